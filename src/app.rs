@@ -1,0 +1,264 @@
+//! The subcommands: glue between the CLI, config, cycle and output.
+//! Every command returns its exit code; fatal errors come back as `Error`.
+
+use crate::cli::{Command, Format};
+use crate::config::{self, Config};
+use crate::cycle::{self, CycleOptions};
+use crate::error::Error;
+use crate::state::Health;
+use crate::status::StatusDoc;
+use crate::time::Timestamp;
+use crate::{fsutil, output, statefile};
+use std::io::Write;
+use std::path::Path;
+use std::time::Duration;
+
+pub const UNKNOWN: u8 = 3;
+/// How long `check` waits for another holder of the state lock.
+const LOCK_WAIT: Duration = Duration::from_secs(2);
+
+pub fn execute(cmd: Command) -> Result<u8, Error> {
+    match cmd {
+        Command::Version => {
+            println!("chatstack-status {}", env!("CARGO_PKG_VERSION"));
+            Ok(0)
+        }
+        Command::Check { config, no_restart, format, only } => check(&config, no_restart, format, only),
+        Command::Status { config, format } => status(&config, format),
+        Command::Validate { config } => validate(&config),
+        Command::Mute { config, service, duration, reason } => mute(&config, &service, duration, reason),
+        Command::Unmute { config, service } => unmute(&config, &service),
+        Command::PolkitRule { config } => polkit_rule(&config),
+        Command::Run { config, no_restart, listen, no_http } => {
+            crate::daemon::run(&config, no_restart, listen, no_http)
+        }
+        Command::Serve { config, listen } => crate::daemon::serve(&config, listen),
+        Command::NotifyTest { config } => crate::notify::test_all(&config::load(&config)?),
+    }
+}
+
+fn print(s: &str) {
+    // A closed stdout (e.g. `| head`) is not an error worth a panic.
+    let _ = std::io::stdout().lock().write_all(s.as_bytes());
+}
+
+fn check(path: &Path, no_restart: bool, format: Format, only: Vec<String>) -> Result<u8, Error> {
+    let config = config::load(path)?;
+    for name in &only {
+        if config.service(name).is_none() {
+            return Err(Error::UnknownService {
+                name: name.clone(),
+                known: config.services.iter().map(|s| s.name.clone()).collect(),
+            });
+        }
+    }
+    let _lock = take_lock(&config)?;
+    let mut state = statefile::load(&config.state_file);
+    let opts = CycleOptions { no_restart, only: only.clone() };
+    let out = cycle::run(&config, &mut state, &opts);
+    crate::notify::after_cycle_oneshot(&config, &mut state, &out);
+    statefile::save(&config.state_file, &state)?;
+    if only.is_empty() {
+        write_status(&config, &out.doc)?;
+    }
+    crate::metrics::write_prom_file(&config, &out.doc);
+    print(&output::render(&out.doc, format, &out.notes, output::use_color()));
+    Ok(output::exit_code(&out.doc))
+}
+
+pub fn take_lock(config: &Config) -> Result<fsutil::Lock, Error> {
+    fsutil::lock(&config.state_file, LOCK_WAIT).map_err(|e| match e {
+        fsutil::LockError::Busy(path) => Error::Locked { path },
+        fsutil::LockError::Io(path, source) => Error::Lock { path, source },
+    })
+}
+
+pub fn write_status(config: &Config, doc: &StatusDoc) -> Result<(), Error> {
+    fsutil::write_atomic(&config.status_file, &doc.to_json(), 0o640)
+        .map_err(|source| Error::StatusWrite { path: config.status_file.clone(), source })
+}
+
+/// Reads and parses the status file.
+pub fn read_status(path: &Path) -> Result<StatusDoc, Error> {
+    let bytes = std::fs::read(path).map_err(|e| Error::StatusRead {
+        path: path.into(),
+        message: if e.kind() == std::io::ErrorKind::NotFound {
+            "no status file yet: has `chatstack-status check` or `run` been started?".into()
+        } else {
+            format!("cannot read status file: {e}")
+        },
+    })?;
+    serde_json::from_slice(&bytes)
+        .map_err(|e| Error::StatusRead { path: path.into(), message: format!("unreadable status file: {e}") })
+}
+
+fn status(path: &Path, format: Format) -> Result<u8, Error> {
+    let config = config::load(path)?;
+    let doc = read_status(&config.status_file)?;
+    let age = doc.age_s(Timestamp::now());
+    let stale = age > config.stale_after.as_secs_f64();
+    match format {
+        Format::Json => {
+            let mut v = serde_json::to_value(&doc).unwrap_or_default();
+            if let Some(o) = v.as_object_mut() {
+                o.insert("stale".into(), stale.into());
+                o.insert("age_s".into(), serde_json::json!((age * 10.0).round() / 10.0));
+            }
+            print(&format!("{}\n", serde_json::to_string_pretty(&v).unwrap_or_default()));
+        }
+        _ => {
+            print(&output::render(&doc, Format::Text, &[], output::use_color()));
+            print(&format!("generated {} ({:.0} s ago){}\n", doc.generated_at, age, if stale { ", STALE" } else { "" }));
+        }
+    }
+    if stale {
+        crate::error!(
+            "{}: status is stale: generated {:.0} s ago, more than stale_after ({} s); is the monitor running?",
+            config.status_file.display(),
+            age,
+            config.stale_after.as_secs()
+        );
+        return Ok(UNKNOWN);
+    }
+    Ok(output::exit_code(&doc))
+}
+
+fn validate(path: &Path) -> Result<u8, Error> {
+    let c = config::load(path)?;
+    let mut kinds = std::collections::BTreeMap::new();
+    for ch in c.services.iter().flat_map(|s| &s.checks) {
+        *kinds.entry(ch.kind()).or_insert(0) += 1;
+    }
+    let kinds: Vec<String> = kinds.iter().map(|(k, n)| format!("{n} {k}")).collect();
+    let mut s = format!(
+        "{}: OK: {} services, {} checks ({})\n",
+        c.path.display(),
+        c.services.len(),
+        c.services.iter().map(|s| s.checks.len()).sum::<usize>(),
+        kinds.join(", ")
+    );
+    for svc in &c.services {
+        s.push_str(&format!(
+            "  {}{}{}: {}\n",
+            svc.name,
+            if svc.critical { "" } else { " (non-critical)" },
+            svc.unit.as_ref().map(|u| format!(" [heals {u}]")).unwrap_or_default(),
+            svc.checks.iter().map(|c| format!("{} {}", c.kind(), c.target)).collect::<Vec<_>>().join(", ")
+        ));
+    }
+    let d = config::duration::format;
+    s.push_str(&format!(
+        "interval {}, timeout {}, workers {}, status {}, state {}, listen {}\n",
+        d(c.interval),
+        d(c.timeout),
+        c.workers,
+        c.status_file.display(),
+        c.state_file.display(),
+        c.listen
+    ));
+    let h = &c.heal;
+    s.push_str(&if h.enabled {
+        format!(
+            "healing: after {} failed cycles, grace {}, at most {} restarts per {}, stable after {}\n",
+            h.after_failures,
+            d(h.grace),
+            h.max_restarts,
+            d(h.window),
+            d(h.stable_after)
+        )
+    } else {
+        "healing: disabled\n".to_string()
+    });
+    s.push_str(&format!("notifiers: {}\n", c.notify.len()));
+    print(&s);
+    Ok(0)
+}
+
+fn known(config: &Config, service: &str) -> Result<(), Error> {
+    match config.service(service) {
+        Some(_) => Ok(()),
+        None => Err(Error::UnknownService {
+            name: service.to_string(),
+            known: config.services.iter().map(|s| s.name.clone()).collect(),
+        }),
+    }
+}
+
+fn mute(path: &Path, service: &str, duration: Option<String>, reason: Option<String>) -> Result<u8, Error> {
+    let config = config::load(path)?;
+    known(&config, service)?;
+    let dur = match duration {
+        Some(d) => config::duration::parse(&d).map_err(|e| Error::Usage(format!("--for: {e}")))?,
+        None => Duration::from_secs(3600),
+    };
+    let _lock = take_lock(&config)?;
+    let mut state = statefile::load(&config.state_file);
+    let until = Timestamp::now().plus(dur);
+    let s = state.services.entry(service.to_string()).or_default();
+    s.muted_until = Some(until);
+    s.mute_reason = reason.clone();
+    statefile::save(&config.state_file, &state)?;
+    print(&format!(
+        "{service}: muted until {until} ({}){}: no healing, no alerts\n",
+        config::duration::format(dur),
+        reason.map(|r| format!(", reason: {r}")).unwrap_or_default()
+    ));
+    Ok(0)
+}
+
+fn unmute(path: &Path, service: &str) -> Result<u8, Error> {
+    let config = config::load(path)?;
+    known(&config, service)?;
+    let _lock = take_lock(&config)?;
+    let mut state = statefile::load(&config.state_file);
+    let s = state.services.entry(service.to_string()).or_default();
+    let was_suspended = s.heal_suspended;
+    s.muted_until = None;
+    s.mute_reason = None;
+    s.heal_suspended = false;
+    s.restarts.clear();
+    if s.status == Some(Health::Down) {
+        // Still down: let the next cycle page again.
+        s.alerted = None;
+    }
+    statefile::save(&config.state_file, &state)?;
+    print(&format!(
+        "{service}: unmuted{}\n",
+        if was_suspended { "; healing budget reset" } else { "" }
+    ));
+    Ok(0)
+}
+
+/// The polkit rule letting the daemon's user restart exactly the configured units.
+pub fn polkit_rule_text(config: &Config) -> String {
+    let units: Vec<String> = config
+        .services
+        .iter()
+        .filter_map(|s| s.unit.as_ref())
+        .map(|u| serde_json::to_string(u).unwrap_or_default())
+        .collect();
+    format!(
+        r#"// chatstack-status: allow the monitor to restart exactly its configured units.
+// Generated by `chatstack-status polkit-rule -c {}`; regenerate after editing the units.
+polkit.addRule(function(action, subject) {{
+    if (action.id == "org.freedesktop.systemd1.manage-units" &&
+        subject.user == "chatstack-status") {{
+        var unit = action.lookup("unit");
+        var verb = action.lookup("verb");
+        var units = [{}];
+        if (units.indexOf(unit) >= 0 && (verb == "restart" || verb == "reset-failed")) {{
+            return polkit.Result.YES;
+        }}
+    }}
+}});
+"#,
+        config.path.display().to_string().replace(['\n', '\r'], " "),
+        units.join(", ")
+    )
+}
+
+fn polkit_rule(path: &Path) -> Result<u8, Error> {
+    let config = config::load(path)?;
+    print(&polkit_rule_text(&config));
+    Ok(0)
+}

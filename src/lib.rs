@@ -1,0 +1,52 @@
+//! chatstack-status: a health monitor for the services of one host.
+//!
+//! Where things live: `cli` (arguments) → `app` (subcommands) → `cycle` (one
+//! round: `runner` runs `probe`s, `state` decides, `heal` restarts, `status`
+//! reports) → `daemon` (the loop, `server`, `metrics`, signals, sd_notify) and
+//! `notify` (alerts). `config` turns YAML into a validated `Config`.
+
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod cycle;
+pub mod daemon;
+pub mod error;
+pub mod fsutil;
+pub mod heal;
+pub mod log;
+pub mod metrics;
+pub mod notify;
+pub mod output;
+pub mod probe;
+pub mod runner;
+pub mod server;
+pub mod state;
+pub mod statefile;
+pub mod status;
+pub mod time;
+
+use std::process::ExitCode;
+
+/// The whole program: parse arguments, run the command, map errors to exit 3.
+pub fn main_with_args(args: Vec<String>) -> ExitCode {
+    let program = "chatstack-status";
+    let argv: Vec<&str> = args.iter().skip(1).map(String::as_str).collect();
+    let env_config = std::env::var("CHATSTACK_STATUS_CONFIG").ok();
+    let result = match cli::parse(program, &argv, env_config) {
+        Ok(cli::Parsed::Help(text)) => {
+            println!("{text}");
+            return ExitCode::SUCCESS;
+        }
+        Ok(cli::Parsed::Command(cmd)) => app::execute(cmd),
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            for line in e.to_string().lines() {
+                crate::log::write(crate::log::Level::Error, format_args!("{line}"));
+            }
+            ExitCode::from(app::UNKNOWN)
+        }
+    }
+}

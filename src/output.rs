@@ -1,0 +1,139 @@
+//! Human, JSON and Nagios renderings of a status document.
+
+use crate::cli::Format;
+use crate::cycle::HealNote;
+use crate::probe::CheckStatus;
+use crate::state::Health;
+use crate::status::{ServiceReport, StatusDoc};
+use std::fmt::Write;
+
+/// Nagios-style exit code of a document: 0 OK, 1 WARNING, 2 CRITICAL.
+pub fn exit_code(doc: &StatusDoc) -> u8 {
+    match doc.overall {
+        Health::Up => 0,
+        Health::Degraded => 1,
+        Health::Down => 2,
+    }
+}
+
+pub fn render(doc: &StatusDoc, format: Format, notes: &[HealNote], color: bool) -> String {
+    match format {
+        Format::Text => text(doc, notes, color),
+        Format::Json => String::from_utf8_lossy(&doc.to_json()).into_owned(),
+        Format::Nagios => nagios(doc),
+    }
+}
+
+/// Whether stdout gets ANSI colour: a terminal, and NO_COLOR unset.
+pub fn use_color() -> bool {
+    use std::io::IsTerminal;
+    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
+fn paint(s: &str, h: Health, color: bool) -> String {
+    if !color {
+        return s.to_string();
+    }
+    let code = match h {
+        Health::Up => "32",
+        Health::Degraded => "33",
+        Health::Down => "31;1",
+    };
+    format!("\x1b[{code}m{s}\x1b[0m")
+}
+
+/// The most telling line about a service: its first non-up check, else its first check.
+fn service_detail(s: &ServiceReport) -> String {
+    let worst = s.checks.iter().map(|c| c.status).max();
+    let pick = s.checks.iter().find(|c| Some(c.status) == worst && c.status != CheckStatus::Up).or(s.checks.first());
+    match pick {
+        Some(c) if c.status != CheckStatus::Up => {
+            let reason = c.reason.map(|r| format!(" [{}]", r.as_str())).unwrap_or_default();
+            format!("{} {}: {}{reason}", c.kind, c.target, c.detail)
+        }
+        Some(c) => c.detail.clone(),
+        None => String::new(),
+    }
+}
+
+fn latency(s: &ServiceReport) -> String {
+    s.checks.iter().find_map(|c| c.latency_ms).map_or_else(|| "-".into(), |ms| format!("{ms:.1} ms"))
+}
+
+fn text(doc: &StatusDoc, notes: &[HealNote], color: bool) -> String {
+    let w = doc.services.iter().map(|s| s.name.chars().count()).max().unwrap_or(7).max(7);
+    let mut out = String::new();
+    let _ = writeln!(out, "{:<w$}  {:<9} {:>9}  DETAIL", "SERVICE", "STATUS", "LATENCY");
+    for s in &doc.services {
+        let mut label = s.status.as_str().to_uppercase();
+        if !s.critical && s.status == Health::Down {
+            label.push('*');
+        }
+        let status = paint(&format!("{label:<9}"), s.status, color);
+        let _ = writeln!(out, "{:<w$}  {status} {:>9}  {}", s.name, latency(s), service_detail(s));
+    }
+    let down: Vec<&str> = doc.services.iter().filter(|s| s.status == Health::Down).map(|s| s.name.as_str()).collect();
+    let summary = match doc.overall {
+        Health::Up => "all services up".to_string(),
+        _ if down.is_empty() => "degraded".to_string(),
+        _ => format!("down: {}", down.join(", ")),
+    };
+    let _ = writeln!(
+        out,
+        "overall: {} ({summary}; {} services in {:.0} ms)",
+        paint(&doc.overall.as_str().to_uppercase(), doc.overall, color),
+        doc.services.len(),
+        doc.duration_ms
+    );
+    if doc.services.iter().any(|s| !s.critical && s.status == Health::Down) {
+        let _ = writeln!(out, "* non-critical: counts as a warning");
+    }
+    for n in notes {
+        let _ = writeln!(out, "healing: {}: {}", n.service, n.text);
+    }
+    out
+}
+
+/// Quotes a perfdata label (`'` doubled, `=` not allowed).
+fn perf_label(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''").replace('=', "_"))
+}
+
+fn nagios(doc: &StatusDoc) -> String {
+    let state = match doc.overall {
+        Health::Up => "OK",
+        Health::Degraded => "WARNING",
+        Health::Down => "CRITICAL",
+    };
+    let total = doc.services.len();
+    let up = doc.services.iter().filter(|s| s.status == Health::Up).count();
+    let bad: Vec<String> = doc
+        .services
+        .iter()
+        .filter(|s| s.status != Health::Up)
+        .map(|s| format!("{} {} ({})", s.name, s.status.as_str(), service_detail(s).replace('|', "/")))
+        .collect();
+    let summary = if bad.is_empty() {
+        format!("{up}/{total} services up")
+    } else {
+        format!("{up}/{total} services up; {}", bad.join("; "))
+    };
+    let mut perf = vec![format!("services_up={up};;;0;{total}")];
+    for s in &doc.services {
+        let code = match s.status {
+            Health::Up => 0,
+            Health::Degraded => 1,
+            Health::Down => 2,
+        };
+        perf.push(format!("{}={code};1;2;0;2", perf_label(&format!("{} state", s.name))));
+        let mut seen = std::collections::HashMap::new();
+        for c in &s.checks {
+            let n = seen.entry(c.kind.as_str()).and_modify(|n| *n += 1).or_insert(1);
+            if let Some(ms) = c.latency_ms {
+                let label = if *n == 1 { format!("{} {}", s.name, c.kind) } else { format!("{} {} {n}", s.name, c.kind) };
+                perf.push(format!("{}={:.4}s;;;0", perf_label(&label), ms / 1000.0));
+            }
+        }
+    }
+    format!("CHATSTACK {state} - {summary} | {}\n", perf.join(" "))
+}

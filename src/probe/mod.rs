@@ -1,0 +1,266 @@
+//! Probes: one closed enum of kinds, one file per kind.
+//!
+//! A probe never returns an error: every failure is an `Outcome` with a
+//! machine-readable `Reason`, because "why is it red" is the first question on
+//! call. Every probe is bounded by its check's timeout and reads at most a
+//! capped amount of what the target sends.
+
+pub mod command;
+pub mod http;
+pub mod process;
+pub mod systemd;
+pub mod tcp;
+
+use crate::config::Check;
+use crate::config::raw::ExpectStatus;
+use serde::{Deserialize, Serialize};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// What a check probes, with everything it needs.
+#[derive(Debug, Clone)]
+pub enum Probe {
+    Http(HttpProbe),
+    Tcp(TcpProbe),
+    Systemd(SystemdProbe),
+    Process(ProcessProbe),
+    Command(CommandProbe),
+}
+
+#[derive(Debug, Clone)]
+pub struct HttpProbe {
+    pub url: String,
+    pub method: String,
+    pub headers: Vec<(String, String)>,
+    pub expect: ExpectStatus,
+    pub body_contains: Option<String>,
+    pub follow_redirects: bool,
+}
+
+impl HttpProbe {
+    /// The shorthand `url:` check: GET, expects 2xx, follows redirects.
+    pub fn get(url: String) -> Self {
+        HttpProbe {
+            url,
+            method: "GET".into(),
+            headers: Vec::new(),
+            expect: ExpectStatus::Class(2),
+            body_contains: None,
+            follow_redirects: true,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct TcpProbe {
+    /// `host:port`.
+    pub address: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct SystemdProbe {
+    pub unit: String,
+}
+
+#[derive(Debug, Clone)]
+pub enum Matcher {
+    /// The shorthand `process:`: a literal substring of the command line.
+    Substring(String),
+    /// `match:`: a regex over the command line.
+    Regex(regex::Regex),
+}
+
+impl Matcher {
+    pub fn is_match(&self, cmdline: &str) -> bool {
+        match self {
+            Matcher::Substring(s) => cmdline.contains(s.as_str()),
+            Matcher::Regex(r) => r.is_match(cmdline),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ProcessProbe {
+    pub matcher: Matcher,
+    pub min: u32,
+    pub max: Option<u32>,
+}
+
+#[derive(Debug, Clone)]
+pub struct CommandProbe {
+    pub argv: Vec<String>,
+}
+
+impl Probe {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Probe::Http(_) => "http",
+            Probe::Tcp(_) => "tcp",
+            Probe::Systemd(_) => "systemd",
+            Probe::Process(_) => "process",
+            Probe::Command(_) => "command",
+        }
+    }
+}
+
+/// The state of one check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CheckStatus {
+    Up,
+    Degraded,
+    /// Could not be evaluated (e.g. systemctl missing); counts as degraded.
+    Unknown,
+    Down,
+}
+
+impl CheckStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CheckStatus::Up => "up",
+            CheckStatus::Degraded => "degraded",
+            CheckStatus::Unknown => "unknown",
+            CheckStatus::Down => "down",
+        }
+    }
+}
+
+/// Why a check is not up (SPEC: machine-readable `reason`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reason {
+    Timeout,
+    Dns,
+    Refused,
+    Tls,
+    HttpStatus,
+    BodyMismatch,
+    Slow,
+    UnitInactive,
+    UnitFailed,
+    UnitRestarting,
+    StartLimitHit,
+    UnitNotFound,
+    ProcessMissing,
+    ProcessCount,
+    CommandStatus,
+    CheckError,
+}
+
+impl Reason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::Timeout => "timeout",
+            Reason::Dns => "dns",
+            Reason::Refused => "refused",
+            Reason::Tls => "tls",
+            Reason::HttpStatus => "http_status",
+            Reason::BodyMismatch => "body_mismatch",
+            Reason::Slow => "slow",
+            Reason::UnitInactive => "unit_inactive",
+            Reason::UnitFailed => "unit_failed",
+            Reason::UnitRestarting => "unit_restarting",
+            Reason::StartLimitHit => "start_limit_hit",
+            Reason::UnitNotFound => "unit_not_found",
+            Reason::ProcessMissing => "process_missing",
+            Reason::ProcessCount => "process_count",
+            Reason::CommandStatus => "command_status",
+            Reason::CheckError => "check_error",
+        }
+    }
+}
+
+/// What systemd said about a unit; healing reads it to avoid piling on.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnitInfo {
+    pub load_state: String,
+    pub active_state: String,
+    pub sub_state: String,
+    pub result: String,
+    pub n_restarts: Option<u64>,
+}
+
+impl UnitInfo {
+    /// systemd is already (re)starting it: a restart of ours would pile on.
+    pub fn systemd_is_restarting(&self) -> bool {
+        matches!(self.active_state.as_str(), "activating" | "reloading" | "deactivating")
+            || self.sub_state == "auto-restart"
+    }
+
+    pub fn start_limit_hit(&self) -> bool {
+        self.result == "start-limit-hit"
+    }
+}
+
+/// The result of running one check once.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub status: CheckStatus,
+    pub reason: Option<Reason>,
+    pub detail: String,
+    pub latency: Option<Duration>,
+    /// Set by systemd checks.
+    pub unit: Option<UnitInfo>,
+}
+
+impl Outcome {
+    pub fn up(detail: impl Into<String>) -> Self {
+        Outcome { status: CheckStatus::Up, reason: None, detail: detail.into(), latency: None, unit: None }
+    }
+
+    pub fn not_up(status: CheckStatus, reason: Reason, detail: impl Into<String>) -> Self {
+        Outcome { status, reason: Some(reason), detail: detail.into(), latency: None, unit: None }
+    }
+
+    pub fn down(reason: Reason, detail: impl Into<String>) -> Self {
+        Self::not_up(CheckStatus::Down, reason, detail)
+    }
+
+    pub fn with_latency(mut self, d: Duration) -> Self {
+        self.latency = Some(d);
+        self
+    }
+}
+
+/// Shared, per-cycle context: the process table is scanned at most once per
+/// cycle, by whichever process check needs it first.
+#[derive(Default)]
+pub struct CycleCtx {
+    pub processes: OnceLock<process::ProcessTable>,
+}
+
+/// Runs one check, bounded by its timeout.
+pub fn run(check: &Check, ctx: &CycleCtx) -> Outcome {
+    let started = Instant::now();
+    let deadline = started + check.timeout;
+    let mut out = match &check.probe {
+        Probe::Http(p) => http::check(p, check.timeout),
+        Probe::Tcp(p) => tcp::check(p, check.timeout),
+        Probe::Systemd(p) => systemd::check(p, deadline),
+        Probe::Process(p) => process::check(p, ctx),
+        Probe::Command(p) => command::check(p, deadline),
+    };
+    let elapsed = started.elapsed();
+    if out.latency.is_none() && matches!(check.probe, Probe::Http(_) | Probe::Tcp(_) | Probe::Command(_)) {
+        out.latency = Some(elapsed);
+    }
+    if let (Some(limit), Some(lat)) = (check.degraded_after, out.latency)
+        && out.status == CheckStatus::Up
+        && lat > limit
+    {
+        out.status = CheckStatus::Degraded;
+        out.reason = Some(Reason::Slow);
+        out.detail = format!("{} (slow: {} ms > {} ms)", out.detail, lat.as_millis(), limit.as_millis());
+    }
+    out
+}
+
+/// Cuts untrusted text to one short line for a `detail`.
+pub fn clean_detail(text: &str, max: usize) -> String {
+    let line = text.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("");
+    let mut out: String = line.chars().filter(|c| !c.is_control()).take(max).collect();
+    if line.chars().count() > max {
+        out.push('…');
+    }
+    out
+}

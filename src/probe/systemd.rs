@@ -1,0 +1,103 @@
+//! systemd probe: `systemctl show -p LoadState,ActiveState,SubState,Result,NRestarts UNIT`,
+//! run from PATH without a shell (which is also what lets tests fake it).
+
+use super::command::{RunError, run_bounded};
+use super::{CheckStatus, Outcome, Reason, SystemdProbe, UnitInfo, clean_detail};
+use std::time::Instant;
+
+pub const PROPERTIES: &str = "LoadState,ActiveState,SubState,Result,NRestarts";
+
+pub fn check(p: &SystemdProbe, deadline: Instant) -> Outcome {
+    let argv = ["systemctl", "show", "-p", PROPERTIES, p.unit.as_str()].map(String::from);
+    let out = match run_bounded(&argv, deadline, 16 * 1024) {
+        Ok(o) => o,
+        Err(RunError::Spawn(e)) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Outcome::not_up(CheckStatus::Unknown, Reason::CheckError, "systemctl not found on PATH");
+        }
+        Err(RunError::Spawn(e)) => {
+            return Outcome::not_up(CheckStatus::Unknown, Reason::CheckError, format!("cannot run systemctl: {e}"));
+        }
+        Err(RunError::Timeout) => return Outcome::down(Reason::Timeout, "systemctl did not answer in time"),
+    };
+    if out.code != Some(0) {
+        let msg = clean_detail(&String::from_utf8_lossy(&out.stderr), 160);
+        let msg = if msg.is_empty() { format!("systemctl exited with {:?}", out.code) } else { msg };
+        return Outcome::not_up(CheckStatus::Unknown, Reason::CheckError, format!("systemctl: {msg}"));
+    }
+    evaluate(parse_show(&String::from_utf8_lossy(&out.stdout)))
+}
+
+/// Reads `KEY=VALUE` lines of `systemctl show`.
+pub fn parse_show(text: &str) -> UnitInfo {
+    let mut u = UnitInfo::default();
+    for line in text.lines() {
+        let Some((k, v)) = line.split_once('=') else { continue };
+        let v = v.trim().to_string();
+        match k.trim() {
+            "LoadState" => u.load_state = v,
+            "ActiveState" => u.active_state = v,
+            "SubState" => u.sub_state = v,
+            "Result" => u.result = v,
+            "NRestarts" => u.n_restarts = v.parse().ok(),
+            _ => {}
+        }
+    }
+    u
+}
+
+/// The SPEC's mapping from unit state to check state.
+pub fn evaluate(u: UnitInfo) -> Outcome {
+    let mut detail = format!("{} ({})", or_unknown(&u.active_state), or_unknown(&u.sub_state));
+    if !u.result.is_empty() && u.result != "success" {
+        detail.push_str(&format!(", result {}", u.result));
+    }
+    if let Some(n) = u.n_restarts.filter(|n| *n > 0) {
+        detail.push_str(&format!(", {n} restarts by systemd"));
+    }
+    let (status, reason) = if u.load_state == "not-found" {
+        detail = "unit not found".into();
+        (CheckStatus::Unknown, Some(Reason::UnitNotFound))
+    } else if u.sub_state == "auto-restart" || matches!(u.active_state.as_str(), "activating" | "reloading" | "deactivating") {
+        (CheckStatus::Degraded, Some(Reason::UnitRestarting))
+    } else if u.active_state == "active" {
+        (CheckStatus::Up, None)
+    } else if u.start_limit_hit() {
+        (CheckStatus::Down, Some(Reason::StartLimitHit))
+    } else if u.active_state == "failed" {
+        (CheckStatus::Down, Some(Reason::UnitFailed))
+    } else if u.active_state == "inactive" {
+        (CheckStatus::Down, Some(Reason::UnitInactive))
+    } else {
+        (CheckStatus::Unknown, Some(Reason::CheckError))
+    };
+    Outcome { status, reason, detail, latency: None, unit: Some(u) }
+}
+
+fn or_unknown(s: &str) -> &str {
+    if s.is_empty() { "unknown" } else { s }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn eval(active: &str, sub: &str, result: &str, load: &str) -> (CheckStatus, Option<Reason>) {
+        let text = format!("LoadState={load}\nActiveState={active}\nSubState={sub}\nResult={result}\nNRestarts=0\n");
+        let o = evaluate(parse_show(&text));
+        (o.status, o.reason)
+    }
+
+    #[test]
+    fn maps_unit_states_as_the_spec_says() {
+        use CheckStatus::*;
+        assert_eq!(eval("active", "running", "success", "loaded"), (Up, None));
+        assert_eq!(eval("activating", "auto-restart", "exit-code", "loaded"), (Degraded, Some(Reason::UnitRestarting)));
+        assert_eq!(eval("activating", "start", "success", "loaded"), (Degraded, Some(Reason::UnitRestarting)));
+        assert_eq!(eval("reloading", "running", "success", "loaded"), (Degraded, Some(Reason::UnitRestarting)));
+        assert_eq!(eval("failed", "failed", "start-limit-hit", "loaded"), (Down, Some(Reason::StartLimitHit)));
+        assert_eq!(eval("failed", "failed", "exit-code", "loaded"), (Down, Some(Reason::UnitFailed)));
+        assert_eq!(eval("inactive", "dead", "success", "loaded"), (Down, Some(Reason::UnitInactive)));
+        assert_eq!(eval("inactive", "dead", "success", "not-found"), (Unknown, Some(Reason::UnitNotFound)));
+        assert_eq!(eval("", "", "", ""), (Unknown, Some(Reason::CheckError)));
+    }
+}

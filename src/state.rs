@@ -1,0 +1,223 @@
+//! Per-service memory across cycles and invocations, and the healing rules.
+//!
+//! `step` is pure: it reads no clock and does no I/O. Given what the service
+//! looked like before, what this cycle observed and the policy, it returns the
+//! new state and the actions to take. The caller runs the actions (see
+//! `heal.rs`) and records their outcome with `record_restart`. The whole
+//! `StateFile` is persisted as JSON so that `check` run from cron heals and
+//! alerts exactly like the daemon.
+
+use crate::config::HealPolicy;
+use crate::probe::UnitInfo;
+use crate::time::Timestamp;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, VecDeque};
+
+/// A service's state: the worst of its checks, unknown counting as degraded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Health {
+    Up,
+    Degraded,
+    Down,
+}
+
+impl Health {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Health::Up => "up",
+            Health::Degraded => "degraded",
+            Health::Down => "down",
+        }
+    }
+}
+
+/// One restart we ran (or tried to).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RestartRecord {
+    pub at: Timestamp,
+    pub ok: bool,
+    pub detail: String,
+    /// systemd's NRestarts of the unit when we restarted it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub n_restarts: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HistoryEntry {
+    pub at: Timestamp,
+    pub status: Health,
+    pub latency_ms: Option<f64>,
+}
+
+/// Everything remembered about one service.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ServiceState {
+    /// Last cycle's status (None: never probed).
+    pub status: Option<Health>,
+    /// When `status` began.
+    pub since: Option<Timestamp>,
+    /// Consecutive down cycles that counted (not within grace).
+    pub consecutive_failures: u32,
+    /// Our last restart, for the grace period.
+    pub last_restart: Option<Timestamp>,
+    /// Our restarts within the heal window.
+    pub restarts: Vec<RestartRecord>,
+    /// Restart budget exhausted: no healing until stable or unmuted.
+    pub heal_suspended: bool,
+    /// Oldest first, at most `history` entries.
+    pub history: VecDeque<HistoryEntry>,
+    pub muted_until: Option<Timestamp>,
+    pub mute_reason: Option<String>,
+    /// Alerting memory (see notify): the state last alerted and how many
+    /// cycles a new state has held.
+    pub alerted: Option<Health>,
+    pub pending: Option<Health>,
+    pub pending_cycles: u32,
+    pub last_reminder: Option<Timestamp>,
+}
+
+impl ServiceState {
+    pub fn is_muted(&self, now: Timestamp) -> bool {
+        self.muted_until.is_some_and(|t| t > now)
+    }
+}
+
+/// The state file.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct StateFile {
+    pub schema: u32,
+    pub services: BTreeMap<String, ServiceState>,
+    /// Events that could not be delivered yet, retried by the next run.
+    pub undelivered: Vec<serde_json::Value>,
+}
+
+/// What the cycle saw of one service.
+#[derive(Debug, Clone)]
+pub struct Observation<'a> {
+    pub health: Health,
+    pub latency_ms: Option<f64>,
+    /// systemd's view of the service's own unit, when probed.
+    pub unit: Option<&'a UnitInfo>,
+}
+
+/// Circumstances of this step that do not live in the service's state.
+#[derive(Debug, Clone)]
+pub struct StepCtx<'a> {
+    pub policy: &'a HealPolicy,
+    pub now: Timestamp,
+    pub has_unit: bool,
+    /// A `depends_on` service is down this cycle.
+    pub dependency_down: bool,
+    pub history: usize,
+}
+
+/// What `step` asks the caller to do, or why it did not.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Restart the unit (after `systemctl reset-failed` when `reset_failed`).
+    Restart { reset_failed: bool },
+    /// Budget exhausted just now: healing suspended (alert once).
+    Suspend,
+    /// A restart was due but is not run, and why.
+    Skip(SkipReason),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SkipReason {
+    Suspended,
+    Muted,
+    DependencyDown,
+    SystemdRestarting,
+    StartLimitHit,
+}
+
+impl SkipReason {
+    pub fn describe(self) -> &'static str {
+        match self {
+            SkipReason::Suspended => "healing is suspended (restart budget used up)",
+            SkipReason::Muted => "the service is muted",
+            SkipReason::DependencyDown => "a service it depends on is down",
+            SkipReason::SystemdRestarting => "systemd is already restarting it",
+            SkipReason::StartLimitHit => "systemd's start limit is hit (set heal.reset_failed to override)",
+        }
+    }
+}
+
+/// One cycle of one service. Pure.
+pub fn step(prev: &ServiceState, obs: &Observation<'_>, ctx: &StepCtx<'_>) -> (ServiceState, Vec<Action>) {
+    let mut s = prev.clone();
+    let now = ctx.now;
+    let policy = ctx.policy;
+    let mut actions = Vec::new();
+
+    if s.status != Some(obs.health) {
+        s.since = Some(now);
+    }
+    s.status = Some(obs.health);
+    s.history.push_back(HistoryEntry { at: now, status: obs.health, latency_ms: obs.latency_ms });
+    while s.history.len() > ctx.history {
+        s.history.pop_front();
+    }
+    // Forget restarts that left the window.
+    let window_start = Timestamp(now.0.saturating_sub(policy.window.as_millis() as i64));
+    s.restarts.retain(|r| r.at > window_start);
+    if s.muted_until.is_some_and(|t| t <= now) {
+        s.muted_until = None;
+        s.mute_reason = None;
+    }
+
+    if obs.health != Health::Down {
+        s.consecutive_failures = 0;
+        let stable = obs.health == Health::Up && s.since.is_some_and(|t| now.since(t) >= policy.stable_after);
+        if stable && (s.heal_suspended || !s.restarts.is_empty()) {
+            s.restarts.clear();
+            s.heal_suspended = false;
+        }
+        return (s, actions);
+    }
+
+    let in_grace = s.last_restart.is_some_and(|t| now.since(t) < policy.grace);
+    if in_grace {
+        return (s, actions); // the count holds
+    }
+    s.consecutive_failures = s.consecutive_failures.saturating_add(1);
+    let due = s.consecutive_failures.is_multiple_of(policy.after_failures.max(1));
+    if !(due && ctx.has_unit && policy.enabled) {
+        return (s, actions);
+    }
+    let unit = obs.unit;
+    let skip = if s.heal_suspended {
+        Some(SkipReason::Suspended)
+    } else if s.is_muted(now) {
+        Some(SkipReason::Muted)
+    } else if ctx.dependency_down {
+        Some(SkipReason::DependencyDown)
+    } else if unit.is_some_and(UnitInfo::systemd_is_restarting) {
+        Some(SkipReason::SystemdRestarting)
+    } else if unit.is_some_and(UnitInfo::start_limit_hit) && !policy.reset_failed {
+        Some(SkipReason::StartLimitHit)
+    } else {
+        None
+    };
+    match skip {
+        Some(r) => actions.push(Action::Skip(r)),
+        None if s.restarts.len() as u32 >= policy.max_restarts => {
+            s.heal_suspended = true;
+            actions.push(Action::Suspend);
+        }
+        None => actions.push(Action::Restart { reset_failed: unit.is_some_and(UnitInfo::start_limit_hit) }),
+    }
+    (s, actions)
+}
+
+/// Records a restart we ran: it counts against the window and starts grace.
+pub fn record_restart(s: &mut ServiceState, rec: RestartRecord) {
+    s.last_restart = Some(rec.at);
+    s.restarts.push(rec);
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,66 @@
+//! Loading and saving the state file (failure counts, restart history,
+//! history ring, mutes, undelivered alerts).
+//!
+//! A corrupt or truncated file is moved aside as `state.json.corrupt-<time>`
+//! with a warning and the run goes on fresh: a monitor that refuses to
+//! start because of its own scratch file helps nobody at 3 a.m.
+
+use crate::error::Error;
+use crate::fsutil;
+use crate::state::StateFile;
+use crate::time::Timestamp;
+use std::path::{Path, PathBuf};
+
+pub const SCHEMA: u32 = 1;
+/// A state file bigger than this is not ours.
+const MAX_STATE_BYTES: u64 = 64 << 20;
+
+pub fn load(path: &Path) -> StateFile {
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return StateFile { schema: SCHEMA, ..Default::default() },
+        Err(e) => {
+            crate::warn!("{}: cannot read state file ({e}); starting fresh", path.display());
+            return StateFile { schema: SCHEMA, ..Default::default() };
+        }
+    };
+    match parse(&bytes) {
+        Ok(s) => s,
+        Err(why) => {
+            let aside = aside_name(path);
+            match std::fs::rename(path, &aside) {
+                Ok(()) => crate::warn!(
+                    "{}: corrupt state file ({why}); moved it to {} and starting fresh",
+                    path.display(),
+                    aside.display()
+                ),
+                Err(e) => crate::warn!("{}: corrupt state file ({why}); could not move it aside ({e}); starting fresh", path.display()),
+            }
+            StateFile { schema: SCHEMA, ..Default::default() }
+        }
+    }
+}
+
+/// Parses state-file bytes. Never panics, whatever the bytes.
+pub fn parse(bytes: &[u8]) -> Result<StateFile, String> {
+    if bytes.len() as u64 > MAX_STATE_BYTES {
+        return Err("too large".into());
+    }
+    let mut s: StateFile = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+    if s.schema > SCHEMA {
+        return Err(format!("schema {} is newer than this version understands", s.schema));
+    }
+    s.schema = SCHEMA;
+    Ok(s)
+}
+
+fn aside_name(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(format!(".corrupt-{}", Timestamp::now().to_string().replace(':', "")));
+    PathBuf::from(name)
+}
+
+pub fn save(path: &Path, state: &StateFile) -> Result<(), Error> {
+    let bytes = serde_json::to_vec(state).map_err(|e| Error::Other(format!("serialising state: {e}")))?;
+    fsutil::write_atomic(path, &bytes, 0o640).map_err(|source| Error::StateWrite { path: path.into(), source })
+}

@@ -1,0 +1,119 @@
+//! The status document: the SPEC's JSON, built from a cycle's results and the
+//! services' state, written atomically (0640) after every cycle.
+
+use crate::probe::{CheckStatus, Reason};
+use crate::state::{Health, HistoryEntry, RestartRecord};
+use crate::time::Timestamp;
+use serde::{Deserialize, Serialize};
+
+pub const SCHEMA: u32 = 1;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StatusDoc {
+    pub schema: u32,
+    pub generated_at: Timestamp,
+    pub host: String,
+    pub overall: Health,
+    pub duration_ms: f64,
+    pub services: Vec<ServiceReport>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServiceReport {
+    pub name: String,
+    pub status: Health,
+    pub critical: bool,
+    pub unit: Option<String>,
+    pub since: Option<Timestamp>,
+    pub consecutive_failures: u32,
+    pub heal_suspended: bool,
+    pub muted_until: Option<Timestamp>,
+    pub restarts: Vec<RestartRecord>,
+    pub checks: Vec<CheckReport>,
+    pub history: Vec<HistoryEntry>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CheckReport {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub target: String,
+    pub status: CheckStatus,
+    pub reason: Option<Reason>,
+    pub latency_ms: Option<f64>,
+    pub detail: String,
+}
+
+/// `overall`: down when a critical service is down, else degraded when any
+/// service is degraded or a non-critical one is down, else up.
+pub fn overall<'a>(services: impl IntoIterator<Item = (&'a Health, bool)>) -> Health {
+    let mut worst = Health::Up;
+    for (h, critical) in services {
+        let h = match (h, critical) {
+            (Health::Down, true) => return Health::Down,
+            (Health::Down, false) | (Health::Degraded, _) => Health::Degraded,
+            (Health::Up, _) => Health::Up,
+        };
+        worst = worst.max(h);
+    }
+    worst
+}
+
+/// A service's status from its checks: the worst, unknown counting as degraded.
+pub fn service_health(checks: impl IntoIterator<Item = CheckStatus>) -> Health {
+    checks
+        .into_iter()
+        .map(|c| match c {
+            CheckStatus::Up => Health::Up,
+            CheckStatus::Degraded | CheckStatus::Unknown => Health::Degraded,
+            CheckStatus::Down => Health::Down,
+        })
+        .max()
+        .unwrap_or(Health::Up)
+}
+
+/// Rounds to 0.1 ms: more digits would be noise.
+pub fn ms(d: std::time::Duration) -> f64 {
+    (d.as_secs_f64() * 10_000.0).round() / 10.0
+}
+
+impl StatusDoc {
+    pub fn to_json(&self) -> Vec<u8> {
+        let mut v = serde_json::to_vec_pretty(self).unwrap_or_default();
+        v.push(b'\n');
+        v
+    }
+
+    /// Age of the document at `now`, in seconds.
+    pub fn age_s(&self, now: Timestamp) -> f64 {
+        (now.0 - self.generated_at.0).max(0) as f64 / 1000.0
+    }
+}
+
+/// This host's name, for the status document.
+pub fn hostname() -> String {
+    rustix::system::uname().nodename().to_string_lossy().into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overall_follows_the_spec() {
+        use Health::*;
+        assert_eq!(overall([(&Up, true), (&Up, false)]), Up);
+        assert_eq!(overall([(&Up, true), (&Down, false)]), Degraded);
+        assert_eq!(overall([(&Degraded, true), (&Up, false)]), Degraded);
+        assert_eq!(overall([(&Down, true), (&Degraded, false)]), Down);
+        assert_eq!(overall([]), Up);
+    }
+
+    #[test]
+    fn unknown_counts_as_degraded() {
+        use CheckStatus as C;
+        assert_eq!(service_health([C::Up, C::Unknown]), Health::Degraded);
+        assert_eq!(service_health([C::Unknown, C::Down]), Health::Down);
+        assert_eq!(service_health([C::Up]), Health::Up);
+    }
+}
