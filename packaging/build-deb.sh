@@ -79,7 +79,7 @@ strip --remove-section=.comment --remove-section=.note --strip-unneeded "$root/u
 inst 0644 "$repo/config/monitor.yml" /etc/$PKG/monitor.yml
 
 for unit in $PKG.service $PKG-check.service $PKG-check.timer; do
-    inst 0644 "$here/systemd/$unit" /lib/systemd/system/$unit
+    inst 0644 "$here/systemd/$unit" "/lib/systemd/system/$unit"
 done
 
 gz "$here/man/$PKG.1" /usr/share/man/man1/$PKG.1.gz
