@@ -67,7 +67,11 @@ fn check(path: &Path, no_restart: bool, format: Format, only: Vec<String>) -> Re
 }
 
 pub fn take_lock(config: &Config) -> Result<fsutil::Lock, Error> {
-    fsutil::lock(&config.state_file, LOCK_WAIT).map_err(|e| match e {
+    take_lock_waiting(config, LOCK_WAIT)
+}
+
+pub fn take_lock_waiting(config: &Config, wait: Duration) -> Result<fsutil::Lock, Error> {
+    fsutil::lock(&config.state_file, wait).map_err(|e| match e {
         fsutil::LockError::Busy(path) => Error::Locked { path },
         fsutil::LockError::Io(path, source) => Error::Lock { path, source },
     })

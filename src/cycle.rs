@@ -158,6 +158,7 @@ pub fn report(svc: &Service, outs: &[Outcome], st: &ServiceState) -> ServiceRepo
         heal_suspended: st.heal_suspended,
         muted_until: st.muted_until,
         restarts: st.restarts.clone(),
+        restarts_total: st.restarts_total,
         checks: svc
             .checks
             .iter()

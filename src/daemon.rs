@@ -1,5 +1,268 @@
-//! `run` and `serve` (in progress).
+//! `run` (the cycle loop plus the HTTP server) and `serve` (HTTP only).
+//!
+//! Threads: the main thread owns the loop and the config; each cycle runs on
+//! its own thread so that SIGTERM can abandon a cycle stuck on slow targets;
+//! a signal thread turns SIGTERM/SIGINT/SIGHUP into messages; the server runs
+//! on its own threads and reads only published snapshots.
+
+use crate::config::{self, Config};
+use crate::cycle::{self, CycleOptions};
 use crate::error::Error;
+use crate::sdnotify;
+use crate::server::{self, Live, Source, Web};
+use crate::status::StatusDoc;
+use crate::{app, metrics, notify, statefile};
+use std::net::TcpListener;
 use std::path::Path;
-pub fn run(_c: &Path, _n: bool, _l: Option<String>, _h: bool) -> Result<u8, Error> { Err(Error::Other("run: not built yet".into())) }
-pub fn serve(_c: &Path, _l: Option<String>) -> Result<u8, Error> { Err(Error::Other("serve: not built yet".into())) }
+use std::sync::Arc;
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::time::{Duration, Instant};
+
+/// What reaches the main loop.
+enum Msg {
+    Shutdown(&'static str),
+    Reload,
+    CycleDone(Result<StatusDoc, Error>),
+}
+
+/// How long `run` waits for the state lock held by a stray `check`.
+const LOCK_WAIT: Duration = Duration::from_secs(10);
+
+fn spawn_signals(tx: Sender<Msg>) -> Result<(), Error> {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP])
+        .map_err(|e| Error::Other(format!("cannot install signal handlers: {e}")))?;
+    std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            for sig in signals.forever() {
+                let msg = match sig {
+                    SIGHUP => Msg::Reload,
+                    SIGINT => Msg::Shutdown("SIGINT"),
+                    _ => Msg::Shutdown("SIGTERM"),
+                };
+                if tx.send(msg).is_err() {
+                    break;
+                }
+            }
+        })
+        .map_err(|e| Error::Other(format!("cannot start the signal thread: {e}")))?;
+    Ok(())
+}
+
+fn bind(addr: &str) -> Result<TcpListener, Error> {
+    TcpListener::bind(addr).map_err(|source| Error::Listen { addr: addr.to_string(), source })
+}
+
+/// One cycle with persistence: lock, load state, probe and heal, save,
+/// write the status (and prom) file, deliver events.
+fn cycle_once(config: &Config, opts: &CycleOptions, alerts: &notify::Dispatcher) -> Result<StatusDoc, Error> {
+    let out = {
+        let _lock = app::take_lock_waiting(config, LOCK_WAIT)?;
+        // Re-read each cycle: `mute`/`unmute` edit the file while we run.
+        let mut state = statefile::load(&config.state_file);
+        let out = cycle::run(config, &mut state, opts);
+        alerts.after_cycle(config, &mut state, &out);
+        statefile::save(&config.state_file, &state)?;
+        out
+    };
+    app::write_status(config, &out.doc)?;
+    metrics::write_prom_file(config, &out.doc);
+    Ok(out.doc)
+}
+
+pub fn run(path: &Path, no_restart: bool, listen: Option<String>, no_http: bool) -> Result<u8, Error> {
+    let mut config = Arc::new(config::load(path)?);
+    let server = if no_http {
+        None
+    } else {
+        let addr = listen.clone().unwrap_or_else(|| config.listen.clone());
+        let listener = bind(&addr)?;
+        let web = Web::from_config(&config).map_err(Error::Other)?;
+        Some(server::start(listener, Source::Live(Live::default()), web).map_err(|e| Error::Other(format!("cannot start the HTTP server: {e}")))?)
+    };
+    let (tx, rx) = mpsc::channel();
+    spawn_signals(tx.clone())?;
+    let sd = sdnotify::Notifier::from_env();
+    let alerts = Arc::new(notify::Dispatcher::start());
+    let opts = CycleOptions { no_restart, only: Vec::new() };
+    crate::info!(
+        "started: {} services, every {}{}",
+        config.services.len(),
+        config::duration::format(config.interval),
+        if no_restart { ", healing off (--no-restart)" } else { "" }
+    );
+    let mut first = true;
+    loop {
+        let started = Instant::now();
+        {
+            let (config, tx, alerts, opts) = (Arc::clone(&config), tx.clone(), Arc::clone(&alerts), opts.clone());
+            std::thread::Builder::new()
+                .name("cycle".into())
+                .spawn(move || {
+                    let _ = tx.send(Msg::CycleDone(cycle_once(&config, &opts, &alerts)));
+                })
+                .map_err(|e| Error::Other(format!("cannot start a cycle: {e}")))?;
+        }
+        let mut reload = false;
+        let result = loop {
+            match rx.recv() {
+                Ok(Msg::CycleDone(r)) => break r,
+                Ok(Msg::Reload) => reload = true,
+                Ok(Msg::Shutdown(sig)) => {
+                    // Let the running cycle finish, or abandon it after its timeout.
+                    let grace = config.max_timeout() + Duration::from_secs(1);
+                    crate::info!("{sig}: stopping (waiting at most {} ms for the running cycle)", grace.as_millis());
+                    sd.notify("STOPPING=1");
+                    wait_for_cycle(&rx, grace);
+                    alerts.shutdown(Duration::from_secs(2));
+                    crate::info!("stopped");
+                    return Ok(0);
+                }
+                Err(_) => return Err(Error::Other("internal error: control channel closed".into())),
+            }
+        };
+        match result {
+            Ok(doc) => {
+                if let Some(live) = server.as_ref().and_then(|s| s.live()) {
+                    live.set_extra_metrics(alerts.metrics());
+                    live.publish(doc.clone());
+                }
+                if first {
+                    sd.notify("READY=1");
+                    first = false;
+                }
+                if sd.watchdog.is_some() {
+                    sd.notify("WATCHDOG=1");
+                }
+                sd.notify(&format!("STATUS={}", summary(&doc)));
+            }
+            Err(e) if first => return Err(e),
+            Err(e) => crate::error!("{e}"),
+        }
+        let elapsed = started.elapsed();
+        if elapsed > config.interval {
+            crate::warn!(
+                "cycle took {} ms, longer than the interval ({}); starting the next one now",
+                elapsed.as_millis(),
+                config::duration::format(config.interval)
+            );
+        }
+        let next = started + config.interval;
+        // Sleep until the next cycle, waking for signals.
+        loop {
+            if reload {
+                reload = false;
+                sd.notify("RELOADING=1");
+                if let Some(c) = reload_config(path, &config, server.as_deref(), listen.is_some()) {
+                    config = Arc::new(c);
+                }
+                sd.notify("READY=1");
+            }
+            let left = next.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            match rx.recv_timeout(left) {
+                Ok(Msg::Reload) => reload = true,
+                Ok(Msg::Shutdown(sig)) => {
+                    crate::info!("{sig}: stopping");
+                    sd.notify("STOPPING=1");
+                    alerts.shutdown(Duration::from_secs(2));
+                    crate::info!("stopped");
+                    return Ok(0);
+                }
+                Ok(Msg::CycleDone(_)) => {}
+                Err(RecvTimeoutError::Timeout) => break,
+                Err(RecvTimeoutError::Disconnected) => return Err(Error::Other("internal error: control channel closed".into())),
+            }
+        }
+    }
+}
+
+fn wait_for_cycle(rx: &Receiver<Msg>, grace: Duration) {
+    let deadline = Instant::now() + grace;
+    while let Ok(msg) = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+        if let Msg::CycleDone(r) = msg {
+            if let Err(e) = r {
+                crate::error!("{e}");
+            }
+            return;
+        }
+    }
+    crate::warn!("abandoned the running cycle at shutdown; state is as of the previous cycle");
+}
+
+fn summary(doc: &StatusDoc) -> String {
+    use crate::state::Health;
+    let count = |h: Health| doc.services.iter().filter(|s| s.status == h).count();
+    format!(
+        "{}: {} up, {} degraded, {} down",
+        doc.overall.as_str(),
+        count(Health::Up),
+        count(Health::Degraded),
+        count(Health::Down)
+    )
+}
+
+/// SIGHUP: a valid new config replaces the old; an invalid one is logged and ignored.
+fn reload_config(path: &Path, old: &Config, server: Option<&server::Server>, listen_pinned: bool) -> Option<Config> {
+    let new = match config::load(path) {
+        Ok(c) => c,
+        Err(e) => {
+            crate::error!("reload: keeping the old config: {}", e.to_string().replace('\n', "; "));
+            return None;
+        }
+    };
+    if let Some(server) = server {
+        match Web::from_config(&new) {
+            Ok(web) => server.set_web(web),
+            Err(e) => {
+                crate::error!("reload: keeping the old config: {e}");
+                return None;
+            }
+        }
+    }
+    if new.listen != old.listen && !listen_pinned {
+        crate::warn!("reload: listen changed to {}; that takes a restart", new.listen);
+    }
+    crate::info!("reloaded {}: {} services", path.display(), new.services.len());
+    Some(new)
+}
+
+pub fn serve(path: &Path, listen: Option<String>) -> Result<u8, Error> {
+    let config = config::load(path)?;
+    let addr = listen.clone().unwrap_or_else(|| config.listen.clone());
+    let listener = bind(&addr)?;
+    let web = Web::from_config(&config).map_err(Error::Other)?;
+    let source = Source::File(server::FileSource::new(config.status_file.clone()));
+    let server = server::start(listener, source, web).map_err(|e| Error::Other(format!("cannot start the HTTP server: {e}")))?;
+    let (tx, rx) = mpsc::channel();
+    spawn_signals(tx)?;
+    let sd = sdnotify::Notifier::from_env();
+    sd.notify("READY=1");
+    let mut config = config;
+    loop {
+        let wait = sd.watchdog.unwrap_or(Duration::from_secs(3600));
+        match rx.recv_timeout(wait) {
+            Ok(Msg::Reload) => {
+                sd.notify("RELOADING=1");
+                if let Some(c) = reload_config(path, &config, Some(&server), listen.is_some()) {
+                    if c.status_file != config.status_file {
+                        crate::warn!("reload: status_file changed; that takes a restart");
+                    }
+                    config = c;
+                }
+                sd.notify("READY=1");
+            }
+            Ok(Msg::Shutdown(sig)) => {
+                crate::info!("{sig}: stopping");
+                sd.notify("STOPPING=1");
+                return Ok(0);
+            }
+            Ok(Msg::CycleDone(_)) => {}
+            Err(RecvTimeoutError::Timeout) => sd.notify("WATCHDOG=1"),
+            Err(RecvTimeoutError::Disconnected) => return Ok(0),
+        }
+    }
+}

@@ -19,6 +19,7 @@ pub mod notify;
 pub mod output;
 pub mod probe;
 pub mod runner;
+pub mod sdnotify;
 pub mod server;
 pub mod state;
 pub mod statefile;

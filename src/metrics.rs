@@ -1,4 +1,109 @@
-//! Metrics (in progress).
+//! Prometheus text exposition (format 0.0.4), rendered from a status
+//! document, so `run` (in memory), `serve` (the file) and `check` (the
+//! textfile-collector file) export exactly the same families.
+
 use crate::config::Config;
+use crate::probe::CheckStatus;
+use crate::state::Health;
 use crate::status::StatusDoc;
-pub fn write_prom_file(_c: &Config, _d: &StatusDoc) {}
+use crate::time::Timestamp;
+use std::fmt::Write;
+
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// Escapes a label value: backslash, double quote and newline.
+pub fn label(v: &str) -> String {
+    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
+fn family(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+}
+
+/// The metrics of `doc` (None: no status yet) as seen at `now`.
+pub fn render(doc: Option<&StatusDoc>, now: Timestamp) -> String {
+    render_with(doc, now, true)
+}
+
+/// `with_age: false` leaves out the status age, which a file written once
+/// would freeze (node_exporter reports the file's mtime instead).
+fn render_with(doc: Option<&StatusDoc>, now: Timestamp, with_age: bool) -> String {
+    let mut o = String::with_capacity(4096);
+    family(&mut o, "chatstack_build_info", "gauge", "Version of chatstack-status; always 1.");
+    let _ = writeln!(o, "chatstack_build_info{{version=\"{}\"}} 1", env!("CARGO_PKG_VERSION"));
+    family(&mut o, "chatstack_status_available", "gauge", "1 when a status document exists.");
+    let _ = writeln!(o, "chatstack_status_available {}", u8::from(doc.is_some()));
+    let Some(doc) = doc else { return o };
+
+    if with_age {
+        family(&mut o, "chatstack_status_age_seconds", "gauge", "Seconds since the status was generated.");
+        let _ = writeln!(o, "chatstack_status_age_seconds {:.3}", doc.age_s(now));
+    }
+    family(&mut o, "chatstack_last_cycle_timestamp_seconds", "gauge", "Unix time the last cycle's status was generated.");
+    let _ = writeln!(o, "chatstack_last_cycle_timestamp_seconds {:.3}", doc.generated_at.as_secs_f64());
+    family(&mut o, "chatstack_cycle_duration_seconds", "gauge", "How long the last check cycle took.");
+    let _ = writeln!(o, "chatstack_cycle_duration_seconds {:.4}", doc.duration_ms / 1000.0);
+    family(&mut o, "chatstack_overall_state", "gauge", "1 for the current overall state (up, degraded, down).");
+    for h in [Health::Up, Health::Degraded, Health::Down] {
+        let _ = writeln!(o, "chatstack_overall_state{{state=\"{}\"}} {}", h.as_str(), u8::from(doc.overall == h));
+    }
+
+    let svc = |o: &mut String, name: &str, kind: &str, help: &str, value: &dyn Fn(&crate::status::ServiceReport) -> String| {
+        family(o, name, kind, help);
+        for s in &doc.services {
+            let _ = writeln!(o, "{name}{{service=\"{}\"}} {}", label(&s.name), value(s));
+        }
+    };
+    family(&mut o, "chatstack_service_up", "gauge", "1 when the service is up or degraded, 0 when down.");
+    for s in &doc.services {
+        let _ = writeln!(
+            o,
+            "chatstack_service_up{{service=\"{}\",critical=\"{}\"}} {}",
+            label(&s.name),
+            s.critical,
+            u8::from(s.status != Health::Down)
+        );
+    }
+    family(&mut o, "chatstack_service_state", "gauge", "1 for the service's current state (up, degraded, down).");
+    for s in &doc.services {
+        for h in [Health::Up, Health::Degraded, Health::Down] {
+            let _ = writeln!(o, "chatstack_service_state{{service=\"{}\",state=\"{}\"}} {}", label(&s.name), h.as_str(), u8::from(s.status == h));
+        }
+    }
+    svc(&mut o, "chatstack_service_consecutive_failures", "gauge", "Consecutive failed cycles counted towards healing.", &|s| s.consecutive_failures.to_string());
+    svc(&mut o, "chatstack_restarts_total", "counter", "Restarts run by chatstack-status.", &|s| s.restarts_total.to_string());
+    svc(&mut o, "chatstack_heal_suspended", "gauge", "1 when healing is suspended (restart budget used up).", &|s| u8::from(s.heal_suspended).to_string());
+    svc(&mut o, "chatstack_service_muted", "gauge", "1 while the service is muted for maintenance.", &|s| {
+        u8::from(s.muted_until.is_some_and(|t| t > now)).to_string()
+    });
+
+    family(&mut o, "chatstack_check_up", "gauge", "1 when the check is up or degraded, 0 when down or unknown.");
+    let check_labels = |s: &crate::status::ServiceReport, i: usize, c: &crate::status::CheckReport| {
+        format!("service=\"{}\",check=\"{}\",type=\"{}\",target=\"{}\"", label(&s.name), i, c.kind, label(&c.target))
+    };
+    for s in &doc.services {
+        for (i, c) in s.checks.iter().enumerate() {
+            let up = matches!(c.status, CheckStatus::Up | CheckStatus::Degraded);
+            let _ = writeln!(o, "chatstack_check_up{{{}}} {}", check_labels(s, i, c), u8::from(up));
+        }
+    }
+    family(&mut o, "chatstack_check_duration_seconds", "gauge", "How long the check's probe took.");
+    for s in &doc.services {
+        for (i, c) in s.checks.iter().enumerate() {
+            if let Some(ms) = c.latency_ms {
+                let _ = writeln!(o, "chatstack_check_duration_seconds{{{}}} {:.4}", check_labels(s, i, c), ms / 1000.0);
+            }
+        }
+    }
+    o
+}
+
+/// With `prom_file` set, writes the metrics for node_exporter's textfile
+/// collector (atomically; 0644 so the exporter's user can read it).
+pub fn write_prom_file(config: &Config, doc: &StatusDoc) {
+    let Some(path) = &config.prom_file else { return };
+    let text = render_with(Some(doc), Timestamp::now(), false);
+    if let Err(e) = crate::fsutil::write_atomic(path, text.as_bytes(), 0o644) {
+        crate::warn!("{}: cannot write prom_file: {e}", path.display());
+    }
+}

@@ -66,6 +66,8 @@ pub struct ServiceState {
     pub restarts: Vec<RestartRecord>,
     /// Restart budget exhausted: no healing until stable or unmuted.
     pub heal_suspended: bool,
+    /// Every restart we ever ran (a Prometheus counter).
+    pub restarts_total: u64,
     /// Oldest first, at most `history` entries.
     pub history: VecDeque<HistoryEntry>,
     pub muted_until: Option<Timestamp>,
@@ -216,6 +218,7 @@ pub fn step(prev: &ServiceState, obs: &Observation<'_>, ctx: &StepCtx<'_>) -> (S
 /// Records a restart we ran: it counts against the window and starts grace.
 pub fn record_restart(s: &mut ServiceState, rec: RestartRecord) {
     s.last_restart = Some(rec.at);
+    s.restarts_total += 1;
     s.restarts.push(rec);
 }
 

@@ -29,6 +29,9 @@ pub struct ServiceReport {
     pub heal_suspended: bool,
     pub muted_until: Option<Timestamp>,
     pub restarts: Vec<RestartRecord>,
+    /// All restarts ever run by us (for the Prometheus counter).
+    #[serde(default)]
+    pub restarts_total: u64,
     pub checks: Vec<CheckReport>,
     pub history: Vec<HistoryEntry>,
 }
