@@ -385,9 +385,33 @@ echo '{"test": "state kept"}' >/var/lib/chatstack/test-state.json
 check "dpkg -i --force-confold (same .deb)" dpkg -i --force-confold "$deb" </dev/null
 check "the conffile edit survives" grep -qx "# local edit by test-deb.sh" /etc/$PKG/monitor.yml
 check "the state survives" grep -q "state kept" /var/lib/chatstack/test-state.json
-check "no .dpkg-dist/.dpkg-new/.dpkg-old left" bash -c "! ls /etc/$PKG/*.dpkg-* 2>/dev/null | grep -q ."
+check "reinstall: no .dpkg-dist/.dpkg-new/.dpkg-old left" bash -c "! ls /etc/$PKG/*.dpkg-* 2>/dev/null | grep -q ."
 is "config still 0640 root:$USER_NAME" "$(stat -c '%a %U:%G' /etc/$PKG/monitor.yml 2>&1)" "640 root:$USER_NAME"
 check "validate still accepts the edited config" "/usr/bin/$PKG" validate -c "/etc/$PKG/monitor.yml"
+
+echo "# upgrade to a newer package whose shipped config changed"
+# A copy of the repo's packaging inputs with a changed config/monitor.yml,
+# built as revision 2 of the same version.
+repo2=$tmp/repo2
+mkdir -p "$repo2/config"
+cp -r "$repo/packaging" "$repo2/"
+cp "$repo/Cargo.toml" "$repo2/"
+{ cat "$config"; echo "# changed in the newer package"; } >"$repo2/config/monitor.yml"
+out=$(DEB_REVISION=2 bash "$repo2/packaging/build-deb.sh" "$BINARY" "$tmp/out2" 2>&1)
+deb2=$(printf '%s\n' "$out" | tail -n 1)
+if [ -f "$deb2" ]; then
+    check "dpkg -i --force-confold (upgrade to $(dpkg-deb -f "$deb2" Version))" dpkg -i --force-confold "$deb2" </dev/null
+    is "upgraded version" "$(dpkg-query -W -f='${Version}' "$PKG")" "$(dpkg-deb -f "$deb2" Version)"
+    check "upgrade: the conffile edit survives" grep -qx "# local edit by test-deb.sh" /etc/$PKG/monitor.yml
+    check "upgrade: the new shipped config is beside it as monitor.yml.dpkg-dist" \
+        grep -qx "# changed in the newer package" /etc/$PKG/monitor.yml.dpkg-dist
+    check "upgrade: the state survives" grep -q "state kept" /var/lib/chatstack/test-state.json
+    is "upgrade: /var/lib/chatstack still 0750 $USER_NAME:$USER_NAME" \
+        "$(stat -c '%a %U:%G' /var/lib/chatstack 2>&1)" "750 $USER_NAME:$USER_NAME"
+    check "upgrade: daemon still enabled" test -L /etc/systemd/system/multi-user.target.wants/$PKG.service
+else
+    not_ok "build-deb.sh builds the newer .deb" "$out"
+fi
 
 echo "# remove, then purge"
 check "dpkg -r" dpkg -r "$PKG" </dev/null
