@@ -23,10 +23,14 @@ pub fn execute(cmd: Command) -> Result<u8, Error> {
             println!("chatstack-status {}", env!("CARGO_PKG_VERSION"));
             Ok(0)
         }
-        Command::Check { config, no_restart, format, only } => check(&config, no_restart, format, only),
+        Command::Check { config, no_restart, format, only } => {
+            check(&config, no_restart, format, only)
+        }
         Command::Status { config, format } => status(&config, format),
         Command::Validate { config } => validate(&config),
-        Command::Mute { config, service, duration, reason } => mute(&config, &service, duration, reason),
+        Command::Mute { config, service, duration, reason } => {
+            mute(&config, &service, duration, reason)
+        }
         Command::Unmute { config, service } => unmute(&config, &service),
         Command::PolkitRule { config } => polkit_rule(&config),
         Command::Run { config, no_restart, listen, no_http } => {
@@ -92,8 +96,10 @@ pub fn read_status(path: &Path) -> Result<StatusDoc, Error> {
             format!("cannot read status file: {e}")
         },
     })?;
-    serde_json::from_slice(&bytes)
-        .map_err(|e| Error::StatusRead { path: path.into(), message: format!("unreadable status file: {e}") })
+    serde_json::from_slice(&bytes).map_err(|e| Error::StatusRead {
+        path: path.into(),
+        message: format!("unreadable status file: {e}"),
+    })
 }
 
 fn status(path: &Path, format: Format) -> Result<u8, Error> {
@@ -112,7 +118,12 @@ fn status(path: &Path, format: Format) -> Result<u8, Error> {
         }
         _ => {
             print(&output::render(&doc, Format::Text, &[], output::use_color()));
-            print(&format!("generated {} ({:.0} s ago){}\n", doc.generated_at, age, if stale { ", STALE" } else { "" }));
+            print(&format!(
+                "generated {} ({:.0} s ago){}\n",
+                doc.generated_at,
+                age,
+                if stale { ", STALE" } else { "" }
+            ));
         }
     }
     if stale {
@@ -147,7 +158,11 @@ fn validate(path: &Path) -> Result<u8, Error> {
             svc.name,
             if svc.critical { "" } else { " (non-critical)" },
             svc.unit.as_ref().map(|u| format!(" [heals {u}]")).unwrap_or_default(),
-            svc.checks.iter().map(|c| format!("{} {}", c.kind(), c.target)).collect::<Vec<_>>().join(", ")
+            svc.checks
+                .iter()
+                .map(|c| format!("{} {}", c.kind(), c.target))
+                .collect::<Vec<_>>()
+                .join(", ")
         ));
     }
     let d = config::duration::format;
@@ -188,7 +203,12 @@ fn known(config: &Config, service: &str) -> Result<(), Error> {
     }
 }
 
-fn mute(path: &Path, service: &str, duration: Option<String>, reason: Option<String>) -> Result<u8, Error> {
+fn mute(
+    path: &Path,
+    service: &str,
+    duration: Option<String>,
+    reason: Option<String>,
+) -> Result<u8, Error> {
     let config = config::load(path)?;
     known(&config, service)?;
     let dur = match duration {

@@ -207,11 +207,23 @@ pub fn parse(program: &str, args: &[&str], config_env: Option<String>) -> Result
                 format: format(&a.format, true)?,
                 only: a.only,
             },
-            Sub::Run(a) => Command::Run { config: cfg(a.config), no_restart: a.no_restart, listen: a.listen, no_http: a.no_http },
+            Sub::Run(a) => Command::Run {
+                config: cfg(a.config),
+                no_restart: a.no_restart,
+                listen: a.listen,
+                no_http: a.no_http,
+            },
             Sub::Serve(a) => Command::Serve { config: cfg(a.config), listen: a.listen },
-            Sub::Status(a) => Command::Status { config: cfg(a.config), format: format(&a.format, false)? },
+            Sub::Status(a) => {
+                Command::Status { config: cfg(a.config), format: format(&a.format, false)? }
+            }
             Sub::Validate(a) => Command::Validate { config: cfg(a.config) },
-            Sub::Mute(a) => Command::Mute { config: cfg(a.config), service: a.service, duration: a.duration, reason: a.reason },
+            Sub::Mute(a) => Command::Mute {
+                config: cfg(a.config),
+                service: a.service,
+                duration: a.duration,
+                reason: a.reason,
+            },
             Sub::Unmute(a) => Command::Unmute { config: cfg(a.config), service: a.service },
             Sub::NotifyTest(a) => Command::NotifyTest { config: cfg(a.config) },
             Sub::PolkitRule(a) => Command::PolkitRule { config: cfg(a.config) },
@@ -225,7 +237,9 @@ fn format(s: &str, nagios_ok: bool) -> Result<Format, Error> {
         "text" => Ok(Format::Text),
         "json" => Ok(Format::Json),
         "nagios" if nagios_ok => Ok(Format::Nagios),
-        _ if nagios_ok => Err(Error::Usage(format!("invalid --format {s:?}: expected text, json or nagios"))),
+        _ if nagios_ok => {
+            Err(Error::Usage(format!("invalid --format {s:?}: expected text, json or nagios")))
+        }
         _ => Err(Error::Usage(format!("invalid --format {s:?}: expected text or json"))),
     }
 }
@@ -245,7 +259,18 @@ mod tests {
     #[test]
     fn check_flags() {
         assert_eq!(
-            cmd(&["check", "-c", "x.yml", "--no-restart", "--format", "nagios", "--only", "A", "--only", "B"]),
+            cmd(&[
+                "check",
+                "-c",
+                "x.yml",
+                "--no-restart",
+                "--format",
+                "nagios",
+                "--only",
+                "A",
+                "--only",
+                "B"
+            ]),
             Ok(Command::Check {
                 config: "x.yml".into(),
                 no_restart: true,
@@ -258,8 +283,13 @@ mod tests {
     #[test]
     fn config_falls_back_to_env_then_default() {
         let c = parse("p", &["validate"], Some("/env.yml".into()));
-        assert!(matches!(c, Ok(Parsed::Command(Command::Validate { config })) if config.as_os_str() == "/env.yml"));
-        assert_eq!(cmd(&["validate"]), Ok(Command::Validate { config: crate::config::DEFAULT_PATH.into() }));
+        assert!(
+            matches!(c, Ok(Parsed::Command(Command::Validate { config })) if config.as_os_str() == "/env.yml")
+        );
+        assert_eq!(
+            cmd(&["validate"]),
+            Ok(Command::Validate { config: crate::config::DEFAULT_PATH.into() })
+        );
     }
 
     #[test]

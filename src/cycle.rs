@@ -78,7 +78,11 @@ pub fn run(config: &Config, state: &mut StateFile, opts: &CycleOptions) -> Cycle
                 _ => None,
             })
         });
-        let obs = Observation { health, latency_ms: outs.iter().find_map(|o| o.latency).map(status::ms), unit: unit_info };
+        let obs = Observation {
+            health,
+            latency_ms: outs.iter().find_map(|o| o.latency).map(status::ms),
+            unit: unit_info,
+        };
         let ctx = StepCtx {
             policy: &config.heal,
             now,
@@ -93,14 +97,25 @@ pub fn run(config: &Config, state: &mut StateFile, opts: &CycleOptions) -> Cycle
             let unit = svc.unit.as_deref().unwrap_or_default();
             let (text, kind) = match action {
                 Action::Restart { .. } if opts.no_restart => (
-                    format!("would restart {unit} after {} failed cycles (skipped: --no-restart)", next.consecutive_failures),
+                    format!(
+                        "would restart {unit} after {} failed cycles (skipped: --no-restart)",
+                        next.consecutive_failures
+                    ),
                     HealNoteKind::Skipped,
                 ),
                 Action::Restart { reset_failed } => {
-                    let rec = heal::restart(&config.heal, unit, reset_failed, unit_info.and_then(|u| u.n_restarts));
+                    let rec = heal::restart(
+                        &config.heal,
+                        unit,
+                        reset_failed,
+                        unit_info.and_then(|u| u.n_restarts),
+                    );
                     let ok = rec.ok;
                     let text = if ok {
-                        format!("restarted {unit} after {} failed cycles", next.consecutive_failures)
+                        format!(
+                            "restarted {unit} after {} failed cycles",
+                            next.consecutive_failures
+                        )
                     } else {
                         format!("restart of {unit} failed: {}", rec.detail)
                     };
@@ -116,10 +131,14 @@ pub fn run(config: &Config, state: &mut StateFile, opts: &CycleOptions) -> Cycle
                     ),
                     HealNoteKind::Suspended,
                 ),
-                Action::Skip(r) => (format!("not restarting {unit}: {}", r.describe()), HealNoteKind::Skipped),
+                Action::Skip(r) => {
+                    (format!("not restarting {unit}: {}", r.describe()), HealNoteKind::Skipped)
+                }
             };
             match kind {
-                HealNoteKind::Restarted { ok: false } | HealNoteKind::Suspended => crate::warn!("{}: {text}", svc.name),
+                HealNoteKind::Restarted { ok: false } | HealNoteKind::Suspended => {
+                    crate::warn!("{}: {text}", svc.name)
+                }
                 _ => crate::info!("{}: {text}", svc.name),
             }
             notes.push(HealNote { service: svc.name.clone(), text, kind });

@@ -56,7 +56,11 @@ fn bind(addr: &str) -> Result<TcpListener, Error> {
 
 /// One cycle with persistence: lock, load state, probe and heal, save,
 /// write the status (and prom) file, deliver events.
-fn cycle_once(config: &Config, opts: &CycleOptions, alerts: &notify::Dispatcher) -> Result<StatusDoc, Error> {
+fn cycle_once(
+    config: &Config,
+    opts: &CycleOptions,
+    alerts: &notify::Dispatcher,
+) -> Result<StatusDoc, Error> {
     let out = {
         let _lock = app::take_lock_waiting(config, LOCK_WAIT)?;
         // Re-read each cycle: `mute`/`unmute` edit the file while we run.
@@ -71,7 +75,12 @@ fn cycle_once(config: &Config, opts: &CycleOptions, alerts: &notify::Dispatcher)
     Ok(out.doc)
 }
 
-pub fn run(path: &Path, no_restart: bool, listen: Option<String>, no_http: bool) -> Result<u8, Error> {
+pub fn run(
+    path: &Path,
+    no_restart: bool,
+    listen: Option<String>,
+    no_http: bool,
+) -> Result<u8, Error> {
     let mut config = Arc::new(config::load(path)?);
     let server = if no_http {
         None
@@ -79,7 +88,10 @@ pub fn run(path: &Path, no_restart: bool, listen: Option<String>, no_http: bool)
         let addr = listen.clone().unwrap_or_else(|| config.listen.clone());
         let listener = bind(&addr)?;
         let web = Web::from_config(&config).map_err(Error::Other)?;
-        Some(server::start(listener, Source::Live(Live::default()), web).map_err(|e| Error::Other(format!("cannot start the HTTP server: {e}")))?)
+        Some(
+            server::start(listener, Source::Live(Live::default()), web)
+                .map_err(|e| Error::Other(format!("cannot start the HTTP server: {e}")))?,
+        )
     };
     let (tx, rx) = mpsc::channel();
     spawn_signals(tx.clone())?;
@@ -96,7 +108,8 @@ pub fn run(path: &Path, no_restart: bool, listen: Option<String>, no_http: bool)
     loop {
         let started = Instant::now();
         {
-            let (config, tx, alerts, opts) = (Arc::clone(&config), tx.clone(), Arc::clone(&alerts), opts.clone());
+            let (config, tx, alerts, opts) =
+                (Arc::clone(&config), tx.clone(), Arc::clone(&alerts), opts.clone());
             std::thread::Builder::new()
                 .name("cycle".into())
                 .spawn(move || {
@@ -112,14 +125,19 @@ pub fn run(path: &Path, no_restart: bool, listen: Option<String>, no_http: bool)
                 Ok(Msg::Shutdown(sig)) => {
                     // Let the running cycle finish, or abandon it after its timeout.
                     let grace = config.max_timeout() + Duration::from_secs(1);
-                    crate::info!("{sig}: stopping (waiting at most {} ms for the running cycle)", grace.as_millis());
+                    crate::info!(
+                        "{sig}: stopping (waiting at most {} ms for the running cycle)",
+                        grace.as_millis()
+                    );
                     sd.notify("STOPPING=1");
                     wait_for_cycle(&rx, grace);
                     alerts.shutdown(Duration::from_secs(2));
                     crate::info!("stopped");
                     return Ok(0);
                 }
-                Err(_) => return Err(Error::Other("internal error: control channel closed".into())),
+                Err(_) => {
+                    return Err(Error::Other("internal error: control channel closed".into()));
+                }
             }
         };
         match result {
@@ -174,7 +192,9 @@ pub fn run(path: &Path, no_restart: bool, listen: Option<String>, no_http: bool)
                 }
                 Ok(Msg::CycleDone(_)) => {}
                 Err(RecvTimeoutError::Timeout) => break,
-                Err(RecvTimeoutError::Disconnected) => return Err(Error::Other("internal error: control channel closed".into())),
+                Err(RecvTimeoutError::Disconnected) => {
+                    return Err(Error::Other("internal error: control channel closed".into()));
+                }
             }
         }
     }
@@ -206,7 +226,12 @@ fn summary(doc: &StatusDoc) -> String {
 }
 
 /// SIGHUP: a valid new config replaces the old; an invalid one is logged and ignored.
-fn reload_config(path: &Path, old: &Config, server: Option<&server::Server>, listen_pinned: bool) -> Option<Config> {
+fn reload_config(
+    path: &Path,
+    old: &Config,
+    server: Option<&server::Server>,
+    listen_pinned: bool,
+) -> Option<Config> {
     let new = match config::load(path) {
         Ok(c) => c,
         Err(e) => {
@@ -236,7 +261,8 @@ pub fn serve(path: &Path, listen: Option<String>) -> Result<u8, Error> {
     let listener = bind(&addr)?;
     let web = Web::from_config(&config).map_err(Error::Other)?;
     let source = Source::File(server::FileSource::new(config.status_file.clone()));
-    let server = server::start(listener, source, web).map_err(|e| Error::Other(format!("cannot start the HTTP server: {e}")))?;
+    let server = server::start(listener, source, web)
+        .map_err(|e| Error::Other(format!("cannot start the HTTP server: {e}")))?;
     let (tx, rx) = mpsc::channel();
     spawn_signals(tx)?;
     let sd = sdnotify::Notifier::from_env();

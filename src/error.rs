@@ -8,16 +8,42 @@ use std::path::PathBuf;
 #[derive(Debug)]
 pub enum Error {
     Usage(String),
-    ConfigRead { path: PathBuf, source: io::Error },
+    ConfigRead {
+        path: PathBuf,
+        source: io::Error,
+    },
     /// Each problem is already `file:line:column: message`.
-    ConfigInvalid { path: PathBuf, problems: Vec<String> },
-    StatusWrite { path: PathBuf, source: io::Error },
-    StateWrite { path: PathBuf, source: io::Error },
-    StatusRead { path: PathBuf, message: String },
-    Locked { path: PathBuf },
-    Lock { path: PathBuf, source: io::Error },
-    Listen { addr: String, source: io::Error },
-    UnknownService { name: String, known: Vec<String> },
+    ConfigInvalid {
+        path: PathBuf,
+        problems: Vec<String>,
+    },
+    StatusWrite {
+        path: PathBuf,
+        source: io::Error,
+    },
+    StateWrite {
+        path: PathBuf,
+        source: io::Error,
+    },
+    StatusRead {
+        path: PathBuf,
+        message: String,
+    },
+    Locked {
+        path: PathBuf,
+    },
+    Lock {
+        path: PathBuf,
+        source: io::Error,
+    },
+    Listen {
+        addr: String,
+        source: io::Error,
+    },
+    UnknownService {
+        name: String,
+        known: Vec<String>,
+    },
     Other(String),
 }
 
@@ -41,8 +67,12 @@ impl fmt::Display for Error {
                 "{}: another chatstack-status check holds the lock; try again when it has finished",
                 path.display()
             ),
-            Error::Lock { path, source } => write!(f, "{}: cannot take the lock: {}", path.display(), io_text(source)),
-            Error::Listen { addr, source } => write!(f, "cannot listen on {addr}: {}", io_text(source)),
+            Error::Lock { path, source } => {
+                write!(f, "{}: cannot take the lock: {}", path.display(), io_text(source))
+            }
+            Error::Listen { addr, source } => {
+                write!(f, "cannot listen on {addr}: {}", io_text(source))
+            }
             Error::UnknownService { name, known } => {
                 write!(f, "unknown service {name:?}: expected one of {}", known.join(", "))
             }

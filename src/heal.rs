@@ -10,7 +10,12 @@ use std::time::Instant;
 
 /// Restarts `unit` (after `systemctl reset-failed` when asked) and reports
 /// what happened. Never fails: a failed restart is a record with `ok: false`.
-pub fn restart(policy: &HealPolicy, unit: &str, reset_failed: bool, n_restarts: Option<u64>) -> RestartRecord {
+pub fn restart(
+    policy: &HealPolicy,
+    unit: &str,
+    reset_failed: bool,
+    n_restarts: Option<u64>,
+) -> RestartRecord {
     let at = Timestamp::now();
     let deadline = Instant::now() + policy.timeout;
     let mut notes = Vec::new();
@@ -19,7 +24,8 @@ pub fn restart(policy: &HealPolicy, unit: &str, reset_failed: bool, n_restarts: 
         let (_, note) = run(&argv, deadline);
         notes.push(note);
     }
-    let argv: Vec<String> = policy.restart_command.iter().map(|a| a.replace("{unit}", unit)).collect();
+    let argv: Vec<String> =
+        policy.restart_command.iter().map(|a| a.replace("{unit}", unit)).collect();
     let (ok, note) = run(&argv, deadline);
     notes.push(note);
     RestartRecord { at, ok, detail: notes.join("; "), n_restarts }
@@ -32,7 +38,14 @@ fn run(argv: &[String], deadline: Instant) -> (bool, String) {
         Ok(out) => {
             let err = clean_detail(&String::from_utf8_lossy(&out.stderr), 160);
             let how = out.code.map_or_else(|| "killed".to_string(), |c| format!("exit {c}"));
-            (false, if err.is_empty() { format!("{cmd}: {how}") } else { format!("{cmd}: {how}: {err}") })
+            (
+                false,
+                if err.is_empty() {
+                    format!("{cmd}: {how}")
+                } else {
+                    format!("{cmd}: {how}: {err}")
+                },
+            )
         }
         Err(RunError::Spawn(e)) => (false, format!("{cmd}: cannot run: {e}")),
         Err(RunError::Timeout) => (false, format!("{cmd}: timed out (heal.timeout)")),

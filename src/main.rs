@@ -10,10 +10,13 @@ fn main() -> std::process::ExitCode {
             .map(|s| s.to_string())
             .or_else(|| info.payload().downcast_ref::<String>().cloned())
             .unwrap_or_else(|| "unknown".into());
-        let at = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
+        let at =
+            info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
         let thread = std::thread::current();
         let name = thread.name().unwrap_or("unnamed");
-        eprintln!("chatstack-status: error: internal error in thread {name}{at}: {msg}; please report it");
+        eprintln!(
+            "chatstack-status: error: internal error in thread {name}{at}: {msg}; please report it"
+        );
         // Probe threads are caught and reported as a failed check; anything
         // else is fatal: exit UNKNOWN rather than limp on.
         if name != "probe" {

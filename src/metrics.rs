@@ -36,25 +36,60 @@ fn render_with(doc: Option<&StatusDoc>, now: Timestamp, with_age: bool) -> Strin
     let Some(doc) = doc else { return o };
 
     if with_age {
-        family(&mut o, "chatstack_status_age_seconds", "gauge", "Seconds since the status was generated.");
+        family(
+            &mut o,
+            "chatstack_status_age_seconds",
+            "gauge",
+            "Seconds since the status was generated.",
+        );
         let _ = writeln!(o, "chatstack_status_age_seconds {:.3}", doc.age_s(now));
     }
-    family(&mut o, "chatstack_last_cycle_timestamp_seconds", "gauge", "Unix time the last cycle's status was generated.");
-    let _ = writeln!(o, "chatstack_last_cycle_timestamp_seconds {:.3}", doc.generated_at.as_secs_f64());
-    family(&mut o, "chatstack_cycle_duration_seconds", "gauge", "How long the last check cycle took.");
+    family(
+        &mut o,
+        "chatstack_last_cycle_timestamp_seconds",
+        "gauge",
+        "Unix time the last cycle's status was generated.",
+    );
+    let _ =
+        writeln!(o, "chatstack_last_cycle_timestamp_seconds {:.3}", doc.generated_at.as_secs_f64());
+    family(
+        &mut o,
+        "chatstack_cycle_duration_seconds",
+        "gauge",
+        "How long the last check cycle took.",
+    );
     let _ = writeln!(o, "chatstack_cycle_duration_seconds {:.4}", doc.duration_ms / 1000.0);
-    family(&mut o, "chatstack_overall_state", "gauge", "1 for the current overall state (up, degraded, down).");
+    family(
+        &mut o,
+        "chatstack_overall_state",
+        "gauge",
+        "1 for the current overall state (up, degraded, down).",
+    );
     for h in [Health::Up, Health::Degraded, Health::Down] {
-        let _ = writeln!(o, "chatstack_overall_state{{state=\"{}\"}} {}", h.as_str(), u8::from(doc.overall == h));
+        let _ = writeln!(
+            o,
+            "chatstack_overall_state{{state=\"{}\"}} {}",
+            h.as_str(),
+            u8::from(doc.overall == h)
+        );
     }
 
-    let svc = |o: &mut String, name: &str, kind: &str, help: &str, value: &dyn Fn(&crate::status::ServiceReport) -> String| {
+    let svc = |o: &mut String,
+               name: &str,
+               kind: &str,
+               help: &str,
+               value: &dyn Fn(&crate::status::ServiceReport) -> String| {
         family(o, name, kind, help);
         for s in &doc.services {
             let _ = writeln!(o, "{name}{{service=\"{}\"}} {}", label(&s.name), value(s));
         }
     };
-    family(&mut o, "chatstack_service_up", "gauge", "1 when the service is up or degraded, 0 when down.");
+    family(
+        &mut o,
+        "chatstack_service_up",
+        "gauge",
+        "1 when the service is up or degraded, 0 when down.",
+    );
     for s in &doc.services {
         let _ = writeln!(
             o,
@@ -64,23 +99,64 @@ fn render_with(doc: Option<&StatusDoc>, now: Timestamp, with_age: bool) -> Strin
             u8::from(s.status != Health::Down)
         );
     }
-    family(&mut o, "chatstack_service_state", "gauge", "1 for the service's current state (up, degraded, down).");
+    family(
+        &mut o,
+        "chatstack_service_state",
+        "gauge",
+        "1 for the service's current state (up, degraded, down).",
+    );
     for s in &doc.services {
         for h in [Health::Up, Health::Degraded, Health::Down] {
-            let _ = writeln!(o, "chatstack_service_state{{service=\"{}\",state=\"{}\"}} {}", label(&s.name), h.as_str(), u8::from(s.status == h));
+            let _ = writeln!(
+                o,
+                "chatstack_service_state{{service=\"{}\",state=\"{}\"}} {}",
+                label(&s.name),
+                h.as_str(),
+                u8::from(s.status == h)
+            );
         }
     }
-    svc(&mut o, "chatstack_service_consecutive_failures", "gauge", "Consecutive failed cycles counted towards healing.", &|s| s.consecutive_failures.to_string());
-    svc(&mut o, "chatstack_restarts_total", "counter", "Restarts run by chatstack-status.", &|s| s.restarts_total.to_string());
-    svc(&mut o, "chatstack_heal_suspended", "gauge", "1 when healing is suspended (restart budget used up).", &|s| u8::from(s.heal_suspended).to_string());
-    svc(&mut o, "chatstack_service_muted", "gauge", "1 while the service is muted for maintenance.", &|s| {
-        u8::from(s.muted_until.is_some_and(|t| t > now)).to_string()
+    svc(
+        &mut o,
+        "chatstack_service_consecutive_failures",
+        "gauge",
+        "Consecutive failed cycles counted towards healing.",
+        &|s| s.consecutive_failures.to_string(),
+    );
+    svc(&mut o, "chatstack_restarts_total", "counter", "Restarts run by chatstack-status.", &|s| {
+        s.restarts_total.to_string()
     });
+    svc(
+        &mut o,
+        "chatstack_heal_suspended",
+        "gauge",
+        "1 when healing is suspended (restart budget used up).",
+        &|s| u8::from(s.heal_suspended).to_string(),
+    );
+    svc(
+        &mut o,
+        "chatstack_service_muted",
+        "gauge",
+        "1 while the service is muted for maintenance.",
+        &|s| u8::from(s.muted_until.is_some_and(|t| t > now)).to_string(),
+    );
 
-    family(&mut o, "chatstack_check_up", "gauge", "1 when the check is up or degraded, 0 when down or unknown.");
-    let check_labels = |s: &crate::status::ServiceReport, i: usize, c: &crate::status::CheckReport| {
-        format!("service=\"{}\",check=\"{}\",type=\"{}\",target=\"{}\"", label(&s.name), i, c.kind, label(&c.target))
-    };
+    family(
+        &mut o,
+        "chatstack_check_up",
+        "gauge",
+        "1 when the check is up or degraded, 0 when down or unknown.",
+    );
+    let check_labels =
+        |s: &crate::status::ServiceReport, i: usize, c: &crate::status::CheckReport| {
+            format!(
+                "service=\"{}\",check=\"{}\",type=\"{}\",target=\"{}\"",
+                label(&s.name),
+                i,
+                c.kind,
+                label(&c.target)
+            )
+        };
     for s in &doc.services {
         for (i, c) in s.checks.iter().enumerate() {
             let up = matches!(c.status, CheckStatus::Up | CheckStatus::Degraded);
@@ -91,7 +167,12 @@ fn render_with(doc: Option<&StatusDoc>, now: Timestamp, with_age: bool) -> Strin
     for s in &doc.services {
         for (i, c) in s.checks.iter().enumerate() {
             if let Some(ms) = c.latency_ms {
-                let _ = writeln!(o, "chatstack_check_duration_seconds{{{}}} {:.4}", check_labels(s, i, c), ms / 1000.0);
+                let _ = writeln!(
+                    o,
+                    "chatstack_check_duration_seconds{{{}}} {:.4}",
+                    check_labels(s, i, c),
+                    ms / 1000.0
+                );
             }
         }
     }

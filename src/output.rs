@@ -45,7 +45,11 @@ fn paint(s: &str, h: Health, color: bool) -> String {
 /// The most telling line about a service: its first non-up check, else its first check.
 fn service_detail(s: &ServiceReport) -> String {
     let worst = s.checks.iter().map(|c| c.status).max();
-    let pick = s.checks.iter().find(|c| Some(c.status) == worst && c.status != CheckStatus::Up).or(s.checks.first());
+    let pick = s
+        .checks
+        .iter()
+        .find(|c| Some(c.status) == worst && c.status != CheckStatus::Up)
+        .or(s.checks.first());
     match pick {
         Some(c) if c.status != CheckStatus::Up => {
             let reason = c.reason.map(|r| format!(" [{}]", r.as_str())).unwrap_or_default();
@@ -57,7 +61,10 @@ fn service_detail(s: &ServiceReport) -> String {
 }
 
 fn latency(s: &ServiceReport) -> String {
-    s.checks.iter().find_map(|c| c.latency_ms).map_or_else(|| "-".into(), |ms| format!("{ms:.1} ms"))
+    s.checks
+        .iter()
+        .find_map(|c| c.latency_ms)
+        .map_or_else(|| "-".into(), |ms| format!("{ms:.1} ms"))
 }
 
 fn text(doc: &StatusDoc, notes: &[HealNote], color: bool) -> String {
@@ -72,7 +79,8 @@ fn text(doc: &StatusDoc, notes: &[HealNote], color: bool) -> String {
         let status = paint(&format!("{label:<9}"), s.status, color);
         let _ = writeln!(out, "{:<w$}  {status} {:>9}  {}", s.name, latency(s), service_detail(s));
     }
-    let down: Vec<&str> = doc.services.iter().filter(|s| s.status == Health::Down).map(|s| s.name.as_str()).collect();
+    let down: Vec<&str> =
+        doc.services.iter().filter(|s| s.status == Health::Down).map(|s| s.name.as_str()).collect();
     let summary = match doc.overall {
         Health::Up => "all services up".to_string(),
         _ if down.is_empty() => "degraded".to_string(),
@@ -111,7 +119,9 @@ fn nagios(doc: &StatusDoc) -> String {
         .services
         .iter()
         .filter(|s| s.status != Health::Up)
-        .map(|s| format!("{} {} ({})", s.name, s.status.as_str(), service_detail(s).replace('|', "/")))
+        .map(|s| {
+            format!("{} {} ({})", s.name, s.status.as_str(), service_detail(s).replace('|', "/"))
+        })
         .collect();
     let summary = if bad.is_empty() {
         format!("{up}/{total} services up")
@@ -130,7 +140,11 @@ fn nagios(doc: &StatusDoc) -> String {
         for c in &s.checks {
             let n = seen.entry(c.kind.as_str()).and_modify(|n| *n += 1).or_insert(1);
             if let Some(ms) = c.latency_ms {
-                let label = if *n == 1 { format!("{} {}", s.name, c.kind) } else { format!("{} {} {n}", s.name, c.kind) };
+                let label = if *n == 1 {
+                    format!("{} {}", s.name, c.kind)
+                } else {
+                    format!("{} {} {n}", s.name, c.kind)
+                };
                 perf.push(format!("{}={:.4}s;;;0", perf_label(&label), ms / 1000.0));
             }
         }

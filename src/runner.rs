@@ -41,8 +41,16 @@ pub fn run_all(checks: Vec<Check>, workers: usize) -> Vec<Outcome> {
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(check) = checks.get(i) else { break };
-                    let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| probe::run(check, ctx)))
-                        .unwrap_or_else(|_| Outcome::not_up(CheckStatus::Unknown, Reason::CheckError, "internal error in probe"));
+                    let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        probe::run(check, ctx)
+                    }))
+                    .unwrap_or_else(|_| {
+                        Outcome::not_up(
+                            CheckStatus::Unknown,
+                            Reason::CheckError,
+                            "internal error in probe",
+                        )
+                    });
                     if tx.send((i, out)).is_err() {
                         break;
                     }
@@ -74,8 +82,11 @@ pub fn run_all(checks: Vec<Check>, workers: usize) -> Vec<Outcome> {
         .enumerate()
         .map(|(i, r)| {
             r.unwrap_or_else(|| {
-                Outcome::down(Reason::Timeout, format!("probe did not return within {} ms", checks[i].timeout.as_millis()))
-                    .with_latency(checks[i].timeout)
+                Outcome::down(
+                    Reason::Timeout,
+                    format!("probe did not return within {} ms", checks[i].timeout.as_millis()),
+                )
+                .with_latency(checks[i].timeout)
             })
         })
         .collect()

@@ -143,13 +143,19 @@ impl SkipReason {
             SkipReason::Muted => "the service is muted",
             SkipReason::DependencyDown => "a service it depends on is down",
             SkipReason::SystemdRestarting => "systemd is already restarting it",
-            SkipReason::StartLimitHit => "systemd's start limit is hit (set heal.reset_failed to override)",
+            SkipReason::StartLimitHit => {
+                "systemd's start limit is hit (set heal.reset_failed to override)"
+            }
         }
     }
 }
 
 /// One cycle of one service. Pure.
-pub fn step(prev: &ServiceState, obs: &Observation<'_>, ctx: &StepCtx<'_>) -> (ServiceState, Vec<Action>) {
+pub fn step(
+    prev: &ServiceState,
+    obs: &Observation<'_>,
+    ctx: &StepCtx<'_>,
+) -> (ServiceState, Vec<Action>) {
     let mut s = prev.clone();
     let now = ctx.now;
     let policy = ctx.policy;
@@ -173,7 +179,8 @@ pub fn step(prev: &ServiceState, obs: &Observation<'_>, ctx: &StepCtx<'_>) -> (S
 
     if obs.health != Health::Down {
         s.consecutive_failures = 0;
-        let stable = obs.health == Health::Up && s.since.is_some_and(|t| now.since(t) >= policy.stable_after);
+        let stable = obs.health == Health::Up
+            && s.since.is_some_and(|t| now.since(t) >= policy.stable_after);
         if stable && (s.heal_suspended || !s.restarts.is_empty()) {
             s.restarts.clear();
             s.heal_suspended = false;
@@ -210,7 +217,8 @@ pub fn step(prev: &ServiceState, obs: &Observation<'_>, ctx: &StepCtx<'_>) -> (S
             s.heal_suspended = true;
             actions.push(Action::Suspend);
         }
-        None => actions.push(Action::Restart { reset_failed: unit.is_some_and(UnitInfo::start_limit_hit) }),
+        None => actions
+            .push(Action::Restart { reset_failed: unit.is_some_and(UnitInfo::start_limit_hit) }),
     }
     (s, actions)
 }

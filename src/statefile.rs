@@ -18,7 +18,9 @@ const MAX_STATE_BYTES: u64 = 64 << 20;
 pub fn load(path: &Path) -> StateFile {
     let bytes = match std::fs::read(path) {
         Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return StateFile { schema: SCHEMA, ..Default::default() },
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return StateFile { schema: SCHEMA, ..Default::default() };
+        }
         Err(e) => {
             crate::warn!("{}: cannot read state file ({e}); starting fresh", path.display());
             return StateFile { schema: SCHEMA, ..Default::default() };
@@ -34,7 +36,10 @@ pub fn load(path: &Path) -> StateFile {
                     path.display(),
                     aside.display()
                 ),
-                Err(e) => crate::warn!("{}: corrupt state file ({why}); could not move it aside ({e}); starting fresh", path.display()),
+                Err(e) => crate::warn!(
+                    "{}: corrupt state file ({why}); could not move it aside ({e}); starting fresh",
+                    path.display()
+                ),
             }
             StateFile { schema: SCHEMA, ..Default::default() }
         }
@@ -61,6 +66,8 @@ fn aside_name(path: &Path) -> PathBuf {
 }
 
 pub fn save(path: &Path, state: &StateFile) -> Result<(), Error> {
-    let bytes = serde_json::to_vec(state).map_err(|e| Error::Other(format!("serialising state: {e}")))?;
-    fsutil::write_atomic(path, &bytes, 0o640).map_err(|source| Error::StateWrite { path: path.into(), source })
+    let bytes =
+        serde_json::to_vec(state).map_err(|e| Error::Other(format!("serialising state: {e}")))?;
+    fsutil::write_atomic(path, &bytes, 0o640)
+        .map_err(|source| Error::StateWrite { path: path.into(), source })
 }

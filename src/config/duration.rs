@@ -26,11 +26,14 @@ pub fn parse(text: &str) -> Result<Duration, String> {
 
 fn from_secs(secs: f64) -> Option<Duration> {
     // Ten years is far beyond any sensible interval and keeps arithmetic safe.
-    (secs.is_finite() && (0.0..=315_360_000.0).contains(&secs)).then(|| Duration::from_secs_f64(secs))
+    (secs.is_finite() && (0.0..=315_360_000.0).contains(&secs))
+        .then(|| Duration::from_secs_f64(secs))
 }
 
 fn expected(text: &str) -> String {
-    format!("invalid duration {text:?}: expected a number with ms, s, m or h (e.g. 500ms, 5s, 2m) or a number of seconds")
+    format!(
+        "invalid duration {text:?}: expected a number with ms, s, m or h (e.g. 500ms, 5s, 2m) or a number of seconds"
+    )
 }
 
 /// Formats a duration the way `parse` reads it back.

@@ -10,9 +10,7 @@ pub mod duration;
 pub mod raw;
 
 use crate::error::Error;
-use crate::probe::{
-    CommandProbe, HttpProbe, Matcher, Probe, ProcessProbe, SystemdProbe, TcpProbe,
-};
+use crate::probe::{CommandProbe, HttpProbe, Matcher, Probe, ProcessProbe, SystemdProbe, TcpProbe};
 use raw::{CheckKind, EventName, ExpectStatus, NotifierKind, RawCheck, RawConfig, RawService};
 use serde_saphyr::{Location, Spanned};
 use std::collections::HashSet;
@@ -178,19 +176,25 @@ impl Config {
 /// Reads, parses and validates a config file, then applies the environment
 /// overrides (`CHATSTACK_STATUS_FILE`, `CHATSTACK_STATE_FILE`, `CHATSTACK_STATUS_STALE`).
 pub fn load(path: &Path) -> Result<Config, Error> {
-    let meta = std::fs::metadata(path).map_err(|source| Error::ConfigRead { path: path.into(), source })?;
+    let meta = std::fs::metadata(path)
+        .map_err(|source| Error::ConfigRead { path: path.into(), source })?;
     if meta.len() > MAX_CONFIG_BYTES {
         return Err(Error::ConfigInvalid {
             path: path.into(),
             problems: vec![format!("file is {} bytes: expected a config under 4 MiB", meta.len())],
         });
     }
-    let bytes = std::fs::read(path).map_err(|source| Error::ConfigRead { path: path.into(), source })?;
+    let bytes =
+        std::fs::read(path).map_err(|source| Error::ConfigRead { path: path.into(), source })?;
     let text = String::from_utf8(bytes).map_err(|e| Error::ConfigInvalid {
         path: path.into(),
-        problems: vec![format!("not UTF-8 text (invalid byte at offset {})", e.utf8_error().valid_up_to())],
+        problems: vec![format!(
+            "not UTF-8 text (invalid byte at offset {})",
+            e.utf8_error().valid_up_to()
+        )],
     })?;
-    let mut config = parse(&text, path).map_err(|problems| Error::ConfigInvalid { path: path.into(), problems })?;
+    let mut config = parse(&text, path)
+        .map_err(|problems| Error::ConfigInvalid { path: path.into(), problems })?;
     apply_env(&mut config, path)?;
     Ok(config)
 }
@@ -264,7 +268,12 @@ struct Validator<'a> {
 
 impl Validator<'_> {
     fn at(&mut self, loc: &Location, msg: impl std::fmt::Display) {
-        self.problems.push(format!("{}:{}:{}: {msg}", self.path.display(), loc.line(), loc.column()));
+        self.problems.push(format!(
+            "{}:{}:{}: {msg}",
+            self.path.display(),
+            loc.line(),
+            loc.column()
+        ));
     }
 
     fn config(mut self, raw: RawConfig) -> Result<Config, Vec<String>> {
@@ -272,7 +281,10 @@ impl Validator<'_> {
         let interval = raw.interval.map_or(Duration::from_secs(30), |d| d.0);
         let workers = match raw.workers {
             Some(w) if w.value == 0 || w.value > 1024 => {
-                self.at(&w.referenced, format!("workers: {} is out of range: expected 1-1024", w.value));
+                self.at(
+                    &w.referenced,
+                    format!("workers: {} is out of range: expected 1-1024", w.value),
+                );
                 1
             }
             Some(w) => w.value,
@@ -280,7 +292,10 @@ impl Validator<'_> {
         };
         let history = match raw.history {
             Some(h) if h.value > 10_000 => {
-                self.at(&h.referenced, format!("history: {} is too large: expected at most 10000", h.value));
+                self.at(
+                    &h.referenced,
+                    format!("history: {} is too large: expected at most 10000", h.value),
+                );
                 60
             }
             Some(h) => h.value,
@@ -289,9 +304,15 @@ impl Validator<'_> {
         let listen = match raw.listen {
             Some(l) => {
                 if l.value.parse::<std::net::SocketAddr>().is_err()
-                    && !l.value.rsplit_once(':').is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok())
+                    && !l
+                        .value
+                        .rsplit_once(':')
+                        .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok())
                 {
-                    self.at(&l.referenced, format!("invalid listen address {:?}: expected \"host:port\"", l.value));
+                    self.at(
+                        &l.referenced,
+                        format!("invalid listen address {:?}: expected \"host:port\"", l.value),
+                    );
                 }
                 l.value
             }
@@ -321,7 +342,13 @@ impl Validator<'_> {
         for s in raw.services.value {
             if !seen.insert(s.value.name.value.clone()) {
                 let loc = s.value.name.referenced;
-                self.at(&loc, format!("duplicate service name {:?}: names must be unique", s.value.name.value));
+                self.at(
+                    &loc,
+                    format!(
+                        "duplicate service name {:?}: names must be unique",
+                        s.value.name.value
+                    ),
+                );
             }
             if let Some(svc) = self.service(s, timeout) {
                 services.push(svc);
@@ -357,7 +384,9 @@ impl Validator<'_> {
             listen,
             history,
             www_dir: raw.www_dir,
-            basic_auth: raw.basic_auth.map(|b| BasicAuth { user: b.user, password_file: b.password_file }),
+            basic_auth: raw
+                .basic_auth
+                .map(|b| BasicAuth { user: b.user, password_file: b.password_file }),
             cors_origins: raw.cors_origins.unwrap_or_default(),
             prom_file: raw.prom_file,
             heartbeat: raw.heartbeat.map(|h| Heartbeat {
@@ -383,7 +412,10 @@ impl Validator<'_> {
         };
         let restart_command = match r.restart_command {
             Some(c) if c.value.is_empty() || c.value[0].is_empty() => {
-                self.at(&c.referenced, "heal.restart_command must be a non-empty list: [program, arg, ...]");
+                self.at(
+                    &c.referenced,
+                    "heal.restart_command must be a non-empty list: [program, arg, ...]",
+                );
                 d.restart_command.clone()
             }
             Some(c) => c.value,
@@ -474,7 +506,10 @@ impl Validator<'_> {
         let r = s.value;
         let name = r.name.value;
         if name.trim().is_empty() || name.chars().any(char::is_control) {
-            self.at(&r.name.referenced, "service name must be non-empty text without control characters");
+            self.at(
+                &r.name.referenced,
+                "service name must be non-empty text without control characters",
+            );
         }
         let timeout = r.timeout.map_or(default_timeout, |d| d.0);
         let mut checks = Vec::new();
@@ -506,7 +541,11 @@ impl Validator<'_> {
         if let Some(p) = r.process {
             checks.push(Check {
                 target: p.0.clone(),
-                probe: Probe::Process(ProcessProbe { matcher: Matcher::Substring(p.0), min: 1, max: None }),
+                probe: Probe::Process(ProcessProbe {
+                    matcher: Matcher::Substring(p.0),
+                    min: 1,
+                    max: None,
+                }),
                 timeout,
                 degraded_after: None,
             });
@@ -538,7 +577,12 @@ impl Validator<'_> {
         })
     }
 
-    fn check(&mut self, service: &str, c: Spanned<RawCheck>, default_timeout: Duration) -> Option<Check> {
+    fn check(
+        &mut self,
+        service: &str,
+        c: Spanned<RawCheck>,
+        default_timeout: Duration,
+    ) -> Option<Check> {
         let loc = c.referenced;
         let r = c.value;
         let foreign = r.foreign_keys();
@@ -558,7 +602,10 @@ impl Validator<'_> {
             self.at(&loc, format!("service {service:?}: timeout must be greater than 0"));
         }
         let missing = |this: &mut Self, key: &str| {
-            this.at(&loc, format!("service {service:?}: a {} check needs `{key}`", kind_name(r.kind)));
+            this.at(
+                &loc,
+                format!("service {service:?}: a {} check needs `{key}`", kind_name(r.kind)),
+            );
             None
         };
         let (probe, target) = match r.kind {
@@ -600,7 +647,10 @@ impl Validator<'_> {
                     self.at(&loc, format!("service {service:?}: max ({max}) is below min ({min})"));
                 }
                 let target = p.0.as_str().to_string();
-                (Probe::Process(ProcessProbe { matcher: Matcher::Regex(p.0), min, max: r.max }), target)
+                (
+                    Probe::Process(ProcessProbe { matcher: Matcher::Regex(p.0), min, max: r.max }),
+                    target,
+                )
             }
             CheckKind::Command => {
                 let Some(a) = r.argv else { return missing(self, "argv") };
@@ -608,12 +658,7 @@ impl Validator<'_> {
                 (Probe::Command(CommandProbe { argv: a.0 }), target)
             }
         };
-        Some(Check {
-            probe,
-            timeout,
-            degraded_after: r.degraded_after.map(|d| d.0),
-            target,
-        })
+        Some(Check { probe, timeout, degraded_after: r.degraded_after.map(|d| d.0), target })
     }
 }
 

@@ -392,7 +392,9 @@ impl<'de> Deserialize<'de> for ExpectStatus {
                     codes.push(status_code(v)?);
                 }
                 if codes.is_empty() {
-                    return Err(de::Error::custom("expect_status list is empty: expected at least one code"));
+                    return Err(de::Error::custom(
+                        "expect_status list is empty: expected at least one code",
+                    ));
                 }
                 Ok(ExpectStatus::Codes(codes))
             }

@@ -64,7 +64,8 @@ pub fn run_bounded(argv: &[String], deadline: Instant, cap: usize) -> Result<Run
         kill_group(pid);
         recv_until(&out_rx, Instant::now() + Duration::from_millis(200)).unwrap_or_default()
     });
-    let stderr = recv_until(&err_rx, Instant::now() + Duration::from_millis(50)).unwrap_or_default();
+    let stderr =
+        recv_until(&err_rx, Instant::now() + Duration::from_millis(50)).unwrap_or_default();
     kill_group(pid); // anything left behind in the group
     Ok(RunOutput { code: status.code(), signal: status.signal(), stdout, stderr })
 }
@@ -107,9 +108,18 @@ pub fn check(p: &CommandProbe, deadline: Instant) -> Outcome {
     let out = match run_bounded(&p.argv, deadline, MAX_OUTPUT) {
         Ok(o) => o,
         Err(RunError::Spawn(e)) => {
-            return Outcome::not_up(CheckStatus::Unknown, Reason::CheckError, format!("cannot run {}: {e}", p.argv[0]));
+            return Outcome::not_up(
+                CheckStatus::Unknown,
+                Reason::CheckError,
+                format!("cannot run {}: {e}", p.argv[0]),
+            );
         }
-        Err(RunError::Timeout) => return Outcome::down(Reason::Timeout, format!("{} did not finish in time; killed", p.argv[0])),
+        Err(RunError::Timeout) => {
+            return Outcome::down(
+                Reason::Timeout,
+                format!("{} did not finish in time; killed", p.argv[0]),
+            );
+        }
     };
     let text = String::from_utf8_lossy(&out.stdout);
     let mut summary = parse_plugin_output(&text).summary;
@@ -127,7 +137,13 @@ pub fn check(p: &CommandProbe, deadline: Instant) -> Outcome {
         (None, Some(s)) => format!("killed by signal {s}"),
         _ => "exit ?".into(),
     };
-    let detail = if summary.is_empty() { how } else if status == CheckStatus::Up { summary } else { format!("{summary} ({how})") };
+    let detail = if summary.is_empty() {
+        how
+    } else if status == CheckStatus::Up {
+        summary
+    } else {
+        format!("{summary} ({how})")
+    };
     match status {
         CheckStatus::Up => Outcome::up(detail),
         s => Outcome::not_up(s, Reason::CommandStatus, detail),
@@ -196,7 +212,9 @@ fn parse_perfdata(text: &str) -> Vec<PerfDatum> {
             }
         } else {
             match rest.find('=') {
-                Some(i) if !rest[..i].contains(char::is_whitespace) => (rest[..i].to_string(), &rest[i..]),
+                Some(i) if !rest[..i].contains(char::is_whitespace) => {
+                    (rest[..i].to_string(), &rest[i..])
+                }
                 _ => break,
             }
         };
@@ -225,7 +243,9 @@ mod tests {
 
     #[test]
     fn parses_nagios_output() {
-        let o = parse_plugin_output("DISK OK - free space: / 3326 MB (56%); | /=2643MB;5948;5958;0;5968 'my disk'=12%;80;90\nlong text\n");
+        let o = parse_plugin_output(
+            "DISK OK - free space: / 3326 MB (56%); | /=2643MB;5948;5958;0;5968 'my disk'=12%;80;90\nlong text\n",
+        );
         assert_eq!(o.summary, "DISK OK - free space: / 3326 MB (56%);");
         assert_eq!(o.perfdata.len(), 2);
         assert_eq!(o.perfdata[0], PerfDatum { label: "/".into(), value: 2643.0, uom: "MB".into() });
@@ -235,7 +255,9 @@ mod tests {
 
     #[test]
     fn tolerates_garbage() {
-        for t in ["", "|", "x|=", "OK | 'unterminated=1", "OK | a=b c=1s d=;;;", "\u{0}\u{1}|\u{2}=3"] {
+        for t in
+            ["", "|", "x|=", "OK | 'unterminated=1", "OK | a=b c=1s d=;;;", "\u{0}\u{1}|\u{2}=3"]
+        {
             let _ = parse_plugin_output(t);
         }
         assert_eq!(parse_plugin_output("OK | c=1s").perfdata[0].value, 1.0);

@@ -66,8 +66,11 @@ pub fn check(p: &HttpProbe, timeout: Duration) -> Outcome {
         if let Err(e) = read {
             let timed_out = latency >= timeout || e.to_string().to_lowercase().contains("timeout");
             let reason = if timed_out { Reason::Timeout } else { Reason::CheckError };
-            return Outcome::down(reason, format!("{status_line}, reading body: {}", clean_detail(&e.to_string(), 160)))
-                .with_latency(latency);
+            return Outcome::down(
+                reason,
+                format!("{status_line}, reading body: {}", clean_detail(&e.to_string(), 160)),
+            )
+            .with_latency(latency);
         }
         if !contains(&body, needle.as_bytes()) {
             let capped = if body.len() as u64 >= MAX_BODY { " in the first 1 MiB" } else { "" };
@@ -90,16 +93,25 @@ fn classify(e: &ureq::Error, timeout: Duration) -> Outcome {
     use ureq::Error as E;
     let text = clean_detail(&e.to_string(), 200);
     match e {
-        E::Timeout(_) => Outcome::down(Reason::Timeout, format!("no answer within {} ms", timeout.as_millis())),
+        E::Timeout(_) => {
+            Outcome::down(Reason::Timeout, format!("no answer within {} ms", timeout.as_millis()))
+        }
         E::HostNotFound => Outcome::down(Reason::Dns, "host name not found"),
         E::ConnectionFailed => Outcome::down(Reason::Refused, "connection failed"),
         E::Io(io) => io_outcome(io, &text),
-        E::Tls(_) | E::Rustls(_) | E::Pem(_) | E::TlsRequired => Outcome::down(Reason::Tls, format!("TLS: {text}")),
-        E::TooManyRedirects | E::RedirectFailed => {
-            Outcome::down(Reason::HttpStatus, format!("redirects: {text} (more than {MAX_REDIRECTS})"))
+        E::Tls(_) | E::Rustls(_) | E::Pem(_) | E::TlsRequired => {
+            Outcome::down(Reason::Tls, format!("TLS: {text}"))
         }
-        E::LargeResponseHeader(..) => Outcome::down(Reason::CheckError, "response headers too large"),
-        E::Protocol(_) => Outcome::down(Reason::CheckError, format!("not a valid HTTP response: {text}")),
+        E::TooManyRedirects | E::RedirectFailed => Outcome::down(
+            Reason::HttpStatus,
+            format!("redirects: {text} (more than {MAX_REDIRECTS})"),
+        ),
+        E::LargeResponseHeader(..) => {
+            Outcome::down(Reason::CheckError, "response headers too large")
+        }
+        E::Protocol(_) => {
+            Outcome::down(Reason::CheckError, format!("not a valid HTTP response: {text}"))
+        }
         _ => Outcome::down(Reason::CheckError, text),
     }
 }
@@ -110,8 +122,13 @@ pub fn io_outcome(io: &std::io::Error, text: &str) -> Outcome {
     match io.kind() {
         K::ConnectionRefused => Outcome::down(Reason::Refused, "connection refused"),
         K::TimedOut | K::WouldBlock => Outcome::down(Reason::Timeout, "connection timed out"),
-        K::HostUnreachable | K::NetworkUnreachable => Outcome::down(Reason::Refused, text.to_string()),
-        _ if text.contains("lookup") || text.contains("resolve") || text.contains("Name or service") => {
+        K::HostUnreachable | K::NetworkUnreachable => {
+            Outcome::down(Reason::Refused, text.to_string())
+        }
+        _ if text.contains("lookup")
+            || text.contains("resolve")
+            || text.contains("Name or service") =>
+        {
             Outcome::down(Reason::Dns, text.to_string())
         }
         _ => Outcome::down(Reason::CheckError, text.to_string()),

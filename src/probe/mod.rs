@@ -205,7 +205,13 @@ pub struct Outcome {
 
 impl Outcome {
     pub fn up(detail: impl Into<String>) -> Self {
-        Outcome { status: CheckStatus::Up, reason: None, detail: detail.into(), latency: None, unit: None }
+        Outcome {
+            status: CheckStatus::Up,
+            reason: None,
+            detail: detail.into(),
+            latency: None,
+            unit: None,
+        }
     }
 
     pub fn not_up(status: CheckStatus, reason: Reason, detail: impl Into<String>) -> Self {
@@ -241,7 +247,9 @@ pub fn run(check: &Check, ctx: &CycleCtx) -> Outcome {
         Probe::Command(p) => command::check(p, deadline),
     };
     let elapsed = started.elapsed();
-    if out.latency.is_none() && matches!(check.probe, Probe::Http(_) | Probe::Tcp(_) | Probe::Command(_)) {
+    if out.latency.is_none()
+        && matches!(check.probe, Probe::Http(_) | Probe::Tcp(_) | Probe::Command(_))
+    {
         out.latency = Some(elapsed);
     }
     if let (Some(limit), Some(lat)) = (check.degraded_after, out.latency)
@@ -250,7 +258,8 @@ pub fn run(check: &Check, ctx: &CycleCtx) -> Outcome {
     {
         out.status = CheckStatus::Degraded;
         out.reason = Some(Reason::Slow);
-        out.detail = format!("{} (slow: {} ms > {} ms)", out.detail, lat.as_millis(), limit.as_millis());
+        out.detail =
+            format!("{} (slow: {} ms > {} ms)", out.detail, lat.as_millis(), limit.as_millis());
     }
     out
 }

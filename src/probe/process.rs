@@ -27,7 +27,9 @@ impl ProcessTable {
         let cmdlines = sys
             .processes()
             .iter()
-            .filter(|(pid, p)| pid.as_u32() != me && p.thread_kind().is_none() && !p.cmd().is_empty())
+            .filter(|(pid, p)| {
+                pid.as_u32() != me && p.thread_kind().is_none() && !p.cmd().is_empty()
+            })
             .map(|(_, p)| {
                 let parts: Vec<_> = p.cmd().iter().map(|s| s.to_string_lossy()).collect();
                 parts.join(" ")
@@ -48,7 +50,10 @@ pub fn check(p: &ProcessProbe, ctx: &CycleCtx) -> Outcome {
         return Outcome::down(Reason::ProcessMissing, "no matching process");
     }
     if n < p.min || p.max.is_some_and(|m| n > m) {
-        return Outcome::down(Reason::ProcessCount, format!("{n} matching processes, expected {range}"));
+        return Outcome::down(
+            Reason::ProcessCount,
+            format!("{n} matching processes, expected {range}"),
+        );
     }
     Outcome::up(format!("{n} matching process{}", if n == 1 { "" } else { "es" }))
 }

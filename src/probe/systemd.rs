@@ -12,17 +12,32 @@ pub fn check(p: &SystemdProbe, deadline: Instant) -> Outcome {
     let out = match run_bounded(&argv, deadline, 16 * 1024) {
         Ok(o) => o,
         Err(RunError::Spawn(e)) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Outcome::not_up(CheckStatus::Unknown, Reason::CheckError, "systemctl not found on PATH");
+            return Outcome::not_up(
+                CheckStatus::Unknown,
+                Reason::CheckError,
+                "systemctl not found on PATH",
+            );
         }
         Err(RunError::Spawn(e)) => {
-            return Outcome::not_up(CheckStatus::Unknown, Reason::CheckError, format!("cannot run systemctl: {e}"));
+            return Outcome::not_up(
+                CheckStatus::Unknown,
+                Reason::CheckError,
+                format!("cannot run systemctl: {e}"),
+            );
         }
-        Err(RunError::Timeout) => return Outcome::down(Reason::Timeout, "systemctl did not answer in time"),
+        Err(RunError::Timeout) => {
+            return Outcome::down(Reason::Timeout, "systemctl did not answer in time");
+        }
     };
     if out.code != Some(0) {
         let msg = clean_detail(&String::from_utf8_lossy(&out.stderr), 160);
-        let msg = if msg.is_empty() { format!("systemctl exited with {:?}", out.code) } else { msg };
-        return Outcome::not_up(CheckStatus::Unknown, Reason::CheckError, format!("systemctl: {msg}"));
+        let msg =
+            if msg.is_empty() { format!("systemctl exited with {:?}", out.code) } else { msg };
+        return Outcome::not_up(
+            CheckStatus::Unknown,
+            Reason::CheckError,
+            format!("systemctl: {msg}"),
+        );
     }
     evaluate(parse_show(&String::from_utf8_lossy(&out.stdout)))
 }
@@ -57,7 +72,9 @@ pub fn evaluate(u: UnitInfo) -> Outcome {
     let (status, reason) = if u.load_state == "not-found" {
         detail = "unit not found".into();
         (CheckStatus::Unknown, Some(Reason::UnitNotFound))
-    } else if u.sub_state == "auto-restart" || matches!(u.active_state.as_str(), "activating" | "reloading" | "deactivating") {
+    } else if u.sub_state == "auto-restart"
+        || matches!(u.active_state.as_str(), "activating" | "reloading" | "deactivating")
+    {
         (CheckStatus::Degraded, Some(Reason::UnitRestarting))
     } else if u.active_state == "active" {
         (CheckStatus::Up, None)
@@ -82,7 +99,9 @@ mod tests {
     use super::*;
 
     fn eval(active: &str, sub: &str, result: &str, load: &str) -> (CheckStatus, Option<Reason>) {
-        let text = format!("LoadState={load}\nActiveState={active}\nSubState={sub}\nResult={result}\nNRestarts=0\n");
+        let text = format!(
+            "LoadState={load}\nActiveState={active}\nSubState={sub}\nResult={result}\nNRestarts=0\n"
+        );
         let o = evaluate(parse_show(&text));
         (o.status, o.reason)
     }
@@ -91,13 +110,34 @@ mod tests {
     fn maps_unit_states_as_the_spec_says() {
         use CheckStatus::*;
         assert_eq!(eval("active", "running", "success", "loaded"), (Up, None));
-        assert_eq!(eval("activating", "auto-restart", "exit-code", "loaded"), (Degraded, Some(Reason::UnitRestarting)));
-        assert_eq!(eval("activating", "start", "success", "loaded"), (Degraded, Some(Reason::UnitRestarting)));
-        assert_eq!(eval("reloading", "running", "success", "loaded"), (Degraded, Some(Reason::UnitRestarting)));
-        assert_eq!(eval("failed", "failed", "start-limit-hit", "loaded"), (Down, Some(Reason::StartLimitHit)));
-        assert_eq!(eval("failed", "failed", "exit-code", "loaded"), (Down, Some(Reason::UnitFailed)));
-        assert_eq!(eval("inactive", "dead", "success", "loaded"), (Down, Some(Reason::UnitInactive)));
-        assert_eq!(eval("inactive", "dead", "success", "not-found"), (Unknown, Some(Reason::UnitNotFound)));
+        assert_eq!(
+            eval("activating", "auto-restart", "exit-code", "loaded"),
+            (Degraded, Some(Reason::UnitRestarting))
+        );
+        assert_eq!(
+            eval("activating", "start", "success", "loaded"),
+            (Degraded, Some(Reason::UnitRestarting))
+        );
+        assert_eq!(
+            eval("reloading", "running", "success", "loaded"),
+            (Degraded, Some(Reason::UnitRestarting))
+        );
+        assert_eq!(
+            eval("failed", "failed", "start-limit-hit", "loaded"),
+            (Down, Some(Reason::StartLimitHit))
+        );
+        assert_eq!(
+            eval("failed", "failed", "exit-code", "loaded"),
+            (Down, Some(Reason::UnitFailed))
+        );
+        assert_eq!(
+            eval("inactive", "dead", "success", "loaded"),
+            (Down, Some(Reason::UnitInactive))
+        );
+        assert_eq!(
+            eval("inactive", "dead", "success", "not-found"),
+            (Unknown, Some(Reason::UnitNotFound))
+        );
         assert_eq!(eval("", "", "", ""), (Unknown, Some(Reason::CheckError)));
     }
 }

@@ -9,8 +9,11 @@ pub fn check(p: &TcpProbe, timeout: Duration) -> Outcome {
     let addrs: Vec<_> = match p.address.to_socket_addrs() {
         Ok(a) => a.collect(),
         Err(e) => {
-            return Outcome::down(Reason::Dns, format!("cannot resolve {}: {}", p.address, clean_detail(&e.to_string(), 120)))
-                .with_latency(started.elapsed());
+            return Outcome::down(
+                Reason::Dns,
+                format!("cannot resolve {}: {}", p.address, clean_detail(&e.to_string(), 120)),
+            )
+            .with_latency(started.elapsed());
         }
     };
     if addrs.is_empty() {
@@ -23,13 +26,18 @@ pub fn check(p: &TcpProbe, timeout: Duration) -> Outcome {
             break;
         }
         match TcpStream::connect_timeout(addr, left) {
-            Ok(_) => return Outcome::up(format!("connected to {addr}")).with_latency(started.elapsed()),
+            Ok(_) => {
+                return Outcome::up(format!("connected to {addr}")).with_latency(started.elapsed());
+            }
             Err(e) => last = Some(e),
         }
     }
     let out = match last {
         Some(e) => io_outcome(&e, &clean_detail(&e.to_string(), 120)),
-        None => Outcome::down(Reason::Timeout, format!("no connection within {} ms", timeout.as_millis())),
+        None => Outcome::down(
+            Reason::Timeout,
+            format!("no connection within {} ms", timeout.as_millis()),
+        ),
     };
     out.with_latency(started.elapsed())
 }

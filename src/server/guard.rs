@@ -32,7 +32,9 @@ const TOO_BIG: &[u8] = b"HTTP/1.1 431 Request Header Fields Too Large\r\nContent
 /// Starts the accept thread: clients of `public` are relayed to `backend`.
 pub fn spawn(public: TcpListener, backend: PathBuf) -> io::Result<()> {
     let active = Arc::new(AtomicUsize::new(0));
-    std::thread::Builder::new().name("http-accept".into()).spawn(move || accept_loop(&public, &backend, &active))?;
+    std::thread::Builder::new()
+        .name("http-accept".into())
+        .spawn(move || accept_loop(&public, &backend, &active))?;
     Ok(())
 }
 
@@ -85,10 +87,12 @@ fn relay(client: TcpStream, backend: &Path) {
     let (Ok(mut back_r), Ok(mut client_w)) = (back.try_clone(), client.try_clone()) else { return };
     // Responses flow back on their own thread, so a pipelining client is
     // read and answered at the same time.
-    let writer = std::thread::Builder::new().name("http-out".into()).stack_size(64 * 1024).spawn(move || {
-        let _ = io::copy(&mut back_r, &mut client_w);
-        let _ = client_w.shutdown(Shutdown::Both);
-    });
+    let writer = std::thread::Builder::new().name("http-out".into()).stack_size(64 * 1024).spawn(
+        move || {
+            let _ = io::copy(&mut back_r, &mut client_w);
+            let _ = client_w.shutdown(Shutdown::Both);
+        },
+    );
     let Ok(writer) = writer else { return };
     forward_requests(&client, &back);
     let _ = back.shutdown(Shutdown::Write);
@@ -130,7 +134,9 @@ impl HeadMeter {
         for &b in bytes {
             self.tail = (self.tail << 8) | u32::from(b);
             self.len += 1;
-            if self.tail == u32::from_be_bytes(*b"\r\n\r\n") || self.tail & 0xffff == u32::from(u16::from_be_bytes(*b"\n\n")) {
+            if self.tail == u32::from_be_bytes(*b"\r\n\r\n")
+                || self.tail & 0xffff == u32::from(u16::from_be_bytes(*b"\n\n"))
+            {
                 self.len = 0;
                 self.tail = 0;
             } else if self.len > MAX_HEAD {

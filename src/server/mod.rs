@@ -91,7 +91,9 @@ impl FileSource {
     /// The current snapshot, re-reading the file only when it changed.
     fn snapshot(&self) -> Result<Arc<Snapshot>, String> {
         let meta = std::fs::metadata(&self.path).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => format!("no status file yet at {}", self.path.display()),
+            std::io::ErrorKind::NotFound => {
+                format!("no status file yet at {}", self.path.display())
+            }
             _ => format!("cannot read {}: {e}", self.path.display()),
         })?;
         let key = (meta.modified().unwrap_or(SystemTime::UNIX_EPOCH), meta.len());
@@ -125,13 +127,22 @@ impl Web {
         let auth = match &c.basic_auth {
             None => None,
             Some(a) => {
-                let pw = std::fs::read_to_string(&a.password_file)
-                    .map_err(|e| format!("{}: cannot read basic_auth password_file: {e}", a.password_file.display()))?;
+                let pw = std::fs::read_to_string(&a.password_file).map_err(|e| {
+                    format!(
+                        "{}: cannot read basic_auth password_file: {e}",
+                        a.password_file.display()
+                    )
+                })?;
                 let pw = pw.trim_end_matches(['\n', '\r']);
                 if pw.is_empty() {
-                    return Err(format!("{}: basic_auth password_file is empty", a.password_file.display()));
+                    return Err(format!(
+                        "{}: basic_auth password_file is empty",
+                        a.password_file.display()
+                    ));
                 }
-                Some(format!("Basic {}", base64(format!("{}:{pw}", a.user).as_bytes())).into_bytes())
+                Some(
+                    format!("Basic {}", base64(format!("{}:{pw}", a.user).as_bytes())).into_bytes(),
+                )
             }
         };
         Ok(Web {
@@ -196,7 +207,9 @@ fn header(k: &str, v: &str) -> Header {
 }
 
 fn respond(req: Request, status: u16, ctype: &str, body: Vec<u8>, extra: &[(&str, String)]) {
-    let mut r = Response::from_data(body).with_status_code(status).with_header(header("Content-Type", ctype));
+    let mut r = Response::from_data(body)
+        .with_status_code(status)
+        .with_header(header("Content-Type", ctype));
     for (k, v) in extra {
         r.add_header(header(k, v));
     }
@@ -222,30 +235,55 @@ fn handle(server: &Server, req: Request) {
     let path = req.url().split(['?', '#']).next().unwrap_or("/").to_string();
     let method = req.method().clone();
     if !matches!(method, tiny_http::Method::Get | tiny_http::Method::Head) {
-        return respond(req, 405, "application/json", json_error("method not allowed: use GET or HEAD"), &[("Allow", "GET, HEAD".into())]);
+        return respond(
+            req,
+            405,
+            "application/json",
+            json_error("method not allowed: use GET or HEAD"),
+            &[("Allow", "GET, HEAD".into())],
+        );
     }
     if path == "/healthz" {
         let (ok, why) = healthy(server, &web);
-        let body = serde_json::to_vec(&serde_json::json!({"ok": ok, "detail": why})).unwrap_or_default();
-        return respond(req, if ok { 200 } else { 503 }, "application/json", body, &[("Cache-Control", "no-store".into())]);
+        let body =
+            serde_json::to_vec(&serde_json::json!({"ok": ok, "detail": why})).unwrap_or_default();
+        return respond(
+            req,
+            if ok { 200 } else { 503 },
+            "application/json",
+            body,
+            &[("Cache-Control", "no-store".into())],
+        );
     }
     if let Some(expected) = &web.auth {
-        let given = req.headers().iter().find(|h| h.field.equiv("Authorization")).map(|h| h.value.as_bytes().to_vec());
+        let given = req
+            .headers()
+            .iter()
+            .find(|h| h.field.equiv("Authorization"))
+            .map(|h| h.value.as_bytes().to_vec());
         if !given.is_some_and(|g| constant_time_eq(&g, expected)) {
             return respond(
                 req,
                 401,
                 "application/json",
                 json_error("authentication required"),
-                &[("WWW-Authenticate", "Basic realm=\"chatstack-status\", charset=\"UTF-8\"".into())],
+                &[(
+                    "WWW-Authenticate",
+                    "Basic realm=\"chatstack-status\", charset=\"UTF-8\"".into(),
+                )],
             );
         }
     }
     match path.as_str() {
         "/api/status" => {
             let mut extra = vec![("Cache-Control", "no-store".to_string())];
-            let origin = req.headers().iter().find(|h| h.field.equiv("Origin")).map(|h| h.value.as_str().to_string());
-            if let Some(o) = origin.filter(|o| web.cors_origins.iter().any(|c| c == o || c == "*")) {
+            let origin = req
+                .headers()
+                .iter()
+                .find(|h| h.field.equiv("Origin"))
+                .map(|h| h.value.as_str().to_string());
+            if let Some(o) = origin.filter(|o| web.cors_origins.iter().any(|c| c == o || c == "*"))
+            {
                 extra.push(("Access-Control-Allow-Origin", o));
                 extra.push(("Vary", "Origin".into()));
             }
@@ -262,10 +300,24 @@ fn handle(server: &Server, req: Request) {
             {
                 text.push_str(&extra);
             }
-            respond(req, 200, metrics::CONTENT_TYPE, text.into_bytes(), &[("Cache-Control", "no-store".into())])
+            respond(
+                req,
+                200,
+                metrics::CONTENT_TYPE,
+                text.into_bytes(),
+                &[("Cache-Control", "no-store".into())],
+            )
         }
-        p => match www::relative_path(p).and_then(|rel| www::lookup(web.www_dir.as_deref(), &rel).map(|b| (rel, b))) {
-            Some((rel, bytes)) => respond(req, 200, www::content_type(&rel), bytes.into_owned(), &[("Cache-Control", "no-cache".into())]),
+        p => match www::relative_path(p)
+            .and_then(|rel| www::lookup(web.www_dir.as_deref(), &rel).map(|b| (rel, b)))
+        {
+            Some((rel, bytes)) => respond(
+                req,
+                200,
+                www::content_type(&rel),
+                bytes.into_owned(),
+                &[("Cache-Control", "no-cache".into())],
+            ),
             None => respond(req, 404, "application/json", json_error("not found"), &[]),
         },
     }
@@ -286,8 +338,12 @@ fn snapshot(server: &Server) -> Result<Arc<Snapshot>, String> {
 fn healthy(server: &Server, web: &Web) -> (bool, String) {
     match &server.source {
         Source::Live(l) => match l.last_cycle_end.lock().ok().and_then(|t| *t) {
-            Some(t) if t.elapsed() <= web.cycle_window => (true, format!("last cycle ended {:.1} s ago", t.elapsed().as_secs_f64())),
-            Some(t) => (false, format!("no cycle has ended for {:.0} s", t.elapsed().as_secs_f64())),
+            Some(t) if t.elapsed() <= web.cycle_window => {
+                (true, format!("last cycle ended {:.1} s ago", t.elapsed().as_secs_f64()))
+            }
+            Some(t) => {
+                (false, format!("no cycle has ended for {:.0} s", t.elapsed().as_secs_f64()))
+            }
             None => (false, "the first cycle has not finished".into()),
         },
         Source::File(f) => match f.snapshot() {
@@ -328,7 +384,14 @@ mod tests {
 
     #[test]
     fn base64_matches_rfc4648() {
-        for (i, o) in [("", ""), ("f", "Zg=="), ("fo", "Zm8="), ("foo", "Zm9v"), ("foob", "Zm9vYg=="), ("admin:s3cret", "YWRtaW46czNjcmV0")] {
+        for (i, o) in [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foob", "Zm9vYg=="),
+            ("admin:s3cret", "YWRtaW46czNjcmV0"),
+        ] {
             assert_eq!(base64(i.as_bytes()), o);
         }
     }

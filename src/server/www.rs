@@ -80,7 +80,10 @@ mod tests {
     #[test]
     fn maps_the_documented_layout() {
         assert_eq!(relative_path("/").as_deref(), Some("admin_status.html"));
-        assert_eq!(relative_path("/static/admin_status.html").as_deref(), Some("admin_status.html"));
+        assert_eq!(
+            relative_path("/static/admin_status.html").as_deref(),
+            Some("admin_status.html")
+        );
         assert_eq!(relative_path("/static/js/status.js").as_deref(), Some("js/status.js"));
         assert_eq!(relative_path("/other"), None);
     }
