@@ -17,8 +17,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-/// Concurrent client connections; more are answered 503 and closed.
-pub const MAX_CONNECTIONS: usize = 128;
+/// Concurrent client connections; more are answered 503 and closed. A
+/// connection that has not yet sent a whole request head costs one small
+/// thread and no tiny_http resources, so idle ones are cheap.
+pub const MAX_CONNECTIONS: usize = 512;
 /// Request line plus headers.
 pub const MAX_HEAD: usize = 8 * 1024;
 /// A connection that sends nothing for this long is closed.
@@ -83,7 +85,25 @@ fn relay(client: TcpStream, backend: &Path) {
     let _ = client.set_read_timeout(Some(IDLE_TIMEOUT));
     let _ = client.set_write_timeout(Some(WRITE_TIMEOUT));
     let _ = client.set_nodelay(true);
+    // Nothing reaches tiny_http before one whole request head has arrived.
+    let mut head = HeadMeter::default();
+    let mut first = Vec::new();
+    let mut buf = [0u8; 4096];
+    while head.completed == 0 {
+        let n = match (&client).read(&mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        if !head.feed(&buf[..n]) {
+            let _ = (&client).write_all(TOO_BIG);
+            return;
+        }
+        first.extend_from_slice(&buf[..n]);
+    }
     let Ok(back) = UnixStream::connect(backend) else { return };
+    if (&back).write_all(&first).is_err() {
+        return;
+    }
     let (Ok(mut back_r), Ok(mut client_w)) = (back.try_clone(), client.try_clone()) else { return };
     // Responses flow back on their own thread, so a pipelining client is
     // read and answered at the same time.
@@ -94,7 +114,7 @@ fn relay(client: TcpStream, backend: &Path) {
         },
     );
     let Ok(writer) = writer else { return };
-    forward_requests(&client, &back);
+    forward_requests(&client, &back, head);
     let _ = back.shutdown(Shutdown::Write);
     let _ = writer.join();
     let _ = client.shutdown(Shutdown::Both);
@@ -102,9 +122,8 @@ fn relay(client: TcpStream, backend: &Path) {
 
 /// Copies client bytes to the backend while no request head exceeds MAX_HEAD.
 /// Only GET and HEAD are served, so any body counts against the cap too.
-fn forward_requests(mut client: &TcpStream, mut back: &UnixStream) {
+fn forward_requests(mut client: &TcpStream, mut back: &UnixStream, mut head: HeadMeter) {
     let mut buf = [0u8; 4096];
-    let mut head = HeadMeter::default();
     loop {
         let n = match client.read(&mut buf) {
             Ok(0) | Err(_) => return, // closed, idle timeout, or reset
@@ -126,6 +145,8 @@ fn forward_requests(mut client: &TcpStream, mut back: &UnixStream) {
 pub struct HeadMeter {
     len: usize,
     tail: u32,
+    /// Request heads seen complete so far.
+    pub completed: usize,
 }
 
 impl HeadMeter {
@@ -139,6 +160,7 @@ impl HeadMeter {
             {
                 self.len = 0;
                 self.tail = 0;
+                self.completed += 1;
             } else if self.len > MAX_HEAD {
                 return false;
             }

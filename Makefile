@@ -1,0 +1,59 @@
+# chatstack-status — the one entry point. `make help` lists the targets.
+CARGO ?= cargo
+PREFIX ?= /usr/local
+DESTDIR ?=
+BIN := target/release/chatstack-status
+
+.PHONY: help build release run test unit test-deb lint forbid deps deb install uninstall bench soak fuzz clean
+
+help: ## this list
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+
+build: ## debug build
+	$(CARGO) build --locked
+
+release: ## optimised, stripped binary in target/release
+	$(CARGO) build --locked --release
+
+run: release ## the daemon on config/demo.yml: open http://127.0.0.1:8095/
+	$(BIN) run -c config/demo.yml
+
+deps: ## install the Debian packages the tests use (no-op when present)
+	sh scripts/test-deps.sh
+
+test: deps lint forbid unit test-deb ## everything: lint, unit + integration + browser tests, the .deb
+	@echo "make test: all passed"
+
+unit: ## cargo test: unit, integration (real binary, loopback servers) and browser tests
+	$(CARGO) test --locked --all-targets
+
+test-deb: release ## build the .deb, lintian, install/upgrade/purge it, install.sh (root)
+	bash tests/packaging/test-deb.sh $(BIN)
+
+lint: ## rustfmt and clippy, warnings are errors
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --locked --all-targets -- -D warnings
+
+forbid: ## no debugging leftovers in src/
+	@! grep -rnE 'dbg!|todo!|unimplemented!' src/ || (echo "forbidden macro in src/"; exit 1)
+
+deb: release ## target/deb/chatstack-status_<version>_<arch>.deb
+	bash packaging/build-deb.sh $(BIN) target/deb
+
+install: release ## install under $(DESTDIR)$(PREFIX) without dpkg
+	BINARY=$(BIN) DESTDIR=$(DESTDIR) bash packaging/install.sh $(PREFIX)
+
+uninstall: ## undo `make install`
+	DESTDIR=$(DESTDIR) bash packaging/install.sh --uninstall $(PREFIX)
+
+bench: release ## speed, scale and footprint vs references; writes docs/BENCHMARKS.md
+	bash bench/run.sh
+
+soak: release ## ~3 min: 2,000 cycles with flipping targets and reloads
+	bash bench/soak.sh
+
+fuzz: ## long property-based runs of every parser
+	PROPTEST_CASES=20000 $(CARGO) test --locked --release --lib fuzz -- --nocapture
+
+clean: ## remove build output
+	$(CARGO) clean

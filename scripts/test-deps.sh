@@ -1,0 +1,21 @@
+#!/bin/sh
+# Installs the Debian packages the test suite uses, when some are missing.
+# A no-op on a machine that has them; needs root (or sudo) otherwise.
+#   chromium        browser test of the dashboard
+#   prometheus      promtool: lints /metrics, the scrape config and alert rules
+#   monitoring-plugins-basic   real Nagios plugins for the command probe
+#   lintian dpkg-dev fakeroot binutils man-db systemd shellcheck   the .deb test
+#   nodejs          syntax check of the generated polkit rule and the widget
+set -eu
+pkgs="chromium prometheus monitoring-plugins-basic lintian dpkg-dev fakeroot binutils man-db systemd shellcheck nodejs procps curl"
+missing=""
+for p in $pkgs; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+echo "test-deps: installing:$missing"
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO=sudo
+$SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+# shellcheck disable=SC2086
+$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing
