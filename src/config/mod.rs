@@ -277,8 +277,13 @@ impl Validator<'_> {
     }
 
     fn config(mut self, raw: RawConfig) -> Result<Config, Vec<String>> {
-        let timeout = raw.timeout.map_or(Duration::from_secs(5), |d| d.0);
-        let interval = raw.interval.map_or(Duration::from_secs(30), |d| d.0);
+        for (key, d) in [("interval", &raw.interval), ("timeout", &raw.timeout)] {
+            if let Some(d) = d.as_ref().filter(|d| d.value.0.is_zero()) {
+                self.at(&d.referenced, format!("{key} must be greater than 0"));
+            }
+        }
+        let timeout = raw.timeout.map_or(Duration::from_secs(5), |d| d.value.0);
+        let interval = raw.interval.map_or(Duration::from_secs(30), |d| d.value.0);
         let workers = match raw.workers {
             Some(w) if w.value == 0 || w.value > 1024 => {
                 self.at(
@@ -318,12 +323,6 @@ impl Validator<'_> {
             }
             None => DEFAULT_LISTEN.to_string(),
         };
-        if interval.is_zero() {
-            self.problems.push(format!("{}: interval must be greater than 0", self.path.display()));
-        }
-        if timeout.is_zero() {
-            self.problems.push(format!("{}: timeout must be greater than 0", self.path.display()));
-        }
         let heal = self.heal(raw.heal);
         let notify = raw
             .notify
@@ -339,7 +338,11 @@ impl Validator<'_> {
         }
         let mut seen = HashSet::new();
         let mut services = Vec::new();
+        let mut deps = Vec::new();
         for s in raw.services.value {
+            for d in s.value.depends_on.iter().flatten() {
+                deps.push((s.value.name.value.clone(), d.value.clone(), d.referenced));
+            }
             if !seen.insert(s.value.name.value.clone()) {
                 let loc = s.value.name.referenced;
                 self.at(
@@ -355,21 +358,16 @@ impl Validator<'_> {
             }
         }
         // depends_on must name a known service, and not itself.
-        let names: HashSet<&str> = services.iter().map(|s: &Service| s.name.as_str()).collect();
-        let mut dep_problems = Vec::new();
-        for s in &services {
-            for d in &s.depends_on {
-                if !names.contains(d.as_str()) || d == &s.name {
-                    dep_problems.push(format!(
-                        "{}: service {:?}: depends_on {:?}: expected the name of another service",
-                        self.path.display(),
-                        s.name,
-                        d
-                    ));
-                }
+        for (svc, d, loc) in deps {
+            if !seen.contains(&d) || d == svc {
+                self.at(
+                    &loc,
+                    format!(
+                        "service {svc:?}: depends_on {d:?}: expected the name of another service"
+                    ),
+                );
             }
         }
-        self.problems.extend(dep_problems);
         if !self.problems.is_empty() {
             return Err(self.problems);
         }

@@ -16,8 +16,8 @@ use std::path::PathBuf;
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawConfig {
-    pub interval: Option<Dur>,
-    pub timeout: Option<Dur>,
+    pub interval: Option<Spanned<Dur>>,
+    pub timeout: Option<Spanned<Dur>>,
     pub workers: Option<Spanned<usize>>,
     pub stale_after: Option<Dur>,
     pub status_file: Option<PathBuf>,

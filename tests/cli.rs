@@ -1,0 +1,368 @@
+//! The command line: exit codes, output formats, `--only`, `status`,
+//! `validate` and its located errors, environment overrides, usage errors.
+
+use crate::util::{Behaviour, Env, TcpFixture, closed_port, http_fixture, perfdata_items};
+use chatstack_status::time::Timestamp;
+
+/// (name, critical, shorthand line) of one service.
+type Svc<'a> = (&'a str, bool, String);
+
+/// One service per entry.
+fn services(entries: &[Svc<'_>]) -> String {
+    let mut y = String::from("timeout: 1s\nservices:\n");
+    for (name, critical, line) in entries {
+        y.push_str(&format!("  - name: {name}\n    critical: {critical}\n    {line}\n"));
+    }
+    y
+}
+
+#[test]
+fn exit_codes_follow_the_nagios_convention() {
+    let l = TcpFixture::new();
+    let up = format!("port: {}", l.port());
+    let down = format!("port: {}", closed_port());
+    let slow = http_fixture(Behaviour::Delay(200));
+    let degraded =
+        format!("checks: [{{type: http, url: '{}', degraded_after: 50ms}}]", slow.url("/"));
+    let cases: [(&str, Vec<Svc<'_>>, i32); 5] = [
+        ("all up", vec![("a", true, up.clone()), ("b", false, up.clone())], 0),
+        ("degraded", vec![("a", true, up.clone()), ("b", true, degraded)], 1),
+        ("non-critical down", vec![("a", true, up.clone()), ("b", false, down.clone())], 1),
+        ("critical down", vec![("a", true, down.clone()), ("b", false, up.clone())], 2),
+        ("both down", vec![("a", true, down.clone()), ("b", false, down)], 2),
+    ];
+    for (what, svcs, code) in cases {
+        let env = Env::new();
+        env.config(&services(&svcs));
+        let out = env.check(&[]);
+        assert_eq!(out.code, code, "{what}: {out:#?}");
+        let overall = ["up", "degraded", "down"][code as usize];
+        assert_eq!(env.status()["overall"], overall, "{what}");
+    }
+    let env = Env::new();
+    env.config("services: nope\n");
+    env.check(&[]).code(3);
+}
+
+#[test]
+fn text_output_is_a_table_without_colour() {
+    let env = Env::new();
+    let l = TcpFixture::new();
+    env.config(&services(&[
+        ("Alpha", true, format!("port: {}", l.port())),
+        ("Beta", false, format!("port: {}", closed_port())),
+    ]));
+    let out = env.check(&[]);
+    out.code(1);
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert!(lines[0].starts_with("SERVICE") && lines[0].contains("STATUS"), "{}", out.stdout);
+    assert!(lines.iter().any(|l| l.starts_with("Alpha") && l.contains("UP")), "{}", out.stdout);
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("Beta") && l.contains("DOWN") && l.contains("[refused]")),
+        "{}",
+        out.stdout
+    );
+    assert!(!out.stdout.contains('\x1b'), "colour without a TTY: {:?}", out.stdout);
+}
+
+#[test]
+fn json_format_is_the_status_document() {
+    let env = Env::new();
+    let l = TcpFixture::new();
+    env.config(&services(&[("a", true, format!("port: {}", l.port()))]));
+    let out = env.check(&["--format", "json"]);
+    out.code(0);
+    assert_eq!(out.json(), env.status());
+}
+
+#[test]
+fn nagios_format_is_one_line_with_valid_perfdata() {
+    let l = TcpFixture::new();
+    let ok = http_fixture(Behaviour::Ok("ok".into()));
+    let line_re =
+        regex::Regex::new(r"^CHATSTACK (OK|WARNING|CRITICAL|UNKNOWN) - .* \| (.+)$").unwrap();
+    let perf_re = regex::Regex::new(
+        r"^('(?:[^']|'')+'|[^'=\s]+)=-?[0-9]+(\.[0-9]+)?([a-zA-Z%]+)?(;(-?[0-9.]*)?){0,4}$",
+    )
+    .unwrap();
+    for (svcs, code, word) in [
+        (
+            vec![
+                ("Web App", true, format!("url: '{}'", ok.url("/"))),
+                ("it's db", false, format!("port: {}", l.port())),
+            ],
+            0,
+            "OK",
+        ),
+        (
+            vec![
+                ("Web App", true, format!("port: {}", l.port())),
+                ("x", false, format!("port: {}", closed_port())),
+            ],
+            1,
+            "WARNING",
+        ),
+        (vec![("Web App", true, format!("port: {}", closed_port()))], 2, "CRITICAL"),
+    ] {
+        let env = Env::new();
+        env.config(&services(&svcs));
+        let out = env.check(&["--format", "nagios"]);
+        assert_eq!(out.code, code, "{out:#?}");
+        assert_eq!(out.stdout.lines().count(), 1, "{}", out.stdout);
+        let line = out.stdout.trim_end();
+        let caps = line_re.captures(line).unwrap_or_else(|| panic!("not a Nagios line: {line}"));
+        assert_eq!(&caps[1], word);
+        let items = perfdata_items(&caps[2]);
+        assert!(!items.is_empty());
+        assert_eq!(items.join(" "), caps[2].trim(), "perfdata has stray text");
+        for item in &items {
+            assert!(perf_re.is_match(item), "bad perfdata item {item:?} in {line}");
+        }
+    }
+}
+
+#[test]
+fn only_probes_the_named_services() {
+    let env = Env::new();
+    let l = TcpFixture::new();
+    env.config(&services(&[
+        ("a", true, format!("port: {}", l.port())),
+        ("b", true, format!("port: {}", closed_port())),
+    ]));
+    let out = env.check(&["--only", "a", "--format", "json"]);
+    out.code(0);
+    let doc = out.json();
+    let names: Vec<_> =
+        doc["services"].as_array().unwrap().iter().map(|s| s["name"].clone()).collect();
+    assert_eq!(names, ["a"]);
+    assert!(env.state()["services"].get("b").is_none(), "b was probed");
+
+    let out = env.check(&["--only", "nope"]);
+    out.code(3);
+    assert!(out.stderr.contains("\"nope\""), "{}", out.stderr);
+    assert!(out.stderr.contains('a') && out.stderr.contains('b'), "{}", out.stderr);
+}
+
+#[test]
+fn status_reads_the_file_and_exits_from_it() {
+    let env = Env::new();
+    env.config(&services(&[("a", true, format!("port: {}", closed_port()))]));
+    let cfg = env.config_path();
+    let cfg = cfg.to_str().unwrap();
+
+    let out = env.cmd(&["status", "-c", cfg]);
+    out.code(3);
+    assert!(out.stderr.contains("status.json"), "{}", out.stderr);
+    assert!(out.stderr.contains("no status file"), "{}", out.stderr);
+
+    env.check(&[]).code(2);
+    let out = env.cmd(&["status", "-c", cfg]);
+    out.code(2);
+    assert!(out.stdout.contains("DOWN"), "{}", out.stdout);
+    let out = env.cmd(&["status", "-c", cfg, "--format", "json"]);
+    out.code(2);
+    let v = out.json();
+    assert_eq!(v["stale"], false);
+    assert!(v["age_s"].as_f64().is_some_and(|a| a >= 0.0));
+    assert_eq!(v["overall"], "down");
+
+    // A document 5 s old: fresh by default (90 s), stale with CHATSTACK_STATUS_STALE=1.
+    let mut doc = env.status();
+    doc["generated_at"] = Timestamp(Timestamp::now().0 - 5_000).to_string().into();
+    doc["overall"] = "up".into();
+    std::fs::write(env.status_path(), doc.to_string()).unwrap();
+    env.cmd(&["status", "-c", cfg]).code(0);
+    let out = env.cmd_env(&["status", "-c", cfg], &[("CHATSTACK_STATUS_STALE", "1")]);
+    out.code(3);
+    assert!(out.stderr.contains("stale"), "{}", out.stderr);
+    let out =
+        env.cmd_env(&["status", "-c", cfg, "--format", "json"], &[("CHATSTACK_STATUS_STALE", "1")]);
+    out.code(3);
+    assert_eq!(out.json()["stale"], true);
+
+    std::fs::write(env.status_path(), "{\"schema\": 1, \"gener").unwrap();
+    let out = env.cmd(&["status", "-c", cfg]);
+    out.code(3);
+    assert!(out.stderr.contains("status.json"), "{}", out.stderr);
+}
+
+#[test]
+fn config_comes_from_the_environment_when_not_given() {
+    let env = Env::new();
+    let l = TcpFixture::new();
+    env.config(&services(&[("a", true, format!("port: {}", l.port()))]));
+    let cfg = env.config_path();
+    let cfg = cfg.to_str().unwrap();
+    let out = env.cmd_env(&["validate"], &[("CHATSTACK_STATUS_CONFIG", cfg)]);
+    out.code(0);
+    assert!(out.stdout.contains(cfg), "{}", out.stdout);
+    env.cmd_env(&["check"], &[("CHATSTACK_STATUS_CONFIG", cfg)]).code(0);
+    env.status();
+    // -c wins over the environment.
+    let out =
+        env.cmd_env(&["validate", "-c", cfg], &[("CHATSTACK_STATUS_CONFIG", "/nonexistent.yml")]);
+    out.code(0);
+    // A missing config names the file.
+    let out =
+        env.cmd_env(&["validate"], &[("CHATSTACK_STATUS_CONFIG", "/nonexistent/monitor.yml")]);
+    out.code(3);
+    assert!(out.stderr.contains("/nonexistent/monitor.yml"), "{}", out.stderr);
+}
+
+#[test]
+fn version_help_and_usage_errors() {
+    let env = Env::new();
+    let out = env.cmd(&["--version"]);
+    out.code(0);
+    assert_eq!(out.stdout.trim(), format!("chatstack-status {}", env!("CARGO_PKG_VERSION")));
+    let out = env.cmd(&["--help"]);
+    out.code(0);
+    for sub in ["check", "status", "validate"] {
+        assert!(out.stdout.contains(sub), "{}", out.stdout);
+    }
+    env.cmd(&["check", "--help"]).code(0);
+    for bad in [
+        &[][..],
+        &["frobnicate"],
+        &["check", "--bogus"],
+        &["check", "--format", "xml"],
+        &["status", "--format", "nagios"],
+        &["check", "-c"],
+        &["mute"],
+    ] {
+        let out = env.cmd(bad);
+        assert_eq!(out.code, 3, "{bad:?}: {out:#?}");
+        assert!(!out.stderr.trim().is_empty(), "{bad:?}: no message");
+    }
+}
+
+#[test]
+fn shipped_configs_validate() {
+    let env = Env::new();
+    for name in ["monitor.yml", "demo.yml"] {
+        let path = format!("{}/config/{name}", env!("CARGO_MANIFEST_DIR"));
+        let out = env.cmd(&["validate", "-c", &path]);
+        assert_eq!(out.code, 0, "{name}: {out:#?}");
+        assert!(out.stdout.contains("OK"), "{}", out.stdout);
+    }
+}
+
+#[test]
+fn validate_prints_a_summary() {
+    let env = Env::new();
+    env.config("services:\n  - name: web\n    url: http://127.0.0.1:1/\n    unit: web.service\n");
+    let cfg = env.config_path();
+    let out = env.cmd(&["validate", "-c", cfg.to_str().unwrap()]);
+    out.code(0);
+    assert!(out.stdout.contains("1 services, 2 checks"), "{}", out.stdout);
+    assert!(out.stdout.contains("heals web.service"), "{}", out.stdout);
+}
+
+/// Every bad config: exit 3, `file:line:column: ...` on stderr.
+#[test]
+fn every_bad_config_is_exit_3_with_its_location() {
+    let ok_tail = "    port: 80\n";
+    let cases: Vec<(&str, String, usize, &str)> = vec![
+        ("unknown top-level key", format!("services:\n  - name: a\n{ok_tail}intervall: 5s\n"), 4, "intervall"),
+        ("unknown service key", format!("services:\n  - name: a\n{ok_tail}    urll: http://x/\n"), 4, "urll"),
+        (
+            "unknown check key",
+            "services:\n  - name: a\n    checks:\n      - type: tcp\n        address: 127.0.0.1:1\n        adress: x\n".into(),
+            6,
+            "adress",
+        ),
+        ("unknown heal key", format!("heal:\n  enabled: true\n  max_restart: 3\nservices:\n  - name: a\n{ok_tail}"), 3, "max_restart"),
+        ("wrong type (workers)", format!("workers: many\nservices:\n  - name: a\n{ok_tail}"), 1, ""),
+        ("wrong type (critical)", format!("services:\n  - name: a\n    critical: maybe\n{ok_tail}"), 3, ""),
+        ("wrong type (services)", "services: nope\n".into(), 1, ""),
+        ("bad duration", format!("timeout: 5 minutes\nservices:\n  - name: a\n{ok_tail}"), 1, "duration"),
+        (
+            "bad duration in a check",
+            "services:\n  - name: a\n    checks:\n      - type: tcp\n        address: 127.0.0.1:1\n        timeout: soon\n".into(),
+            6,
+            "duration",
+        ),
+        (
+            "bad regex",
+            "services:\n  - name: a\n    checks:\n      - type: process\n        match: 'gunicorn (('\n".into(),
+            5,
+            "regex",
+        ),
+        ("bad unit name", "services:\n  - name: a\n    unit: 'web service;rm -rf'\n".into(), 3, "unit name"),
+        (
+            "bad unit name in a check",
+            "services:\n  - name: a\n    checks:\n      - type: systemd\n        unit: -x.service\n".into(),
+            5,
+            "unit name",
+        ),
+        ("duplicate service names", format!("services:\n  - name: a\n{ok_tail}  - name: a\n{ok_tail}"), 4, "duplicate"),
+        ("empty services", "interval: 5s\nservices: []\n".into(), 2, "empty"),
+        ("missing type", "services:\n  - name: a\n    checks:\n      - url: http://x/\n".into(), 4, "type"),
+        (
+            "key foreign to the check type",
+            "services:\n  - name: a\n    checks:\n      - type: tcp\n        address: 127.0.0.1:1\n        url: http://x/\n".into(),
+            4,
+            "url",
+        ),
+        ("unknown check type", "services:\n  - name: a\n    checks:\n      - type: ping\n".into(), 4, "ping"),
+        ("check missing its target", "services:\n  - name: a\n    checks:\n      - type: http\n".into(), 4, "url"),
+        ("depends_on unknown", format!("services:\n  - name: a\n{ok_tail}    depends_on: [b]\n"), 4, "depends_on"),
+        ("depends_on itself", format!("services:\n  - name: a\n{ok_tail}    depends_on: [a]\n"), 4, "depends_on"),
+        ("bad port", "services:\n  - name: a\n    port: 70000\n".into(), 3, "port"),
+        ("bad url", "services:\n  - name: a\n    url: ftp://example/\n".into(), 3, "URL"),
+        (
+            "bad expect_status",
+            "services:\n  - name: a\n    checks:\n      - type: http\n        url: http://x/\n        expect_status: 2yy\n".into(),
+            6,
+            "expect_status",
+        ),
+        (
+            "max below min",
+            "services:\n  - name: a\n    checks:\n      - type: process\n        match: x\n        min: 3\n        max: 1\n".into(),
+            4,
+            "max",
+        ),
+        ("service with nothing to check", "services:\n  - name: a\n    critical: true\n".into(), 2, "nothing to check"),
+        ("after_failures 0", format!("heal:\n  after_failures: 0\nservices:\n  - name: a\n{ok_tail}"), 2, "after_failures"),
+        ("empty argv", "services:\n  - name: a\n    checks:\n      - type: command\n        argv: []\n".into(), 5, "argv"),
+        ("not YAML", "services:\n  - name: a\n    port: [80\n".into(), 3, ""),
+        ("zero interval", format!("interval: 0s\nservices:\n  - name: a\n{ok_tail}"), 1, "interval"),
+        ("zero timeout", format!("services:\n  - name: a\n{ok_tail}timeout: 0\n"), 4, "timeout"),
+        ("zero workers", format!("workers: 0\nservices:\n  - name: a\n{ok_tail}"), 1, "workers"),
+    ];
+    let env = Env::new();
+    let loc_re = regex::Regex::new(r"bad\.yml:(\d+):(\d+): ").unwrap();
+    let mut failures = Vec::new();
+    for (what, yaml, line, fragment) in &cases {
+        let path = env.write("bad.yml", yaml);
+        let out = env.cmd(&["validate", "-c", path.to_str().unwrap()]);
+        let located = loc_re.captures_iter(&out.stderr).any(|c| {
+            c[1].parse::<usize>() == Ok(*line) && c[2].parse::<usize>().is_ok_and(|c| c >= 1)
+        });
+        if out.code != 3 || !located || !out.stderr.contains(fragment) || !out.stdout.is_empty() {
+            failures.push(format!(
+                "{what}: expected exit 3 and bad.yml:{line}:COL with {fragment:?}; got exit {}:\n{}",
+                out.code, out.stderr
+            ));
+        }
+        // check refuses the same config the same way.
+        let out = env.cmd(&["check", "-c", path.to_str().unwrap()]);
+        if out.code != 3 {
+            failures.push(format!("{what}: check exited {}", out.code));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+#[test]
+fn bad_stale_override_is_a_config_error() {
+    let env = Env::new();
+    env.config(&services(&[("a", true, "port: 80".into())]));
+    let cfg = env.config_path();
+    let out = env
+        .cmd_env(&["status", "-c", cfg.to_str().unwrap()], &[("CHATSTACK_STATUS_STALE", "soon")]);
+    out.code(3);
+    assert!(out.stderr.contains("CHATSTACK_STATUS_STALE"), "{}", out.stderr);
+}

@@ -1,0 +1,337 @@
+//! The status and state files: shape, atomicity, modes, recovery, locking.
+
+use crate::util::{Behaviour, Env, TcpFixture, http_fixture, read_json};
+use serde_json::Value;
+use std::collections::BTreeSet;
+use std::fs::{self, File};
+use std::os::unix::fs::PermissionsExt;
+use std::time::{Duration, Instant};
+
+fn keys(v: &Value) -> BTreeSet<&str> {
+    v.as_object().map(|o| o.keys().map(String::as_str).collect()).unwrap_or_default()
+}
+
+fn set<'a>(k: &[&'a str]) -> BTreeSet<&'a str> {
+    k.iter().copied().collect()
+}
+
+#[track_caller]
+fn assert_utc(v: &Value) {
+    let re = regex::Regex::new(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z$").unwrap();
+    let s = v.as_str().unwrap_or_else(|| panic!("not a time string: {v}"));
+    assert!(re.is_match(s), "not RFC 3339 UTC: {s}");
+    let t = chatstack_status::time::Timestamp::parse(s).expect("parses");
+    let now = chatstack_status::time::Timestamp::now();
+    assert!(
+        now.since(t) < Duration::from_secs(120) && t.since(now) < Duration::from_secs(5),
+        "{s} is not now"
+    );
+}
+
+#[track_caller]
+fn assert_opt_num(v: &Value) {
+    assert!(v.is_null() || v.as_f64().is_some_and(|n| n >= 0.0), "expected null or a number: {v}");
+}
+
+#[test]
+fn status_file_has_the_spec_shape() {
+    let env = Env::new();
+    env.fake_systemctl();
+    env.unit("web.service", "failed", "failed", "exit-code");
+    let ok = http_fixture(Behaviour::Ok("ok".into()));
+    env.config(&format!(
+        "timeout: 2s\nhistory: 3\nheal: {{after_failures: 1, grace: 0s}}\nservices:\n\
+         \x20 - name: api\n    url: '{}'\n\
+         \x20 - name: web\n    critical: false\n    unit: web.service\n",
+        ok.url("/")
+    ));
+    for _ in 0..5 {
+        env.check(&[]).code(1);
+    }
+    let doc = env.status();
+    assert_eq!(
+        keys(&doc),
+        set(&["schema", "generated_at", "host", "overall", "duration_ms", "services"])
+    );
+    assert_eq!(doc["schema"], 1);
+    assert_utc(&doc["generated_at"]);
+    assert!(doc["host"].as_str().is_some_and(|h| !h.is_empty()));
+    assert_eq!(doc["overall"], "degraded");
+    assert!(doc["duration_ms"].as_f64().is_some_and(|d| d >= 0.0));
+    let services = doc["services"].as_array().unwrap();
+    assert_eq!(
+        services.iter().map(|s| s["name"].as_str().unwrap()).collect::<Vec<_>>(),
+        ["api", "web"]
+    );
+    for s in services {
+        // The SPEC's keys; an extra one (e.g. `restarts_total`) is allowed.
+        assert!(
+            set(&[
+                "name",
+                "status",
+                "critical",
+                "unit",
+                "since",
+                "consecutive_failures",
+                "heal_suspended",
+                "muted_until",
+                "restarts",
+                "checks",
+                "history"
+            ])
+            .is_subset(&keys(s)),
+            "{s:#}"
+        );
+        assert!(matches!(s["status"].as_str(), Some("up" | "degraded" | "down")));
+        assert!(s["critical"].is_boolean());
+        assert!(s["unit"].is_null() || s["unit"].is_string());
+        assert_utc(&s["since"]);
+        assert!(s["consecutive_failures"].is_u64());
+        assert!(s["heal_suspended"].is_boolean());
+        assert!(s["muted_until"].is_null());
+        for c in s["checks"].as_array().unwrap() {
+            assert_eq!(
+                keys(c),
+                set(&["type", "target", "status", "reason", "latency_ms", "detail"])
+            );
+            assert!(matches!(c["status"].as_str(), Some("up" | "degraded" | "down" | "unknown")));
+            assert_eq!(c["reason"].is_null(), c["status"] == "up", "{c:#}");
+            assert_opt_num(&c["latency_ms"]);
+            assert!(c["detail"].is_string() && c["target"].is_string());
+        }
+        // history: capped at `history`, oldest first.
+        let h = s["history"].as_array().unwrap();
+        assert_eq!(h.len(), 3, "{s:#}");
+        for e in h {
+            assert_eq!(keys(e), set(&["at", "status", "latency_ms"]));
+            assert_utc(&e["at"]);
+            assert_opt_num(&e["latency_ms"]);
+        }
+        let at: Vec<_> = h
+            .iter()
+            .map(|e| chatstack_status::time::Timestamp::parse(e["at"].as_str().unwrap()).unwrap())
+            .collect();
+        assert!(at.windows(2).all(|w| w[0] < w[1]), "history not oldest first: {h:#?}");
+        assert_eq!(s["history"].as_array().unwrap().last().unwrap()["at"], doc["generated_at"]);
+    }
+    let api = &services[0];
+    assert_eq!(api["unit"], Value::Null);
+    assert!(api["checks"][0]["latency_ms"].as_f64().is_some());
+    let web = &services[1];
+    assert_eq!(web["unit"], "web.service");
+    assert_eq!(web["status"], "down");
+    assert_eq!(web["checks"][0]["latency_ms"], Value::Null);
+    // Restarts: one per run with after_failures 1 and no grace.
+    let r = web["restarts"].as_array().unwrap();
+    assert_eq!(r.len(), 3, "max_restarts 3: {web:#}");
+    for x in r {
+        assert!(set(&["at", "ok", "detail"]).is_subset(&keys(x)), "{x:#}");
+        assert_utc(&x["at"]);
+        assert_eq!(x["ok"], true);
+    }
+    assert_eq!(web["heal_suspended"], true);
+}
+
+#[test]
+fn status_file_is_0640_and_its_directory_is_created() {
+    let env = Env::new();
+    let l = TcpFixture::new();
+    let status = env.path("deep/er/status.json");
+    let state = env.path("other/state.json");
+    env.config(&format!(
+        "status_file: {status:?}\nstate_file: {state:?}\nservices:\n  - name: a\n    port: {}\n",
+        l.port()
+    ));
+    env.check(&[]).code(0);
+    let mode = fs::metadata(&status).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o640, "status file mode {mode:o}");
+    let mode = fs::metadata(&state).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o640, "state file mode {mode:o}");
+    read_json(&status);
+    read_json(&state);
+    // No temp files left behind.
+    let left: Vec<_> = fs::read_dir(status.parent().unwrap())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(left, ["status.json"]);
+}
+
+#[test]
+fn unwritable_status_directory_is_exit_3_with_a_clear_message() {
+    let env = Env::new();
+    let l = TcpFixture::new();
+    // A regular file where the directory should be: fails even for root.
+    env.write("not-a-dir", "");
+    let status = env.path("not-a-dir/status.json");
+    env.config(&format!(
+        "status_file: {status:?}\nservices:\n  - name: a\n    port: {}\n",
+        l.port()
+    ));
+    let out = env.check(&[]);
+    out.code(3);
+    assert!(out.stderr.contains(&status.display().to_string()), "{}", out.stderr);
+    assert!(out.stderr.contains("status file"), "{}", out.stderr);
+
+    if rustix::process::geteuid().is_root() {
+        return; // root writes through mode bits
+    }
+    let dir = env.path("ro");
+    fs::create_dir(&dir).unwrap();
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o500)).unwrap();
+    let status = dir.join("status.json");
+    env.config(&format!(
+        "status_file: {status:?}\nservices:\n  - name: a\n    port: {}\n",
+        l.port()
+    ));
+    let out = env.check(&[]);
+    out.code(3);
+    assert!(out.stderr.contains("status file"), "{}", out.stderr);
+}
+
+#[test]
+fn corrupt_or_truncated_state_is_moved_aside_and_the_run_goes_on() {
+    for (i, bad) in
+        ["{\"schema\": 1, \"services\": {\"a\": {\"consecutive_fail", "\u{0}\u{1}garbage", ""]
+            .iter()
+            .enumerate()
+    {
+        let env = Env::new();
+        let l = TcpFixture::new();
+        env.config(&format!("services:\n  - name: a\n    port: {}\n", l.port()));
+        fs::write(env.state_path(), bad).unwrap();
+        let out = env.check(&[]);
+        out.code(0);
+        assert!(out.stderr.contains("corrupt"), "case {i}: {}", out.stderr);
+        let aside: Vec<_> = fs::read_dir(env.root())
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("state.json.corrupt-"))
+            .collect();
+        assert_eq!(aside.len(), 1, "case {i}: {aside:?}");
+        assert!(out.stderr.contains(&aside[0].display().to_string()), "{}", out.stderr);
+        assert_eq!(fs::read_to_string(&aside[0]).unwrap(), *bad);
+        assert_eq!(env.state()["services"]["a"]["status"], "up");
+    }
+}
+
+#[test]
+fn a_held_lock_makes_check_wait_then_exit_3() {
+    let env = Env::new();
+    let l = TcpFixture::new();
+    env.config(&format!("services:\n  - name: a\n    port: {}\n", l.port()));
+    let lock = File::create(env.path("state.json.lock")).unwrap();
+    lock.lock().unwrap();
+    let started = Instant::now();
+    let out = env.check(&[]);
+    let waited = started.elapsed();
+    out.code(3);
+    assert!(out.stderr.contains("lock"), "{}", out.stderr);
+    assert!(out.stderr.contains("state.json.lock"), "{}", out.stderr);
+    assert!(waited >= Duration::from_millis(1500), "gave up after {waited:?}");
+    assert!(waited < Duration::from_secs(5), "waited {waited:?}");
+    assert!(!env.status_path().exists(), "wrote the status without the lock");
+
+    // Released while it waits: the check goes on.
+    drop(lock);
+    let env = Env::new();
+    env.config(&format!("services:\n  - name: a\n    port: {}\n", l.port()));
+    let lock = File::create(env.path("state.json.lock")).unwrap();
+    lock.lock().unwrap();
+    let cfg = env.config_path();
+    let c = env.command(&["check", "-c", cfg.to_str().unwrap()], &[]);
+    let started = Instant::now();
+    let child = std::thread::spawn(move || crate::util::run_bin(c));
+    // The hold time itself is what is tested: the check must outwait it.
+    std::thread::sleep(Duration::from_millis(600));
+    drop(lock);
+    let out = child.join().unwrap();
+    crate::util::assert_no_panic(&out);
+    out.code(0);
+    assert!(started.elapsed() >= Duration::from_millis(600));
+    env.status();
+}
+
+#[test]
+fn concurrent_checks_never_leave_a_file_that_fails_to_parse() {
+    let env = Env::new();
+    let l = TcpFixture::new();
+    let ok = http_fixture(Behaviour::Ok("ok".into()));
+    env.config(&format!(
+        "history: 5\nservices:\n  - name: a\n    port: {}\n  - name: b\n    url: '{}'\n",
+        l.port(),
+        ok.url("/")
+    ));
+    let cfg = env.config_path();
+    let status = env.status_path();
+    let state = env.state_path();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // A reader that parses both files continuously while the writers run.
+    let reader = {
+        let (status, state, stop) = (status.clone(), state.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut reads = 0;
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                for p in [&status, &state] {
+                    if let Ok(text) = fs::read_to_string(p) {
+                        serde_json::from_str::<Value>(&text)
+                            .unwrap_or_else(|e| panic!("{} torn ({e}): {text}", p.display()));
+                        reads += 1;
+                    }
+                }
+            }
+            reads
+        })
+    };
+    for round in 0..3 {
+        let runs: Vec<_> = (0..8)
+            .map(|_| {
+                let c = env.command(&["check", "-c", cfg.to_str().unwrap()], &[]);
+                std::thread::spawn(move || crate::util::run_bin(c))
+            })
+            .collect();
+        let outs: Vec<_> = runs.into_iter().map(|r| r.join().unwrap()).collect();
+        let mut ok_runs = 0;
+        for o in &outs {
+            crate::util::assert_no_panic(o);
+            match o.code {
+                0 => ok_runs += 1,
+                3 => assert!(o.stderr.contains("lock"), "round {round}: {o:#?}"),
+                _ => panic!("round {round}: {o:#?}"),
+            }
+        }
+        assert!(ok_runs >= 1, "round {round}: no run got through");
+        read_json(&status);
+        let st = read_json(&state);
+        assert_eq!(st["services"]["a"]["status"], "up");
+    }
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let reads = reader.join().expect("a reader saw a torn file");
+    assert!(reads > 0);
+    let h = env.service("a")["history"].as_array().unwrap().len();
+    assert_eq!(h, 5);
+}
+
+#[test]
+fn env_overrides_the_file_paths() {
+    let env = Env::new();
+    let l = TcpFixture::new();
+    env.config(&format!("services:\n  - name: a\n    port: {}\n", l.port()));
+    let status = env.path("env/status.json");
+    let state = env.path("env/state.json");
+    let cfg = env.config_path();
+    env.cmd_env(
+        &["check", "-c", cfg.to_str().unwrap()],
+        &[
+            ("CHATSTACK_STATUS_FILE", status.to_str().unwrap()),
+            ("CHATSTACK_STATE_FILE", state.to_str().unwrap()),
+        ],
+    )
+    .code(0);
+    read_json(&status);
+    read_json(&state);
+    assert!(!env.status_path().exists());
+    assert!(!env.state_path().exists());
+}

@@ -1,0 +1,576 @@
+//! The five probe kinds against real local targets: every state and reason,
+//! the bounds on time and memory, and the parallel runner.
+
+use crate::util::{
+    Behaviour, Env, Marked, TcpFixture, any_process_with, check_of, closed_port, http_fixture,
+    http_handler, unique, wait_until,
+};
+use serde_json::Value;
+use std::time::{Duration, Instant};
+
+/// Runs `check --format json` with one service `svc` holding `checks`
+/// (YAML flow mappings, one per line) and returns the service's checks.
+#[track_caller]
+fn run_checks(env: &Env, head: &str, checks: &[String]) -> (crate::util::Out, Vec<Value>) {
+    let list: String = checks.iter().map(|c| format!("      - {c}\n")).collect();
+    env.config(&format!("{head}services:\n  - name: svc\n    checks:\n{list}"));
+    let out = env.check(&["--format", "json"]);
+    let doc = out.json();
+    let svc = crate::util::service_of(&doc, "svc");
+    let checks = svc["checks"].as_array().cloned().unwrap_or_default();
+    (out, checks)
+}
+
+/// One check; returns its JSON entry.
+#[track_caller]
+fn one(env: &Env, check: &str) -> Value {
+    let (_, checks) = run_checks(env, "timeout: 1s\n", &[check.to_string()]);
+    checks[0].clone()
+}
+
+#[track_caller]
+fn assert_state(c: &Value, status: &str, reason: Option<&str>) {
+    assert_eq!(c["status"], status, "{c:#}");
+    match reason {
+        Some(r) => assert_eq!(c["reason"], r, "{c:#}"),
+        None => assert!(c["reason"].is_null(), "{c:#}"),
+    }
+}
+
+/// A host name the resolver rejects locally (a label over 63 bytes), so the
+/// lookup fails at once and sends nothing anywhere.
+fn unresolvable_host() -> String {
+    format!("{}.invalid", "a".repeat(70))
+}
+
+// ----- http ---------------------------------------------------------------
+
+#[test]
+fn http_ok_is_up_with_latency() {
+    let env = Env::new();
+    let srv = http_fixture(Behaviour::Ok("fine".into()));
+    let c = one(&env, &format!("{{type: http, url: '{}'}}", srv.url("/health")));
+    assert_state(&c, "up", None);
+    assert_eq!(c["detail"], "HTTP 200");
+    assert!(c["latency_ms"].as_f64().is_some_and(|l| l >= 0.0), "{c:#}");
+    assert_eq!(srv.requests()[0].path, "/health");
+}
+
+#[test]
+fn http_500_is_down_http_status() {
+    let env = Env::new();
+    let srv = http_fixture(Behaviour::Status(500));
+    let c = one(&env, &format!("{{type: http, url: '{}'}}", srv.url("/")));
+    assert_state(&c, "down", Some("http_status"));
+    assert!(c["detail"].as_str().unwrap().contains("500"), "{c:#}");
+}
+
+#[test]
+fn expect_status_int_list_and_class() {
+    let env = Env::new();
+    let s204 = http_fixture(Behaviour::Status(204));
+    let s200 = http_fixture(Behaviour::Status(200));
+    let s503 = http_fixture(Behaviour::Status(503));
+    let (u204, u200, u503) = (s204.url("/"), s200.url("/"), s503.url("/"));
+    let (_, c) = run_checks(
+        &env,
+        "timeout: 1s\n",
+        &[
+            format!("{{type: http, url: '{u204}', expect_status: 204}}"),
+            format!("{{type: http, url: '{u200}', expect_status: 204}}"),
+            format!("{{type: http, url: '{u204}', expect_status: [200, 204]}}"),
+            format!("{{type: http, url: '{u503}', expect_status: [200, 204]}}"),
+            format!("{{type: http, url: '{u503}', expect_status: '5xx'}}"),
+            format!("{{type: http, url: '{u200}', expect_status: '5xx'}}"),
+            format!("{{type: http, url: '{u204}', expect_status: '2xx'}}"),
+        ],
+    );
+    let got: Vec<&str> = c.iter().map(|c| c["status"].as_str().unwrap()).collect();
+    assert_eq!(got, ["up", "down", "up", "down", "up", "down", "up"], "{c:#?}");
+    assert_eq!(c[1]["reason"], "http_status");
+}
+
+#[test]
+fn body_contains_matches_or_is_body_mismatch() {
+    let env = Env::new();
+    let srv = http_fixture(Behaviour::Ok(r#"{"status": "ok"}"#.into()));
+    let url = srv.url("/");
+    let (_, c) = run_checks(
+        &env,
+        "timeout: 1s\n",
+        &[
+            format!(r#"{{type: http, url: '{url}', body_contains: '"status": "ok"'}}"#),
+            format!(r#"{{type: http, url: '{url}', body_contains: 'healthy'}}"#),
+        ],
+    );
+    assert_state(&c[0], "up", None);
+    assert_state(&c[1], "down", Some("body_mismatch"));
+}
+
+#[test]
+fn slower_than_degraded_after_is_slow() {
+    let env = Env::new();
+    let srv = http_fixture(Behaviour::Delay(300));
+    let fast = http_fixture(Behaviour::Ok("ok".into()));
+    let (_, c) = run_checks(
+        &env,
+        "timeout: 2s\n",
+        &[
+            format!("{{type: http, url: '{}', degraded_after: 100ms}}", srv.url("/")),
+            format!("{{type: http, url: '{}', degraded_after: 1500ms}}", fast.url("/")),
+        ],
+    );
+    assert_state(&c[0], "degraded", Some("slow"));
+    assert!(c[0]["latency_ms"].as_f64().unwrap() >= 300.0, "{:#}", c[0]);
+    assert_state(&c[1], "up", None);
+}
+
+#[test]
+fn hang_after_accept_times_out_within_its_timeout() {
+    let env = Env::new();
+    let srv = http_fixture(Behaviour::HangAfterAccept);
+    let (out, c) =
+        run_checks(&env, "", &[format!("{{type: http, url: '{}', timeout: 500ms}}", srv.url("/"))]);
+    assert_state(&c[0], "down", Some("timeout"));
+    assert!(out.elapsed < Duration::from_millis(2500), "took {:?}", out.elapsed);
+}
+
+#[test]
+fn closed_port_is_refused() {
+    let env = Env::new();
+    let c = one(&env, &format!("{{type: http, url: 'http://127.0.0.1:{}/'}}", closed_port()));
+    assert_state(&c, "down", Some("refused"));
+}
+
+#[test]
+fn unresolvable_host_is_dns() {
+    let env = Env::new();
+    let host = unresolvable_host();
+    let (out, c) = run_checks(
+        &env,
+        "timeout: 1s\n",
+        &[
+            format!("{{type: http, url: 'http://{host}/'}}"),
+            format!("{{type: tcp, address: '{host}:80'}}"),
+        ],
+    );
+    assert_state(&c[0], "down", Some("dns"));
+    assert_state(&c[1], "down", Some("dns"));
+    assert!(out.elapsed < Duration::from_millis(1500), "took {:?}", out.elapsed);
+}
+
+#[test]
+fn redirect_loop_fails_with_a_reason() {
+    let env = Env::new();
+    let srv = http_fixture(Behaviour::RedirectLoop);
+    let (out, c) = run_checks(
+        &env,
+        "timeout: 2s\n",
+        &[format!("{{type: http, url: '{}'}}", srv.url("/loop"))],
+    );
+    assert_state(&c[0], "down", Some("http_status"));
+    assert!(c[0]["detail"].as_str().unwrap().to_lowercase().contains("redirect"), "{:#}", c[0]);
+    // Followed a few times, not forever.
+    let n = srv.requests().len();
+    assert!((2..=10).contains(&n), "{n} requests");
+    assert!(out.elapsed < Duration::from_secs(2), "took {:?}", out.elapsed);
+}
+
+#[test]
+fn redirects_are_followed_unless_disabled() {
+    let env = Env::new();
+    let srv = http_handler(|seen| match seen.path.as_str() {
+        "/old" => crate::util::Reply::new(302, "moved").header("Location", "/new"),
+        _ => crate::util::Reply::new(200, "here"),
+    });
+    let url = srv.url("/old");
+    let (_, c) = run_checks(
+        &env,
+        "timeout: 1s\n",
+        &[
+            format!("{{type: http, url: '{url}'}}"),
+            format!("{{type: http, url: '{url}', follow_redirects: false}}"),
+        ],
+    );
+    assert_state(&c[0], "up", None);
+    assert_state(&c[1], "down", Some("http_status"));
+    assert!(c[1]["detail"].as_str().unwrap().contains("302"), "{:#}", c[1]);
+}
+
+#[test]
+fn garbage_instead_of_http_is_down_with_a_reason() {
+    let env = Env::new();
+    let srv = http_fixture(Behaviour::Garbage);
+    let c = one(&env, &format!("{{type: http, url: '{}'}}", srv.url("/")));
+    assert_eq!(c["status"], "down", "{c:#}");
+    assert!(c["reason"].is_string(), "{c:#}");
+}
+
+#[test]
+fn method_and_headers_are_sent() {
+    let env = Env::new();
+    let srv = http_fixture(Behaviour::Ok("ok".into()));
+    let c = one(
+        &env,
+        &format!(
+            "{{type: http, url: '{}', method: post, headers: {{X-Probe: chatstack-status, X-Two: '2'}}}}",
+            srv.url("/p")
+        ),
+    );
+    assert_state(&c, "up", None);
+    let r = &srv.requests()[0];
+    assert_eq!(r.method, "POST");
+    assert_eq!(r.header("X-Probe"), Some("chatstack-status"));
+    assert_eq!(r.header("X-Two"), Some("2"));
+    assert!(r.header("User-Agent").is_some_and(|u| u.starts_with("chatstack-status/")), "{r:?}");
+}
+
+/// Peak RSS (VmHWM, kB) of a running process.
+fn vm_hwm_kb(pid: u32) -> Option<u64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Runs `check` and samples the child's peak RSS until it exits.
+fn check_with_peak_rss(env: &Env) -> (std::process::ExitStatus, Duration, u64) {
+    let cfg = env.config_path();
+    let mut child = env
+        .command(&["check", "-c", cfg.to_str().unwrap()], &[])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let started = Instant::now();
+    let mut peak = 0;
+    let status = loop {
+        if let Some(kb) = vm_hwm_kb(child.id()) {
+            peak = peak.max(kb);
+        }
+        if let Some(st) = child.try_wait().expect("try_wait") {
+            break st;
+        }
+        assert!(started.elapsed() < Duration::from_secs(20), "check ran away");
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    (status, started.elapsed(), peak)
+}
+
+#[test]
+fn huge_and_endless_bodies_are_capped_in_time_and_memory() {
+    let env = Env::new();
+    let huge = http_fixture(Behaviour::HugeBody);
+    let endless = http_fixture(Behaviour::EndlessBody);
+    // Keeps the process alive ~400 ms after the bodies were read, so the
+    // RSS samples certainly cover the body reads.
+    let slow = http_fixture(Behaviour::Delay(400));
+    env.config(&format!(
+        "timeout: 3s\nservices:\n  - name: svc\n    checks:\n\
+         \x20     - {{type: http, url: '{}', body_contains: needle}}\n\
+         \x20     - {{type: http, url: '{}', body_contains: xxxx}}\n\
+         \x20     - {{type: http, url: '{}', body_contains: needle}}\n\
+         \x20     - {{type: http, url: '{}'}}\n",
+        huge.url("/"),
+        huge.url("/"),
+        endless.url("/"),
+        slow.url("/"),
+    ));
+    let (_, elapsed, peak_kb) = check_with_peak_rss(&env);
+    eprintln!("huge/endless body check: {elapsed:?}, peak RSS {peak_kb} kB");
+    assert!(elapsed < Duration::from_secs(3), "took {elapsed:?}");
+    assert!(peak_kb > 0, "no RSS sample");
+    assert!(peak_kb < 40 * 1024, "peak RSS {peak_kb} kB: the body was buffered");
+    let doc = env.status();
+    let checks = crate::util::service_of(&doc, "svc")["checks"].clone();
+    assert_state(&checks[0], "down", Some("body_mismatch"));
+    assert_state(&checks[1], "up", None);
+    assert_state(&checks[2], "down", Some("body_mismatch"));
+    assert_state(&checks[3], "up", None);
+}
+
+// ----- tcp ----------------------------------------------------------------
+
+#[test]
+fn tcp_up_and_refused_and_shorthand_port() {
+    let env = Env::new();
+    let l = TcpFixture::new();
+    let closed = closed_port();
+    env.config(&format!(
+        "timeout: 1s\nservices:\n\
+         \x20 - name: a\n    port: {}\n\
+         \x20 - name: b\n    port: '127.0.0.1:{closed}'\n\
+         \x20 - name: c\n    checks:\n      - {{type: tcp, address: 'localhost:{}'}}\n",
+        l.port(),
+        l.port()
+    ));
+    let doc = env.check(&["--format", "json"]).json();
+    let a = check_of(&doc, "a");
+    assert_state(&a, "up", None);
+    assert_eq!(a["type"], "tcp");
+    assert_eq!(a["target"], format!("127.0.0.1:{}", l.port()));
+    assert_state(&check_of(&doc, "b"), "down", Some("refused"));
+    assert_state(&check_of(&doc, "c"), "up", None);
+}
+
+// ----- systemd ------------------------------------------------------------
+
+#[test]
+fn systemd_states_map_as_the_spec_says() {
+    let env = Env::new();
+    env.fake_systemctl();
+    let cases = [
+        ("active.service", ("active", "running", "success"), "up", None),
+        ("inactive.service", ("inactive", "dead", "success"), "down", Some("unit_inactive")),
+        ("failed.service", ("failed", "failed", "exit-code"), "down", Some("unit_failed")),
+        (
+            "looping.service",
+            ("activating", "auto-restart", "exit-code"),
+            "degraded",
+            Some("unit_restarting"),
+        ),
+        (
+            "starting.service",
+            ("activating", "start", "success"),
+            "degraded",
+            Some("unit_restarting"),
+        ),
+        ("limit.service", ("failed", "failed", "start-limit-hit"), "down", Some("start_limit_hit")),
+        ("missing.service", ("", "", ""), "unknown", Some("unit_not_found")),
+    ];
+    let mut checks = Vec::new();
+    for (unit, (a, s, r), _, _) in &cases {
+        if !a.is_empty() {
+            env.unit(unit, a, s, r);
+        }
+        checks.push(format!("{{type: systemd, unit: {unit}}}"));
+    }
+    let (_, got) = run_checks(&env, "timeout: 2s\n", &checks);
+    for ((unit, _, status, reason), c) in cases.iter().zip(&got) {
+        assert_eq!(c["target"], *unit);
+        assert_state(c, status, *reason);
+    }
+    let calls = env.systemctl_calls();
+    assert!(
+        calls.contains(
+            &"show -p LoadState,ActiveState,SubState,Result,NRestarts limit.service".to_string()
+        ),
+        "{calls:?}"
+    );
+}
+
+#[test]
+fn systemctl_missing_or_not_booted_is_unknown() {
+    let env = Env::new();
+    env.config("timeout: 1s\nservices:\n  - name: svc\n    checks:\n      - {type: systemd, unit: web.service}\n");
+    // PATH without any systemctl.
+    let empty = env.path("empty-bin");
+    std::fs::create_dir(&empty).unwrap();
+    let cfg = env.config_path();
+    let out = env.cmd_env(
+        &["check", "-c", cfg.to_str().unwrap(), "--format", "json"],
+        &[("PATH", empty.to_str().unwrap())],
+    );
+    let c = check_of(&out.json(), "svc");
+    assert_state(&c, "unknown", Some("check_error"));
+    assert!(c["detail"].as_str().unwrap().contains("systemctl"), "{c:#}");
+    // Unknown counts as degraded: exit 1, not 2.
+    assert_eq!(out.code, 1);
+
+    env.fake_program(
+        "systemctl",
+        "#!/bin/sh\n[ \"$1\" = __ready ] && exit 0\necho 'System has not been booted with systemd as init system (PID 1). Can'\"'\"'t operate.' >&2\nexit 1\n",
+    );
+    let c = check_of(&env.check(&["--format", "json"]).json(), "svc");
+    assert_state(&c, "unknown", Some("check_error"));
+    assert!(c["detail"].as_str().unwrap().contains("not been booted"), "{c:#}");
+}
+
+// ----- process ------------------------------------------------------------
+
+#[test]
+fn process_substring_regex_and_counts() {
+    let env = Env::new();
+    let p1 = Marked::start();
+    let m = p1.marker.clone();
+    let _p2 = Marked::start_with(&m);
+    let esc = m.replace('.', r"\.");
+    let absent = unique("9000.");
+    let (_, c) = run_checks(
+        &env,
+        "timeout: 2s\n",
+        &[
+            format!("{{type: process, match: 'sleep {esc}$'}}"),
+            format!("{{type: process, match: '{esc}', min: 3}}"),
+            format!("{{type: process, match: '{esc}', max: 1}}"),
+            format!("{{type: process, match: '{esc}', min: 2, max: 2}}"),
+            format!("{{type: process, match: 'sleep {absent}'}}"),
+        ],
+    );
+    assert_state(&c[0], "up", None);
+    assert!(c[0]["detail"].as_str().unwrap().contains('2'), "{:#}", c[0]);
+    assert_state(&c[1], "down", Some("process_count"));
+    assert_state(&c[2], "down", Some("process_count"));
+    assert_state(&c[3], "up", None);
+    assert_state(&c[4], "down", Some("process_missing"));
+
+    // Shorthand: a literal substring: "30.0" would match "3000" as a regex.
+    env.config(&format!(
+        "services:\n  - name: lit\n    process: 'sleep {m}'\n  - name: dot\n    process: 'sleep 30.{}'\n",
+        &m[3..]
+    ));
+    let doc = env.check(&["--format", "json"]).json();
+    assert_state(&check_of(&doc, "lit"), "up", None);
+    assert_state(&check_of(&doc, "dot"), "down", Some("process_missing"));
+}
+
+#[test]
+fn process_check_does_not_count_the_monitor_itself() {
+    let env = Env::new();
+    // The only process whose command line holds the config path is the monitor.
+    let cfg = env.config_path();
+    env.config(&format!("services:\n  - name: me\n    process: '{}'\n", cfg.display()));
+    let c = check_of(&env.check(&["--format", "json"]).json(), "me");
+    assert_state(&c, "down", Some("process_missing"));
+}
+
+// ----- command ------------------------------------------------------------
+
+#[test]
+fn command_exit_codes_map_to_states() {
+    let env = Env::new();
+    let sh = |code: i32, text: &str| {
+        format!(
+            "{{type: command, argv: [sh, -c, 'echo \"{text} | t=1s;;;0\"; echo more; exit {code}']}}"
+        )
+    };
+    let (_, c) = run_checks(
+        &env,
+        "timeout: 2s\n",
+        &[
+            sh(0, "PLUG OK - fine"),
+            sh(1, "PLUG WARNING - meh"),
+            sh(2, "PLUG CRITICAL - bad"),
+            sh(3, "PLUG UNKNOWN - eh"),
+            sh(7, "odd"),
+            "{type: command, argv: [/nonexistent/plugin]}".to_string(),
+        ],
+    );
+    assert_state(&c[0], "up", None);
+    assert_eq!(c[0]["detail"], "PLUG OK - fine");
+    assert_state(&c[1], "degraded", Some("command_status"));
+    assert!(c[1]["detail"].as_str().unwrap().starts_with("PLUG WARNING - meh"), "{:#}", c[1]);
+    assert_state(&c[2], "down", Some("command_status"));
+    assert_state(&c[3], "unknown", Some("command_status"));
+    assert_state(&c[4], "unknown", Some("command_status"));
+    assert_state(&c[5], "unknown", Some("check_error"));
+}
+
+#[test]
+fn command_timeout_kills_the_whole_process_group() {
+    let env = Env::new();
+    let marker = unique("3000.");
+    let pidfile = env.path("grandchild.pid");
+    let script = format!("sleep {marker} & echo $! > {}; wait", pidfile.display());
+    let (out, c) = run_checks(
+        &env,
+        "",
+        &[format!("{{type: command, timeout: 500ms, argv: [sh, -c, '{script}']}}")],
+    );
+    assert_state(&c[0], "down", Some("timeout"));
+    assert!(out.elapsed < Duration::from_secs(2), "took {:?}", out.elapsed);
+    // The grandchild really ran, and is gone with its group.
+    let pid: u32 = std::fs::read_to_string(&pidfile).unwrap().trim().parse().unwrap();
+    assert!(pid > 0);
+    wait_until(Duration::from_secs(3), || !any_process_with(&format!("sleep {marker}")));
+}
+
+#[test]
+fn command_endless_output_is_bounded() {
+    let env = Env::new();
+    let (out, c) = run_checks(
+        &env,
+        "",
+        &[
+            "{type: command, timeout: 500ms, argv: [yes, 'OK - endless']}".to_string(),
+            "{type: command, timeout: 2s, argv: [sh, -c, 'head -c 5000000 /dev/zero | tr \"\\0\" x; echo; exit 0']}".to_string(),
+        ],
+    );
+    assert_state(&c[0], "down", Some("timeout"));
+    assert_state(&c[1], "up", None);
+    assert!(c[1]["detail"].as_str().unwrap().chars().count() <= 201, "{:#}", c[1]);
+    assert!(out.elapsed < Duration::from_secs(3), "took {:?}", out.elapsed);
+}
+
+#[test]
+fn real_nagios_plugins() {
+    let dummy = "/usr/lib/nagios/plugins/check_dummy";
+    let tcp = "/usr/lib/nagios/plugins/check_tcp";
+    if !std::path::Path::new(dummy).exists() || !std::path::Path::new(tcp).exists() {
+        eprintln!("note: monitoring-plugins-basic not installed; skipping real plugin test");
+        return;
+    }
+    let env = Env::new();
+    let l = TcpFixture::new();
+    let closed = closed_port();
+    let (_, c) = run_checks(
+        &env,
+        "timeout: 3s\n",
+        &[
+            format!("{{type: command, argv: [{dummy}, '0', 'all fine']}}"),
+            format!("{{type: command, argv: [{dummy}, '1', 'so so']}}"),
+            format!("{{type: command, argv: [{dummy}, '2', 'broken']}}"),
+            format!("{{type: command, argv: [{tcp}, -H, 127.0.0.1, -p, '{}']}}", l.port()),
+            format!("{{type: command, argv: [{tcp}, -H, 127.0.0.1, -p, '{closed}']}}"),
+        ],
+    );
+    assert_state(&c[0], "up", None);
+    assert!(c[0]["detail"].as_str().unwrap().contains("all fine"), "{:#}", c[0]);
+    assert_state(&c[1], "degraded", Some("command_status"));
+    assert_state(&c[2], "down", Some("command_status"));
+    assert_state(&c[3], "up", None);
+    assert!(c[3]["detail"].as_str().unwrap().starts_with("TCP OK"), "{:#}", c[3]);
+    assert_state(&c[4], "down", Some("command_status"));
+}
+
+// ----- the runner ---------------------------------------------------------
+
+#[test]
+fn a_hung_target_costs_its_timeout_and_nothing_more() {
+    let env = Env::new();
+    let ok = http_fixture(Behaviour::Ok("ok".into()));
+    let hung = http_fixture(Behaviour::HangAfterAccept);
+    let mut yaml = String::from("timeout: 1s\nservices:\n");
+    for i in 0..10 {
+        yaml.push_str(&format!("  - name: ok{i}\n    url: '{}'\n", ok.url(&format!("/{i}"))));
+    }
+    yaml.push_str(&format!("  - name: hung\n    url: '{}'\n", hung.url("/")));
+    env.config(&yaml);
+    let out = env.check(&["--format", "json"]);
+    eprintln!("FIGURE hung among ten: {:?}", out.elapsed);
+    assert!(out.elapsed < Duration::from_millis(2500), "took {:?}", out.elapsed);
+    out.code(2);
+    let doc = out.json();
+    assert_state(&check_of(&doc, "hung"), "down", Some("timeout"));
+    for i in 0..10 {
+        assert_state(&check_of(&doc, &format!("ok{i}")), "up", None);
+    }
+}
+
+#[test]
+fn forty_slow_targets_on_sixteen_workers_take_three_waves_not_forty() {
+    let env = Env::new();
+    let slow = http_fixture(Behaviour::Delay(300));
+    let mut yaml = String::from("timeout: 3s\nworkers: 16\nservices:\n");
+    for i in 0..40 {
+        yaml.push_str(&format!("  - name: s{i}\n    url: '{}'\n", slow.url(&format!("/{i}"))));
+    }
+    env.config(&yaml);
+    let out = env.check(&[]);
+    eprintln!("FIGURE 40 x 300ms on 16 workers: {:?}", out.elapsed);
+    out.code(0);
+    assert_eq!(slow.requests().len(), 40);
+    // ceil(40/16) = 3 waves of 300 ms: at least 0.9 s (the pool is bounded),
+    // far below 40 x 0.3 = 12 s (the pool is parallel).
+    assert!(out.elapsed >= Duration::from_millis(850), "took {:?}", out.elapsed);
+    assert!(out.elapsed < Duration::from_millis(2500), "took {:?}", out.elapsed);
+}
