@@ -379,6 +379,22 @@ if [ -s /etc/polkit-1/rules.d/50-$PKG.rules ]; then
     check_polkit_rule "installed polkit rule" /etc/polkit-1/rules.d/50-$PKG.rules
 fi
 
+echo "# the monitor's user can do its job with the installed permissions"
+# A config with one local service on a refused port: no network, no systemd.
+# It lives in /etc/chatstack-status like the real one (purge removes it).
+localcfg=/etc/$PKG/test-deb-local.yml
+printf 'services:\n  - name: Local\n    port: 127.0.0.1:1\n' >"$localcfg"
+chown "root:$USER_NAME" "$localcfg" 2>/dev/null
+chmod 0640 "$localcfg"
+runuser -u "$USER_NAME" -- "/usr/bin/$PKG" check -c "$localcfg" --no-restart >"$tmp/check.out" 2>&1
+is "check as $USER_NAME: exit 2 (CRITICAL: Local is down)" "$?" 2
+is "check as $USER_NAME wrote /var/lib/chatstack/status.json 0640 $USER_NAME" \
+    "$(stat -c '%a %U' /var/lib/chatstack/status.json 2>&1)" "640 $USER_NAME"
+check "check as $USER_NAME wrote /var/lib/chatstack/state.json" test -s /var/lib/chatstack/state.json
+runuser -u "$USER_NAME" -- "/usr/bin/$PKG" status -c "$localcfg" >"$tmp/status.out" 2>&1
+is "status as $USER_NAME: exit 2" "$?" 2
+rm -f "$localcfg"
+
 echo "# reinstall over an edited conffile"
 echo "# local edit by test-deb.sh" >>/etc/$PKG/monitor.yml
 echo '{"test": "state kept"}' >/var/lib/chatstack/test-state.json
