@@ -1,0 +1,94 @@
+//! The dashboard in a real headless Chromium, driven by tests/browser/run.py:
+//! against the fixture (stale, error, lost connection, two widgets) and
+//! against the real daemon with up, degraded and down services, one of whose
+//! details is an HTML injection attempt that must render as text.
+
+use crate::daemon::Daemon;
+use crate::util::{Env, TcpFixture, closed_port, wait_until};
+use std::process::Command;
+use std::time::Duration;
+
+fn chromium_available() -> bool {
+    let ok = std::path::Path::new("/usr/bin/chromium").exists();
+    if !ok {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "chromium missing in CI: install the chromium package"
+        );
+        eprintln!("chromium not installed: browser test skipped (run `make deps`)");
+    }
+    ok
+}
+
+#[track_caller]
+fn run_browser_test(args: &[&str]) {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/browser/run.py");
+    let out = Command::new("python3").arg(script).args(args).output().expect("python3");
+    let text =
+        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "browser test failed:\n{text}");
+    assert!(!text.contains("FAIL"), "{text}");
+}
+
+#[test]
+fn dashboard_fixture_scenarios_in_chromium() {
+    if chromium_available() {
+        run_browser_test(&["--timeout", "60"]);
+    }
+}
+
+#[test]
+fn dashboard_against_the_daemon_in_chromium() {
+    if !chromium_available() {
+        return;
+    }
+    let env = Env::new();
+    let up = TcpFixture::new();
+    env.config(&format!(
+        r#"interval: 200ms
+timeout: 1s
+heal: {{ enabled: false }}
+services:
+  - name: Up Service
+    port: {}
+  - name: Slow Service
+    critical: false
+    checks:
+      - type: command
+        argv: [sh, -c, "echo '<img src=x onerror=alert(1)>'; exit 1"]
+  - name: Down Service
+    port: {}
+"#,
+        up.port(),
+        closed_port()
+    ));
+    let cfg = env.config_path().display().to_string();
+    let d = Daemon::start(&env, &["run", "-c", &cfg], &[]);
+    wait_until(Duration::from_secs(10), || {
+        let r = d.get("/api/status");
+        r.status == 200 && r.json()["services"][0]["history"].as_array().map_or(0, Vec::len) >= 3
+    });
+    let doc = d.get("/api/status").json();
+    let states: Vec<&str> =
+        doc["services"].as_array().unwrap().iter().map(|s| s["status"].as_str().unwrap()).collect();
+    assert_eq!(states, ["up", "degraded", "down"]);
+    run_browser_test(&["--base-url", &format!("http://127.0.0.1:{}", d.port), "--timeout", "60"]);
+}
+
+#[test]
+fn stale_warning_against_serve_in_chromium() {
+    if !chromium_available() {
+        return;
+    }
+    let env = Env::new();
+    let up = TcpFixture::new();
+    env.config(&format!("services:\n  - name: Web\n    port: {}\n", up.port()));
+    env.check(&[]).code(0);
+    let mut doc = crate::util::read_json(&env.status_path());
+    doc["generated_at"] = "2026-01-01T00:00:00Z".into();
+    std::fs::write(env.status_path(), serde_json::to_vec(&doc).unwrap()).unwrap();
+    let cfg = env.config_path().display().to_string();
+    let d = Daemon::start(&env, &["serve", "-c", &cfg], &[]);
+    assert_eq!(d.get("/api/status").json()["stale"], true);
+    run_browser_test(&["--base-url", &format!("http://127.0.0.1:{}", d.port), "--timeout", "60"]);
+}
