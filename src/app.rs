@@ -16,6 +16,8 @@ use std::time::Duration;
 pub const UNKNOWN: u8 = 3;
 /// How long `check` waits for another holder of the state lock.
 const LOCK_WAIT: Duration = Duration::from_secs(2);
+/// `mute`/`unmute` wait longer: the daemon holds the lock for a whole cycle.
+const EDIT_LOCK_WAIT: Duration = Duration::from_secs(30);
 
 pub fn execute(cmd: Command) -> Result<u8, Error> {
     match cmd {
@@ -215,7 +217,7 @@ fn mute(
         Some(d) => config::duration::parse(&d).map_err(|e| Error::Usage(format!("--for: {e}")))?,
         None => Duration::from_secs(3600),
     };
-    let _lock = take_lock(&config)?;
+    let _lock = take_lock_waiting(&config, EDIT_LOCK_WAIT)?;
     let mut state = statefile::load(&config.state_file);
     let until = Timestamp::now().plus(dur);
     let s = state.services.entry(service.to_string()).or_default();
@@ -233,7 +235,7 @@ fn mute(
 fn unmute(path: &Path, service: &str) -> Result<u8, Error> {
     let config = config::load(path)?;
     known(&config, service)?;
-    let _lock = take_lock(&config)?;
+    let _lock = take_lock_waiting(&config, EDIT_LOCK_WAIT)?;
     let mut state = statefile::load(&config.state_file);
     let s = state.services.entry(service.to_string()).or_default();
     let was_suspended = s.heal_suspended;
