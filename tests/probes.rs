@@ -574,3 +574,15 @@ fn forty_slow_targets_on_sixteen_workers_take_three_waves_not_forty() {
     assert!(out.elapsed >= Duration::from_millis(850), "took {:?}", out.elapsed);
     assert!(out.elapsed < Duration::from_millis(2500), "took {:?}", out.elapsed);
 }
+
+#[test]
+fn https_to_a_plain_http_server_is_tls() {
+    let env = Env::new();
+    // Answers plain HTTP at once, whatever it is sent (a ClientHello here).
+    let srv = crate::util::accept_loop(|mut s, _| {
+        use std::io::Write;
+        let _ = s.write_all(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n");
+    });
+    let c = one(&env, &format!("{{type: http, url: 'https://{}/'}}", srv.addr));
+    assert_state(&c, "down", Some("tls"));
+}

@@ -237,10 +237,10 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, Vec<String>> {
 
 fn yaml_error(path: &Path, e: &serde_saphyr::Error) -> String {
     let loc = e.location();
-    // The crate's Display may render a multi-line snippet; the first line that
-    // carries the message is what belongs in a one-line error.
-    let full = e.to_string();
-    let msg = first_message_line(&full);
+    // The message alone: the crate's Display adds its own location (and may
+    // render a snippet); we print `file:line:column:` ourselves.
+    use serde_saphyr::MessageFormatter;
+    let msg = first_message_line(&serde_saphyr::UserMessageFormatter.format_message(e));
     match loc {
         Some(l) if l.line() > 0 => format!("{}:{}:{}: {msg}", path.display(), l.line(), l.column()),
         _ => format!("{}: {msg}", path.display()),
@@ -258,7 +258,17 @@ fn first_message_line(full: &str) -> String {
         Some(i) => &line[..i],
         None => line,
     };
-    line.strip_prefix("error: ").unwrap_or(line).to_string()
+    let line = line.strip_prefix("error: ").unwrap_or(line);
+    // Say what was expected where the crate only names a Rust type.
+    match line {
+        "invalid u8" | "invalid u16" | "invalid u32" | "invalid u64" | "invalid usize" => {
+            format!("{line}: expected a whole number (0 or more)")
+        }
+        "invalid boolean" | "invalid bool" => format!("{line}: expected true or false"),
+        "expected sequence start" => "expected a list: [a, b] or one `- item` per line".to_string(),
+        "expected mapping start" => "expected a mapping of `key: value` lines".to_string(),
+        _ => line.to_string(),
+    }
 }
 
 struct Validator<'a> {

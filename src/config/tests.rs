@@ -1,1 +1,356 @@
+//! Config parsing: the shorthand, defaults, full-form checks, and errors
+//! located at `file:line:column`.
 
+use super::*;
+use crate::probe::{Matcher, Probe};
+
+fn ok(text: &str) -> Config {
+    parse(text, Path::new("m.yml")).unwrap_or_else(|e| panic!("rejected:\n{}", e.join("\n")))
+}
+
+fn errors(text: &str) -> Vec<String> {
+    match parse(text, Path::new("m.yml")) {
+        Ok(_) => panic!("accepted:\n{text}"),
+        Err(e) => e,
+    }
+}
+
+/// The first error, which must be at `line` and mention `fragment`.
+#[track_caller]
+fn error_at(text: &str, line: usize, fragment: &str) {
+    let errs = errors(text);
+    let prefix = format!("m.yml:{line}:");
+    assert!(
+        errs.iter().any(|e| e.starts_with(&prefix) && e.contains(fragment)),
+        "expected an error at line {line} mentioning {fragment:?}, got:\n{}",
+        errs.join("\n")
+    );
+    for e in &errs {
+        let mut parts = e.splitn(4, ':');
+        let (file, l, c) = (parts.next(), parts.next(), parts.next());
+        assert_eq!(file, Some("m.yml"), "{e}");
+        assert!(l.is_some_and(|l| l.parse::<usize>().is_ok_and(|l| l >= 1)), "no line: {e}");
+        assert!(c.is_some_and(|c| c.parse::<usize>().is_ok_and(|c| c >= 1)), "no column: {e}");
+    }
+}
+
+#[test]
+fn defaults_follow_the_spec() {
+    let c = ok("services:\n  - name: a\n    port: 80\n");
+    assert_eq!(c.interval, Duration::from_secs(30));
+    assert_eq!(c.timeout, Duration::from_secs(5));
+    assert_eq!(c.workers, 16);
+    assert_eq!(c.stale_after, Duration::from_secs(90));
+    assert_eq!(c.status_file, Path::new(DEFAULT_STATUS_FILE));
+    assert_eq!(c.state_file, Path::new(DEFAULT_STATE_FILE));
+    assert_eq!(c.listen, "127.0.0.1:8095");
+    assert_eq!(c.history, 60);
+    assert_eq!(c.heal, HealPolicy::default());
+    assert!(c.heal.enabled);
+    assert_eq!(c.heal.after_failures, 2);
+    assert_eq!(c.heal.grace, Duration::from_secs(30));
+    assert_eq!(c.heal.max_restarts, 3);
+    assert_eq!(c.heal.window, Duration::from_secs(900));
+    assert_eq!(c.heal.stable_after, Duration::from_secs(600));
+    assert!(!c.heal.reset_failed);
+    assert_eq!(c.heal.restart_command, ["systemctl", "restart", "{unit}"]);
+    assert!(c.notify.is_empty());
+    let s = &c.services[0];
+    assert!(s.critical);
+    assert_eq!(s.unit, None);
+    assert!(s.depends_on.is_empty());
+    assert_eq!(s.checks[0].timeout, Duration::from_secs(5));
+    assert_eq!(s.checks[0].degraded_after, None);
+}
+
+#[test]
+fn shorthand_expands_into_checks_in_reading_order() {
+    let c = ok(
+        "timeout: 2s\nservices:\n  - name: ChatStack\n    process: app.py\n    unit: chatstack.service\n    port: 5000\n    url: http://127.0.0.1:5000/health\n",
+    );
+    let s = &c.services[0];
+    assert_eq!(s.unit.as_deref(), Some("chatstack.service"));
+    let kinds: Vec<_> = s.checks.iter().map(|c| (c.kind(), c.target.as_str())).collect();
+    assert_eq!(
+        kinds,
+        [
+            ("http", "http://127.0.0.1:5000/health"),
+            ("tcp", "127.0.0.1:5000"),
+            ("systemd", "chatstack.service"),
+            ("process", "app.py"),
+        ]
+    );
+    assert!(s.checks.iter().all(|c| c.timeout == Duration::from_secs(2)));
+    match &s.checks[0].probe {
+        Probe::Http(h) => {
+            assert_eq!(h.method, "GET");
+            assert_eq!(h.expect, ExpectStatus::Class(2));
+            assert!(h.follow_redirects);
+            assert_eq!(h.body_contains, None);
+        }
+        p => panic!("{p:?}"),
+    }
+    match &s.checks[3].probe {
+        Probe::Process(p) => {
+            assert!(matches!(&p.matcher, Matcher::Substring(x) if x == "app.py"));
+            assert_eq!((p.min, p.max), (1, None));
+        }
+        p => panic!("{p:?}"),
+    }
+}
+
+#[test]
+fn port_takes_a_number_or_host_port() {
+    let c = ok(
+        "services:\n  - name: a\n    port: '10.0.0.5:6379'\n  - name: b\n    port: '6380'\n  - name: c\n    port: '[::1]:22'\n",
+    );
+    let t: Vec<_> = c.services.iter().map(|s| s.checks[0].target.as_str()).collect();
+    assert_eq!(t, ["10.0.0.5:6379", "127.0.0.1:6380", "[::1]:22"]);
+}
+
+#[test]
+fn full_form_checks() {
+    let c = ok(r#"
+services:
+  - name: LeadFlowTracker
+    critical: false
+    timeout: 3s
+    depends_on: [Other]
+    checks:
+      - type: http
+        url: https://leadflow.example/health
+        method: head
+        expect_status: [200, 204]
+        body_contains: '"ok"'
+        degraded_after: 1500ms
+        timeout: 4s
+        headers: { X-Probe: chatstack-status }
+        follow_redirects: false
+      - type: http
+        url: http://x/
+        expect_status: "5XX"
+      - type: http
+        url: http://x/
+        expect_status: 204
+      - type: tcp
+        address: localhost:6379
+      - type: process
+        match: "gunicorn .*memory:app"
+        min: 2
+        max: 8
+      - type: systemd
+        unit: redis-server.service
+      - type: command
+        argv: [/usr/lib/nagios/plugins/check_disk, -w, "20%"]
+  - name: Other
+    url: http://127.0.0.1:1/
+"#);
+    let s = &c.services[0];
+    assert!(!s.critical);
+    assert_eq!(s.depends_on, ["Other"]);
+    assert_eq!(s.unit, None);
+    let ch = &s.checks;
+    assert_eq!(ch.len(), 7);
+    match &ch[0].probe {
+        Probe::Http(h) => {
+            assert_eq!(h.method, "HEAD");
+            assert_eq!(h.expect, ExpectStatus::Codes(vec![200, 204]));
+            assert_eq!(h.body_contains.as_deref(), Some("\"ok\""));
+            assert_eq!(h.headers, [("X-Probe".to_string(), "chatstack-status".to_string())]);
+            assert!(!h.follow_redirects);
+        }
+        p => panic!("{p:?}"),
+    }
+    assert_eq!(ch[0].timeout, Duration::from_secs(4));
+    assert_eq!(ch[0].degraded_after, Some(Duration::from_millis(1500)));
+    assert!(matches!(&ch[1].probe, Probe::Http(h) if h.expect == ExpectStatus::Class(5)));
+    assert!(matches!(&ch[2].probe, Probe::Http(h) if h.expect == ExpectStatus::Codes(vec![204])));
+    assert_eq!(ch[1].timeout, Duration::from_secs(3), "the service timeout is the default");
+    assert_eq!(ch[3].target, "localhost:6379");
+    match &ch[4].probe {
+        Probe::Process(p) => {
+            assert!(
+                matches!(&p.matcher, Matcher::Regex(r) if r.is_match("gunicorn -w 4 memory:app"))
+            );
+            assert_eq!((p.min, p.max), (2, Some(8)));
+        }
+        p => panic!("{p:?}"),
+    }
+    assert_eq!(ch[5].target, "redis-server.service");
+    assert!(matches!(&ch[6].probe, Probe::Command(c) if c.argv.len() == 3));
+}
+
+#[test]
+fn the_units_own_systemd_check_is_not_doubled() {
+    let c = ok(
+        "services:\n  - name: a\n    unit: a.service\n    checks:\n      - type: systemd\n        unit: a.service\n      - type: systemd\n        unit: b.service\n",
+    );
+    let t: Vec<_> = c.services[0].checks.iter().map(|c| c.target.as_str()).collect();
+    assert_eq!(t, ["a.service", "b.service"]);
+}
+
+#[test]
+fn durations_in_every_form() {
+    let c = ok(
+        "interval: 2m\ntimeout: 1.5\nstale_after: 90\nheal:\n  grace: 500ms\n  window: 1h\nservices:\n  - name: a\n    port: 80\n",
+    );
+    assert_eq!(c.interval, Duration::from_secs(120));
+    assert_eq!(c.timeout, Duration::from_millis(1500));
+    assert_eq!(c.stale_after, Duration::from_secs(90));
+    assert_eq!(c.heal.grace, Duration::from_millis(500));
+    assert_eq!(c.heal.window, Duration::from_secs(3600));
+}
+
+#[test]
+fn heal_and_notify_blocks() {
+    let c = ok(r#"
+heal:
+  enabled: false
+  after_failures: 3
+  max_restarts: 5
+  reset_failed: true
+  restart_command: [sudo, systemctl, restart, "{unit}"]
+notify:
+  - type: slack
+    url: https://hooks.slack.com/services/x
+  - type: webhook
+    url: https://example.internal/hook
+    timeout: 2s
+    events: [down, up]
+    services: [a]
+  - type: twilio
+    account_sid: AC123
+    auth_token_file: /etc/t
+    from: "+15550000000"
+    to: ["+15551111111"]
+services:
+  - name: a
+    port: 80
+"#);
+    assert!(!c.heal.enabled);
+    assert_eq!(c.heal.after_failures, 3);
+    assert_eq!(c.heal.max_restarts, 5);
+    assert!(c.heal.reset_failed);
+    assert_eq!(c.heal.restart_command[0], "sudo");
+    assert_eq!(c.notify.len(), 3);
+    assert_eq!(c.notify[1].timeout, Duration::from_secs(2));
+    assert_eq!(c.notify[1].events, [EventName::Down, EventName::Up]);
+    assert_eq!(c.notify[2].api_base, "https://api.twilio.com");
+}
+
+#[test]
+fn errors_are_located() {
+    let svc = "services:\n  - name: a\n    port: 80\n";
+    error_at(&format!("{svc}intervall: 5s\n"), 4, "intervall");
+    error_at(&format!("{svc}    urll: x\n"), 4, "urll");
+    error_at(
+        "services:\n  - name: a\n    checks:\n      - type: tcp\n        address: h:1\n        adress: x\n",
+        6,
+        "adress",
+    );
+    error_at(&format!("workers: lots\n{svc}"), 1, "");
+    error_at(&format!("timeout: 5 minutes\n{svc}"), 1, "duration");
+    error_at(&format!("timeout: 0s\n{svc}"), 1, "timeout");
+    error_at(&format!("heal:\n  grace: -1s\n{svc}"), 2, "duration");
+    error_at(
+        "services:\n  - name: a\n    checks:\n      - type: process\n        match: '(('\n",
+        5,
+        "regex",
+    );
+    error_at("services:\n  - name: a\n    unit: 'a b'\n", 3, "unit name");
+    error_at("services:\n  - name: a\n    unit: '-a'\n", 3, "unit name");
+    error_at(&format!("{svc}  - name: a\n    port: 81\n"), 4, "duplicate");
+    error_at("services: []\n", 1, "empty");
+    error_at("services:\n  - name: a\n    checks:\n      - url: http://x/\n", 4, "type");
+    error_at(
+        "services:\n  - name: a\n    checks:\n      - type: tcp\n        address: h:1\n        url: http://x/\n",
+        4,
+        "`url`",
+    );
+    error_at("services:\n  - name: a\n    checks:\n      - type: http\n", 4, "url");
+    error_at(&format!("{svc}    depends_on: [zz]\n"), 4, "depends_on");
+    error_at("services:\n  - name: a\n    port: 0\n", 3, "port");
+    error_at("services:\n  - name: a\n    url: ftp://x/\n", 3, "URL");
+    error_at("services:\n  - name: a\n    url: 'http://'\n", 3, "URL");
+    error_at(
+        "services:\n  - name: a\n    checks:\n      - type: http\n        url: http://x/\n        expect_status: 99\n",
+        6,
+        "status",
+    );
+    error_at(
+        "services:\n  - name: a\n    checks:\n      - type: http\n        url: http://x/\n        expect_status: '6xx'\n",
+        6,
+        "expect_status",
+    );
+    error_at(
+        "services:\n  - name: a\n    checks:\n      - type: http\n        url: http://x/\n        method: BREW\n",
+        6,
+        "method",
+    );
+    error_at(
+        "services:\n  - name: a\n    checks:\n      - type: command\n        argv: []\n",
+        5,
+        "argv",
+    );
+    error_at(
+        "services:\n  - name: a\n    checks:\n      - type: process\n        match: x\n        min: 2\n        max: 1\n",
+        4,
+        "max",
+    );
+    error_at("services:\n  - name: a\n", 2, "nothing to check");
+    error_at(&format!("heal:\n  after_failures: 0\n{svc}"), 2, "after_failures");
+    error_at(&format!("notify:\n  - type: slack\n{svc}"), 2, "url");
+    error_at(&format!("notify:\n  - type: pager\n    url: http://x/\n{svc}"), 2, "pager");
+}
+
+#[test]
+fn every_problem_is_reported_not_just_the_first() {
+    // Problems found after parsing are all collected (a YAML or type error
+    // stops the parser at the first).
+    let errs = errors(
+        "services:\n  - name: a\n    port: 80\n  - name: a\n    port: 81\n    depends_on: [nope]\n  - name: c\n",
+    );
+    assert_eq!(errs.len(), 3, "{errs:?}");
+    assert!(errs[0].starts_with("m.yml:4:") && errs[0].contains("duplicate"), "{errs:?}");
+    assert!(errs.iter().any(|e| e.starts_with("m.yml:7:") && e.contains("nothing to check")));
+    assert!(errs.iter().any(|e| e.starts_with("m.yml:6:") && e.contains("\"nope\"")));
+}
+
+#[test]
+fn messages_say_what_was_expected_once_located() {
+    for (text, expected) in [
+        ("workers: lots\nservices: []\n", "m.yml:1:10: invalid u64: expected a whole number"),
+        (
+            "services:\n  - name: a\n    critical: maybe\n",
+            "m.yml:3:15: invalid boolean: expected true or false",
+        ),
+        ("services: nope\n", "m.yml:1:11: expected a list"),
+        ("services:\n  - a\n", "m.yml:2:5: expected a mapping"),
+        (
+            "services:\n  - name: a\n    unit: 'a b'\n",
+            "m.yml:3:11: invalid unit name \"a b\": expected",
+        ),
+    ] {
+        let errs = errors(text);
+        assert!(errs[0].starts_with(expected), "{text:?}: {errs:?}");
+        // The location is ours, once: not repeated by the YAML crate.
+        assert!(!errs[0].contains(" column "), "{errs:?}");
+    }
+}
+
+#[test]
+fn not_yaml_and_yaml_bombs_are_errors_not_hangs() {
+    let errs = errors("services:\n  - name: a\n    port: [80\n");
+    assert!(errs[0].starts_with("m.yml:"), "{errs:?}");
+    errors("");
+    errors("- just\n- a list\n");
+    let mut bomb = String::from("a: &a [x, x, x, x, x, x, x, x, x, x]\n");
+    for i in 0..12 {
+        let prev = if i == 0 { "a".to_string() } else { format!("b{}", i - 1) };
+        bomb.push_str(&format!("b{i}: &b{i} [*{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}]\n"));
+    }
+    bomb.push_str("services:\n  - name: a\n    port: 80\n");
+    let started = std::time::Instant::now();
+    errors(&bomb);
+    assert!(started.elapsed() < Duration::from_secs(2));
+}

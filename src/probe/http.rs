@@ -46,7 +46,10 @@ pub fn check(p: &HttpProbe, timeout: Duration) -> Outcome {
     };
     let mut resp = match AGENT.run(req) {
         Ok(r) => r,
-        Err(e) => return classify(&e, timeout).with_latency(started.elapsed()),
+        Err(e) => {
+            let https = p.url.get(..6).is_some_and(|s| s.eq_ignore_ascii_case("https:"));
+            return classify(&e, timeout, https).with_latency(started.elapsed());
+        }
     };
     let code = resp.status().as_u16();
     let status_line = format!("HTTP {code}");
@@ -89,7 +92,7 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
     needle.is_empty() || hay.windows(needle.len()).any(|w| w == needle)
 }
 
-fn classify(e: &ureq::Error, timeout: Duration) -> Outcome {
+fn classify(e: &ureq::Error, timeout: Duration, https: bool) -> Outcome {
     use ureq::Error as E;
     let text = clean_detail(&e.to_string(), 200);
     match e {
@@ -98,6 +101,10 @@ fn classify(e: &ureq::Error, timeout: Duration) -> Outcome {
         }
         E::HostNotFound => Outcome::down(Reason::Dns, "host name not found"),
         E::ConnectionFailed => Outcome::down(Reason::Refused, "connection failed"),
+        // rustls reports a failed handshake as an InvalidData I/O error.
+        E::Io(io) if https && io.kind() == std::io::ErrorKind::InvalidData => {
+            Outcome::down(Reason::Tls, format!("TLS: {text}"))
+        }
         E::Io(io) => io_outcome(io, &text),
         E::Tls(_) | E::Rustls(_) | E::Pem(_) | E::TlsRequired => {
             Outcome::down(Reason::Tls, format!("TLS: {text}"))

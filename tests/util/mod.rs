@@ -403,8 +403,8 @@ impl Drop for TcpFixture {
 }
 
 /// Accepts connections on 127.0.0.1:0 and hands each to `handle` on its own
-/// thread, until dropped.
-fn accept_loop(handle: impl Fn(TcpStream, &AtomicBool) + Send + Sync + 'static) -> TcpFixture {
+/// thread, until dropped (the handler should end when `stop` is set).
+pub fn accept_loop(handle: impl Fn(TcpStream, &AtomicBool) + Send + Sync + 'static) -> TcpFixture {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = listener.local_addr().expect("addr");
     let stop = Arc::new(AtomicBool::new(false));
