@@ -586,3 +586,15 @@ fn https_to_a_plain_http_server_is_tls() {
     let c = one(&env, &format!("{{type: http, url: 'https://{}/'}}", srv.addr));
     assert_state(&c, "down", Some("tls"));
 }
+
+#[test]
+fn an_untrusted_certificate_is_tls() {
+    let env = Env::new();
+    let Some(srv) = crate::util::TlsFixture::start(&env) else {
+        eprintln!("note: openssl not installed; skipping the certificate test");
+        return;
+    };
+    let c = one(&env, &format!("{{type: http, url: 'https://{}/'}}", srv.addr));
+    assert_state(&c, "down", Some("tls"));
+    assert!(c["detail"].as_str().unwrap().contains("certificate"), "{c:#}");
+}

@@ -723,3 +723,72 @@ pub fn perfdata_items(perf: &str) -> Vec<String> {
     let re = regex::Regex::new(r"'(?:[^']|'')+'=\S*|[^\s']\S*").expect("regex");
     re.find_iter(perf).map(|m| m.as_str().to_string()).collect()
 }
+
+/// `openssl s_server` on 127.0.0.1:<ephemeral> with a fresh self-signed
+/// certificate (so a client that verifies certificates must refuse it),
+/// killed on Drop. None when `openssl` is not installed.
+pub struct TlsFixture {
+    child: Child,
+    pub addr: SocketAddr,
+}
+
+impl TlsFixture {
+    pub fn start(env: &Env) -> Option<Self> {
+        let (key, cert) = (env.path("tls-key.pem"), env.path("tls-cert.pem"));
+        let made = Command::new("openssl")
+            .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"])
+            .args(["-nodes", "-days", "2", "-subj", "/CN=127.0.0.1"])
+            .args(["-addext", "subjectAltName=IP:127.0.0.1"])
+            .arg("-keyout")
+            .arg(&key)
+            .arg("-out")
+            .arg(&cert)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        match made {
+            Ok(s) if s.success() => {}
+            Ok(s) => panic!("openssl req failed: {s}"),
+            Err(_) => return None,
+        }
+        let mut child = Command::new("openssl")
+            .args(["s_server", "-accept", "127.0.0.1:0", "-www"])
+            .arg("-cert")
+            .arg(&cert)
+            .arg("-key")
+            .arg(&key)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn openssl s_server");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if let Some(a) = line.strip_prefix("ACCEPT ") {
+                    let _ = tx.send(a.trim().to_string());
+                }
+            }
+        });
+        let addr = match rx.recv_timeout(Duration::from_secs(10)) {
+            Ok(a) => a.parse().expect("ACCEPT address"),
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("openssl s_server did not start");
+            }
+        };
+        Some(TlsFixture { child, addr })
+    }
+}
+
+impl Drop for TlsFixture {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
