@@ -12,6 +12,8 @@ pub mod cycle;
 pub mod daemon;
 pub mod error;
 pub mod fsutil;
+#[cfg(test)]
+mod fuzz;
 pub mod heal;
 pub mod log;
 pub mod metrics;
@@ -33,19 +35,28 @@ pub fn main_with_args(args: Vec<String>) -> ExitCode {
     let program = "chatstack-status";
     let argv: Vec<&str> = args.iter().skip(1).map(String::as_str).collect();
     let env_config = std::env::var("CHATSTACK_STATUS_CONFIG").ok();
+    // A Nagios plugin must say UNKNOWN on stdout too, not only exit 3.
+    let mut nagios = argv.windows(2).any(|w| w == ["--format", "nagios"]);
     let result = match cli::parse(program, &argv, env_config) {
         Ok(cli::Parsed::Help(text)) => {
             println!("{text}");
             return ExitCode::SUCCESS;
         }
-        Ok(cli::Parsed::Command(cmd)) => app::execute(cmd),
+        Ok(cli::Parsed::Command(cmd)) => {
+            nagios = matches!(cmd, cli::Command::Check { format: cli::Format::Nagios, .. });
+            app::execute(cmd)
+        }
         Err(e) => Err(e),
     };
     match result {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            for line in e.to_string().lines() {
+            let text = e.to_string();
+            for line in text.lines() {
                 crate::log::write(crate::log::Level::Error, format_args!("{line}"));
+            }
+            if nagios {
+                println!("CHATSTACK UNKNOWN - {}", text.lines().next().unwrap_or("error"));
             }
             ExitCode::from(app::UNKNOWN)
         }

@@ -366,3 +366,18 @@ fn bad_stale_override_is_a_config_error() {
     out.code(3);
     assert!(out.stderr.contains("CHATSTACK_STATUS_STALE"), "{}", out.stderr);
 }
+
+#[test]
+fn nagios_format_says_unknown_on_stdout_when_it_cannot_check() {
+    let env = Env::new();
+    env.write("monitor.yml", "services: []\n");
+    let cfg = env.config_path().display().to_string();
+    let out = env.cmd(&["check", "-c", &cfg, "--format", "nagios"]);
+    assert_eq!(out.code, 3, "{out:?}");
+    assert!(out.stdout.starts_with("CHATSTACK UNKNOWN - "), "{}", out.stdout);
+    assert!(out.stdout.contains("monitor.yml:1:"), "{}", out.stdout);
+    assert_eq!(out.stdout.lines().count(), 1);
+    // Text format keeps stdout empty on errors.
+    let out = env.cmd(&["check", "-c", &cfg]);
+    assert_eq!((out.code, out.stdout.as_str()), (3, ""));
+}

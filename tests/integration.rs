@@ -1,6 +1,9 @@
+mod browser;
 mod daemon;
 mod server;
 mod util;
+
+mod alerts;
 
 mod cli;
 mod files;
