@@ -6,8 +6,9 @@
 #   monitoring-plugins-basic   real Nagios plugins for the command probe
 #   lintian dpkg-dev fakeroot binutils man-db systemd shellcheck   the .deb test
 #   nodejs          syntax check of the generated polkit rule and the widget
+#   openssl         a TLS fixture (self-signed s_server) for the tls reason
 set -eu
-pkgs="chromium prometheus monitoring-plugins-basic lintian dpkg-dev fakeroot binutils man-db systemd shellcheck nodejs procps curl"
+pkgs="chromium prometheus monitoring-plugins-basic lintian dpkg-dev fakeroot binutils man-db systemd shellcheck nodejs procps curl openssl python3"
 missing=""
 for p in $pkgs; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
