@@ -1,0 +1,253 @@
+#!/bin/bash
+# Opt-in test of the .deb under a real systemd (this machine has no systemd as
+# PID 1, so test-deb.sh can only verify the units statically):
+#
+#   bash tests/packaging/test-systemd.sh target/release/chatstack-status
+#   bash tests/packaging/test-systemd.sh --clean      # delete the cached rootfs
+#
+# Boots a minimal Debian 12 in systemd-nspawn (private network, volatile
+# overlay: nothing it does is kept), installs the .deb there and checks that
+# the hardened units really work: Type=notify start, the status_monitor alias,
+# process checks of other users' processes, systemd checks over D-Bus, Nagios
+# plugins, HTTP, SIGHUP reload, healing through the polkit rule (a dummy
+# chatstack.service gets restarted), the one-shot timer unit treating exit 2
+# as success, graceful stop, restart on upgrade, and remove/purge with systemd
+# running.
+#
+# Needs root and: apt-get install systemd-container debootstrap. The first run
+# debootstraps a rootfs (about 270 MB, from the Debian mirror) into
+# $NSROOT (default /var/tmp/chatstack-status-nsroot) and reuses it afterwards.
+# The last line is "N passed, N failed".
+set -uo pipefail
+export LC_ALL=C.UTF-8
+
+PKG=chatstack-status
+NSROOT=${NSROOT:-/var/tmp/$PKG-nsroot}
+MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+
+if [ "${1:-}" = --clean ]; then
+    rm -rf "$NSROOT" "$NSROOT.tmp"
+    echo "removed $NSROOT"
+    exit 0
+fi
+[ $# -eq 1 ] || { echo "usage: $0 BINARY | --clean" >&2; exit 2; }
+BINARY=$1
+case "$BINARY" in /*) ;; *) BINARY=$PWD/$BINARY ;; esac
+
+passed=0 failed=0
+ok() { passed=$((passed + 1)); echo "ok    $1"; }
+not_ok() {
+    failed=$((failed + 1))
+    echo "FAIL  $1"
+    shift
+    if [ $# -gt 0 ]; then printf '%s\n' "$@" | head -n 40 | sed 's/^/      /'; fi
+}
+is() { if [ "$2" = "$3" ]; then ok "$1"; else not_ok "$1" "expected: $3" "got:      $2"; fi; }
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/$PKG-test-systemd.XXXXXX")
+nspid=""
+cpid=""
+cleanup() {
+    if [ -n "$cpid" ] && kill -0 "$cpid" 2>/dev/null; then
+        nsenter -t "$cpid" -a systemctl poweroff >/dev/null 2>&1
+        for _ in $(seq 1 20); do kill -0 "$nspid" 2>/dev/null || break; sleep 0.5; done
+    fi
+    if [ -n "$nspid" ] && kill -0 "$nspid" 2>/dev/null; then
+        kill "$nspid" 2>/dev/null
+        sleep 1
+        kill -9 "$nspid" 2>/dev/null
+    fi
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'cleanup; exit 130' INT TERM HUP
+
+finish() {
+    cleanup
+    trap - EXIT
+    echo "$passed passed, $failed failed"
+    [ $failed -eq 0 ]
+    exit
+}
+
+[ "$(id -u)" = 0 ] || { not_ok "running as root"; finish; }
+[ -x "$BINARY" ] || { not_ok "binary $BINARY exists"; finish; }
+for tool in systemd-nspawn debootstrap nsenter; do
+    command -v "$tool" >/dev/null 2>&1 || { not_ok "$tool installed (apt-get install systemd-container debootstrap)"; finish; }
+done
+
+# --- rootfs -------------------------------------------------------------------
+if [ ! -x "$NSROOT/lib/systemd/systemd" ]; then
+    echo "# debootstrap bookworm into $NSROOT (once)"
+    rm -rf "$NSROOT.tmp"
+    if debootstrap --variant=minbase \
+        --include=systemd,systemd-sysv,dbus,libpam-systemd,polkitd,adduser,libgcc-s1,procps,man-db \
+        bookworm "$NSROOT.tmp" "$MIRROR" >"$tmp/debootstrap.log" 2>&1; then
+        echo nsbox >"$NSROOT.tmp/etc/hostname"
+        mv "$NSROOT.tmp" "$NSROOT"
+        ok "debootstrap a Debian 12 rootfs"
+    else
+        not_ok "debootstrap a Debian 12 rootfs" "$(tail -n 20 "$tmp/debootstrap.log")"
+        finish
+    fi
+fi
+
+echo "# build the .deb"
+mkdir -p "$tmp/pkg"
+out=$(bash "$repo/packaging/build-deb.sh" "$BINARY" "$tmp/pkg" 2>&1)
+deb=$(printf '%s\n' "$out" | tail -n 1)
+if [ -f "$deb" ]; then ok "build-deb.sh"; else not_ok "build-deb.sh" "$out"; finish; fi
+debname=$(basename "$deb")
+
+echo "# boot the container"
+systemd-nspawn -D "$NSROOT" --volatile=overlay --private-network --register=no --keep-unit \
+    --bind-ro="$tmp/pkg:/mnt/pkg" --console=pipe -q --boot >"$tmp/nspawn.log" 2>&1 </dev/null &
+nspid=$!
+for _ in $(seq 1 60); do
+    cpid=$(pgrep -P "$nspid" | head -n 1)
+    [ -n "$cpid" ] && break
+    sleep 0.5
+done
+[ -n "$cpid" ] || { not_ok "systemd-nspawn boots" "$(cat "$tmp/nspawn.log")"; finish; }
+
+ns() { nsenter -t "$cpid" -a "$@"; }
+state=$(timeout 90 nsenter -t "$cpid" -a systemctl is-system-running --wait 2>&1)
+case "$state" in
+    running|degraded) ok "container systemd is up ($state)" ;;
+    *) not_ok "container systemd is up" "$state" "$(cat "$tmp/nspawn.log")"; finish ;;
+esac
+
+# wait_for DESCRIPTION SECONDS COMMAND...
+wait_for() {
+    local desc=$1 secs=$2 i
+    shift 2
+    for ((i = 0; i < secs * 2; i++)); do
+        if "$@" >/dev/null 2>&1; then ok "$desc"; return 0; fi
+        sleep 0.5
+    done
+    not_ok "$desc"
+    return 1
+}
+# shellcheck disable=SC2317 # called through wait_for
+check_journal() { ns sh -c "journalctl --no-pager -u $1 | grep -q '$2'"; }
+http_get() { # path -> status line and body, from inside the container's network
+    ns bash -c "exec 3<>/dev/tcp/127.0.0.1/8095 && printf 'GET $1 HTTP/1.0\r\nHost: x\r\n\r\n' >&3 && cat <&3"
+}
+
+echo "# install with systemd running"
+ns rm -f /usr/sbin/policy-rc.d
+out=$(ns dpkg -i "/mnt/pkg/$debname" 2>&1)
+is "dpkg -i" "$?" 0
+wait_for "the daemon was started by the postinst (Type=notify: READY=1 received)" 30 \
+    ns systemctl is-active --quiet $PKG.service
+is "enabled" "$(ns systemctl is-enabled $PKG.service 2>&1)" enabled
+is "the timer is not enabled" "$(ns systemctl is-enabled $PKG-check.timer 2>&1)" disabled
+is "status_monitor.service is an alias of it" \
+    "$(ns systemctl show -p Id --value status_monitor.service 2>&1)" "$PKG.service"
+is "runs as User=$PKG" "$(ns ps -o user= -p "$(ns systemctl show -p MainPID --value $PKG.service)" 2>&1 | tr -d ' ')" "$PKG"
+is "watchdog armed" "$(ns systemctl show -p WatchdogUSec --value $PKG.service 2>&1)" 2min
+exposure=$(ns systemd-analyze security --no-pager $PKG.service 2>&1 | sed -n 's/.*Overall exposure level for [^:]*: \([0-9.]*\).*/\1/p')
+if [ -n "$exposure" ] && awk -v e="$exposure" 'BEGIN { exit !(e <= 2.0) }'; then
+    ok "systemd-analyze security: exposure $exposure (<= 2.0)"
+else
+    not_ok "systemd-analyze security: exposure <= 2.0" "${exposure:-no figure}"
+fi
+
+echo "# the hardened daemon does its job"
+# A dummy chatstack.service that is 'active' but whose port is closed, so the
+# monitor must restart it through the polkit rule; plus checks that need
+# /proc of other users (journald runs as root), D-Bus to PID 1, a plugin.
+ns sh -c "cat >/etc/systemd/system/chatstack.service" <<'EOF'
+[Unit]
+Description=dummy ChatStack for the heal test
+[Service]
+ExecStart=/bin/sleep infinity
+EOF
+ns sh -c "cat >/etc/$PKG/monitor.yml" <<'EOF'
+interval: 2s
+timeout: 1s
+heal:
+  after_failures: 2
+  grace: 2s
+  max_restarts: 3
+  window: 15m
+services:
+  - name: ChatStack
+    port: 5000
+    unit: chatstack.service
+  - name: Plugin
+    checks:
+      - type: command
+        argv: [/bin/sh, -c, "echo OK - fine; exit 0"]
+  - name: Journald
+    checks:
+      - type: process
+        match: "systemd-journald"
+  - name: Logind
+    checks:
+      - type: systemd
+        unit: systemd-logind.service
+EOF
+ns systemctl daemon-reload
+ns systemctl start chatstack.service
+ns sh -c "$PKG polkit-rule > /etc/polkit-1/rules.d/50-$PKG.rules"
+# interval is read at start: restart rather than reload for the new one.
+ns systemctl restart $PKG.service
+wait_for "it heals: chatstack.service restarted through polkit" 60 \
+    check_journal $PKG.service "restarted chatstack.service"
+wait_for "systemd restarted the heal target" 10 check_journal chatstack.service "Stopped chatstack.service"
+status=$(http_get /api/status 2>&1)
+case "$status" in
+    *"HTTP/1."*" 200"*) ok "GET /api/status answers 200" ;;
+    *) not_ok "GET /api/status answers 200" "$status" ;;
+esac
+body=$(printf '%s\n' "$status" | sed '1,/^\r\{0,1\}$/d')
+for svc in Plugin Journald Logind; do
+    st=$(printf '%s' "$body" | python3 -c "import json,sys; d=json.load(sys.stdin); print([s['status'] for s in d['services'] if s['name']=='$svc'][0])" 2>&1)
+    is "$svc check is up inside the sandbox" "$st" up
+done
+case "$(http_get /healthz 2>&1 | head -n 1)" in
+    *" 200"*) ok "GET /healthz answers 200" ;;
+    *) not_ok "GET /healthz answers 200" "$(http_get /healthz 2>&1 | head -n 3)" ;;
+esac
+is "status.json is 0640 $PKG" "$(ns stat -c '%a %U' /var/lib/chatstack/status.json 2>&1)" "640 $PKG"
+ns systemctl reload $PKG.service
+wait_for "systemctl reload (SIGHUP) is logged as a reload" 10 \
+    check_journal $PKG.service "reloaded /etc/$PKG/monitor.yml"
+is "still active after reload" "$(ns systemctl is-active $PKG.service)" active
+
+echo "# upgrade, the timer, stop"
+pid1=$(ns systemctl show -p MainPID --value $PKG.service)
+ns dpkg -i --force-confold "/mnt/pkg/$debname" >"$tmp/reinstall.log" 2>&1
+is "dpkg -i again (upgrade path)" "$?" 0
+wait_for "the daemon is active again after the upgrade" 30 ns systemctl is-active --quiet $PKG.service
+pid2=$(ns systemctl show -p MainPID --value $PKG.service)
+if [ "$pid1" != "$pid2" ]; then ok "the upgrade restarted the daemon ($pid1 -> $pid2)"
+else not_ok "the upgrade restarted the daemon" "MainPID $pid1 -> $pid2"; fi
+ns systemctl stop $PKG.service
+is "graceful stop: Result=success" "$(ns systemctl show -p Result --value $PKG.service)" success
+ns runuser -u $PKG -- $PKG check -c /etc/$PKG/monitor.yml --no-restart >/dev/null 2>&1
+is "check exits 2 here (ChatStack is down)" "$?" 2
+# (systemctl show of a finished oneshot is useless: the unit is unloaded.)
+out=$(ns systemctl start $PKG-check.service 2>&1)
+is "one-shot check unit: systemctl start succeeds although check exits 2 (SuccessExitStatus)" "$?$out" 0
+ns systemctl enable --now $PKG-check.timer >/dev/null 2>&1
+is "the timer can be enabled and runs" "$(ns systemctl is-active $PKG-check.timer)" active
+
+echo "# remove and purge with systemd running"
+ns systemctl start $PKG.service
+ns dpkg -r $PKG >"$tmp/remove.log" 2>&1
+is "dpkg -r" "$?" 0
+is "remove stopped the daemon" "$(ns systemctl is-active $PKG.service 2>&1)" inactive
+is "remove stopped the timer" "$(ns systemctl is-active $PKG-check.timer 2>&1)" inactive
+uid=$(ns id -u $PKG)
+ns dpkg --purge $PKG >"$tmp/purge.log" 2>&1
+is "dpkg --purge" "$?" 0
+left=$(ns sh -c "ls -d /etc/$PKG /var/lib/chatstack /etc/polkit-1/rules.d/50-$PKG.rules /etc/systemd/system/status_monitor.service /etc/systemd/system/*.wants/$PKG* 2>/dev/null")
+is "purge leaves nothing" "${left:-nothing}" nothing
+is "purge removed the user" "$(ns getent passwd $PKG)" ""
+is "no process of the user (uid $uid) is left" "$(ns ps -u "$uid" -o pid= 2>&1)" ""
+
+finish
