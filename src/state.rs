@@ -78,6 +78,11 @@ pub struct ServiceState {
     pub pending: Option<Health>,
     pub pending_cycles: u32,
     pub last_reminder: Option<Timestamp>,
+    /// When the alerted state began (for "back up after 5m down").
+    pub alerted_since: Option<Timestamp>,
+    /// The last alert evaluation saw the service muted (so the end of a
+    /// mute can raise the down event the mute held back).
+    pub alert_muted: bool,
 }
 
 impl ServiceState {

@@ -1,0 +1,395 @@
+//! Alerts: which events a cycle raises (`events`), how one is sent
+//! (`send`), and getting them delivered off the probe path — in one-shot
+//! `check` runs (`after_cycle_oneshot`) and in the daemon (`Dispatcher`).
+//!
+//! The unit of delivery is a `Delivery`: one event for one notifier (and one
+//! recipient, for Twilio). What cannot be delivered is kept in the state
+//! file (`undelivered`) and retried, oldest first, by the next run, whether
+//! that is a `check` or the daemon: nothing is lost silently. Every drop
+//! (a 4xx answer, a full queue, a notifier removed from the config, an event
+//! older than a day) is logged with its count.
+//!
+//! Never here: probing, waiting on the cycle, or a secret in a message.
+
+pub mod events;
+pub mod send;
+
+mod dispatcher;
+
+pub use dispatcher::Dispatcher;
+pub use events::Event;
+
+use crate::config::raw::EventName;
+use crate::config::{Config, Heartbeat, Notifier};
+use crate::cycle::CycleOutput;
+use crate::error::Error;
+use crate::state::{Health, StateFile};
+use crate::time::Timestamp;
+use send::Attempt;
+use serde::{Deserialize, Serialize};
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+/// One event for one notifier (one recipient for Twilio).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Delivery {
+    /// The notifier's `name` (as in the config).
+    pub notifier: String,
+    /// Twilio: the recipient.
+    #[serde(default)]
+    pub to: Option<String>,
+    pub event: Event,
+    /// Attempts so far, over all runs.
+    #[serde(default)]
+    pub attempts: u32,
+    /// Why the last attempt failed (scrubbed of secrets and URLs).
+    #[serde(default)]
+    pub last_error: Option<String>,
+    /// The daemon waits until then before trying again (a `check` run
+    /// always tries).
+    #[serde(default)]
+    pub next_attempt: Option<Timestamp>,
+}
+
+/// Undelivered events older than this are dropped (with a warning): a
+/// day-old "down" is history, not news.
+pub const MAX_AGE: Duration = Duration::from_secs(24 * 3600);
+/// At most this many undelivered deliveries are kept in the state file.
+pub const MAX_KEPT: usize = 500;
+/// Attempts of one delivery within one `check` run (time permitting).
+const ONESHOT_TRIES: u32 = 3;
+
+/// Whether notifier `n` wants event `e` (its `services:` and `events:` filters).
+///
+/// A service filter also matches the services named in `also_affected`
+/// (their own down alerts are folded into this one). An `up` goes to the
+/// notifiers that were told about the problem it ends: after a degraded,
+/// only to those that take `degraded`.
+pub fn wants(n: &Notifier, e: &Event) -> bool {
+    let service_ok = n.services.is_empty()
+        || n.services.iter().any(|s| *s == e.service || e.also_affected.contains(s));
+    let takes = |x: EventName| n.events.is_empty() || n.events.contains(&x);
+    let event_ok = takes(e.event)
+        && match (e.event, e.previous) {
+            (EventName::Up, Some(Health::Degraded)) => takes(EventName::Degraded),
+            _ => true,
+        };
+    service_ok && event_ok
+}
+
+/// The deliveries for `events`, in order.
+pub fn route(config: &Config, events: &[Event]) -> Vec<Delivery> {
+    let mut out = Vec::new();
+    for e in events {
+        for n in config.notify.iter().filter(|n| wants(n, e)) {
+            let recipients: Vec<Option<String>> = match n.kind {
+                crate::config::raw::NotifierKind::Twilio => {
+                    n.to.iter().cloned().map(Some).collect()
+                }
+                _ => vec![None],
+            };
+            for to in recipients {
+                out.push(Delivery {
+                    notifier: n.name.clone(),
+                    to,
+                    event: e.clone(),
+                    attempts: 0,
+                    last_error: None,
+                    next_attempt: None,
+                });
+            }
+        }
+    }
+    out
+}
+
+/// Takes the undelivered deliveries out of the state file, dropping (with
+/// a warning) what is unreadable, too old, or for a notifier no longer
+/// configured.
+pub fn take_undelivered(config: &Config, state: &mut StateFile, now: Timestamp) -> Vec<Delivery> {
+    let mut kept = Vec::new();
+    let (mut unreadable, mut old, mut orphaned) = (0usize, 0usize, 0usize);
+    for v in std::mem::take(&mut state.undelivered) {
+        match serde_json::from_value::<Delivery>(v) {
+            Err(_) => unreadable += 1,
+            Ok(d) if now.since(d.event.at) > MAX_AGE => old += 1,
+            Ok(d) if !config.notify.iter().any(|n| n.name == d.notifier) => orphaned += 1,
+            Ok(d) => kept.push(d),
+        }
+    }
+    if unreadable > 0 {
+        crate::warn!(
+            "notify: dropped {unreadable} unreadable undelivered notification(s) from the state file"
+        );
+    }
+    if old > 0 {
+        crate::warn!("notify: dropped {old} undelivered notification(s) older than a day");
+    }
+    if orphaned > 0 {
+        crate::warn!(
+            "notify: dropped {orphaned} undelivered notification(s) for notifiers no longer configured"
+        );
+    }
+    kept
+}
+
+/// Puts deliveries back into the state file, oldest first, at most `MAX_KEPT`.
+pub fn keep_undelivered(state: &mut StateFile, deliveries: impl IntoIterator<Item = Delivery>) {
+    state.undelivered.extend(deliveries.into_iter().filter_map(|d| serde_json::to_value(d).ok()));
+    let excess = state.undelivered.len().saturating_sub(MAX_KEPT);
+    if excess > 0 {
+        state.undelivered.drain(..excess);
+        crate::warn!(
+            "notify: more than {MAX_KEPT} undelivered notifications: dropped the {excess} oldest"
+        );
+    }
+}
+
+/// Heartbeat due after this cycle: `Some(ok)` when configured and every
+/// service was probed (a `check --only` run says nothing about the host).
+fn heartbeat_due<'a>(config: &'a Config, out: &CycleOutput) -> Option<(&'a Heartbeat, bool)> {
+    let hb = config.heartbeat.as_ref()?;
+    if out.doc.services.len() != config.services.len() {
+        return None;
+    }
+    Some((hb, out.doc.overall == Health::Up))
+}
+
+fn log_events(config: &Config, events: &[Event]) {
+    for e in events {
+        let to: Vec<&str> =
+            config.notify.iter().filter(|n| wants(n, e)).map(|n| n.name.as_str()).collect();
+        let to = if to.is_empty() { "no notifier".to_string() } else { to.join(", ") };
+        crate::info!("alert: {} [{}] -> {to}", e.text, events::event_str(e.event));
+    }
+}
+
+/// `check`: raises this cycle's events and delivers them, after the ones
+/// earlier runs could not deliver, within one deadline: each notifier gets
+/// its own `timeout` in all (notifiers and the heartbeat run in parallel),
+/// so a hanging receiver costs a `check` run at most the longest timeout.
+/// What is not delivered stays in `state.undelivered` for the next run.
+pub fn after_cycle_oneshot(config: &Config, state: &mut StateFile, out: &CycleOutput) {
+    let now = Timestamp::now();
+    let new = events::evaluate(config, state, out, now);
+    log_events(config, &new);
+    let mut queue = take_undelivered(config, state, now);
+    queue.extend(route(config, &new));
+    let unsent = deliver_oneshot(config, queue, heartbeat_due(config, out));
+    keep_undelivered(state, unsent);
+}
+
+/// Delivers in parallel per notifier, each within its timeout; returns
+/// what was not delivered (and is worth another try).
+fn deliver_oneshot(
+    config: &Config,
+    queue: Vec<Delivery>,
+    heartbeat: Option<(&Heartbeat, bool)>,
+) -> Vec<Delivery> {
+    if queue.is_empty() && heartbeat.is_none() {
+        return Vec::new();
+    }
+    let started = Instant::now();
+    let per_notifier: Vec<(&Notifier, Vec<Delivery>)> = config
+        .notify
+        .iter()
+        .map(|n| (n, queue.iter().filter(|d| d.notifier == n.name).cloned().collect::<Vec<_>>()))
+        .filter(|(_, ds)| !ds.is_empty())
+        .collect();
+    let mut unsent = Vec::new();
+    std::thread::scope(|s| {
+        let mut handles = Vec::new();
+        for (n, ds) in per_notifier {
+            let deadline = started + n.timeout;
+            let backup = ds.clone();
+            let spawned = std::thread::Builder::new()
+                .name("notify".into())
+                .spawn_scoped(s, move || deliver_serially(n, ds, deadline));
+            match spawned {
+                Ok(h) => handles.push(h),
+                Err(e) => {
+                    crate::error!("notify: cannot start a sender thread: {e}");
+                    unsent.extend(backup);
+                }
+            }
+        }
+        if let Some((hb, ok)) = heartbeat {
+            heartbeat_now(hb, ok);
+        }
+        for h in handles {
+            match h.join() {
+                Ok(left) => unsent.extend(left),
+                Err(_) => crate::error!("notify: a sender thread failed"),
+            }
+        }
+    });
+    unsent
+}
+
+/// One notifier's deliveries in order, until `deadline`. After a notifier
+/// has failed with a connection problem, the rest wait for the next run
+/// rather than each paying the timeout.
+fn deliver_serially(n: &Notifier, ds: Vec<Delivery>, deadline: Instant) -> Vec<Delivery> {
+    let mut unsent = Vec::new();
+    let mut broken: Option<String> = None;
+    let mut sent = 0usize;
+    for mut d in ds {
+        if broken.is_some() {
+            unsent.push(d);
+            continue;
+        }
+        let mut tries = 0;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                broken = Some(d.last_error.clone().unwrap_or_else(|| "out of time".into()));
+                unsent.push(d);
+                break;
+            }
+            tries += 1;
+            d.attempts = d.attempts.saturating_add(1);
+            match send::attempt(n, d.to.as_deref(), &d.event, left.min(n.timeout)) {
+                Attempt::Sent => {
+                    sent += 1;
+                    break;
+                }
+                Attempt::Fail(why) => {
+                    crate::error!(
+                        "notify: {}: {} not delivered: {why}; not retried (check the notifier's config)",
+                        n.name,
+                        d.event.label()
+                    );
+                    break;
+                }
+                Attempt::Retry { why, after } => {
+                    let wait = after.unwrap_or(Duration::from_millis(200 * u64::from(tries)));
+                    d.last_error = Some(why.clone());
+                    if tries >= ONESHOT_TRIES || Instant::now() + wait >= deadline {
+                        broken = Some(why);
+                        unsent.push(d);
+                        break;
+                    }
+                    std::thread::sleep(wait);
+                }
+            }
+        }
+    }
+    if sent > 0 {
+        crate::info!("notify: {}: sent {sent} notification(s)", n.name);
+    }
+    if let Some(why) = broken {
+        crate::warn!(
+            "notify: {}: {} notification(s) not delivered ({why}); kept for the next run",
+            n.name,
+            unsent.len()
+        );
+    }
+    unsent
+}
+
+/// Pings the heartbeat now (one-shot), logging a failure.
+fn heartbeat_now(hb: &Heartbeat, ok: bool) {
+    if let Err(why) = send::ping(hb, ok, hb.timeout) {
+        crate::warn!("heartbeat: ping failed: {why}");
+    }
+}
+
+/// `notify-test`: one test event through every notifier (ignoring their
+/// `services`/`events` filters), in parallel, each bounded by its timeout.
+/// Prints one line per notifier. Exit code: 0 when every notifier
+/// delivered, 1 when any failed or none is configured.
+pub fn test_all(config: &Config) -> Result<u8, Error> {
+    if config.notify.is_empty() {
+        let mut err = std::io::stderr().lock();
+        let _ = writeln!(
+            err,
+            "chatstack-status: no notifiers configured in {} (see `notify:`)",
+            config.path.display()
+        );
+        return Ok(1);
+    }
+    let now = Timestamp::now();
+    let host = crate::status::hostname();
+    let results: Vec<Result<usize, String>> = std::thread::scope(|s| {
+        let handles: Vec<_> = config
+            .notify
+            .iter()
+            .map(|n| {
+                let host = host.clone();
+                std::thread::Builder::new()
+                    .name("notify-test".into())
+                    .spawn_scoped(s, move || test_one(n, &host, now))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| match h {
+                Ok(h) => h.join().unwrap_or_else(|_| Err("internal error".into())),
+                Err(e) => Err(format!("cannot start a thread: {e}")),
+            })
+            .collect()
+    });
+    let mut text = String::new();
+    let mut all_ok = true;
+    for (n, r) in config.notify.iter().zip(results) {
+        let kind = send::kind_str(n.kind);
+        match r {
+            Ok(1) => text.push_str(&format!("{} ({kind}): ok\n", n.name)),
+            Ok(k) => text.push_str(&format!("{} ({kind}): ok ({k} messages)\n", n.name)),
+            Err(why) => {
+                all_ok = false;
+                text.push_str(&format!("{} ({kind}): error: {why}\n", n.name));
+            }
+        }
+    }
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
+    Ok(if all_ok { 0 } else { 1 })
+}
+
+fn test_event(n: &Notifier, host: &str, now: Timestamp) -> Event {
+    Event {
+        id: format!("{host}/chatstack-status/test/{}", now.0),
+        event: EventName::Test,
+        service: "chatstack-status".into(),
+        status: Health::Up,
+        previous: None,
+        since: None,
+        at: now,
+        host: host.to_string(),
+        critical: false,
+        detail: "test notification".into(),
+        text: format!(
+            "Test notification from chatstack-status on {host}: notifier {} works.",
+            n.name
+        ),
+        down_for_s: None,
+        also_affected: Vec::new(),
+        restart_ok: None,
+        checks: Vec::new(),
+    }
+}
+
+/// Sends the test event; Ok(messages sent) or the first error.
+fn test_one(n: &Notifier, host: &str, now: Timestamp) -> Result<usize, String> {
+    let e = test_event(n, host, now);
+    let recipients: Vec<Option<&str>> = match n.kind {
+        crate::config::raw::NotifierKind::Twilio => n.to.iter().map(|t| Some(t.as_str())).collect(),
+        _ => vec![None],
+    };
+    let mut sent = 0;
+    for to in recipients {
+        match send::attempt(n, to, &e, n.timeout) {
+            Attempt::Sent => sent += 1,
+            Attempt::Retry { why, .. } | Attempt::Fail(why) => {
+                return Err(match to {
+                    Some(to) => format!("to {to}: {why}"),
+                    None => why,
+                });
+            }
+        }
+    }
+    Ok(sent)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,421 @@
+//! One delivery attempt over HTTP: the webhook, Slack and Twilio formats,
+//! the heartbeat ping, and how an answer is classified (sent, worth a retry,
+//! or not).
+//!
+//! Secrets (Slack and webhook URLs, bearer and Twilio tokens, the heartbeat
+//! URL) are read from the config or their files at the moment of sending and
+//! never leave this module in a message: every error text goes through
+//! `scrub`, which also blanks any URL.
+
+use super::events::{Event, event_str, truncate};
+use crate::config::raw::{EventName, NotifierKind};
+use crate::config::{Heartbeat, Notifier};
+use crate::probe::CheckStatus;
+use crate::state::Health;
+use std::io::Read;
+use std::path::Path;
+use std::sync::LazyLock;
+use std::time::Duration;
+
+/// What one attempt came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Attempt {
+    Sent,
+    /// Worth trying again: connection trouble, timeout, 5xx, 429. `after` is
+    /// the receiver's Retry-After, if it gave one.
+    Retry {
+        why: String,
+        after: Option<Duration>,
+    },
+    /// Trying again will not help (e.g. 400, 401, 404): the config is wrong.
+    Fail(String),
+}
+
+/// The longest SMS body we send (one GSM segment).
+pub const SMS_MAX: usize = 160;
+/// The most of an error answer's body read and quoted.
+const MAX_ANSWER: u64 = 2048;
+
+static AGENT: LazyLock<ureq::Agent> = LazyLock::new(|| {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        // A redirected POST could carry the message (and its credentials) elsewhere.
+        .max_redirects(0)
+        .user_agent(concat!("chatstack-status/", env!("CARGO_PKG_VERSION")))
+        .max_response_header_size(64 * 1024)
+        .build()
+        .new_agent()
+});
+
+/// Sends `e` through `n` (to one recipient for Twilio), bounded by `timeout`.
+pub fn attempt(n: &Notifier, to: Option<&str>, e: &Event, timeout: Duration) -> Attempt {
+    let mut secrets: Vec<String> = n.url.iter().cloned().collect();
+    // Header values are often API keys.
+    secrets.extend(n.headers.iter().map(|(_, v)| v.clone()));
+    let result = match n.kind {
+        NotifierKind::Webhook => webhook(n, e, timeout, &mut secrets),
+        NotifierKind::Slack => slack(n, e, timeout),
+        NotifierKind::Twilio => twilio(n, to, e, timeout, &mut secrets),
+    };
+    match result {
+        Ok(a) => scrub_attempt(a, &secrets),
+        Err(a) => scrub_attempt(a, &secrets),
+    }
+}
+
+fn scrub_attempt(a: Attempt, secrets: &[String]) -> Attempt {
+    match a {
+        Attempt::Sent => Attempt::Sent,
+        Attempt::Retry { why, after } => Attempt::Retry { why: scrub(&why, secrets), after },
+        Attempt::Fail(why) => Attempt::Fail(scrub(&why, secrets)),
+    }
+}
+
+fn webhook(
+    n: &Notifier,
+    e: &Event,
+    timeout: Duration,
+    secrets: &mut Vec<String>,
+) -> Result<Attempt, Attempt> {
+    let url = n.url.as_deref().ok_or_else(|| Attempt::Fail("no url configured".into()))?;
+    let mut headers = vec![("Content-Type".to_string(), "application/json".to_string())];
+    if let Some(file) = &n.bearer_token_file {
+        let token = read_secret(file, "bearer_token_file")?;
+        headers.push(("Authorization".into(), format!("Bearer {token}")));
+        secrets.push(token);
+    }
+    headers.extend(n.headers.iter().cloned());
+    let body = serde_json::to_vec(e)
+        .map_err(|err| Attempt::Fail(format!("cannot encode the event: {err}")))?;
+    Ok(post(url, &headers, body, timeout))
+}
+
+fn slack(n: &Notifier, e: &Event, timeout: Duration) -> Result<Attempt, Attempt> {
+    let url = n.url.as_deref().ok_or_else(|| Attempt::Fail("no url configured".into()))?;
+    let mut headers = vec![("Content-Type".to_string(), "application/json".to_string())];
+    headers.extend(n.headers.iter().cloned());
+    let body = serde_json::json!({ "text": slack_text(e) }).to_string().into_bytes();
+    Ok(post(url, &headers, body, timeout))
+}
+
+fn twilio(
+    n: &Notifier,
+    to: Option<&str>,
+    e: &Event,
+    timeout: Duration,
+    secrets: &mut Vec<String>,
+) -> Result<Attempt, Attempt> {
+    let (Some(sid), Some(token_file), Some(from)) = (&n.account_sid, &n.auth_token_file, &n.from)
+    else {
+        return Err(Attempt::Fail("account_sid, auth_token_file and from are required".into()));
+    };
+    let to = to.ok_or_else(|| Attempt::Fail("no recipient".into()))?;
+    let token = read_secret(token_file, "auth_token_file")?;
+    let auth = base64(format!("{sid}:{token}").as_bytes());
+    secrets.push(token);
+    secrets.push(auth.clone());
+    let url =
+        format!("{}/2010-04-01/Accounts/{sid}/Messages.json", n.api_base.trim_end_matches('/'));
+    let headers = vec![
+        ("Content-Type".to_string(), "application/x-www-form-urlencoded".to_string()),
+        ("Authorization".to_string(), format!("Basic {auth}")),
+    ];
+    let body = form(&[("To", to), ("From", from), ("Body", &sms_text(e, &n.name))]);
+    Ok(post(&url, &headers, body.into_bytes(), timeout))
+}
+
+/// A secret from a file: trimmed, non-empty. The error names the file, never its content.
+fn read_secret(path: &Path, key: &str) -> Result<String, Attempt> {
+    match std::fs::read_to_string(path) {
+        Ok(s) if !s.trim().is_empty() => Ok(s.trim().to_string()),
+        Ok(_) => {
+            Err(Attempt::Retry { why: format!("{key} {} is empty", path.display()), after: None })
+        }
+        Err(err) => Err(Attempt::Retry {
+            why: format!("cannot read {key} {}: {}", path.display(), io_text(&err)),
+            after: None,
+        }),
+    }
+}
+
+fn post(url: &str, headers: &[(String, String)], body: Vec<u8>, timeout: Duration) -> Attempt {
+    let mut b = ureq::http::Request::builder().method("POST").uri(url);
+    for (k, v) in headers {
+        b = b.header(k, v);
+    }
+    let req = match b.body(body) {
+        Ok(r) => r,
+        Err(_) => return Attempt::Fail("invalid request (check the url and headers)".into()),
+    };
+    let req = AGENT.configure_request(req).timeout_global(Some(timeout)).build();
+    match AGENT.run(req) {
+        Ok(resp) => classify_answer(resp),
+        Err(err) => classify_error(&err, timeout),
+    }
+}
+
+fn classify_answer(mut resp: ureq::http::Response<ureq::Body>) -> Attempt {
+    let code = resp.status().as_u16();
+    if (200..300).contains(&code) {
+        return Attempt::Sent;
+    }
+    let retry_after = resp
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(Duration::from_secs);
+    let mut body = Vec::new();
+    let _ = resp.body_mut().as_reader().take(MAX_ANSWER).read_to_end(&mut body);
+    let answer = String::from_utf8_lossy(&body);
+    let answer = answer.trim();
+    let why = if answer.is_empty() {
+        format!("HTTP {code}")
+    } else {
+        format!("HTTP {code}: {}", truncate(answer, 120))
+    };
+    if code == 408 || code == 425 || code == 429 || code >= 500 {
+        Attempt::Retry { why, after: retry_after }
+    } else {
+        Attempt::Fail(why)
+    }
+}
+
+fn classify_error(err: &ureq::Error, timeout: Duration) -> Attempt {
+    use ureq::Error as E;
+    let why = match err {
+        E::Timeout(_) => no_answer(timeout),
+        E::HostNotFound => "host name not found".into(),
+        E::ConnectionFailed => "connection failed".into(),
+        E::Io(io) => match io.kind() {
+            std::io::ErrorKind::ConnectionRefused => "connection refused".into(),
+            std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::ConnectionAborted => {
+                "connection reset".into()
+            }
+            std::io::ErrorKind::UnexpectedEof => "connection closed without an answer".into(),
+            std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock => no_answer(timeout),
+            _ => io_text(io),
+        },
+        E::Protocol(_) => "not a valid HTTP answer (connection closed?)".into(),
+        E::BadUri(_) | E::Http(_) => return Attempt::Fail("invalid url".into()),
+        other => other.to_string(),
+    };
+    Attempt::Retry { why, after: None }
+}
+
+/// "no answer within 2 s" (rounded: the budget left may be a hair under the timeout).
+fn no_answer(timeout: Duration) -> String {
+    let tenths = (timeout.as_millis() + 50) / 100;
+    if tenths.is_multiple_of(10) {
+        format!("no answer within {} s", tenths / 10)
+    } else {
+        format!("no answer within {}.{} s", tenths / 10, tenths % 10)
+    }
+}
+
+fn io_text(e: &std::io::Error) -> String {
+    let s = e.to_string();
+    match s.find(" (os error") {
+        Some(i) => s[..i].to_string(),
+        None => s,
+    }
+}
+
+/// Pings the heartbeat: `url` when all is well, `url/fail` otherwise (the
+/// healthchecks.io convention). Errors never show the URL.
+pub fn ping(hb: &Heartbeat, ok: bool, timeout: Duration) -> Result<(), String> {
+    let url = heartbeat_url(&hb.url, ok);
+    let secrets = [hb.url.clone()];
+    let req = match ureq::http::Request::builder().method("GET").uri(&url).body(()) {
+        Ok(r) => r,
+        Err(_) => return Err("invalid heartbeat url".into()),
+    };
+    let req = AGENT.configure_request(req).timeout_global(Some(timeout)).build();
+    let a = match AGENT.run(req) {
+        Ok(resp) => classify_answer(resp),
+        Err(err) => classify_error(&err, timeout),
+    };
+    match scrub_attempt(a, &secrets) {
+        Attempt::Sent => Ok(()),
+        Attempt::Retry { why, .. } | Attempt::Fail(why) => Err(why),
+    }
+}
+
+/// `url` or `url/fail`, keeping a query string at the end.
+pub fn heartbeat_url(url: &str, ok: bool) -> String {
+    if ok {
+        return url.to_string();
+    }
+    let (base, query) = match url.find('?') {
+        Some(i) => (&url[..i], &url[i..]),
+        None => (url, ""),
+    };
+    format!("{}/fail{query}", base.trim_end_matches('/'))
+}
+
+/// The Slack message: an emoji for the kind, then the event's line
+/// (escaped as Slack's mrkdwn requires).
+pub fn slack_text(e: &Event) -> String {
+    let icon = match (e.event, e.status) {
+        (EventName::Down, _) | (EventName::Reminder, _) => ":red_circle:",
+        (EventName::Up, Health::Up) => ":large_green_circle:",
+        (EventName::Up, _) | (EventName::Degraded, _) => ":large_yellow_circle:",
+        (EventName::Restart, _) => ":arrows_counterclockwise:",
+        (EventName::HealSuspended, _) => ":warning:",
+        (EventName::Test, _) => ":white_check_mark:",
+    };
+    let text = e.text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
+    format!("{icon} {text}")
+}
+
+/// The SMS body: the essentials in at most `SMS_MAX` characters.
+pub fn sms_text(e: &Event, notifier: &str) -> String {
+    let first_problem = e
+        .checks
+        .iter()
+        .find(|c| c.status != CheckStatus::Up)
+        .map(|c| c.detail.clone())
+        .unwrap_or_default();
+    let with = |s: String, extra: &str| if extra.is_empty() { s } else { format!("{s}: {extra}") };
+    let (svc, host) = (&e.service, &e.host);
+    let mut text = match e.event {
+        EventName::Down => with(format!("{svc} DOWN on {host}"), &first_problem),
+        EventName::Degraded => with(format!("{svc} DEGRADED on {host}"), &first_problem),
+        EventName::Up => {
+            let after = e
+                .down_for_s
+                .map(|s| {
+                    format!(" after {} down", crate::time::human_duration(Duration::from_secs(s)))
+                })
+                .unwrap_or_default();
+            let how = if e.status == Health::Degraded { " (degraded)" } else { "" };
+            format!("{svc} back UP{how} on {host}{after}")
+        }
+        EventName::Reminder => {
+            let d = e
+                .down_for_s
+                .map(|s| crate::time::human_duration(Duration::from_secs(s)))
+                .unwrap_or_default();
+            with(format!("{svc} still DOWN on {host} ({d})"), &first_problem)
+        }
+        EventName::Restart | EventName::HealSuspended => format!("{svc} on {host}: {}", e.detail),
+        EventName::Test => format!("chatstack-status test from {host}: notifier {notifier} works"),
+    };
+    if !e.also_affected.is_empty() {
+        text.push_str(&format!(". Also affected: {}", e.also_affected.join(", ")));
+    }
+    truncate(&text, SMS_MAX)
+}
+
+/// `application/x-www-form-urlencoded`.
+pub fn form(pairs: &[(&str, &str)]) -> String {
+    let enc = |s: &str| {
+        let mut o = String::with_capacity(s.len());
+        for b in s.bytes() {
+            match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'*' => {
+                    o.push(b as char)
+                }
+                b' ' => o.push('+'),
+                _ => o.push_str(&format!("%{b:02X}")),
+            }
+        }
+        o
+    };
+    pairs.iter().map(|(k, v)| format!("{}={}", enc(k), enc(v))).collect::<Vec<_>>().join("&")
+}
+
+/// Standard base64 with padding (for HTTP basic auth).
+pub fn base64(input: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(input.len().div_ceil(3) * 4);
+    for chunk in input.chunks(3) {
+        let b = [chunk[0], chunk.get(1).copied().unwrap_or(0), chunk.get(2).copied().unwrap_or(0)];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+static URL_RE: LazyLock<Option<regex::Regex>> =
+    LazyLock::new(|| regex::Regex::new(r#"(?i)\b[a-z][a-z0-9+.\-]*://[^\s"'<>]+"#).ok());
+
+/// Removes every secret and every URL from a message, flattens it to one
+/// line and bounds its length.
+pub fn scrub(text: &str, secrets: &[String]) -> String {
+    let mut t = text.replace(['\n', '\r', '\t'], " ");
+    for s in secrets {
+        if s.len() >= 4 {
+            t = t.replace(s.as_str(), "<secret>");
+        }
+    }
+    if let Some(re) = URL_RE.as_ref() {
+        t = re.replace_all(&t, "<url>").into_owned();
+    }
+    t.retain(|c| !c.is_control());
+    truncate(&t, 240)
+}
+
+/// "webhook", "slack", "twilio".
+pub fn kind_str(k: NotifierKind) -> &'static str {
+    match k {
+        NotifierKind::Webhook => "webhook",
+        NotifierKind::Slack => "slack",
+        NotifierKind::Twilio => "twilio",
+    }
+}
+
+/// "AI-Memory down" for log lines, never with secrets in it.
+pub fn describe(e: &Event) -> String {
+    format!("{} {}", e.service, event_str(e.event))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_matches_rfc4648() {
+        for (i, o) in [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foob", "Zm9vYg=="),
+            ("fooba", "Zm9vYmE="),
+            ("foobar", "Zm9vYmFy"),
+        ] {
+            assert_eq!(base64(i.as_bytes()), o, "{i}");
+        }
+    }
+
+    #[test]
+    fn form_encodes_plus_and_spaces() {
+        assert_eq!(
+            form(&[("To", "+15551111111"), ("Body", "a b&c=é")]),
+            "To=%2B15551111111&Body=a+b%26c%3D%C3%A9"
+        );
+    }
+
+    #[test]
+    fn scrub_removes_urls_and_secrets() {
+        let s = scrub(
+            "POST https://hooks.slack.com/services/T/B/X failed: token s3cr3t!\nbye",
+            &["s3cr3t!".into()],
+        );
+        assert_eq!(s, "POST <url> failed: token <secret> bye");
+    }
+
+    #[test]
+    fn heartbeat_urls() {
+        assert_eq!(heartbeat_url("https://hc/abc", true), "https://hc/abc");
+        assert_eq!(heartbeat_url("https://hc/abc/", false), "https://hc/abc/fail");
+        assert_eq!(heartbeat_url("https://hc/abc?x=1", false), "https://hc/abc/fail?x=1");
+    }
+}

@@ -1,0 +1,101 @@
+//! Routing (filters) and the undelivered list.
+
+use super::*;
+use std::path::Path;
+
+fn config(notify: &str) -> Config {
+    crate::config::parse(
+        &format!(
+            "notify:\n{notify}services:\n  - name: a\n    port: 1\n  - name: b\n    port: 2\n"
+        ),
+        Path::new("t.yml"),
+    )
+    .expect("valid test config")
+}
+
+fn event(service: &str, event: EventName, previous: Option<Health>) -> Event {
+    Event {
+        id: "x".into(),
+        event,
+        service: service.into(),
+        status: Health::Up,
+        previous,
+        since: None,
+        at: Timestamp::now(),
+        host: "h".into(),
+        critical: true,
+        detail: String::new(),
+        text: "t".into(),
+        down_for_s: None,
+        also_affected: Vec::new(),
+        restart_ok: None,
+        checks: Vec::new(),
+    }
+}
+
+#[test]
+fn filters_by_service_and_event() {
+    let c = config(
+        "  - {type: webhook, name: all, url: 'http://127.0.0.1:1/'}\n  - {type: webhook, name: onlyb, url: 'http://127.0.0.1:1/', services: [b], events: [down, up]}\n",
+    );
+    let names = |e: &Event| {
+        route(&c, std::slice::from_ref(e)).into_iter().map(|d| d.notifier).collect::<Vec<_>>()
+    };
+    assert_eq!(names(&event("a", EventName::Down, None)), ["all"]);
+    assert_eq!(names(&event("b", EventName::Down, None)), ["all", "onlyb"]);
+    assert_eq!(names(&event("b", EventName::Restart, None)), ["all"]);
+    assert_eq!(names(&event("b", EventName::Up, Some(Health::Down))), ["all", "onlyb"]);
+    // The end of a degraded goes only where the degraded went.
+    assert_eq!(names(&event("b", EventName::Up, Some(Health::Degraded))), ["all"]);
+    // A folded dependent counts for the service filter.
+    let mut e = event("a", EventName::Down, None);
+    e.also_affected.push("b".into());
+    assert_eq!(names(&e), ["all", "onlyb"]);
+}
+
+#[test]
+fn twilio_sends_one_delivery_per_recipient() {
+    let c = config(
+        "  - {type: twilio, account_sid: AC1, auth_token_file: /nonexistent, from: '+1', to: ['+2', '+3']}\n",
+    );
+    let ds = route(&c, &[event("a", EventName::Down, None)]);
+    assert_eq!(
+        ds.iter().map(|d| d.to.clone().unwrap_or_default()).collect::<Vec<_>>(),
+        ["+2", "+3"]
+    );
+    assert_eq!(ds[0].notifier, "twilio-1");
+}
+
+#[test]
+fn undelivered_round_trips_and_drops_what_cannot_be_sent() {
+    let c = config("  - {type: slack, name: s, url: 'http://127.0.0.1:1/'}\n");
+    let mut state = StateFile::default();
+    let mut ds = route(&c, &[event("a", EventName::Down, None)]);
+    let mut orphan = ds[0].clone();
+    orphan.notifier = "gone".into();
+    let mut old = ds[0].clone();
+    old.event.at = Timestamp(old.event.at.0 - 2 * 24 * 3600 * 1000);
+    ds.push(orphan);
+    ds.push(old);
+    keep_undelivered(&mut state, ds.clone());
+    state.undelivered.push(serde_json::json!({"garbage": true}));
+    let back = take_undelivered(&c, &mut state, Timestamp::now());
+    assert_eq!(back, ds[..1]);
+    assert!(state.undelivered.is_empty());
+}
+
+#[test]
+fn the_undelivered_list_is_bounded() {
+    let c = config("  - {type: slack, name: s, url: 'http://127.0.0.1:1/'}\n");
+    let mut state = StateFile::default();
+    let one = route(&c, &[event("a", EventName::Down, None)]).remove(0);
+    keep_undelivered(&mut state, std::iter::repeat_n(one, MAX_KEPT + 7));
+    assert_eq!(state.undelivered.len(), MAX_KEPT);
+}
+
+#[test]
+fn sms_fits_one_segment() {
+    let mut e = event(&"x".repeat(100), EventName::Down, None);
+    e.also_affected = vec!["y".repeat(100)];
+    assert!(send::sms_text(&e, "n").chars().count() <= send::SMS_MAX);
+}
