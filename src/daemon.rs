@@ -181,7 +181,10 @@ pub fn run(
             if left.is_zero() {
                 break;
             }
-            match rx.recv_timeout(left) {
+            // With an interval longer than half the watchdog period, keep
+            // pinging while idle: the loop is alive, just waiting.
+            let nap = sd.watchdog.map_or(left, |w| left.min(w));
+            match rx.recv_timeout(nap) {
                 Ok(Msg::Reload) => reload = true,
                 Ok(Msg::Shutdown(sig)) => {
                     crate::info!("{sig}: stopping");
@@ -191,6 +194,7 @@ pub fn run(
                     return Ok(0);
                 }
                 Ok(Msg::CycleDone(_)) => {}
+                Err(RecvTimeoutError::Timeout) if nap < left => sd.notify("WATCHDOG=1"),
                 Err(RecvTimeoutError::Timeout) => break,
                 Err(RecvTimeoutError::Disconnected) => {
                     return Err(Error::Other("internal error: control channel closed".into()));

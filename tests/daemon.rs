@@ -391,3 +391,27 @@ fn healthz_in_run_is_ok_while_cycles_run() {
     let v = d.get("/healthz").json();
     assert_eq!(v["ok"], true);
 }
+
+#[test]
+fn watchdog_pings_continue_between_long_cycles() {
+    use std::os::unix::net::UnixDatagram;
+    let env = Env::new();
+    let tcp = crate::util::TcpFixture::new();
+    simple_config(&env, tcp.port(), "1h");
+    let sock_path = env.path("notify.sock");
+    let sock = UnixDatagram::bind(&sock_path).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let _d = Daemon::start(
+        &env,
+        &["run", "-c", &cfg(&env), "--no-http"],
+        &[("NOTIFY_SOCKET", sock_path.to_str().unwrap()), ("WATCHDOG_USEC", "200000")],
+    );
+    let mut pings = 0;
+    let mut buf = [0u8; 4096];
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while pings < 5 {
+        assert!(Instant::now() < deadline, "only {pings} watchdog pings with a 1h interval");
+        let n = sock.recv(&mut buf).expect("datagram");
+        pings += usize::from(&buf[..n] == b"WATCHDOG=1");
+    }
+}
