@@ -11,9 +11,10 @@
 # systemd man-db shellcheck prometheus nodejs binutils (zsh optional).
 #
 # The machine is left as it was found: the package is purged at the end even
-# on failure or interrupt, and the test refuses to start if chatstack-status
-# is already installed or its user or directories already exist (the purge
-# would delete them). The last line is "N passed, N failed[, N skipped]"; the
+# on failure or interrupt; the test refuses to start if chatstack-status is
+# already installed or its user exists, and moves aside (and puts back at the
+# end) an /etc/chatstack-status, /var/lib/chatstack or /usr/bin/chatstack-status
+# left by hand-run tries. The last line is "N passed, N failed[, N skipped]"; the
 # exit status is non-zero if anything failed.
 set -uo pipefail
 export LC_ALL=C.UTF-8
@@ -67,10 +68,12 @@ cleanup() {
     cleaned=true
     if $installed_by_us; then
         if dpkg-query -W -f='${Status}' "$PKG" 2>/dev/null | grep -q 'installed\|config-files'; then
-            dpkg --purge "$PKG" >"$tmp/cleanup-purge.log" 2>&1 ||
-                echo "warning: cleanup: dpkg --purge $PKG failed, see below" >&2
+            if ! dpkg --purge "$PKG" >"$tmp/cleanup-purge.log" 2>&1; then
+                echo "warning: cleanup: dpkg --purge $PKG failed:" >&2
+                sed 's/^/    /' "$tmp/cleanup-purge.log" >&2
+            fi
         fi
-        # Whatever a failed purge left behind was ours (we refused to start otherwise).
+        # Whatever a failed purge left behind is ours (what was there before is backed up).
         rm -rf "/etc/${PKG:?}" /var/lib/chatstack /etc/polkit-1/rules.d/50-$PKG.rules \
             /etc/systemd/system/status_monitor.service \
             /etc/systemd/system/multi-user.target.wants/$PKG.service \
@@ -81,7 +84,31 @@ cleanup() {
     if [ -n "$created_polkit_dir" ]; then
         rm -rf "$created_polkit_dir"
     fi
+    restore_backups
     rm -rf "$tmp"
+}
+
+# Files of a hand-run chatstack-status (not of the package) that the test
+# would overwrite or purge: moved aside first, put back at the end.
+backed_up=()
+back_up() { # path
+    local b
+    b="$tmp/backup/$(printf '%s' "$1" | tr / _)"
+    mkdir -p "$tmp/backup"
+    if mv "$1" "$b"; then
+        backed_up+=("$1")
+        echo "# moved $1 aside for the test (put back at the end)"
+    fi
+}
+restore_backups() {
+    local p b
+    for p in "${backed_up[@]+"${backed_up[@]}"}"; do
+        b="$tmp/backup/$(printf '%s' "$p" | tr / _)"
+        rm -rf "$p"
+        mkdir -p "$(dirname "$p")"
+        mv "$b" "$p" || echo "warning: could not put $p back from $b" >&2
+    done
+    backed_up=()
 }
 trap cleanup EXIT
 trap 'echo "interrupted" >&2; cleanup; exit 130' INT TERM HUP
@@ -127,13 +154,13 @@ leftovers=""
 dpkg-query -W -f='${Status}' "$PKG" 2>/dev/null | grep -q 'installed\|config-files' && leftovers="$leftovers package"
 getent passwd "$USER_NAME" >/dev/null && leftovers="$leftovers user"
 getent group "$USER_NAME" >/dev/null && leftovers="$leftovers group"
-for p in /etc/$PKG /var/lib/chatstack /usr/bin/$PKG /etc/polkit-1/rules.d/50-$PKG.rules; do
-    [ -e "$p" ] && leftovers="$leftovers $p"
-done
 if [ -n "$leftovers" ]; then
-    not_ok "machine is clean of $PKG before the test (dpkg --purge $PKG first)" "found:$leftovers"
+    not_ok "machine is clean of $PKG before the test (dpkg --purge $PKG / userdel $USER_NAME first)" "found:$leftovers"
     finish
 fi
+for p in /etc/$PKG /var/lib/chatstack /usr/bin/$PKG /etc/polkit-1/rules.d/50-$PKG.rules; do
+    if [ -e "$p" ] || [ -L "$p" ]; then back_up "$p"; fi
+done
 
 upstream=$(sed -n '/^\[package\]/,/^\[/s/^version[[:space:]]*=[[:space:]]*"\([^"]*\)".*/\1/p' "$repo/Cargo.toml" | head -n 1)
 config=$repo/config/monitor.yml
@@ -506,7 +533,7 @@ fi
 # --- static checks ----------------------------------------------------------
 echo "# shellcheck"
 for f in packaging/install.sh packaging/build-deb.sh packaging/debian/postinst packaging/debian/prerm \
-    packaging/debian/postrm tests/packaging/test-deb.sh; do
+    packaging/debian/postrm tests/packaging/test-deb.sh tests/packaging/test-systemd.sh; do
     check "shellcheck $f" shellcheck -x "$repo/$f"
 done
 check "shellcheck packaging/completions/$PKG.bash" shellcheck -s bash "$repo/packaging/completions/$PKG.bash"
