@@ -7,9 +7,10 @@
 # the last line of output.
 #
 # Why plain dpkg-deb and not cargo-deb: cargo-deb is one more tool to compile
-# in CI (and to keep in step with Cargo), while dpkg-deb, dpkg-shlibdeps,
-# fakeroot and lintian are Debian packages that install in seconds. The
-# package is simple enough that this script is the whole recipe, and the
+# in CI (and to keep in step with Cargo), while dpkg-deb, dpkg-shlibdeps and
+# lintian are Debian packages that install in seconds; no fakeroot either:
+# `dpkg-deb --root-owner-group` makes every file root:root. The package is
+# simple enough that this script is the whole recipe, and the
 # maintainer scripts in packaging/debian/ are the ones dh_installsystemd would
 # generate, written out so that they can be read and tested.
 #

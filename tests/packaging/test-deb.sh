@@ -7,7 +7,7 @@
 # installs it, checks what the maintainer scripts did, reinstalls over an
 # edited conffile, removes and purges it, then tests packaging/install.sh in a
 # DESTDIR, shellcheck, the completions, the Prometheus files and the polkit
-# rule. Needs root and these Debian 12 packages: dpkg-dev lintian fakeroot
+# rule. Needs root and these Debian 12 packages: dpkg-dev lintian
 # systemd man-db shellcheck prometheus nodejs binutils (zsh optional).
 #
 # The machine is left as it was found: the package is purged at the end even
@@ -142,12 +142,12 @@ if [ "$(id -u)" != 0 ]; then
     finish
 fi
 missing=""
-for tool in dpkg-deb dpkg-shlibdeps fakeroot lintian systemd-analyze man shellcheck promtool node strip readelf; do
+for tool in dpkg-deb dpkg-shlibdeps lintian systemd-analyze man shellcheck promtool node strip readelf; do
     command -v "$tool" >/dev/null 2>&1 || missing="$missing $tool"
 done
 if [ -n "$missing" ]; then
     not_ok "tools installed" "missing:$missing" \
-        "apt-get install dpkg-dev fakeroot lintian systemd man-db shellcheck prometheus nodejs binutils"
+        "apt-get install dpkg-dev lintian systemd man-db shellcheck prometheus nodejs binutils"
     finish
 fi
 leftovers=""
