@@ -11,8 +11,8 @@
 # process checks of other users' processes, systemd checks over D-Bus, Nagios
 # plugins, HTTP, SIGHUP reload, healing through the polkit rule (a dummy
 # chatstack.service gets restarted), the one-shot timer unit treating exit 2
-# as success, graceful stop, restart on upgrade, and remove/purge with systemd
-# running.
+# as success, graceful stop, restart on upgrade, remove/purge with systemd
+# running, and install.sh --/--uninstall on such a host.
 #
 # Needs root and: apt-get install systemd-container debootstrap. The first run
 # debootstraps a rootfs (about 270 MB, from the Debian mirror) into
@@ -96,6 +96,7 @@ fi
 
 echo "# build the .deb"
 mkdir -p "$tmp/pkg"
+cp "$BINARY" "$tmp/pkg/$PKG"
 out=$(bash "$repo/packaging/build-deb.sh" "$BINARY" "$tmp/pkg" 2>&1)
 deb=$(printf '%s\n' "$out" | tail -n 1)
 if [ -f "$deb" ]; then ok "build-deb.sh"; else not_ok "build-deb.sh" "$out"; finish; fi
@@ -103,7 +104,7 @@ debname=$(basename "$deb")
 
 echo "# boot the container"
 systemd-nspawn -D "$NSROOT" --volatile=overlay --private-network --register=no --keep-unit \
-    --bind-ro="$tmp/pkg:/mnt/pkg" --console=pipe -q --boot >"$tmp/nspawn.log" 2>&1 </dev/null &
+    --bind-ro="$tmp/pkg:/mnt/pkg" --bind-ro="$repo:/mnt/repo" --console=pipe -q --boot >"$tmp/nspawn.log" 2>&1 </dev/null &
 nspid=$!
 for _ in $(seq 1 60); do
     cpid=$(pgrep -P "$nspid" | head -n 1)
@@ -249,5 +250,23 @@ left=$(ns sh -c "ls -d /etc/$PKG /var/lib/chatstack /etc/polkit-1/rules.d/50-$PK
 is "purge leaves nothing" "${left:-nothing}" nothing
 is "purge removed the user" "$(ns getent passwd $PKG)" ""
 is "no process of the user (uid $uid) is left" "$(ns ps -u "$uid" -o pid= 2>&1)" ""
+
+echo "# install.sh on a host with systemd (no dpkg)"
+out=$(ns env BINARY=/mnt/pkg/$PKG sh /mnt/repo/packaging/install.sh /usr/local 2>&1)
+is "install.sh /usr/local" "$?" 0
+ns systemctl daemon-reload
+ns systemctl enable --now $PKG.service >/dev/null 2>&1
+wait_for "the daemon from install.sh is active" 30 ns systemctl is-active --quiet $PKG.service
+case "$(ns systemctl show -p ExecStart --value $PKG.service)" in
+    *"path=/usr/local/bin/$PKG "*) ok "it runs /usr/local/bin/$PKG" ;;
+    *) not_ok "it runs /usr/local/bin/$PKG" "$(ns systemctl show -p ExecStart --value $PKG.service)" ;;
+esac
+is "it runs as $PKG" "$(ns ps -o user= -p "$(ns systemctl show -p MainPID --value $PKG.service)" 2>&1 | tr -d ' ')" "$PKG"
+is "the polkit rule is installed" "$(ns test -s /etc/polkit-1/rules.d/50-$PKG.rules && echo yes)" yes
+out=$(ns sh /mnt/repo/packaging/install.sh --uninstall /usr/local 2>&1)
+is "install.sh --uninstall" "$?" 0
+is "uninstall stopped the daemon" "$(ns systemctl is-active $PKG.service 2>&1)" inactive
+left=$(ns sh -c "ls -d /usr/local/bin/$PKG /etc/systemd/system/$PKG* /etc/systemd/system/status_monitor.service /etc/systemd/system/*.wants/$PKG* /etc/polkit-1/rules.d/50-$PKG.rules /etc/$PKG 2>/dev/null")
+is "uninstall leaves none of its files or links" "${left:-nothing}" nothing
 
 finish
