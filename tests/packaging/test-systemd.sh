@@ -12,7 +12,7 @@
 # plugins, HTTP, SIGHUP reload, healing through the polkit rule (a dummy
 # chatstack.service gets restarted), the one-shot timer unit treating exit 2
 # as success, graceful stop, restart on upgrade, remove/purge with systemd
-# running, and install.sh --/--uninstall on such a host.
+# running, the watchdog, and install.sh and its --uninstall on such a host.
 #
 # Needs root and: apt-get install systemd-container debootstrap. The first run
 # debootstraps a rootfs (about 270 MB, from the Debian mirror) into
@@ -218,6 +218,23 @@ ns systemctl reload $PKG.service
 wait_for "systemctl reload (SIGHUP) is logged as a reload" 10 \
     check_journal $PKG.service "reloaded /etc/$PKG/monitor.yml"
 is "still active after reload" "$(ns systemctl is-active $PKG.service)" active
+
+echo "# the watchdog (shortened to 4s by a drop-in)"
+ns mkdir -p /etc/systemd/system/$PKG.service.d
+ns sh -c "printf '[Service]\nWatchdogSec=4s\n' >/etc/systemd/system/$PKG.service.d/test-watchdog.conf"
+ns systemctl daemon-reload
+ns systemctl restart $PKG.service
+sleep 9
+wdpid=$(ns systemctl show -p MainPID --value $PKG.service)
+is "a healthy daemon keeps the 4s watchdog fed for 9s (no restart)" \
+    "$(ns systemctl show -p NRestarts --value $PKG.service)/$(ns systemctl is-active $PKG.service)" "0/active"
+ns kill -STOP "$wdpid"
+# shellcheck disable=SC2317 # called through wait_for
+restarted() { [ "$(ns systemctl show -p NRestarts --value "$PKG.service")" -ge 1 ] && ns systemctl is-active --quiet "$PKG.service"; }
+wait_for "a wedged (SIGSTOPped) daemon is killed by the watchdog and restarted" 30 restarted
+ns rm -rf /etc/systemd/system/$PKG.service.d
+ns systemctl daemon-reload
+ns systemctl restart $PKG.service
 
 echo "# upgrade, the timer, stop"
 pid1=$(ns systemctl show -p MainPID --value $PKG.service)
