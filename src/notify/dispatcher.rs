@@ -457,6 +457,89 @@ fn deliver(shared: &Shared, n: Arc<Notifier>, mut d: Box<Delivery>, tries: u32) 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::raw::NotifierKind;
+
+    fn notifier(name: &str) -> Arc<Notifier> {
+        Arc::new(Notifier {
+            name: name.into(),
+            kind: NotifierKind::Webhook,
+            url: Some("http://127.0.0.1:1/".into()),
+            bearer_token_file: None,
+            headers: Vec::new(),
+            timeout: Duration::from_secs(1),
+            services: Vec::new(),
+            events: Vec::new(),
+            account_sid: None,
+            auth_token_file: None,
+            from: None,
+            to: Vec::new(),
+            api_base: String::new(),
+        })
+    }
+
+    fn job(n: &Arc<Notifier>, id: usize, not_before: Instant) -> Job {
+        let event = super::super::events::Event {
+            id: id.to_string(),
+            event: crate::config::raw::EventName::Down,
+            service: "s".into(),
+            status: crate::state::Health::Down,
+            previous: None,
+            since: None,
+            at: Timestamp(0),
+            host: "h".into(),
+            critical: true,
+            detail: String::new(),
+            text: String::new(),
+            down_for_s: None,
+            also_affected: Vec::new(),
+            restart_ok: None,
+            checks: Vec::new(),
+        };
+        let d = Delivery {
+            notifier: n.name.clone(),
+            to: None,
+            event,
+            attempts: 0,
+            last_error: None,
+            next_attempt: None,
+        };
+        Job::Deliver { n: Arc::clone(n), d: Box::new(d), not_before, tries: 0 }
+    }
+
+    fn id(j: &Job) -> String {
+        match j {
+            Job::Deliver { d, .. } => d.event.id.clone(),
+            Job::Heartbeat { .. } => "hb".into(),
+        }
+    }
+
+    #[test]
+    fn a_full_queue_drops_the_oldest_and_counts() {
+        // No sender thread: nothing consumes the queue.
+        let shared = Arc::new(Shared { q: Mutex::new(Queue::default()), cv: Condvar::new() });
+        let d = Dispatcher { shared, running: false };
+        let n = notifier("a");
+        let now = Instant::now();
+        d.push((0..CAPACITY + 10).map(|i| job(&n, i, now)).collect());
+        let q = d.shared.lock();
+        assert_eq!(q.jobs.len(), CAPACITY);
+        assert_eq!(q.dropped, 10);
+        assert_eq!(q.jobs.front().map(id).as_deref(), Some("10"));
+        drop(q);
+        assert!(d.metrics().contains("chatstack_notifications_dropped_total 10\n"));
+    }
+
+    #[test]
+    fn a_notifier_waiting_for_a_retry_holds_back_only_its_own_jobs() {
+        let (a, b) = (notifier("a"), notifier("b"));
+        let now = Instant::now();
+        let later = now + Duration::from_secs(5);
+        let jobs: VecDeque<Job> = [job(&a, 1, later), job(&a, 2, now), job(&b, 3, now)].into();
+        assert!(matches!(pick(&jobs, now), Pick::Ready(2)));
+        let jobs: VecDeque<Job> = [job(&a, 1, later), job(&a, 2, now)].into();
+        assert!(matches!(pick(&jobs, now), Pick::WaitUntil(t) if t == later));
+        assert!(matches!(pick(&VecDeque::new(), now), Pick::Empty));
+    }
 
     #[test]
     fn backoff_grows() {
