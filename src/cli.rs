@@ -128,7 +128,7 @@ struct UnmuteArgs {
     service: String,
 }
 
-/// Send one test event through every notifier.
+/// Send one test event through every notifier; exit 0 if all accepted it, else 1.
 #[derive(FromArgs, Debug)]
 #[argh(subcommand, name = "notify-test")]
 struct NotifyTestArgs {
