@@ -4,7 +4,7 @@ PREFIX ?= /usr/local
 DESTDIR ?=
 BIN := target/release/chatstack-status
 
-.PHONY: help build release run test unit test-deb lint forbid deps deb install uninstall bench soak fuzz clean
+.PHONY: help build release run test unit test-deb test-systemd lint forbid deps deb install uninstall bench soak fuzz clean
 
 help: ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -29,6 +29,9 @@ unit: ## cargo test: unit, integration (real binary, loopback servers) and brows
 
 test-deb: release ## build the .deb, lintian, install/upgrade/purge it, install.sh (root)
 	bash tests/packaging/test-deb.sh $(BIN)
+
+test-systemd: release ## opt-in: the .deb under a real systemd in systemd-nspawn (root, ~270 MB rootfs)
+	bash tests/packaging/test-systemd.sh $(BIN)
 
 lint: ## rustfmt and clippy, warnings are errors
 	$(CARGO) fmt --all -- --check
