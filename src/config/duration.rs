@@ -9,25 +9,31 @@ pub fn parse(text: &str) -> Result<Duration, String> {
     let t = text.trim();
     let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
-    let scale = match unit.trim() {
-        "ms" => 0.001,
-        "" | "s" => 1.0,
-        "m" => 60.0,
-        "h" => 3600.0,
-        "d" => 86_400.0,
+    // Nanoseconds per unit: scaling up (not `n * 0.001`) keeps `4097ms`
+    // exactly 4097 ms, so durations round-trip through `format`.
+    let scale_ns = match unit.trim() {
+        "ms" => 1e6,
+        "" | "s" => 1e9,
+        "m" => 6e10,
+        "h" => 3.6e12,
+        "d" => 8.64e13,
         _ => return Err(expected(text)),
     };
     if num.is_empty() || num.starts_with('.') || num.ends_with('.') {
         return Err(expected(text));
     }
     let n: f64 = num.parse().map_err(|_| expected(text))?;
-    from_secs(n * scale).ok_or_else(|| expected(text))
+    from_nanos(n * scale_ns).ok_or_else(|| expected(text))
 }
 
 fn from_secs(secs: f64) -> Option<Duration> {
+    from_nanos(secs * 1e9)
+}
+
+fn from_nanos(ns: f64) -> Option<Duration> {
     // Ten years is far beyond any sensible interval and keeps arithmetic safe.
-    (secs.is_finite() && (0.0..=315_360_000.0).contains(&secs))
-        .then(|| Duration::from_secs_f64(secs))
+    (ns.is_finite() && (0.0..=315_360_000e9).contains(&ns))
+        .then(|| Duration::from_nanos(ns.round() as u64))
 }
 
 fn expected(text: &str) -> String {
