@@ -181,7 +181,11 @@ pub fn load(path: &Path) -> Result<Config, Error> {
     if meta.len() > MAX_CONFIG_BYTES {
         return Err(Error::ConfigInvalid {
             path: path.into(),
-            problems: vec![format!("file is {} bytes: expected a config under 4 MiB", meta.len())],
+            problems: vec![format!(
+                "{}: file is {} bytes: expected a config under 4 MiB",
+                path.display(),
+                meta.len()
+            )],
         });
     }
     let bytes =
@@ -189,7 +193,8 @@ pub fn load(path: &Path) -> Result<Config, Error> {
     let text = String::from_utf8(bytes).map_err(|e| Error::ConfigInvalid {
         path: path.into(),
         problems: vec![format!(
-            "not UTF-8 text (invalid byte at offset {})",
+            "{}: not UTF-8 text (invalid byte at offset {})",
+            path.display(),
             e.utf8_error().valid_up_to()
         )],
     })?;
