@@ -64,10 +64,12 @@ fn check(path: &Path, no_restart: bool, format: Format, only: Vec<String>) -> Re
     let out = cycle::run(&config, &mut state, &opts);
     crate::notify::after_cycle_oneshot(&config, &mut state, &out);
     statefile::save(&config.state_file, &state)?;
+    // `--only` leaves the status file and the prom file to full runs: one
+    // service's view must not replace the host's.
     if only.is_empty() {
         write_status(&config, &out.doc)?;
+        crate::metrics::write_prom_file(&config, &out.doc);
     }
-    crate::metrics::write_prom_file(&config, &out.doc);
     print(&output::render(&out.doc, format, &out.notes, output::use_color()));
     Ok(output::exit_code(&out.doc))
 }

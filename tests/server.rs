@@ -344,6 +344,28 @@ fn check_writes_the_prom_file_too() {
 }
 
 #[test]
+fn check_only_leaves_the_prom_file_to_full_runs() {
+    // Per-service Nagios checks (`--only`) must not replace the host's
+    // metrics with one service's: series would vanish between scrapes.
+    let env = Env::new();
+    let tcp = TcpFixture::new();
+    let prom = env.path("textfile/chatstack.prom");
+    env.config(&format!(
+        "timeout: 1s\nprom_file: {prom:?}\nservices:\n  - name: Web\n    port: {}\n  - name: Db\n    port: {}\n",
+        tcp.port(),
+        crate::util::closed_port()
+    ));
+    env.check(&[]).code(2);
+    let full = std::fs::read_to_string(&prom).unwrap();
+    assert!(full.contains("chatstack_service_up{service=\"Db\",critical=\"true\"} 0"), "{full}");
+    env.check(&["--only", "Web"]).code(0);
+    let after = std::fs::read_to_string(&prom).unwrap();
+    assert!(after.contains("service=\"Db\""), "--only dropped Db from the prom file:\n{after}");
+    assert!(after.contains("chatstack_overall_state{state=\"down\"} 1"), "{after}");
+    assert_eq!(env.status()["services"].as_array().map(Vec::len), Some(2), "status file");
+}
+
+#[test]
 fn the_daemon_writes_the_status_file_each_cycle_and_serves_memory() {
     let env = Env::new();
     let tcp = TcpFixture::new();
