@@ -549,6 +549,31 @@ fn no_secret_in_output_state_or_status() {
 }
 
 #[test]
+fn a_malformed_secret_url_is_reported_without_echoing_it() {
+    // A typo in a Slack/webhook/heartbeat URL is a config error; the error
+    // must still locate it but never print the URL (its path is the secret).
+    let secret = "XSECRETX0123456789";
+    for (yaml, line) in [
+        (
+            format!(
+                "notify:\n  - type: slack\n    url: \"https://hooks.slack.com/services/T0/{secret} x\"\n"
+            ),
+            3,
+        ),
+        (format!("notify:\n  - type: webhook\n    url: \"htps://example.internal/{secret}\"\n"), 3),
+        (format!("heartbeat: {{url: \"https://hc-ping.com/{secret}\\n\"}}\n"), 1),
+    ] {
+        let env = Env::new();
+        env.write("monitor.yml", &format!("{yaml}services:\n  - name: web\n    port: 1\n"));
+        let out = env.cmd(&["validate", "-c", &cfg(&env)]);
+        out.code(3);
+        assert!(!out.stderr.contains(secret), "secret echoed:\n{}", out.stderr);
+        assert!(out.stderr.contains(&format!("monitor.yml:{line}:")), "{}", out.stderr);
+        assert!(out.stderr.contains("URL"), "{}", out.stderr);
+    }
+}
+
+#[test]
 fn heartbeat_pings_ok_and_fail_from_check() {
     let r = Receiver::new(Mode::Status(200));
     let env = Env::new();

@@ -44,7 +44,7 @@ pub struct RawBasicAuth {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawHeartbeat {
-    pub url: HttpUrl,
+    pub url: SecretUrl,
     pub timeout: Option<Dur>,
 }
 
@@ -76,7 +76,7 @@ pub struct RawNotifier {
     #[serde(rename = "type")]
     pub kind: NotifierKind,
     pub name: Option<String>,
-    pub url: Option<HttpUrl>,
+    pub url: Option<SecretUrl>,
     pub bearer_token_file: Option<PathBuf>,
     pub headers: Option<BTreeMap<String, String>>,
     pub timeout: Option<Dur>,
@@ -213,6 +213,24 @@ validated_string!(
         match (uri.scheme_str(), uri.host()) {
             (Some("http" | "https"), Some(h)) if !h.is_empty() => Ok(s.to_string()),
             _ => Err(format!("invalid URL {s:?}: expected an http:// or https:// URL with a host")),
+        }
+    }
+);
+
+validated_string!(
+    /// A notifier's or the heartbeat's URL: like `HttpUrl`, but a secret (a
+    /// Slack or healthchecks URL is its own credential), so an error never
+    /// quotes it.
+    SecretUrl(String),
+    "an http:// or https:// URL",
+    |s| {
+        let uri: ureq::http::Uri = s.parse().map_err(|_| {
+            "invalid URL (not quoted: it is a secret): expected an http:// or https:// URL"
+                .to_string()
+        })?;
+        match (uri.scheme_str(), uri.host()) {
+            (Some("http" | "https"), Some(h)) if !h.is_empty() => Ok(s.to_string()),
+            _ => Err("invalid URL (not quoted: it is a secret): expected an http:// or https:// URL with a host".to_string()),
         }
     }
 );
