@@ -89,12 +89,67 @@ impl Timestamp {
     }
 }
 
-impl fmt::Display for Timestamp {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+/// The RFC 3339 text of a timestamp in years 0000-9999, built without the
+/// `fmt` machinery: the status and state files hold hundreds of timestamps
+/// (every history entry), and `write!` with padding cost ~2,000 instructions
+/// each, a quarter of a one-shot `check` (see docs/BENCHMARKS.md).
+struct Rfc3339 {
+    buf: [u8; 24],
+    len: usize,
+}
+
+impl Rfc3339 {
+    fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.buf[..self.len]).unwrap_or("")
+    }
+}
+
+fn put_digits(out: &mut [u8], mut v: i64) {
+    for slot in out.iter_mut().rev() {
+        *slot = b'0' + (v % 10) as u8;
+        v /= 10;
+    }
+}
+
+impl Timestamp {
+    fn parts(self) -> (i64, i64, i64, i64, i64) {
         let secs = self.0.div_euclid(1000);
         let ms = self.0.rem_euclid(1000);
         let (days, sod) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
         let (y, m, d) = civil_from_days(days);
+        (y, m, d, sod, ms)
+    }
+
+    /// None outside years 0000-9999 (RFC 3339's range).
+    fn rfc3339(self) -> Option<Rfc3339> {
+        let (y, m, d, sod, ms) = self.parts();
+        if !(0..=9999).contains(&y) {
+            return None;
+        }
+        let mut buf = *b"0000-00-00T00:00:00.000Z";
+        put_digits(&mut buf[0..4], y);
+        put_digits(&mut buf[5..7], m);
+        put_digits(&mut buf[8..10], d);
+        put_digits(&mut buf[11..13], sod / 3600);
+        put_digits(&mut buf[14..16], sod / 60 % 60);
+        put_digits(&mut buf[17..19], sod % 60);
+        let len = if ms != 0 {
+            put_digits(&mut buf[20..23], ms);
+            24
+        } else {
+            buf[19] = b'Z';
+            20
+        };
+        Some(Rfc3339 { buf, len })
+    }
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(t) = self.rfc3339() {
+            return f.write_str(t.as_str());
+        }
+        let (y, m, d, sod, ms) = self.parts();
         write!(f, "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}", sod / 3600, sod / 60 % 60, sod % 60)?;
         if ms != 0 {
             write!(f, ".{ms:03}")?;
@@ -105,7 +160,10 @@ impl fmt::Display for Timestamp {
 
 impl Serialize for Timestamp {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
+        match self.rfc3339() {
+            Some(t) => s.serialize_str(t.as_str()),
+            None => s.collect_str(self),
+        }
     }
 }
 
@@ -165,6 +223,17 @@ mod tests {
         assert_eq!(
             Timestamp::parse("2026-11-28T08:30:00+02:00"),
             Timestamp::parse("2026-11-28T06:30:00Z")
+        );
+    }
+
+    #[test]
+    fn formats_outside_four_digit_years_too() {
+        assert_eq!(Timestamp(-62_167_219_200_001).to_string(), "-001-12-31T23:59:59.999Z");
+        assert_eq!(Timestamp(253_402_300_800_000).to_string(), "10000-01-01T00:00:00Z");
+        assert_eq!(Timestamp(1).to_string(), "1970-01-01T00:00:00.001Z");
+        assert_eq!(
+            serde_json::to_string(&Timestamp(1_795_847_400_050)).unwrap(),
+            "\"2026-11-28T06:30:00.050Z\""
         );
     }
 
