@@ -549,6 +549,31 @@ fn no_secret_in_output_state_or_status() {
 }
 
 #[test]
+fn a_huge_retry_after_does_not_crash_check_nor_lose_its_state() {
+    // A receiver answering 429 with an absurd Retry-After must cost no more
+    // than a retry later: not a crash that skips saving the state (which
+    // would lose restart records and re-page every run).
+    let hook = crate::util::http_handler(|_| {
+        crate::util::Reply::new(429, "slow down").header("Retry-After", "18446744073709551615")
+    });
+    let env = Env::new();
+    let probe = probe(&env, "web");
+    env.config(&format!(
+        "notify:\n  - {{type: webhook, name: hook, url: \"{}\", timeout: 1s}}\nservices:\n  - name: web\n    checks: [{{type: command, argv: [\"{probe}\"]}}]\n",
+        hook.url("/hook")
+    ));
+    set_up(&env, "web", false);
+    let out = env.check(&[]);
+    crate::util::assert_no_panic(&out);
+    out.code(2);
+    assert!(!hook.requests().is_empty(), "the receiver was never asked");
+    let state = env.state();
+    assert_eq!(state["services"]["web"]["alerted"], "down", "{state:#}");
+    let kept = state["undelivered"].as_array().cloned().unwrap_or_default();
+    assert_eq!(kept.len(), 1, "{state:#}");
+}
+
+#[test]
 fn a_malformed_secret_url_is_reported_without_echoing_it() {
     // A typo in a Slack/webhook/heartbeat URL is a config error; the error
     // must still locate it but never print the URL (its path is the secret).

@@ -33,6 +33,9 @@ pub enum Attempt {
 
 /// The longest SMS body we send (one GSM segment).
 pub const SMS_MAX: usize = 160;
+/// The longest Retry-After taken from an answer (a day); callers may cap
+/// it further.
+const MAX_RETRY_AFTER_S: u64 = 24 * 3600;
 /// The most of an error answer's body read and quoted.
 const MAX_ANSWER: u64 = 2048;
 
@@ -164,7 +167,9 @@ fn classify_answer(mut resp: ureq::http::Response<ureq::Body>) -> Attempt {
         .get("retry-after")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok())
-        .map(Duration::from_secs);
+        // Bounded here so no caller can overflow an `Instant` with it (an
+        // absurd value crashed `check` before it saved its state).
+        .map(|secs| Duration::from_secs(secs.min(MAX_RETRY_AFTER_S)));
     let mut body = Vec::new();
     let _ = resp.body_mut().as_reader().take(MAX_ANSWER).read_to_end(&mut body);
     let answer = String::from_utf8_lossy(&body);
