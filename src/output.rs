@@ -102,9 +102,9 @@ fn text(doc: &StatusDoc, notes: &[HealNote], color: bool) -> String {
     out
 }
 
-/// Quotes a perfdata label (`'` doubled, `=` not allowed).
+/// Quotes a perfdata label (`'` doubled; `=` and `|` not allowed).
 fn perf_label(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "''").replace('=', "_"))
+    format!("'{}'", s.replace('\'', "''").replace(['=', '|'], "_"))
 }
 
 fn nagios(doc: &StatusDoc) -> String {
@@ -120,7 +120,13 @@ fn nagios(doc: &StatusDoc) -> String {
         .iter()
         .filter(|s| s.status != Health::Up)
         .map(|s| {
-            format!("{} {} ({})", s.name, s.status.as_str(), service_detail(s).replace('|', "/"))
+            // Nagios splits the line at its first '|': none before the perfdata.
+            format!(
+                "{} {} ({})",
+                s.name.replace('|', "/"),
+                s.status.as_str(),
+                service_detail(s).replace('|', "/")
+            )
         })
         .collect();
     let summary = if bad.is_empty() {

@@ -105,6 +105,8 @@ fn nagios_format_is_one_line_with_valid_perfdata() {
             "WARNING",
         ),
         (vec![("Web App", true, format!("port: {}", closed_port()))], 2, "CRITICAL"),
+        // A '|' in a name must not start the perfdata early.
+        (vec![("web|api", true, format!("port: {}", closed_port()))], 2, "CRITICAL"),
     ] {
         let env = Env::new();
         env.config(&services(&svcs));
@@ -112,6 +114,7 @@ fn nagios_format_is_one_line_with_valid_perfdata() {
         assert_eq!(out.code, code, "{out:#?}");
         assert_eq!(out.stdout.lines().count(), 1, "{}", out.stdout);
         let line = out.stdout.trim_end();
+        assert_eq!(line.matches('|').count(), 1, "one '|' before the perfdata: {line}");
         let caps = line_re.captures(line).unwrap_or_else(|| panic!("not a Nagios line: {line}"));
         assert_eq!(&caps[1], word);
         let items = perfdata_items(&caps[2]);
