@@ -62,6 +62,10 @@ fn check(path: &Path, no_restart: bool, format: Format, only: Vec<String>) -> Re
     let mut state = statefile::load(&config.state_file);
     let opts = CycleOptions { no_restart, only: only.clone() };
     let out = cycle::run(&config, &mut state, &opts);
+    // Saved before alerting too: delivery may take a notifier's whole
+    // timeout, and a run killed meanwhile must not lose a restart it ran
+    // (its alerts are then raised again by the next run: at least once).
+    statefile::save(&config.state_file, &state)?;
     crate::notify::after_cycle_oneshot(&config, &mut state, &out);
     statefile::save(&config.state_file, &state)?;
     // `--only` leaves the status file and the prom file to full runs: one

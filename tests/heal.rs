@@ -238,3 +238,41 @@ fn a_hanging_restart_command_is_cut_off_at_heal_timeout() {
     assert_eq!(r["ok"], false, "{r:#}");
     assert!(r["detail"].as_str().unwrap().contains("timed out"), "{r:#}");
 }
+
+#[test]
+fn a_check_killed_while_alerting_keeps_the_record_of_its_restart() {
+    // Alert delivery comes after healing and may take a notifier's whole
+    // timeout; a run killed meanwhile (TimeoutStartSec, a cron kill) must
+    // not lose the restart it ran, or the next run restarts again with no
+    // grace and no budget.
+    let hang = crate::util::http_fixture(crate::util::Behaviour::HangAfterAccept);
+    let env = Env::new();
+    env.fake_systemctl();
+    env.unit("web.service", "failed", "failed", "exit-code");
+    env.config(&format!(
+        "timeout: 2s\nheal: {{after_failures: 1, grace: 1h}}\nnotify:\n  - {{type: webhook, url: \"{}\", timeout: 20s}}\nservices:\n  - name: web\n    unit: web.service\n",
+        hang.url("/hook")
+    ));
+    let cfg = env.config_path();
+    let mut child = env
+        .command(&["check", "-c", cfg.to_str().unwrap()], &[])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    crate::util::wait_until(std::time::Duration::from_secs(10), || restarts(&env) == 1);
+    // Give it a moment to reach the (hanging) delivery, then kill it there.
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let web = &env.state()["services"]["web"];
+    assert_eq!(web["restarts"].as_array().map(Vec::len), Some(1), "{web:#}");
+    assert!(web["last_restart"].is_string(), "{web:#}");
+
+    // The next run is within grace: no second restart.
+    env.config(
+        "timeout: 2s\nheal: {after_failures: 1, grace: 1h}\nservices:\n  - name: web\n    unit: web.service\n",
+    );
+    env.check(&[]).code(2);
+    assert_eq!(restarts(&env), 1, "{:?}", env.systemctl_calls());
+}
