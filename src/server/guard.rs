@@ -5,7 +5,9 @@
 //! loop ends for good on the first accept error (EMFILE). So tiny_http only
 //! ever sees connections that went through this front, over a private Unix
 //! socket: here every client connection gets an idle timeout, a write
-//! timeout, an 8 KiB cap on each request head (431 and close beyond), and a
+//! timeout, 10 s to send each request head whole (trickling one byte at a
+//! time does not reset it), an 8 KiB cap on each request head (431 and
+//! close beyond), and a
 //! place among at most `MAX_CONNECTIONS`; accept errors are logged and waited
 //! out, never fatal.
 
@@ -15,7 +17,7 @@ use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Concurrent client connections; more are answered 503 and closed. A
 /// connection that has not yet sent a whole request head costs one small
@@ -25,6 +27,10 @@ pub const MAX_CONNECTIONS: usize = 512;
 pub const MAX_HEAD: usize = 8 * 1024;
 /// A connection that sends nothing for this long is closed.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(10);
+/// A request head, once begun, must be complete within this, however it
+/// trickles in: one byte every few seconds (slowloris) would otherwise keep
+/// a connection place forever.
+pub const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
 /// A client that does not read its response for this long is dropped.
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -64,7 +70,7 @@ fn accept_loop(public: &TcpListener, backend: &Path, active: &Arc<AtomicUsize>) 
             .stack_size(64 * 1024)
             .spawn(move || {
                 let _slot = slot;
-                relay(stream, &backend);
+                relay(stream, &backend, HEAD_TIMEOUT);
             });
         if let Err(e) = spawned {
             crate::warn!("http: cannot start a connection thread: {e}");
@@ -81,15 +87,28 @@ impl Drop for Slot {
     }
 }
 
-fn relay(client: TcpStream, backend: &Path) {
-    let _ = client.set_read_timeout(Some(IDLE_TIMEOUT));
+/// Sets the client's read timeout: the idle timeout, or less when a request
+/// head must be complete by `deadline`. False once that deadline has passed.
+fn arm(client: &TcpStream, deadline: Option<Instant>) -> bool {
+    let left = match deadline {
+        None => IDLE_TIMEOUT,
+        Some(d) => d.saturating_duration_since(Instant::now()).min(IDLE_TIMEOUT),
+    };
+    !left.is_zero() && client.set_read_timeout(Some(left)).is_ok()
+}
+
+fn relay(client: TcpStream, backend: &Path, head_timeout: Duration) {
     let _ = client.set_write_timeout(Some(WRITE_TIMEOUT));
     let _ = client.set_nodelay(true);
     // Nothing reaches tiny_http before one whole request head has arrived.
     let mut head = HeadMeter::default();
     let mut first = Vec::new();
     let mut buf = [0u8; 4096];
+    let first_deadline = Instant::now() + head_timeout;
     while head.completed == 0 {
+        if !arm(&client, Some(first_deadline)) {
+            return;
+        }
         let n = match (&client).read(&mut buf) {
             Ok(0) | Err(_) => return,
             Ok(n) => n,
@@ -114,7 +133,7 @@ fn relay(client: TcpStream, backend: &Path) {
         },
     );
     let Ok(writer) = writer else { return };
-    forward_requests(&client, &back, head);
+    forward_requests(&client, &back, head, head_timeout);
     let _ = back.shutdown(Shutdown::Write);
     let _ = writer.join();
     let _ = client.shutdown(Shutdown::Both);
@@ -122,9 +141,19 @@ fn relay(client: TcpStream, backend: &Path) {
 
 /// Copies client bytes to the backend while no request head exceeds MAX_HEAD.
 /// Only GET and HEAD are served, so any body counts against the cap too.
-fn forward_requests(mut client: &TcpStream, mut back: &UnixStream, mut head: HeadMeter) {
+fn forward_requests(
+    mut client: &TcpStream,
+    mut back: &UnixStream,
+    mut head: HeadMeter,
+    head_timeout: Duration,
+) {
     let mut buf = [0u8; 4096];
+    let begun = |head: &HeadMeter| head.len > 0;
+    let mut deadline = begun(&head).then(|| Instant::now() + head_timeout);
     loop {
+        if !arm(client, deadline) {
+            return; // a head trickling in for too long
+        }
         let n = match client.read(&mut buf) {
             Ok(0) | Err(_) => return, // closed, idle timeout, or reset
             Ok(n) => n,
@@ -137,6 +166,12 @@ fn forward_requests(mut client: &TcpStream, mut back: &UnixStream, mut head: Hea
         if back.write_all(&buf[..n]).is_err() {
             return;
         }
+        // Idle between requests: the idle timeout; within a head: its deadline.
+        deadline = if begun(&head) {
+            deadline.or_else(|| Some(Instant::now() + head_timeout))
+        } else {
+            None
+        };
     }
 }
 
@@ -172,6 +207,44 @@ impl HeadMeter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Relays one client to a backend that reads until EOF; the client
+    /// sends `prefix`, then trickles a byte every 100 ms (never idle, never
+    /// a whole head). Returns how long the relay held the connection.
+    fn trickle(prefix: &[u8]) -> Duration {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let sock = dir.path().join("backend.sock");
+        let backend = std::os::unix::net::UnixListener::bind(&sock).expect("bind backend");
+        std::thread::spawn(move || {
+            if let Ok((mut s, _)) = backend.accept() {
+                let _ = io::copy(&mut s, &mut io::sink());
+            }
+        });
+        let public = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = public.local_addr().expect("addr");
+        let relayed = std::thread::spawn(move || {
+            let (c, _) = public.accept().expect("accept");
+            let t0 = Instant::now();
+            relay(c, &sock, Duration::from_millis(300));
+            t0.elapsed()
+        });
+        let mut c = TcpStream::connect(addr).expect("connect");
+        let _ = c.write_all(prefix);
+        let until = Instant::now() + Duration::from_secs(3);
+        while !relayed.is_finished() && Instant::now() < until {
+            let _ = c.write_all(b"a");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        assert!(relayed.is_finished(), "a trickled head held the connection for 3 s");
+        relayed.join().expect("relay")
+    }
+
+    #[test]
+    fn a_trickled_head_is_cut_off_at_the_head_timeout() {
+        assert!(trickle(b"GET /api/status HTTP/1.1\r\nX-Slow: ") < Duration::from_secs(2));
+        // The same for a second request on a kept-alive connection.
+        assert!(trickle(b"GET / HTTP/1.1\r\n\r\nGET / HTTP/1.1\r\nX: ") < Duration::from_secs(2));
+    }
 
     #[test]
     fn head_meter_resets_per_request_and_caps() {
