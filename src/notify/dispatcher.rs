@@ -127,7 +127,8 @@ impl Dispatcher {
     /// Never waits on the network.
     pub fn after_cycle(&self, config: &Config, state: &mut StateFile, out: &CycleOutput) {
         let now = Timestamp::now();
-        let events = super::events::evaluate(config, state, out, now);
+        // At the cycle's time, as healing judged it (see after_cycle_oneshot).
+        let events = super::events::evaluate(config, state, out, out.doc.generated_at);
         log_events(config, &events);
         let gave_up = {
             let mut q = self.shared.lock();

@@ -171,7 +171,9 @@ fn log_events(config: &Config, events: &[Event]) {
 /// What is not delivered stays in `state.undelivered` for the next run.
 pub fn after_cycle_oneshot(config: &Config, state: &mut StateFile, out: &CycleOutput) {
     let now = Timestamp::now();
-    let new = events::evaluate(config, state, out, now);
+    // At the cycle's time, as healing judged it (a mute ending in between
+    // must not page for a cycle that was not healed).
+    let new = events::evaluate(config, state, out, out.doc.generated_at);
     log_events(config, &new);
     let mut queue = take_undelivered(config, state, now);
     queue.extend(route(config, &new));

@@ -261,3 +261,31 @@ fn events_serialize_with_every_key() {
     let back: Event = serde_json::from_value(v).unwrap();
     assert_eq!(back, e[0]);
 }
+
+#[test]
+fn alerting_judges_a_mute_at_the_cycles_time_like_healing() {
+    // Healing decided "muted" at the cycle's time; alerting, a moment later,
+    // must not decide "mute over" and page for a cycle that was not healed.
+    let config = config(ONE);
+    let cycle_at = Timestamp(Timestamp::now().0 - 10_000);
+    let mut state = StateFile::default();
+    let st = state.services.entry("s".into()).or_default();
+    st.status = Some(D);
+    st.since = Some(cycle_at);
+    st.muted_until = Some(Timestamp(cycle_at.0 + 1)); // over by now, not at the cycle
+    let doc = StatusDoc {
+        schema: 1,
+        generated_at: cycle_at,
+        host: "h".into(),
+        overall: D,
+        duration_ms: 1.0,
+        services: vec![report("s", D, cycle_at)],
+    };
+    let out = CycleOutput { doc, notes: Vec::new(), previous: Default::default() };
+    crate::notify::after_cycle_oneshot(&config, &mut state, &out);
+    let st = &state.services["s"];
+    assert_eq!(st.alerted, None, "paged in a cycle that healing treated as muted");
+    assert!(st.alert_muted);
+    crate::notify::Dispatcher::start().after_cycle(&config, &mut state, &out);
+    assert_eq!(state.services["s"].alerted, None, "the daemon's path too");
+}
