@@ -123,7 +123,16 @@ mod tests {
     fn scan_sees_a_child() {
         let mut child =
             std::process::Command::new("sleep").arg("31.4159").spawn().expect("spawn sleep");
-        let table = ProcessTable::scan();
+        // spawn() returns while the child is still inside execve: until the
+        // kernel has set up its arguments its cmdline reads empty. Poll.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        let mut table = ProcessTable::scan();
+        while !table.cmdlines.iter().any(|c| c == "sleep 31.4159")
+            && std::time::Instant::now() < deadline
+        {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+            table = ProcessTable::scan();
+        }
         let _ = child.kill();
         let _ = child.wait();
         assert!(table.cmdlines.iter().any(|c| c == "sleep 31.4159"), "{:?}", table.cmdlines);
