@@ -5,7 +5,6 @@ use crate::cli::{Command, Format};
 use crate::config::{self, Config};
 use crate::cycle::{self, CycleOptions};
 use crate::error::Error;
-use crate::state::Health;
 use crate::status::StatusDoc;
 use crate::time::Timestamp;
 use crate::{fsutil, output, statefile};
@@ -245,14 +244,12 @@ fn unmute(path: &Path, service: &str) -> Result<u8, Error> {
     let mut state = statefile::load(&config.state_file);
     let s = state.services.entry(service.to_string()).or_default();
     let was_suspended = s.heal_suspended;
+    // A service still down when its mute ends pages once on the next cycle
+    // (notify's `alert_muted` memory); one never muted is not paged again.
     s.muted_until = None;
     s.mute_reason = None;
     s.heal_suspended = false;
     s.restarts.clear();
-    if s.status == Some(Health::Down) {
-        // Still down: let the next cycle page again.
-        s.alerted = None;
-    }
     statefile::save(&config.state_file, &state)?;
     print(&format!(
         "{service}: unmuted{}\n",

@@ -118,8 +118,17 @@ pub fn run(
                 .map_err(|e| Error::Other(format!("cannot start a cycle: {e}")))?;
         }
         let mut reload = false;
+        // While a cycle runs within its worst-case bound the watchdog is fed;
+        // a cycle stuck beyond it stops the pings and systemd steps in.
+        let bound = cycle_bound(&config);
         let result = loop {
-            match rx.recv() {
+            let wait = sd.watchdog.unwrap_or(Duration::from_secs(3600));
+            match rx.recv_timeout(wait) {
+                Err(RecvTimeoutError::Timeout) => {
+                    if sd.watchdog.is_some() && started.elapsed() < bound {
+                        sd.notify("WATCHDOG=1");
+                    }
+                }
                 Ok(Msg::CycleDone(r)) => break r,
                 Ok(Msg::Reload) => reload = true,
                 Ok(Msg::Shutdown(sig)) => {
@@ -135,7 +144,7 @@ pub fn run(
                     crate::info!("stopped");
                     return Ok(0);
                 }
-                Err(_) => {
+                Err(RecvTimeoutError::Disconnected) => {
                     return Err(Error::Other("internal error: control channel closed".into()));
                 }
             }
@@ -202,6 +211,15 @@ pub fn run(
             }
         }
     }
+}
+
+/// The longest a healthy cycle can take: every wave of probes at its
+/// timeout, every unit restarted at `heal.timeout`, plus slack.
+fn cycle_bound(config: &Config) -> Duration {
+    let checks: usize = config.services.iter().map(|s| s.checks.len()).sum();
+    let waves = checks.div_ceil(config.workers.max(1)).max(1) as u32;
+    let units = config.services.iter().filter(|s| s.unit.is_some()).count() as u32;
+    config.max_timeout() * waves + config.heal.timeout * units + Duration::from_secs(10)
 }
 
 fn wait_for_cycle(rx: &Receiver<Msg>, grace: Duration) {

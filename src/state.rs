@@ -193,7 +193,9 @@ pub fn step(
         return (s, actions);
     }
 
-    let in_grace = s.last_restart.is_some_and(|t| now.since(t) < policy.grace);
+    // A restart "in the future" means the clock stepped back: no grace then,
+    // or a slow clock fix at boot would hold the count for hours.
+    let in_grace = s.last_restart.is_some_and(|t| t <= now && now.since(t) < policy.grace);
     if in_grace {
         return (s, actions); // the count holds
     }

@@ -302,6 +302,8 @@ fn every_bad_config_is_exit_3_with_its_location() {
         ),
         ("duplicate service names", format!("services:\n  - name: a\n{ok_tail}  - name: a\n{ok_tail}"), 4, "duplicate"),
         ("empty services", "interval: 5s\nservices: []\n".into(), 2, "empty"),
+        ("zero service timeout", "services:\n  - name: a\n    timeout: 0s\n    port: 80\n".into(), 3, "greater than 0"),
+        ("zero heal timeout", format!("heal: {{timeout: 0}}\nservices:\n  - name: a\n{ok_tail}"), 1, "greater than 0"),
         ("missing type", "services:\n  - name: a\n    checks:\n      - url: http://x/\n".into(), 4, "type"),
         (
             "key foreign to the check type",

@@ -130,6 +130,37 @@ fn cors_only_for_configured_origins() {
 }
 
 #[test]
+fn cors_preflight_works_with_basic_auth() {
+    let env = Env::new();
+    env.write("password", "s3cret\n");
+    let (d, _t) = started(
+        &env,
+        &format!(
+            "cors_origins: [\"https://admin.example\"]\nbasic_auth: {{ user: admin, password_file: {:?} }}\n",
+            env.path("password")
+        ),
+    );
+    let pre = request(d.port, "OPTIONS", "/api/status", &[("Origin", "https://admin.example")]);
+    assert_eq!(pre.status, 204, "{}", pre.head);
+    assert_eq!(pre.header("access-control-allow-origin").as_deref(), Some("https://admin.example"));
+    assert_eq!(pre.header("access-control-allow-credentials").as_deref(), Some("true"));
+    assert!(pre.header("access-control-allow-headers").unwrap().contains("Authorization"));
+    // Not for other origins, nor other paths.
+    let evil = request(d.port, "OPTIONS", "/api/status", &[("Origin", "https://evil.example")]);
+    assert_eq!(evil.status, 405);
+    let other = request(d.port, "OPTIONS", "/metrics", &[("Origin", "https://admin.example")]);
+    assert_eq!(other.status, 405);
+    let get = request(
+        d.port,
+        "GET",
+        "/api/status",
+        &[("Origin", "https://admin.example"), ("Authorization", "Basic YWRtaW46czNjcmV0")],
+    );
+    assert_eq!(get.status, 200);
+    assert_eq!(get.header("access-control-allow-credentials").as_deref(), Some("true"));
+}
+
+#[test]
 fn no_path_escapes_www_dir() {
     let env = Env::new();
     let www = env.path("www");

@@ -85,6 +85,21 @@ impl<'de> serde::Deserialize<'de> for Dur {
     }
 }
 
+/// A timeout: a duration greater than zero (a zero timeout would fail
+/// every check at once, and healing would then restart a healthy unit).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Timeout(pub Duration);
+
+impl<'de> serde::Deserialize<'de> for Timeout {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let Dur(v) = Dur::deserialize(d)?;
+        if v.is_zero() {
+            return Err(de::Error::custom("a timeout must be greater than 0"));
+        }
+        Ok(Timeout(v))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

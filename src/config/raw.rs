@@ -5,7 +5,7 @@
 //! (durations, regexes, unit names, URLs) are checked while deserializing, so
 //! their errors carry the exact line and column of the value.
 
-use super::duration::Dur;
+use super::duration::{Dur, Timeout};
 use serde::Deserialize;
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde_saphyr::Spanned;
@@ -45,7 +45,7 @@ pub struct RawBasicAuth {
 #[serde(deny_unknown_fields)]
 pub struct RawHeartbeat {
     pub url: SecretUrl,
-    pub timeout: Option<Dur>,
+    pub timeout: Option<Timeout>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -59,7 +59,7 @@ pub struct RawHeal {
     pub stable_after: Option<Dur>,
     pub reset_failed: Option<bool>,
     pub restart_command: Option<Spanned<Vec<String>>>,
-    pub timeout: Option<Dur>,
+    pub timeout: Option<Timeout>,
 }
 
 #[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
@@ -79,7 +79,7 @@ pub struct RawNotifier {
     pub url: Option<SecretUrl>,
     pub bearer_token_file: Option<PathBuf>,
     pub headers: Option<BTreeMap<String, String>>,
-    pub timeout: Option<Dur>,
+    pub timeout: Option<Timeout>,
     pub services: Option<Vec<String>>,
     pub events: Option<Vec<EventName>>,
     pub account_sid: Option<String>,
@@ -114,7 +114,7 @@ pub struct RawService {
     pub depends_on: Option<Vec<Spanned<String>>>,
     pub confirm: Option<u32>,
     pub reminder: Option<Dur>,
-    pub timeout: Option<Dur>,
+    pub timeout: Option<Timeout>,
     pub checks: Option<Vec<Spanned<RawCheck>>>,
 }
 
@@ -135,7 +135,7 @@ pub enum CheckKind {
 pub struct RawCheck {
     #[serde(rename = "type")]
     pub kind: CheckKind,
-    pub timeout: Option<Dur>,
+    pub timeout: Option<Timeout>,
     pub degraded_after: Option<Dur>,
     // http
     pub url: Option<HttpUrl>,

@@ -234,6 +234,21 @@ fn handle(server: &Server, req: Request) {
     let Some(web) = web else { return };
     let path = req.url().split(['?', '#']).next().unwrap_or("/").to_string();
     let method = req.method().clone();
+    let origin = req
+        .headers()
+        .iter()
+        .find(|h| h.field.equiv("Origin"))
+        .map(|h| h.value.as_str().to_string())
+        .filter(|o| web.cors_origins.iter().any(|c| c == o || c == "*"));
+    if method == tiny_http::Method::Options && path == "/api/status" && origin.is_some() {
+        // CORS preflight (a cross-origin fetch with credentials sends one):
+        // answered without auth, as browsers send no credentials with it.
+        let mut extra = cors_headers(origin, web.auth.is_some());
+        extra.push(("Access-Control-Allow-Methods", "GET, HEAD".into()));
+        extra.push(("Access-Control-Allow-Headers", "Authorization".into()));
+        extra.push(("Access-Control-Max-Age", "600".into()));
+        return respond(req, 204, "text/plain", Vec::new(), &extra);
+    }
     if !matches!(method, tiny_http::Method::Get | tiny_http::Method::Head) {
         return respond(
             req,
@@ -277,16 +292,7 @@ fn handle(server: &Server, req: Request) {
     match path.as_str() {
         "/api/status" => {
             let mut extra = vec![("Cache-Control", "no-store".to_string())];
-            let origin = req
-                .headers()
-                .iter()
-                .find(|h| h.field.equiv("Origin"))
-                .map(|h| h.value.as_str().to_string());
-            if let Some(o) = origin.filter(|o| web.cors_origins.iter().any(|c| c == o || c == "*"))
-            {
-                extra.push(("Access-Control-Allow-Origin", o));
-                extra.push(("Vary", "Origin".into()));
-            }
+            extra.extend(cors_headers(origin, web.auth.is_some()));
             match snapshot(server) {
                 Ok(s) => respond(req, 200, "application/json", s.api_json(web.stale_after), &extra),
                 Err(e) => respond(req, 503, "application/json", json_error(&e), &extra),
@@ -321,6 +327,16 @@ fn handle(server: &Server, req: Request) {
             None => respond(req, 404, "application/json", json_error("not found"), &[]),
         },
     }
+}
+
+/// CORS headers for an allowed `origin` (None: none at all).
+fn cors_headers(origin: Option<String>, credentials: bool) -> Vec<(&'static str, String)> {
+    let Some(o) = origin else { return Vec::new() };
+    let mut h = vec![("Access-Control-Allow-Origin", o), ("Vary", "Origin".to_string())];
+    if credentials {
+        h.push(("Access-Control-Allow-Credentials", "true".to_string()));
+    }
+    h
 }
 
 fn snapshot(server: &Server) -> Result<Arc<Snapshot>, String> {
