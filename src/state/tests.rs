@@ -435,3 +435,24 @@ fn state_file_round_trips_and_tolerates_missing_keys() {
             .unwrap();
     assert_eq!(old.services["web"].consecutive_failures, 1);
 }
+
+#[test]
+fn a_clock_stepped_back_does_not_hold_the_count_in_grace() {
+    // Our last restart is recorded 1 h "in the future": the clock stepped
+    // back at boot. Failures count at once rather than after an hour.
+    let p = HealPolicy::default();
+    let start = ServiceState {
+        last_restart: Some(Timestamp::from_secs(T0 + 3600)),
+        ..ServiceState::default()
+    };
+    run(
+        "clock stepped back",
+        &p,
+        start,
+        true,
+        rows(vec![
+            (0, D, U::Failed, false, vec![], 1, false, 0),
+            (30, D, U::Failed, false, vec![R], 2, false, 1),
+        ]),
+    );
+}
