@@ -529,7 +529,7 @@ impl Validator<'_> {
         // The shorthand, in the order an operator reads it.
         if let Some(url) = r.url {
             checks.push(Check {
-                target: url.0.clone(),
+                target: shown_url(&url.0),
                 probe: Probe::Http(HttpProbe::get(url.0)),
                 timeout,
                 degraded_after: None,
@@ -641,7 +641,7 @@ impl Validator<'_> {
                     body_contains: r.body_contains.filter(|b| !b.is_empty()),
                     follow_redirects: r.follow_redirects.unwrap_or(true),
                 };
-                (Probe::Http(probe), url.0)
+                (Probe::Http(probe), shown_url(&url.0))
             }
             CheckKind::Tcp => {
                 let Some(a) = r.address else { return missing(self, "address") };
@@ -672,6 +672,18 @@ impl Validator<'_> {
             }
         };
         Some(Check { probe, timeout, degraded_after: r.degraded_after.map(|d| d.0), target })
+    }
+}
+
+/// A check URL as shown in the status, metrics and logs: credentials in
+/// its userinfo (`http://user:secret@host/`, `https://token@host/`) are masked.
+pub fn shown_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_string() };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    match authority.rsplit_once('@') {
+        Some((_, host)) => format!("{scheme}://***@{host}{tail}"),
+        None => url.to_string(),
     }
 }
 

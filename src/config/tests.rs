@@ -354,3 +354,14 @@ fn not_yaml_and_yaml_bombs_are_errors_not_hangs() {
     errors(&bomb);
     assert!(started.elapsed() < Duration::from_secs(2));
 }
+
+#[test]
+fn check_urls_are_shown_without_their_password() {
+    use super::shown_url;
+    assert_eq!(shown_url("http://u:p4ss@h:80/x?y"), "http://***@h:80/x?y");
+    assert_eq!(shown_url("https://token@h/"), "https://***@h/");
+    assert_eq!(shown_url("http://h/a@b"), "http://h/a@b");
+    assert_eq!(shown_url("http://h"), "http://h");
+    let c = ok("services:\n  - name: a\n    url: http://admin:hunter2@127.0.0.1:1/health\n");
+    assert_eq!(c.services[0].checks[0].target, "http://***@127.0.0.1:1/health");
+}
