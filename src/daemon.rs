@@ -81,6 +81,7 @@ pub fn run(
     listen: Option<String>,
     no_http: bool,
 ) -> Result<u8, Error> {
+    crate::arena::limit();
     let mut config = Arc::new(config::load(path)?);
     let server = if no_http {
         None
@@ -278,6 +279,7 @@ fn reload_config(
 }
 
 pub fn serve(path: &Path, listen: Option<String>) -> Result<u8, Error> {
+    crate::arena::limit();
     let config = config::load(path)?;
     let addr = listen.clone().unwrap_or_else(|| config.listen.clone());
     let listener = bind(&addr)?;

@@ -6,6 +6,7 @@
 //! `notify` (alerts). `config` turns YAML into a validated `Config`.
 
 pub mod app;
+pub mod arena;
 pub mod cli;
 pub mod config;
 pub mod cycle;
