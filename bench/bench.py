@@ -1,0 +1,951 @@
+#!/usr/bin/env python3
+"""`make bench`: speed, scale and footprint of chatstack-status, each workload
+side by side with its reference in the same run (interleaved), written as a
+markdown table to docs/BENCHMARKS.md.
+
+Everything runs on 127.0.0.1 against targets this script starts (bench/target.py),
+with a fake `systemctl` first on PATH. Every process started here is ended here,
+by PID. Every load loop is bounded in count and in time.
+
+Usage: python3 bench/bench.py [--quick] [--out docs/BENCHMARKS.md] [--only NAME ...]
+"""
+
+import argparse
+import datetime
+import json
+import math
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BENCH = os.path.join(ROOT, "bench")
+BIN = os.path.join(ROOT, "target", "release", "chatstack-status")
+PLUGINS = "/usr/lib/nagios/plugins"
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+SHOW = "LoadState,ActiveState,SubState,Result,NRestarts"
+
+# ------------------------------------------------------------------ plumbing
+
+STARTED = []  # Popen objects we own: ended by PID at exit
+
+
+def log(msg):
+    print(f"bench: {msg}", file=sys.stderr, flush=True)
+
+
+def end_process(p, grace=3.0):
+    """SIGTERM, then SIGKILL after `grace`, of one process we started."""
+    if p.poll() is not None:
+        return
+    try:
+        os.kill(p.pid, signal.SIGTERM)
+        p.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        os.kill(p.pid, signal.SIGKILL)
+        p.wait(timeout=5)
+    except ProcessLookupError:
+        pass
+
+
+def end_all():
+    while STARTED:
+        p = STARTED.pop()
+        try:
+            end_process(p)
+        except Exception as e:  # keep ending the others
+            log(f"could not end pid {p.pid}: {e}")
+
+
+def start(argv, **kw):
+    p = subprocess.Popen(argv, **kw)
+    STARTED.append(p)
+    return p
+
+
+def stop(p):
+    end_process(p)
+    if p in STARTED:
+        STARTED.remove(p)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(cond, within, what, step=0.02):
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        v = cond()
+        if v:
+            return v
+        time.sleep(step)
+    raise RuntimeError(f"timed out after {within}s waiting for {what}")
+
+
+def http_get(url, timeout=5):
+    with urllib.request.urlopen(url, timeout=timeout) as r:
+        return r.status, r.read()
+
+
+class Run:
+    """One measured run of a command."""
+
+    def __init__(self, wall, rss_kb, rc, cpu):
+        self.wall, self.rss_kb, self.rc, self.cpu = wall, rss_kb, rc, cpu
+
+
+GNU_TIME = "/usr/bin/time" if os.access("/usr/bin/time", os.X_OK) else None
+TIME_OUT = os.path.join(tempfile.gettempdir(), f"chatstack-bench-time.{os.getpid()}")
+
+
+def measure(argv, env, timeout=120, stderr=None, rss=True):
+    """Wall time, peak RSS and CPU time (user + sys, children included) of one run.
+
+    Peak RSS comes from GNU time's %M: a child forked by this (big) Python
+    process inherits Python's RSS high-water mark in its own ru_maxrss
+    through exec, so wait4's figure from here would be Python's, not the
+    program's. CPU comes from wait4 (microseconds, not time's 10 ms).
+    GNU time adds a fork + exec (~4 ms here) to the wall time: runs whose wall
+    time is the figure use rss=False and get their RSS from a separate run."""
+    if GNU_TIME and rss:
+        argv = [GNU_TIME, "-f", "%M", "-o", TIME_OUT] + list(argv)
+    t0 = time.perf_counter()
+    p = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL,
+                         stdout=subprocess.DEVNULL, stderr=stderr or subprocess.DEVNULL)
+    STARTED.append(p)
+    killer = threading.Timer(timeout, lambda: p.poll() is None and p.kill())
+    killer.start()
+    try:
+        _, status, ru = os.wait4(p.pid, 0)
+    finally:
+        killer.cancel()
+    wall = time.perf_counter() - t0
+    p.returncode = os.waitstatus_to_exitcode(status)
+    STARTED.remove(p)
+    rss_kb = float("nan")
+    if GNU_TIME and rss:
+        with open(TIME_OUT) as f:
+            # "Command exited with non-zero status N" may come first.
+            rss_kb = int(f.read().split()[-1])
+        os.unlink(TIME_OUT)
+    return Run(wall, rss_kb, p.returncode, ru.ru_utime + ru.ru_stime)
+
+
+class Stat:
+    def __init__(self, values, unit, fmt="{:.1f}"):
+        self.values = list(values)
+        self.unit, self.fmt = unit, fmt
+
+    @property
+    def median(self):
+        return statistics.median(self.values)
+
+    def cell(self):
+        f = self.fmt
+        if len(self.values) == 1:
+            return f"{f.format(self.values[0])} {self.unit}"
+        return (f"**{f.format(self.median)}** {self.unit} "
+                f"({f.format(min(self.values))}–{f.format(max(self.values))})")
+
+
+ROWS = []
+NOTES = []
+
+
+def row(workload, metric, ours, ref=None, ratio=None, target="", ok=None, runs=""):
+    verdict = "—" if ok is None else ("✅ met" if ok else "❌ **missed**")
+    ROWS.append({
+        "workload": workload, "metric": metric,
+        "ours": ours.cell() if isinstance(ours, Stat) else ours,
+        "ref": "" if ref is None else (ref.cell() if isinstance(ref, Stat) else ref),
+        "ratio": "" if ratio is None else f"{ratio:.2f}×",
+        "target": target, "verdict": verdict, "runs": runs,
+    })
+    r = ROWS[-1]
+    log(f"{workload} | {metric} | {r['ours']} | {r['ref']} | {r['ratio']} | {target} | {verdict}")
+
+
+# ------------------------------------------------------------ environment
+
+class World:
+    """A temp dir with fake programs, configs and files, and the target server."""
+
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="chatstack-bench.")
+        os.chmod(self.dir, 0o755)
+        self.bin = os.path.join(self.dir, "bin")
+        os.makedirs(self.bin)
+        self.systemctl_log = os.path.join(self.dir, "systemctl.log")
+        fake = os.path.join(self.bin, "systemctl")
+        with open(fake, "w") as f:
+            f.write(
+                "#!/bin/sh\n"
+                "# fake systemctl: every unit is active; calls other than show are logged\n"
+                'case "$1" in\n'
+                "  show) printf 'LoadState=loaded\\nActiveState=active\\nSubState=running\\n"
+                "Result=success\\nNRestarts=0\\n' ;;\n"
+                f'  *) echo "$*" >> "{self.systemctl_log}" ;;\n'
+                "esac\n")
+        os.chmod(fake, 0o755)
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("CHATSTACK_")}
+        self.env["PATH"] = self.bin + ":" + os.environ.get("PATH", "/usr/bin:/bin")
+        self.env.pop("NOTIFY_SOCKET", None)
+        self.env.pop("JOURNAL_STREAM", None)
+        self.stderr = open(os.path.join(self.dir, "stderr.log"), "ab")
+        self.target = start([sys.executable, os.path.join(BENCH, "target.py")],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        info = json.loads(self.target.stdout.readline())
+        self.http, self.hang = info["http"], info["hang"]
+        wait_for(lambda: http_get(f"http://127.0.0.1:{self.http}/ok")[0] == 200, 10,
+                 "the target server")
+
+    def path(self, *p):
+        return os.path.join(self.dir, *p)
+
+    def config(self, name, services, **top):
+        """Writes a config; `services` is YAML text of the list items."""
+        lines = [f"status_file: {self.path(name + '.status.json')}",
+                 f"state_file: {self.path(name + '.state.json')}"]
+        for k, v in top.items():
+            lines.append(f"{k}: {v}")
+        lines.append("services:")
+        lines.append(services.rstrip("\n"))
+        path = self.path(name + ".yml")
+        with open(path, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        for suffix in (".status.json", ".state.json"):
+            try:
+                os.unlink(self.path(name + suffix))
+            except FileNotFoundError:
+                pass
+        return path
+
+    def status(self, name):
+        with open(self.path(name + ".status.json")) as f:
+            return json.load(f)
+
+    def close(self):
+        self.stderr.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def four_services(w):
+    """The one-shot workload: 4 healthy services, http + tcp + systemd + process each."""
+    out = []
+    for i in range(1, 5):
+        out.append(f"""  - name: svc{i}
+    url: http://127.0.0.1:{w.http}/ok
+    port: {w.http}
+    unit: svc{i}.service
+    process: "bench/target.py\"""")
+    return "\n".join(out)
+
+
+def plugin_script(w):
+    """The same 16 checks as monitoring-plugins calls, sequential, in sh."""
+    path = w.path("plugins.sh")
+    lines = ["#!/bin/sh", "# the 16 checks of the one-shot workload as Nagios plugin calls"]
+    for i in range(1, 5):
+        lines += [
+            f"{PLUGINS}/check_http -H 127.0.0.1 -p {w.http} -u /ok >&2 || exit 1",
+            f"{PLUGINS}/check_tcp -H 127.0.0.1 -p {w.http} >&2 || exit 1",
+            f"{PLUGINS}/check_procs -c 1: -a bench/target.py >&2 || exit 1",
+            f"systemctl show -p {SHOW} svc{i}.service >/dev/null || exit 1",
+        ]
+    with open(path, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    os.chmod(path, 0o755)
+    return path
+
+
+# --------------------------------------------------------------- workloads
+
+def interleaved(cmds, runs, env, warmup=1):
+    """Runs each command of `cmds` (name -> argv) in turn, `runs` times: one
+    run timed directly (wall, CPU), one under GNU time (peak RSS)."""
+    res = {k: [] for k in cmds}
+    for i in range(warmup + runs):
+        for name, argv in cmds.items():
+            r = measure(argv, env, rss=False)
+            if r.rc != 0:
+                raise RuntimeError(f"{name}: {argv} exited {r.rc}")
+            r.rss_kb = measure(argv, env).rss_kb
+            if i >= warmup:
+                res[name].append(r)
+    return res
+
+
+def bench_oneshot(w, runs):
+    cfg = w.config("oneshot", four_services(w))
+    script = plugin_script(w)
+    res = interleaved({"ours": [BIN, "check", "-c", cfg], "plugins": ["sh", script],
+                       "true": ["/bin/true"]}, runs, w.env)
+    ours = Stat([r.wall * 1000 for r in res["ours"]], "ms")
+    ref = Stat([r.wall * 1000 for r in res["plugins"]], "ms")
+    row("one-shot `check`, 4 services × (http+tcp+systemd+process)", "wall time",
+        ours, ref, ours.median / ref.median, "≤ 15 ms", ours.median <= 15, f"{runs}+{runs}")
+    rss = Stat([r.rss_kb / 1024 for r in res["ours"]], "MB", "{:.2f}")
+    rref = Stat([r.rss_kb / 1024 for r in res["plugins"]], "MB", "{:.2f}")
+    row("", "peak RSS", rss, rref, None, "≤ 8 MB", rss.median <= 8)
+    cpu = Stat([r.cpu * 1000 for r in res["ours"]], "ms")
+    cref = Stat([r.cpu * 1000 for r in res["plugins"]], "ms")
+    row("", "CPU time (user+sys, incl. children)", cpu, cref, cpu.median / cref.median, "", None)
+    true = Stat([r.wall * 1000 for r in res["true"]], "ms")
+    row("", "harness floor: spawn + wait of `/bin/true`", true, None, None,
+        "included in both wall times", None, f"{runs}")
+    return cfg, script
+
+
+def callgrind_total(outdir, prefix):
+    total = own = 0
+    for name in os.listdir(outdir):
+        if not name.startswith(prefix):
+            continue
+        with open(os.path.join(outdir, name), errors="replace") as f:
+            text = f.read()
+        m = re.search(r"^(?:totals|summary):\s+(\d+)", text, re.M)
+        if not m:
+            continue
+        n = int(m.group(1))
+        total += n
+        if re.search(r"^cmd:.*chatstack-status", text, re.M):
+            own += n
+    return total, own
+
+
+def bench_callgrind(w, cfg, script):
+    if not shutil.which("valgrind"):
+        row("one-shot, instructions (callgrind)", "", "valgrind not installed", target="", ok=None)
+        return
+    outdir = w.path("callgrind")
+    os.makedirs(outdir, exist_ok=True)
+    for name, argv in (("ours", [BIN, "check", "-c", cfg]), ("plugins", ["sh", script])):
+        # Valgrind's own messages go to files: check_procs fails when the
+        # `ps` it runs writes anything to stderr.
+        vg = ["valgrind", "--tool=callgrind", "--trace-children=yes",
+              f"--log-file={outdir}/valgrind-{name}.%p.log",
+              f"--callgrind-out-file={outdir}/{name}.%p"]
+        errlog = w.path(f"callgrind-{name}.log")
+        with open(errlog, "wb") as err:
+            r = measure(vg + argv, w.env, timeout=300, stderr=err, rss=False)
+        if r.rc != 0:
+            with open(errlog, errors="replace") as f:
+                tail = f.read()[-2000:]
+            raise RuntimeError(f"callgrind {name} exited {r.rc}:\n{tail}")
+    ours, own = callgrind_total(outdir, "ours.")
+    ref, _ = callgrind_total(outdir, "plugins.")
+    row("", "instructions (callgrind, incl. child processes)",
+        f"**{ours / 1e6:.1f} M** (binary alone {own / 1e6:.1f} M)", f"{ref / 1e6:.1f} M",
+        ours / ref, "", None, "1+1")
+
+
+def cycle_runs(w, name, runs, check=None):
+    """`check` runs of one config: wall, status duration_ms, RSS, CPU."""
+    cfg = w.path(name + ".yml")
+    out = []
+    for _ in range(runs):
+        r = measure([BIN, "check", "-c", cfg], w.env, stderr=w.stderr)
+        st = w.status(name)
+        if check:
+            check(st)
+        out.append((r, st["duration_ms"]))
+    return out
+
+
+def http_services(urls, extra=""):
+    return "\n".join(f"  - name: t{i}\n    url: {u}{extra}" for i, u in enumerate(urls))
+
+
+def bench_pool(w, runs):
+    urls = [f"http://127.0.0.1:{w.http}/delay/200/{i}" for i in range(50)]
+    w.config("pool", http_services(urls), workers=16)
+    urls_file = w.path("pool.urls")
+    with open(urls_file, "w") as f:
+        f.write("\n".join(urls) + "\n")
+    ours, ref = [], []
+    for i in range(runs + 1):
+        r = cycle_runs(w, "pool", 1)[0]
+        out = subprocess.run([sys.executable, os.path.join(BENCH, "pyref.py"), "--workers", "16",
+                              urls_file], capture_output=True, text=True, timeout=60, check=True)
+        if i:
+            ours.append(r[1])
+            ref.append(json.loads(out.stdout)["elapsed_ms"])
+    s, rs = Stat(ours, "ms", "{:.0f}"), Stat(ref, "ms", "{:.0f}")
+    row("pool: 50 HTTP targets × 200 ms, `workers: 16` (ideal 800 ms)",
+        "cycle (`duration_ms`)", s, rs, s.median / rs.median, "≤ 900 ms", s.median <= 900,
+        f"{runs}+{runs}")
+    NOTES.append("Pool reference: the Python design's pattern, `concurrent.futures."
+                 "ThreadPoolExecutor(16)` + `urllib.request` (bench/pyref.py), timed inside Python "
+                 "(interpreter start-up excluded).")
+
+
+def bench_scale(w, runs):
+    rss10 = None
+    for n in (10, 100, 1000):
+        urls = [f"http://127.0.0.1:{w.http}/delay/200/{i}" for i in range(n)]
+        name = f"scale{n}"
+        w.config(name, http_services(urls), workers=64)
+
+        def all_up(st, n=n):
+            up = sum(1 for s in st["services"] if s["status"] == "up")
+            if up != n:
+                raise RuntimeError(f"scale {n}: only {up} targets up")
+
+        res = cycle_runs(w, name, runs, all_up)
+        ideal = math.ceil(n / 64) * 200
+        cyc = Stat([d for _, d in res], "ms", "{:.0f}")
+        rss = Stat([r.rss_kb / 1024 for r, _ in res], "MB", "{:.1f}")
+        cpu = Stat([r.cpu * 1e6 / n for r, _ in res], "µs/target", "{:.0f}")
+        row(f"scale: N = {n} targets × 200 ms, `workers: 64` (ideal {ideal} ms)",
+            "cycle (`duration_ms`)", cyc, f"ideal {ideal} ms", cyc.median / ideal,
+            f"≤ 1.15 × ideal = {ideal * 1.15:.0f} ms", cyc.median <= ideal * 1.15, f"{runs}")
+        per = ""
+        if rss10 is None:
+            rss10 = rss.median
+        else:
+            per = f"+{(rss.median - rss10) * 1024 / (n - 10):.1f} KiB per target beyond N = 10"
+        row("", "peak RSS", rss, per, None, "flat per target", None)
+        row("", "CPU per target", cpu, None, None, "", None)
+
+
+def bench_hostile(w, runs):
+    urls = [f"http://127.0.0.1:{w.http}/ok/{i}" for i in range(100)]
+    urls += [f"http://127.0.0.1:{w.hang}/hang/{i}" for i in range(20)]
+    for workers, target in ((64, 1300), (16, None)):
+        name = f"hostile{workers}"
+        w.config(name, http_services(urls), workers=workers, timeout="1s")
+
+        def shape(st):
+            down = [s for s in st["services"] if s["status"] == "down"]
+            reasons = {s["checks"][0]["reason"] for s in down}
+            if len(down) != 20 or reasons != {"timeout"}:
+                raise RuntimeError(f"hostile: {len(down)} down, reasons {reasons}")
+
+        res = cycle_runs(w, name, runs, shape)
+        cyc = Stat([d for _, d in res], "ms", "{:.0f}")
+        if target:
+            row("hostile: 100 healthy + 20 hang-after-accept (timeout 1 s), `workers: 64`",
+                "cycle (`duration_ms`)", cyc, "ideal 1000 ms", cyc.median / 1000,
+                "≤ 1300 ms", cyc.median <= target, f"{runs}")
+        else:
+            row("same, `workers: 16` (default): 20 hung > 16 workers",
+                "cycle (`duration_ms`)", cyc, "ideal ⌈20/16⌉ × 1 s = 2000 ms",
+                cyc.median / 2000, "informational", None, f"{runs}")
+
+
+class Sleepers:
+    """N extra `sleep` processes, ended by PID."""
+
+    def __init__(self, n):
+        self.procs = []
+        t0 = time.monotonic()
+        try:
+            for _ in range(n):
+                self.procs.append(subprocess.Popen(["sleep", "900"], stdin=subprocess.DEVNULL,
+                                                   stdout=subprocess.DEVNULL,
+                                                   stderr=subprocess.DEVNULL))
+                if time.monotonic() - t0 > 120:
+                    raise RuntimeError("spawning sleepers took over 120 s")
+        except BaseException:
+            self.close()
+            raise
+        log(f"started {n} sleep processes in {time.monotonic() - t0:.1f} s")
+
+    def close(self):
+        for p in self.procs:
+            try:
+                os.kill(p.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        for p in self.procs:
+            p.wait()
+        self.procs = []
+
+
+def bench_procscan(w, runs):
+    svc = """  - name: procs
+    checks:
+      - { type: process, match: "bench/target\\\\.py" }
+      - { type: process, match: "no-such-program-[0-9]+", min: 0, max: 0 }
+      - { type: process, match: "^sleep 9[0-9]+$", min: 1 }
+      - { type: process, match: "nginx: (master|worker)", min: 0 }"""
+    cfg = w.config("procscan", svc)
+    res = interleaved({"ours": [BIN, "check", "-c", cfg],
+                       "pgrep": ["pgrep", "-f", "bench/target\\.py"]}, runs, w.env)
+    st = w.status("procscan")
+    if st["overall"] != "up":
+        raise RuntimeError(f"procscan: {st['overall']}: {st['services'][0]['checks']}")
+    ours = Stat([r.wall * 1000 for r in res["ours"]], "ms")
+    ref = Stat([r.wall * 1000 for r in res["pgrep"]], "ms")
+    nproc = len([d for d in os.listdir("/proc") if d.isdigit()])
+    row(f"process scan: 4 process checks, {nproc} processes on the host",
+        "wall of `check` vs `pgrep -f` (1 match)", ours, ref, ours.median / ref.median,
+        "≤ 0.5 × pgrep", ours.median <= 0.5 * ref.median, f"{runs}+{runs}")
+    rss = Stat([r.rss_kb / 1024 for r in res["ours"]], "MB", "{:.2f}")
+    row("", "peak RSS", rss, None, None, "", None)
+
+
+def proc_stat(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    # fields[0] is field 3 (state): utime=14, stime=15, cutime=16, cstime=17
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK, (int(fields[13]) + int(fields[14])) / CLK_TCK
+
+
+def smaps_rollup(pid):
+    """PSS and USS (private pages) in KiB."""
+    out = {}
+    with open(f"/proc/{pid}/smaps_rollup") as f:
+        for line in f:
+            k, _, v = line.partition(":")
+            if v.strip().endswith("kB"):
+                out[k] = int(v.split()[0])
+    return {"pss_kb": out.get("Pss", 0),
+            "uss_kb": out.get("Private_Clean", 0) + out.get("Private_Dirty", 0)}
+
+
+def proc_status(pid):
+    out = {}
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            k, _, v = line.partition(":")
+            out[k] = v.strip()
+    return {
+        "rss_kb": int(out["VmRSS"].split()[0]),
+        "anon_kb": int(out["RssAnon"].split()[0]),
+        "file_kb": int(out["RssFile"].split()[0]),
+        "hwm_kb": int(out["VmHWM"].split()[0]),
+        "threads": int(out["Threads"]),
+        "fds": len(os.listdir(f"/proc/{pid}/fd")),
+    }
+
+
+class Daemon:
+    def __init__(self, w, cfg, port):
+        self.port = port
+        self.p = start([BIN, "run", "-c", cfg, "--listen", f"127.0.0.1:{port}"], env=w.env,
+                       stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=w.stderr)
+
+    def wait_ready(self, within=30):
+        def ready():
+            if self.p.poll() is not None:
+                raise RuntimeError(f"daemon exited {self.p.returncode}")
+            try:
+                return http_get(f"http://127.0.0.1:{self.port}/api/status", 2)[0] == 200
+            except OSError:
+                return False
+        wait_for(ready, within, "the daemon's first cycle", 0.05)
+
+    def close(self):
+        stop(self.p)
+
+
+def bench_idle(w, seconds, sleepers_label=""):
+    port = free_port()
+    cfg = w.config("idle", four_services(w), interval="5s")
+    seed_history(w, "idle")
+    d = Daemon(w, cfg, port)
+    try:
+        d.wait_ready()
+        # Sample mid-interval, in windows of two cycles each.
+        window = 10.0
+        time.sleep(2.5)
+        samples = [(time.monotonic(), proc_stat(d.p.pid), proc_status(d.p.pid))]
+        n = max(1, int(seconds // window))
+        for i in range(n):
+            time.sleep(max(0.0, samples[0][0] + (i + 1) * window - time.monotonic()))
+            samples.append((time.monotonic(), proc_stat(d.p.pid), proc_status(d.p.pid)))
+        own, kids = [], []
+        for (t0, c0, _), (t1, c1, _) in zip(samples, samples[1:]):
+            own.append((c1[0] - c0[0]) / (t1 - t0) * 100)
+            kids.append((c1[1] - c0[1]) / (t1 - t0) * 100)
+        total = samples[-1][0] - samples[0][0]
+        own_all = (samples[-1][1][0] - samples[0][1][0]) / total * 100
+        kids_all = (samples[-1][1][1] - samples[0][1][1]) / total * 100
+        rss = Stat([s[2]["rss_kb"] / 1024 for s in samples[1:]], "MB", "{:.2f}")
+        hwm = samples[-1][2]["hwm_kb"] / 1024
+        last = dict(samples[-1][2], **smaps_rollup(d.p.pid))
+        return own, own_all, kids_all, rss, hwm, n, window, last
+    finally:
+        d.close()
+
+
+def report_idle(res, label, cpu_target, seconds):
+    own, own_all, kids_all, rss, hwm, n, window, last = res
+    s = Stat(own, "% of a core", "{:.3f}")
+    row(f"idle daemon: `run`, 4 services, 5 s interval{label}",
+        f"CPU over {seconds:.0f} s ({n} windows of {window:.0f} s)", s,
+        f"overall {own_all:.3f} %; + child processes (fake systemctl) {kids_all:.3f} %",
+        None, f"≤ {cpu_target} %", own_all <= cpu_target, f"{n}")
+    row("", "RSS (VmRSS at each window end)", rss,
+        f"of which file-backed (binary, libc) {last['file_kb'] / 1024:.2f} MB, anonymous "
+        f"{last['anon_kb'] / 1024:.2f} MB; PSS {last['pss_kb'] / 1024:.2f} MB, USS "
+        f"{last['uss_kb'] / 1024:.2f} MB; peak VmHWM {hwm:.2f} MB; {last['threads']} threads, "
+        f"{last['fds']} fds", None, "≤ 5 MB", rss.median <= 5)
+
+
+def seed_history(w, name, n=60):
+    """Runs `check` n times so that the daemon starts from a steady state:
+    a full history ring (60 entries per service), as in production."""
+    cfg = w.path(name + ".yml")
+    for _ in range(n):
+        r = subprocess.run([BIN, "check", "-c", cfg], env=w.env, stdout=subprocess.DEVNULL,
+                           stderr=w.stderr, timeout=60)
+        if r.returncode != 0:
+            raise RuntimeError(f"seeding {name}: check exited {r.returncode}")
+
+
+def bench_serving(w, runs, seconds):
+    if not shutil.which("wrk") or not shutil.which("nginx"):
+        row("serving `/api/status`", "", "wrk or nginx not installed", ok=None)
+        return
+    port = free_port()
+    cfg = w.config("serve", four_services(w), interval="5s")
+    seed_history(w, "serve")
+    d = Daemon(w, cfg, port)
+    ngx = None
+    try:
+        d.wait_ready()
+        _, body = http_get(f"http://127.0.0.1:{port}/api/status")
+        ndir = w.path("nginx")
+        os.makedirs(os.path.join(ndir, "html", "api"), exist_ok=True)
+        os.chmod(ndir, 0o755)
+        os.chmod(os.path.join(ndir, "html"), 0o755)
+        os.chmod(os.path.join(ndir, "html", "api"), 0o755)
+        with open(os.path.join(ndir, "html", "api", "status"), "wb") as f:
+            f.write(body)
+        os.chmod(os.path.join(ndir, "html", "api", "status"), 0o644)
+        nport = free_port()
+        conf = os.path.join(ndir, "nginx.conf")
+        with open(conf, "w") as f:
+            f.write(f"""daemon off;
+worker_processes 1;
+pid {ndir}/nginx.pid;
+error_log {ndir}/error.log warn;
+events {{ worker_connections 1024; }}
+http {{
+  access_log off;
+  client_body_temp_path {ndir}/tmp;
+  proxy_temp_path {ndir}/tmp;
+  fastcgi_temp_path {ndir}/tmp;
+  uwsgi_temp_path {ndir}/tmp;
+  scgi_temp_path {ndir}/tmp;
+  server {{
+    listen 127.0.0.1:{nport};
+    root {ndir}/html;
+    location = /api/status {{
+      default_type application/json;
+      add_header Cache-Control no-store;
+    }}
+  }}
+}}
+""")
+        ngx = start(["nginx", "-e", f"{ndir}/error.log", "-p", ndir, "-c", conf],
+                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=w.stderr)
+        wait_for(lambda: _get_ok(f"http://127.0.0.1:{nport}/api/status"), 10, "nginx")
+        urls = {"ours": f"http://127.0.0.1:{port}/api/status",
+                "nginx": f"http://127.0.0.1:{nport}/api/status"}
+        res = {"ours": [], "nginx": []}
+        for _ in range(runs):
+            for name, url in urls.items():
+                res[name].append(wrk(url, seconds))
+        st = proc_status(d.p.pid)
+    finally:
+        if ngx:
+            stop(ngx)
+        d.close()
+    rps = Stat([r["rps"] for r in res["ours"]], "req/s", "{:.0f}")
+    nrps = Stat([r["rps"] for r in res["nginx"]], "req/s", "{:.0f}")
+    p99 = Stat([r["p99_ms"] for r in res["ours"]], "ms", "{:.2f}")
+    np99 = Stat([r["p99_ms"] for r in res["nginx"]], "ms", "{:.2f}")
+    errs = sum(r["errors"] for r in res["ours"])
+    nerrs = sum(r["errors"] for r in res["nginx"])
+    label = (f"serving: `wrk -t2 -c64 -d{seconds}s` on `/api/status` ({len(body)} B, "
+             "4 services with full history) vs nginx (1 worker, same bytes)")
+    row(label, "requests/s", rps, nrps, rps.median / nrps.median, "≥ 0.5 × nginx",
+        rps.median >= 0.5 * nrps.median, f"{runs}+{runs}")
+    row("", "p99 latency", p99, np99, p99.median / np99.median, "< 10 ms", p99.median < 10)
+    row("", "errors (socket errors + non-2xx), all runs", f"{errs}", f"{nerrs}", None, "0",
+        errs == 0)
+    row("", "daemon after the load", f"RSS {st['rss_kb'] / 1024:.2f} MB, peak "
+        f"{st['hwm_kb'] / 1024:.2f} MB, {st['threads']} threads, {st['fds']} fds", None,
+        None, "", None)
+
+
+def _get_ok(url):
+    try:
+        return http_get(url, 2)[0] == 200
+    except OSError:
+        return False
+
+
+def wrk(url, seconds):
+    out = subprocess.run(["wrk", "-t2", "-c64", f"-d{seconds}s", "--latency", url],
+                         capture_output=True, text=True, timeout=seconds + 30, check=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    m = re.search(r"^\s+99%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
+    p99 = float(m.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[m.group(2)]
+    errors = 0
+    m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    if m:
+        errors += sum(int(x) for x in m.groups())
+    m = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    if m:
+        errors += int(m.group(1))
+    return {"rps": rps, "p99_ms": p99, "errors": errors}
+
+
+def bench_leak(w, cycles_lo, cycles_mid, cycles_hi, interval="50ms"):
+    """Daemon RSS after `cycles_hi` cycles of config/demo.yml vs after `cycles_lo`."""
+    port = free_port()
+    counter = w.path("leak.cycles")
+    open(counter, "w").close()
+    with open(os.path.join(ROOT, "config", "demo.yml")) as f:
+        demo = f.read()
+    demo = re.sub(r"^interval: .*$", f"interval: {interval}", demo, flags=re.M)
+    demo = re.sub(r"^status_file: .*$", f"status_file: {w.path('leak.status.json')}", demo,
+                  flags=re.M)
+    demo = re.sub(r"^state_file: .*$", f"state_file: {w.path('leak.state.json')}", demo, flags=re.M)
+    demo = demo.replace("127.0.0.1:8095", f"127.0.0.1:{port}")
+    demo += f"""
+  # added by the bench: counts cycles
+  - name: Cycles
+    checks:
+      - type: command
+        argv: [sh, -c, "echo >> {counter}"]
+"""
+    cfg = w.path("leak.yml")
+    with open(cfg, "w") as f:
+        f.write(demo)
+    d = Daemon(w, cfg, port)
+
+    def count():
+        with open(counter) as f:
+            return sum(1 for _ in f)
+
+    try:
+        t0 = time.monotonic()
+        wait_for(lambda: count() >= cycles_lo, 60, f"{cycles_lo} cycles", 0.005)
+        lo = proc_status(d.p.pid)
+        wait_for(lambda: count() >= cycles_mid, 60, f"{cycles_mid} cycles", 0.005)
+        mid = proc_status(d.p.pid)
+        wait_for(lambda: count() >= cycles_hi, cycles_hi * 0.2 + 60, f"{cycles_hi} cycles", 0.01)
+        hi = proc_status(d.p.pid)
+        took = time.monotonic() - t0
+        if d.p.poll() is not None:
+            raise RuntimeError("daemon died in the leak test")
+    finally:
+        d.close()
+    growth = hi["rss_kb"] - lo["rss_kb"]
+    row(f"daemon memory: config/demo.yml at a {interval} interval",
+        f"RSS after {cycles_hi} cycles vs after {cycles_lo}",
+        f"**{hi['rss_kb']} KiB** vs {lo['rss_kb']} KiB: {growth:+d} KiB "
+        f"({took:.0f} s; threads {lo['threads']}→{hi['threads']}, fds {lo['fds']}→{hi['fds']})",
+        None, None, "growth ≤ 512 KiB", growth <= 512, "1")
+    growth = hi["rss_kb"] - mid["rss_kb"]
+    row("", f"RSS after {cycles_hi} cycles vs after {cycles_mid} (history ring of 60 full)",
+        f"**{hi['rss_kb']} KiB** vs {mid['rss_kb']} KiB: {growth:+d} KiB", None, None,
+        "no leak: flat once warm", None, "1")
+
+
+def bench_binary():
+    size = os.path.getsize(BIN)
+    kind = subprocess.run(["file", "-b", BIN], capture_output=True, text=True).stdout \
+        if shutil.which("file") else ""
+    stripped = "stripped" if ", stripped" in kind else ("" if not kind else "not stripped")
+    row("binary", f"size of target/release/chatstack-status {stripped}".rstrip(),
+        f"**{size / 1024 / 1024:.2f} MB** ({size} B)", None, None, "", None, "")
+
+
+# -------------------------------------------------------------- reporting
+
+def machine():
+    def cmd(*a):
+        try:
+            return subprocess.run(a, capture_output=True, text=True, cwd=ROOT).stdout.strip()
+        except OSError:
+            return "?"
+    cpu = "?"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    mem = "?"
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith("MemTotal"):
+                mem = f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
+    commit = cmd("git", "rev-parse", "--short", "HEAD")
+    if cmd("git", "status", "--porcelain", "--untracked-files=no"):
+        commit += " (with uncommitted changes)"
+    osname = "?"
+    if os.path.exists("/etc/os-release"):
+        with open("/etc/os-release") as f:
+            m = re.search(r'^PRETTY_NAME="?([^"\n]*)', f.read(), re.M)
+            osname = m.group(1) if m else "?"
+    return {
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "cpu": cpu, "nproc": os.cpu_count(), "mem": mem,
+        "kernel": platform.release(), "os": osname, "commit": commit,
+        "rustc": cmd("rustc", "--version"),
+        "load": " ".join(open("/proc/loadavg").read().split()[:3]),
+        "rustc_running": cmd("pgrep", "-c", "rustc") or "0",
+        "tools": "; ".join(filter(None, [
+            cmd("sh", "-c", "wrk -v 2>&1 | head -1 | cut -d' ' -f1,2"),
+            cmd("sh", "-c", "nginx -v 2>&1"),
+            cmd("sh", "-c", "valgrind --version"),
+            cmd("sh", "-c", "dpkg-query -W -f='monitoring-plugins-basic ${Version}' "
+                "monitoring-plugins-basic 2>/dev/null"),
+        ])),
+    }
+
+
+def render(m, elapsed, quick):
+    out = []
+    out.append("# Benchmarks\n")
+    out.append("Generated by `make bench` (`bench/run.sh` → `bench/bench.py`): every workload "
+               "runs here against loopback targets the script starts itself, side by side with "
+               "its reference **in the same run, interleaved**; cells are **median** "
+               "(min–max) of the runs counted in the last column. This machine is a noisy "
+               "shared VM: read ratios, not absolute figures, and re-run before drawing "
+               "conclusions from a single cell.\n")
+    if quick:
+        out.append("> ⚠ `--quick` run: fewer repetitions and shorter windows than the "
+                   "full bench. Not for the record.\n")
+    out.append("## Machine\n")
+    out.append(f"- date: {m['date']}; commit `{m['commit']}`")
+    out.append(f"- CPU: {m['cpu']}, {m['nproc']} vCPU (nproc); memory {m['mem']}")
+    out.append(f"- kernel {m['kernel']}; {m['os']}; {m['rustc']}")
+    out.append(f"- load average at start {m['load']}; rustc processes at start: "
+               f"{m['rustc_running']}")
+    out.append(f"- references: {m['tools']}")
+    out.append(f"- bench wall time: {elapsed / 60:.1f} min\n")
+    out.append("## Results\n")
+    out.append("| Workload | Metric | chatstack-status | Reference (same run) | Ratio | Target "
+               "| Verdict | Runs |")
+    out.append("|---|---|---|---|---|---|---|---|")
+    for r in ROWS:
+        out.append(f"| {r['workload']} | {r['metric']} | {r['ours']} | {r['ref']} | "
+                   f"{r['ratio']} | {r['target']} | {r['verdict']} | {r['runs']} |")
+    missed = [r for r in ROWS if "missed" in r["verdict"]]
+    out.append("")
+    out.append(f"**{len(missed)} target(s) missed.**" if missed else "**All targets met.**")
+    out.append("")
+    out.append("## How each figure is measured\n")
+    out.append(METHOD)
+    for n in NOTES:
+        out.append(f"- {n}")
+    notes = os.path.join(BENCH, "NOTES.md")
+    if os.path.exists(notes):
+        with open(notes) as f:
+            out.append("\n" + f.read().rstrip() + "\n")
+    return "\n".join(out) + "\n"
+
+
+METHOD = """\
+- **Wall time, peak RSS, CPU** of a command: `os.wait4` on the child
+  (`ru_maxrss` covers the process and the children it waited for; CPU is user +
+  sys of both). One warm-up run of each command is discarded.
+- **One-shot**: `chatstack-status check` on 4 services, each `url` + `port` +
+  `unit` + `process` (16 checks), against the bench's loopback target, with a
+  fake `systemctl` (a `/bin/sh` script) first on `PATH`. Reference: the same 16
+  checks as `check_http`, `check_tcp`, `check_procs -a` and `systemctl show` run
+  one after another by `sh`. Includes writing the status and state files (fsync).
+- **Instructions**: `valgrind --tool=callgrind --trace-children=yes`, summed
+  over every process of the run (the fake `systemctl` shells included on both
+  sides); noise-free, unlike the wall times.
+- **Pool, scale, hostile**: `check` on N services with one HTTP check each; the
+  target answers after 200 ms (`/delay/200`), or accepts and never answers
+  (hang port). The cycle is the status file's `duration_ms` (probe start to
+  report); ideal = ⌈N / workers⌉ × 200 ms.
+- **Process scan**: 2,000 extra `sleep` processes started by the bench (ended
+  by PID afterwards); `check` with 4 `process` checks (regexes) vs
+  `pgrep -f` matching one process, interleaved.
+- **Serving**: `chatstack-status run` (the real daemon, with its bounded front)
+  vs nginx with one worker serving a copy of the same `/api/status` bytes,
+  `wrk -t2 -c64 -d10s --latency`, alternating.
+- **Idle daemon**: `run` with the one-shot's 4 services at `interval: 5s`;
+  CPU = utime + stime from `/proc/PID/stat` over windows of 10 s (2 cycles
+  each) starting mid-interval; children (the fake `systemctl`) are reported
+  beside it, not in the target. RSS = `VmRSS` at each window end.
+- **Memory over cycles**: `config/demo.yml` with a short interval and one added
+  command check that counts cycles; `VmRSS` after 10 and after 1,000 cycles.
+"""
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true", help="fewer runs, shorter windows")
+    ap.add_argument("--out", default=os.path.join(ROOT, "docs", "BENCHMARKS.md"))
+    ap.add_argument("--only", nargs="*", default=None)
+    args = ap.parse_args()
+    if not os.access(BIN, os.X_OK):
+        sys.exit(f"bench: {BIN} missing: run `make release` first")
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    runs = 3 if args.quick else 7
+    started = time.monotonic()
+    m = machine()
+    w = World()
+    want = (lambda n: args.only is None or n in args.only)
+    try:
+        if want("oneshot"):
+            cfg, script = bench_oneshot(w, runs + 4)
+            if want("callgrind") or args.only is None:
+                bench_callgrind(w, cfg, script)
+        if want("pool"):
+            bench_pool(w, runs)
+        if want("scale"):
+            bench_scale(w, 5 if not args.quick else 3)
+        if want("hostile"):
+            bench_hostile(w, 5 if not args.quick else 3)
+        if want("serving"):
+            bench_serving(w, 5 if not args.quick else 2, 10 if not args.quick else 3)
+        idle_s = 60 if not args.quick else 20
+        if want("idle"):
+            report_idle(bench_idle(w, idle_s), "", 0.1, idle_s)
+        if want("procscan") or want("idle2000"):
+            sleepers = Sleepers(2000)
+            try:
+                if want("procscan"):
+                    bench_procscan(w, runs)
+                if want("idle2000"):
+                    report_idle(bench_idle(w, idle_s), " + 2,000 extra processes", 1, idle_s)
+            finally:
+                sleepers.close()
+        if want("leak"):
+            bench_leak(w, 10, 100, 1000 if not args.quick else 300)
+        bench_binary()
+    finally:
+        end_all()
+        w.close()
+    elapsed = time.monotonic() - started
+    text = render(m, elapsed, args.quick)
+    print(text)
+    if args.only is None or args.out != ap.get_default("out"):
+        os.makedirs(os.path.dirname(args.out), exist_ok=True)
+        with open(args.out, "w") as f:
+            f.write(text)
+        log(f"wrote {os.path.relpath(args.out, ROOT)} in {elapsed / 60:.1f} min")
+    missed = [r for r in ROWS if "missed" in r["verdict"]]
+    return 1 if missed and os.environ.get("BENCH_STRICT") else 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    finally:
+        end_all()
