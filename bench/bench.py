@@ -393,7 +393,7 @@ def bench_pool(w, runs):
 
 
 def bench_scale(w, runs):
-    rss10 = None
+    prev = None
     for n in (10, 100, 1000):
         urls = [f"http://127.0.0.1:{w.http}/delay/200/{i}" for i in range(n)]
         name = f"scale{n}"
@@ -413,10 +413,12 @@ def bench_scale(w, runs):
             "cycle (`duration_ms`)", cyc, f"ideal {ideal} ms", cyc.median / ideal,
             f"≤ 1.15 × ideal = {ideal * 1.15:.0f} ms", cyc.median <= ideal * 1.15, f"{runs}")
         per = ""
-        if rss10 is None:
-            rss10 = rss.median
-        else:
-            per = f"+{(rss.median - rss10) * 1024 / (n - 10):.1f} KiB per target beyond N = 10"
+        if prev:
+            per = (f"{(rss.median - prev[1]) * 1024 / (n - prev[0]):+.1f} KiB per target "
+                   f"vs N = {prev[0]}")
+            if prev[0] < 64:
+                per += f" (probe threads {prev[0]} → {min(n, 64)})"
+        prev = (n, rss.median)
         row("", "peak RSS", rss, per, None, "flat per target", None)
         row("", "CPU per target", cpu, None, None, "", None)
 
@@ -586,15 +588,17 @@ def bench_idle(w, seconds, sleepers_label=""):
 def report_idle(res, label, cpu_target, seconds):
     own, own_all, kids_all, rss, hwm, n, window, last = res
     s = Stat(own, "% of a core", "{:.3f}")
+    monit = "Monit (FIELD-NOTES, not this run): 0.24 %" if not label else \
+        "Monit (FIELD-NOTES, not this run): 4.2 %"
     row(f"idle daemon: `run`, 4 services, 5 s interval{label}",
         f"CPU over {seconds:.0f} s ({n} windows of {window:.0f} s)", s,
-        f"overall {own_all:.3f} %; + child processes (fake systemctl) {kids_all:.3f} %",
+        f"overall {own_all:.3f} %; + child processes (fake systemctl) {kids_all:.3f} %; {monit}",
         None, f"≤ {cpu_target} %", own_all <= cpu_target, f"{n}")
     row("", "RSS (VmRSS at each window end)", rss,
         f"of which file-backed (binary, libc) {last['file_kb'] / 1024:.2f} MB, anonymous "
         f"{last['anon_kb'] / 1024:.2f} MB; PSS {last['pss_kb'] / 1024:.2f} MB, USS "
         f"{last['uss_kb'] / 1024:.2f} MB; peak VmHWM {hwm:.2f} MB; {last['threads']} threads, "
-        f"{last['fds']} fds", None, "≤ 5 MB", rss.median <= 5)
+        f"{last['fds']} fds; Monit (FIELD-NOTES): 8 MB", None, "≤ 5 MB", rss.median <= 5)
 
 
 def seed_history(w, name, n=60):
