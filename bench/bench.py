@@ -861,9 +861,12 @@ def render(m, elapsed, quick):
 
 
 METHOD = """\
-- **Wall time, peak RSS, CPU** of a command: `os.wait4` on the child
-  (`ru_maxrss` covers the process and the children it waited for; CPU is user +
-  sys of both). One warm-up run of each command is discarded.
+- **Wall time and CPU** of a command: spawned directly and reaped with
+  `os.wait4` (CPU = user + sys of the process and the children it waited
+  for). **Peak RSS**: GNU time's `%M`, in a separate run of the same command
+  (a child of the Python harness would inherit Python's RSS high-water mark
+  in `ru_maxrss`, and GNU time adds a fork + exec to the wall time). One
+  warm-up run of each command is discarded.
 - **One-shot**: `chatstack-status check` on 4 services, each `url` + `port` +
   `unit` + `process` (16 checks), against the bench's loopback target, with a
   fake `systemctl` (a `/bin/sh` script) first on `PATH`. Reference: the same 16
@@ -881,8 +884,11 @@ METHOD = """\
   `pgrep -f` matching one process, interleaved.
 - **Serving**: `chatstack-status run` (the real daemon, with its bounded front)
   vs nginx with one worker serving a copy of the same `/api/status` bytes,
-  `wrk -t2 -c64 -d10s --latency`, alternating.
-- **Idle daemon**: `run` with the one-shot's 4 services at `interval: 5s`;
+  `wrk -t2 -c64 -d10s --latency`, alternating. The state is seeded by 60
+  `check` runs first, so the document has its steady-state size (full
+  history), as in production.
+- **Idle daemon**: `run` with the one-shot's 4 services at `interval: 5s`,
+  state seeded as for serving;
   CPU = utime + stime from `/proc/PID/stat` over windows of 10 s (2 cycles
   each) starting mid-interval; children (the fake `systemctl`) are reported
   beside it, not in the target. RSS = `VmRSS` at each window end.
