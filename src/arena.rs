@@ -4,8 +4,8 @@
 //! core, and keeps each arena's free memory. The daemon starts short-lived
 //! threads every cycle (probe workers, plugin pipe readers) and per HTTP
 //! connection, so with the default its RSS creeps, bounded but for hours:
-//! +1.5 MiB over the 2,000 cycles of `make soak`. Two arenas keep it flat
-//! (+0.2 MiB) and the daemon ~1.5 MiB smaller (docs/BENCHMARKS.md). The limit
+//! +1.5 MiB over the 2,000 cycles of `make soak`. Two arenas hold it to
+//! +0.5 MiB and the daemon 0.5-1.5 MiB smaller (docs/BENCHMARKS.md). The limit
 //! can only be set before the process's first allocation, through the
 //! environment, so the daemon re-executes itself once with
 //! `MALLOC_ARENA_MAX=2`, unless the operator chose a value (or
