@@ -199,6 +199,24 @@ fn civil_from_days(z: i64) -> (i64, i64, i64) {
     (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
+/// An HTTP `Date` value (IMF-fixdate), e.g. `Sat, 28 Nov 2026 08:24:24 GMT`.
+pub fn http_date(t: std::time::SystemTime) -> String {
+    let secs = t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+    let (days, sod) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let (y, m, d) = civil_from_days(days);
+    const WD: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MON: [&str; 12] =
+        ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    format!(
+        "{}, {d:02} {} {y:04} {:02}:{:02}:{:02} GMT",
+        WD[days.rem_euclid(7) as usize],
+        MON[(m - 1).clamp(0, 11) as usize],
+        sod / 3600,
+        sod / 60 % 60,
+        sod % 60
+    )
+}
+
 /// "3m 20s" style, for human output.
 pub fn human_duration(d: Duration) -> String {
     let s = d.as_secs();
@@ -235,6 +253,14 @@ mod tests {
             serde_json::to_string(&Timestamp(1_795_847_400_050)).unwrap(),
             "\"2026-11-28T06:30:00.050Z\""
         );
+    }
+
+    #[test]
+    fn http_dates() {
+        let at = |s: u64| http_date(UNIX_EPOCH + Duration::from_secs(s));
+        assert_eq!(at(0), "Thu, 01 Jan 1970 00:00:00 GMT");
+        assert_eq!(at(1_795_854_264), "Sat, 28 Nov 2026 08:24:24 GMT");
+        assert_eq!(at(951_782_400), "Tue, 29 Feb 2000 00:00:00 GMT");
     }
 
     #[test]

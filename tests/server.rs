@@ -410,3 +410,41 @@ fn the_daemon_writes_the_status_file_each_cycle_and_serves_memory() {
     assert_eq!(d.get("/api/status").status, 200);
     wait_until(Duration::from_secs(5), || env.status_path().exists());
 }
+
+#[test]
+fn keep_alive_and_pipelining_answer_in_order() {
+    let env = Env::new();
+    let (d, _t) = started(&env, "");
+    let mut s = TcpStream::connect(("127.0.0.1", d.port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    // Two fast-path requests, one tiny_http request, one more fast-path
+    // request (now relayed too), all pipelined on one connection.
+    s.write_all(
+        b"GET /api/status HTTP/1.1\r\nHost: x\r\n\r\nGET /api/status?a=1 HTTP/1.1\r\nHost: x\r\n\r\n\
+          GET /healthz HTTP/1.1\r\nHost: x\r\n\r\nGET /api/status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .unwrap();
+    let mut raw = Vec::new();
+    let _ = s.read_to_end(&mut raw);
+    let text = String::from_utf8_lossy(&raw);
+    let statuses: Vec<&str> =
+        text.match_indices("HTTP/1.1 ").map(|(i, _)| &text[i + 9..i + 12]).collect();
+    assert_eq!(statuses, ["200", "200", "200", "200"], "{text}");
+    let bodies: Vec<&str> = text.split("\r\n\r\n").skip(1).collect();
+    assert!(bodies[0].starts_with("{\"schema\":1"), "{text}");
+    assert!(bodies[2].starts_with("{\"detail\""), "healthz third: {text}");
+    assert!(bodies[3].starts_with("{\"schema\":1"), "{text}");
+}
+
+#[test]
+fn fast_path_answers_carry_the_api_headers_and_close_on_request() {
+    let env = Env::new();
+    let (d, _t) = started(&env, "");
+    let r = request(d.port, "GET", "/api/status", &[]);
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("content-type").as_deref(), Some("application/json"));
+    assert_eq!(r.header("cache-control").as_deref(), Some("no-store"));
+    assert!(r.header("date").is_some_and(|d| d.ends_with(" GMT")), "{}", r.head);
+    assert_eq!(r.header("content-length").unwrap().parse::<usize>().unwrap(), r.body.len());
+    assert_eq!(r.json()["stale"], false);
+}

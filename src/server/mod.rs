@@ -195,9 +195,60 @@ pub fn start(listener: TcpListener, source: Source, web: Web) -> std::io::Result
         })?;
     }
     let addr = listener.local_addr()?;
-    guard::spawn(listener, sock)?;
+    let fast_server = Arc::clone(&server);
+    let fast: guard::Fast = Arc::new(move |head: &[u8]| fast_answer(&fast_server, head));
+    guard::spawn(listener, sock, fast)?;
     crate::info!("listening on {addr}");
     Ok(server)
+}
+
+/// The hot path, answered by the front without tiny_http: a plain
+/// `GET /api/status` over HTTP/1.1 with valid (or no required) credentials,
+/// no Origin and no body, once a status exists. Everything else (CORS, 401,
+/// 503, HEAD, other paths and versions) is declined and served by `handle`,
+/// which stays the one place that defines the full behaviour.
+fn fast_answer(server: &Server, head: &[u8]) -> Option<(Vec<u8>, bool)> {
+    let text = std::str::from_utf8(head).ok()?;
+    let mut lines = text.split('\n').map(|l| l.trim_end_matches('\r'));
+    let mut parts = lines.next()?.split(' ');
+    let (method, target, version) = (parts.next()?, parts.next()?, parts.next()?);
+    if method != "GET" || version != "HTTP/1.1" || parts.next().is_some() {
+        return None;
+    }
+    if target.split(['?', '#']).next() != Some("/api/status") {
+        return None;
+    }
+    let web = server.web.read().ok().map(|w| Arc::clone(&w))?;
+    let mut close = false;
+    let mut authorized = web.auth.is_none();
+    for line in lines.filter(|l| !l.is_empty()) {
+        let (name, value) = line.split_once(':')?;
+        let value = value.trim();
+        match name.trim().to_ascii_lowercase().as_str() {
+            "authorization" => {
+                authorized =
+                    web.auth.as_deref().is_some_and(|e| constant_time_eq(value.as_bytes(), e))
+            }
+            "connection" => close = value.eq_ignore_ascii_case("close"),
+            "origin" | "transfer-encoding" | "expect" | "upgrade" => return None,
+            "content-length" if value != "0" => return None,
+            _ => {}
+        }
+    }
+    if !authorized {
+        return None;
+    }
+    let body = snapshot(server).ok()?.api_json(web.stale_after);
+    let mut out = Vec::with_capacity(body.len() + 160);
+    out.extend_from_slice(b"HTTP/1.1 200 OK\r\nServer: chatstack-status\r\nDate: ");
+    out.extend_from_slice(crate::time::http_date(std::time::SystemTime::now()).as_bytes());
+    out.extend_from_slice(b"\r\nContent-Type: application/json\r\nCache-Control: no-store\r\n");
+    if close {
+        out.extend_from_slice(b"Connection: close\r\n");
+    }
+    out.extend_from_slice(format!("Content-Length: {}\r\n\r\n", body.len()).as_bytes());
+    out.extend_from_slice(&body);
+    Some((out, close))
 }
 
 fn header(k: &str, v: &str) -> Header {
