@@ -427,7 +427,8 @@ fn healthy(server: &Server, web: &Web) -> (bool, String) {
     }
 }
 
-/// Standard base64 with padding, for the Basic auth header we expect.
+/// Standard base64 with padding, for Basic auth (the header we expect, and
+/// the one the Twilio notifier sends).
 pub fn base64(input: &[u8]) -> String {
     const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(input.len().div_ceil(3) * 4);
@@ -457,6 +458,8 @@ mod tests {
             ("fo", "Zm8="),
             ("foo", "Zm9v"),
             ("foob", "Zm9vYg=="),
+            ("fooba", "Zm9vYmE="),
+            ("foobar", "Zm9vYmFy"),
             ("admin:s3cret", "YWRtaW46czNjcmV0"),
         ] {
             assert_eq!(base64(i.as_bytes()), o);
