@@ -618,7 +618,8 @@ fn heartbeat_pings_ok_and_fail_from_check() {
     // A dead heartbeat receiver costs at most its timeout.
     r.set(Mode::Hang);
     let out = env.check(&[]);
-    assert!(out.elapsed < Duration::from_millis(2500), "{:?}", out.elapsed);
+    // Generous for a loaded 2-core machine; without the timeout it would hang.
+    assert!(out.elapsed < Duration::from_secs(4), "{:?}", out.elapsed);
     assert!(out.stderr.contains("heartbeat"), "{}", out.stderr);
 }
 
@@ -849,7 +850,8 @@ fn at_shutdown_the_daemon_keeps_what_it_could_not_deliver() {
     d.signal(rustix::process::Signal::TERM);
     let (code, took) = d.wait_exit(Duration::from_secs(10));
     assert_eq!(code, Some(0), "{:?}", d.log());
-    assert!(took < Duration::from_secs(4), "shutdown took {took:?}");
+    // Typically ~2 s (the sender's grace); generous for a loaded machine.
+    assert!(took < Duration::from_secs(6), "shutdown took {took:?}");
     let state = env.state();
     let kept = state["undelivered"].as_array().cloned().unwrap_or_default();
     assert_eq!(kept.len(), 1, "{state:#}");
