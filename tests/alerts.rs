@@ -237,22 +237,7 @@ fn serve(mut stream: TcpStream, mode: &Mutex<Mode>, seen: &Mutex<Vec<Req>>, stop
         Mode::Close => {
             let _ = stream.shutdown(std::net::Shutdown::Both);
         }
-        Mode::Hang => {
-            let _ = stream.set_read_timeout(Some(Duration::from_millis(50)));
-            let deadline = Instant::now() + Duration::from_secs(60);
-            while !stop.load(Ordering::SeqCst) && Instant::now() < deadline {
-                match stream.read(&mut chunk) {
-                    Ok(0) => return,
-                    Ok(_) => {}
-                    Err(e)
-                        if matches!(
-                            e.kind(),
-                            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                        ) => {}
-                    Err(_) => return,
-                }
-            }
-        }
+        Mode::Hang => crate::util::hold_silently(&stream, stop),
     }
 }
 

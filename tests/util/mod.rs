@@ -450,6 +450,27 @@ pub enum Behaviour {
     Garbage,
 }
 
+/// Holds a connection open, answering nothing and draining what it sends,
+/// until the peer closes, `stop` is set, or a minute passes (bounded).
+pub fn hold_silently(stream: &TcpStream, stop: &AtomicBool) {
+    let _ = stream.set_read_timeout(Some(Duration::from_millis(50)));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut buf = [0u8; 1024];
+    let mut s = stream;
+    while !stop.load(Ordering::SeqCst) && Instant::now() < deadline {
+        match s.read(&mut buf) {
+            Ok(0) => return,
+            Ok(_) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(_) => return,
+        }
+    }
+}
+
 /// A request an HTTP fixture received.
 #[derive(Debug, Clone)]
 pub struct Seen {
@@ -537,24 +558,7 @@ pub fn http_fixture(b: Behaviour) -> HttpFixture {
         Behaviour::RedirectLoop => {
             http_handler(|seen| Reply::new(302, "again").header("Location", &seen.path))
         }
-        Behaviour::HangAfterAccept => raw(|stream, stop| {
-            // Hold the connection open, read nothing, answer nothing.
-            let _ = stream.set_read_timeout(Some(Duration::from_millis(50)));
-            let mut buf = [0u8; 1024];
-            let mut s = &stream;
-            while !stop.load(Ordering::SeqCst) {
-                match s.read(&mut buf) {
-                    Ok(0) => return,
-                    Ok(_) => {}
-                    Err(e)
-                        if matches!(
-                            e.kind(),
-                            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                        ) => {}
-                    Err(_) => return,
-                }
-            }
-        }),
+        Behaviour::HangAfterAccept => raw(|stream, stop| hold_silently(&stream, stop)),
         Behaviour::HugeBody => raw(|stream, stop| {
             const LEN: usize = 64 << 20;
             let head = format!(
