@@ -89,29 +89,12 @@ pub fn take_lock_waiting(config: &Config, wait: Duration) -> Result<fsutil::Lock
 }
 
 pub fn write_status(config: &Config, doc: &StatusDoc) -> Result<(), Error> {
-    fsutil::write_atomic(&config.status_file, &doc.to_json(), 0o640)
-        .map_err(|source| Error::StatusWrite { path: config.status_file.clone(), source })
-}
-
-/// Reads and parses the status file.
-pub fn read_status(path: &Path) -> Result<StatusDoc, Error> {
-    let bytes = std::fs::read(path).map_err(|e| Error::StatusRead {
-        path: path.into(),
-        message: if e.kind() == std::io::ErrorKind::NotFound {
-            "no status file yet: has `chatstack-status check` or `run` been started?".into()
-        } else {
-            format!("cannot read status file: {e}")
-        },
-    })?;
-    serde_json::from_slice(&bytes).map_err(|e| Error::StatusRead {
-        path: path.into(),
-        message: format!("unreadable status file: {e}"),
-    })
+    crate::status::write(&config.status_file, doc)
 }
 
 fn status(path: &Path, format: Format) -> Result<u8, Error> {
     let config = config::load(path)?;
-    let doc = read_status(&config.status_file)?;
+    let doc = crate::status::read(&config.status_file)?;
     let age = doc.age_s(Timestamp::now());
     let stale = age > config.stale_after.as_secs_f64();
     match format {

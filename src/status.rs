@@ -1,10 +1,13 @@
 //! The status document: the SPEC's JSON, built from a cycle's results and the
 //! services' state, written atomically (0640) after every cycle.
 
+use crate::error::Error;
+use crate::fsutil;
 use crate::probe::{CheckStatus, Reason};
 use crate::state::{Health, HistoryEntry, RestartRecord};
 use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
+use std::path::Path;
 
 pub const SCHEMA: u32 = 1;
 
@@ -91,6 +94,28 @@ impl StatusDoc {
     pub fn age_s(&self, now: Timestamp) -> f64 {
         (now.0 - self.generated_at.0).max(0) as f64 / 1000.0
     }
+}
+
+/// Writes the status file atomically (0640).
+pub fn write(path: &Path, doc: &StatusDoc) -> Result<(), Error> {
+    fsutil::write_atomic(path, &doc.to_json(), 0o640)
+        .map_err(|source| Error::StatusWrite { path: path.into(), source })
+}
+
+/// Reads and parses the status file.
+pub fn read(path: &Path) -> Result<StatusDoc, Error> {
+    let bytes = std::fs::read(path).map_err(|e| Error::StatusRead {
+        path: path.into(),
+        message: if e.kind() == std::io::ErrorKind::NotFound {
+            "no status file yet: has `chatstack-status check` or `run` been started?".into()
+        } else {
+            format!("cannot read status file: {e}")
+        },
+    })?;
+    serde_json::from_slice(&bytes).map_err(|e| Error::StatusRead {
+        path: path.into(),
+        message: format!("unreadable status file: {e}"),
+    })
 }
 
 /// This host's name, for the status document.

@@ -4,6 +4,7 @@ mod server;
 mod util;
 
 mod alerts;
+mod attacks;
 
 mod cli;
 mod files;

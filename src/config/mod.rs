@@ -338,6 +338,7 @@ impl Validator<'_> {
             }
             None => DEFAULT_LISTEN.to_string(),
         };
+        let cors_origins = self.cors_origins(raw.cors_origins, raw.basic_auth.is_some());
         let heal = self.heal(raw.heal);
         let notify = raw
             .notify
@@ -400,7 +401,7 @@ impl Validator<'_> {
             basic_auth: raw
                 .basic_auth
                 .map(|b| BasicAuth { user: b.user, password_file: b.password_file }),
-            cors_origins: raw.cors_origins.unwrap_or_default(),
+            cors_origins,
             prom_file: raw.prom_file,
             heartbeat: raw.heartbeat.map(|h| Heartbeat {
                 url: h.url.0,
@@ -410,6 +411,30 @@ impl Validator<'_> {
             notify,
             services,
         })
+    }
+
+    /// `*`, or origins as browsers send them (`scheme://host[:port]`).
+    /// `*` never comes with credentials, so it cannot go with basic_auth.
+    fn cors_origins(&mut self, raw: Option<Vec<Spanned<String>>>, auth: bool) -> Vec<String> {
+        let mut out = Vec::new();
+        for o in raw.unwrap_or_default() {
+            let v = o.value;
+            if v == "*" {
+                if auth {
+                    self.at(
+                        &o.referenced,
+                        "cors_origins: \"*\" cannot be used with basic_auth (browsers send no credentials to \"*\"): list the admin page's origin instead, e.g. \"https://admin.example.com\"",
+                    );
+                }
+            } else if !is_origin(&v) {
+                self.at(
+                    &o.referenced,
+                    format!("cors_origins: expected \"*\" or an origin like \"https://admin.example.com\" (scheme, host, optional port; no path), found {v:?}"),
+                );
+            }
+            out.push(v);
+        }
+        out
     }
 
     fn heal(&mut self, raw: Option<raw::RawHeal>) -> HealPolicy {
@@ -673,6 +698,17 @@ impl Validator<'_> {
         };
         Some(Check { probe, timeout, degraded_after: r.degraded_after.map(|d| d.0), target })
     }
+}
+
+/// `http(s)://host[:port]`, as a browser's Origin header reads (`null` is not one).
+fn is_origin(v: &str) -> bool {
+    let Some((scheme, rest)) = v.split_once("://") else { return false };
+    let host = rest
+        .rsplit_once(':')
+        .map_or(rest, |(h, port)| if port.parse::<u16>().is_ok() { h } else { rest });
+    matches!(scheme, "http" | "https")
+        && !host.is_empty()
+        && host.bytes().all(|b| b.is_ascii_alphanumeric() || b"-.[]:".contains(&b))
 }
 
 /// A check URL as shown in the status, metrics and logs: credentials in

@@ -26,7 +26,7 @@ pub struct RawConfig {
     pub history: Option<Spanned<usize>>,
     pub www_dir: Option<PathBuf>,
     pub basic_auth: Option<RawBasicAuth>,
-    pub cors_origins: Option<Vec<String>>,
+    pub cors_origins: Option<Vec<Spanned<String>>>,
     pub prom_file: Option<PathBuf>,
     pub heartbeat: Option<RawHeartbeat>,
     pub heal: Option<RawHeal>,

@@ -114,7 +114,10 @@ fn twilio(
     };
     let to = to.ok_or_else(|| Attempt::Fail("no recipient".into()))?;
     let token = read_secret(token_file, "auth_token_file")?;
-    let auth = crate::server::base64(format!("{sid}:{token}").as_bytes());
+    let auth = {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode(format!("{sid}:{token}"))
+    };
     secrets.push(token);
     secrets.push(auth.clone());
     let url =

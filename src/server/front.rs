@@ -1,0 +1,390 @@
+//! The connection side of the HTTP server: accept, bound, read, answer.
+//!
+//! One small thread per client connection reads request heads into a
+//! bounded buffer, lets `wire::parse` judge them, hands each complete request
+//! to the handler and writes the answer, in order (pipelining works without
+//! any queue). Every byte path is bounded in size and time in both
+//! directions, so a slow, absent or hostile peer only ever costs its own
+//! connection: a head must arrive whole within `head` (trickling does not
+//! reset it) and within 8 KiB whatever its line endings; a connection idle
+//! for `idle` is closed; an answer must be taken within `write` or the
+//! connection is dropped. At most `max_connections` are served at once; when
+//! full, the connection that has been quiet the longest (and is not being
+//! answered) is closed to make room, so idle or trickling connections cannot
+//! lock everyone out. Accept errors (EMFILE) are logged and waited out.
+//!
+//! Never here: routing, auth, or anything about what is being served.
+
+use super::wire::{self, Parsed, Request, Response};
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+/// Answers one complete request (its body, if any, is the slice).
+pub type Handler = Arc<dyn Fn(&Request<'_>, &[u8]) -> Response + Send + Sync>;
+
+/// The bounds of the front (`Limits::default()` in production).
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Concurrent connections served; beyond, the quietest is closed.
+    pub max_connections: usize,
+    /// A connection that sends nothing for this long is closed.
+    pub idle: Duration,
+    /// A request head (and its body), once begun, must be complete within this.
+    pub head: Duration,
+    /// An answer must be taken by the client within this.
+    pub write: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_connections: 512,
+            idle: Duration::from_secs(10),
+            head: Duration::from_secs(10),
+            write: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Stack of a connection thread: enough for routing and the history
+/// store's queries, small enough for hundreds of them.
+const CONN_STACK: usize = 256 * 1024;
+
+/// One live connection, as the accept thread sees it.
+struct Conn {
+    id: u64,
+    /// Milliseconds since the registry's epoch of the last byte read.
+    last_active: AtomicU64,
+    /// Being answered: never evicted then (its write is bounded anyway).
+    busy: AtomicBool,
+    evicted: AtomicBool,
+    /// A handle on the socket, to close it from the accept thread.
+    socket: TcpStream,
+}
+
+struct Registry {
+    epoch: Instant,
+    conns: Mutex<Vec<Arc<Conn>>>,
+    next_id: AtomicU64,
+}
+
+impl Registry {
+    fn now_ms(&self) -> u64 {
+        self.epoch.elapsed().as_millis() as u64
+    }
+
+    /// Registers a new connection, closing the quietest idle one when full.
+    /// None when even that is impossible (every connection busy).
+    fn admit(&self, socket: &TcpStream, limit: usize) -> Option<Arc<Conn>> {
+        let handle = socket.try_clone().ok()?;
+        let mut conns = self.conns.lock().unwrap_or_else(PoisonError::into_inner);
+        let live = conns.iter().filter(|c| !c.evicted.load(Ordering::Relaxed)).count();
+        if live >= limit {
+            let victim = conns
+                .iter()
+                .filter(|c| !c.evicted.load(Ordering::Relaxed) && !c.busy.load(Ordering::Relaxed))
+                .min_by_key(|c| c.last_active.load(Ordering::Relaxed))?;
+            victim.evicted.store(true, Ordering::Relaxed);
+            let _ = victim.socket.shutdown(Shutdown::Both);
+        }
+        // Evicted threads end at once (their read fails), but never let
+        // their number grow without bound either.
+        if conns.len() >= 2 * limit {
+            return None;
+        }
+        let conn = Arc::new(Conn {
+            id: self.next_id.fetch_add(1, Ordering::Relaxed),
+            last_active: AtomicU64::new(self.now_ms()),
+            busy: AtomicBool::new(false),
+            evicted: AtomicBool::new(false),
+            socket: handle,
+        });
+        conns.push(Arc::clone(&conn));
+        Some(conn)
+    }
+
+    fn leave(&self, id: u64) {
+        let mut conns = self.conns.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(i) = conns.iter().position(|c| c.id == id) {
+            conns.swap_remove(i);
+        }
+    }
+
+    /// Connections registered now (for tests and metrics).
+    fn len(&self) -> usize {
+        self.conns.lock().unwrap_or_else(PoisonError::into_inner).len()
+    }
+}
+
+/// The running front; dropping it does not stop it (it lives with the process).
+pub struct Front {
+    registry: Arc<Registry>,
+}
+
+impl Front {
+    /// Connections currently held open.
+    pub fn connections(&self) -> usize {
+        self.registry.len()
+    }
+}
+
+const BUSY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: 21\r\nConnection: close\r\nRetry-After: 1\r\n\r\ntoo many connections\n";
+
+/// Starts the accept thread on `listener`.
+pub fn spawn(listener: TcpListener, limits: Limits, handler: Handler) -> io::Result<Front> {
+    let registry = Arc::new(Registry {
+        epoch: Instant::now(),
+        conns: Mutex::new(Vec::new()),
+        next_id: AtomicU64::new(0),
+    });
+    let reg = Arc::clone(&registry);
+    std::thread::Builder::new()
+        .name("http-accept".into())
+        .spawn(move || accept_loop(&listener, &reg, limits, &handler))?;
+    Ok(Front { registry })
+}
+
+fn accept_loop(listener: &TcpListener, reg: &Arc<Registry>, limits: Limits, handler: &Handler) {
+    loop {
+        let stream = match listener.accept() {
+            Ok((s, _)) => s,
+            Err(e) => {
+                // EMFILE and friends pass; a busy loop would not help them pass sooner.
+                crate::warn!("http: accept failed: {e}");
+                std::thread::sleep(Duration::from_millis(100));
+                continue;
+            }
+        };
+        let Some(conn) = reg.admit(&stream, limits.max_connections) else {
+            let _ = stream.set_write_timeout(Some(Duration::from_millis(100)));
+            let _ = (&stream).write_all(BUSY);
+            continue;
+        };
+        let (reg2, handler) = (Arc::clone(reg), Arc::clone(handler));
+        let id = conn.id;
+        let spawned = std::thread::Builder::new()
+            .name("http-conn".into())
+            .stack_size(CONN_STACK)
+            .spawn(move || {
+                serve(&stream, &conn, &reg2, limits, &handler);
+                reg2.leave(conn.id);
+            });
+        if let Err(e) = spawned {
+            crate::warn!("http: cannot start a connection thread: {e}");
+            reg.leave(id);
+        }
+    }
+}
+
+/// Reads into `buf` once, within `deadline` (else the idle timeout).
+/// False when the connection is over (closed, timed out, reset).
+fn read_more(
+    mut io: &TcpStream,
+    buf: &mut Vec<u8>,
+    deadline: Option<Instant>,
+    limits: &Limits,
+) -> bool {
+    let wait = match deadline {
+        None => limits.idle,
+        Some(d) => d.saturating_duration_since(Instant::now()).min(limits.idle),
+    };
+    if wait.is_zero() || io.set_read_timeout(Some(wait)).is_err() {
+        return false;
+    }
+    let mut chunk = [0u8; 4096];
+    match io.read(&mut chunk) {
+        Ok(0) | Err(_) => false,
+        Ok(n) => {
+            buf.extend_from_slice(&chunk[..n]);
+            true
+        }
+    }
+}
+
+/// Writes all of `bytes` within `limit` in total, however slowly the client reads.
+fn write_within(mut io: &TcpStream, bytes: &[u8], limit: Duration) -> bool {
+    let deadline = Instant::now() + limit;
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() || io.set_write_timeout(Some(left)).is_err() {
+            return false;
+        }
+        match io.write(rest) {
+            Ok(0) | Err(_) => return false,
+            Ok(n) => rest = &rest[n..],
+        }
+    }
+    true
+}
+
+/// Serves one connection until it closes, misbehaves or times out.
+fn serve(io: &TcpStream, conn: &Conn, reg: &Registry, limits: Limits, handler: &Handler) {
+    let _ = io.set_nodelay(true);
+    let mut buf: Vec<u8> = Vec::with_capacity(2048);
+    loop {
+        // A head's clock starts with its first byte (already buffered, for
+        // a pipelined one), and does not restart however it trickles.
+        let mut deadline = (!buf.is_empty()).then(|| Instant::now() + limits.head);
+        let need = loop {
+            match wire::parse(&buf) {
+                Parsed::Complete { head_len, body_len, .. } => break head_len + body_len,
+                Parsed::Partial => {}
+                Parsed::Reject(status, msg) => {
+                    let answer = wire::encode(&Response::json_error(status, msg), false, true);
+                    let _ = write_within(io, &answer, limits.write);
+                    let _ = io.shutdown(Shutdown::Both);
+                    return;
+                }
+            }
+            if !read_more(io, &mut buf, deadline, &limits) {
+                return;
+            }
+            conn.last_active.store(reg.now_ms(), Ordering::Relaxed);
+            deadline.get_or_insert_with(|| Instant::now() + limits.head);
+        };
+        while buf.len() < need {
+            if !read_more(io, &mut buf, deadline, &limits) {
+                return;
+            }
+            conn.last_active.store(reg.now_ms(), Ordering::Relaxed);
+        }
+        conn.busy.store(true, Ordering::Relaxed);
+        let (answer, close) = match wire::parse(&buf[..need]) {
+            Parsed::Complete { req, head_len, .. } => {
+                let resp = handler(&req, &buf[head_len..need]);
+                let close = req.wants_close();
+                (wire::encode(&resp, req.method == wire::Method::Head, close), close)
+            }
+            // The same bytes parsed the same way a moment ago.
+            _ => return,
+        };
+        let written = write_within(io, &answer, limits.write);
+        conn.busy.store(false, Ordering::Relaxed);
+        if !written || close || conn.evicted.load(Ordering::Relaxed) {
+            let _ = io.shutdown(Shutdown::Both);
+            return;
+        }
+        buf.drain(..need);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn echo_path() -> Handler {
+        Arc::new(|req: &Request<'_>, body: &[u8]| {
+            Response::new(200, "text/plain", format!("{} {}", req.path, body.len()).into_bytes())
+        })
+    }
+
+    fn start(limits: Limits) -> (std::net::SocketAddr, Front) {
+        let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = l.local_addr().expect("addr");
+        (addr, spawn(l, limits, echo_path()).expect("spawn"))
+    }
+
+    fn quick() -> Limits {
+        Limits {
+            max_connections: 4,
+            idle: Duration::from_millis(800),
+            head: Duration::from_millis(300),
+            write: Duration::from_millis(500),
+        }
+    }
+
+    /// Sends `prefix`, then a byte every 50 ms; how long until the server hung up.
+    fn trickle(prefix: &[u8]) -> Duration {
+        let (addr, _front) = start(quick());
+        let mut c = TcpStream::connect(addr).expect("connect");
+        c.set_read_timeout(Some(Duration::from_millis(50))).expect("timeout");
+        let t0 = Instant::now();
+        c.write_all(prefix).expect("write");
+        let mut sink = [0u8; 4096];
+        while t0.elapsed() < Duration::from_secs(3) {
+            if c.write_all(b"a").is_err() {
+                break;
+            }
+            match c.read(&mut sink) {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(_) => break,
+            }
+        }
+        t0.elapsed()
+    }
+
+    #[test]
+    fn a_trickled_head_is_cut_off_at_the_head_timeout_whatever_the_line_endings() {
+        assert!(trickle(b"GET /x HTTP/1.1\r\nX-Slow: ") < Duration::from_secs(2));
+        assert!(trickle(b"GET /x HTTP/1.1\nX-Slow: ") < Duration::from_secs(2));
+        // The same for a second request on a kept-alive connection.
+        assert!(trickle(b"GET / HTTP/1.1\r\n\r\nGET / HTTP/1.1\r\nX: ") < Duration::from_secs(2));
+        assert!(trickle(b"GET / HTTP/1.1\n\nGET / HTTP/1.1\nX: ") < Duration::from_secs(2));
+    }
+
+    #[test]
+    fn pipelined_requests_are_answered_in_order_then_an_oversize_one_gets_431() {
+        let (addr, _front) = start(quick());
+        let mut c = TcpStream::connect(addr).expect("connect");
+        c.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
+        let big = format!("GET /big HTTP/1.1\nX: {}\n\n", "b".repeat(9000));
+        let all = format!(
+            "GET /one HTTP/1.1\r\n\r\nPOST /two HTTP/1.1\nContent-Length: 3\n\nabcGET /three HTTP/1.1\n\n{big}"
+        );
+        c.write_all(all.as_bytes()).expect("write");
+        let mut got = Vec::new();
+        let _ = c.read_to_end(&mut got);
+        let text = String::from_utf8_lossy(&got);
+        let order: Vec<&str> = ["/one 0", "/two 3", "/three 0", "431 Request Header"]
+            .into_iter()
+            .filter(|p| text.contains(p))
+            .collect();
+        assert_eq!(order.len(), 4, "{text}");
+        let pos: Vec<usize> = order.iter().filter_map(|p| text.find(p)).collect();
+        assert!(pos.windows(2).all(|w| w[0] < w[1]), "out of order: {text}");
+    }
+
+    #[test]
+    fn when_full_the_quietest_connection_makes_room() {
+        let (addr, front) = start(quick());
+        let idle: Vec<TcpStream> =
+            (0..4).map(|_| TcpStream::connect(addr).expect("connect")).collect();
+        crate::server::tests_wait(Duration::from_secs(2), || front.connections() == 4);
+        let mut c = TcpStream::connect(addr).expect("connect");
+        c.set_read_timeout(Some(Duration::from_secs(2))).expect("timeout");
+        c.write_all(b"GET /me HTTP/1.1\r\nConnection: close\r\n\r\n").expect("write");
+        let mut got = String::new();
+        let _ = c.read_to_string(&mut got);
+        assert!(got.contains("/me 0"), "{got}");
+        drop(idle);
+    }
+
+    #[test]
+    fn a_client_that_never_reads_costs_only_its_own_connection() {
+        let (addr, front) = start(quick());
+        let mut hog = TcpStream::connect(addr).expect("connect");
+        // Megabytes of pipelined requests, never reading an answer.
+        let req = b"GET /nope HTTP/1.1\r\nHost: x\r\n\r\n".repeat(2000);
+        let writer = std::thread::spawn(move || {
+            for _ in 0..100 {
+                if hog.write_all(&req).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut c = TcpStream::connect(addr).expect("connect");
+        c.set_read_timeout(Some(Duration::from_secs(2))).expect("timeout");
+        c.write_all(b"GET /other HTTP/1.1\r\nConnection: close\r\n\r\n").expect("write");
+        let mut got = String::new();
+        let _ = c.read_to_string(&mut got);
+        assert!(got.contains("/other 0"), "{got}");
+        let _ = writer.join();
+        crate::server::tests_wait(Duration::from_secs(3), || front.connections() == 0);
+    }
+}

@@ -1,0 +1,108 @@
+//! The one routing function: for every request, whatever its path, the
+//! same order of decisions — CORS preflight, method, `/healthz` (never
+//! behind auth), auth, then the path. Every answer sets its Content-Type.
+
+use super::wire::{Method, Request, Response};
+use super::{Server, Web, www};
+use crate::metrics;
+use crate::time::Timestamp;
+use std::borrow::Cow;
+use std::sync::Arc;
+
+const GET_HEAD: &str = "GET, HEAD";
+
+/// Answers one request.
+pub fn route(server: &Server, req: &Request<'_>, _body: &[u8]) -> Response {
+    let Some(web) = server.web() else {
+        return Response::json_error(500, "internal error");
+    };
+    let api = req.path.starts_with("/api/");
+    let origin = api.then(|| allowed_origin(&web, req)).flatten();
+    if req.method == Method::Options {
+        return match origin {
+            // A CORS preflight carries no credentials: answered without auth.
+            Some(o) => cors(Response::new(204, "text/plain", &[][..]), &o, &web)
+                .with("Access-Control-Allow-Methods", GET_HEAD)
+                .with("Access-Control-Allow-Headers", "Authorization")
+                .with("Access-Control-Max-Age", "600"),
+            None => not_allowed(),
+        };
+    }
+    if !matches!(req.method, Method::Get | Method::Head) {
+        return not_allowed();
+    }
+    if req.path == "/healthz" {
+        let (ok, why) = server.healthy(&web);
+        let body =
+            serde_json::to_vec(&serde_json::json!({"ok": ok, "detail": why})).unwrap_or_default();
+        return Response::new(if ok { 200 } else { 503 }, "application/json", body)
+            .with("Cache-Control", "no-store");
+    }
+    if !authorized(&web, req) {
+        return Response::json_error(401, "authentication required")
+            .with("WWW-Authenticate", "Basic realm=\"chatstack-status\", charset=\"UTF-8\"");
+    }
+    let resp = match req.path {
+        "/api/status" => match server.snapshot() {
+            Ok(s) => Response::new(200, "application/json", s.api_json(web.stale_after)),
+            Err(e) => Response::json_error(503, &e),
+        }
+        .with("Cache-Control", "no-store"),
+        "/metrics" => {
+            let snap = server.snapshot().ok();
+            let mut text = metrics::render(snap.as_ref().map(|s| &s.doc), Timestamp::now());
+            text.push_str(&server.extra_metrics());
+            Response::new(200, metrics::CONTENT_TYPE, text.into_bytes())
+                .with("Cache-Control", "no-store")
+        }
+        p => match www::relative_path(p)
+            .and_then(|rel| www::lookup(web.www_dir.as_deref(), &rel).map(|b| (rel, b)))
+        {
+            Some((rel, bytes)) => {
+                Response::new(200, www::content_type(&rel), bytes).with("Cache-Control", "no-cache")
+            }
+            None => Response::json_error(404, "not found"),
+        },
+    };
+    match origin {
+        Some(o) => cors(resp, &o, &web),
+        None => resp,
+    }
+}
+
+fn not_allowed() -> Response {
+    Response::json_error(405, "method not allowed: use GET or HEAD").with("Allow", GET_HEAD)
+}
+
+/// The request's Origin when the config allows it.
+fn allowed_origin(web: &Web, req: &Request<'_>) -> Option<String> {
+    let o = req.header_str("origin")?;
+    if web.cors_origins.iter().any(|c| c == "*") {
+        return Some("*".to_string());
+    }
+    web.cors_origins.iter().any(|c| c == o).then(|| o.to_string())
+}
+
+/// CORS headers for an allowed origin. A literal `*` never comes with
+/// credentials (config forbids `*` together with basic_auth); a named
+/// origin gets them when auth is on, so its page can send the admin's login.
+fn cors(resp: Response, origin: &str, web: &Web) -> Response {
+    if origin == "*" {
+        return resp.with("Access-Control-Allow-Origin", "*");
+    }
+    let resp = resp
+        .with("Access-Control-Allow-Origin", Cow::Owned(origin.to_string()))
+        .with("Vary", "Origin");
+    if web.auth.is_some() { resp.with("Access-Control-Allow-Credentials", "true") } else { resp }
+}
+
+fn authorized(web: &Arc<Web>, req: &Request<'_>) -> bool {
+    use subtle::ConstantTimeEq;
+    match &web.auth {
+        None => true,
+        Some(expected) => req.header("authorization").is_some_and(|given| {
+            // Constant time in the content; the length of our own value is no secret.
+            given.len() == expected.len() && bool::from(given.ct_eq(expected))
+        }),
+    }
+}
