@@ -179,96 +179,115 @@ fn accept_loop(listener: &TcpListener, reg: &Arc<Registry>, limits: Limits, hand
     }
 }
 
-/// Reads into `buf` once, within `deadline` (else the idle timeout).
-/// False when the connection is over (closed, timed out, reset).
-fn read_more(
-    mut io: &TcpStream,
-    buf: &mut Vec<u8>,
-    deadline: Option<Instant>,
-    limits: &Limits,
-) -> bool {
-    let wait = match deadline {
-        None => limits.idle,
-        Some(d) => d.saturating_duration_since(Instant::now()).min(limits.idle),
-    };
-    if wait.is_zero() || io.set_read_timeout(Some(wait)).is_err() {
-        return false;
-    }
-    let mut chunk = [0u8; 4096];
-    match io.read(&mut chunk) {
-        Ok(0) | Err(_) => false,
-        Ok(n) => {
-            buf.extend_from_slice(&chunk[..n]);
-            true
-        }
-    }
+/// The socket with the read timeout it last got, so the common case (a
+/// whole request per read, the idle timeout between them) costs no
+/// `setsockopt` per request.
+struct Socket<'a> {
+    io: &'a TcpStream,
+    read_timeout: Option<Duration>,
 }
 
-/// Writes all of `bytes` within `limit` in total, however slowly the client reads.
-fn write_within(mut io: &TcpStream, bytes: &[u8], limit: Duration) -> bool {
-    let deadline = Instant::now() + limit;
-    let mut rest = bytes;
-    while !rest.is_empty() {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() || io.set_write_timeout(Some(left)).is_err() {
+impl Socket<'_> {
+    /// Reads into `buf` once, within `deadline` (else the idle timeout).
+    /// False when the connection is over (closed, timed out, reset).
+    fn read_more(&mut self, buf: &mut Vec<u8>, deadline: Option<Instant>, limits: &Limits) -> bool {
+        let wait = match deadline {
+            None => limits.idle,
+            Some(d) => d.saturating_duration_since(Instant::now()).min(limits.idle),
+        };
+        if wait.is_zero() {
             return false;
         }
-        match io.write(rest) {
-            Ok(0) | Err(_) => return false,
-            Ok(n) => rest = &rest[n..],
+        // A deadline only ever shortens the wait; a little slack on an
+        // already shorter timeout is fine, a longer one is not.
+        let current = self.read_timeout.unwrap_or(Duration::MAX);
+        if current > wait || current + Duration::from_millis(100) < wait {
+            if self.io.set_read_timeout(Some(wait)).is_err() {
+                return false;
+            }
+            self.read_timeout = Some(wait);
+        }
+        let mut chunk = [0u8; 4096];
+        match (&mut &*self.io).read(&mut chunk) {
+            Ok(0) | Err(_) => false,
+            Ok(n) => {
+                buf.extend_from_slice(&chunk[..n]);
+                true
+            }
         }
     }
-    true
+
+    /// Writes all of `bytes` within `limit` in total, however slowly the
+    /// client reads (the socket's write timeout is `limit` to begin with).
+    fn write_within(&self, bytes: &[u8], limit: Duration) -> bool {
+        let deadline = Instant::now() + limit;
+        let mut rest = bytes;
+        let mut first = true;
+        while !rest.is_empty() {
+            if !first {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() || self.io.set_write_timeout(Some(left)).is_err() {
+                    return false;
+                }
+            }
+            first = false;
+            match (&mut &*self.io).write(rest) {
+                Ok(0) | Err(_) => return false,
+                Ok(n) => rest = &rest[n..],
+            }
+        }
+        if !first && self.io.set_write_timeout(Some(limit)).is_err() {
+            return false;
+        }
+        true
+    }
 }
 
 /// Serves one connection until it closes, misbehaves or times out.
 fn serve(io: &TcpStream, conn: &Conn, reg: &Registry, limits: Limits, handler: &Handler) {
     let _ = io.set_nodelay(true);
+    if io.set_write_timeout(Some(limits.write)).is_err() {
+        return;
+    }
+    let mut sock = Socket { io, read_timeout: None };
     let mut buf: Vec<u8> = Vec::with_capacity(2048);
+    // A head's clock starts with its first byte (already buffered, for a
+    // pipelined one), and does not restart however it trickles.
+    let mut deadline: Option<Instant> = None;
     loop {
-        // A head's clock starts with its first byte (already buffered, for
-        // a pipelined one), and does not restart however it trickles.
-        let mut deadline = (!buf.is_empty()).then(|| Instant::now() + limits.head);
-        let need = loop {
-            match wire::parse(&buf) {
-                Parsed::Complete { head_len, body_len, .. } => break head_len + body_len,
-                Parsed::Partial => {}
-                Parsed::Reject(status, msg) => {
-                    let answer = wire::encode(&Response::json_error(status, msg), false, true);
-                    let _ = write_within(io, &answer, limits.write);
-                    let _ = io.shutdown(Shutdown::Both);
+        if !buf.is_empty() {
+            deadline.get_or_insert_with(|| Instant::now() + limits.head);
+        }
+        let (answer, close, used) = match wire::parse(&buf) {
+            Parsed::Complete { req, head_len, body_len } if buf.len() >= head_len + body_len => {
+                conn.busy.store(true, Ordering::Relaxed);
+                let used = head_len + body_len;
+                let resp = handler(&req, &buf[head_len..used]);
+                let close = req.wants_close();
+                (wire::encode(&resp, req.method == wire::Method::Head, close), close, used)
+            }
+            Parsed::Complete { .. } | Parsed::Partial => {
+                if !sock.read_more(&mut buf, deadline, &limits) {
                     return;
                 }
+                conn.last_active.store(reg.now_ms(), Ordering::Relaxed);
+                continue;
             }
-            if !read_more(io, &mut buf, deadline, &limits) {
+            Parsed::Reject(status, msg) => {
+                let answer = wire::encode(&Response::json_error(status, msg), false, true);
+                let _ = sock.write_within(&answer, limits.write);
+                let _ = io.shutdown(Shutdown::Both);
                 return;
             }
-            conn.last_active.store(reg.now_ms(), Ordering::Relaxed);
-            deadline.get_or_insert_with(|| Instant::now() + limits.head);
         };
-        while buf.len() < need {
-            if !read_more(io, &mut buf, deadline, &limits) {
-                return;
-            }
-            conn.last_active.store(reg.now_ms(), Ordering::Relaxed);
-        }
-        conn.busy.store(true, Ordering::Relaxed);
-        let (answer, close) = match wire::parse(&buf[..need]) {
-            Parsed::Complete { req, head_len, .. } => {
-                let resp = handler(&req, &buf[head_len..need]);
-                let close = req.wants_close();
-                (wire::encode(&resp, req.method == wire::Method::Head, close), close)
-            }
-            // The same bytes parsed the same way a moment ago.
-            _ => return,
-        };
-        let written = write_within(io, &answer, limits.write);
+        let written = sock.write_within(&answer, limits.write);
         conn.busy.store(false, Ordering::Relaxed);
         if !written || close || conn.evicted.load(Ordering::Relaxed) {
             let _ = io.shutdown(Shutdown::Both);
             return;
         }
-        buf.drain(..need);
+        buf.drain(..used);
+        deadline = None;
     }
 }
 

@@ -203,7 +203,7 @@ pub fn encode(resp: &Response, head_only: bool, close: bool) -> Vec<u8> {
         format!("HTTP/1.1 {} {}\r\n", resp.status, reason_phrase(resp.status)).as_bytes(),
     );
     out.extend_from_slice(b"Server: chatstack-status\r\nDate: ");
-    out.extend_from_slice(httpdate::fmt_http_date(std::time::SystemTime::now()).as_bytes());
+    http_date(&mut out);
     out.extend_from_slice(b"\r\nContent-Type: ");
     out.extend_from_slice(resp.content_type.as_bytes());
     for (k, v) in &resp.headers {
@@ -219,6 +219,22 @@ pub fn encode(resp: &Response, head_only: bool, close: bool) -> Vec<u8> {
     out.extend_from_slice(format!("\r\nContent-Length: {}\r\n\r\n", resp.body.len()).as_bytes());
     out.extend_from_slice(body);
     out
+}
+
+/// Appends the current `Date` value, formatted once per second per thread.
+fn http_date(out: &mut Vec<u8>) {
+    use std::cell::RefCell;
+    use std::time::{SystemTime, UNIX_EPOCH};
+    thread_local!(static CACHE: RefCell<(u64, String)> = const { RefCell::new((0, String::new())) });
+    let now = SystemTime::now();
+    let secs = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    CACHE.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.0 != secs || c.1.is_empty() {
+            *c = (secs, httpdate::fmt_http_date(now));
+        }
+        out.extend_from_slice(c.1.as_bytes());
+    });
 }
 
 #[cfg(test)]
