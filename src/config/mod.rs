@@ -7,11 +7,14 @@
 //! is used only here.
 
 pub mod duration;
+mod notifier;
 pub mod raw;
+
+pub use notifier::{EventName, Notifier, NotifierKind, Slack, Twilio, Webhook};
 
 use crate::error::Error;
 use crate::probe::{CommandProbe, HttpProbe, Matcher, Probe, ProcessProbe, SystemdProbe, TcpProbe};
-use raw::{CheckKind, EventName, ExpectStatus, NotifierKind, RawCheck, RawConfig, RawService};
+use raw::{CheckKind, ExpectStatus, RawCheck, RawConfig, RawService};
 use serde_saphyr::{Location, Spanned};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -103,26 +106,6 @@ impl Default for HealPolicy {
             timeout: Duration::from_secs(60),
         }
     }
-}
-
-#[derive(Debug, Clone)]
-pub struct Notifier {
-    /// Label for logs and metrics: `name:` or `<type>-<index>`.
-    pub name: String,
-    pub kind: NotifierKind,
-    pub url: Option<String>,
-    pub bearer_token_file: Option<PathBuf>,
-    pub headers: Vec<(String, String)>,
-    pub timeout: Duration,
-    /// Only these services (empty: all).
-    pub services: Vec<String>,
-    /// Only these events (empty: all).
-    pub events: Vec<EventName>,
-    pub account_sid: Option<String>,
-    pub auth_token_file: Option<PathBuf>,
-    pub from: Option<String>,
-    pub to: Vec<String>,
-    pub api_base: String,
 }
 
 #[derive(Debug, Clone)]
@@ -470,73 +453,6 @@ impl Validator<'_> {
             restart_command,
             timeout: r.timeout.map_or(d.timeout, |x| x.0),
         }
-    }
-
-    fn notifier(&mut self, index: usize, n: Spanned<raw::RawNotifier>) -> Option<Notifier> {
-        let loc = n.referenced;
-        let r = n.value;
-        let kind_name = match r.kind {
-            NotifierKind::Webhook => "webhook",
-            NotifierKind::Slack => "slack",
-            NotifierKind::Twilio => "twilio",
-        };
-        let before = self.problems.len();
-        let need = |v: bool, key: &str, this: &mut Self| {
-            if !v {
-                this.at(&loc, format!("notifier of type {kind_name} needs `{key}`"));
-            }
-        };
-        match r.kind {
-            NotifierKind::Webhook | NotifierKind::Slack => {
-                need(r.url.is_some(), "url", self);
-                for (key, set) in [
-                    ("account_sid", r.account_sid.is_some()),
-                    ("auth_token_file", r.auth_token_file.is_some()),
-                    ("from", r.from.is_some()),
-                    ("to", r.to.is_some()),
-                    ("api_base", r.api_base.is_some()),
-                ] {
-                    if set {
-                        self.at(&loc, format!("`{key}` is not valid for a {kind_name} notifier"));
-                    }
-                }
-            }
-            NotifierKind::Twilio => {
-                need(r.account_sid.is_some(), "account_sid", self);
-                need(r.auth_token_file.is_some(), "auth_token_file", self);
-                need(r.from.is_some(), "from", self);
-                need(r.to.as_ref().is_some_and(|t| !t.is_empty()), "to", self);
-                if r.url.is_some() {
-                    self.at(&loc, "`url` is not valid for a twilio notifier (use api_base)");
-                }
-                if let Some(sid) = &r.account_sid
-                    && !sid.bytes().all(|b| b.is_ascii_alphanumeric())
-                {
-                    self.at(&loc, "twilio account_sid must be letters and digits");
-                }
-            }
-        }
-        if r.kind == NotifierKind::Slack && r.bearer_token_file.is_some() {
-            self.at(&loc, "`bearer_token_file` is not valid for a slack notifier");
-        }
-        if self.problems.len() != before {
-            return None;
-        }
-        Some(Notifier {
-            name: r.name.unwrap_or_else(|| format!("{kind_name}-{}", index + 1)),
-            kind: r.kind,
-            url: r.url.map(|u| u.0),
-            bearer_token_file: r.bearer_token_file,
-            headers: r.headers.unwrap_or_default().into_iter().collect(),
-            timeout: r.timeout.map_or(Duration::from_secs(5), |d| d.0),
-            services: r.services.unwrap_or_default(),
-            events: r.events.unwrap_or_default(),
-            account_sid: r.account_sid,
-            auth_token_file: r.auth_token_file,
-            from: r.from,
-            to: r.to.unwrap_or_default(),
-            api_base: r.api_base.map_or_else(|| "https://api.twilio.com".to_string(), |u| u.0),
-        })
     }
 
     fn service(&mut self, s: Spanned<RawService>, default_timeout: Duration) -> Option<Service> {

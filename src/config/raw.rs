@@ -6,6 +6,7 @@
 //! their errors carry the exact line and column of the value.
 
 use super::duration::{Dur, Timeout};
+use super::notifier::EventName;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde_saphyr::Spanned;
@@ -62,26 +63,38 @@ pub struct RawHeal {
     pub timeout: Option<Timeout>,
 }
 
+/// A notifier's `type:`.
 #[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
-pub enum NotifierKind {
+pub enum NotifierType {
     Webhook,
     Slack,
     Twilio,
 }
 
+impl NotifierType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NotifierType::Webhook => "webhook",
+            NotifierType::Slack => "slack",
+            NotifierType::Twilio => "twilio",
+        }
+    }
+}
+
+/// Every key any notifier takes; `notifier.rs` says which kind takes which.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawNotifier {
     #[serde(rename = "type")]
-    pub kind: NotifierKind,
+    pub kind: NotifierType,
     pub name: Option<String>,
-    pub url: Option<SecretUrl>,
-    pub bearer_token_file: Option<PathBuf>,
-    pub headers: Option<BTreeMap<String, String>>,
     pub timeout: Option<Timeout>,
     pub services: Option<Vec<String>>,
     pub events: Option<Vec<EventName>>,
+    pub url: Option<SecretUrl>,
+    pub bearer_token_file: Option<PathBuf>,
+    pub headers: Option<BTreeMap<String, String>>,
     pub account_sid: Option<String>,
     pub auth_token_file: Option<PathBuf>,
     pub from: Option<String>,
@@ -89,17 +102,23 @@ pub struct RawNotifier {
     pub api_base: Option<HttpUrl>,
 }
 
-/// The alert events a notifier can subscribe to.
-#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum EventName {
-    Down,
-    Up,
-    Degraded,
-    Reminder,
-    Restart,
-    HealSuspended,
-    Test,
+impl RawNotifier {
+    /// The kind-specific keys present (the common ones are valid for all).
+    pub fn present_keys(&self) -> Vec<&'static str> {
+        [
+            ("url", self.url.is_some()),
+            ("bearer_token_file", self.bearer_token_file.is_some()),
+            ("headers", self.headers.is_some()),
+            ("account_sid", self.account_sid.is_some()),
+            ("auth_token_file", self.auth_token_file.is_some()),
+            ("from", self.from.is_some()),
+            ("to", self.to.is_some()),
+            ("api_base", self.api_base.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(k, set)| set.then_some(k))
+        .collect()
+    }
 }
 
 #[derive(Debug, Deserialize)]

@@ -235,7 +235,10 @@ services:
     assert_eq!(c.notify.len(), 3);
     assert_eq!(c.notify[1].timeout, Duration::from_secs(2));
     assert_eq!(c.notify[1].events, [EventName::Down, EventName::Up]);
-    assert_eq!(c.notify[2].api_base, "https://api.twilio.com");
+    match &c.notify[2].kind {
+        NotifierKind::Twilio(t) => assert_eq!(t.api_base, "https://api.twilio.com"),
+        other => panic!("expected twilio, got {other:?}"),
+    }
 }
 
 #[test]

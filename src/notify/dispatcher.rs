@@ -15,7 +15,8 @@
 //!
 //! The queue lock is never held during network I/O.
 
-use super::send::{self, Attempt};
+use super::heartbeat;
+use super::http::Attempt;
 use super::{Delivery, heartbeat_due, keep_undelivered, log_events, route, take_undelivered};
 use crate::config::{Config, Heartbeat, Notifier};
 use crate::cycle::CycleOutput;
@@ -374,7 +375,7 @@ fn sender(shared: &Shared) {
         };
         match job {
             Job::Heartbeat { hb, ok } => {
-                let r = send::ping(&hb, ok, hb.timeout);
+                let r = heartbeat::ping(&hb, ok, hb.timeout);
                 let mut q = shared.lock();
                 match r {
                     Ok(()) => {
@@ -403,7 +404,7 @@ fn sender(shared: &Shared) {
 fn deliver(shared: &Shared, n: Arc<Notifier>, mut d: Box<Delivery>, tries: u32) {
     let tries = tries + 1;
     d.attempts = d.attempts.saturating_add(1);
-    let result = send::attempt(&n, d.to.as_deref(), &d.event, n.timeout);
+    let result = super::attempt(&n, d.to.as_deref(), &d.event, n.timeout);
     let label = d.event.label();
     let mut q = shared.lock();
     q.in_progress = None;
@@ -458,30 +459,26 @@ fn deliver(shared: &Shared, n: Arc<Notifier>, mut d: Box<Delivery>, tries: u32) 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::raw::NotifierKind;
+    use crate::config::{NotifierKind, Webhook};
 
     fn notifier(name: &str) -> Arc<Notifier> {
         Arc::new(Notifier {
             name: name.into(),
-            kind: NotifierKind::Webhook,
-            url: Some("http://127.0.0.1:1/".into()),
-            bearer_token_file: None,
-            headers: Vec::new(),
+            kind: NotifierKind::Webhook(Webhook {
+                url: "http://127.0.0.1:1/".into(),
+                bearer_token_file: None,
+                headers: Vec::new(),
+            }),
             timeout: Duration::from_secs(1),
             services: Vec::new(),
             events: Vec::new(),
-            account_sid: None,
-            auth_token_file: None,
-            from: None,
-            to: Vec::new(),
-            api_base: String::new(),
         })
     }
 
     fn job(n: &Arc<Notifier>, id: usize, not_before: Instant) -> Job {
         let event = super::super::events::Event {
             id: id.to_string(),
-            event: crate::config::raw::EventName::Down,
+            event: crate::config::EventName::Down,
             service: "s".into(),
             status: crate::state::Health::Down,
             previous: None,

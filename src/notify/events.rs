@@ -20,7 +20,7 @@
 //!   ("also affected"). If it is still down when the dependency recovers,
 //!   its own down fires then.
 
-use crate::config::raw::EventName;
+use crate::config::EventName;
 use crate::config::{Config, Service};
 use crate::cycle::{CycleOutput, HealNoteKind};
 use crate::probe::CheckStatus;

@@ -12,20 +12,23 @@
 //! Never here: probing, waiting on the cycle, or a secret in a message.
 
 pub mod events;
-pub mod send;
+pub mod heartbeat;
+pub mod http;
+pub mod slack;
+pub mod twilio;
+pub mod webhook;
 
 mod dispatcher;
 
 pub use dispatcher::Dispatcher;
 pub use events::Event;
 
-use crate::config::raw::EventName;
-use crate::config::{Config, Heartbeat, Notifier};
+use crate::config::{Config, EventName, Heartbeat, Notifier, NotifierKind};
 use crate::cycle::CycleOutput;
 use crate::error::Error;
 use crate::state::{Health, StateFile};
 use crate::time::Timestamp;
-use send::Attempt;
+use http::Attempt;
 use serde::{Deserialize, Serialize};
 use std::io::Write;
 use std::time::{Duration, Instant};
@@ -59,6 +62,42 @@ pub const MAX_KEPT: usize = 500;
 /// Attempts of one delivery within one `check` run (time permitting).
 const ONESHOT_TRIES: u32 = 3;
 
+/// One attempt to deliver `e` through `n` (to `to`, for the kinds that
+/// have recipients), bounded by `timeout`. Whatever went wrong comes back
+/// scrubbed of the notifier's secrets and of every URL.
+pub fn attempt(n: &Notifier, to: Option<&str>, e: &Event, timeout: Duration) -> Attempt {
+    let mut secrets = secrets(n);
+    let result = match &n.kind {
+        NotifierKind::Webhook(w) => webhook::send(w, e, timeout, &mut secrets),
+        NotifierKind::Slack(s) => slack::send(s, e, timeout),
+        NotifierKind::Twilio(t) => match to {
+            Some(to) => twilio::send(t, &n.name, to, e, timeout, &mut secrets),
+            None => Err(Attempt::Fail("no recipient".into())),
+        },
+    };
+    match result {
+        Ok(a) | Err(a) => http::scrub_attempt(a, &secrets),
+    }
+}
+
+/// The secrets in a notifier's config (those read from files when sending
+/// are added by its `send`).
+fn secrets(n: &Notifier) -> Vec<String> {
+    match &n.kind {
+        NotifierKind::Webhook(w) => webhook::secrets(w),
+        NotifierKind::Slack(s) => slack::secrets(s),
+        NotifierKind::Twilio(_) => Vec::new(),
+    }
+}
+
+/// One delivery per recipient: Twilio sends one SMS per number, the others one message.
+fn recipients(n: &Notifier) -> Vec<Option<String>> {
+    match &n.kind {
+        NotifierKind::Twilio(t) => t.to.iter().cloned().map(Some).collect(),
+        NotifierKind::Webhook(_) | NotifierKind::Slack(_) => vec![None],
+    }
+}
+
 /// Whether notifier `n` wants event `e` (its `services:` and `events:` filters).
 ///
 /// A service filter also matches the services named in `also_affected`
@@ -82,13 +121,7 @@ pub fn route(config: &Config, events: &[Event]) -> Vec<Delivery> {
     let mut out = Vec::new();
     for e in events {
         for n in config.notify.iter().filter(|n| wants(n, e)) {
-            let recipients: Vec<Option<String>> = match n.kind {
-                crate::config::raw::NotifierKind::Twilio => {
-                    n.to.iter().cloned().map(Some).collect()
-                }
-                _ => vec![None],
-            };
-            for to in recipients {
+            for to in recipients(n) {
                 out.push(Delivery {
                     notifier: n.name.clone(),
                     to,
@@ -250,7 +283,7 @@ fn deliver_serially(n: &Notifier, ds: Vec<Delivery>, deadline: Instant) -> Vec<D
             }
             tries += 1;
             d.attempts = d.attempts.saturating_add(1);
-            match send::attempt(n, d.to.as_deref(), &d.event, left.min(n.timeout)) {
+            match attempt(n, d.to.as_deref(), &d.event, left.min(n.timeout)) {
                 Attempt::Sent => {
                     sent += 1;
                     break;
@@ -291,7 +324,7 @@ fn deliver_serially(n: &Notifier, ds: Vec<Delivery>, deadline: Instant) -> Vec<D
 
 /// Pings the heartbeat now (one-shot), logging a failure.
 fn heartbeat_now(hb: &Heartbeat, ok: bool) {
-    if let Err(why) = send::ping(hb, ok, hb.timeout) {
+    if let Err(why) = heartbeat::ping(hb, ok, hb.timeout) {
         crate::warn!("heartbeat: ping failed: {why}");
     }
 }
@@ -334,7 +367,7 @@ pub fn test_all(config: &Config) -> Result<u8, Error> {
     let mut text = String::new();
     let mut all_ok = true;
     for (n, r) in config.notify.iter().zip(results) {
-        let kind = send::kind_str(n.kind);
+        let kind = n.kind.name();
         match r {
             Ok(1) => text.push_str(&format!("{} ({kind}): ok\n", n.name)),
             Ok(k) => text.push_str(&format!("{} ({kind}): ok ({k} messages)\n", n.name)),
@@ -374,13 +407,10 @@ fn test_event(n: &Notifier, host: &str, now: Timestamp) -> Event {
 /// Sends the test event; Ok(messages sent) or the first error.
 fn test_one(n: &Notifier, host: &str, now: Timestamp) -> Result<usize, String> {
     let e = test_event(n, host, now);
-    let recipients: Vec<Option<&str>> = match n.kind {
-        crate::config::raw::NotifierKind::Twilio => n.to.iter().map(|t| Some(t.as_str())).collect(),
-        _ => vec![None],
-    };
     let mut sent = 0;
-    for to in recipients {
-        match send::attempt(n, to, &e, n.timeout) {
+    for to in recipients(n) {
+        let to = to.as_deref();
+        match attempt(n, to, &e, n.timeout) {
             Attempt::Sent => sent += 1,
             Attempt::Retry { why, .. } | Attempt::Fail(why) => {
                 return Err(match to {

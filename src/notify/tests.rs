@@ -97,5 +97,5 @@ fn the_undelivered_list_is_bounded() {
 fn sms_fits_one_segment() {
     let mut e = event(&"x".repeat(100), EventName::Down, None);
     e.also_affected = vec!["y".repeat(100)];
-    assert!(send::sms_text(&e, "n").chars().count() <= send::SMS_MAX);
+    assert!(twilio::sms_text(&e, "n").chars().count() <= twilio::SMS_MAX);
 }

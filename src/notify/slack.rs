@@ -1,0 +1,34 @@
+//! Slack incoming webhooks: `{"text": ...}`, 200 `ok` on success.
+
+use super::events::Event;
+use super::http::{Attempt, post};
+use crate::config::{EventName, Slack};
+use crate::state::Health;
+use std::time::Duration;
+
+pub fn send(s: &Slack, e: &Event, timeout: Duration) -> Result<Attempt, Attempt> {
+    let mut headers = vec![("Content-Type".to_string(), "application/json".to_string())];
+    headers.extend(s.headers.iter().cloned());
+    let body = serde_json::json!({ "text": slack_text(e) }).to_string().into_bytes();
+    Ok(post(&s.url, &headers, body, timeout))
+}
+
+/// The URL is the credential; header values may be too.
+pub fn secrets(s: &Slack) -> Vec<String> {
+    std::iter::once(s.url.clone()).chain(s.headers.iter().map(|(_, v)| v.clone())).collect()
+}
+
+/// The Slack message: an emoji for the kind, then the event's line
+/// (escaped as Slack's mrkdwn requires).
+pub fn slack_text(e: &Event) -> String {
+    let icon = match (e.event, e.status) {
+        (EventName::Down, _) | (EventName::Reminder, _) => ":red_circle:",
+        (EventName::Up, Health::Up) => ":large_green_circle:",
+        (EventName::Up, _) | (EventName::Degraded, _) => ":large_yellow_circle:",
+        (EventName::Restart, _) => ":arrows_counterclockwise:",
+        (EventName::HealSuspended, _) => ":warning:",
+        (EventName::Test, _) => ":white_check_mark:",
+    };
+    let text = e.text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
+    format!("{icon} {text}")
+}
