@@ -6,8 +6,7 @@
 //! cancelled) the collector stops waiting at a deadline and reports any check
 //! still running as timed out. Its worker is abandoned: it ends on its own.
 
-use crate::config::Check;
-use crate::probe::{self, CheckStatus, CycleCtx, Outcome, Reason};
+use crate::probe::{self, Check, CheckStatus, CycleCtx, Outcome, Reason};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;

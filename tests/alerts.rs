@@ -7,7 +7,7 @@
 //! Services are command checks whose exit code a file decides, so a test
 //! flips a service up or down by writing one file.
 
-use crate::daemon::Daemon;
+use crate::util::Daemon;
 use crate::util::{Env, wait_until};
 use serde_json::Value;
 use std::io::{Read, Write};

@@ -3,7 +3,7 @@
 //! other clients are answered within 2 s during and after, and threads,
 //! connection slots and memory come back to baseline.
 
-use crate::daemon::{Daemon, request};
+use crate::util::{Daemon, request};
 use crate::util::{Env, TcpFixture, wait_until};
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpStream};

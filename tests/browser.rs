@@ -3,7 +3,7 @@
 //! against the real daemon with up, degraded and down services, one of whose
 //! details is an HTML injection attempt that must render as text.
 
-use crate::daemon::Daemon;
+use crate::util::Daemon;
 use crate::util::{Env, TcpFixture, closed_port, wait_until};
 use std::process::Command;
 use std::time::Duration;

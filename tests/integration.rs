@@ -1,12 +1,29 @@
-mod browser;
-mod daemon;
-mod server;
+//! The integration suite: one test binary that runs the real
+//! `chatstack-status` against real loopback servers, child processes and
+//! files. Each module is a topic; a new test goes where its topic is, a new
+//! topic gets its own file and a line here. Shared helpers (the hermetic
+//! `Env`, the `Daemon` guard, HTTP/TCP/TLS fixtures, `wait_until`) live in
+//! `util/` and nowhere else.
+
+// Helpers: Env (tempdir, config, fake systemctl, the binary), Daemon, fixtures.
 mod util;
 
-mod alerts;
-mod attacks;
-
+// `check` and the other one-shot commands: exit codes, formats, usage errors.
 mod cli;
-mod files;
-mod heal;
+// The five probe kinds against real targets: every state and reason, bounds.
 mod probes;
+// Healing across separate runs through the state file and a fake systemctl.
+mod heal;
+// The status and state files: shape, atomicity, modes, owners, recovery, locks.
+mod files;
+// Alerts end to end: notifiers, retries, mutes, depends_on, heartbeats.
+mod alerts;
+
+// `run` and `serve` as processes: the loop, signals, reloads, sd_notify.
+mod daemon;
+// The HTTP server: endpoints, auth, CORS, path escapes, metrics and promtool.
+mod server;
+// The HTTP front under attack: every hardening finding replayed.
+mod attacks;
+// The dashboard in headless Chromium.
+mod browser;

@@ -1,7 +1,7 @@
 //! The HTTP server of `run`: every endpoint and status code, auth, path
 //! escapes, hostile clients, and a live `promtool check metrics`.
 
-use crate::daemon::{Daemon, request, simple_config};
+use crate::util::{Daemon, request, simple_config};
 use crate::util::{Env, TcpFixture, wait_until};
 use std::io::{Read, Write};
 use std::net::TcpStream;

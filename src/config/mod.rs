@@ -13,6 +13,7 @@ pub mod raw;
 pub use notifier::{EventName, Notifier, NotifierKind, Slack, Twilio, Webhook};
 
 use crate::error::Error;
+pub use crate::probe::Check;
 use crate::probe::{CommandProbe, HttpProbe, Matcher, Probe, ProcessProbe, SystemdProbe, TcpProbe};
 use raw::{CheckKind, ExpectStatus, RawCheck, RawConfig, RawService};
 use serde_saphyr::{Location, Spanned};
@@ -122,22 +123,6 @@ pub struct Service {
     /// Re-send "still down" this often (None: never).
     pub reminder: Option<Duration>,
     pub checks: Vec<Check>,
-}
-
-#[derive(Debug, Clone)]
-pub struct Check {
-    pub probe: Probe,
-    pub timeout: Duration,
-    /// Slower than this => degraded (reason `slow`).
-    pub degraded_after: Option<Duration>,
-    /// What is probed, as shown in the status JSON (`target`).
-    pub target: String,
-}
-
-impl Check {
-    pub fn kind(&self) -> &'static str {
-        self.probe.kind()
-    }
 }
 
 impl Config {

@@ -7,6 +7,7 @@
 
 use super::duration::{Dur, Timeout};
 use super::notifier::EventName;
+pub use crate::probe::ExpectStatus;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde_saphyr::Spanned;
@@ -358,35 +359,6 @@ impl<'de> Deserialize<'de> for PortOrAddress {
             }
         }
         d.deserialize_any(V)
-    }
-}
-
-/// Which HTTP status codes count as up: `200`, `[200, 204]`, or `"2xx"`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ExpectStatus {
-    Codes(Vec<u16>),
-    /// The hundreds digit: `2` for "2xx".
-    Class(u16),
-}
-
-impl ExpectStatus {
-    pub fn matches(&self, code: u16) -> bool {
-        match self {
-            ExpectStatus::Codes(c) => c.contains(&code),
-            ExpectStatus::Class(h) => code / 100 == *h,
-        }
-    }
-}
-
-impl fmt::Display for ExpectStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ExpectStatus::Class(h) => write!(f, "{h}xx"),
-            ExpectStatus::Codes(c) => {
-                let s: Vec<String> = c.iter().map(u16::to_string).collect();
-                f.write_str(&s.join(" or "))
-            }
-        }
     }
 }
 

@@ -11,9 +11,8 @@ pub mod process;
 pub mod systemd;
 pub mod tcp;
 
-use crate::config::Check;
-use crate::config::raw::ExpectStatus;
 use serde::{Deserialize, Serialize};
+use std::fmt;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -47,6 +46,35 @@ impl HttpProbe {
             expect: ExpectStatus::Class(2),
             body_contains: None,
             follow_redirects: true,
+        }
+    }
+}
+
+/// Which HTTP status codes count as up: `200`, `[200, 204]`, or `"2xx"`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExpectStatus {
+    Codes(Vec<u16>),
+    /// The hundreds digit: `2` for "2xx".
+    Class(u16),
+}
+
+impl ExpectStatus {
+    pub fn matches(&self, code: u16) -> bool {
+        match self {
+            ExpectStatus::Codes(c) => c.contains(&code),
+            ExpectStatus::Class(h) => code / 100 == *h,
+        }
+    }
+}
+
+impl fmt::Display for ExpectStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ExpectStatus::Class(h) => write!(f, "{h}xx"),
+            ExpectStatus::Codes(c) => {
+                let s: Vec<String> = c.iter().map(u16::to_string).collect();
+                f.write_str(&s.join(" or "))
+            }
         }
     }
 }
@@ -89,6 +117,23 @@ pub struct ProcessProbe {
 #[derive(Debug, Clone)]
 pub struct CommandProbe {
     pub argv: Vec<String>,
+}
+
+/// One configured check: what to probe and its bounds.
+#[derive(Debug, Clone)]
+pub struct Check {
+    pub probe: Probe,
+    pub timeout: Duration,
+    /// Slower than this => degraded (reason `slow`).
+    pub degraded_after: Option<Duration>,
+    /// What is probed, as shown in the status JSON (`target`).
+    pub target: String,
+}
+
+impl Check {
+    pub fn kind(&self) -> &'static str {
+        self.probe.kind()
+    }
 }
 
 impl Probe {

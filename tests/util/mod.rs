@@ -4,6 +4,9 @@
 
 #![allow(dead_code)]
 
+mod daemon;
+pub use daemon::{Daemon, request, simple_config};
+
 use serde_json::Value;
 use std::fs;
 use std::io::{Read, Write};

@@ -1,0 +1,167 @@
+//! A running daemon (`run`/`serve`) as a child guard, and a raw HTTP/1.1
+//! client for talking to it.
+
+use super::{Env, kill};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// A running `run`/`serve`, killed by PID on drop.
+pub struct Daemon {
+    child: Option<Child>,
+    pub port: u16,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+impl Daemon {
+    /// Starts `chatstack-status <args> --listen 127.0.0.1:0` (unless `--no-http`)
+    /// and waits for its "listening on" line.
+    #[track_caller]
+    pub fn start(env: &Env, args: &[&str], extra_env: &[(&str, &str)]) -> Daemon {
+        let mut all: Vec<&str> = args.to_vec();
+        let http = !args.contains(&"--no-http");
+        if http && !args.contains(&"--listen") {
+            all.extend(["--listen", "127.0.0.1:0"]);
+        }
+        let mut child = env
+            .command(&all, extra_env)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn daemon");
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let stderr = child.stderr.take().expect("stderr");
+        let sink = Arc::clone(&log);
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                sink.lock().unwrap().push(line);
+            }
+        });
+        let mut d = Daemon { child: Some(child), port: 0, log };
+        if http {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            loop {
+                if let Some(port) = d
+                    .logged("listening on 127.0.0.1:")
+                    .and_then(|l| l.rsplit(':').next().and_then(|p| p.trim().parse().ok()))
+                {
+                    d.port = port;
+                    break;
+                }
+                if let Some(code) = d.exited() {
+                    panic!("daemon exited with {code:?} before listening: {:?}", d.log());
+                }
+                assert!(Instant::now() < deadline, "daemon did not listen: {:?}", d.log());
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+        d
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, Child::id)
+    }
+
+    pub fn log(&self) -> Vec<String> {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// The first log line containing `needle`.
+    pub fn logged(&self, needle: &str) -> Option<String> {
+        self.log().into_iter().find(|l| l.contains(needle))
+    }
+
+    pub fn signal(&self, sig: rustix::process::Signal) {
+        let pid = rustix::process::Pid::from_raw(self.pid() as i32).expect("pid");
+        rustix::process::kill_process(pid, sig).expect("kill");
+    }
+
+    /// Exit code if it has exited.
+    pub fn exited(&mut self) -> Option<Option<i32>> {
+        self.child.as_mut()?.try_wait().ok().flatten().map(|s| s.code())
+    }
+
+    /// Waits for the exit (bounded); returns the code and how long it took.
+    #[track_caller]
+    pub fn wait_exit(&mut self, within: Duration) -> (Option<i32>, Duration) {
+        let started = Instant::now();
+        loop {
+            if let Some(code) = self.exited() {
+                return (code, started.elapsed());
+            }
+            assert!(started.elapsed() < within, "daemon still running after {within:?}");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// GET (or another method) on the daemon.
+    pub fn get(&self, path: &str) -> Resp {
+        request(self.port, "GET", path, &[])
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            if c.try_wait().ok().flatten().is_none() {
+                kill(c.id());
+            }
+            let _ = c.wait();
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct Resp {
+    pub status: u16,
+    pub head: String,
+    pub body: Vec<u8>,
+}
+
+impl Resp {
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.head.lines().find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.trim().eq_ignore_ascii_case(name).then(|| v.trim().to_string())
+        })
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    #[track_caller]
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
+    }
+}
+
+/// One HTTP/1.1 request with `Connection: close`, bounded by 5 s.
+pub fn request(port: u16, method: &str, path: &str, headers: &[(&str, &str)]) -> Resp {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes()).expect("send");
+    let mut raw = Vec::new();
+    let _ = s.read_to_end(&mut raw);
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap_or(raw.len());
+    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let body = raw.get(split + 4..).unwrap_or_default().to_vec();
+    let status = head.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    Resp { status, head, body }
+}
+
+/// A config whose services are all up (a local TCP listener) or, with
+/// `down_port`, one is down.
+pub fn simple_config(env: &Env, up_port: u16, interval: &str) {
+    env.config(&format!(
+        "interval: {interval}\ntimeout: 1s\nheal: {{ enabled: false }}\nservices:\n  - name: Web\n    port: {up_port}\n"
+    ));
+}
