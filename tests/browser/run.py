@@ -24,9 +24,8 @@ Usage:
   --screenshots DIR Fixture mode only: also write DIR/dashboard-desktop.png (1280x900) and
                     DIR/dashboard-phone.png (390 px wide) of the page with the fixture.
   --dump-dir DIR    Save each scenario's rendered DOM and Chromium's stderr there.
-  --chromium PATH   Browser binary (default $CHROMIUM or /usr/bin/chromium). If it is still being
-                    installed (/tmp/apt.log without a `done` line), waits for it until --timeout.
-  --timeout S       How long to wait for Chromium to be installed / the daemon to answer (default 120).
+  --chromium PATH   Browser binary (default $CHROMIUM or /usr/bin/chromium).
+  --timeout S       How long to wait for the daemon to answer (default 120).
   --browser-timeout S  Limit for one Chromium run (default 45); a hang counts as a failure.
 
 Exit status: 0 all passed; 1 an assertion failed (each failure is printed as "FAIL <scenario>:
@@ -282,32 +281,9 @@ class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
 # ---------------------------------------------------------------- chromium
 
 def wait_for_chromium(path, deadline):
-    """Chromium may still be installing: poll until the binary exists (and apt says done)."""
-    apt_log = "/tmp/apt.log"
-    announced = False
-    while True:
-        apt_done = None
-        if os.path.exists(apt_log):
-            try:
-                with open(apt_log, errors="replace") as f:
-                    for line in f:
-                        m = re.match(r"^done (\d+)\s*$", line)
-                        if m:
-                            apt_done = int(m.group(1))
-            except OSError:
-                pass
-        installing = os.path.exists(apt_log) and apt_done is None
-        if os.access(path, os.X_OK) and not installing:
-            return
-        if not installing and not os.access(path, os.X_OK):
-            raise SetupError("no browser at %s (install Debian's `chromium`, or pass --chromium PATH)"
-                             % path + ("; apt finished with status %s" % apt_done if apt_done else ""))
-        if time.monotonic() > deadline:
-            raise SetupError("timed out waiting for %s (apt still running, see %s)" % (path, apt_log))
-        if not announced:
-            print("waiting for chromium to finish installing (%s)..." % apt_log, file=sys.stderr)
-            announced = True
-        time.sleep(0.5)
+    """The browser must be installed (scripts/test-deps.sh does it)."""
+    if not os.access(path, os.X_OK):
+        raise SetupError("no browser at %s (install Debian's `chromium`, or pass --chromium PATH)" % path)
 
 
 def chromium(args, url, budget_ms=5000, extra=(), timeout=120, dump=True):
