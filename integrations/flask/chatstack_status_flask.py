@@ -1,4 +1,4 @@
-"""chatstack-status inside a Flask admin panel: the agent's status API and widget on the panel's origin.
+"""chatstack-status in a Flask admin panel: the agent's status API and widget on the panel's origin.
 
     from chatstack_status_flask import status_blueprint
 
@@ -45,7 +45,8 @@ import time
 
 from flask import Blueprint, Response, request
 
-__all__ = ["status_blueprint", "DEFAULT_STATUS_FILE", "DEFAULT_WWW_DIR", "DEFAULT_STALE_AFTER"]
+__all__ = ["status_blueprint", "StatusSource", "Unavailable", "DEFAULT_STATUS_FILE",
+           "DEFAULT_WWW_DIR", "DEFAULT_STALE_AFTER", "DEFAULT_MAX_BYTES"]
 
 DEFAULT_STATUS_FILE = "/var/lib/chatstack/status.json"
 #: Where the .deb installs the www files (install.sh: PREFIX/share/chatstack-status/www).
@@ -90,7 +91,7 @@ def status_blueprint(status_file=None, stale_after=None, www_dir=None,
     """
     if status_file is None:
         status_file = os.environ.get("CHATSTACK_STATUS_FILE") or DEFAULT_STATUS_FILE
-    status_file = os.fspath(status_file)
+    status_file = os.fsdecode(os.fspath(status_file))
     if stale_after is None:
         env = os.environ.get("CHATSTACK_STATUS_STALE")
         stale_after = env if env else DEFAULT_STALE_AFTER
@@ -98,7 +99,7 @@ def status_blueprint(status_file=None, stale_after=None, www_dir=None,
     else:
         what = "stale_after"
     stale_s = _seconds(stale_after, what)
-    www_dir = os.fspath(www_dir) if www_dir is not None else _default_www_dir()
+    www_dir = os.fsdecode(os.fspath(www_dir)) if www_dir is not None else _default_www_dir()
     if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 1:
         raise ValueError("max_bytes: expected a whole number of bytes (1 or more), found %r"
                          % (max_bytes,))
@@ -156,8 +157,21 @@ def _json_response(status, obj, no_store=False, extra=None):
     headers = dict(extra or {})
     if no_store:
         headers["Cache-Control"] = "no-store"
-    return Response(_dumps(obj).encode("utf-8"), status=status, content_type="application/json",
-                    headers=headers)
+    return Response(_lossy(_dumps(obj)).encode("utf-8"), status=status,
+                    content_type="application/json", headers=headers)
+
+
+def _lossy(text):
+    """`text` as valid UTF-8: a path's undecodable bytes (os.fsdecode's surrogate escapes)
+    and lone surrogates from a file become U+FFFD, as Rust's `Path::display` shows them."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        try:
+            return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+        except UnicodeEncodeError:
+            return "".join("\ufffd" if "\ud800" <= c <= "\udfff" else c for c in text)
 
 
 def _default_www_dir():
@@ -316,6 +330,9 @@ class _FileCache:
             value = self.parse(data)
         except Unavailable as e:
             error = str(e)
+        except Exception as e:  # whatever else goes wrong: a 503 with a reason, no traceback
+            error = "%s: cannot read %s: %s: %s" % (path, self.what, type(e).__name__, e)
+            log.warning("chatstack-status: %s", error)
         with self._lock:
             self._key, self._value, self._error = key, value, error
         if error is not None:

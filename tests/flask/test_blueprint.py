@@ -172,6 +172,8 @@ GOOD = json.dumps(fixture_doc(), indent=2)
     (GOOD.replace('"host": "droplet-1"', '"host": "a", "host": "b"').encode(), "duplicate field `host`"),
     (GOOD.encode().replace(b'"droplet-1"', b'"\xff"'), "invalid UTF-8 at byte"),
     (GOOD.replace('"host": "droplet-1"', '"host": "\\ud800"').encode(), "lone surrogate"),
+    (GOOD.replace('"overall": "down"', '"overall": "\\ud800"').encode(),
+     'overall: expected up, degraded or down, found "\ufffd"'),
     (GOOD.encode() + b"\n}", "trailing characters"),
     (b"[" * 100000, "unreadable status file: "),
     (GOOD.replace('"host": "droplet-1"', '"host": ' + "[" * 600 + "]" * 600).encode(),
@@ -195,6 +197,16 @@ def test_corrupt_file_is_503_with_its_reason(panel, tmp_path, caplog, content, r
     write_status(path, fixture_doc())
     assert p.get().status == 200, "a good file heals it"
     no_errors_logged(caplog)
+
+
+def test_a_path_that_is_not_utf8_is_shown_as_the_agent_shows_it(panel, tmp_path):
+    d = os.path.join(os.fsencode(str(tmp_path)), b"caf\xe9")
+    os.mkdir(d)
+    r = panel(status_file=os.path.join(d, b"status.json")).get()
+    assert r.status == 503
+    assert r.json() == {"error": "no status file yet at %s/caf\ufffd/status.json" % tmp_path}
+    write_status(os.fsdecode(os.path.join(d, b"status.json")), fixture_doc())
+    assert panel(status_file=os.path.join(d, b"status.json")).get().status == 200
 
 
 def test_not_a_regular_file_is_refused_without_opening_it(panel, tmp_path, caplog):
