@@ -40,6 +40,9 @@ PKG=chatstack-status
     die "$BINARY: not an ELF executable"
 [ -f "$repo/Cargo.toml" ] || die "$repo/Cargo.toml: no such file"
 [ -f "$repo/config/monitor.yml" ] || die "$repo/config/monitor.yml: no such file"
+[ -f "$repo/www/admin_status.html" ] || die "$repo/www/admin_status.html: no such file"
+[ -f "$repo/integrations/flask/chatstack_status_flask.py" ] ||
+    die "$repo/integrations/flask/chatstack_status_flask.py: no such file"
 
 # --- version and architecture -------------------------------------------
 upstream=$(sed -n '/^\[package\]/,/^\[/s/^version[[:space:]]*=[[:space:]]*"\([^"]*\)".*/\1/p' "$repo/Cargo.toml" | head -n 1)
@@ -87,12 +90,22 @@ gz "$here/man/$PKG.1" /usr/share/man/man1/$PKG.1.gz
 inst 0644 "$here/completions/$PKG.bash" /usr/share/bash-completion/completions/$PKG
 inst 0644 "$here/completions/_$PKG" /usr/share/zsh/vendor-completions/_$PKG
 
+# The dashboard's files as the binary embeds them (www/ minus dotfiles, as
+# build.rs does), in the layout of `www_dir`: for a `www_dir`, an nginx `alias`
+# or the Flask blueprint (which serves the widget from here); and the blueprint.
+share=/usr/share/$PKG
+while IFS= read -r f; do
+    inst 0644 "$repo/www/$f" "$share/www/$f"
+done < <(cd "$repo/www" && find . -type f ! -path '*/.*' -printf '%P\n' | LC_ALL=C sort)
+inst 0644 "$repo/integrations/flask/chatstack_status_flask.py" "$share/integrations/chatstack_status_flask.py"
+
 doc=/usr/share/doc/$PKG
 inst 0644 "$here/debian/copyright" $doc/copyright
 inst 0644 "$here/debian/lintian-overrides" /usr/share/lintian/overrides/$PKG
 for f in scrape.yml alerts.yml alerts_test.yml; do
     inst 0644 "$here/prometheus/$f" $doc/examples/$f
 done
+inst 0644 "$repo/integrations/nginx/status-location.conf" $doc/examples/nginx-status-location.conf
 
 maintainer=$(sed -n 's/^Maintainer: //p' "$here/debian/control")
 {

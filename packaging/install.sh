@@ -13,7 +13,11 @@
 #   PREFIX/share/man/man1/chatstack-status.1
 #   PREFIX/share/bash-completion/completions/chatstack-status
 #   PREFIX/share/zsh/site-functions/_chatstack-status
-#   PREFIX/share/doc/chatstack-status/examples/  (Prometheus files)
+#   PREFIX/share/doc/chatstack-status/examples/  (Prometheus files, nginx location)
+#   PREFIX/share/chatstack-status/www/       the dashboard's files (as embedded)
+#   PREFIX/share/chatstack-status/integrations/chatstack_status_flask.py
+#                                            the Flask blueprint (it finds the
+#                                            www/ beside it)
 #   /var/lib/chatstack                       mode 0750
 # and, on a real install (root, no DESTDIR): the system user chatstack-status,
 # ownership of the state directory and config, and the polkit rule if
@@ -63,11 +67,27 @@ mandir=$PREFIX/share/man/man1
 bashcompdir=$PREFIX/share/bash-completion/completions
 zshcompdir=$PREFIX/share/zsh/site-functions
 exampledir=$PREFIX/share/doc/$PKG/examples
+sharedir=$PREFIX/share/$PKG
 confdir=/etc/$PKG
 unitdir=/etc/systemd/system
 statedir=/var/lib/chatstack
 polkit_rule=/etc/polkit-1/rules.d/50-$PKG.rules
 EXAMPLES="scrape.yml alerts.yml alerts_test.yml"
+NGINX_EXAMPLE=nginx-status-location.conf
+BLUEPRINT=chatstack_status_flask.py
+# www/ relative paths, one a line, as build.rs embeds them (no dotfiles).
+www_files() {
+    (cd "$repo/www" && find . -type f ! -path '*/.*' | sed 's|^\./||' | LC_ALL=C sort)
+}
+# Their directories, deepest first (js/a/b, js/a, js).
+www_dirs() {
+    www_files | while IFS= read -r f; do
+        while case $f in */*) true ;; *) false ;; esac; do
+            f=${f%/*}
+            echo "$f"
+        done
+    done | LC_ALL=C sort -ru
+}
 
 # A real install touches the running system: users, ownership, systemd.
 real=false
@@ -152,6 +172,11 @@ if [ "$mode" = install ]; then
     for f in $EXAMPLES; do
         put 0644 "$here/prometheus/$f" "$exampledir/$f"
     done
+    put 0644 "$repo/integrations/nginx/status-location.conf" "$exampledir/$NGINX_EXAMPLE"
+    www_files | while IFS= read -r f; do
+        put 0644 "$repo/www/$f" "$sharedir/www/$f"
+    done
+    put 0644 "$repo/integrations/flask/$BLUEPRINT" "$sharedir/integrations/$BLUEPRINT"
 
     if [ ! -d "$DESTDIR$statedir" ]; then
         mkdir -p "$DESTDIR$statedir"
@@ -192,6 +217,7 @@ if [ "$mode" = install ]; then
     echo "  systemctl daemon-reload"
     echo "  systemctl enable --now $PKG.service"
     echo "     (or, instead of the daemon: systemctl enable --now $PKG-check.timer)"
+    echo "  a Flask admin panel: $sharedir/integrations/$BLUEPRINT (README: Embedding in your admin panel)"
     exit 0
 fi
 
@@ -213,11 +239,21 @@ del "$bindir/$PKG"
 del "$mandir/$PKG.1"
 del "$bashcompdir/$PKG"
 del "$zshcompdir/_$PKG"
-for f in $EXAMPLES; do
+for f in $EXAMPLES $NGINX_EXAMPLE; do
     del "$exampledir/$f"
 done
 rmdir_quiet "$exampledir"
 rmdir_quiet "$PREFIX/share/doc/$PKG"
+www_files | while IFS= read -r f; do
+    del "$sharedir/www/$f"
+done
+del "$sharedir/integrations/$BLUEPRINT"
+www_dirs | while IFS= read -r d; do
+    rmdir_quiet "$sharedir/www/$d"
+done
+rmdir_quiet "$sharedir/www"
+rmdir_quiet "$sharedir/integrations"
+rmdir_quiet "$sharedir"
 
 conf=$confdir/monitor.yml
 del "$conf.new"

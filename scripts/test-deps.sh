@@ -7,8 +7,11 @@
 #   lintian dpkg-dev fakeroot binutils man-db systemd shellcheck   the .deb test
 #   nodejs          syntax check of the generated polkit rule and the widget
 #   openssl         a TLS fixture (self-signed s_server) for the tls reason
+#   python3 python3-venv   the browser test's runner; the Flask blueprint's test
+#                   (make test-flask: a venv with Flask and pytest from PyPI)
+#   nginx-light     make test-flask: the README's nginx location in front of the agent
 set -eu
-pkgs="chromium prometheus monitoring-plugins-basic lintian dpkg-dev fakeroot binutils man-db systemd shellcheck nodejs procps curl openssl python3"
+pkgs="chromium prometheus monitoring-plugins-basic lintian dpkg-dev fakeroot binutils man-db systemd shellcheck nodejs procps curl openssl python3 python3-venv nginx-light"
 missing=""
 for p in $pkgs; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

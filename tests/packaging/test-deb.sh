@@ -7,8 +7,10 @@
 # installs it, checks what the maintainer scripts did, reinstalls over an
 # edited conffile, removes and purges it, then tests packaging/install.sh in a
 # DESTDIR, shellcheck, the completions, the Prometheus files and the polkit
-# rule. Needs root and these Debian 12 packages: dpkg-dev lintian
-# systemd man-db shellcheck prometheus nodejs binutils (zsh optional).
+# rule; the www files and the Flask blueprint in /usr/share/chatstack-status,
+# and a `www_dir` pointing there. Needs root and these Debian 12 packages:
+# dpkg-dev lintian systemd man-db shellcheck prometheus nodejs binutils curl
+# python3 (zsh optional).
 #
 # The machine is left as it was found: the package is purged at the end even
 # on failure or interrupt; the test refuses to start if chatstack-status is
@@ -63,9 +65,20 @@ is() {
     if [ "$2" = "$3" ]; then ok "$1"; else not_ok "$1" "expected: $3" "got:      $2"; fi
 }
 
+# PIDs of the `chatstack-status serve` processes this test started.
+serve_pids=()
+stop_servers() {
+    local pid
+    for pid in "${serve_pids[@]+"${serve_pids[@]}"}"; do
+        kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+    done
+    serve_pids=()
+}
+
 cleanup() {
     $cleaned && return
     cleaned=true
+    stop_servers
     if $installed_by_us; then
         if dpkg-query -W -f='${Status}' "$PKG" 2>/dev/null | grep -q 'installed\|config-files'; then
             if ! dpkg --purge "$PKG" >"$tmp/cleanup-purge.log" 2>&1; then
@@ -142,12 +155,12 @@ if [ "$(id -u)" != 0 ]; then
     finish
 fi
 missing=""
-for tool in dpkg-deb dpkg-shlibdeps lintian systemd-analyze man shellcheck promtool node strip readelf; do
+for tool in dpkg-deb dpkg-shlibdeps lintian systemd-analyze man shellcheck promtool node strip readelf curl python3 setpriv; do
     command -v "$tool" >/dev/null 2>&1 || missing="$missing $tool"
 done
 if [ -n "$missing" ]; then
     not_ok "tools installed" "missing:$missing" \
-        "apt-get install dpkg-dev lintian systemd man-db shellcheck prometheus nodejs binutils"
+        "apt-get install dpkg-dev lintian systemd man-db shellcheck prometheus nodejs binutils curl python3"
     finish
 fi
 leftovers=""
@@ -293,11 +306,18 @@ expected=$(
 -rw-r--r-- ./usr/share/doc/$PKG/examples/scrape.yml
 -rw-r--r-- ./usr/share/doc/$PKG/examples/alerts.yml
 -rw-r--r-- ./usr/share/doc/$PKG/examples/alerts_test.yml
+-rw-r--r-- ./usr/share/doc/$PKG/examples/nginx-status-location.conf
 -rw-r--r-- ./usr/share/bash-completion/completions/$PKG
 -rw-r--r-- ./usr/share/zsh/vendor-completions/_$PKG
 -rw-r--r-- ./usr/share/lintian/overrides/$PKG
+-rw-r--r-- ./usr/share/$PKG/integrations/chatstack_status_flask.py
 EOF
+    # The dashboard's files: all of www/, as build.rs embeds it (no dotfiles).
+    (cd "$repo/www" && find . -type f ! -path '*/.*' -printf '%P\n' | LC_ALL=C sort) |
+        sed "s|^|-rw-r--r-- ./usr/share/$PKG/www/|"
 )
+has "expected files include the dashboard page" "$expected" "./usr/share/$PKG/www/admin_status.html"
+has "expected files include the widget" "$expected" "./usr/share/$PKG/www/js/status.js"
 listing=$(dpkg-deb -c "$deb")
 actual_files=$(printf '%s\n' "$listing" | awk '$1 !~ /^d/ { print $1, $2, $6 }')
 while read -r mode path; do
@@ -320,6 +340,16 @@ check "man page is gzip -9n (no name, no time stamp)" \
     bash -c "[ \"\$(od -An -tx1 -j3 -N5 '$tmp/x/usr/share/man/man1/$PKG.1.gz' | tr -d ' ')\" = 0000000000 ]"
 check "changelog.Debian.gz names version $debversion" \
     bash -c "zcat '$tmp/x/usr/share/doc/$PKG/changelog.Debian.gz' | head -n 1 | grep -qF '($debversion)'"
+www_diff=$(cd "$repo/www" && find . -type f ! -path '*/.*' -printf '%P\n' | while IFS= read -r f; do
+    cmp -s "$f" "$tmp/x/usr/share/$PKG/www/$f" || echo "$f"; done)
+is "packaged www files are this checkout's www/ (what the binary embeds)" "${www_diff:-same}" same
+is "packaged blueprint is integrations/flask/chatstack_status_flask.py" \
+    "$(cmp "$repo/integrations/flask/chatstack_status_flask.py" \
+        "$tmp/x/usr/share/$PKG/integrations/chatstack_status_flask.py" 2>&1 && echo same)" same
+check "packaged blueprint parses as Python 3.9" python3 -c \
+    'import ast, sys; ast.parse(open(sys.argv[1]).read(), feature_version=(3, 9))' \
+    "$tmp/x/usr/share/$PKG/integrations/chatstack_status_flask.py"
+check "no __pycache__ or .pyc in the package" bash -c "! dpkg-deb -c '$deb' | grep -Eq '__pycache__|[.]pyc\$'"
 check "copyright is machine-readable (DEP-5), MIT or Apache-2.0" \
     bash -c "head -n 1 '$tmp/x/usr/share/doc/$PKG/copyright' | grep -q '^Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/' &&
              grep -q '^License: MIT or Apache-2.0' '$tmp/x/usr/share/doc/$PKG/copyright' &&
@@ -422,6 +452,53 @@ runuser -u "$USER_NAME" -- "/usr/bin/$PKG" status -c "$localcfg" >"$tmp/status.o
 is "status as $USER_NAME: exit 2" "$?" 2
 rm -f "$localcfg"
 
+echo "# www_dir: /usr/share/$PKG/www serves the installed files, the same bytes as the embedded ones"
+# serve_as_user CONFIG LOG: starts `serve` as the monitor's user (setpriv execs, so $! is
+# the server itself) and sets $served_port once it listens (bounded: 10 s), else "".
+serve_as_user() {
+    setpriv --reuid "$USER_NAME" --regid "$USER_NAME" --init-groups \
+        "/usr/bin/$PKG" serve -c "$1" --listen 127.0.0.1:0 </dev/null >/dev/null 2>"$2" &
+    serve_pids+=($!)
+    served_port=""
+    local i
+    for i in $(seq 200); do
+        served_port=$(sed -n 's/.*listening on 127[.]0[.]0[.]1:\([0-9][0-9]*\).*/\1/p' "$2" | head -n 1)
+        [ -n "$served_port" ] && return
+        kill -0 "${serve_pids[-1]}" 2>/dev/null || return
+        [ "$i" -lt 200 ] && sleep 0.05
+    done
+}
+wwwcfg=/etc/$PKG/test-deb-www.yml
+embcfg=/etc/$PKG/test-deb-embedded.yml
+printf 'www_dir: /usr/share/%s/www\nservices:\n  - name: Local\n    port: 127.0.0.1:1\n' "$PKG" >"$wwwcfg"
+printf 'services:\n  - name: Local\n    port: 127.0.0.1:1\n' >"$embcfg"
+chown "root:$USER_NAME" "$wwwcfg" "$embcfg"
+chmod 0640 "$wwwcfg" "$embcfg"
+check "validate accepts www_dir: /usr/share/$PKG/www" "/usr/bin/$PKG" validate -c "$wwwcfg"
+serve_as_user "$wwwcfg" "$tmp/serve-www.log"
+wport=$served_port
+serve_as_user "$embcfg" "$tmp/serve-embedded.log"
+eport=$served_port
+if [ -n "$wport" ] && [ -n "$eport" ]; then
+    ok "serve as $USER_NAME with and without www_dir (ports $wport, $eport)"
+    for page in /:admin_status.html /static/admin_status.html:admin_status.html /static/js/status.js:js/status.js; do
+        url=${page%%:*} file=/usr/share/$PKG/www/${page#*:}
+        rm -f "$tmp/www.body" "$tmp/embedded.body"
+        curl -fsS --max-time 5 -o "$tmp/www.body" "http://127.0.0.1:$wport$url" 2>/dev/null
+        is "www_dir: GET $url is the installed $file" "$(cmp "$tmp/www.body" "$file" 2>&1 && echo same)" same
+        curl -fsS --max-time 5 -o "$tmp/embedded.body" "http://127.0.0.1:$eport$url" 2>/dev/null
+        is "embedded: GET $url is the same bytes" "$(cmp "$tmp/embedded.body" "$file" 2>&1 && echo same)" same
+    done
+    ctype=$(curl -sS --max-time 5 -o /dev/null -w '%{content_type}' "http://127.0.0.1:$wport/static/js/status.js")
+    is "www_dir: the widget's Content-Type" "$ctype" "text/javascript; charset=utf-8"
+    code=$(curl -sS --max-time 5 -o /dev/null -w '%{http_code}' "http://127.0.0.1:$wport/static/nope.js")
+    is "www_dir: a file not in it is 404" "$code" 404
+else
+    not_ok "serve as $USER_NAME with and without www_dir" "$(cat "$tmp/serve-www.log" "$tmp/serve-embedded.log")"
+fi
+stop_servers
+rm -f "$wwwcfg" "$embcfg"
+
 echo "# reinstall over an edited conffile"
 echo "# local edit by test-deb.sh" >>/etc/$PKG/monitor.yml
 echo '{"test": "state kept"}' >/var/lib/chatstack/test-state.json
@@ -437,7 +514,7 @@ echo "# upgrade to a newer package whose shipped config changed"
 # built as revision 2 of the same version.
 repo2=$tmp/repo2
 mkdir -p "$repo2/config"
-cp -r "$repo/packaging" "$repo2/"
+cp -r "$repo/packaging" "$repo/www" "$repo/integrations" "$repo2/"
 cp "$repo/Cargo.toml" "$repo2/"
 { cat "$config"; echo "# changed in the newer package"; } >"$repo2/config/monitor.yml"
 out=$(DEB_REVISION=2 bash "$repo2/packaging/build-deb.sh" "$BINARY" "$tmp/out2" 2>&1)
@@ -466,7 +543,7 @@ check "dpkg --purge" dpkg --purge "$PKG" </dev/null
 left=""
 for p in /etc/$PKG /var/lib/chatstack /usr/bin/$PKG /lib/systemd/system/$PKG.service \
     /etc/polkit-1/rules.d/50-$PKG.rules /etc/systemd/system/status_monitor.service \
-    /etc/systemd/system/multi-user.target.wants/$PKG.service /usr/share/doc/$PKG; do
+    /etc/systemd/system/multi-user.target.wants/$PKG.service /usr/share/doc/$PKG /usr/share/$PKG; do
     if [ -e "$p" ] || [ -L "$p" ]; then left="$left $p"; fi
 done
 left="$left $(find /var/lib/systemd/deb-systemd-helper-enabled /var/lib/systemd/deb-systemd-helper-masked \
@@ -492,7 +569,10 @@ for f in usr/local/bin/$PKG:755 etc/$PKG/monitor.yml:640 etc/systemd/system/$PKG
     etc/systemd/system/$PKG-check.service:644 etc/systemd/system/$PKG-check.timer:644 \
     usr/local/share/man/man1/$PKG.1:644 usr/local/share/bash-completion/completions/$PKG:644 \
     usr/local/share/zsh/site-functions/_$PKG:644 usr/local/share/doc/$PKG/examples/alerts.yml:644 \
-    usr/local/share/doc/$PKG/examples/scrape.yml:644 var/lib/chatstack:750; do
+    usr/local/share/doc/$PKG/examples/scrape.yml:644 var/lib/chatstack:750 \
+    usr/local/share/$PKG/www/admin_status.html:644 usr/local/share/$PKG/www/js/status.js:644 \
+    usr/local/share/$PKG/integrations/chatstack_status_flask.py:644 \
+    usr/local/share/doc/$PKG/examples/nginx-status-location.conf:644; do
     is "install.sh: /${f%:*} mode ${f##*:}" "$(stat -c %a "$dest/${f%:*}" 2>&1)" "${f##*:}"
 done
 is "install.sh: daemon ExecStart under PREFIX" "$(grep '^ExecStart=' "$dest/etc/systemd/system/$PKG.service")" \
@@ -507,7 +587,11 @@ is "install.sh twice: exit 0" "$rc" 0
 check "install.sh twice: config unchanged, no monitor.yml.new" test ! -e "$dest/etc/$PKG/monitor.yml.new"
 has "install.sh prints the next steps: daemon-reload" "$out" "systemctl daemon-reload"
 has "install.sh prints the next steps: enable --now" "$out" "systemctl enable --now $PKG.service"
+www_diff=$(cd "$repo/www" && find . -type f ! -path '*/.*' -printf '%P\n' | while IFS= read -r f; do
+    cmp -s "$f" "$dest/usr/local/share/$PKG/www/$f" || echo "$f"; done)
+is "install.sh: PREFIX/share/$PKG/www is this checkout's www/" "${www_diff:-same}" same
 check "install.sh --uninstall" env DESTDIR="$dest" sh "$repo/packaging/install.sh" --uninstall /usr/local
+check "install.sh --uninstall removes PREFIX/share/$PKG" test ! -e "$dest/usr/local/share/$PKG"
 is "install.sh --uninstall leaves no files in DESTDIR" "$(find "$dest" ! -type d | head)" ""
 check "install.sh --uninstall twice" env DESTDIR="$dest" sh "$repo/packaging/install.sh" --uninstall /usr/local
 

@@ -1,0 +1,594 @@
+"""chatstack-status in a Flask admin panel: the agent's status API and widget on the panel's origin.
+
+    from chatstack_status_flask import status_blueprint
+
+    app.register_blueprint(status_blueprint(status_file="/var/lib/chatstack/status.json"))
+
+    <div id="system-status"></div>
+    <script src="/static/js/status.js"></script>
+    <script>SystemStatus.mount('#system-status');</script>
+
+The blueprint adds two routes, answered the way `chatstack-status run` / `serve` answer them:
+
+  GET /api/status         the status file plus "stale" and "age_s", `Cache-Control: no-store`;
+                          503 {"error": "..."} (also no-store) while the file is missing or
+                          unreadable. It reads the file `chatstack-status check` writes, so it
+                          works in cron mode, with no agent HTTP server at all.
+  GET /static/js/status.js  the widget, from the installed www files
+                          (/usr/share/chatstack-status/www, the layout of the agent's `www_dir`).
+
+HEAD works on both; other methods get the agent's 405. For a file the agent wrote, the JSON is
+byte for byte the agent's: the document's own keys in their order, compact, numbers and strings
+spelled as serde_json spells them, then `"stale":BOOL,"age_s":N.N` (age from `generated_at`
+in milliseconds, one decimal; stale when older than `stale_after`). The agent re-reads the file
+through its schema; this module passes the document through and checks only its top level
+(`schema`, `generated_at`, `host`, `overall`, `duration_ms`, `services`), so a hand-edited
+file with extra keys keeps them here where the agent would drop them.
+
+A bad status file is never a traceback: missing, unreadable, a directory, a FIFO or device (never
+opened for a blocking read), larger than `max_bytes`, not UTF-8, not JSON or not a status
+document: each is a 503 with a one-line reason naming the file. Parsed documents are cached
+until the file changes (the agent replaces it by rename, so every write is a new file).
+
+Python 3.9+, the standard library and Flask (2.0 or newer). No other dependency.
+"""
+
+import datetime
+import errno
+import json
+import logging
+import math
+import os
+import stat
+import threading
+import time
+
+from flask import Blueprint, Response, request
+
+__all__ = ["status_blueprint", "StatusSource", "Unavailable", "DEFAULT_STATUS_FILE",
+           "DEFAULT_WWW_DIR", "DEFAULT_STALE_AFTER", "DEFAULT_MAX_BYTES"]
+
+DEFAULT_STATUS_FILE = "/var/lib/chatstack/status.json"
+#: Where the .deb installs the www files (install.sh: PREFIX/share/chatstack-status/www).
+DEFAULT_WWW_DIR = "/usr/share/chatstack-status/www"
+#: Seconds, as the agent's `stale_after: 90s`.
+DEFAULT_STALE_AFTER = 90.0
+#: A status file of 4 services is ~20 KB and one of 500 services with full history ~3 MB; a
+#: larger file is a mistake, and parsing it would cost the panel memory and time.
+DEFAULT_MAX_BYTES = 8 * 1024 * 1024
+#: Nesting deeper than this is not a status document (the agent's is 5 levels deep).
+MAX_DEPTH = 512
+
+_WIDGET = ("js", "status.js")
+_TOP_LEVEL = ("schema", "generated_at", "host", "overall", "duration_ms", "services")
+_HEALTH = ("up", "degraded", "down")
+
+log = logging.getLogger(__name__)
+
+
+class Unavailable(Exception):
+    """The status cannot be served right now; the message is the 503's `error`."""
+
+
+# --------------------------------------------------------------------------- the blueprint
+
+def status_blueprint(status_file=None, stale_after=None, www_dir=None,
+                     max_bytes=DEFAULT_MAX_BYTES, name="chatstack_status"):
+    """A Blueprint with GET /api/status and GET /static/js/status.js.
+
+    status_file  the agent's `status_file`; default $CHATSTACK_STATUS_FILE, else
+                 /var/lib/chatstack/status.json.
+    stale_after  seconds (int or float), a `datetime.timedelta`, or a duration as the config
+                 writes it ("90s", "2m", "500ms"); default $CHATSTACK_STATUS_STALE, else 90 s.
+    www_dir      the www files; default the `www` directory beside this module's
+                 `integrations` directory when it holds js/status.js (an install.sh PREFIX),
+                 else /usr/share/chatstack-status/www.
+    max_bytes    a larger status file is a 503, not a slow parse.
+    name         the blueprint's name, to register it twice (e.g. with a url_prefix).
+
+    Protect it like the rest of the panel: the app's own `before_request` login check covers
+    it, or add one to the returned blueprint (`bp.before_request(require_admin)`).
+    """
+    if status_file is None:
+        status_file = os.environ.get("CHATSTACK_STATUS_FILE") or DEFAULT_STATUS_FILE
+    status_file = os.fsdecode(os.fspath(status_file))
+    if stale_after is None:
+        env = os.environ.get("CHATSTACK_STATUS_STALE")
+        stale_after = env if env else DEFAULT_STALE_AFTER
+        what = "CHATSTACK_STATUS_STALE" if env else "stale_after"
+    else:
+        what = "stale_after"
+    stale_s = _seconds(stale_after, what)
+    www_dir = os.fsdecode(os.fspath(www_dir)) if www_dir is not None else _default_www_dir()
+    if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 1:
+        raise ValueError("max_bytes: expected a whole number of bytes (1 or more), found %r"
+                         % (max_bytes,))
+
+    source = StatusSource(status_file, max_bytes)
+    widget = os.path.join(www_dir, *_WIDGET)
+    widget_cache = _FileCache(widget, max_bytes, lambda data: data, what="widget")
+    if not os.path.isfile(widget):
+        log.warning("chatstack-status: no widget at %s (install the chatstack-status package, "
+                    "or pass www_dir=): /static/js/status.js will answer 404", widget)
+
+    bp = Blueprint(name, __name__)
+
+    def api_status():
+        try:
+            body = source.api_json(stale_s)
+        except Unavailable as e:
+            return _json_response(503, {"error": str(e)}, no_store=True)
+        return Response(body, status=200, content_type="application/json",
+                        headers={"Cache-Control": "no-store"})
+
+    def widget_js():
+        try:
+            data = widget_cache.get()
+        except Unavailable:
+            return _json_response(404, {"error": "not found"})
+        return Response(data, status=200, content_type="text/javascript; charset=utf-8",
+                        headers={"Cache-Control": "no-cache"})
+
+    for rule, endpoint, view in (("/api/status", "api_status", api_status),
+                                 ("/static/js/status.js", "widget", widget_js)):
+        bp.add_url_rule(rule, endpoint, _get_or_head(view), methods=_METHODS,
+                        provide_automatic_options=False)
+    return bp
+
+
+# Methods routed to the views so that they get the agent's JSON 405 rather than Werkzeug's
+# HTML one (OPTIONS included: the agent answers preflights only for CORS, which a same-origin
+# blueprint has no use for).
+_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+
+
+def _get_or_head(view):
+    def route():
+        if request.method not in ("GET", "HEAD"):
+            return _json_response(405, {"error": "method not allowed: use GET or HEAD"},
+                                  extra={"Allow": "GET, HEAD"})
+        return view()
+
+    route.__name__ = view.__name__
+    return route
+
+
+def _json_response(status, obj, no_store=False, extra=None):
+    headers = dict(extra or {})
+    if no_store:
+        headers["Cache-Control"] = "no-store"
+    return Response(_lossy(_dumps(obj)).encode("utf-8"), status=status,
+                    content_type="application/json", headers=headers)
+
+
+def _lossy(text):
+    """`text` as valid UTF-8: a path's undecodable bytes (os.fsdecode's surrogate escapes)
+    and lone surrogates from a file become U+FFFD, as Rust's `Path::display` shows them."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        try:
+            return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+        except UnicodeEncodeError:
+            return "".join("\ufffd" if "\ud800" <= c <= "\udfff" else c for c in text)
+
+
+def _default_www_dir():
+    # Installed as <share>/chatstack-status/integrations/chatstack_status_flask.py next to
+    # <share>/chatstack-status/www: use that copy (install.sh with any PREFIX).
+    here = os.path.dirname(os.path.abspath(__file__))
+    if os.path.basename(here) == "integrations":
+        beside = os.path.join(os.path.dirname(here), "www")
+        if os.path.isfile(os.path.join(beside, *_WIDGET)):
+            return beside
+    return DEFAULT_WWW_DIR
+
+
+# --------------------------------------------------------------------------- the status
+
+class StatusSource:
+    """The status file, parsed once per version of the file."""
+
+    def __init__(self, path, max_bytes=DEFAULT_MAX_BYTES):
+        self.path = path
+        self._cache = _FileCache(path, max_bytes, self._parse)
+
+    def api_json(self, stale_after_s, now_ms=None):
+        """The body of GET /api/status, as bytes; raises Unavailable."""
+        json_open, generated_ms = self._cache.get()
+        if now_ms is None:
+            now_ms = time.time_ns() // 1_000_000
+        age = max(now_ms - generated_ms, 0) / 1000.0
+        stale = "true" if age > stale_after_s else "false"
+        # The agent formats age_s with Rust's `{:.1}`: correctly rounded, ties to even on the
+        # exact binary value, as Python's "%.1f" is.
+        return json_open + (',"stale":%s,"age_s":%.1f}' % (stale, age)).encode("ascii")
+
+    def _parse(self, data):
+        where = self.path + ": unreadable status file: "
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise Unavailable(where + "invalid UTF-8 at byte %d" % e.start) from None
+        try:
+            doc, end = _decoder.raw_decode(text, _skip_ws(text, 0))
+            if _skip_ws(text, end) != len(text):
+                raise json.JSONDecodeError("trailing characters", text, _skip_ws(text, end))
+        except json.JSONDecodeError as e:
+            raise Unavailable(where + "%s at line %d column %d" % (e.msg, e.lineno, e.colno)) \
+                from None
+        except _NotJson as e:
+            raise Unavailable(where + str(e)) from None
+        except (ValueError, RecursionError, MemoryError) as e:
+            raise Unavailable(where + (str(e) or type(e).__name__)) from None
+        problem = _check_top_level(doc)
+        if problem:
+            if problem.startswith("missing field"):
+                # Where serde_json reports it: just after the document's closing brace.
+                line_start = text.rfind("\n", 0, end) + 1
+                column = len(text[line_start:end].encode("utf-8", "surrogatepass"))
+                problem += " at line %d column %d" % (text.count("\n", 0, end) + 1, column)
+            raise Unavailable(where + problem)
+        generated_ms = parse_rfc3339(doc["generated_at"])
+        # Keys the agent adds itself; its schema would drop them from the file.
+        doc.pop("stale", None)
+        doc.pop("age_s", None)
+        try:
+            body = _dumps(doc).encode("utf-8")
+        except _NotJson as e:
+            raise Unavailable(where + str(e)) from None
+        except UnicodeEncodeError:
+            raise Unavailable(where + "a string holds a lone surrogate escape") from None
+        except RecursionError:
+            raise Unavailable(where + "nested too deeply") from None
+        return body[:-1], generated_ms
+
+
+def _check_top_level(doc):
+    """What keeps `doc` from being a status document, or None. Mirrors the agent's schema for
+    the top level only (the fields every reader relies on) and its order of complaints: a
+    wrong field in document order first, then the first missing one in schema order."""
+    if not isinstance(doc, dict):
+        return "expected a JSON object, found %s" % _kind(doc)
+    for key, v in doc.items():
+        check = _FIELD_CHECKS.get(key)
+        if check is not None and not check[0](v):
+            return "%s: expected %s, found %s" % (key, check[1], _found(v))
+    for key in _TOP_LEVEL:
+        if key not in doc:
+            return "missing field `%s`" % key
+    return None
+
+
+_FIELD_CHECKS = {
+    "schema": (lambda v: _is_int(v) and 0 <= v <= 0xFFFFFFFF, "a whole number"),
+    "generated_at": (lambda v: parse_rfc3339(v) is not None, "an RFC 3339 time"),
+    "host": (lambda v: isinstance(v, str), "a string"),
+    "overall": (lambda v: isinstance(v, str) and v in _HEALTH, "up, degraded or down"),
+    "duration_ms": (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+                    "a number"),
+    "services": (lambda v: isinstance(v, list) and all(isinstance(x, dict) for x in v),
+                 "a list of objects"),
+}
+
+
+def _is_int(v):
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _kind(v):
+    if v is None:
+        return "null"
+    if isinstance(v, bool):
+        return "a boolean"
+    if isinstance(v, (int, float)):
+        return "a number"
+    if isinstance(v, str):
+        return "a string"
+    return "a list" if isinstance(v, list) else "an object"
+
+
+def _found(v):
+    if isinstance(v, (dict, list)):
+        return _kind(v)
+    text = _dumps(v)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+# --------------------------------------------------------------------------- reading a file
+
+class _FileCache:
+    """A file's parsed contents (or why it has none), re-read only when its identity
+    (device, inode, size, mtime) changes: a corrupt file costs one parse, not one per request."""
+
+    def __init__(self, path, max_bytes, parse, what="status file"):
+        self.path, self.max_bytes, self.parse, self.what = path, max_bytes, parse, what
+        self._lock = threading.Lock()
+        self._key = None
+        self._value = None
+        self._error = None
+
+    def get(self):
+        path = self.path
+        try:
+            st = os.stat(path)
+        except OSError as e:
+            # The agent's words (server::FileSource): the file is looked up before it is read.
+            if e.errno == errno.ENOENT and self.what == "status file":
+                raise Unavailable("no status file yet at %s" % path) from None
+            raise Unavailable("cannot read %s: %s" % (path, _os_error(e))) from None
+        key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+        with self._lock:
+            if key == self._key:
+                if self._error is not None:
+                    raise Unavailable(self._error)
+                return self._value
+        value, error = None, None
+        try:
+            data, key = read_bounded(path, st, self.max_bytes, self.what)
+            value = self.parse(data)
+        except Unavailable as e:
+            error = str(e)
+        except Exception as e:  # whatever else goes wrong: a 503 with a reason, no traceback
+            error = "%s: cannot read %s: %s: %s" % (path, self.what, type(e).__name__, e)
+            log.warning("chatstack-status: %s", error)
+        with self._lock:
+            self._key, self._value, self._error = key, value, error
+        if error is not None:
+            raise Unavailable(error)
+        return value
+
+
+def read_bounded(path, st, max_bytes, what="status file"):
+    """(bytes, identity) of the regular file `path` (just stat'ed as `st`), at most max_bytes;
+    raises Unavailable.
+
+    Anything but a regular file is refused before it is opened, and the open is non-blocking,
+    so a FIFO put where the file should be (even in a race) costs one `open`, not a request
+    thread stuck forever; fstat then confirms what was opened.
+    """
+    where = "%s: cannot read %s: " % (path, what)
+    if stat.S_ISDIR(st.st_mode):
+        # The agent's words for a directory: its read() fails with EISDIR.
+        raise Unavailable(where + _os_error(OSError(errno.EISDIR, "")))
+    if not stat.S_ISREG(st.st_mode):
+        raise Unavailable(where + "not a regular file")
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0) \
+        | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(path, flags)
+    except FileNotFoundError:
+        # Replaced between stat and open: the agent's read_status words.
+        raise Unavailable("%s: no status file yet: has `chatstack-status check` or `run` "
+                          "been started?" % path) from None
+    except OSError as e:
+        raise Unavailable(where + _os_error(e)) from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise Unavailable(where + "not a regular file")
+        if st.st_size > max_bytes:
+            raise Unavailable(where + "%d bytes, more than the %d allowed"
+                              % (st.st_size, max_bytes))
+        chunks, total = [], 0
+        while True:
+            chunk = os.read(fd, min(1 << 20, max_bytes + 1 - total))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            total += len(chunk)
+            if total > max_bytes:
+                raise Unavailable(where + "more than the %d bytes allowed" % max_bytes)
+    except OSError as e:
+        raise Unavailable(where + _os_error(e)) from None
+    finally:
+        os.close(fd)
+    return b"".join(chunks), (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def _os_error(e):
+    # Rust's io::Error text, so that the reasons read as the agent's do.
+    if e.errno:
+        return "%s (os error %d)" % (os.strerror(e.errno), e.errno)
+    return str(e)
+
+
+# --------------------------------------------------------------------------- JSON as serde_json writes it
+
+class _NotJson(ValueError):
+    pass
+
+
+def _no_constant(name):
+    raise _NotJson("%s is not a JSON value" % name)
+
+
+def _finite_float(text):
+    f = float(text)
+    if math.isinf(f):
+        raise _NotJson("number out of range: %s" % text[:40])
+    return f
+
+
+def _unique_keys(pairs):
+    d = {}
+    for k, v in pairs:
+        if k in d:
+            raise _NotJson("duplicate field `%s`" % k)
+        d[k] = v
+    return d
+
+
+_decoder = json.JSONDecoder(parse_constant=_no_constant, parse_float=_finite_float,
+                            object_pairs_hook=_unique_keys)
+_WS = " \t\n\r"
+
+
+def _skip_ws(text, i):
+    n = len(text)
+    while i < n and text[i] in _WS:
+        i += 1
+    return i
+
+
+def _dumps(value):
+    out = []
+    _dump(value, out, 0)
+    return "".join(out)
+
+
+def _dump(v, out, depth):
+    if v is None:
+        out.append("null")
+    elif v is True:
+        out.append("true")
+    elif v is False:
+        out.append("false")
+    elif isinstance(v, str):
+        # serde_json escapes exactly what json.dumps(ensure_ascii=False) escapes: '"', '\\',
+        # \b \f \n \r \t and other controls as \u00XX (lower-case hex); the rest is raw UTF-8.
+        out.append(json.dumps(v, ensure_ascii=False))
+    elif isinstance(v, int):
+        out.append(int.__repr__(v))
+    elif isinstance(v, float):
+        out.append(format_float(v))
+    elif depth >= MAX_DEPTH:
+        raise _NotJson("nested deeper than %d levels" % MAX_DEPTH)
+    elif isinstance(v, list):
+        out.append("[")
+        for i, item in enumerate(v):
+            if i:
+                out.append(",")
+            _dump(item, out, depth + 1)
+        out.append("]")
+    elif isinstance(v, dict):
+        out.append("{")
+        first = True
+        for k, item in v.items():
+            if not first:
+                out.append(",")
+            first = False
+            out.append(json.dumps(k, ensure_ascii=False))
+            out.append(":")
+            _dump(item, out, depth + 1)
+        out.append("}")
+    else:
+        raise _NotJson("cannot encode %s" % type(v).__name__)
+
+
+def format_float(f):
+    """A float as serde_json 1.0.15x (zmij) writes it: the shortest round-trip digits, like
+    Python's repr, but fixed notation down to 1e-5 and the exponent unpadded ("1.5e-7",
+    "1e+16" where repr says "1.5e-07", "1e+16")."""
+    if math.isnan(f) or math.isinf(f):
+        raise _NotJson("number out of range")
+    r = float.__repr__(f)
+    if "e" not in r:
+        return r
+    mantissa, exp = r.split("e")
+    e = int(exp)
+    if e == -5:
+        sign = "-" if mantissa.startswith("-") else ""
+        return sign + "0.0000" + mantissa.lstrip("-").replace(".", "")
+    return "%se%s%d" % (mantissa, "+" if e >= 0 else "-", abs(e))
+
+
+# --------------------------------------------------------------------------- time and durations
+
+def parse_rfc3339(s):
+    """Milliseconds since the epoch of an RFC 3339 time, or None: the agent's own parser
+    (`Timestamp::parse`: `Z` or a numeric offset, fraction truncated to milliseconds)."""
+    if not isinstance(s, str):
+        return None
+    b = s.encode("utf-8", "surrogatepass")
+    if len(b) < 20 or b[4:5] != b"-" or b[7:8] != b"-" or b[10:11] not in (b"T", b"t", b" "):
+        return None
+
+    def num(lo, hi):
+        t = b[lo:hi]
+        if len(t) != hi - lo or not t or not all(0x30 <= c <= 0x39 for c in t):
+            return None
+        return int(t)
+
+    y, mo, d = num(0, 4), num(5, 7), num(8, 10)
+    if y is None or mo is None or d is None or b[13:14] != b":" or b[16:17] != b":":
+        return None
+    h, mi, sec = num(11, 13), num(14, 16), num(17, 19)
+    if h is None or mi is None or sec is None:
+        return None
+    if not 1 <= mo <= 12 or not 1 <= d <= 31 or h > 23 or mi > 59 or sec > 60:
+        return None
+    i, ms = 19, 0
+    if b[i:i + 1] == b".":
+        i += 1
+        start = i
+        while i < len(b) and 0x30 <= b[i] <= 0x39:
+            i += 1
+        if i == start:
+            return None
+        frac = b[start:min(i, start + 3)]
+        ms = int(frac) * 10 ** (3 - len(frac))
+    rest = b[i:]
+    if rest in (b"Z", b"z"):
+        offset_s = 0
+    elif len(rest) == 6 and rest[:1] in (b"+", b"-"):
+        oh, om = num(i + 1, i + 3), num(i + 4, i + 6)
+        if oh is None or om is None:
+            return None
+        offset_s = (-1 if rest[:1] == b"-" else 1) * (oh * 3600 + om * 60)
+    else:
+        return None
+    days = _days_from_civil(y, mo, d)
+    return (days * 86400 + h * 3600 + mi * 60 + sec - offset_s) * 1000 + ms
+
+
+def _days_from_civil(y, m, d):
+    # Howard Hinnant's algorithm, as src/time.rs has it (no month-length check, like the agent).
+    y = y - 1 if m <= 2 else y
+    era = y // 400
+    yoe = y - era * 400
+    mp = (m + 9) % 12
+    doy = (153 * mp + 2) // 5 + d - 1
+    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+    return era * 146097 + doe - 719468
+
+
+_UNITS_NS = {"ms": 1e6, "": 1e9, "s": 1e9, "m": 6e10, "h": 3.6e12, "d": 8.64e13}
+
+
+def parse_duration(text):
+    """Seconds of a duration as the config writes it (`500ms`, `5s`, `1.5s`, `2m`, `1h`, `1d`,
+    bare seconds); raises ValueError. The agent's `config::duration::parse`."""
+    t = text.strip()
+    split = len(t)
+    for i, c in enumerate(t):
+        if not ("0" <= c <= "9" or c == "."):
+            split = i
+            break
+    num, unit = t[:split], t[split:].strip()
+    scale = _UNITS_NS.get(unit)
+    bad = ValueError("invalid duration %s: expected a number with ms, s, m or h (e.g. 500ms, "
+                     "5s, 2m) or a number of seconds" % json.dumps(text))
+    if scale is None or not num or num.startswith(".") or num.endswith(".") or num.count(".") > 1:
+        raise bad
+    ns = float(num) * scale
+    if not (math.isfinite(ns) and 0.0 <= ns <= 315_360_000e9):
+        raise bad
+    secs, nanos = divmod(int(math.floor(ns + 0.5)), 1_000_000_000)
+    return secs + nanos / 1e9
+
+
+def _seconds(value, what):
+    if isinstance(value, datetime.timedelta):
+        value = value.total_seconds()
+    if isinstance(value, str):
+        try:
+            return parse_duration(value)
+        except ValueError as e:
+            raise ValueError("%s: %s" % (what, e)) from None
+    if isinstance(value, (int, float)) and not isinstance(value, bool) \
+            and math.isfinite(value) and value >= 0:
+        return float(value)
+    raise ValueError("%s: expected seconds (0 or more), a timedelta or a duration such as "
+                     "\"90s\", found %r" % (what, value))

@@ -1,0 +1,168 @@
+"""The blueprint against the real agent: `chatstack-status serve` and a Flask panel read the same
+status file, and their answers must be the same bytes (age_s aside, which moves with the clock).
+"""
+
+import json
+import os
+import random
+
+import pytest
+
+from conftest import WWW, copy_checked, iso, split_age, write_file, write_status
+
+
+@pytest.fixture
+def both(panel, agent, tmp_path):
+    """both(path) -> (agent, panel) reading the same status file."""
+
+    def make(path=None):
+        path = str(path or tmp_path / "status.json")
+        return agent(path), panel(status_file=path)
+
+    return make
+
+
+def same_answer(a, b, path="/api/status"):
+    """The agent's and the panel's answers to GET path; asserts they are the same."""
+    ra, rb = a.get(path), b.get(path)
+    assert (ra.status, ra.header("Content-Type"), ra.header("Cache-Control")) == \
+        (rb.status, rb.header("Content-Type"), rb.header("Cache-Control")), (ra, rb)
+    if ra.status == 200 and path == "/api/status":
+        doc_a, age_a = split_age(ra.body)
+        doc_b, age_b = split_age(rb.body)
+        assert doc_a == doc_b, first_difference(doc_a, doc_b)
+        assert abs(age_a - age_b) <= 0.5, (age_a, age_b)
+    else:
+        assert ra.body == rb.body, (ra, rb)
+    return ra, rb
+
+
+def first_difference(a, b):
+    i = next((i for i in range(min(len(a), len(b))) if a[i] != b[i]), min(len(a), len(b)))
+    return "agent ...%r... vs panel ...%r..." % (a[max(0, i - 60):i + 60], b[max(0, i - 60):i + 60])
+
+
+def serde_reads_exactly(v):
+    """Whether serde_json (without its float_roundtrip feature) reads repr(v) back as v: its
+    digits as one integer that is exactly a double, and a power of ten within 10^+-22, so
+    that one multiplication or division of exact operands rounds once. Beyond that it may land 1 ulp off (it reads
+    "8008431637774300.0" as 8008431637774301.0), so the agent's answer would not be the file's
+    number; no file the agent writes holds such a number (latencies are rounded to 0.1 ms)."""
+    text = repr(abs(v))
+    mantissa, _, exp = text.partition("e")
+    whole, _, frac = mantissa.partition(".")
+    digits = int(whole + frac)
+    return digits < 2 ** 64 and int(float(digits)) == digits \
+        and abs(int(exp or 0) - len(frac)) <= 22
+
+
+def test_same_json_as_the_agent_for_a_file_check_wrote(both, checked, tmp_path):
+    path = copy_checked(checked, tmp_path / "status.json")
+    doc = json.loads(path.read_text())
+    assert [s["name"] for s in doc["services"]] == ["Web", "Backup"]
+    assert len(doc["services"][0]["history"]) == 2, "two check runs"
+    ra, rb = same_answer(*both(path))
+    assert ra.status == 200
+    assert json.loads(rb.body)["stale"] is False
+
+
+def test_same_json_as_the_agent_for_odd_numbers_and_strings(both, checked, tmp_path):
+    doc = json.loads(checked.read_text())
+    rng = random.Random(20261201)
+    web = doc["services"][0]
+    # Numbers: serde_json's spelling at its edges (fixed down to 1e-5, unpadded exponents),
+    # then random values whose text serde_json reads exactly (see serde_reads_exactly).
+    edges = [0.0, -0.0, 1.0, 0.1, 3.2, 1e15, 1e16, 1.5e16, 1e21, 1e22, 1e-4, 1e-5, 2.5e-5,
+             -2.5e-5, 9.9e-6, 1e-6, 1.5e-7, 123456789012345.0, 0.000123456789012345]
+    randoms = []
+    while len(randoms) < 400:
+        v = float("%s%de%d" % (rng.choice("-+"), rng.randint(1, 10 ** rng.randint(1, 16)),
+                               rng.randint(-24, 24)))
+        if serde_reads_exactly(v):
+            randoms.append(v)
+    assert all(serde_reads_exactly(v) for v in edges)
+    web["history"] = [{"at": iso(1795847400 + i), "status": "up", "latency_ms": v}
+                      for i, v in enumerate(edges + randoms)]
+    doc["duration_ms"] = 1e-5
+    # Strings: every ASCII control and symbol, Latin-1, BMP, astral, separators, BOM.
+    chars = [chr(c) for c in range(0x80)] + list("éß\u00a0\u2028\u2029\ufeff\u20ac😀\U0010ffff")
+    doc["host"] = "".join(chars)
+    for check in web["checks"]:
+        check["detail"] = "".join(rng.choice(chars) for _ in range(200))
+    web["name"] = 'We"b\\/\n\t'
+    # Written with \u escapes (ensure_ascii): both must decode and re-encode them the same way.
+    write_status(tmp_path / "status.json", doc)
+    ra, _ = same_answer(*both())
+    assert ra.status == 200
+
+
+def test_same_stale_and_age_as_the_agent(both, checked, tmp_path):
+    doc = json.loads(checked.read_text())
+    a, p = both()
+    for generated_at, stale in (("2020-01-01T00:00:00Z", True),
+                                ("2020-01-01T00:00:00.999Z", True),
+                                ("2030-01-01T00:00:00Z", False)):
+        doc["generated_at"] = generated_at
+        write_status(tmp_path / "status.json", doc)
+        same_answer(a, p)
+        assert p.get().json()["stale"] is stale
+    # Forms the agent accepts but rewrites (offsets, long fractions, lower case): the same
+    # age and staleness, though the agent re-spells generated_at in its answer.
+    for generated_at in ("2020-01-01T01:30:00+01:30", "2020-01-01t00:00:00.123456z"):
+        doc["generated_at"] = generated_at
+        write_status(tmp_path / "status.json", doc)
+        ja, jp = a.get().json(), p.get().json()
+        assert (ja["stale"], jp["stale"]) == (True, True)
+        assert abs(ja["age_s"] - jp["age_s"]) <= 0.5
+
+
+@pytest.mark.parametrize("case", ["missing", "directory", "through-a-file", "empty",
+                                  "missing-field", "missing-field-pretty", "garbage"])
+def test_same_503_as_the_agent(both, tmp_path, case):
+    path = tmp_path / "status.json"
+    if case == "directory":
+        path.mkdir()
+    elif case == "through-a-file":
+        (tmp_path / "file").write_text("")
+        path = tmp_path / "file" / "status.json"
+    elif case == "empty":
+        write_file(path, b"")
+    elif case == "missing-field":
+        write_file(path, '{"schema":1,"hôst":"é"}')
+    elif case == "missing-field-pretty":
+        write_file(path, '{\n  "schema": 1,\n  "hôst": "é",\n  "generated_at": '
+                         '"2026-11-28T06:30:00Z"\n}\n')
+    elif case == "garbage":
+        write_file(path, b"garbage")
+    a, p = both(path)
+    ra, rb = a.get(), p.get()
+    assert ra.status == rb.status == 503
+    for h in ("Content-Type", "Cache-Control"):
+        assert ra.header(h) == rb.header(h), h
+    ea, eb = ra.json()["error"], rb.json()["error"]
+    if case in ("empty", "garbage"):
+        # A JSON syntax error: the same file and prefix; the parsers' own words after it.
+        prefix = "%s: unreadable status file: " % path
+        assert ea.startswith(prefix) and eb.startswith(prefix), (ea, eb)
+    else:
+        assert ea == eb
+
+
+def test_same_answers_to_head_and_other_methods(both, checked, tmp_path):
+    a, p = both(copy_checked(checked, tmp_path / "status.json"))
+    for path in ("/api/status", "/static/js/status.js"):
+        ha, hp = a.get(path, "HEAD"), p.get(path, "HEAD")
+        assert (ha.status, ha.body, ha.header("Content-Type"), ha.header("Cache-Control")) == \
+            (hp.status, hp.body, hp.header("Content-Type"), hp.header("Cache-Control"))
+        for method in ("POST", "DELETE", "OPTIONS"):
+            ra, rp = a.get(path, method), p.get(path, method)
+            assert (ra.status, ra.header("Allow"), ra.header("Content-Type"), ra.body) == \
+                (rp.status, rp.header("Allow"), rp.header("Content-Type"), rp.body), method
+
+
+def test_same_widget_as_the_agent(both, tmp_path):
+    a, p = both()
+    ra, rp = same_answer(a, p, "/static/js/status.js")
+    assert ra.status == 200
+    with open(os.path.join(WWW, "js", "status.js"), "rb") as f:
+        assert rp.body == f.read(), "the agent embeds this checkout's www/"
