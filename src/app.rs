@@ -1,16 +1,31 @@
 //! The subcommands: glue between the CLI, config, cycle and output.
 //! Every command returns its exit code; fatal errors come back as `Error`.
 
-use crate::cli::{Command, Format};
 use crate::config::{self, Config};
 use crate::cycle::{self, CycleOptions};
 use crate::error::Error;
+use crate::output::{self, Format};
 use crate::status::StatusDoc;
 use crate::time::Timestamp;
-use crate::{fsutil, output, statefile};
+use crate::{fsutil, statefile};
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+/// A subcommand with its arguments, as `cli` parsed them.
+#[derive(Debug, PartialEq)]
+pub enum Command {
+    Version,
+    Check { config: PathBuf, no_restart: bool, format: Format, only: Vec<String> },
+    Run { config: PathBuf, no_restart: bool, listen: Option<String>, no_http: bool },
+    Serve { config: PathBuf, listen: Option<String> },
+    Status { config: PathBuf, format: Format },
+    Validate { config: PathBuf },
+    Mute { config: PathBuf, service: String, duration: Option<String>, reason: Option<String> },
+    Unmute { config: PathBuf, service: String },
+    NotifyTest { config: PathBuf },
+    PolkitRule { config: PathBuf },
+}
 
 pub const UNKNOWN: u8 = 3;
 /// How long `check` waits for another holder of the state lock.

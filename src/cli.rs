@@ -1,7 +1,9 @@
 //! The command line (argh), converted at once into our own `Command`, so argh
 //! types stay in this file.
 
+use crate::app::Command;
 use crate::error::Error;
+use crate::output::Format;
 use argh::FromArgs;
 use std::path::PathBuf;
 
@@ -144,27 +146,6 @@ struct PolkitRuleArgs {
     /// config file
     #[argh(option, short = 'c')]
     config: Option<PathBuf>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Format {
-    Text,
-    Json,
-    Nagios,
-}
-
-#[derive(Debug, PartialEq)]
-pub enum Command {
-    Version,
-    Check { config: PathBuf, no_restart: bool, format: Format, only: Vec<String> },
-    Run { config: PathBuf, no_restart: bool, listen: Option<String>, no_http: bool },
-    Serve { config: PathBuf, listen: Option<String> },
-    Status { config: PathBuf, format: Format },
-    Validate { config: PathBuf },
-    Mute { config: PathBuf, service: String, duration: Option<String>, reason: Option<String> },
-    Unmute { config: PathBuf, service: String },
-    NotifyTest { config: PathBuf },
-    PolkitRule { config: PathBuf },
 }
 
 /// What parsing the command line led to.

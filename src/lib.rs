@@ -44,7 +44,7 @@ pub fn main_with_args(args: Vec<String>) -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Ok(cli::Parsed::Command(cmd)) => {
-            nagios = matches!(cmd, cli::Command::Check { format: cli::Format::Nagios, .. });
+            nagios = matches!(cmd, app::Command::Check { format: output::Format::Nagios, .. });
             app::execute(cmd)
         }
         Err(e) => Err(e),

@@ -1,11 +1,18 @@
 //! Human, JSON and Nagios renderings of a status document.
 
-use crate::cli::Format;
 use crate::cycle::HealNote;
 use crate::probe::CheckStatus;
 use crate::state::Health;
 use crate::status::{ServiceReport, StatusDoc};
 use std::fmt::Write;
+
+/// How a command prints its result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Text,
+    Json,
+    Nagios,
+}
 
 /// Nagios-style exit code of a document: 0 OK, 1 WARNING, 2 CRITICAL.
 pub fn exit_code(doc: &StatusDoc) -> u8 {
