@@ -157,7 +157,7 @@ pub fn run(config: &Config, state: &mut StateFile, opts: &CycleOptions) -> Cycle
     let doc = StatusDoc {
         schema: status::SCHEMA,
         generated_at: now,
-        host: status::hostname(),
+        host: config.host.clone(),
         overall,
         duration_ms: status::ms(started.elapsed()),
         services: reports,

@@ -118,11 +118,6 @@ pub fn read(path: &Path) -> Result<StatusDoc, Error> {
     })
 }
 
-/// This host's name, for the status document.
-pub fn hostname() -> String {
-    rustix::system::uname().nodename().to_string_lossy().into_owned()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

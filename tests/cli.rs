@@ -386,3 +386,18 @@ fn nagios_format_says_unknown_on_stdout_when_it_cannot_check() {
     let out = env.cmd(&["check", "-c", &cfg]);
     assert_eq!((out.code, out.stdout.as_str()), (3, ""));
 }
+
+#[test]
+fn host_names_the_host_in_the_status_and_output() {
+    let env = Env::new();
+    let tcp = TcpFixture::new();
+    env.config(&format!("host: droplet-7\nservices:\n  - name: Web\n    port: {}\n", tcp.port()));
+    let out = env.check(&["--format", "json"]);
+    out.code(0);
+    assert_eq!(out.json()["host"], "droplet-7");
+    assert_eq!(env.status()["host"], "droplet-7");
+    env.config("host: ''\nservices:\n  - name: Web\n    port: 1\n");
+    let bad = env.check(&[]);
+    bad.code(3);
+    assert!(bad.stderr.contains("monitor.yml:3:7: host:"), "{}", bad.stderr);
+}

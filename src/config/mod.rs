@@ -33,6 +33,11 @@ const MAX_CONFIG_BYTES: u64 = 4 << 20;
 pub struct Config {
     /// Where it was read from (for messages and reloads).
     pub path: PathBuf,
+    /// This host's name in the status, alerts and the dashboard (default:
+    /// the machine's host name), so agents can share a machine in tests.
+    pub host: String,
+    /// The dashboard's address as users reach it (alert links).
+    pub public_url: Option<String>,
     /// Daemon cycle period, start to start.
     pub interval: Duration,
     /// Default per-check timeout.
@@ -306,6 +311,17 @@ impl Validator<'_> {
             }
             None => DEFAULT_LISTEN.to_string(),
         };
+        let host = match raw.host {
+            Some(h) if h.value.trim().is_empty() || h.value.chars().any(char::is_control) => {
+                self.at(
+                    &h.referenced,
+                    "host: expected a host name (text without control characters)",
+                );
+                String::new()
+            }
+            Some(h) => h.value,
+            None => machine_hostname(),
+        };
         let cors_origins = self.cors_origins(raw.cors_origins, raw.basic_auth.is_some());
         let heal = self.heal(raw.heal);
         let notify = raw
@@ -357,6 +373,8 @@ impl Validator<'_> {
         }
         Ok(Config {
             path: self.path.to_path_buf(),
+            host,
+            public_url: raw.public_url.map(|u| u.0),
             interval,
             timeout,
             workers,
@@ -599,6 +617,11 @@ impl Validator<'_> {
         };
         Some(Check { probe, timeout, degraded_after: r.degraded_after.map(|d| d.0), target })
     }
+}
+
+/// The machine's host name: the default `host`.
+fn machine_hostname() -> String {
+    rustix::system::uname().nodename().to_string_lossy().into_owned()
 }
 
 /// `http(s)://host[:port]`, as a browser's Origin header reads (`null` is not one).

@@ -18,6 +18,8 @@ use std::path::PathBuf;
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawConfig {
+    pub host: Option<Spanned<String>>,
+    pub public_url: Option<HttpUrl>,
     pub interval: Option<Spanned<Dur>>,
     pub timeout: Option<Spanned<Dur>>,
     pub workers: Option<Spanned<usize>>,

@@ -344,7 +344,7 @@ pub fn test_all(config: &Config) -> Result<u8, Error> {
         return Ok(1);
     }
     let now = Timestamp::now();
-    let host = crate::status::hostname();
+    let host = config.host.clone();
     let results: Vec<Result<usize, String>> = std::thread::scope(|s| {
         let handles: Vec<_> = config
             .notify
