@@ -25,5 +25,7 @@ mod daemon;
 mod server;
 // The HTTP front under attack: every hardening finding replayed.
 mod attacks;
+// HTTPS on the listener: certificates, bounds over TLS, rotation.
+mod tls;
 // The dashboard in headless Chromium.
 mod browser;

@@ -55,6 +55,8 @@ pub struct Config {
     /// Serve dashboard files from here instead of the embedded copies.
     pub www_dir: Option<PathBuf>,
     pub basic_auth: Option<BasicAuth>,
+    /// HTTPS on `listen` (PEM files, read by `run`/`serve` at start and on reload).
+    pub tls: Option<TlsFiles>,
     /// Origins allowed to fetch /api/status cross-origin.
     pub cors_origins: Vec<String>,
     /// Optional node_exporter textfile-collector output.
@@ -69,6 +71,13 @@ pub struct Config {
 pub struct BasicAuth {
     pub user: String,
     pub password_file: PathBuf,
+}
+
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    /// The certificate chain, leaf first.
+    pub cert_file: PathBuf,
+    pub key_file: PathBuf,
 }
 
 #[derive(Debug, Clone)]
@@ -388,6 +397,7 @@ impl Validator<'_> {
                 .basic_auth
                 .map(|b| BasicAuth { user: b.user, password_file: b.password_file }),
             cors_origins,
+            tls: raw.tls.map(|t| TlsFiles { cert_file: t.cert_file, key_file: t.key_file }),
             prom_file: raw.prom_file,
             heartbeat: raw.heartbeat.map(|h| Heartbeat {
                 url: h.url.0,

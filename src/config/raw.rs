@@ -30,6 +30,7 @@ pub struct RawConfig {
     pub history: Option<Spanned<usize>>,
     pub www_dir: Option<PathBuf>,
     pub basic_auth: Option<RawBasicAuth>,
+    pub tls: Option<RawTls>,
     pub cors_origins: Option<Vec<Spanned<String>>>,
     pub prom_file: Option<PathBuf>,
     pub heartbeat: Option<RawHeartbeat>,
@@ -43,6 +44,13 @@ pub struct RawConfig {
 pub struct RawBasicAuth {
     pub user: String,
     pub password_file: PathBuf,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTls {
+    pub cert_file: PathBuf,
+    pub key_file: PathBuf,
 }
 
 #[derive(Debug, Deserialize)]

@@ -24,6 +24,9 @@ use std::time::{Duration, Instant};
 
 /// Answers one complete request (its body, if any, is the slice).
 pub type Handler = Arc<dyn Fn(&Request<'_>, &[u8]) -> Response + Send + Sync>;
+/// The TLS settings for a new connection (None: plain HTTP), asked per
+/// connection so a reload's new certificate applies to the next one.
+pub type TlsSource = Arc<dyn Fn() -> Option<Arc<rustls::ServerConfig>> + Send + Sync>;
 
 /// The bounds of the front (`Limits::default()` in production).
 #[derive(Debug, Clone, Copy)]
@@ -134,7 +137,12 @@ impl Front {
 const BUSY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: 21\r\nConnection: close\r\nRetry-After: 1\r\n\r\ntoo many connections\n";
 
 /// Starts the accept thread on `listener`.
-pub fn spawn(listener: TcpListener, limits: Limits, handler: Handler) -> io::Result<Front> {
+pub fn spawn(
+    listener: TcpListener,
+    limits: Limits,
+    handler: Handler,
+    tls: TlsSource,
+) -> io::Result<Front> {
     let registry = Arc::new(Registry {
         epoch: Instant::now(),
         conns: Mutex::new(Vec::new()),
@@ -143,11 +151,17 @@ pub fn spawn(listener: TcpListener, limits: Limits, handler: Handler) -> io::Res
     let reg = Arc::clone(&registry);
     std::thread::Builder::new()
         .name("http-accept".into())
-        .spawn(move || accept_loop(&listener, &reg, limits, &handler))?;
+        .spawn(move || accept_loop(&listener, &reg, limits, &handler, &tls))?;
     Ok(Front { registry })
 }
 
-fn accept_loop(listener: &TcpListener, reg: &Arc<Registry>, limits: Limits, handler: &Handler) {
+fn accept_loop(
+    listener: &TcpListener,
+    reg: &Arc<Registry>,
+    limits: Limits,
+    handler: &Handler,
+    tls: &TlsSource,
+) {
     loop {
         let stream = match listener.accept() {
             Ok((s, _)) => s,
@@ -164,12 +178,13 @@ fn accept_loop(listener: &TcpListener, reg: &Arc<Registry>, limits: Limits, hand
             continue;
         };
         let (reg2, handler) = (Arc::clone(reg), Arc::clone(handler));
+        let tls = tls();
         let id = conn.id;
         let spawned = std::thread::Builder::new()
             .name("http-conn".into())
             .stack_size(CONN_STACK)
             .spawn(move || {
-                serve(&stream, &conn, &reg2, limits, &handler);
+                serve(&stream, &conn, &reg2, limits, &handler, tls);
                 reg2.leave(conn.id);
             });
         if let Err(e) = spawned {
@@ -179,77 +194,222 @@ fn accept_loop(listener: &TcpListener, reg: &Arc<Registry>, limits: Limits, hand
     }
 }
 
-/// The socket with the read timeout it last got, so the common case (a
-/// whole request per read, the idle timeout between them) costs no
-/// `setsockopt` per request.
+/// Where a connection's bytes go: the TCP stream itself, or TLS over it.
+/// TLS is driven by hand (not rustls' blocking `Stream`, which loops until
+/// a whole record arrives), so every socket read comes back here and the
+/// deadlines hold however the bytes trickle.
+enum Transport {
+    Plain,
+    Tls(Box<rustls::ServerConnection>),
+}
+
+/// What one read brought.
+enum Got {
+    Bytes,
+    /// Socket data arrived but no plaintext yet (a TLS record in progress).
+    Nothing,
+    Closed,
+}
+
+/// A connection: its transport, the TCP socket under it, and the read
+/// timeout it last got, so the common case (a whole request per read, the
+/// idle timeout between them) costs no `setsockopt` per request.
 struct Socket<'a> {
-    io: &'a TcpStream,
+    transport: Transport,
+    tcp: &'a TcpStream,
     read_timeout: Option<Duration>,
 }
 
 impl Socket<'_> {
-    /// Reads into `buf` once, within `deadline` (else the idle timeout).
-    /// False when the connection is over (closed, timed out, reset).
-    fn read_more(&mut self, buf: &mut Vec<u8>, deadline: Option<Instant>, limits: &Limits) -> bool {
-        let wait = match deadline {
-            None => limits.idle,
-            Some(d) => d.saturating_duration_since(Instant::now()).min(limits.idle),
-        };
-        if wait.is_zero() {
-            return false;
-        }
-        // A deadline only ever shortens the wait; a little slack on an
-        // already shorter timeout is fine, a longer one is not.
+    /// Sets the read timeout for the next socket read to `wait` (unless it
+    /// is already close enough). False on failure.
+    fn arm(&mut self, wait: Duration) -> bool {
         let current = self.read_timeout.unwrap_or(Duration::MAX);
         if current > wait || current + Duration::from_millis(100) < wait {
-            if self.io.set_read_timeout(Some(wait)).is_err() {
+            if self.tcp.set_read_timeout(Some(wait)).is_err() {
                 return false;
             }
             self.read_timeout = Some(wait);
         }
+        true
+    }
+
+    /// One socket read, within `deadline` (else the idle timeout).
+    fn read_once(&mut self, out: &mut Vec<u8>, deadline: Option<Instant>, limits: &Limits) -> Got {
+        let wait = match deadline {
+            None => limits.idle,
+            Some(d) => d.saturating_duration_since(Instant::now()).min(limits.idle),
+        };
+        if wait.is_zero() || !self.arm(wait) {
+            return Got::Closed;
+        }
         let mut chunk = [0u8; 4096];
-        match (&mut &*self.io).read(&mut chunk) {
-            Ok(0) | Err(_) => false,
-            Ok(n) => {
-                buf.extend_from_slice(&chunk[..n]);
-                true
+        match &mut self.transport {
+            Transport::Plain => match (&mut &*self.tcp).read(&mut chunk) {
+                Ok(0) | Err(_) => Got::Closed,
+                Ok(n) => {
+                    out.extend_from_slice(&chunk[..n]);
+                    Got::Bytes
+                }
+            },
+            Transport::Tls(conn) => {
+                // Plaintext already decrypted comes first: it needs no socket read.
+                match conn.reader().read(&mut chunk) {
+                    Ok(0) => return Got::Closed,
+                    Ok(n) => {
+                        out.extend_from_slice(&chunk[..n]);
+                        return Got::Bytes;
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                    Err(_) => return Got::Closed,
+                }
+                match conn.read_tls(&mut &*self.tcp) {
+                    Ok(0) | Err(_) => return Got::Closed,
+                    Ok(_) => {}
+                }
+                if conn.process_new_packets().is_err() {
+                    let _ = conn.write_tls(&mut &*self.tcp); // the alert, if it fits
+                    return Got::Closed;
+                }
+                match conn.reader().read(&mut chunk) {
+                    Ok(0) => Got::Closed, // close_notify
+                    Ok(n) => {
+                        out.extend_from_slice(&chunk[..n]);
+                        Got::Bytes
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => Got::Nothing,
+                    Err(_) => Got::Closed,
+                }
             }
         }
+    }
+
+    /// Completes a TLS handshake within `deadline`, one socket operation at
+    /// a time. True for plain connections.
+    fn handshake(&mut self, deadline: Instant) -> bool {
+        let Transport::Tls(conn) = &mut self.transport else { return true };
+        let tcp = self.tcp;
+        while conn.is_handshaking() || conn.wants_write() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            if conn.wants_write() {
+                if tcp.set_write_timeout(Some(left)).is_err() || conn.write_tls(&mut &*tcp).is_err()
+                {
+                    return false;
+                }
+                continue;
+            }
+            if tcp.set_read_timeout(Some(left)).is_err() {
+                return false;
+            }
+            match conn.read_tls(&mut &*tcp) {
+                Ok(0) | Err(_) => return false,
+                Ok(_) => {}
+            }
+            if conn.process_new_packets().is_err() {
+                let _ = conn.write_tls(&mut &*tcp);
+                return false;
+            }
+        }
+        self.read_timeout = None; // changed above: set afresh on the next read
+        true
     }
 
     /// Writes all of `bytes` within `limit` in total, however slowly the
     /// client reads (the socket's write timeout is `limit` to begin with).
-    fn write_within(&self, bytes: &[u8], limit: Duration) -> bool {
+    fn write_within(&mut self, bytes: &[u8], limit: Duration) -> bool {
         let deadline = Instant::now() + limit;
-        let mut rest = bytes;
+        let tcp = self.tcp;
         let mut first = true;
-        while !rest.is_empty() {
-            if !first {
-                let left = deadline.saturating_duration_since(Instant::now());
-                if left.is_zero() || self.io.set_write_timeout(Some(left)).is_err() {
-                    return false;
+        let mut rearm = || -> bool {
+            if std::mem::take(&mut first) {
+                return true;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            !left.is_zero() && tcp.set_write_timeout(Some(left)).is_ok()
+        };
+        let done = match &mut self.transport {
+            Transport::Plain => {
+                let mut rest = bytes;
+                loop {
+                    if rest.is_empty() {
+                        break true;
+                    }
+                    if !rearm() {
+                        break false;
+                    }
+                    match (&mut &*tcp).write(rest) {
+                        Ok(0) | Err(_) => break false,
+                        Ok(n) => rest = &rest[n..],
+                    }
                 }
             }
-            first = false;
-            match (&mut &*self.io).write(rest) {
-                Ok(0) | Err(_) => return false,
-                Ok(n) => rest = &rest[n..],
+            Transport::Tls(conn) => {
+                // Plaintext is buffered by rustls; records go out one write at a time.
+                if conn.writer().write_all(bytes).is_err() {
+                    return false;
+                }
+                loop {
+                    if !conn.wants_write() {
+                        break true;
+                    }
+                    if !rearm() || conn.write_tls(&mut &*tcp).is_err() {
+                        break false;
+                    }
+                }
             }
+        };
+        done && (first || tcp.set_write_timeout(Some(limit)).is_ok())
+    }
+
+    fn close(&mut self) {
+        if let Transport::Tls(conn) = &mut self.transport {
+            conn.send_close_notify();
+            let _ = conn.write_tls(&mut &*self.tcp);
         }
-        if !first && self.io.set_write_timeout(Some(limit)).is_err() {
-            return false;
-        }
-        true
+        let _ = self.tcp.shutdown(Shutdown::Both);
     }
 }
 
-/// Serves one connection until it closes, misbehaves or times out.
-fn serve(io: &TcpStream, conn: &Conn, reg: &Registry, limits: Limits, handler: &Handler) {
-    let _ = io.set_nodelay(true);
-    if io.set_write_timeout(Some(limits.write)).is_err() {
+/// Serves one connection: TLS first when configured (its handshake within
+/// the head timeout, like any slow client), then HTTP.
+fn serve(
+    tcp: &TcpStream,
+    conn: &Conn,
+    reg: &Registry,
+    limits: Limits,
+    handler: &Handler,
+    tls: Option<Arc<rustls::ServerConfig>>,
+) {
+    let _ = tcp.set_nodelay(true);
+    if tcp.set_write_timeout(Some(limits.write)).is_err() {
         return;
     }
-    let mut sock = Socket { io, read_timeout: None };
+    let transport = match tls.map(rustls::ServerConnection::new) {
+        None => Transport::Plain,
+        Some(Ok(session)) => Transport::Tls(Box::new(session)),
+        Some(Err(_)) => return,
+    };
+    let mut sock = Socket { transport, tcp, read_timeout: None };
+    if !sock.handshake(Instant::now() + limits.head) {
+        let _ = tcp.shutdown(Shutdown::Both);
+        return;
+    }
+    let _ = tcp.set_write_timeout(Some(limits.write));
+    conn.last_active.store(reg.now_ms(), Ordering::Relaxed);
+    serve_http(sock, conn, reg, limits, handler);
+}
+
+/// Serves HTTP on a connection until it closes, misbehaves or times out.
+fn serve_http(
+    mut sock: Socket<'_>,
+    conn: &Conn,
+    reg: &Registry,
+    limits: Limits,
+    handler: &Handler,
+) {
     let mut buf: Vec<u8> = Vec::with_capacity(2048);
     // A head's clock starts with its first byte (already buffered, for a
     // pipelined one), and does not restart however it trickles.
@@ -267,23 +427,27 @@ fn serve(io: &TcpStream, conn: &Conn, reg: &Registry, limits: Limits, handler: &
                 (wire::encode(&resp, req.method == wire::Method::Head, close), close, used)
             }
             Parsed::Complete { .. } | Parsed::Partial => {
-                if !sock.read_more(&mut buf, deadline, &limits) {
-                    return;
+                match sock.read_once(&mut buf, deadline, &limits) {
+                    Got::Closed => return,
+                    // A TLS record in progress is a head begun: its clock runs.
+                    Got::Nothing => {
+                        deadline.get_or_insert_with(|| Instant::now() + limits.head);
+                    }
+                    Got::Bytes => conn.last_active.store(reg.now_ms(), Ordering::Relaxed),
                 }
-                conn.last_active.store(reg.now_ms(), Ordering::Relaxed);
                 continue;
             }
             Parsed::Reject(status, msg) => {
                 let answer = wire::encode(&Response::json_error(status, msg), false, true);
                 let _ = sock.write_within(&answer, limits.write);
-                let _ = io.shutdown(Shutdown::Both);
+                sock.close();
                 return;
             }
         };
         let written = sock.write_within(&answer, limits.write);
         conn.busy.store(false, Ordering::Relaxed);
         if !written || close || conn.evicted.load(Ordering::Relaxed) {
-            let _ = io.shutdown(Shutdown::Both);
+            sock.close();
             return;
         }
         buf.drain(..used);
@@ -304,7 +468,7 @@ mod tests {
     fn start(limits: Limits) -> (std::net::SocketAddr, Front) {
         let l = TcpListener::bind("127.0.0.1:0").expect("bind");
         let addr = l.local_addr().expect("addr");
-        (addr, spawn(l, limits, echo_path()).expect("spawn"))
+        (addr, spawn(l, limits, echo_path(), Arc::new(|| None)).expect("spawn"))
     }
 
     fn quick() -> Limits {

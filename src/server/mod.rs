@@ -13,6 +13,7 @@
 
 pub mod front;
 pub mod route;
+pub mod tls;
 pub mod wire;
 pub mod www;
 
@@ -125,10 +126,13 @@ pub struct Web {
     stale_after: Duration,
     /// `run`: /healthz fails when no cycle ended within this.
     cycle_window: Duration,
+    /// HTTPS settings, when `tls:` is configured.
+    tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 impl Web {
-    /// Reads the password file: an unreadable one is a start-up/reload error.
+    /// Reads the password and TLS files: an unreadable or bad one is a
+    /// start-up error, or a reload that keeps the old settings.
     pub fn from_config(c: &Config) -> Result<Web, String> {
         let auth = match &c.basic_auth {
             None => None,
@@ -146,6 +150,7 @@ impl Web {
             cors_origins: c.cors_origins.clone(),
             stale_after: c.stale_after,
             cycle_window: c.interval * 2 + c.max_timeout(),
+            tls: c.tls.as_ref().map(tls::server_config).transpose()?,
         })
     }
 }
@@ -166,7 +171,7 @@ fn read_password(path: &std::path::Path) -> Result<String, String> {
 
 /// Reads a small regular file without ever blocking on a FIFO or device:
 /// opened non-blocking, refused unless it is a regular file, read up to `max`.
-fn read_regular(path: &std::path::Path, max: u64) -> std::io::Result<Vec<u8>> {
+pub(crate) fn read_regular(path: &std::path::Path, max: u64) -> std::io::Result<Vec<u8>> {
     use std::io::Read;
     use std::os::unix::fs::OpenOptionsExt;
     let file = std::fs::OpenOptions::new()
@@ -262,8 +267,14 @@ pub fn start(listener: TcpListener, source: Source, web: Web) -> std::io::Result
         Arc::new(Server { source, web: RwLock::new(Arc::new(web)), front: OnceLock::new() });
     let routed = Arc::clone(&server);
     let handler: front::Handler = Arc::new(move |req, body| route::route(&routed, req, body));
-    let _ = server.front.set(front::spawn(listener, front::Limits::default(), handler)?);
+    let settings = Arc::clone(&server);
+    let tls: front::TlsSource = Arc::new(move || settings.web().and_then(|w| w.tls.clone()));
+    let https = server.web().is_some_and(|w| w.tls.is_some());
+    let _ = server.front.set(front::spawn(listener, front::Limits::default(), handler, tls)?);
     crate::info!("listening on {addr}");
+    if https {
+        crate::info!("serving HTTPS only on {addr} (tls: configured)");
+    }
     Ok(server)
 }
 

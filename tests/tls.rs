@@ -1,0 +1,309 @@
+//! HTTPS on the listener (`tls: {cert_file, key_file}`): served with a
+//! certificate made in the test, every bound of the front still holding
+//! over TLS, certificate rotation on SIGHUP, and bad files refused.
+
+use crate::util::{Daemon, Env, TcpFixture, wait_until};
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A CA and a leaf for 127.0.0.1 signed by it, made with the openssl CLI.
+struct Pki {
+    ca: PathBuf,
+    cert: PathBuf,
+    key: PathBuf,
+}
+
+fn openssl(args: &[&str], dir: &Path) {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .output()
+        .expect("openssl is installed (CI installs it)");
+    assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+fn pki(env: &Env, name: &str) -> Pki {
+    let dir = env.path(name);
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+    let subject = format!("/CN={name} test CA");
+    let mut ca = vec!["req", "-x509"];
+    ca.extend(ec);
+    ca.extend(["-days", "30", "-subj", &subject, "-keyout", "ca.key", "-out", "ca.pem"]);
+    openssl(&ca, &dir);
+    let mut csr = vec!["req"];
+    csr.extend(ec);
+    csr.extend(["-subj", "/CN=127.0.0.1", "-keyout", "leaf.key", "-out", "leaf.csr"]);
+    openssl(&csr, &dir);
+    std::fs::write(dir.join("ext.cnf"), "subjectAltName=IP:127.0.0.1\n").expect("ext");
+    openssl(
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "leaf.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "10",
+            "-extfile",
+            "ext.cnf",
+            "-out",
+            "leaf.pem",
+        ],
+        &dir,
+    );
+    Pki { ca: dir.join("ca.pem"), cert: dir.join("leaf.pem"), key: dir.join("leaf.key") }
+}
+
+fn config(env: &Env, tls: &str, tcp: &TcpFixture) {
+    env.config(&format!(
+        "interval: 200ms\ntimeout: 1s\nheal: {{ enabled: false }}\n{tls}services:\n  - name: Web\n    port: {}\n",
+        tcp.port()
+    ));
+}
+
+fn tls_yaml(cert: &Path, key: &Path) -> String {
+    format!("tls: {{ cert_file: {cert:?}, key_file: {key:?} }}\n")
+}
+
+/// `curl --cacert CA https://127.0.0.1:PORT/PATH`: (HTTP status, body).
+fn curl(ca: &Path, port: u16, path: &str) -> (u16, String) {
+    let out = Command::new("curl")
+        .args(["-sS", "--max-time", "5", "-o", "-", "-w", "\n%{http_code}", "--cacert"])
+        .arg(ca)
+        .arg(format!("https://127.0.0.1:{port}{path}"))
+        .stdin(Stdio::null())
+        .output()
+        .expect("curl is installed (CI installs it)");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
+    (code.trim().parse().unwrap_or(0), body.to_string())
+}
+
+fn start(env: &Env) -> Daemon {
+    let cfg = env.config_path().display().to_string();
+    Daemon::start(env, &["run", "-c", &cfg], &[])
+}
+
+#[test]
+fn serves_https_with_the_configured_certificate() {
+    let env = Env::new();
+    let tcp = TcpFixture::new();
+    let p = pki(&env, "one");
+    config(&env, &tls_yaml(&p.cert, &p.key), &tcp);
+    let d = start(&env);
+    wait_until(Duration::from_secs(10), || curl(&p.ca, d.port, "/healthz").0 == 200);
+    let (code, body) = curl(&p.ca, d.port, "/api/status");
+    assert_eq!(code, 200, "{body}");
+    let doc: serde_json::Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(doc["services"][0]["name"], "Web");
+    assert_eq!(curl(&p.ca, d.port, "/metrics").0, 200);
+    assert_eq!(curl(&p.ca, d.port, "/nope").0, 404);
+    // Plain HTTP on the HTTPS port gets no answer, and hurts nobody.
+    let mut s = TcpStream::connect(("127.0.0.1", d.port)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
+    let _ = s.write_all(b"GET /api/status HTTP/1.1\r\nHost: x\r\n\r\n");
+    let mut got = Vec::new();
+    let _ = s.read_to_end(&mut got);
+    assert!(!String::from_utf8_lossy(&got).contains("\"services\""), "plain HTTP was served");
+    assert_eq!(curl(&p.ca, d.port, "/api/status").0, 200);
+}
+
+#[test]
+fn a_handshake_that_never_comes_costs_one_bounded_connection() {
+    let env = Env::new();
+    let tcp = TcpFixture::new();
+    let p = pki(&env, "slow");
+    config(&env, &tls_yaml(&p.cert, &p.key), &tcp);
+    let d = start(&env);
+    wait_until(Duration::from_secs(10), || curl(&p.ca, d.port, "/healthz").0 == 200);
+    // Silent connections and one trickling a ClientHello byte by byte.
+    let silent: Vec<TcpStream> =
+        (0..50).map(|_| TcpStream::connect(("127.0.0.1", d.port)).expect("connect")).collect();
+    let mut trickle = TcpStream::connect(("127.0.0.1", d.port)).expect("connect");
+    trickle.set_read_timeout(Some(Duration::from_millis(200))).expect("timeout");
+    let t0 = Instant::now();
+    // A handshake record header announcing 16 KiB, then its bytes one by one.
+    trickle.write_all(&[0x16, 0x03, 0x01, 0x40, 0x00]).expect("write");
+    let mut closed = false;
+    let mut sink = [0u8; 512];
+    while t0.elapsed() < Duration::from_secs(14) {
+        if trickle.write_all(&[0x00]).is_err() {
+            closed = true;
+            break;
+        }
+        match trickle.read(&mut sink) {
+            Ok(0) => {
+                closed = true;
+                break;
+            }
+            Ok(_) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(_) => {
+                closed = true;
+                break;
+            }
+        }
+        // Others are served all along.
+        if t0.elapsed().as_millis() % 2000 < 250 {
+            assert_eq!(curl(&p.ca, d.port, "/healthz").0, 200);
+        }
+    }
+    assert!(closed, "a trickled handshake outlived the head timeout");
+    let took = t0.elapsed();
+    assert!(
+        took > Duration::from_secs(8) && took < Duration::from_secs(12),
+        "cut off after {took:?}"
+    );
+    drop(silent);
+}
+
+#[test]
+fn the_head_cap_holds_over_tls() {
+    let env = Env::new();
+    let tcp = TcpFixture::new();
+    let p = pki(&env, "cap");
+    config(&env, &tls_yaml(&p.cert, &p.key), &tcp);
+    let d = start(&env);
+    wait_until(Duration::from_secs(10), || curl(&p.ca, d.port, "/healthz").0 == 200);
+    let big = format!("X-Big: {}", "a".repeat(9000));
+    let out = Command::new("curl")
+        .args([
+            "-sS",
+            "--max-time",
+            "5",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "-H",
+            &big,
+            "--cacert",
+        ])
+        .arg(&p.ca)
+        .arg(format!("https://127.0.0.1:{}/healthz", d.port))
+        .output()
+        .expect("curl");
+    let code = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert!(code == "431" || code == "000", "an oversize head over TLS got {code}");
+    assert_eq!(curl(&p.ca, d.port, "/healthz").0, 200);
+}
+
+#[test]
+fn sighup_rotates_the_certificate_and_a_bad_one_is_refused() {
+    let env = Env::new();
+    let tcp = TcpFixture::new();
+    let (old, new) = (pki(&env, "old"), pki(&env, "new"));
+    let (cert, key) = (env.path("live.pem"), env.path("live.key"));
+    std::fs::copy(&old.cert, &cert).expect("copy");
+    std::fs::copy(&old.key, &key).expect("copy");
+    config(&env, &tls_yaml(&cert, &key), &tcp);
+    let d = start(&env);
+    wait_until(Duration::from_secs(10), || curl(&old.ca, d.port, "/healthz").0 == 200);
+    assert_eq!(curl(&new.ca, d.port, "/healthz").0, 0, "the new CA must not verify the old cert");
+    std::fs::copy(&new.cert, &cert).expect("copy");
+    std::fs::copy(&new.key, &key).expect("copy");
+    d.signal(rustix::process::Signal::HUP);
+    wait_until(Duration::from_secs(5), || curl(&new.ca, d.port, "/healthz").0 == 200);
+    // A broken certificate on reload: the running one stays.
+    std::fs::write(&cert, "not a certificate\n").expect("write");
+    d.signal(rustix::process::Signal::HUP);
+    wait_until(Duration::from_secs(5), || d.logged("reload: keeping the old config").is_some());
+    let line = d.logged("reload: keeping the old config").unwrap_or_default();
+    assert!(line.contains("live.pem"), "{line}");
+    assert_eq!(curl(&new.ca, d.port, "/healthz").0, 200);
+}
+
+#[test]
+fn unreadable_or_mismatched_files_are_start_up_errors() {
+    let env = Env::new();
+    let tcp = TcpFixture::new();
+    let (a, b) = (pki(&env, "a"), pki(&env, "b"));
+    let cfg = env.config_path().display().to_string();
+    for (yaml, needle) in [
+        (tls_yaml(&env.path("missing.pem"), &a.key), "missing.pem"),
+        (tls_yaml(&a.key, &a.key), "a/leaf.key"),
+        (tls_yaml(&a.cert, &b.key), "b/leaf.key"),
+    ] {
+        config(&env, &yaml, &tcp);
+        let out = env.cmd(&["run", "-c", &cfg, "--listen", "127.0.0.1:0"]);
+        out.code(3);
+        assert!(out.stderr.contains(needle), "{needle}: {}", out.stderr);
+        assert_eq!(out.stderr.trim().lines().count(), 1, "{}", out.stderr);
+    }
+}
+
+#[test]
+fn a_tls_record_trickled_after_the_handshake_is_cut_off_at_the_head_timeout() {
+    use rustls::pki_types::pem::PemObject;
+    let env = Env::new();
+    let tcp = TcpFixture::new();
+    let p = pki(&env, "rec");
+    config(&env, &tls_yaml(&p.cert, &p.key), &tcp);
+    let d = start(&env);
+    wait_until(Duration::from_secs(10), || curl(&p.ca, d.port, "/healthz").0 == 200);
+    let mut roots = rustls::RootCertStore::empty();
+    let ca = std::fs::read(&p.ca).expect("ca");
+    for c in rustls::pki_types::CertificateDer::pem_slice_iter(&ca) {
+        roots.add(c.expect("pem")).expect("root");
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let name = rustls::pki_types::ServerName::try_from("127.0.0.1").expect("name");
+    let mut client =
+        rustls::ClientConnection::new(std::sync::Arc::new(config), name).expect("client");
+    let mut s = TcpStream::connect(("127.0.0.1", d.port)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_millis(200))).expect("timeout");
+    while client.is_handshaking() {
+        client.complete_io(&mut s).expect("handshake");
+    }
+    // An application-data record header announcing 16 KiB, then its bytes one by one.
+    let t0 = Instant::now();
+    s.write_all(&[0x17, 0x03, 0x03, 0x40, 0x00]).expect("write");
+    let mut closed = false;
+    let mut sink = [0u8; 512];
+    while t0.elapsed() < Duration::from_secs(14) {
+        if s.write_all(&[0x00]).is_err() {
+            closed = true;
+            break;
+        }
+        match s.read(&mut sink) {
+            Ok(0) => {
+                closed = true;
+                break;
+            }
+            Ok(_) => {} // a session ticket, say
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(_) => {
+                closed = true;
+                break;
+            }
+        }
+    }
+    assert!(closed, "a trickled record held the connection for {:?}", t0.elapsed());
+    let took = t0.elapsed();
+    assert!(
+        took > Duration::from_secs(8) && took < Duration::from_secs(12),
+        "cut off after {took:?}"
+    );
+}
