@@ -44,7 +44,30 @@ pub struct CheckReport {
     pub status: CheckStatus,
     pub reason: Option<Reason>,
     pub latency_ms: Option<f64>,
+    /// One summary line; a plugin's long output may follow after a newline.
     pub detail: String,
+}
+
+impl CheckReport {
+    /// The first line of `detail`: what one-line outputs (the text table,
+    /// the Nagios line, alert texts) show.
+    pub fn summary(&self) -> &str {
+        self.detail.lines().next().unwrap_or("")
+    }
+
+    /// `target` on one short line: a command check's argv may hold a whole
+    /// script (a YAML `|` block), which one-line outputs show with newlines
+    /// and runs of blanks folded into single spaces, cut at 80 characters.
+    pub fn target_line(&self) -> String {
+        const MAX: usize = 80;
+        let line = self.target.split_whitespace().collect::<Vec<_>>().join(" ");
+        if line.chars().count() <= MAX {
+            return line;
+        }
+        let mut cut: String = line.chars().take(MAX - 1).collect();
+        cut.push('…');
+        cut
+    }
 }
 
 /// `overall`: down when a critical service is down, else degraded when any

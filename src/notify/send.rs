@@ -279,7 +279,7 @@ pub fn sms_text(e: &Event, notifier: &str) -> String {
         .checks
         .iter()
         .find(|c| c.status != CheckStatus::Up)
-        .map(|c| c.detail.clone())
+        .map(|c| c.summary().to_string())
         .unwrap_or_default();
     let with = |s: String, extra: &str| if extra.is_empty() { s } else { format!("{s}: {extra}") };
     let (svc, host) = (&e.service, &e.host);
