@@ -17,6 +17,9 @@ pub const UNKNOWN: u8 = 3;
 const LOCK_WAIT: Duration = Duration::from_secs(2);
 /// `mute`/`unmute` wait longer: the daemon holds the lock for a whole cycle.
 const EDIT_LOCK_WAIT: Duration = Duration::from_secs(30);
+/// A status file bigger than this is not ours (1,000 services with full
+/// history are ~10 MiB).
+const MAX_STATUS_BYTES: u64 = 64 << 20;
 
 pub fn execute(cmd: Command) -> Result<u8, Error> {
     match cmd {
@@ -58,12 +61,15 @@ fn check(path: &Path, no_restart: bool, format: Format, only: Vec<String>) -> Re
         }
     }
     let _lock = take_lock(&config)?;
-    let mut state = statefile::load(&config.state_file);
+    let mut state = statefile::load(&config.state_file)?;
     let opts = CycleOptions { no_restart, only: only.clone() };
-    let out = cycle::run(&config, &mut state, &opts);
+    // Restarts are on disk before they run: a run that cannot record one
+    // (full disk) must not run it, or the budget never advances.
+    let mut persist = |s: &crate::state::StateFile| statefile::save(&config.state_file, s);
+    let out = cycle::run(&config, &mut state, &opts, &mut persist);
     // Saved before alerting too: delivery may take a notifier's whole
-    // timeout, and a run killed meanwhile must not lose a restart it ran
-    // (its alerts are then raised again by the next run: at least once).
+    // timeout, and a run killed meanwhile must not lose what the restarts
+    // did (its alerts are then raised again by the next run: at least once).
     statefile::save(&config.state_file, &state)?;
     crate::notify::after_cycle_oneshot(&config, &mut state, &out);
     statefile::save(&config.state_file, &state)?;
@@ -95,7 +101,7 @@ pub fn write_status(config: &Config, doc: &StatusDoc) -> Result<(), Error> {
 
 /// Reads and parses the status file.
 pub fn read_status(path: &Path) -> Result<StatusDoc, Error> {
-    let bytes = std::fs::read(path).map_err(|e| Error::StatusRead {
+    let bytes = fsutil::read_regular(path, MAX_STATUS_BYTES).map_err(|e| Error::StatusRead {
         path: path.into(),
         message: if e.kind() == std::io::ErrorKind::NotFound {
             "no status file yet: has `chatstack-status check` or `run` been started?".into()
@@ -223,7 +229,7 @@ fn mute(
         None => Duration::from_secs(3600),
     };
     let _lock = take_lock_waiting(&config, EDIT_LOCK_WAIT)?;
-    let mut state = statefile::load(&config.state_file);
+    let mut state = statefile::load(&config.state_file)?;
     let until = Timestamp::now().plus(dur);
     let s = state.services.entry(service.to_string()).or_default();
     s.muted_until = Some(until);
@@ -241,7 +247,7 @@ fn unmute(path: &Path, service: &str) -> Result<u8, Error> {
     let config = config::load(path)?;
     known(&config, service)?;
     let _lock = take_lock_waiting(&config, EDIT_LOCK_WAIT)?;
-    let mut state = statefile::load(&config.state_file);
+    let mut state = statefile::load(&config.state_file)?;
     let s = state.services.entry(service.to_string()).or_default();
     let was_suspended = s.heal_suspended;
     // A service still down when its mute ends pages once on the next cycle
