@@ -46,6 +46,16 @@ pub enum RunError {
 /// group is killed). Returns at the deadline, or at most `EXIT_GRACE` after
 /// the child exits; keeps at most `cap` bytes of each stream.
 pub fn run_bounded(argv: &[String], deadline: Instant, cap: usize) -> Result<RunOutput, RunError> {
+    run(argv, deadline, cap, true)
+}
+
+/// `run_bounded`; `use_pidfd: false` takes the `try_wait` path (for tests).
+fn run(
+    argv: &[String],
+    deadline: Instant,
+    cap: usize,
+    use_pidfd: bool,
+) -> Result<RunOutput, RunError> {
     let Some((program, args)) = argv.split_first() else {
         return Err(RunError::Spawn(io::Error::new(io::ErrorKind::InvalidInput, "empty command")));
     };
@@ -62,6 +72,7 @@ pub fn run_bounded(argv: &[String], deadline: Instant, cap: usize) -> Result<Run
     // reap, its pid (the group's id) cannot be reused, so killing the
     // group afterwards can only hit ours.
     let pidfd = Pid::from_raw(pid as i32)
+        .filter(|_| use_pidfd)
         .and_then(|p| rustix::process::pidfd_open(p, PidfdFlags::empty()).ok());
     let mut pipes = [
         Pipe::new(child.stdout.take().map(OwnedFd::from), cap),
@@ -130,8 +141,9 @@ pub fn run_bounded(argv: &[String], deadline: Instant, cap: usize) -> Result<Run
 }
 
 /// One `poll` over the open pipes and (when given) the pidfd; returns which
-/// pipes may be read and whether the child has exited. EINTR and other
-/// poll errors come back as "nothing ready": the caller's clock still bounds.
+/// pipes may be read and whether the child has exited. Poll errors come
+/// back as "nothing ready" (after a short nap unless EINTR, so a failing
+/// poll cannot spin): the caller's clock still bounds the run.
 fn poll_once(pipes: &[Pipe; 2], pidfd: Option<&OwnedFd>, wait: Duration) -> ([bool; 2], bool) {
     let mut fds = Vec::with_capacity(3);
     let mut slots = [None, None];
@@ -146,8 +158,13 @@ fn poll_once(pipes: &[Pipe; 2], pidfd: Option<&OwnedFd>, wait: Duration) -> ([bo
         fds.len() - 1
     });
     let timeout = Timespec::try_from(wait).unwrap_or(Timespec { tv_sec: 1, tv_nsec: 0 });
-    if rustix::event::poll(&mut fds, Some(&timeout)).is_err() {
-        return ([false; 2], false);
+    match rustix::event::poll(&mut fds, Some(&timeout)) {
+        Ok(_) => {}
+        Err(rustix::io::Errno::INTR) => return ([false; 2], false),
+        Err(_) => {
+            std::thread::sleep(wait.min(TRY_WAIT_EVERY));
+            return ([false; 2], false);
+        }
     }
     let ready = |slot: Option<usize>| slot.is_some_and(|i| !fds[i].revents().is_empty());
     ([ready(slots[0]), ready(slots[1])], ready(leader_slot))
@@ -234,5 +251,46 @@ impl Pipe {
 
     fn into_kept(self) -> Vec<u8> {
         self.kept
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sh(script: &str) -> Vec<String> {
+        ["sh", "-c", script].map(String::from).to_vec()
+    }
+
+    #[test]
+    fn output_exit_and_bounds_with_and_without_a_pidfd() {
+        for use_pidfd in [true, false] {
+            let deadline = Instant::now() + Duration::from_secs(5);
+            let out = run(&sh("echo out; echo err >&2; exit 3"), deadline, 1024, use_pidfd)
+                .ok()
+                .expect("runs");
+            assert_eq!(
+                (out.code, out.stdout, out.stderr),
+                (Some(3), b"out\n".to_vec(), b"err\n".to_vec())
+            );
+
+            // A descendant in the group holding stdout: killed after the grace.
+            let started = Instant::now();
+            let out =
+                run(&sh("sleep 30 & echo done"), deadline, 1024, use_pidfd).ok().expect("runs");
+            assert_eq!((out.code, out.stdout), (Some(0), b"done\n".to_vec()));
+            assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+
+            // Capped, and cut at the deadline.
+            let out =
+                run(&sh("head -c 100000 /dev/zero"), deadline, 1000, use_pidfd).ok().expect("runs");
+            assert_eq!(out.stdout.len(), 1000);
+            let started = Instant::now();
+            let r =
+                run(&sh("sleep 30"), Instant::now() + Duration::from_millis(200), 1024, use_pidfd);
+            assert!(matches!(r, Err(RunError::Timeout)));
+            assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+        }
+        assert!(matches!(run_bounded(&[], Instant::now(), 1), Err(RunError::Spawn(_))));
     }
 }
