@@ -73,12 +73,15 @@ fn check(path: &Path, no_restart: bool, format: Format, only: Vec<String>) -> Re
         }
     }
     let _lock = take_lock(&config)?;
-    let mut state = statefile::load(&config.state_file);
+    let mut state = statefile::load(&config.state_file)?;
     let opts = CycleOptions { no_restart, only: only.clone() };
-    let out = cycle::run(&config, &mut state, &opts);
+    // Restarts are on disk before they run: a run that cannot record one
+    // (full disk) must not run it, or the budget never advances.
+    let mut persist = |s: &crate::state::StateFile| statefile::save(&config.state_file, s);
+    let out = cycle::run(&config, &mut state, &opts, &mut persist);
     // Saved before alerting too: delivery may take a notifier's whole
-    // timeout, and a run killed meanwhile must not lose a restart it ran
-    // (its alerts are then raised again by the next run: at least once).
+    // timeout, and a run killed meanwhile must not lose what the restarts
+    // did (its alerts are then raised again by the next run: at least once).
     statefile::save(&config.state_file, &state)?;
     crate::notify::after_cycle_oneshot(&config, &mut state, &out);
     statefile::save(&config.state_file, &state)?;
@@ -221,7 +224,7 @@ fn mute(
         None => Duration::from_secs(3600),
     };
     let _lock = take_lock_waiting(&config, EDIT_LOCK_WAIT)?;
-    let mut state = statefile::load(&config.state_file);
+    let mut state = statefile::load(&config.state_file)?;
     let until = Timestamp::now().plus(dur);
     let s = state.services.entry(service.to_string()).or_default();
     s.muted_until = Some(until);
@@ -239,7 +242,7 @@ fn unmute(path: &Path, service: &str) -> Result<u8, Error> {
     let config = config::load(path)?;
     known(&config, service)?;
     let _lock = take_lock_waiting(&config, EDIT_LOCK_WAIT)?;
-    let mut state = statefile::load(&config.state_file);
+    let mut state = statefile::load(&config.state_file)?;
     let s = state.services.entry(service.to_string()).or_default();
     let was_suspended = s.heal_suspended;
     // A service still down when its mute ends pages once on the next cycle

@@ -1,9 +1,12 @@
 //! One monitoring cycle, shared by `check` and `run`: probe every selected
 //! service, step its state, heal, and build the status document.
 
-use crate::config::{Config, Service};
-use crate::probe::{Outcome, Probe};
-use crate::state::{self, Action, Health, Observation, ServiceState, StateFile, StepCtx};
+use crate::config::{Config, HealPolicy, Service};
+use crate::error::Error;
+use crate::probe::{Outcome, Probe, UnitInfo};
+use crate::state::{
+    self, Action, Health, Observation, RestartRecord, ServiceState, StateFile, StepCtx,
+};
 use crate::status::{self, CheckReport, ServiceReport, StatusDoc};
 use crate::time::Timestamp;
 use crate::{heal, runner};
@@ -42,8 +45,30 @@ pub struct CycleOutput {
     pub previous: HashMap<String, Option<Health>>,
 }
 
+/// Saves the state file; `run` calls it before running any restart.
+pub type Persist<'a> = dyn FnMut(&StateFile) -> Result<(), Error> + 'a;
+
+/// What a service's actions come to: a line for the operator now, or a
+/// restart still to run once it is on disk.
+enum Pending {
+    Note(String, HealNoteKind),
+    Restart { reset_failed: bool, failures: u32 },
+}
+
 /// Runs one cycle, updating `state` in place.
-pub fn run(config: &Config, state: &mut StateFile, opts: &CycleOptions) -> CycleOutput {
+///
+/// Restarts are recorded in `state` and handed to `persist` before any of
+/// them runs: a run killed meanwhile, or a result that cannot be saved,
+/// still counts against the budget, and when `persist` fails no restart
+/// runs at all (a full disk would otherwise restart every run, budget or
+/// not). Their results then replace the provisional records; saving those
+/// is the caller's, as for the rest of the cycle.
+pub fn run(
+    config: &Config,
+    state: &mut StateFile,
+    opts: &CycleOptions,
+    persist: &mut Persist<'_>,
+) -> CycleOutput {
     let started = Instant::now();
     let selected: Vec<&Service> = config
         .services
@@ -66,18 +91,12 @@ pub fn run(config: &Config, state: &mut StateFile, opts: &CycleOptions) -> Cycle
         healths.get(name).copied().or_else(|| state.services.get(name).and_then(|s| s.status))
     };
 
-    let mut notes = Vec::new();
+    // Decide (pure): every service's next state and what it asks for.
     let mut previous = HashMap::new();
-    let mut reports = Vec::new();
-    let mut new_states = Vec::new();
+    let mut plans = Vec::new();
     for (svc, outs) in selected.iter().zip(&per_service) {
         let health = healths[svc.name.as_str()];
-        let unit_info = svc.unit.as_ref().and_then(|u| {
-            svc.checks.iter().zip(outs).find_map(|(c, o)| match &c.probe {
-                Probe::Systemd(p) if &p.unit == u => o.unit.as_ref(),
-                _ => None,
-            })
-        });
+        let unit_info = unit_info(svc, outs);
         let obs = Observation {
             health,
             latency_ms: outs.iter().find_map(|o| o.latency).map(status::ms),
@@ -92,11 +111,12 @@ pub fn run(config: &Config, state: &mut StateFile, opts: &CycleOptions) -> Cycle
         };
         let prev = state.services.get(&svc.name).cloned().unwrap_or_default();
         previous.insert(svc.name.clone(), prev.status);
-        let (mut next, actions) = state::step(&prev, &obs, &ctx);
-        for action in actions {
-            let unit = svc.unit.as_deref().unwrap_or_default();
-            let (text, kind) = match action {
-                Action::Restart { .. } if opts.no_restart => (
+        let (next, actions) = state::step(&prev, &obs, &ctx);
+        let unit = svc.unit.as_deref().unwrap_or_default();
+        let pending: Vec<Pending> = actions
+            .into_iter()
+            .map(|action| match action {
+                Action::Restart { .. } if opts.no_restart => Pending::Note(
                     format!(
                         "would restart {unit} after {} failed cycles (skipped: --no-restart)",
                         next.consecutive_failures
@@ -104,25 +124,9 @@ pub fn run(config: &Config, state: &mut StateFile, opts: &CycleOptions) -> Cycle
                     HealNoteKind::Skipped,
                 ),
                 Action::Restart { reset_failed } => {
-                    let rec = heal::restart(
-                        &config.heal,
-                        unit,
-                        reset_failed,
-                        unit_info.and_then(|u| u.n_restarts),
-                    );
-                    let ok = rec.ok;
-                    let text = if ok {
-                        format!(
-                            "restarted {unit} after {} failed cycles",
-                            next.consecutive_failures
-                        )
-                    } else {
-                        format!("restart of {unit} failed: {}", rec.detail)
-                    };
-                    state::record_restart(&mut next, rec);
-                    (text, HealNoteKind::Restarted { ok })
+                    Pending::Restart { reset_failed, failures: next.consecutive_failures }
                 }
-                Action::Suspend => (
+                Action::Suspend => Pending::Note(
                     format!(
                         "healing suspended for {unit}: {} restarts within {} already; waiting for it to stay up {} or for `unmute`",
                         next.restarts.len(),
@@ -131,23 +135,68 @@ pub fn run(config: &Config, state: &mut StateFile, opts: &CycleOptions) -> Cycle
                     ),
                     HealNoteKind::Suspended,
                 ),
-                Action::Skip(r) => {
-                    (format!("not restarting {unit}: {}", r.describe()), HealNoteKind::Skipped)
+                Action::Skip(r) => Pending::Note(
+                    format!("not restarting {unit}: {}", r.describe()),
+                    HealNoteKind::Skipped,
+                ),
+            })
+            .collect();
+        plans.push((svc, outs, next, pending));
+    }
+
+    // Record the restarts, persist, and only then run them.
+    let restarting =
+        plans.iter().any(|(_, _, _, p)| p.iter().any(|p| matches!(p, Pending::Restart { .. })));
+    let unrecorded = if restarting {
+        let mut with_records = state.clone();
+        for (svc, outs, next, pending) in &plans {
+            let mut next = next.clone();
+            for p in pending {
+                if let Pending::Restart { .. } = p {
+                    state::record_restart(&mut next, provisional(svc, outs, now, &config.heal));
+                }
+            }
+            with_records.services.insert(svc.name.clone(), next);
+        }
+        persist(&with_records).err()
+    } else {
+        None
+    };
+    let mut notes = Vec::new();
+    let mut reports = Vec::new();
+    for (svc, outs, mut next, pending) in plans {
+        let unit = svc.unit.as_deref().unwrap_or_default();
+        for p in pending {
+            let (text, kind, loud) = match (p, &unrecorded) {
+                (Pending::Note(text, kind), _) => (text, kind, kind == HealNoteKind::Suspended),
+                (Pending::Restart { .. }, Some(e)) => (
+                    format!("not restarting {unit}: the restart cannot be recorded first ({e})"),
+                    HealNoteKind::Skipped,
+                    true,
+                ),
+                (Pending::Restart { reset_failed, failures }, None) => {
+                    state::record_restart(&mut next, provisional(svc, outs, now, &config.heal));
+                    let n_restarts = unit_info(svc, outs).and_then(|u| u.n_restarts);
+                    let rec = heal::restart(&config.heal, unit, reset_failed, n_restarts);
+                    let ok = rec.ok;
+                    let text = if ok {
+                        format!("restarted {unit} after {failures} failed cycles")
+                    } else {
+                        format!("restart of {unit} failed: {}", rec.detail)
+                    };
+                    state::settle_restart(&mut next, rec);
+                    (text, HealNoteKind::Restarted { ok }, !ok)
                 }
             };
-            match kind {
-                HealNoteKind::Restarted { ok: false } | HealNoteKind::Suspended => {
-                    crate::warn!("{}: {text}", svc.name)
-                }
-                _ => crate::info!("{}: {text}", svc.name),
+            if loud {
+                crate::warn!("{}: {text}", svc.name);
+            } else {
+                crate::info!("{}: {text}", svc.name);
             }
             notes.push(HealNote { service: svc.name.clone(), text, kind });
         }
         reports.push(report(svc, outs, &next));
-        new_states.push((svc.name.clone(), next));
-    }
-    for (name, s) in new_states {
-        state.services.insert(name, s);
+        state.services.insert(svc.name.clone(), next);
     }
     if opts.only.is_empty() {
         // Services removed from the config drop out of the state.
@@ -163,6 +212,37 @@ pub fn run(config: &Config, state: &mut StateFile, opts: &CycleOptions) -> Cycle
         services: reports,
     };
     CycleOutput { doc, notes, previous }
+}
+
+/// systemd's view of the service's own unit, when a check probed it.
+fn unit_info<'a>(svc: &Service, outs: &'a [Outcome]) -> Option<&'a UnitInfo> {
+    let u = svc.unit.as_ref()?;
+    svc.checks.iter().zip(outs).find_map(|(c, o)| match &c.probe {
+        Probe::Systemd(p) if &p.unit == u => o.unit.as_ref(),
+        _ => None,
+    })
+}
+
+/// The record of a restart about to run, as it stays if its result never
+/// makes it to disk (the run was killed): counted, and not known to be ok.
+fn provisional(
+    svc: &Service,
+    outs: &[Outcome],
+    now: Timestamp,
+    policy: &HealPolicy,
+) -> RestartRecord {
+    let unit = svc.unit.as_deref().unwrap_or_default();
+    let argv: Vec<String> =
+        policy.restart_command.iter().map(|a| a.replace("{unit}", unit)).collect();
+    RestartRecord {
+        at: now,
+        ok: false,
+        detail: format!(
+            "{}: started; no result was recorded (the run ended first)",
+            argv.join(" ")
+        ),
+        n_restarts: unit_info(svc, outs).and_then(|u| u.n_restarts),
+    }
 }
 
 /// The status JSON entry of one service.

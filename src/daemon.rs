@@ -64,8 +64,11 @@ fn cycle_once(
     let out = {
         let _lock = app::take_lock_waiting(config, LOCK_WAIT)?;
         // Re-read each cycle: `mute`/`unmute` edit the file while we run.
-        let mut state = statefile::load(&config.state_file);
-        let out = cycle::run(config, &mut state, opts);
+        // An unreadable file ends the cycle here: nothing healed or saved
+        // over a state we could not see.
+        let mut state = statefile::load(&config.state_file)?;
+        let mut persist = |s: &crate::state::StateFile| statefile::save(&config.state_file, s);
+        let out = cycle::run(config, &mut state, opts, &mut persist);
         alerts.after_cycle(config, &mut state, &out);
         statefile::save(&config.state_file, &state)?;
         out

@@ -25,6 +25,10 @@ pub enum Error {
         path: PathBuf,
         source: io::Error,
     },
+    StateRead {
+        path: PathBuf,
+        source: io::Error,
+    },
     StatusRead {
         path: PathBuf,
         message: String,
@@ -61,6 +65,12 @@ impl fmt::Display for Error {
             Error::StateWrite { path, source } => {
                 write!(f, "{}: cannot write state file: {}", path.display(), io_text(source))
             }
+            Error::StateRead { path, source } => write!(
+                f,
+                "{}: cannot read state file: {}; fix it (owner, mode, type) or remove it to start fresh",
+                path.display(),
+                io_text(source)
+            ),
             Error::StatusRead { path, message } => write!(f, "{}: {message}", path.display()),
             Error::Locked { path } => write!(
                 f,
@@ -87,6 +97,7 @@ impl std::error::Error for Error {
             Error::ConfigRead { source, .. }
             | Error::StatusWrite { source, .. }
             | Error::StateWrite { source, .. }
+            | Error::StateRead { source, .. }
             | Error::Lock { source, .. }
             | Error::Listen { source, .. } => Some(source),
             _ => None,

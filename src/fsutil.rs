@@ -1,35 +1,172 @@
-//! Atomic file writes and the state-file lock.
+//! Atomic file writes, bounded reads of regular files, and the state-file lock.
+//!
+//! The daemon runs as its own user, while an admin may run `sudo
+//! chatstack-status mute` (or `check`) on the same files. So whatever we
+//! write keeps the existing file's owner and mode; a file root creates goes
+//! to the owner of its directory (the daemon's state directory); the lock
+//! stays usable by that owner whoever created it. A read never blocks on a
+//! FIFO, never follows into a directory or device, and never takes more
+//! than its caller allows.
 
-use std::fs::{File, OpenOptions, Permissions};
-use std::io::{self, Write};
-use std::os::unix::fs::PermissionsExt;
+use rustix::fs::{Mode, OFlags};
+use std::fs::{File, Permissions};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
+
+/// A temp file of ours older than this is a leftover of a killed write.
+const STALE_TEMP: Duration = Duration::from_secs(60);
+const TEMP_SUFFIX: &str = ".tmp";
 
 /// Writes `bytes` to `path` so that readers see the old file or the new one,
-/// never a mix: temp file in the same directory, fsync, chmod, rename, fsync
-/// of the directory. Creates the directory if missing.
+/// never a mix: temp file in the same directory, fsync, owner and mode,
+/// rename, fsync of the directory. Creates the directory if missing.
+///
+/// An existing file keeps its owner and mode (the daemon's user must still
+/// read what root rewrote); a new file gets `mode`, and when root creates
+/// it, the owner of its directory. Temp files that a killed write left
+/// behind for the same target are removed afterwards.
 pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
+    let dir = parent_dir(path);
     if !dir.exists() {
         std::fs::create_dir_all(dir)?;
         let _ = std::fs::set_permissions(dir, Permissions::from_mode(0o750));
     }
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let mut tmp =
-        tempfile::Builder::new().prefix(&format!(".{name}.")).suffix(".tmp").tempfile_in(dir)?;
+    let prefix = temp_prefix(path);
+    let mut tmp = tempfile::Builder::new().prefix(&prefix).suffix(TEMP_SUFFIX).tempfile_in(dir)?;
     tmp.write_all(bytes)?;
-    // tempfile creates 0600 and rename keeps the mode: set ours first.
+    let (owner, mode) = match std::fs::metadata(path) {
+        Ok(m) if m.is_file() => (Some((m.uid(), m.gid())), m.mode() & 0o7777),
+        _ => (owner_for_new_file(dir), mode),
+    };
+    if let Some((uid, gid)) = owner {
+        give(tmp.as_file(), uid, gid)?;
+    }
+    // tempfile creates 0600 and rename keeps the mode: set ours first (after
+    // the chown, which clears set-id bits).
     tmp.as_file().set_permissions(Permissions::from_mode(mode))?;
     tmp.as_file().sync_all()?;
     tmp.persist(path).map_err(|e| e.error)?;
     if let Ok(d) = File::open(dir) {
         let _ = d.sync_all();
     }
+    remove_stale_temps(dir, &prefix);
     Ok(())
+}
+
+fn parent_dir(path: &Path) -> &Path {
+    match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    }
+}
+
+/// `.state.json.`: tempfile adds random letters and digits, then `.tmp`.
+fn temp_prefix(path: &Path) -> String {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    format!(".{name}.")
+}
+
+fn is_root() -> bool {
+    rustix::process::geteuid().is_root()
+}
+
+/// Who should own a file we create in `dir`: when we are root, the
+/// directory's owner (root editing the daemon's directory must not leave it
+/// files it cannot read); otherwise ourselves (None: nothing to change).
+fn owner_for_new_file(dir: &Path) -> Option<(u32, u32)> {
+    if !is_root() {
+        return None;
+    }
+    std::fs::metadata(dir).ok().map(|m| (m.uid(), m.gid()))
+}
+
+/// Hands `file` to `uid:gid` unless it has them already. Only root can give
+/// a file away; anyone else keeps writing as themselves (the file is then
+/// theirs, which is what they could do by rename anyway).
+fn give(file: &File, uid: u32, gid: u32) -> io::Result<()> {
+    let m = file.metadata()?;
+    if (m.uid(), m.gid()) == (uid, gid) {
+        return Ok(());
+    }
+    match std::os::unix::fs::fchown(file, Some(uid), Some(gid)) {
+        Err(e) if !is_root() && e.kind() == io::ErrorKind::PermissionDenied => Ok(()),
+        r => r,
+    }
+}
+
+/// Removes `dir/<prefix><random>.tmp` files older than `STALE_TEMP`: what a
+/// write killed between create and rename leaves behind. A younger one may
+/// be another writer's, still at work.
+fn remove_stale_temps(dir: &Path, prefix: &str) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let now = SystemTime::now();
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let random = name.strip_prefix(prefix).and_then(|r| r.strip_suffix(TEMP_SUFFIX));
+        if !random.is_some_and(|r| !r.is_empty() && r.bytes().all(|b| b.is_ascii_alphanumeric())) {
+            continue;
+        }
+        let Ok(meta) = entry.metadata() else { continue };
+        let old = meta
+            .modified()
+            .ok()
+            .and_then(|t| now.duration_since(t).ok())
+            .is_some_and(|age| age > STALE_TEMP);
+        if meta.is_file() && old && std::fs::remove_file(entry.path()).is_ok() {
+            crate::info!("removed {}, left behind by an interrupted write", entry.path().display());
+        }
+    }
+}
+
+/// Reads the whole of a regular file of at most `max_bytes`.
+///
+/// Opened non-blocking, so a FIFO in its place fails at once instead of
+/// waiting for a writer; anything but a regular file (FIFO, directory,
+/// socket, device) is an `InvalidInput` error saying what it is; a larger
+/// file is `FileTooLarge`. Other errors are the `open`/`read` ones
+/// (`NotFound`, `PermissionDenied`, …).
+pub fn read_regular(path: &Path, max_bytes: u64) -> io::Result<Vec<u8>> {
+    let flags = OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC | OFlags::NOCTTY;
+    let file = File::from(rustix::fs::open(path, flags, Mode::empty())?);
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(not_regular(&meta.file_type()));
+    }
+    let too_large = |len: u64| {
+        io::Error::new(
+            io::ErrorKind::FileTooLarge,
+            format!("{len} bytes, more than the {max_bytes} allowed"),
+        )
+    };
+    if meta.len() > max_bytes {
+        return Err(too_large(meta.len()));
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    // It may grow while we read: never past the bound.
+    file.take(max_bytes.saturating_add(1)).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > max_bytes {
+        return Err(too_large(bytes.len() as u64));
+    }
+    Ok(bytes)
+}
+
+fn not_regular(t: &std::fs::FileType) -> io::Error {
+    use std::os::unix::fs::FileTypeExt;
+    let what = if t.is_dir() {
+        "a directory"
+    } else if t.is_fifo() {
+        "a FIFO"
+    } else if t.is_socket() {
+        "a socket"
+    } else if t.is_block_device() || t.is_char_device() {
+        "a device"
+    } else {
+        "something else"
+    };
+    io::Error::new(io::ErrorKind::InvalidInput, format!("not a regular file ({what})"))
 }
 
 /// An exclusive lock held for the life of the value (released on drop).
@@ -55,12 +192,7 @@ pub fn lock(state_file: &Path, wait: Duration) -> Result<Lock, LockError> {
         std::fs::create_dir_all(dir).map_err(|e| LockError::Io(path.clone(), e))?;
         let _ = std::fs::set_permissions(dir, Permissions::from_mode(0o750));
     }
-    let file = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(|e| LockError::Io(path.clone(), e))?;
+    let file = open_lock(&path, state_file).map_err(|e| LockError::Io(path.clone(), e))?;
     let deadline = Instant::now() + wait;
     loop {
         match file.try_lock() {
@@ -71,6 +203,144 @@ pub fn lock(state_file: &Path, wait: Duration) -> Result<Lock, LockError> {
             }
             Err(std::fs::TryLockError::WouldBlock) => return Err(LockError::Busy(path)),
             Err(std::fs::TryLockError::Error(e)) => return Err(LockError::Io(path, e)),
+        }
+    }
+}
+
+/// Opens the lock file read-only (flock needs no write access, so a lock
+/// that someone else created, 0644, still works for us), creating it if
+/// missing. One that root creates goes to the owner of the state file, or
+/// of its directory, so the daemon's user can always open it.
+fn open_lock(path: &Path, state_file: &Path) -> io::Result<File> {
+    let flags = OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC | OFlags::NOCTTY;
+    // Created or opened: two tries cover a lock removed between the two calls.
+    for _ in 0..2 {
+        match rustix::fs::open(
+            path,
+            flags | OFlags::CREATE | OFlags::EXCL,
+            Mode::from_raw_mode(0o640),
+        ) {
+            Ok(fd) => {
+                let file = File::from(fd);
+                if is_root() {
+                    let owner = std::fs::metadata(state_file)
+                        .ok()
+                        .filter(|m| m.is_file())
+                        .map(|m| (m.uid(), m.gid()))
+                        .or_else(|| owner_for_new_file(parent_dir(path)));
+                    if let Some((uid, gid)) = owner {
+                        give(&file, uid, gid)?;
+                    }
+                }
+                return Ok(file);
+            }
+            Err(rustix::io::Errno::EXIST) => match rustix::fs::open(path, flags, Mode::empty()) {
+                Ok(fd) => {
+                    let file = File::from(fd);
+                    let meta = file.metadata()?;
+                    if !meta.is_file() {
+                        return Err(not_regular(&meta.file_type()));
+                    }
+                    return Ok(file);
+                }
+                Err(rustix::io::Errno::NOENT) => continue,
+                Err(e) => return Err(e.into()),
+            },
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(io::Error::new(io::ErrorKind::NotFound, "the lock file keeps disappearing"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dir() -> tempfile::TempDir {
+        tempfile::tempdir().expect("tempdir")
+    }
+
+    #[test]
+    fn read_regular_refuses_fifos_directories_and_oversize_files_at_once() {
+        let d = dir();
+        let fifo = d.path().join("fifo");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status().expect("mkfifo");
+        assert!(made.success());
+        let started = Instant::now();
+        let e = read_regular(&fifo, 100).unwrap_err();
+        assert!(started.elapsed() < Duration::from_secs(1), "blocked on a FIFO");
+        assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
+        assert_eq!(e.to_string(), "not a regular file (a FIFO)");
+        let e = read_regular(d.path(), 100).unwrap_err();
+        assert_eq!(e.to_string(), "not a regular file (a directory)");
+        let e = read_regular(Path::new("/dev/null"), 100).unwrap_err();
+        assert_eq!(e.to_string(), "not a regular file (a device)");
+
+        let f = d.path().join("f");
+        std::fs::write(&f, b"12345").unwrap();
+        assert_eq!(read_regular(&f, 5).unwrap(), b"12345");
+        let e = read_regular(&f, 4).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::FileTooLarge);
+        assert_eq!(e.to_string(), "5 bytes, more than the 4 allowed");
+        assert_eq!(
+            read_regular(&d.path().join("none"), 4).unwrap_err().kind(),
+            io::ErrorKind::NotFound
+        );
+    }
+
+    #[test]
+    fn write_atomic_keeps_the_mode_of_an_existing_file_and_sets_it_on_a_new_one() {
+        let d = dir();
+        let f = d.path().join("status.json");
+        write_atomic(&f, b"1", 0o640).unwrap();
+        assert_eq!(std::fs::metadata(&f).unwrap().mode() & 0o7777, 0o640);
+        std::fs::set_permissions(&f, Permissions::from_mode(0o604)).unwrap();
+        write_atomic(&f, b"2", 0o640).unwrap();
+        assert_eq!(std::fs::metadata(&f).unwrap().mode() & 0o7777, 0o604);
+        assert_eq!(std::fs::read(&f).unwrap(), b"2");
+    }
+
+    #[test]
+    fn stale_temp_files_of_the_same_target_only_are_removed() {
+        let d = dir();
+        let old = SystemTime::now() - Duration::from_secs(120);
+        let names = [
+            (".s.json.aB3dE9.tmp", true),
+            (".s.json.young1.tmp", false),
+            (".s.json.x.aB3dE9.tmp", false),
+            (".s.json..tmp", false),
+            (".t.json.aB3dE9.tmp", false),
+        ];
+        for (name, _) in names {
+            let f = File::create(d.path().join(name)).unwrap();
+            if !name.contains("young") {
+                f.set_modified(old).unwrap();
+            }
+        }
+        write_atomic(&d.path().join("s.json"), b"{}", 0o640).unwrap();
+        for (name, removed) in names {
+            assert_eq!(!d.path().join(name).exists(), removed, "{name}");
+        }
+    }
+
+    #[test]
+    fn a_lock_taken_twice_is_busy_and_a_fifo_lock_is_refused() {
+        let d = dir();
+        let state = d.path().join("state.json");
+        let held = lock(&state, Duration::ZERO).ok().expect("first lock");
+        assert!(matches!(lock(&state, Duration::from_millis(50)), Err(LockError::Busy(_))));
+        drop(held);
+        assert!(lock(&state, Duration::ZERO).is_ok());
+
+        let other = d.path().join("other.json");
+        let made = std::process::Command::new("mkfifo")
+            .arg(d.path().join("other.json.lock"))
+            .status()
+            .expect("mkfifo");
+        assert!(made.success());
+        match lock(&other, Duration::ZERO) {
+            Err(LockError::Io(_, e)) => assert_eq!(e.to_string(), "not a regular file (a FIFO)"),
+            _ => panic!("a FIFO lock was accepted"),
         }
     }
 }

@@ -387,7 +387,7 @@ proptest! {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("state.json");
         std::fs::write(&path, &bytes).expect("write");
-        let loaded = statefile::load(&path);
+        let loaded = statefile::load(&path).expect("a regular file loads");
         match statefile::parse(&bytes) {
             Ok(s) => {
                 prop_assert_eq!(loaded, s);
@@ -406,7 +406,7 @@ proptest! {
                 prop_assert_eq!(std::fs::read(aside[0].path()).expect("read aside"), bytes);
                 // And the fresh state saves over it.
                 prop_assert!(statefile::save(&path, &loaded).is_ok());
-                prop_assert_eq!(statefile::load(&path), loaded);
+                prop_assert_eq!(statefile::load(&path).expect("loads"), loaded);
             }
         }
     }

@@ -2,8 +2,8 @@
 //! `{unit}` substituted, never through a shell, bounded by `heal.timeout`.
 
 use crate::config::HealPolicy;
+use crate::probe::child::{RunError, run_bounded};
 use crate::probe::clean_detail;
-use crate::probe::command::{RunError, run_bounded};
 use crate::state::RestartRecord;
 use crate::time::Timestamp;
 use std::time::Instant;

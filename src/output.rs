@@ -49,7 +49,8 @@ fn paint(s: &str, h: Health, color: bool) -> String {
     format!("\x1b[{code}m{s}\x1b[0m")
 }
 
-/// The most telling line about a service: its first non-up check, else its first check.
+/// The most telling line about a service: its first non-up check, else its
+/// first check. Always one line (a plugin's long output stays in the JSON).
 fn service_detail(s: &ServiceReport) -> String {
     let worst = s.checks.iter().map(|c| c.status).max();
     let pick = s
@@ -60,9 +61,9 @@ fn service_detail(s: &ServiceReport) -> String {
     match pick {
         Some(c) if c.status != CheckStatus::Up => {
             let reason = c.reason.map(|r| format!(" [{}]", r.as_str())).unwrap_or_default();
-            format!("{} {}: {}{reason}", c.kind, c.target, c.detail)
+            format!("{} {}: {}{reason}", c.kind, c.target_line(), c.summary())
         }
-        Some(c) => c.detail.clone(),
+        Some(c) => c.summary().to_string(),
         None => String::new(),
     }
 }

@@ -6,7 +6,7 @@
 //! cancelled) the collector stops waiting at a deadline and reports any check
 //! still running as timed out. Its worker is abandoned: it ends on its own.
 
-use crate::probe::{self, Check, CheckStatus, CycleCtx, Outcome, Reason};
+use crate::probe::{self, Check, CheckStatus, CycleCtx, Outcome, Probe, Reason};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
@@ -81,11 +81,14 @@ pub fn run_all(checks: Vec<Check>, workers: usize) -> Vec<Outcome> {
         .enumerate()
         .map(|(i, r)| {
             r.unwrap_or_else(|| {
-                Outcome::down(
-                    Reason::Timeout,
-                    format!("probe did not return within {} ms", checks[i].timeout.as_millis()),
-                )
-                .with_latency(checks[i].timeout)
+                let why =
+                    format!("probe did not return within {} ms", checks[i].timeout.as_millis());
+                // The systemd check's silence is our tool's, not the unit's.
+                let status = match checks[i].probe {
+                    Probe::Systemd(_) => CheckStatus::Unknown,
+                    _ => CheckStatus::Down,
+                };
+                Outcome::not_up(status, Reason::Timeout, why).with_latency(checks[i].timeout)
             })
         })
         .collect()

@@ -230,11 +230,21 @@ pub fn step(
     (s, actions)
 }
 
-/// Records a restart we ran: it counts against the window and starts grace.
+/// Records a restart we run: it counts against the window and starts grace.
+/// Recorded (and persisted) before it runs, so that no restart goes
+/// uncounted; `settle_restart` then fills in its result.
 pub fn record_restart(s: &mut ServiceState, rec: RestartRecord) {
     s.last_restart = Some(rec.at);
     s.restarts_total += 1;
     s.restarts.push(rec);
+}
+
+/// Replaces the record of the restart just run (the last one) with its result.
+pub fn settle_restart(s: &mut ServiceState, rec: RestartRecord) {
+    match s.restarts.last_mut() {
+        Some(last) => *last = rec,
+        None => s.restarts.push(rec),
+    }
 }
 
 #[cfg(test)]

@@ -3,31 +3,37 @@
 //!
 //! A corrupt or truncated file is moved aside as `state.json.corrupt-<time>`
 //! with a warning and the run goes on fresh: a monitor that refuses to
-//! start because of its own scratch file helps nobody at 3 a.m.
+//! start because of its own scratch file helps nobody at 3 a.m. A file that
+//! cannot be read (permissions, a FIFO or directory in its place) is an
+//! error instead: starting fresh over it would forget mutes, counts and the
+//! restart budget, and heal blind.
 
 use crate::error::Error;
 use crate::fsutil;
 use crate::state::StateFile;
 use crate::time::Timestamp;
+use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 
 pub const SCHEMA: u32 = 1;
 /// A state file bigger than this is not ours.
 const MAX_STATE_BYTES: u64 = 64 << 20;
 
-pub fn load(path: &Path) -> StateFile {
-    let bytes = match std::fs::read(path) {
-        Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return StateFile { schema: SCHEMA, ..Default::default() };
-        }
-        Err(e) => {
-            crate::warn!("{}: cannot read state file ({e}); starting fresh", path.display());
-            return StateFile { schema: SCHEMA, ..Default::default() };
-        }
+fn fresh() -> StateFile {
+    StateFile { schema: SCHEMA, ..Default::default() }
+}
+
+/// The state in `path`: fresh when there is none yet or it is corrupt
+/// (moved aside), an error when it cannot be read.
+pub fn load(path: &Path) -> Result<StateFile, Error> {
+    let parsed = match fsutil::read_regular(path, MAX_STATE_BYTES) {
+        Ok(bytes) => parse(&bytes),
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(fresh()),
+        Err(e) if e.kind() == ErrorKind::FileTooLarge => Err(e.to_string()),
+        Err(source) => return Err(Error::StateRead { path: path.into(), source }),
     };
-    match parse(&bytes) {
-        Ok(s) => s,
+    match parsed {
+        Ok(s) => Ok(s),
         Err(why) => {
             let aside = aside_name(path);
             match std::fs::rename(path, &aside) {
@@ -41,7 +47,7 @@ pub fn load(path: &Path) -> StateFile {
                     path.display()
                 ),
             }
-            StateFile { schema: SCHEMA, ..Default::default() }
+            Ok(fresh())
         }
     }
 }

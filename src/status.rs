@@ -10,6 +10,9 @@ use serde::{Deserialize, Serialize};
 use std::path::Path;
 
 pub const SCHEMA: u32 = 1;
+/// A status file bigger than this is not ours (1,000 services with full
+/// history are ~10 MiB).
+const MAX_STATUS_BYTES: u64 = 64 << 20;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StatusDoc {
@@ -47,7 +50,30 @@ pub struct CheckReport {
     pub status: CheckStatus,
     pub reason: Option<Reason>,
     pub latency_ms: Option<f64>,
+    /// One summary line; a plugin's long output may follow after a newline.
     pub detail: String,
+}
+
+impl CheckReport {
+    /// The first line of `detail`: what one-line outputs (the text table,
+    /// the Nagios line, alert texts) show.
+    pub fn summary(&self) -> &str {
+        self.detail.lines().next().unwrap_or("")
+    }
+
+    /// `target` on one short line: a command check's argv may hold a whole
+    /// script (a YAML `|` block), which one-line outputs show with newlines
+    /// and runs of blanks folded into single spaces, cut at 80 characters.
+    pub fn target_line(&self) -> String {
+        const MAX: usize = 80;
+        let line = self.target.split_whitespace().collect::<Vec<_>>().join(" ");
+        if line.chars().count() <= MAX {
+            return line;
+        }
+        let mut cut: String = line.chars().take(MAX - 1).collect();
+        cut.push('…');
+        cut
+    }
 }
 
 /// `overall`: down when a critical service is down, else degraded when any
@@ -104,7 +130,7 @@ pub fn write(path: &Path, doc: &StatusDoc) -> Result<(), Error> {
 
 /// Reads and parses the status file.
 pub fn read(path: &Path) -> Result<StatusDoc, Error> {
-    let bytes = std::fs::read(path).map_err(|e| Error::StatusRead {
+    let bytes = fsutil::read_regular(path, MAX_STATUS_BYTES).map_err(|e| Error::StatusRead {
         path: path.into(),
         message: if e.kind() == std::io::ErrorKind::NotFound {
             "no status file yet: has `chatstack-status check` or `run` been started?".into()

@@ -1,10 +1,10 @@
 //! The status and state files: shape, atomicity, modes, recovery, locking.
 
-use crate::util::{Behaviour, Env, TcpFixture, http_fixture, read_json};
+use crate::util::{Behaviour, Env, TcpFixture, http_fixture, read_json, wait_until};
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::fs::{self, File};
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::time::{Duration, Instant};
 
 fn keys(v: &Value) -> BTreeSet<&str> {
@@ -334,4 +334,259 @@ fn env_overrides_the_file_paths() {
     read_json(&state);
     assert!(!env.status_path().exists());
     assert!(!env.state_path().exists());
+}
+
+// ----- hardening: owners, odd files, leftovers ------------------------------
+
+/// The uid (and gid) playing the daemon's user when a test runs as root.
+const DAEMON_UID: u32 = 65534;
+
+/// These tests replay what `sudo chatstack-status …` does to the daemon's
+/// files, so they need root (CI runs as root): without it they fail, loudly.
+#[track_caller]
+fn require_root() {
+    assert!(
+        rustix::process::geteuid().is_root(),
+        "this test replays root editing the daemon's files: run the suite as root (CI does)"
+    );
+}
+
+#[track_caller]
+fn owner_and_mode(p: &std::path::Path) -> (u32, u32) {
+    use std::os::unix::fs::MetadataExt;
+    let m = fs::metadata(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    (m.uid(), m.mode() & 0o7777)
+}
+
+/// `uid:mode` with the mode in octal.
+fn shown((uid, mode): (u32, u32)) -> String {
+    format!("{uid}:{mode:o}")
+}
+
+/// Gives `dir` (and everything the binary must write in it) to the daemon's user.
+fn give_to_daemon_user(p: &std::path::Path) {
+    std::os::unix::fs::chown(p, Some(DAEMON_UID), Some(DAEMON_UID)).expect("chown");
+}
+
+/// `cmd` as the daemon's user.
+fn as_daemon_user(mut c: std::process::Command) -> std::process::Command {
+    use std::os::unix::process::CommandExt;
+    c.uid(DAEMON_UID).gid(DAEMON_UID);
+    c
+}
+
+#[test]
+fn root_runs_keep_the_owner_and_mode_of_the_daemons_files() {
+    require_root();
+    let env = Env::new();
+    let l = TcpFixture::new();
+    env.config(&format!("services:\n  - name: a\n    port: {}\n", l.port()));
+    env.check(&[]).code(0);
+    for p in [env.state_path(), env.status_path()] {
+        give_to_daemon_user(&p);
+        fs::set_permissions(&p, fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    env.check(&[]).code(0);
+    let after_check = [owner_and_mode(&env.state_path()), owner_and_mode(&env.status_path())];
+    let cfg = env.config_path();
+    env.cmd(&["mute", "-c", cfg.to_str().unwrap(), "a", "--for", "1h"]).code(0);
+    let after_mute = owner_and_mode(&env.state_path());
+    eprintln!(
+        "FIGURE uid:mode of state, status after a root check: {}, {}; state after mute: {}",
+        shown(after_check[0]),
+        shown(after_check[1]),
+        shown(after_mute)
+    );
+    assert_eq!(after_check, [(DAEMON_UID, 0o600), (DAEMON_UID, 0o600)], "after check");
+    assert_eq!(after_mute, (DAEMON_UID, 0o600), "after mute");
+    assert!(env.state()["services"]["a"]["muted_until"].is_string());
+}
+
+#[test]
+fn a_lock_and_state_first_made_by_root_stay_usable_by_the_daemon_user() {
+    require_root();
+    let env = Env::new();
+    env.fake_systemctl();
+    env.unit("web.service", "failed", "failed", "exit-code");
+    env.config(
+        "timeout: 2s\nheal: {after_failures: 1, grace: 0s}\nservices:\n  - name: web\n    unit: web.service\n",
+    );
+    give_to_daemon_user(env.root());
+    let cfg = env.config_path();
+    let cfg = cfg.to_str().unwrap();
+    // `sudo chatstack-status mute web` before the daemon ever ran.
+    env.cmd(&["mute", "-c", cfg, "web", "--for", "1h"]).code(0);
+    let lock = env.path("state.json.lock");
+    eprintln!(
+        "FIGURE made by root: state {}, lock {}",
+        shown(owner_and_mode(&env.state_path())),
+        shown(owner_and_mode(&lock))
+    );
+    // Then a cycle as the daemon's user.
+    let out = crate::util::run_bin(as_daemon_user(env.command(&["check", "-c", cfg], &[])));
+    crate::util::assert_no_panic(&out);
+    eprintln!("FIGURE daemon-user check: exit {}, actions {:?}", out.code, env.systemctl_actions());
+    out.code(2);
+    assert!(env.systemctl_actions().is_empty(), "restarted a muted unit: {out:#?}");
+    assert!(!out.stderr.contains("fresh"), "{}", out.stderr);
+    let web = &env.state()["services"]["web"];
+    assert!(web["muted_until"].is_string(), "the mute was lost: {web:#}");
+    assert_eq!(web["consecutive_failures"], 1, "{web:#}");
+    assert_eq!(owner_and_mode(&lock).0, DAEMON_UID);
+}
+
+#[test]
+fn an_unreadable_state_file_is_exit_3_and_heals_nothing() {
+    require_root();
+    let env = Env::new();
+    env.fake_systemctl();
+    env.unit("web.service", "failed", "failed", "exit-code");
+    env.config(
+        "timeout: 2s\nheal: {after_failures: 1, grace: 0s}\nservices:\n  - name: web\n    unit: web.service\n",
+    );
+    give_to_daemon_user(env.root());
+    let cfg = env.config_path();
+    let cfg = cfg.to_str().unwrap();
+    let mute = env.command(&["mute", "-c", cfg, "web", "--for", "1h"], &[]);
+    crate::util::run_bin(as_daemon_user(mute)).code(0);
+    // What an older `sudo mute` left behind: root's, 0600.
+    let state = env.state_path();
+    std::os::unix::fs::chown(&state, Some(0), Some(0)).unwrap();
+    fs::set_permissions(&state, fs::Permissions::from_mode(0o600)).unwrap();
+    let before = fs::read(&state).unwrap();
+    for args in
+        [vec!["check", "-c", cfg], vec!["mute", "-c", cfg, "web"], vec!["unmute", "-c", cfg, "web"]]
+    {
+        let out = crate::util::run_bin(as_daemon_user(env.command(&args, &[])));
+        crate::util::assert_no_panic(&out);
+        eprintln!("FIGURE {args:?} on an unreadable state file: exit {}", out.code);
+        out.code(3);
+        let errs: Vec<&str> = out.stderr.lines().collect();
+        assert_eq!(errs.len(), 1, "{}", out.stderr);
+        assert!(errs[0].contains(&state.display().to_string()), "{}", out.stderr);
+        assert!(errs[0].contains("cannot read state file"), "{}", out.stderr);
+    }
+    assert!(env.systemctl_actions().is_empty(), "healed blind: {:?}", env.systemctl_actions());
+    assert_eq!(fs::read(&state).unwrap(), before, "the state file was replaced");
+    assert_eq!(owner_and_mode(&state), (0, 0o600));
+}
+
+#[test]
+fn the_daemon_skips_its_cycles_while_the_state_file_is_unreadable() {
+    use crate::util::Daemon;
+    require_root();
+    let env = Env::new();
+    env.fake_systemctl();
+    env.unit("web.service", "failed", "failed", "exit-code");
+    env.config(
+        "interval: 100ms\ntimeout: 2s\nheal: {after_failures: 1, grace: 0s}\nservices:\n  - name: web\n    unit: web.service\n",
+    );
+    give_to_daemon_user(env.root());
+    let cfg = env.config_path();
+    let cfg = cfg.to_str().unwrap();
+    let out = crate::util::run_bin(as_daemon_user(
+        env.command(&["mute", "-c", cfg, "web", "--for", "1h"], &[]),
+    ));
+    out.code(0);
+    let d = Daemon::start_command(
+        as_daemon_user(env.command(&["run", "--no-http", "-c", cfg], &[])),
+        false,
+    );
+    let shows = || env.systemctl_calls().iter().filter(|c| c.starts_with("show ")).count();
+    wait_until(Duration::from_secs(10), || shows() >= 3);
+    // Root replaces the file with one the daemon cannot read (an older
+    // `sudo mute`: under the lock, as it takes it).
+    let state = env.state_path();
+    let copy = env.path("state.root");
+    let lock = File::open(env.path("state.json.lock")).unwrap();
+    lock.lock().unwrap();
+    fs::copy(&state, &copy).unwrap();
+    fs::set_permissions(&copy, fs::Permissions::from_mode(0o600)).unwrap();
+    fs::rename(&copy, &state).unwrap();
+    drop(lock);
+    let before = fs::read(&state).unwrap();
+    wait_until(Duration::from_secs(10), || {
+        d.log().iter().filter(|l| l.contains("cannot read state file")).count() >= 3
+            || !env.systemctl_actions().is_empty()
+    });
+    eprintln!(
+        "FIGURE unreadable state in run: actions {:?}, log {:?}",
+        env.systemctl_actions(),
+        d.log().iter().rev().take(3).collect::<Vec<_>>()
+    );
+    assert!(env.systemctl_actions().is_empty(), "restarted a muted unit: {:?}", d.log());
+    assert_eq!(fs::read(&state).unwrap(), before, "the daemon replaced the state file");
+    // Fixed by the admin: the daemon carries on where it was, mute included.
+    give_to_daemon_user(&state);
+    let n = shows();
+    wait_until(Duration::from_secs(10), || shows() >= n + 3);
+    assert!(env.systemctl_actions().is_empty(), "{:?}", env.systemctl_actions());
+    assert!(env.state()["services"]["web"]["muted_until"].is_string());
+}
+
+#[test]
+fn leftover_temp_files_of_a_killed_write_are_removed() {
+    let env = Env::new();
+    let l = TcpFixture::new();
+    env.config(&format!("services:\n  - name: a\n    port: {}\n", l.port()));
+    let old = std::time::SystemTime::now() - Duration::from_secs(600);
+    let stale = [".state.json.Ab12Cd.tmp", ".status.json.xY34zW.tmp"];
+    for name in stale {
+        let f = File::create(env.path(name)).unwrap();
+        f.set_modified(old).unwrap();
+    }
+    // A fresh one may be a concurrent writer's; another file's are not ours.
+    let kept = [".state.json.Fr35hh.tmp", ".other.json.Ab12Cd.tmp", ".state.json.tmp"];
+    for name in kept {
+        let f = File::create(env.path(name)).unwrap();
+        if !name.contains("Fr35hh") {
+            f.set_modified(old).unwrap();
+        }
+    }
+    env.check(&[]).code(0);
+    let left: Vec<&str> = stale.iter().copied().filter(|n| env.path(n).exists()).collect();
+    eprintln!("FIGURE stale temp files left after a check: {}", left.len());
+    assert!(left.is_empty(), "left behind: {left:?}");
+    for name in kept {
+        assert!(env.path(name).exists(), "removed {name}");
+    }
+}
+
+#[test]
+fn a_fifo_or_a_directory_in_place_of_a_file_is_exit_3_at_once() {
+    let env = Env::new();
+    let l = TcpFixture::new();
+    env.config(&format!("services:\n  - name: a\n    port: {}\n", l.port()));
+    let cfg = env.config_path();
+    let cfg = cfg.to_str().unwrap();
+    let mkfifo = |p: &std::path::Path| {
+        let ok = std::process::Command::new("mkfifo").arg(p).status().expect("mkfifo");
+        assert!(ok.success());
+    };
+    #[track_caller]
+    fn refused(out: &crate::util::Out, path: &std::path::Path, what: &str) {
+        eprintln!("FIGURE {what}: exit {} after {:?}", out.code, out.elapsed);
+        out.code(3);
+        assert!(out.elapsed < Duration::from_secs(5), "{what}: took {:?}", out.elapsed);
+        assert!(out.stderr.contains(&path.display().to_string()), "{what}: {}", out.stderr);
+        assert!(out.stderr.contains("not a regular file"), "{what}: {}", out.stderr);
+    }
+    let state = env.state_path();
+    mkfifo(&state);
+    refused(&env.check(&[]), &state, "check on a FIFO state file");
+    refused(&env.cmd(&["mute", "-c", cfg, "a"]), &state, "mute on a FIFO state file");
+    refused(&env.cmd(&["unmute", "-c", cfg, "a"]), &state, "unmute on a FIFO state file");
+    assert!(fs::symlink_metadata(&state).unwrap().file_type().is_fifo(), "replaced the FIFO");
+    assert!(!env.status_path().exists());
+    fs::remove_file(&state).unwrap();
+    fs::create_dir(&state).unwrap();
+    refused(&env.check(&[]), &state, "check on a directory state file");
+    fs::remove_dir(&state).unwrap();
+
+    let status = env.status_path();
+    mkfifo(&status);
+    refused(&env.cmd(&["status", "-c", cfg]), &status, "status on a FIFO status file");
+    let fifo_cfg = env.path("fifo.yml");
+    mkfifo(&fifo_cfg);
+    refused(&env.cmd(&["check", "-c", fifo_cfg.to_str().unwrap()]), &fifo_cfg, "a FIFO config");
 }

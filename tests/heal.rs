@@ -2,6 +2,7 @@
 //! fake `systemctl` that answers from files and logs every call.
 
 use crate::util::Env;
+use std::time::Duration;
 
 /// A service `web` with unit `web.service` (down unless the test says
 /// otherwise) and the given `heal:` block.
@@ -275,4 +276,133 @@ fn a_check_killed_while_alerting_keeps_the_record_of_its_restart() {
     );
     env.check(&[]).code(2);
     assert_eq!(restarts(&env), 1, "{:?}", env.systemctl_calls());
+}
+
+// ----- a full disk: no restart that cannot be recorded ---------------------
+
+/// `sh` prologue: writes to regular files fail with EFBIG beyond 0 bytes, as
+/// on a full disk (SIGXFSZ ignored so the write fails instead of killing).
+const FULL_DISK: &str = "trap '' XFSZ; ulimit -S -f 0; exec \"$0\" \"$@\"";
+
+/// How many restarts the state file on disk says were run.
+fn recorded(env: &Env) -> u64 {
+    let st = std::fs::read_to_string(env.state_path()).unwrap_or_default();
+    serde_json::from_str::<serde_json::Value>(&st)
+        .ok()
+        .and_then(|v| v["services"]["web"]["restarts_total"].as_u64())
+        .unwrap_or(0)
+}
+
+#[test]
+fn a_full_disk_never_runs_a_restart_it_cannot_record() {
+    let env = env_with("{after_failures: 1, grace: 0s, max_restarts: 2, window: 1h}");
+    let cfg = env.config_path();
+    let full_check = |env: &Env| {
+        let out = crate::util::run_bin(
+            env.command_via_sh(FULL_DISK, &["check", "-c", cfg.to_str().unwrap()]),
+        );
+        crate::util::assert_no_panic(&out);
+        out
+    };
+    let mut figure = Vec::new();
+    for _ in 0..6 {
+        let out = full_check(&env);
+        figure.push(restarts(&env));
+        out.code(3);
+        assert!(out.stderr.contains("cannot write state file"), "{}", out.stderr);
+        assert!(out.stderr.contains(&env.state_path().display().to_string()), "{}", out.stderr);
+        assert!(out.stderr.contains("not restarting web.service"), "{}", out.stderr);
+    }
+    eprintln!("FIGURE restarts after each of 6 full-disk runs (max_restarts 2): {figure:?}");
+    assert_eq!(restarts(&env), 0, "restarted without a record: {:?}", env.systemctl_calls());
+
+    // Space for one run: one restart, recorded; then full again: none.
+    env.check(&[]).code(2);
+    assert_eq!((restarts(&env), recorded(&env)), (1, 1));
+    for _ in 0..3 {
+        full_check(&env).code(3);
+    }
+    assert_eq!(restarts(&env), 1, "{:?}", env.systemctl_calls());
+    for _ in 0..3 {
+        env.check(&[]).code(2);
+    }
+    assert_eq!((restarts(&env), recorded(&env)), (2, 2), "beyond max_restarts");
+    assert_eq!(env.service("web")["heal_suspended"], true);
+}
+
+#[test]
+fn a_restart_is_on_disk_before_it_runs() {
+    let env = Env::new();
+    let d = env.root().display();
+    env.fake_program(
+        "systemctl",
+        &format!(
+            "#!/bin/sh\n[ \"$1\" = __ready ] && exit 0\necho \"$*\" >> '{d}/systemctl.log'\n\
+             case \"$1\" in\n  show) printf 'LoadState=loaded\\nActiveState=failed\\nSubState=failed\\nResult=exit-code\\nNRestarts=0\\n' ;;\n\
+             \x20 restart) cp '{d}/state.json' '{d}/state-at-restart.json' ;;\nesac\nexit 0\n"
+        ),
+    );
+    env.config(
+        "timeout: 2s\nheal: {after_failures: 1, grace: 0s}\nservices:\n  - name: web\n    unit: web.service\n",
+    );
+    env.check(&[]).code(2);
+    assert_eq!(restarts(&env), 1);
+    let at_restart = crate::util::read_json(&env.path("state-at-restart.json"));
+    let web = &at_restart["services"]["web"];
+    eprintln!("FIGURE restarts on disk while the restart ran: {}", web["restarts_total"]);
+    assert_eq!(web["restarts_total"], 1, "{at_restart:#}");
+    assert_eq!(web["restarts"].as_array().map(Vec::len), Some(1), "{web:#}");
+    // Settled afterwards with the real outcome.
+    let r = &env.service("web")["restarts"][0];
+    assert_eq!(r["ok"], true, "{r:#}");
+    assert!(r["detail"].as_str().unwrap().contains("systemctl restart web.service"), "{r:#}");
+}
+
+#[test]
+fn a_full_disk_in_run_stops_healing_until_the_restart_can_be_recorded() {
+    use rustix::process::{Pid, Resource, Rlimit, prlimit};
+    let env = env_with("{after_failures: 1, grace: 0s, max_restarts: 3, window: 1h}");
+    env.config(
+        "interval: 100ms\ntimeout: 2s\nheal: {after_failures: 1, grace: 0s, max_restarts: 3, window: 1h}\n\
+         services:\n  - name: web\n    unit: web.service\n",
+    );
+    let cfg = env.config_path();
+    let d = crate::util::Daemon::start_command(
+        env.command_via_sh(
+            "trap '' XFSZ; exec \"$0\" \"$@\"",
+            &["run", "--no-http", "-c", cfg.to_str().unwrap()],
+        ),
+        false,
+    );
+    let pid = Pid::from_raw(d.pid() as i32).unwrap();
+    // After a whole first cycle (one that fails ends the daemon: a start-up error).
+    crate::util::wait_until(Duration::from_secs(10), || {
+        restarts(&env) >= 1 && env.status_path().exists()
+    });
+    let limit = |bytes: Option<u64>| {
+        prlimit(Some(pid), Resource::Fsize, Rlimit { current: bytes, maximum: None })
+            .expect("prlimit");
+    };
+    limit(Some(0));
+    let at_full = restarts(&env);
+    let shows = || env.systemctl_calls().iter().filter(|c| c.starts_with("show ")).count();
+    let n = shows();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while shows() < n + 8 {
+        assert!(std::time::Instant::now() < deadline, "cycles stopped: {:?}", d.log());
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let during = restarts(&env);
+    eprintln!(
+        "FIGURE restarts during 8 full-disk cycles: {} (on disk {})",
+        during - at_full,
+        recorded(&env)
+    );
+    assert!(during <= at_full + 1, "healed on a full disk: {at_full} -> {during}");
+    assert!(d.logged("not restarting web.service").is_some(), "{:?}", d.log());
+    limit(None);
+    crate::util::wait_until(Duration::from_secs(10), || {
+        env.state()["services"]["web"]["heal_suspended"] == true
+    });
+    assert_eq!((restarts(&env), recorded(&env)), (3, 3), "{:?}", d.log());
 }

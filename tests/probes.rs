@@ -456,7 +456,8 @@ fn command_exit_codes_map_to_states() {
         ],
     );
     assert_state(&c[0], "up", None);
-    assert_eq!(c[0]["detail"], "PLUG OK - fine");
+    // The first line is the summary; Nagios long output follows it.
+    assert_eq!(c[0]["detail"], "PLUG OK - fine\nmore");
     assert_state(&c[1], "degraded", Some("command_status"));
     assert!(c[1]["detail"].as_str().unwrap().starts_with("PLUG WARNING - meh"), "{:#}", c[1]);
     assert_state(&c[2], "down", Some("command_status"));
@@ -597,4 +598,177 @@ fn an_untrusted_certificate_is_tls() {
     let c = one(&env, &format!("{{type: http, url: 'https://{}/'}}", srv.addr));
     assert_state(&c, "down", Some("tls"));
     assert!(c["detail"].as_str().unwrap().contains("certificate"), "{c:#}");
+}
+
+// ----- the monitor's own tool failing; plugins that misbehave --------------
+
+/// A fake `systemctl` whose `show` runs `show_body` (sh), logging every call.
+fn odd_systemctl(env: &Env, show_body: &str) {
+    let d = env.root().display();
+    env.fake_program(
+        "systemctl",
+        &format!(
+            "#!/bin/sh\n[ \"$1\" = __ready ] && exit 0\necho \"$*\" >> '{d}/systemctl.log'\n\
+             case \"$1\" in\n  show) {show_body} ;;\nesac\nexit 0\n"
+        ),
+    );
+}
+
+#[test]
+fn a_hung_systemctl_is_unknown_and_never_heals() {
+    use crate::util::Daemon;
+    let env = Env::new();
+    odd_systemctl(&env, "sleep 5");
+    env.config(
+        "interval: 100ms\ntimeout: 300ms\nheal: {after_failures: 1, grace: 0s}\n\
+         services:\n  - name: web\n    unit: web.service\n",
+    );
+    let cfg = env.config_path();
+    let _d = Daemon::start(&env, &["run", "--no-http", "-c", cfg.to_str().unwrap()], &[]);
+    let shows = || env.systemctl_calls().iter().filter(|c| c.starts_with("show ")).count();
+    wait_until(Duration::from_secs(15), || shows() >= 6 && env.status_path().exists());
+    let web = env.service("web");
+    eprintln!(
+        "FIGURE hung systemctl after {} cycles: service {}, check {}/{}, actions {:?}",
+        shows(),
+        web["status"],
+        web["checks"][0]["status"],
+        web["checks"][0]["reason"],
+        env.systemctl_actions()
+    );
+    assert!(env.systemctl_actions().is_empty(), "healed on a hung systemctl");
+    assert_eq!(web["status"], "degraded", "{web:#}");
+    assert_state(&web["checks"][0], "unknown", Some("timeout"));
+}
+
+#[test]
+fn systemctl_crashing_or_answering_nonsense_is_unknown() {
+    for (what, body) in [
+        ("killed by a signal", "kill -SEGV $$"),
+        ("garbage", "echo 'Failed to connect to bus: no such luck'"),
+        ("no LoadState", "printf 'ActiveState=inactive\\nSubState=dead\\n'"),
+        ("empty", "true"),
+    ] {
+        let env = Env::new();
+        odd_systemctl(&env, body);
+        env.config(
+            "timeout: 2s\nheal: {after_failures: 1, grace: 0s}\nservices:\n  - name: web\n    unit: web.service\n",
+        );
+        for _ in 0..3 {
+            env.check(&[]).code(1);
+        }
+        let c = &env.service("web")["checks"][0];
+        assert_state(c, "unknown", Some("check_error"));
+        assert!(env.systemctl_actions().is_empty(), "{what}: {:?}", env.systemctl_calls());
+    }
+}
+
+/// Kills (on drop) every process whose command line holds `marker`: the
+/// helpers a test's plugins left behind on purpose.
+struct KillMarked(String);
+
+impl Drop for KillMarked {
+    fn drop(&mut self) {
+        let Ok(dir) = std::fs::read_dir("/proc") else { return };
+        for pid in dir.flatten().filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok()) {
+            if crate::util::cmdline(pid).contains(&self.0) {
+                crate::util::kill(pid);
+            }
+        }
+    }
+}
+
+/// Threads and open fds of a process, as /proc counts them.
+fn tasks_and_fds(pid: u32) -> (usize, usize) {
+    let count = |d: String| std::fs::read_dir(d).map(|d| d.count()).unwrap_or(0);
+    (count(format!("/proc/{pid}/task")), count(format!("/proc/{pid}/fd")))
+}
+
+/// Medians of `tasks_and_fds` over a few samples (a cycle's probe threads come and go).
+fn settled(pid: u32) -> (usize, usize) {
+    let mut t = Vec::new();
+    let mut f = Vec::new();
+    for _ in 0..9 {
+        let (a, b) = tasks_and_fds(pid);
+        t.push(a);
+        f.push(b);
+        std::thread::sleep(Duration::from_millis(30));
+    }
+    t.sort_unstable();
+    f.sort_unstable();
+    (t[4], f[4])
+}
+
+#[test]
+fn plugin_helpers_that_outlive_the_plugin_leak_no_threads_or_fds() {
+    use crate::util::Daemon;
+    let env = Env::new();
+    let marker = unique("30.");
+    let _helpers = KillMarked(format!("sleep {marker}"));
+    let runs = env.path("runs");
+    // A plugin that starts a helper in its own session, holding our pipes.
+    let script = format!(
+        "setsid sleep {marker} & echo x >> {}; echo \"HELPER OK - started\"; exit 0",
+        runs.display()
+    );
+    env.config(&format!(
+        "interval: 100ms\ntimeout: 2s\nservices:\n  - name: plug\n    checks:\n      - {{type: command, argv: [sh, -c, '{script}']}}\n"
+    ));
+    let cfg = env.config_path();
+    let d = Daemon::start(&env, &["run", "--no-http", "-c", cfg.to_str().unwrap()], &[]);
+    let ran = || std::fs::read_to_string(&runs).map(|s| s.lines().count()).unwrap_or(0);
+    wait_until(Duration::from_secs(15), || ran() >= 5);
+    let base = settled(d.pid());
+    wait_until(Duration::from_secs(30), || ran() >= 35);
+    let after = settled(d.pid());
+    let detail = env.service("plug")["checks"][0]["detail"].clone();
+    eprintln!(
+        "FIGURE (threads, fds) of run after 5 plugin runs {base:?}, after {}: {after:?}; detail {detail}",
+        ran()
+    );
+    assert!(after.0 <= base.0 + 2, "threads grew: {base:?} -> {after:?}");
+    assert!(after.1 <= base.1 + 2, "fds grew: {base:?} -> {after:?}");
+    assert_eq!(detail, "HELPER OK - started");
+}
+
+#[test]
+fn multi_line_plugin_output_is_a_summary_line_plus_long_text() {
+    let env = Env::new();
+    // The idiomatic YAML block script: its newlines are in the argv too (and
+    // `$x` keeps the long output's text out of the script itself).
+    env.config(
+        "timeout: 2s\nservices:\n  - name: disk\n    checks:\n      - type: command\n        argv:\n\
+         \x20         - sh\n          - -c\n          - |\n            echo 'DISK WARNING - / at 91%'\n\
+         \x20           x=line\n            echo \"/ 91% used, $x-two\"\n\
+         \x20           echo \"/home 40% used, $x-three | /=91%;80;90 /home=40%\"\n\
+         \x20           echo '/var=10%'\n            exit 1\n\
+         \x20 - name: other\n    checks:\n      - {type: command, argv: [sh, -c, 'echo fine']}\n",
+    );
+    let json = env.check(&["--format", "json"]);
+    json.code(1);
+    let c = crate::util::check_of(&json.json(), "disk");
+    assert_state(&c, "degraded", Some("command_status"));
+    let detail = c["detail"].as_str().unwrap();
+    eprintln!("FIGURE multi-line plugin detail: {detail:?}");
+    assert_eq!(
+        detail,
+        "DISK WARNING - / at 91% (exit 1)\n/ 91% used, line-two\n/home 40% used, line-three"
+    );
+
+    let nagios = env.check(&["--format", "nagios"]);
+    nagios.code(1);
+    eprintln!("FIGURE multi-line plugin, nagios output: {:?}", nagios.stdout);
+    assert_eq!(nagios.stdout.lines().count(), 1, "{:?}", nagios.stdout);
+    assert!(nagios.stdout.contains("DISK WARNING - / at 91% (exit 1)"), "{}", nagios.stdout);
+    assert!(!nagios.stdout.contains("line-t"), "{}", nagios.stdout);
+
+    let text = env.check(&[]);
+    text.code(1);
+    let lines: Vec<&str> = text.stdout.lines().collect();
+    eprintln!("FIGURE multi-line plugin, text table: {lines:#?}");
+    // Header, one line per service, the overall line.
+    assert_eq!(lines.len(), 4, "{}", text.stdout);
+    assert!(lines[1].starts_with("disk ") && lines[1].contains("DISK WARNING"), "{}", text.stdout);
+    assert!(lines[2].starts_with("other "), "{}", text.stdout);
+    assert!(!text.stdout.contains("line-t"), "{}", text.stdout);
 }

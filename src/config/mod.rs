@@ -158,20 +158,19 @@ impl Config {
 /// Reads, parses and validates a config file, then applies the environment
 /// overrides (`CHATSTACK_STATUS_FILE`, `CHATSTACK_STATE_FILE`, `CHATSTACK_STATUS_STALE`).
 pub fn load(path: &Path) -> Result<Config, Error> {
-    let meta = std::fs::metadata(path)
-        .map_err(|source| Error::ConfigRead { path: path.into(), source })?;
-    if meta.len() > MAX_CONFIG_BYTES {
-        return Err(Error::ConfigInvalid {
-            path: path.into(),
-            problems: vec![format!(
-                "{}: file is {} bytes: expected a config under 4 MiB",
-                path.display(),
-                meta.len()
-            )],
-        });
-    }
-    let bytes =
-        std::fs::read(path).map_err(|source| Error::ConfigRead { path: path.into(), source })?;
+    let bytes = crate::fsutil::read_regular(path, MAX_CONFIG_BYTES).map_err(|source| {
+        if source.kind() == std::io::ErrorKind::FileTooLarge {
+            Error::ConfigInvalid {
+                path: path.into(),
+                problems: vec![format!(
+                    "{}: file is {source}: expected a config under 4 MiB",
+                    path.display()
+                )],
+            }
+        } else {
+            Error::ConfigRead { path: path.into(), source }
+        }
+    })?;
     let text = String::from_utf8(bytes).map_err(|e| Error::ConfigInvalid {
         path: path.into(),
         problems: vec![format!(

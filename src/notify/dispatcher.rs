@@ -296,7 +296,13 @@ fn persist(path: &std::path::Path, left: Vec<Delivery>) {
             return;
         }
     };
-    let mut state = crate::statefile::load(path);
+    let mut state = match crate::statefile::load(path) {
+        Ok(s) => s,
+        Err(e) => {
+            crate::warn!("notify: {n} notification(s) not delivered at shutdown: {e}");
+            return;
+        }
+    };
     keep_undelivered(&mut state, left);
     match crate::statefile::save(path, &state) {
         Ok(()) => crate::info!(

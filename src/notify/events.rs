@@ -379,8 +379,8 @@ fn problems(checks: &[CheckReport]) -> String {
             format!(
                 "{} {}: {}",
                 c.kind,
-                c.target,
-                if c.detail.is_empty() { c.status.as_str() } else { &c.detail }
+                c.target_line(),
+                if c.summary().is_empty() { c.status.as_str() } else { c.summary() }
             )
         })
         .collect();

@@ -48,9 +48,17 @@ pub fn scrub_attempt(a: Attempt, secrets: &[String]) -> Attempt {
     }
 }
 
-/// A secret from a file: trimmed, non-empty. The error names the file, never its content.
+/// A secret file bigger than this is not a token.
+const MAX_SECRET_BYTES: u64 = 64 * 1024;
+
+/// A secret from a file: trimmed, non-empty, UTF-8, a regular file (a FIFO
+/// would block the sender). The error names the file, never its content.
 pub fn read_secret(path: &Path, key: &str) -> Result<String, Attempt> {
-    match std::fs::read_to_string(path) {
+    let text = crate::fsutil::read_regular(path, MAX_SECRET_BYTES).and_then(|b| {
+        String::from_utf8(b)
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidData, "not UTF-8 text"))
+    });
+    match text {
         Ok(s) if !s.trim().is_empty() => Ok(s.trim().to_string()),
         Ok(_) => {
             Err(Attempt::Retry { why: format!("{key} {} is empty", path.display()), after: None })
@@ -203,5 +211,28 @@ mod tests {
             &["s3cr3t!".into()],
         );
         assert_eq!(s, "POST <url> failed: token <secret> bye");
+    }
+
+    #[test]
+    fn a_secret_file_that_is_a_fifo_or_too_big_is_a_retry_at_once() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let fifo = dir.path().join("token");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status().expect("mkfifo");
+        assert!(made.success());
+        let started = std::time::Instant::now();
+        match read_secret(&fifo, "bearer_token_file") {
+            Err(Attempt::Retry { why, .. }) => {
+                assert!(why.contains("not a regular file (a FIFO)"), "{why}");
+                assert!(why.contains(&fifo.display().to_string()), "{why}");
+            }
+            _ => panic!("a FIFO secret was read"),
+        }
+        assert!(started.elapsed() < Duration::from_secs(1), "blocked on a FIFO");
+        let big = dir.path().join("big");
+        std::fs::write(&big, vec![b'x'; 70_000]).expect("write");
+        assert!(matches!(read_secret(&big, "k"), Err(Attempt::Retry { .. })));
+        let ok = dir.path().join("ok");
+        std::fs::write(&ok, " s3cr3t\n").expect("write");
+        assert_eq!(read_secret(&ok, "k").ok().as_deref(), Some("s3cr3t"));
     }
 }

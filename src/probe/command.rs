@@ -2,107 +2,20 @@
 //! process group, killed as a group at the deadline, its output capped.
 //!
 //! Exit 0 up, 1 degraded, 2 down, anything else (or a signal) unknown; the
-//! first line of stdout, before `|`, is the detail.
+//! first line of stdout, before `|`, is the detail's summary line, and the
+//! Nagios long output after it follows in the detail after a newline
+//! (capped), for the JSON and the dashboard; one-line outputs show the
+//! summary only.
 
+use super::child::{RunError, run_bounded};
 use super::{CheckStatus, CommandProbe, Outcome, Reason, clean_detail};
-use std::io::Read;
-use std::os::unix::process::{CommandExt, ExitStatusExt};
-use std::process::{Command, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-/// Output kept per stream; the rest is drained and dropped so a chatty
+/// Output kept per stream; the rest is read and dropped so a chatty
 /// plugin never blocks on a full pipe nor grows our memory.
 pub const MAX_OUTPUT: usize = 64 * 1024;
-
-pub struct RunOutput {
-    /// None when killed by a signal.
-    pub code: Option<i32>,
-    pub signal: Option<i32>,
-    pub stdout: Vec<u8>,
-    pub stderr: Vec<u8>,
-}
-
-pub enum RunError {
-    Spawn(std::io::Error),
-    Timeout,
-}
-
-/// Runs `argv` until it exits or `deadline` passes (then its whole process
-/// group is killed). Never blocks past the deadline plus a short drain.
-pub fn run_bounded(argv: &[String], deadline: Instant, cap: usize) -> Result<RunOutput, RunError> {
-    let mut child = Command::new(&argv[0])
-        .args(&argv[1..])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0)
-        .spawn()
-        .map_err(RunError::Spawn)?;
-    let pid = child.id();
-    let out_rx = drain(child.stdout.take(), cap);
-    let err_rx = drain(child.stderr.take(), cap);
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(child.wait());
-    });
-    let left = deadline.saturating_duration_since(Instant::now());
-    let status = match rx.recv_timeout(left) {
-        Ok(Ok(s)) => s,
-        Ok(Err(e)) => return Err(RunError::Spawn(e)),
-        Err(_) => {
-            kill_group(pid);
-            // Reap it so no zombie stays behind; the kill makes this prompt.
-            let _ = rx.recv_timeout(Duration::from_secs(2));
-            return Err(RunError::Timeout);
-        }
-    };
-    // Descendants may keep the pipes open after the leader exits: give them
-    // a moment, then kill the group so readers finish.
-    let grace = Instant::now() + Duration::from_millis(200);
-    let stdout = recv_until(&out_rx, grace).unwrap_or_else(|| {
-        kill_group(pid);
-        recv_until(&out_rx, Instant::now() + Duration::from_millis(200)).unwrap_or_default()
-    });
-    let stderr =
-        recv_until(&err_rx, Instant::now() + Duration::from_millis(50)).unwrap_or_default();
-    kill_group(pid); // anything left behind in the group
-    Ok(RunOutput { code: status.code(), signal: status.signal(), stdout, stderr })
-}
-
-fn recv_until(rx: &mpsc::Receiver<Vec<u8>>, until: Instant) -> Option<Vec<u8>> {
-    rx.recv_timeout(until.saturating_duration_since(Instant::now())).ok()
-}
-
-fn kill_group(pid: u32) {
-    if let Some(pid) = rustix::process::Pid::from_raw(pid as i32) {
-        // ESRCH (already gone) is the normal case.
-        let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
-    }
-}
-
-fn drain<R: Read + Send + 'static>(pipe: Option<R>, cap: usize) -> mpsc::Receiver<Vec<u8>> {
-    let (tx, rx) = mpsc::channel();
-    if let Some(mut pipe) = pipe {
-        std::thread::spawn(move || {
-            let mut kept = Vec::new();
-            let mut buf = [0u8; 8192];
-            loop {
-                match pipe.read(&mut buf) {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => {
-                        let room = cap.saturating_sub(kept.len());
-                        kept.extend_from_slice(&buf[..n.min(room)]);
-                    }
-                }
-            }
-            let _ = tx.send(kept);
-        });
-    } else {
-        let _ = tx.send(Vec::new());
-    }
-    rx
-}
+/// Long output kept in a check's detail, in bytes.
+pub const MAX_LONG_TEXT: usize = 4 * 1024;
 
 pub fn check(p: &CommandProbe, deadline: Instant) -> Outcome {
     let out = match run_bounded(&p.argv, deadline, MAX_OUTPUT) {
@@ -122,7 +35,8 @@ pub fn check(p: &CommandProbe, deadline: Instant) -> Outcome {
         }
     };
     let text = String::from_utf8_lossy(&out.stdout);
-    let mut summary = parse_plugin_output(&text).summary;
+    let parsed = parse_plugin_output(&text);
+    let mut summary = parsed.summary;
     if summary.is_empty() {
         summary = clean_detail(&String::from_utf8_lossy(&out.stderr), 200);
     }
@@ -137,23 +51,30 @@ pub fn check(p: &CommandProbe, deadline: Instant) -> Outcome {
         (None, Some(s)) => format!("killed by signal {s}"),
         _ => "exit ?".into(),
     };
-    let detail = if summary.is_empty() {
+    let mut detail = if summary.is_empty() {
         how
     } else if status == CheckStatus::Up {
         summary
     } else {
         format!("{summary} ({how})")
     };
+    if !parsed.long_text.is_empty() {
+        detail.push('\n');
+        detail.push_str(&parsed.long_text);
+    }
     match status {
         CheckStatus::Up => Outcome::up(detail),
         s => Outcome::not_up(s, Reason::CommandStatus, detail),
     }
 }
 
-/// A plugin's output: the summary line and its performance data.
+/// A plugin's output: the summary line, the long text and the performance data.
 #[derive(Debug, Default, PartialEq)]
 pub struct PluginOutput {
     pub summary: String,
+    /// The lines after the first, up to the `|` that starts more perfdata;
+    /// control characters removed, at most `MAX_LONG_TEXT` bytes.
+    pub long_text: String,
     pub perfdata: Vec<PerfDatum>,
 }
 
@@ -165,8 +86,9 @@ pub struct PerfDatum {
     pub uom: String,
 }
 
-/// Parses Nagios plugin output (first line `TEXT | PERFDATA`, further lines
-/// long text, perfdata also allowed after a `|` on later lines). Never fails.
+/// Parses Nagios plugin output (the plugin API's layout: first line
+/// `TEXT | PERFDATA`, then long text lines, the first `|` in them starting
+/// more perfdata, which runs to the end). Never fails.
 pub fn parse_plugin_output(text: &str) -> PluginOutput {
     let mut lines = text.lines();
     let first = lines.next().unwrap_or("");
@@ -175,13 +97,55 @@ pub fn parse_plugin_output(text: &str) -> PluginOutput {
         None => (first, String::new()),
     };
     let mut perf_text = perf;
+    let mut long = Vec::new();
+    let mut in_perf = false;
     for l in lines {
-        if let Some((_, p)) = l.split_once('|') {
+        if in_perf {
+            perf_text.push(' ');
+            perf_text.push_str(l);
+        } else if let Some((t, p)) = l.split_once('|') {
+            long.push(t);
             perf_text.push(' ');
             perf_text.push_str(p);
+            in_perf = true;
+        } else {
+            long.push(l);
         }
     }
-    PluginOutput { summary: clean_detail(summary, 200), perfdata: parse_perfdata(&perf_text) }
+    PluginOutput {
+        summary: clean_detail(summary, 200),
+        long_text: long_text(&long),
+        perfdata: parse_perfdata(&perf_text),
+    }
+}
+
+/// Long text lines cleaned for a detail: control characters dropped (tabs
+/// become spaces), trailing blanks and empty edge lines removed, cut at
+/// `MAX_LONG_TEXT` bytes on a character boundary with "…".
+fn long_text(lines: &[&str]) -> String {
+    let cleaned: Vec<String> = lines
+        .iter()
+        .map(|l| {
+            l.chars()
+                .map(|c| if c == '\t' { ' ' } else { c })
+                .filter(|c| !c.is_control())
+                .collect::<String>()
+                .trim_end()
+                .to_string()
+        })
+        .collect();
+    let start = cleaned.iter().position(|l| !l.is_empty()).unwrap_or(cleaned.len());
+    let end = cleaned.iter().rposition(|l| !l.is_empty()).map_or(start, |i| i + 1);
+    let mut text = cleaned[start..end].join("\n");
+    if text.len() > MAX_LONG_TEXT {
+        let mut cut = MAX_LONG_TEXT - '…'.len_utf8();
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        text.truncate(cut);
+        text.push('…');
+    }
+    text
 }
 
 fn parse_perfdata(text: &str) -> Vec<PerfDatum> {
@@ -251,6 +215,23 @@ mod tests {
         assert_eq!(o.perfdata[0], PerfDatum { label: "/".into(), value: 2643.0, uom: "MB".into() });
         assert_eq!(o.perfdata[1].label, "my disk");
         assert_eq!(o.perfdata[1].uom, "%");
+    }
+
+    #[test]
+    fn long_text_runs_to_the_first_pipe_and_perfdata_after_it() {
+        let o = parse_plugin_output(
+            "DISK WARNING - 91%\n\n/ 91%\t used \n/home 40% | /=91%;80;90\n/home=40%\nvar=1\n",
+        );
+        assert_eq!(o.summary, "DISK WARNING - 91%");
+        assert_eq!(o.long_text, "/ 91%  used\n/home 40%");
+        let labels: Vec<&str> = o.perfdata.iter().map(|p| p.label.as_str()).collect();
+        assert_eq!(labels, ["/", "/home", "var"]);
+        assert_eq!(parse_plugin_output("OK\n").long_text, "");
+        assert_eq!(parse_plugin_output("OK\n\u{1b}[31m\n").long_text, "[31m");
+
+        let big = format!("OK\n{}", "é".repeat(5000));
+        let t = parse_plugin_output(&big).long_text;
+        assert!(t.len() <= MAX_LONG_TEXT && t.ends_with('…'), "{}", t.len());
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! call. Every probe is bounded by its check's timeout and reads at most a
 //! capped amount of what the target sends.
 
+pub mod child;
 pub mod command;
 pub mod http;
 pub mod process;

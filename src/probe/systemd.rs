@@ -1,7 +1,11 @@
 //! systemd probe: `systemctl show -p LoadState,ActiveState,SubState,Result,NRestarts UNIT`,
 //! run from PATH without a shell (which is also what lets tests fake it).
+//!
+//! When `systemctl` itself fails (missing, past the timeout, killed, an
+//! answer that is not `systemctl show`'s) the unit could not be evaluated:
+//! `unknown`, never `down`, so the monitor's own tool never triggers a heal.
 
-use super::command::{RunError, run_bounded};
+use super::child::{RunError, run_bounded};
 use super::{CheckStatus, Outcome, Reason, SystemdProbe, UnitInfo, clean_detail};
 use std::time::Instant;
 
@@ -26,20 +30,51 @@ pub fn check(p: &SystemdProbe, deadline: Instant) -> Outcome {
             );
         }
         Err(RunError::Timeout) => {
-            return Outcome::down(Reason::Timeout, "systemctl did not answer in time");
+            return Outcome::not_up(
+                CheckStatus::Unknown,
+                Reason::Timeout,
+                "systemctl did not answer in time",
+            );
         }
     };
     if out.code != Some(0) {
         let msg = clean_detail(&String::from_utf8_lossy(&out.stderr), 160);
-        let msg =
-            if msg.is_empty() { format!("systemctl exited with {:?}", out.code) } else { msg };
+        let msg = match (msg.is_empty(), out.code, out.signal) {
+            (false, ..) => msg,
+            (true, Some(c), _) => format!("exited with {c}"),
+            (true, None, Some(sig)) => format!("killed by signal {sig}"),
+            (true, None, None) => "ended without an exit status".into(),
+        };
         return Outcome::not_up(
             CheckStatus::Unknown,
             Reason::CheckError,
             format!("systemctl: {msg}"),
         );
     }
-    evaluate(parse_show(&String::from_utf8_lossy(&out.stdout)))
+    let text = String::from_utf8_lossy(&out.stdout);
+    if !answers_show(&text) {
+        let said = clean_detail(&text, 120);
+        return Outcome::not_up(
+            CheckStatus::Unknown,
+            Reason::CheckError,
+            if said.is_empty() {
+                "systemctl show answered nothing".to_string()
+            } else {
+                format!("not an answer of systemctl show: {said}")
+            },
+        );
+    }
+    evaluate(parse_show(&text))
+}
+
+/// Whether `text` carries the properties a verdict needs: `systemctl show`
+/// prints every property asked for, so one missing means someone else spoke.
+fn answers_show(text: &str) -> bool {
+    ["LoadState", "ActiveState", "SubState"].iter().all(|key| {
+        text.lines().any(|l| {
+            l.split_once('=').is_some_and(|(k, v)| k.trim() == *key && !v.trim().is_empty())
+        })
+    })
 }
 
 /// Reads `KEY=VALUE` lines of `systemctl show`.
@@ -139,5 +174,14 @@ mod tests {
             (Unknown, Some(Reason::UnitNotFound))
         );
         assert_eq!(eval("", "", "", ""), (Unknown, Some(Reason::CheckError)));
+    }
+
+    #[test]
+    fn only_a_full_answer_is_one() {
+        assert!(answers_show("LoadState=loaded\nActiveState=active\nSubState=running\n"));
+        assert!(!answers_show("ActiveState=inactive\nSubState=dead\n"));
+        assert!(!answers_show("LoadState=\nActiveState=inactive\nSubState=dead\n"));
+        assert!(!answers_show("Failed to connect to bus: No such file or directory\n"));
+        assert!(!answers_show(""));
     }
 }

@@ -159,7 +159,7 @@ impl Web {
 /// an unreadable file is an error (at start-up, or a reload that keeps the
 /// old config), never a hang.
 fn read_password(path: &std::path::Path) -> Result<String, String> {
-    let bytes = read_regular(path, 64 * 1024)
+    let bytes = crate::fsutil::read_regular(path, 64 * 1024)
         .map_err(|e| format!("{}: cannot read basic_auth password_file: {e}", path.display()))?;
     let text = String::from_utf8_lossy(&bytes);
     let pw = text.trim_end_matches(['\n', '\r']);
@@ -167,23 +167,6 @@ fn read_password(path: &std::path::Path) -> Result<String, String> {
         return Err(format!("{}: basic_auth password_file is empty", path.display()));
     }
     Ok(pw.to_string())
-}
-
-/// Reads a small regular file without ever blocking on a FIFO or device:
-/// opened non-blocking, refused unless it is a regular file, read up to `max`.
-pub(crate) fn read_regular(path: &std::path::Path, max: u64) -> std::io::Result<Vec<u8>> {
-    use std::io::Read;
-    use std::os::unix::fs::OpenOptionsExt;
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
-        .open(path)?;
-    if !file.metadata()?.is_file() {
-        return Err(std::io::Error::other("not a regular file"));
-    }
-    let mut bytes = Vec::new();
-    file.take(max).read_to_end(&mut bytes)?;
-    Ok(bytes)
 }
 
 pub struct Server {

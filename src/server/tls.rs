@@ -46,6 +46,6 @@ pub fn server_config(files: &TlsFiles) -> Result<Arc<rustls::ServerConfig>, Stri
 }
 
 fn read(path: &Path, key: &str) -> Result<Vec<u8>, String> {
-    super::read_regular(path, MAX_PEM)
+    crate::fsutil::read_regular(path, MAX_PEM)
         .map_err(|e| format!("{}: cannot read tls {key}: {e}", path.display()))
 }

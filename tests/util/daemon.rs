@@ -25,12 +25,15 @@ impl Daemon {
         if http && !args.contains(&"--listen") {
             all.extend(["--listen", "127.0.0.1:0"]);
         }
-        let mut child = env
-            .command(&all, extra_env)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn daemon");
+        Self::start_command(env.command(&all, extra_env), http)
+    }
+
+    /// Starts a prepared command (e.g. under another uid, or through `sh`);
+    /// with `http`, waits for its "listening on" line.
+    #[track_caller]
+    pub fn start_command(mut command: std::process::Command, http: bool) -> Daemon {
+        let mut child =
+            command.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().expect("spawn daemon");
         let log = Arc::new(Mutex::new(Vec::new()));
         let stderr = child.stderr.take().expect("stderr");
         let sink = Arc::clone(&log);

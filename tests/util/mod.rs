@@ -156,6 +156,9 @@ impl Env {
             &format!(
                 r#"#!/bin/sh
 [ "$1" = __ready ] && exit 0
+# A test may run the monitor with a file size limit (a full disk): the
+# fake's own log must not be limited with it.
+ulimit -S -f unlimited 2>/dev/null
 D='{d}'
 echo "$*" >> "$D/systemctl.log"
 case "$1" in
@@ -222,7 +225,21 @@ exit 0
     /// The `Command` that `cmd_env` runs, for tests that need the child.
     pub fn command(&self, args: &[&str], env: &[(&str, &str)]) -> Command {
         let mut c = Command::new(BIN);
-        c.args(args).current_dir(self.root()).stdin(Stdio::null());
+        c.args(args);
+        self.prepare(c, env)
+    }
+
+    /// The binary run with `args` through `sh -c SCRIPT`, in the same
+    /// environment as `command`: SCRIPT ends with `exec "$0" "$@"` after
+    /// setting up what the test needs (e.g. `ulimit -f 0`: a full disk).
+    pub fn command_via_sh(&self, script: &str, args: &[&str]) -> Command {
+        let mut c = Command::new("sh");
+        c.arg("-c").arg(script).arg(BIN).args(args);
+        self.prepare(c, &[])
+    }
+
+    fn prepare(&self, mut c: Command, env: &[(&str, &str)]) -> Command {
+        c.current_dir(self.root()).stdin(Stdio::null());
         for (k, _) in std::env::vars_os() {
             let k = k.to_string_lossy();
             if k.starts_with("CHATSTACK_")
