@@ -5,9 +5,9 @@ use crate::config::{self, Config};
 use crate::cycle::{self, CycleOptions};
 use crate::error::Error;
 use crate::output::{self, Format};
+use crate::statefile;
 use crate::status::StatusDoc;
 use crate::time::Timestamp;
-use crate::{fsutil, statefile};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -72,18 +72,22 @@ fn check(path: &Path, no_restart: bool, format: Format, only: Vec<String>) -> Re
             });
         }
     }
-    let _lock = take_lock(&config)?;
+    let _lock = statefile::lock(&config.state_file, LOCK_WAIT)?;
     let mut state = statefile::load(&config.state_file)?;
     let opts = CycleOptions { no_restart, only: only.clone() };
     // Restarts are on disk before they run: a run that cannot record one
     // (full disk) must not run it, or the budget never advances.
     let mut persist = |s: &crate::state::StateFile| statefile::save(&config.state_file, s);
     let out = cycle::run(&config, &mut state, &opts, &mut persist);
-    // Saved before alerting too: delivery may take a notifier's whole
-    // timeout, and a run killed meanwhile must not lose what the restarts
-    // did (its alerts are then raised again by the next run: at least once).
+    // The cycle's alerts are in the outbox: saved before delivery, which
+    // may take a notifier's whole timeout, so a run killed meanwhile loses
+    // none (they go out with the next run: at least once).
     statefile::save(&config.state_file, &state)?;
-    crate::notify::after_cycle_oneshot(&config, &mut state, &out);
+    crate::notify::deliver_oneshot(
+        &config,
+        &mut state,
+        crate::notify::heartbeat_due(&config, &out.doc),
+    );
     statefile::save(&config.state_file, &state)?;
     // `--only` leaves the status file and the prom file to full runs: one
     // service's view must not replace the host's.
@@ -93,17 +97,6 @@ fn check(path: &Path, no_restart: bool, format: Format, only: Vec<String>) -> Re
     }
     print(&output::render(&out.doc, format, &out.notes, output::use_color()));
     Ok(output::exit_code(&out.doc))
-}
-
-pub fn take_lock(config: &Config) -> Result<fsutil::Lock, Error> {
-    take_lock_waiting(config, LOCK_WAIT)
-}
-
-pub fn take_lock_waiting(config: &Config, wait: Duration) -> Result<fsutil::Lock, Error> {
-    fsutil::lock(&config.state_file, wait).map_err(|e| match e {
-        fsutil::LockError::Busy(path) => Error::Locked { path },
-        fsutil::LockError::Io(path, source) => Error::Lock { path, source },
-    })
 }
 
 pub fn write_status(config: &Config, doc: &StatusDoc) -> Result<(), Error> {
@@ -223,7 +216,7 @@ fn mute(
         Some(d) => config::duration::parse(&d).map_err(|e| Error::Usage(format!("--for: {e}")))?,
         None => Duration::from_secs(3600),
     };
-    let _lock = take_lock_waiting(&config, EDIT_LOCK_WAIT)?;
+    let _lock = statefile::lock(&config.state_file, EDIT_LOCK_WAIT)?;
     let mut state = statefile::load(&config.state_file)?;
     let until = Timestamp::now().plus(dur);
     let s = state.services.entry(service.to_string()).or_default();
@@ -241,7 +234,7 @@ fn mute(
 fn unmute(path: &Path, service: &str) -> Result<u8, Error> {
     let config = config::load(path)?;
     known(&config, service)?;
-    let _lock = take_lock_waiting(&config, EDIT_LOCK_WAIT)?;
+    let _lock = statefile::lock(&config.state_file, EDIT_LOCK_WAIT)?;
     let mut state = statefile::load(&config.state_file)?;
     let s = state.services.entry(service.to_string()).or_default();
     let was_suspended = s.heal_suspended;

@@ -3,13 +3,14 @@
 
 use crate::config::{Config, HealPolicy, Service};
 use crate::error::Error;
+use crate::heal::{HealNote, HealNoteKind};
 use crate::probe::{Outcome, Probe, UnitInfo};
 use crate::state::{
     self, Action, Health, Observation, RestartRecord, ServiceState, StateFile, StepCtx,
 };
 use crate::status::{self, CheckReport, ServiceReport, StatusDoc};
 use crate::time::Timestamp;
-use crate::{heal, runner};
+use crate::{heal, notify, runner};
 use std::collections::HashMap;
 use std::time::Instant;
 
@@ -22,27 +23,13 @@ pub struct CycleOptions {
     pub only: Vec<String>,
 }
 
-/// A line for the operator about healing, e.g. which restart was skipped.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HealNote {
-    pub service: String,
-    pub text: String,
-    /// A restart was run (ok or not) or the budget was exhausted: alert-worthy.
-    pub kind: HealNoteKind,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum HealNoteKind {
-    Restarted { ok: bool },
-    Suspended,
-    Skipped,
-}
-
 pub struct CycleOutput {
     pub doc: StatusDoc,
     pub notes: Vec<HealNote>,
     /// Each service's status before this cycle (None: first seen).
     pub previous: HashMap<String, Option<Health>>,
+    /// The alerts it raised: their deliveries are in the state's outbox.
+    pub raised: notify::Raised,
 }
 
 /// Saves the state file; `run` calls it before running any restart.
@@ -211,7 +198,8 @@ pub fn run(
         duration_ms: status::ms(started.elapsed()),
         services: reports,
     };
-    CycleOutput { doc, notes, previous }
+    let raised = notify::raise(config, state, &doc, &notes);
+    CycleOutput { doc, notes, previous, raised }
 }
 
 /// systemd's view of the service's own unit, when a check probed it.

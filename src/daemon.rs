@@ -10,8 +10,9 @@ use crate::cycle::{self, CycleOptions};
 use crate::error::Error;
 use crate::sdnotify;
 use crate::server::{self, Live, Source, Web};
-use crate::status::StatusDoc;
-use crate::{app, metrics, notify, statefile};
+use crate::status::{self, StatusDoc};
+use crate::time::Timestamp;
+use crate::{metrics, notify, statefile};
 use std::net::TcpListener;
 use std::path::Path;
 use std::sync::Arc;
@@ -54,28 +55,223 @@ fn bind(addr: &str) -> Result<TcpListener, Error> {
     TcpListener::bind(addr).map_err(|source| Error::Listen { addr: addr.to_string(), source })
 }
 
-/// One cycle with persistence: lock, load state, probe and heal, save,
-/// write the status (and prom) file, deliver events.
+/// One cycle with persistence, under the state lock: load the state,
+/// apply what the sender finished, probe and heal, save (the cycle's
+/// alerts are then durable), write the status and prom files; then hand
+/// the outbox to the sender.
 fn cycle_once(
     config: &Config,
     opts: &CycleOptions,
     alerts: &notify::Dispatcher,
 ) -> Result<StatusDoc, Error> {
-    let out = {
-        let _lock = app::take_lock_waiting(config, LOCK_WAIT)?;
+    let (out, outbox) = {
+        let _lock = statefile::lock(&config.state_file, LOCK_WAIT)?;
         // Re-read each cycle: `mute`/`unmute` edit the file while we run.
         // An unreadable file ends the cycle here: nothing healed or saved
         // over a state we could not see.
         let mut state = statefile::load(&config.state_file)?;
+        notify::apply_done(&mut state, &alerts.take_done());
         let mut persist = |s: &crate::state::StateFile| statefile::save(&config.state_file, s);
         let out = cycle::run(config, &mut state, opts, &mut persist);
-        alerts.after_cycle(config, &mut state, &out);
         statefile::save(&config.state_file, &state)?;
-        out
+        status::write(&config.status_file, &out.doc)?;
+        metrics::write_prom_file(config, &out.doc);
+        (out, notify::outbox(config, &state, Timestamp::now()))
     };
-    app::write_status(config, &out.doc)?;
-    metrics::write_prom_file(config, &out.doc);
+    alerts.sync(config, outbox, notify::heartbeat_due(config, &out.doc), out.raised.dropped);
     Ok(out.doc)
+}
+
+/// The running daemon: its config, the server, the signal channel,
+/// systemd's notify socket and the alert sender.
+struct Daemon<'a> {
+    path: &'a Path,
+    config: Arc<Config>,
+    opts: CycleOptions,
+    /// `--listen` given: a changed `listen:` in the config is ignored.
+    listen_pinned: bool,
+    server: Option<Arc<server::Server>>,
+    tx: Sender<Msg>,
+    rx: Receiver<Msg>,
+    sd: sdnotify::Notifier,
+    alerts: Arc<notify::Dispatcher>,
+    /// A SIGHUP came in: reload before the next cycle.
+    reload: bool,
+}
+
+/// What waiting for a cycle came to.
+enum Waited {
+    Done(Result<StatusDoc, Error>),
+    /// SIGTERM/SIGINT: the cycle was let finish (or abandoned after its grace).
+    Stop,
+}
+
+impl<'a> Daemon<'a> {
+    fn start(
+        path: &'a Path,
+        no_restart: bool,
+        listen: Option<String>,
+        no_http: bool,
+    ) -> Result<Self, Error> {
+        let config = Arc::new(config::load(path)?);
+        let server = if no_http {
+            None
+        } else {
+            let addr = listen.clone().unwrap_or_else(|| config.listen.clone());
+            let listener = bind(&addr)?;
+            let web = Web::from_config(&config).map_err(Error::Other)?;
+            Some(
+                server::start(listener, Source::Live(Live::default()), web)
+                    .map_err(|e| Error::Other(format!("cannot start the HTTP server: {e}")))?,
+            )
+        };
+        let (tx, rx) = mpsc::channel();
+        spawn_signals(tx.clone())?;
+        crate::info!(
+            "started: {} services, every {}{}",
+            config.services.len(),
+            config::duration::format(config.interval),
+            if no_restart { ", healing off (--no-restart)" } else { "" }
+        );
+        Ok(Daemon {
+            path,
+            config,
+            opts: CycleOptions { no_restart, only: Vec::new() },
+            listen_pinned: listen.is_some(),
+            server,
+            tx,
+            rx,
+            sd: sdnotify::Notifier::from_env(),
+            alerts: Arc::new(notify::Dispatcher::start()),
+            reload: false,
+        })
+    }
+
+    /// Runs one cycle on its own thread and waits for it, feeding the
+    /// watchdog while it is within its worst-case bound (a cycle stuck
+    /// beyond it stops the pings and systemd steps in).
+    fn cycle(&mut self, started: Instant) -> Result<Waited, Error> {
+        let (config, tx, alerts, opts) = (
+            Arc::clone(&self.config),
+            self.tx.clone(),
+            Arc::clone(&self.alerts),
+            self.opts.clone(),
+        );
+        std::thread::Builder::new()
+            .name("cycle".into())
+            .spawn(move || {
+                let _ = tx.send(Msg::CycleDone(cycle_once(&config, &opts, &alerts)));
+            })
+            .map_err(|e| Error::Other(format!("cannot start a cycle: {e}")))?;
+        let bound = cycle_bound(&self.config);
+        loop {
+            let wait = self.sd.watchdog.unwrap_or(Duration::from_secs(3600));
+            match self.rx.recv_timeout(wait) {
+                Err(RecvTimeoutError::Timeout) => {
+                    if self.sd.watchdog.is_some() && started.elapsed() < bound {
+                        self.sd.notify("WATCHDOG=1");
+                    }
+                }
+                Ok(Msg::CycleDone(r)) => return Ok(Waited::Done(r)),
+                Ok(Msg::Reload) => self.reload = true,
+                Ok(Msg::Shutdown(sig)) => {
+                    // Let the running cycle finish, or abandon it after its timeout.
+                    let grace = self.config.max_timeout() + Duration::from_secs(1);
+                    crate::info!(
+                        "{sig}: stopping (waiting at most {} ms for the running cycle)",
+                        grace.as_millis()
+                    );
+                    self.sd.notify("STOPPING=1");
+                    wait_for_cycle(&self.rx, grace);
+                    return Ok(Waited::Stop);
+                }
+                Err(RecvTimeoutError::Disconnected) => {
+                    return Err(Error::Other("internal error: control channel closed".into()));
+                }
+            }
+        }
+    }
+
+    /// A cycle's result: published to the server, told to systemd.
+    fn publish(&self, doc: StatusDoc, first: bool) {
+        let status = format!("STATUS={}", summary(&doc));
+        if let Some(live) = self.server.as_ref().and_then(|s| s.live()) {
+            live.set_extra_metrics(self.alerts.metrics());
+            live.publish(doc);
+        }
+        if first {
+            self.sd.notify("READY=1");
+        }
+        if self.sd.watchdog.is_some() {
+            self.sd.notify("WATCHDOG=1");
+        }
+        self.sd.notify(&status);
+    }
+
+    /// Waits until `next` (the next cycle's start), reloading on SIGHUP and
+    /// feeding the watchdog while idle. False on SIGTERM/SIGINT.
+    fn idle_until(&mut self, next: Instant) -> Result<bool, Error> {
+        loop {
+            if std::mem::take(&mut self.reload) {
+                self.sd.notify("RELOADING=1");
+                if let Some(c) = reload_config(
+                    self.path,
+                    &self.config,
+                    self.server.as_deref(),
+                    self.listen_pinned,
+                ) {
+                    self.config = Arc::new(c);
+                }
+                self.sd.notify("READY=1");
+            }
+            let left = next.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Ok(true);
+            }
+            // With an interval longer than half the watchdog period, keep
+            // pinging while idle: the loop is alive, just waiting.
+            let nap = self.sd.watchdog.map_or(left, |w| left.min(w));
+            match self.rx.recv_timeout(nap) {
+                Ok(Msg::Reload) => self.reload = true,
+                Ok(Msg::Shutdown(sig)) => {
+                    crate::info!("{sig}: stopping");
+                    self.sd.notify("STOPPING=1");
+                    return Ok(false);
+                }
+                Ok(Msg::CycleDone(_)) => {}
+                Err(RecvTimeoutError::Timeout) if nap < left => self.sd.notify("WATCHDOG=1"),
+                Err(RecvTimeoutError::Timeout) => return Ok(true),
+                Err(RecvTimeoutError::Disconnected) => {
+                    return Err(Error::Other("internal error: control channel closed".into()));
+                }
+            }
+        }
+    }
+
+    /// The one way out: the sender gets a grace period, what it finished is
+    /// saved to the state file (still its one writer: this thread, under
+    /// the lock), and the rest waits there for the next start.
+    fn stop(self) -> u8 {
+        self.alerts.shutdown(Duration::from_secs(2));
+        let done = self.alerts.take_done();
+        if !done.is_empty() {
+            let saved = statefile::lock(&self.config.state_file, Duration::from_secs(2)).and_then(
+                |_lock| {
+                    let mut state = statefile::load(&self.config.state_file)?;
+                    notify::apply_done(&mut state, &done);
+                    statefile::save(&self.config.state_file, &state)
+                },
+            );
+            if let Err(e) = saved {
+                crate::warn!(
+                    "notify: could not record {} finished notification(s) ({e}); they may be sent again",
+                    done.len()
+                );
+            }
+        }
+        crate::info!("stopped");
+        0
+    }
 }
 
 pub fn run(
@@ -85,134 +281,27 @@ pub fn run(
     no_http: bool,
 ) -> Result<u8, Error> {
     crate::arena::limit();
-    let mut config = Arc::new(config::load(path)?);
-    let server = if no_http {
-        None
-    } else {
-        let addr = listen.clone().unwrap_or_else(|| config.listen.clone());
-        let listener = bind(&addr)?;
-        let web = Web::from_config(&config).map_err(Error::Other)?;
-        Some(
-            server::start(listener, Source::Live(Live::default()), web)
-                .map_err(|e| Error::Other(format!("cannot start the HTTP server: {e}")))?,
-        )
-    };
-    let (tx, rx) = mpsc::channel();
-    spawn_signals(tx.clone())?;
-    let sd = sdnotify::Notifier::from_env();
-    let alerts = Arc::new(notify::Dispatcher::start());
-    let opts = CycleOptions { no_restart, only: Vec::new() };
-    crate::info!(
-        "started: {} services, every {}{}",
-        config.services.len(),
-        config::duration::format(config.interval),
-        if no_restart { ", healing off (--no-restart)" } else { "" }
-    );
+    let mut d = Daemon::start(path, no_restart, listen, no_http)?;
     let mut first = true;
     loop {
         let started = Instant::now();
-        {
-            let (config, tx, alerts, opts) =
-                (Arc::clone(&config), tx.clone(), Arc::clone(&alerts), opts.clone());
-            std::thread::Builder::new()
-                .name("cycle".into())
-                .spawn(move || {
-                    let _ = tx.send(Msg::CycleDone(cycle_once(&config, &opts, &alerts)));
-                })
-                .map_err(|e| Error::Other(format!("cannot start a cycle: {e}")))?;
+        match d.cycle(started)? {
+            Waited::Stop => return Ok(d.stop()),
+            Waited::Done(Ok(doc)) => d.publish(doc, first),
+            Waited::Done(Err(e)) if first => return Err(e),
+            Waited::Done(Err(e)) => crate::error!("{e}"),
         }
-        let mut reload = false;
-        // While a cycle runs within its worst-case bound the watchdog is fed;
-        // a cycle stuck beyond it stops the pings and systemd steps in.
-        let bound = cycle_bound(&config);
-        let result = loop {
-            let wait = sd.watchdog.unwrap_or(Duration::from_secs(3600));
-            match rx.recv_timeout(wait) {
-                Err(RecvTimeoutError::Timeout) => {
-                    if sd.watchdog.is_some() && started.elapsed() < bound {
-                        sd.notify("WATCHDOG=1");
-                    }
-                }
-                Ok(Msg::CycleDone(r)) => break r,
-                Ok(Msg::Reload) => reload = true,
-                Ok(Msg::Shutdown(sig)) => {
-                    // Let the running cycle finish, or abandon it after its timeout.
-                    let grace = config.max_timeout() + Duration::from_secs(1);
-                    crate::info!(
-                        "{sig}: stopping (waiting at most {} ms for the running cycle)",
-                        grace.as_millis()
-                    );
-                    sd.notify("STOPPING=1");
-                    wait_for_cycle(&rx, grace);
-                    alerts.shutdown(Duration::from_secs(2));
-                    crate::info!("stopped");
-                    return Ok(0);
-                }
-                Err(RecvTimeoutError::Disconnected) => {
-                    return Err(Error::Other("internal error: control channel closed".into()));
-                }
-            }
-        };
-        match result {
-            Ok(doc) => {
-                if let Some(live) = server.as_ref().and_then(|s| s.live()) {
-                    live.set_extra_metrics(alerts.metrics());
-                    live.publish(doc.clone());
-                }
-                if first {
-                    sd.notify("READY=1");
-                    first = false;
-                }
-                if sd.watchdog.is_some() {
-                    sd.notify("WATCHDOG=1");
-                }
-                sd.notify(&format!("STATUS={}", summary(&doc)));
-            }
-            Err(e) if first => return Err(e),
-            Err(e) => crate::error!("{e}"),
-        }
+        first = false;
         let elapsed = started.elapsed();
-        if elapsed > config.interval {
+        if elapsed > d.config.interval {
             crate::warn!(
                 "cycle took {} ms, longer than the interval ({}); starting the next one now",
                 elapsed.as_millis(),
-                config::duration::format(config.interval)
+                config::duration::format(d.config.interval)
             );
         }
-        let next = started + config.interval;
-        // Sleep until the next cycle, waking for signals.
-        loop {
-            if reload {
-                reload = false;
-                sd.notify("RELOADING=1");
-                if let Some(c) = reload_config(path, &config, server.as_deref(), listen.is_some()) {
-                    config = Arc::new(c);
-                }
-                sd.notify("READY=1");
-            }
-            let left = next.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                break;
-            }
-            // With an interval longer than half the watchdog period, keep
-            // pinging while idle: the loop is alive, just waiting.
-            let nap = sd.watchdog.map_or(left, |w| left.min(w));
-            match rx.recv_timeout(nap) {
-                Ok(Msg::Reload) => reload = true,
-                Ok(Msg::Shutdown(sig)) => {
-                    crate::info!("{sig}: stopping");
-                    sd.notify("STOPPING=1");
-                    alerts.shutdown(Duration::from_secs(2));
-                    crate::info!("stopped");
-                    return Ok(0);
-                }
-                Ok(Msg::CycleDone(_)) => {}
-                Err(RecvTimeoutError::Timeout) if nap < left => sd.notify("WATCHDOG=1"),
-                Err(RecvTimeoutError::Timeout) => break,
-                Err(RecvTimeoutError::Disconnected) => {
-                    return Err(Error::Other("internal error: control channel closed".into()));
-                }
-            }
+        if !d.idle_until(started + d.config.interval)? {
+            return Ok(d.stop());
         }
     }
 }

@@ -51,3 +51,19 @@ fn run(argv: &[String], deadline: Instant) -> (bool, String) {
         Err(RunError::Timeout) => (false, format!("{cmd}: timed out (heal.timeout)")),
     }
 }
+
+/// A line for the operator about healing, e.g. which restart was skipped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealNote {
+    pub service: String,
+    pub text: String,
+    /// A restart was run (ok or not) or the budget was exhausted: alert-worthy.
+    pub kind: HealNoteKind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HealNoteKind {
+    Restarted { ok: bool },
+    Suspended,
+    Skipped,
+}

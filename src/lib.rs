@@ -16,6 +16,8 @@ pub mod fsutil;
 #[cfg(test)]
 mod fuzz;
 pub mod heal;
+#[cfg(test)]
+mod layers;
 pub mod log;
 pub mod metrics;
 pub mod notify;

@@ -1,6 +1,6 @@
 //! Human, JSON and Nagios renderings of a status document.
 
-use crate::cycle::HealNote;
+use crate::heal::HealNote;
 use crate::probe::CheckStatus;
 use crate::state::Health;
 use crate::status::{ServiceReport, StatusDoc};

@@ -77,3 +77,13 @@ pub fn save(path: &Path, state: &StateFile) -> Result<(), Error> {
     fsutil::write_atomic(path, &bytes, 0o640)
         .map_err(|source| Error::StateWrite { path: path.into(), source })
 }
+
+/// Takes `<state_file>.lock`, waiting up to `wait` for another holder: every
+/// reader-modify-writer of the state file holds it (`check`, the daemon's
+/// cycle, `mute`, `unmute`, `ping`).
+pub fn lock(path: &Path, wait: std::time::Duration) -> Result<fsutil::Lock, Error> {
+    fsutil::lock(path, wait).map_err(|e| match e {
+        fsutil::LockError::Busy(path) => Error::Locked { path },
+        fsutil::LockError::Io(path, source) => Error::Lock { path, source },
+    })
+}

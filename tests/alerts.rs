@@ -849,3 +849,68 @@ fn at_shutdown_the_daemon_keeps_what_it_could_not_deliver() {
     assert_eq!(r.hook_events(), ["web down"]);
     assert_eq!(env.state()["undelivered"], serde_json::json!([]));
 }
+
+#[test]
+fn a_daemon_killed_with_sigkill_loses_no_alert() {
+    // Durable delivery: the cycle that raises an event saves it in the
+    // state file's outbox before it ends; a SIGKILL at any moment after
+    // that (here: while the receiver hangs on the delivery) loses nothing,
+    // and the next daemon delivers it (same id).
+    let r = Receiver::new(Mode::Hang);
+    let env = web_env(&r, "", "");
+    set_up(&env, "web", false);
+    let mut d = Daemon::start(&env, &["run", "-c", &cfg(&env), "--no-http"], &[]);
+    wait_until(Duration::from_secs(10), || !r.requests().is_empty());
+    let kept = env.state()["undelivered"].as_array().cloned().unwrap_or_default();
+    let ids: Vec<String> = kept
+        .iter()
+        .filter(|d| d["notifier"] == "hook")
+        .map(|d| d["event"]["id"].as_str().unwrap_or("").to_string())
+        .collect();
+    assert_eq!(ids.len(), 1, "the down event is in the outbox: {kept:#?}");
+    d.signal(rustix::process::Signal::KILL);
+    let _ = d.wait_exit(Duration::from_secs(5));
+    assert!(r.hook_events().is_empty(), "nothing was delivered before the kill");
+
+    r.set(Mode::Status(200));
+    let _d = Daemon::start(&env, &["run", "-c", &cfg(&env), "--no-http"], &[]);
+    wait_until(Duration::from_secs(15), || r.hook_events() == ["web down"]);
+    let delivered = r.delivered("/hook");
+    assert_eq!(delivered[0].json()["id"].as_str(), Some(ids[0].as_str()));
+    // Once delivered, the next cycles forget it.
+    wait_until(Duration::from_secs(10), || {
+        !env.state()["undelivered"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|d| d["notifier"] == "hook"))
+    });
+    assert_eq!(r.hook_events(), ["web down"], "delivered once");
+}
+
+#[test]
+fn a_kill_right_after_the_raising_cycle_is_delivered_by_the_next_check() {
+    // The same outbox serves both modes: a daemon killed before its sender
+    // even tried leaves the event for a cron `check` to deliver.
+    let r = Receiver::new(Mode::Status(200));
+    let env = web_env(&r, "", "");
+    set_up(&env, "web", false);
+    // The notifiers point at a closed port first: nothing can be sent.
+    let closed = format!("127.0.0.1:{}", crate::util::closed_port());
+    let yaml =
+        std::fs::read_to_string(env.config_path()).unwrap().replace(&r.addr.to_string(), &closed);
+    std::fs::write(env.config_path(), &yaml).unwrap();
+    let mut d = Daemon::start(&env, &["run", "-c", &cfg(&env), "--no-http"], &[]);
+    wait_until(Duration::from_secs(10), || {
+        let text = std::fs::read_to_string(env.state_path()).unwrap_or_default();
+        let state: Value = serde_json::from_str(&text).unwrap_or_default();
+        state["undelivered"].as_array().is_some_and(|a| a.len() >= 3)
+    });
+    d.signal(rustix::process::Signal::KILL);
+    let _ = d.wait_exit(Duration::from_secs(5));
+    let yaml = yaml.replace(&closed, &r.addr.to_string());
+    std::fs::write(env.config_path(), yaml).unwrap();
+    env.check(&[]).code(2);
+    assert_eq!(r.kinds("/hook"), ["down"]);
+    assert_eq!(r.kinds("/slack"), ["down"]);
+    assert_eq!(r.kinds("/twilio"), ["down"]);
+    assert_eq!(env.state()["undelivered"], serde_json::json!([]));
+}

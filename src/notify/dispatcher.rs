@@ -1,36 +1,32 @@
-//! The daemon's delivery: a bounded queue feeding one sender thread, so a
-//! cycle never waits on a notifier.
+//! The daemon's delivery: one sender thread working from the durable
+//! outbox, so a cycle never waits on a notifier and a kill loses nothing.
 //!
-//! `after_cycle` (cycle thread) raises the events, enqueues their
-//! deliveries and the heartbeat ping, and returns at once. The sender
-//! thread ("notify") runs them in order: each attempt bounded by the
-//! notifier's timeout; connection errors, timeouts, 5xx and 429 retried
-//! with backoff (0.5 s, 2 s, 8 s; a Retry-After of up to a minute is
-//! honoured); a notifier waiting for a retry holds back its later
-//! deliveries (order per notifier is kept) but not the other notifiers'.
-//! A delivery that still fails is handed back to the next cycle, which
-//! keeps it in the state file and retries it later (1 min, doubling up to
-//! 30 min). A full queue drops the oldest delivery, with a logged count.
-//! At shutdown, what is left after the grace period goes to the state file.
+//! After each cycle has saved the state file, `sync` hands the sender the
+//! outbox (and the heartbeat ping). The sender runs due deliveries in
+//! order: each attempt bounded by the notifier's timeout; connection
+//! errors, timeouts, 5xx and 429 retried with backoff (0.5 s, 2 s, 8 s; a
+//! Retry-After of up to a minute is honoured), then again later (1 min,
+//! doubling up to 30 min); a notifier waiting for a retry holds back its
+//! later deliveries (order per notifier is kept) but not the other
+//! notifiers'. What it finishes (sent, or refused for good) or reschedules
+//! it reports through `take_done`, which the next cycle applies to the
+//! state file under the lock: the daemon's cycle stays the one writer of
+//! that file. At shutdown the sender gets a grace period, then the daemon
+//! applies what was done and saves.
 //!
 //! The queue lock is never held during network I/O.
 
 use super::heartbeat;
 use super::http::Attempt;
-use super::{Delivery, heartbeat_due, keep_undelivered, log_events, route, take_undelivered};
+use super::{Delivery, Done, DoneOutcome};
 use crate::config::{Config, Heartbeat, Notifier};
-use crate::cycle::CycleOutput;
-use crate::state::StateFile;
 use crate::time::Timestamp;
-use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashSet};
 use std::fmt::Write as _;
-use std::path::PathBuf;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-/// Deliveries (and the heartbeat) waiting for the sender thread.
-pub const CAPACITY: usize = 256;
-/// Attempts of one delivery before it is handed back to the state file.
+/// Quick attempts of one delivery before it waits for a later round.
 pub const MAX_TRIES: u32 = 4;
 /// The longest Retry-After we wait for; longer ones are cut to this.
 pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
@@ -40,17 +36,19 @@ fn backoff(tries: u32) -> Duration {
     Duration::from_millis(500u64.saturating_mul(4u64.saturating_pow(tries.saturating_sub(1))))
 }
 
-/// After a delivery has failed `attempts` times in all, when the daemon
-/// tries it again: 1 min after the first round, doubling, at most 30 min.
+/// After a delivery has failed `attempts` times in all, when it is tried
+/// again: 1 min after the first round, doubling, at most 30 min.
 fn later(attempts: u32) -> Duration {
     let rounds = attempts.div_ceil(MAX_TRIES).max(1);
     Duration::from_secs(60u64.saturating_mul(1u64 << (rounds - 1).min(5)))
         .min(Duration::from_secs(1800))
 }
 
-enum Job {
-    Deliver { n: Arc<Notifier>, d: Box<Delivery>, not_before: Instant, tries: u32 },
-    Heartbeat { hb: Heartbeat, ok: bool },
+struct Job {
+    d: Delivery,
+    not_before: Instant,
+    /// Attempts in the current quick round.
+    tries: u32,
 }
 
 #[derive(Default)]
@@ -61,11 +59,14 @@ struct Counts {
 
 #[derive(Default)]
 struct Queue {
-    jobs: VecDeque<Job>,
-    /// The delivery being sent right now (persisted at shutdown if unfinished).
-    in_progress: Option<Delivery>,
-    /// Deliveries that used up their tries, for the next cycle to keep.
-    gave_up: Vec<Delivery>,
+    /// The outbox as the last cycle saved it, minus what is being sent.
+    jobs: Vec<Job>,
+    heartbeat: Option<(Heartbeat, bool)>,
+    /// The delivery being sent right now.
+    in_progress: Option<String>,
+    /// Reports for the next cycle to apply to the state file.
+    done: Vec<Done>,
+    notifiers: BTreeMap<String, Arc<Notifier>>,
     /// Shutdown: stop at this instant.
     stop_at: Option<Instant>,
     /// The sender thread has returned.
@@ -74,8 +75,6 @@ struct Queue {
     dropped: u64,
     heartbeats: Counts,
     heartbeat_failing: bool,
-    /// Where leftovers go at shutdown (the last cycle's state file).
-    state_file: Option<PathBuf>,
 }
 
 struct Shared {
@@ -93,8 +92,8 @@ impl Shared {
 /// The daemon's alert delivery (see the module docs).
 pub struct Dispatcher {
     shared: Arc<Shared>,
-    /// False when the sender thread could not be started: everything then
-    /// goes to the state file for a later run.
+    /// False when the sender thread could not be started: the outbox then
+    /// waits in the state file for a later run.
     running: bool,
 }
 
@@ -114,7 +113,7 @@ impl Dispatcher {
                 Ok(_) => true,
                 Err(e) => {
                     crate::error!(
-                        "notify: cannot start the sender thread ({e}); alerts are kept in the state file"
+                        "notify: cannot start the sender thread ({e}); alerts wait in the state file"
                     );
                     false
                 }
@@ -123,120 +122,90 @@ impl Dispatcher {
         Dispatcher { shared, running }
     }
 
-    /// Cycle thread, under the state lock: raises the cycle's events and
-    /// enqueues them (after any due undelivered ones) and the heartbeat.
-    /// Never waits on the network.
-    pub fn after_cycle(&self, config: &Config, state: &mut StateFile, out: &CycleOutput) {
-        let now = Timestamp::now();
-        // At the cycle's time, as healing judged it (see after_cycle_oneshot).
-        let events = super::events::evaluate(config, state, out, out.doc.generated_at);
-        log_events(config, &events);
-        let gave_up = {
+    /// After a cycle saved the state file: the outbox to work from, the
+    /// heartbeat ping due, and how many deliveries the full outbox dropped.
+    pub fn sync(
+        &self,
+        config: &Config,
+        outbox: Vec<Delivery>,
+        heartbeat: Option<(&Heartbeat, bool)>,
+        dropped: usize,
+    ) {
+        let now = Instant::now();
+        let wall = Timestamp::now();
+        {
             let mut q = self.shared.lock();
-            q.state_file = Some(config.state_file.clone());
+            q.notifiers =
+                config.notify.iter().map(|n| (n.name.clone(), Arc::new(n.clone()))).collect();
             for n in &config.notify {
                 q.per_notifier.entry(n.name.clone()).or_default();
             }
-            std::mem::take(&mut q.gave_up)
-        };
-        keep_undelivered(state, gave_up);
-        let new = route(config, &events);
-        if !self.running {
-            keep_undelivered(state, new);
-            return;
-        }
-        let (due, not_yet): (Vec<Delivery>, Vec<Delivery>) = take_undelivered(config, state, now)
-            .into_iter()
-            .partition(|d| d.next_attempt.is_none_or(|t| t <= now));
-        keep_undelivered(state, not_yet);
-        let mut jobs = Vec::new();
-        for d in due.into_iter().chain(new) {
-            if let Some(n) = config.notify.iter().find(|n| n.name == d.notifier) {
-                jobs.push(Job::Deliver {
-                    n: Arc::new(n.clone()),
-                    d: Box::new(d),
-                    not_before: Instant::now(),
-                    tries: 0,
-                });
+            q.dropped += dropped as u64;
+            // Finished but not yet applied to the file: not again.
+            let finished: HashSet<String> = q
+                .done
+                .iter()
+                .filter(|d| d.outcome == DoneOutcome::Finished)
+                .map(|d| d.id.clone())
+                .collect();
+            let mut old: BTreeMap<String, Job> =
+                std::mem::take(&mut q.jobs).into_iter().map(|j| (j.d.id.clone(), j)).collect();
+            let in_progress = q.in_progress.clone();
+            let mut jobs = Vec::new();
+            for d in outbox {
+                if finished.contains(&d.id) || in_progress.as_ref() == Some(&d.id) {
+                    continue;
+                }
+                jobs.push(old.remove(&d.id).unwrap_or_else(|| {
+                    let wait = d.next_attempt.map_or(Duration::ZERO, |t| {
+                        if t > wall { t.since(wall) } else { Duration::ZERO }
+                    });
+                    Job { d, not_before: now + wait, tries: 0 }
+                }));
+            }
+            q.jobs = jobs;
+            if let Some((hb, ok)) = heartbeat {
+                q.heartbeat = Some((hb.clone(), ok));
             }
         }
-        if let Some((hb, ok)) = heartbeat_due(config, out) {
-            jobs.push(Job::Heartbeat { hb: hb.clone(), ok });
-        }
-        self.push(jobs);
+        self.shared.cv.notify_all();
     }
 
-    fn push(&self, jobs: Vec<Job>) {
-        if jobs.is_empty() {
-            return;
-        }
-        let (dropped_now, total) = {
-            let mut q = self.shared.lock();
-            let mut dropped_now = 0u64;
-            for job in jobs {
-                if matches!(job, Job::Heartbeat { .. }) {
-                    // Only the latest ping matters.
-                    q.jobs.retain(|j| !matches!(j, Job::Heartbeat { .. }));
-                }
-                q.jobs.push_back(job);
-                while q.jobs.len() > CAPACITY {
-                    let oldest =
-                        q.jobs.iter().position(|j| matches!(j, Job::Deliver { .. })).unwrap_or(0);
-                    q.jobs.remove(oldest);
-                    dropped_now += 1;
-                }
-            }
-            q.dropped += dropped_now;
-            (dropped_now, q.dropped)
-        };
+    /// What the sender finished or rescheduled since the last call.
+    pub fn take_done(&self) -> Vec<Done> {
+        std::mem::take(&mut self.shared.lock().done)
+    }
+
+    /// Lets the sender finish what it is doing within `grace`, then stops
+    /// it; the caller applies `take_done` to the state file.
+    pub fn shutdown(&self, grace: Duration) {
+        let deadline = Instant::now() + grace;
+        let mut q = self.shared.lock();
+        q.stop_at = Some(deadline);
         self.shared.cv.notify_all();
-        if dropped_now > 0 {
-            crate::warn!(
-                "notify: queue full ({CAPACITY}): dropped the {dropped_now} oldest notification(s) ({total} dropped since start)"
+        while self.running && !q.finished {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            q = self
+                .shared
+                .cv
+                .wait_timeout(q, left)
+                .map(|(g, _)| g)
+                .unwrap_or_else(|e| e.into_inner().0);
+        }
+        let left = q.jobs.len() + usize::from(q.in_progress.is_some());
+        drop(q);
+        if left > 0 {
+            crate::info!(
+                "notify: {left} notification(s) not delivered yet; they wait in the state file"
             );
         }
     }
 
-    /// Lets the sender finish within `grace`, then keeps what is left in
-    /// the state file for the next run.
-    pub fn shutdown(&self, grace: Duration) {
-        let deadline = Instant::now() + grace;
-        let leftovers = {
-            let mut q = self.shared.lock();
-            q.stop_at = Some(deadline);
-            self.shared.cv.notify_all();
-            while self.running && !q.finished {
-                let left = deadline.saturating_duration_since(Instant::now());
-                if left.is_zero() {
-                    break;
-                }
-                q = self
-                    .shared
-                    .cv
-                    .wait_timeout(q, left)
-                    .map(|(g, _)| g)
-                    .unwrap_or_else(|e| e.into_inner().0);
-            }
-            let mut left: Vec<Delivery> = std::mem::take(&mut q.gave_up);
-            // Unfinished: it may still go out, but a duplicate beats a loss.
-            left.extend(q.in_progress.take());
-            left.extend(q.jobs.drain(..).filter_map(|j| match j {
-                Job::Deliver { d, .. } => Some(*d),
-                Job::Heartbeat { .. } => None,
-            }));
-            (left, q.state_file.clone())
-        };
-        match leftovers {
-            (left, _) if left.is_empty() => {}
-            (left, Some(path)) => persist(&path, left),
-            (left, None) => {
-                crate::warn!("notify: {} notification(s) not delivered at shutdown", left.len())
-            }
-        }
-    }
-
     /// Prometheus text: notifications sent/failed per notifier, drops,
-    /// heartbeat pings and the queue length.
+    /// heartbeat pings and the outbox length.
     pub fn metrics(&self) -> String {
         let q = self.shared.lock();
         let mut o = String::new();
@@ -248,7 +217,7 @@ impl Dispatcher {
                 &mut o,
                 "chatstack_notifications_total",
                 "counter",
-                "Notifications delivered (sent) or given up on after retries (failed), per notifier.",
+                "Notifications delivered (sent), or attempt rounds that failed (failed), per notifier.",
             );
             for (name, c) in &q.per_notifier {
                 let l = crate::metrics::label(name);
@@ -268,16 +237,17 @@ impl Dispatcher {
             &mut o,
             "chatstack_notifications_dropped_total",
             "counter",
-            "Notifications dropped because the queue was full.",
+            "Notifications dropped because the outbox was full.",
         );
         let _ = writeln!(o, "chatstack_notifications_dropped_total {}", q.dropped);
         family(
             &mut o,
             "chatstack_notification_queue_length",
             "gauge",
-            "Deliveries waiting for the sender thread.",
+            "Deliveries in the outbox, waiting to be sent.",
         );
-        let _ = writeln!(o, "chatstack_notification_queue_length {}", q.jobs.len());
+        let waiting = q.jobs.len() + usize::from(q.in_progress.is_some());
+        let _ = writeln!(o, "chatstack_notification_queue_length {waiting}");
         family(&mut o, "chatstack_heartbeats_total", "counter", "Heartbeat pings, by result.");
         let _ = writeln!(o, "chatstack_heartbeats_total{{result=\"sent\"}} {}", q.heartbeats.sent);
         let _ =
@@ -286,84 +256,68 @@ impl Dispatcher {
     }
 }
 
-/// Appends leftovers to the state file's `undelivered` (under the lock).
-fn persist(path: &std::path::Path, left: Vec<Delivery>) {
-    let n = left.len();
-    let _lock = match crate::fsutil::lock(path, Duration::from_secs(1)) {
-        Ok(l) => l,
-        Err(_) => {
-            crate::warn!("notify: {n} notification(s) not delivered at shutdown (state file busy)");
-            return;
-        }
-    };
-    let mut state = match crate::statefile::load(path) {
-        Ok(s) => s,
-        Err(e) => {
-            crate::warn!("notify: {n} notification(s) not delivered at shutdown: {e}");
-            return;
-        }
-    };
-    keep_undelivered(&mut state, left);
-    match crate::statefile::save(path, &state) {
-        Ok(()) => crate::info!(
-            "notify: kept {n} undelivered notification(s) in the state file for the next run"
-        ),
-        Err(e) => crate::warn!("notify: {n} notification(s) not delivered at shutdown: {e}"),
-    }
-}
-
 enum Pick {
+    Heartbeat,
     Ready(usize),
     WaitUntil(Instant),
     Empty,
 }
 
-/// The next job to run: the first that is due, skipping notifiers whose
-/// earliest job is still waiting for its retry (order per notifier).
-fn pick(jobs: &VecDeque<Job>, now: Instant) -> Pick {
+/// The next thing to do: the heartbeat, else the first due delivery,
+/// skipping notifiers whose earliest delivery still waits for its retry.
+fn pick(q: &Queue, now: Instant) -> Pick {
+    if q.heartbeat.is_some() {
+        return Pick::Heartbeat;
+    }
     let mut blocked: HashSet<&str> = HashSet::new();
     let mut earliest: Option<Instant> = None;
-    for (i, j) in jobs.iter().enumerate() {
-        match j {
-            Job::Heartbeat { .. } => return Pick::Ready(i),
-            Job::Deliver { n, not_before, .. } => {
-                if blocked.contains(n.name.as_str()) {
-                    continue;
-                }
-                if *not_before <= now {
-                    return Pick::Ready(i);
-                }
-                blocked.insert(n.name.as_str());
-                earliest = Some(earliest.map_or(*not_before, |e| e.min(*not_before)));
-            }
+    for (i, j) in q.jobs.iter().enumerate() {
+        if blocked.contains(j.d.notifier.as_str()) {
+            continue;
         }
+        if j.not_before <= now {
+            return Pick::Ready(i);
+        }
+        blocked.insert(j.d.notifier.as_str());
+        earliest = Some(earliest.map_or(j.not_before, |e| e.min(j.not_before)));
     }
     earliest.map_or(Pick::Empty, Pick::WaitUntil)
+}
+
+enum Work {
+    Ping(Heartbeat, bool),
+    Send(Arc<Notifier>, Box<Job>),
 }
 
 /// The sender thread.
 fn sender(shared: &Shared) {
     loop {
-        let job = {
+        let work = {
             let mut q = shared.lock();
             loop {
                 let now = Instant::now();
                 if let Some(stop) = q.stop_at
-                    && (now >= stop || q.jobs.is_empty())
+                    && (now >= stop || q.jobs.iter().all(|j| j.not_before > now))
                 {
                     q.finished = true;
                     shared.cv.notify_all();
                     return;
                 }
-                let wait = match pick(&q.jobs, now) {
+                let wait = match pick(&q, now) {
+                    Pick::Heartbeat => match q.heartbeat.take() {
+                        Some((hb, ok)) => break Work::Ping(hb, ok),
+                        None => continue,
+                    },
                     Pick::Ready(i) => {
-                        if let Some(job) = q.jobs.remove(i) {
-                            if let Job::Deliver { d, .. } = &job {
-                                q.in_progress = Some(Delivery::clone(d));
+                        let job = q.jobs.remove(i);
+                        match q.notifiers.get(&job.d.notifier).cloned() {
+                            Some(n) => {
+                                q.in_progress = Some(job.d.id.clone());
+                                break Work::Send(n, Box::new(job));
                             }
-                            break job;
+                            // Its notifier left the config: the next cycle drops it.
+                            None => continue,
                         }
-                        continue;
                     }
                     Pick::WaitUntil(t) => t.saturating_duration_since(now),
                     Pick::Empty => Duration::from_secs(3600),
@@ -379,48 +333,51 @@ fn sender(shared: &Shared) {
                     .unwrap_or_else(|e| e.into_inner().0);
             }
         };
-        match job {
-            Job::Heartbeat { hb, ok } => {
-                let r = heartbeat::ping(&hb, ok, hb.timeout);
-                let mut q = shared.lock();
-                match r {
-                    Ok(()) => {
-                        q.heartbeats.sent += 1;
-                        if std::mem::replace(&mut q.heartbeat_failing, false) {
-                            drop(q);
-                            crate::info!("heartbeat: ping works again");
-                        }
-                    }
-                    Err(why) => {
-                        q.heartbeats.failed += 1;
-                        if !std::mem::replace(&mut q.heartbeat_failing, true) {
-                            drop(q);
-                            crate::warn!(
-                                "heartbeat: ping failed: {why} (logged again only once it works)"
-                            );
-                        }
-                    }
-                }
-            }
-            Job::Deliver { n, d, tries, .. } => deliver(shared, n, d, tries),
+        match work {
+            Work::Ping(hb, ok) => ping(shared, &hb, ok),
+            Work::Send(n, job) => deliver(shared, &n, *job),
         }
     }
 }
 
-fn deliver(shared: &Shared, n: Arc<Notifier>, mut d: Box<Delivery>, tries: u32) {
-    let tries = tries + 1;
-    d.attempts = d.attempts.saturating_add(1);
-    let result = super::attempt(&n, d.to.as_deref(), &d.event, n.timeout);
-    let label = d.event.label();
+fn ping(shared: &Shared, hb: &Heartbeat, ok: bool) {
+    let r = heartbeat::ping(hb, ok, hb.timeout);
+    let mut q = shared.lock();
+    match r {
+        Ok(()) => {
+            q.heartbeats.sent += 1;
+            if std::mem::replace(&mut q.heartbeat_failing, false) {
+                drop(q);
+                crate::info!("heartbeat: ping works again");
+            }
+        }
+        Err(why) => {
+            q.heartbeats.failed += 1;
+            if !std::mem::replace(&mut q.heartbeat_failing, true) {
+                drop(q);
+                crate::warn!("heartbeat: ping failed: {why} (logged again only once it works)");
+            }
+        }
+    }
+}
+
+fn deliver(shared: &Shared, n: &Notifier, mut job: Job) {
+    job.tries += 1;
+    job.d.attempts = job.d.attempts.saturating_add(1);
+    let result = super::attempt(n, job.d.to.as_deref(), &job.d.event, n.timeout);
+    let label = job.d.event.label();
     let mut q = shared.lock();
     q.in_progress = None;
-    let message = match result {
+    let id = job.d.id.clone();
+    let (loud, message) = match result {
         Attempt::Sent => {
             q.per_notifier.entry(n.name.clone()).or_default().sent += 1;
+            q.done.push(Done { id, outcome: DoneOutcome::Finished });
             (false, format!("notify: {}: sent {label}", n.name))
         }
         Attempt::Fail(why) => {
             q.per_notifier.entry(n.name.clone()).or_default().failed += 1;
+            q.done.push(Done { id, outcome: DoneOutcome::Finished });
             (
                 true,
                 format!(
@@ -429,59 +386,61 @@ fn deliver(shared: &Shared, n: Arc<Notifier>, mut d: Box<Delivery>, tries: u32) 
                 ),
             )
         }
-        Attempt::Retry { why, after } if tries < MAX_TRIES && q.stop_at.is_none() => {
-            let wait = after.map_or_else(|| backoff(tries), |a| a.min(MAX_RETRY_AFTER));
-            d.last_error = Some(why.clone());
+        Attempt::Retry { why, after } if job.tries < MAX_TRIES => {
+            let wait = after.map_or_else(|| backoff(job.tries), |a| a.min(MAX_RETRY_AFTER));
+            job.d.last_error = Some(why.clone());
+            job.not_before = Instant::now() + wait;
             let text = format!(
-                "notify: {}: {label}: {why}; retry {tries} of {} in {} ms",
+                "notify: {}: {label}: {why}; retry {} of {} in {} ms",
                 n.name,
+                job.tries,
                 MAX_TRIES - 1,
                 wait.as_millis()
             );
             // In front: it keeps its place before the notifier's later ones.
-            q.jobs.push_front(Job::Deliver { n, d, not_before: Instant::now() + wait, tries });
+            q.jobs.insert(0, job);
             (false, text)
         }
         Attempt::Retry { why, .. } => {
             q.per_notifier.entry(n.name.clone()).or_default().failed += 1;
+            let wait = later(job.d.attempts);
             let text = format!(
-                "notify: {}: {label} not delivered after {tries} attempt(s): {why}; kept for a later retry",
-                n.name
+                "notify: {}: {label} not delivered after {} attempt(s): {why}; next try in {} s",
+                n.name,
+                job.d.attempts,
+                wait.as_secs()
             );
-            d.last_error = Some(why);
-            d.next_attempt = Some(Timestamp::now().plus(later(d.attempts)));
-            q.gave_up.push(*d);
+            let next_attempt = Some(Timestamp::now().plus(wait));
+            q.done.push(Done {
+                id,
+                outcome: DoneOutcome::Retry {
+                    attempts: job.d.attempts,
+                    last_error: why.clone(),
+                    next_attempt,
+                },
+            });
+            job.d.last_error = Some(why);
+            job.d.next_attempt = next_attempt;
+            job.not_before = Instant::now() + wait;
+            job.tries = 0;
+            q.jobs.insert(0, job);
             (true, text)
         }
     };
     drop(q);
     shared.cv.notify_all();
-    match message {
-        (true, m) => crate::warn!("{m}"),
-        (false, m) => crate::info!("{m}"),
+    if loud {
+        crate::warn!("{message}");
+    } else {
+        crate::info!("{message}");
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{NotifierKind, Webhook};
 
-    fn notifier(name: &str) -> Arc<Notifier> {
-        Arc::new(Notifier {
-            name: name.into(),
-            kind: NotifierKind::Webhook(Webhook {
-                url: "http://127.0.0.1:1/".into(),
-                bearer_token_file: None,
-                headers: Vec::new(),
-            }),
-            timeout: Duration::from_secs(1),
-            services: Vec::new(),
-            events: Vec::new(),
-        })
-    }
-
-    fn job(n: &Arc<Notifier>, id: usize, not_before: Instant) -> Job {
+    fn job(notifier: &str, id: usize, not_before: Instant) -> Job {
         let event = super::super::events::Event {
             id: id.to_string(),
             event: crate::config::EventName::Down,
@@ -500,49 +459,59 @@ mod tests {
             checks: Vec::new(),
         };
         let d = Delivery {
-            notifier: n.name.clone(),
+            id: id.to_string(),
+            notifier: notifier.into(),
             to: None,
             event,
             attempts: 0,
             last_error: None,
             next_attempt: None,
         };
-        Job::Deliver { n: Arc::clone(n), d: Box::new(d), not_before, tries: 0 }
-    }
-
-    fn id(j: &Job) -> String {
-        match j {
-            Job::Deliver { d, .. } => d.event.id.clone(),
-            Job::Heartbeat { .. } => "hb".into(),
-        }
+        Job { d, not_before, tries: 0 }
     }
 
     #[test]
-    fn a_full_queue_drops_the_oldest_and_counts() {
+    fn a_notifier_waiting_for_a_retry_holds_back_only_its_own_deliveries() {
+        let now = Instant::now();
+        let later = now + Duration::from_secs(5);
+        let q = |jobs| Queue { jobs, ..Queue::default() };
+        let jobs = vec![job("a", 1, later), job("a", 2, now), job("b", 3, now)];
+        assert!(matches!(pick(&q(jobs), now), Pick::Ready(2)));
+        let jobs = vec![job("a", 1, later), job("a", 2, now)];
+        assert!(matches!(pick(&q(jobs), now), Pick::WaitUntil(t) if t == later));
+        assert!(matches!(pick(&q(Vec::new()), now), Pick::Empty));
+    }
+
+    #[test]
+    fn sync_keeps_retry_state_and_skips_what_is_done() {
         // No sender thread: nothing consumes the queue.
         let shared = Arc::new(Shared { q: Mutex::new(Queue::default()), cv: Condvar::new() });
         let d = Dispatcher { shared, running: false };
-        let n = notifier("a");
-        let now = Instant::now();
-        d.push((0..CAPACITY + 10).map(|i| job(&n, i, now)).collect());
+        let config = crate::config::parse(
+            "notify:\n  - {type: webhook, name: a, url: 'http://127.0.0.1:1/'}\nservices:\n  - name: s\n    port: 1\n",
+            std::path::Path::new("t.yml"),
+        )
+        .expect("config");
+        let soon = Instant::now() + Duration::from_secs(60);
+        let outbox = |ids: &[usize]| -> Vec<Delivery> {
+            ids.iter().map(|i| job("a", *i, Instant::now()).d).collect()
+        };
+        d.sync(&config, outbox(&[1, 2, 3]), None, 2);
+        {
+            let mut q = d.shared.lock();
+            q.jobs[0].not_before = soon; // 1 waits for a retry
+            q.done.push(Done { id: "2".into(), outcome: DoneOutcome::Finished });
+        }
+        // The next cycle's outbox still has 1 and 2 (not yet applied) and a new 4.
+        d.sync(&config, outbox(&[1, 2, 3, 4]), None, 0);
         let q = d.shared.lock();
-        assert_eq!(q.jobs.len(), CAPACITY);
-        assert_eq!(q.dropped, 10);
-        assert_eq!(q.jobs.front().map(id).as_deref(), Some("10"));
+        let ids: Vec<&str> = q.jobs.iter().map(|j| j.d.id.as_str()).collect();
+        assert_eq!(ids, ["1", "3", "4"]);
+        assert_eq!(q.jobs[0].not_before, soon);
+        assert_eq!(q.dropped, 2);
         drop(q);
-        assert!(d.metrics().contains("chatstack_notifications_dropped_total 10\n"));
-    }
-
-    #[test]
-    fn a_notifier_waiting_for_a_retry_holds_back_only_its_own_jobs() {
-        let (a, b) = (notifier("a"), notifier("b"));
-        let now = Instant::now();
-        let later = now + Duration::from_secs(5);
-        let jobs: VecDeque<Job> = [job(&a, 1, later), job(&a, 2, now), job(&b, 3, now)].into();
-        assert!(matches!(pick(&jobs, now), Pick::Ready(2)));
-        let jobs: VecDeque<Job> = [job(&a, 1, later), job(&a, 2, now)].into();
-        assert!(matches!(pick(&jobs, now), Pick::WaitUntil(t) if t == later));
-        assert!(matches!(pick(&VecDeque::new(), now), Pick::Empty));
+        assert!(d.metrics().contains("chatstack_notifications_dropped_total 2\n"));
+        assert!(d.metrics().contains("chatstack_notification_queue_length 3\n"));
     }
 
     #[test]

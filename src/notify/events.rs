@@ -22,10 +22,10 @@
 
 use crate::config::EventName;
 use crate::config::{Config, Service};
-use crate::cycle::{CycleOutput, HealNoteKind};
+use crate::heal::{HealNote, HealNoteKind};
 use crate::probe::CheckStatus;
 use crate::state::{Health, ServiceState, StateFile};
-use crate::status::{CheckReport, ServiceReport};
+use crate::status::{CheckReport, ServiceReport, StatusDoc};
 use crate::time::{Timestamp, human_duration};
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
@@ -97,11 +97,12 @@ const MAX_DETAIL: usize = 400;
 pub fn evaluate(
     config: &Config,
     state: &mut StateFile,
-    out: &CycleOutput,
+    doc: &StatusDoc,
+    notes: &[HealNote],
     now: Timestamp,
 ) -> Vec<Event> {
     let reports: HashMap<&str, &ServiceReport> =
-        out.doc.services.iter().map(|r| (r.name.as_str(), r)).collect();
+        doc.services.iter().map(|r| (r.name.as_str(), r)).collect();
     let health_of = |name: &str| -> Option<Health> {
         reports
             .get(name)
@@ -115,7 +116,7 @@ pub fn evaluate(
         .filter(|n| health_of(n) == Some(Health::Down))
         .collect();
     let deps = Deps::new(config, &down);
-    let host = &out.doc.host;
+    let host = &doc.host;
 
     let mut events = Vec::new();
     // Down events by service, so dependents can be folded into them.
@@ -164,7 +165,7 @@ pub fn evaluate(
         }
     }
 
-    for note in &out.notes {
+    for note in notes {
         let Some(svc) = config.service(&note.service) else { continue };
         let Some(report) = reports.get(svc.name.as_str()) else { continue };
         if state.services.get(&svc.name).is_some_and(|s| s.is_muted(now)) {

@@ -1,15 +1,19 @@
-//! Alerts: which events a cycle raises (`events`), how one is sent
-//! (`send`), and getting them delivered off the probe path — in one-shot
-//! `check` runs (`after_cycle_oneshot`) and in the daemon (`Dispatcher`).
+//! Alerts: which events a cycle raises (`events`), how each kind of
+//! notifier sends one (`webhook`, `slack`, `twilio`, sharing `http`), the
+//! heartbeat, and delivery — in one-shot `check` runs (`deliver_oneshot`)
+//! and in the daemon (`Dispatcher`).
 //!
-//! The unit of delivery is a `Delivery`: one event for one notifier (and one
-//! recipient, for Twilio). What cannot be delivered is kept in the state
-//! file (`undelivered`) and retried, oldest first, by the next run, whether
-//! that is a `check` or the daemon: nothing is lost silently. Every drop
-//! (a 4xx answer, a full queue, a notifier removed from the config, an event
-//! older than a day) is logged with its count.
+//! Delivery is durable: `raise` (called by the cycle) puts every event's
+//! deliveries — one per notifier, and per recipient for Twilio — in the
+//! state file's outbox (`undelivered`) before the cycle ends, so a run or
+//! daemon killed at any moment loses none; whoever sends one reports it
+//! done and the next save forgets it. Delivery is at least once (events
+//! carry an `id`). The outbox is bounded (oldest dropped, counted); an event
+//! older than a day or for a notifier no longer configured is dropped with
+//! a warning.
 //!
-//! Never here: probing, waiting on the cycle, or a secret in a message.
+//! Never here: probing, waiting on the cycle, writing a file, or a secret
+//! in a message.
 
 pub mod events;
 pub mod heartbeat;
@@ -24,9 +28,10 @@ pub use dispatcher::Dispatcher;
 pub use events::Event;
 
 use crate::config::{Config, EventName, Heartbeat, Notifier, NotifierKind};
-use crate::cycle::CycleOutput;
 use crate::error::Error;
+use crate::heal::HealNote;
 use crate::state::{Health, StateFile};
+use crate::status::StatusDoc;
 use crate::time::Timestamp;
 use http::Attempt;
 use serde::{Deserialize, Serialize};
@@ -36,6 +41,10 @@ use std::time::{Duration, Instant};
 /// One event for one notifier (one recipient for Twilio).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Delivery {
+    /// The event's id, the notifier and the recipient: what a sender
+    /// reports done (older state files have none: derived on load).
+    #[serde(default)]
+    pub id: String,
     /// The notifier's `name` (as in the config).
     pub notifier: String,
     /// Twilio: the recipient.
@@ -52,6 +61,12 @@ pub struct Delivery {
     /// always tries).
     #[serde(default)]
     pub next_attempt: Option<Timestamp>,
+}
+
+impl Delivery {
+    fn key(&self) -> String {
+        format!("{}|{}|{}", self.event.id, self.notifier, self.to.as_deref().unwrap_or(""))
+    }
 }
 
 /// Undelivered events older than this are dropped (with a warning): a
@@ -122,32 +137,39 @@ pub fn route(config: &Config, events: &[Event]) -> Vec<Delivery> {
     for e in events {
         for n in config.notify.iter().filter(|n| wants(n, e)) {
             for to in recipients(n) {
-                out.push(Delivery {
+                let mut d = Delivery {
+                    id: String::new(),
                     notifier: n.name.clone(),
                     to,
                     event: e.clone(),
                     attempts: 0,
                     last_error: None,
                     next_attempt: None,
-                });
+                };
+                d.id = d.key();
+                out.push(d);
             }
         }
     }
     out
 }
 
-/// Takes the undelivered deliveries out of the state file, dropping (with
-/// a warning) what is unreadable, too old, or for a notifier no longer
-/// configured.
-pub fn take_undelivered(config: &Config, state: &mut StateFile, now: Timestamp) -> Vec<Delivery> {
+/// The outbox as deliveries, dropping (with a warning) what is unreadable,
+/// too old, or for a notifier no longer configured.
+pub fn outbox(config: &Config, state: &StateFile, now: Timestamp) -> Vec<Delivery> {
     let mut kept = Vec::new();
     let (mut unreadable, mut old, mut orphaned) = (0usize, 0usize, 0usize);
-    for v in std::mem::take(&mut state.undelivered) {
-        match serde_json::from_value::<Delivery>(v) {
+    for v in &state.undelivered {
+        match serde_json::from_value::<Delivery>(v.clone()) {
             Err(_) => unreadable += 1,
             Ok(d) if now.since(d.event.at) > MAX_AGE => old += 1,
             Ok(d) if !config.notify.iter().any(|n| n.name == d.notifier) => orphaned += 1,
-            Ok(d) => kept.push(d),
+            Ok(mut d) => {
+                if d.id.is_empty() {
+                    d.id = d.key();
+                }
+                kept.push(d);
+            }
         }
     }
     if unreadable > 0 {
@@ -166,26 +188,100 @@ pub fn take_undelivered(config: &Config, state: &mut StateFile, now: Timestamp) 
     kept
 }
 
-/// Puts deliveries back into the state file, oldest first, at most `MAX_KEPT`.
-pub fn keep_undelivered(state: &mut StateFile, deliveries: impl IntoIterator<Item = Delivery>) {
-    state.undelivered.extend(deliveries.into_iter().filter_map(|d| serde_json::to_value(d).ok()));
-    let excess = state.undelivered.len().saturating_sub(MAX_KEPT);
+/// Writes `deliveries` as the outbox, oldest first, at most `MAX_KEPT`;
+/// returns how many of the oldest were dropped to fit.
+pub fn set_outbox(state: &mut StateFile, deliveries: Vec<Delivery>) -> usize {
+    let excess = deliveries.len().saturating_sub(MAX_KEPT);
+    state.undelivered =
+        deliveries.into_iter().skip(excess).filter_map(|d| serde_json::to_value(d).ok()).collect();
     if excess > 0 {
-        state.undelivered.drain(..excess);
         crate::warn!(
             "notify: more than {MAX_KEPT} undelivered notifications: dropped the {excess} oldest"
         );
     }
+    excess
+}
+
+/// What `raise` did.
+#[derive(Debug, Default)]
+pub struct Raised {
+    pub events: Vec<Event>,
+    /// Deliveries dropped because the outbox was full.
+    pub dropped: usize,
+}
+
+/// Cycle thread: evaluates this cycle's events (updating the alert memory
+/// in `state`) at the cycle's time, as healing judged it, and puts their
+/// deliveries in the outbox, where they are durable once `state` is saved.
+pub fn raise(
+    config: &Config,
+    state: &mut StateFile,
+    doc: &StatusDoc,
+    notes: &[HealNote],
+) -> Raised {
+    let events = events::evaluate(config, state, doc, notes, doc.generated_at);
+    log_events(config, &events);
+    let mut all = outbox(config, state, Timestamp::now());
+    all.extend(route(config, &events));
+    let dropped = set_outbox(state, all);
+    Raised { events, dropped }
+}
+
+/// Applies what senders report done: delivered or given up deliveries
+/// leave the outbox; retried ones keep their attempt count and next try.
+pub fn apply_done(state: &mut StateFile, done: &[Done]) {
+    if done.is_empty() {
+        return;
+    }
+    let mut kept = Vec::new();
+    for v in std::mem::take(&mut state.undelivered) {
+        let Ok(mut d) = serde_json::from_value::<Delivery>(v.clone()) else {
+            kept.push(v);
+            continue;
+        };
+        if d.id.is_empty() {
+            d.id = d.key();
+        }
+        match done.iter().rev().find(|x| x.id == d.id) {
+            Some(Done { outcome: DoneOutcome::Finished, .. }) => {}
+            Some(Done {
+                outcome: DoneOutcome::Retry { attempts, last_error, next_attempt },
+                ..
+            }) => {
+                d.attempts = d.attempts.max(*attempts);
+                d.last_error = Some(last_error.clone());
+                d.next_attempt = *next_attempt;
+                kept.extend(serde_json::to_value(d).ok());
+            }
+            None => kept.push(v),
+        }
+    }
+    state.undelivered = kept;
+}
+
+/// A delivery a sender is done with, for `apply_done`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Done {
+    pub id: String,
+    pub outcome: DoneOutcome,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum DoneOutcome {
+    /// Sent, or refused for good (the receiver's 4xx): out of the outbox.
+    Finished,
+    /// Not yet: tried `attempts` times in all, next no sooner than then.
+    Retry { attempts: u32, last_error: String, next_attempt: Option<Timestamp> },
 }
 
 /// Heartbeat due after this cycle: `Some(ok)` when configured and every
 /// service was probed (a `check --only` run says nothing about the host).
-fn heartbeat_due<'a>(config: &'a Config, out: &CycleOutput) -> Option<(&'a Heartbeat, bool)> {
+pub fn heartbeat_due<'a>(config: &'a Config, doc: &StatusDoc) -> Option<(&'a Heartbeat, bool)> {
     let hb = config.heartbeat.as_ref()?;
-    if out.doc.services.len() != config.services.len() {
+    if doc.services.len() != config.services.len() {
         return None;
     }
-    Some((hb, out.doc.overall == Health::Up))
+    Some((hb, doc.overall == Health::Up))
 }
 
 fn log_events(config: &Config, events: &[Event]) {
@@ -197,26 +293,24 @@ fn log_events(config: &Config, events: &[Event]) {
     }
 }
 
-/// `check`: raises this cycle's events and delivers them, after the ones
-/// earlier runs could not deliver, within one deadline: each notifier gets
-/// its own `timeout` in all (notifiers and the heartbeat run in parallel),
-/// so a hanging receiver costs a `check` run at most the longest timeout.
-/// What is not delivered stays in `state.undelivered` for the next run.
-pub fn after_cycle_oneshot(config: &Config, state: &mut StateFile, out: &CycleOutput) {
-    let now = Timestamp::now();
-    // At the cycle's time, as healing judged it (a mute ending in between
-    // must not page for a cycle that was not healed).
-    let new = events::evaluate(config, state, out, out.doc.generated_at);
-    log_events(config, &new);
-    let mut queue = take_undelivered(config, state, now);
-    queue.extend(route(config, &new));
-    let unsent = deliver_oneshot(config, queue, heartbeat_due(config, out));
-    keep_undelivered(state, unsent);
+/// `check`: delivers the outbox (earlier runs' leftovers first, then this
+/// cycle's) within one deadline: each notifier gets its own `timeout` in
+/// all (notifiers and the heartbeat run in parallel), so a hanging receiver
+/// costs a `check` run at most the longest timeout. What is not delivered
+/// stays in the outbox for the next run.
+pub fn deliver_oneshot(
+    config: &Config,
+    state: &mut StateFile,
+    heartbeat: Option<(&Heartbeat, bool)>,
+) {
+    let queue = outbox(config, state, Timestamp::now());
+    let unsent = deliver_all(config, queue, heartbeat);
+    set_outbox(state, unsent);
 }
 
 /// Delivers in parallel per notifier, each within its timeout; returns
 /// what was not delivered (and is worth another try).
-fn deliver_oneshot(
+fn deliver_all(
     config: &Config,
     queue: Vec<Delivery>,
     heartbeat: Option<(&Heartbeat, bool)>,

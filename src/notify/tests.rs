@@ -73,15 +73,37 @@ fn undelivered_round_trips_and_drops_what_cannot_be_sent() {
     let mut ds = route(&c, &[event("a", EventName::Down, None)]);
     let mut orphan = ds[0].clone();
     orphan.notifier = "gone".into();
+    orphan.id = orphan.key();
     let mut old = ds[0].clone();
     old.event.at = Timestamp(old.event.at.0 - 2 * 24 * 3600 * 1000);
+    old.event.id = "old".into();
+    old.id = old.key();
     ds.push(orphan);
     ds.push(old);
-    keep_undelivered(&mut state, ds.clone());
+    set_outbox(&mut state, ds.clone());
     state.undelivered.push(serde_json::json!({"garbage": true}));
-    let back = take_undelivered(&c, &mut state, Timestamp::now());
+    let back = outbox(&c, &state, Timestamp::now());
     assert_eq!(back, ds[..1]);
-    assert!(state.undelivered.is_empty());
+    // Done reports take deliveries out; a retry keeps its count and time.
+    let next = Timestamp::now().plus(Duration::from_secs(60));
+    apply_done(
+        &mut state,
+        &[
+            Done { id: ds[1].id.clone(), outcome: DoneOutcome::Finished },
+            Done {
+                id: ds[0].id.clone(),
+                outcome: DoneOutcome::Retry {
+                    attempts: 4,
+                    last_error: "HTTP 500".into(),
+                    next_attempt: Some(next),
+                },
+            },
+        ],
+    );
+    let left = outbox(&c, &state, Timestamp::now());
+    assert_eq!(left.len(), 1);
+    assert_eq!((left[0].attempts, left[0].next_attempt), (4, Some(next)));
+    assert_eq!(state.undelivered.len(), 3, "the old one and the garbage stay until pruned");
 }
 
 #[test]
@@ -89,7 +111,7 @@ fn the_undelivered_list_is_bounded() {
     let c = config("  - {type: slack, name: s, url: 'http://127.0.0.1:1/'}\n");
     let mut state = StateFile::default();
     let one = route(&c, &[event("a", EventName::Down, None)]).remove(0);
-    keep_undelivered(&mut state, std::iter::repeat_n(one, MAX_KEPT + 7));
+    assert_eq!(set_outbox(&mut state, std::iter::repeat_n(one, MAX_KEPT + 7).collect()), 7);
     assert_eq!(state.undelivered.len(), MAX_KEPT);
 }
 

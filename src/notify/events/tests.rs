@@ -1,7 +1,7 @@
 //! The alert state machine as tables: health per cycle in, events out.
 
 use super::*;
-use crate::cycle::HealNote;
+use crate::heal::HealNote;
 use crate::state::Health::{Degraded as G, Down as D, Up as U};
 use crate::status::StatusDoc;
 use std::path::Path;
@@ -76,8 +76,7 @@ impl Sim {
             duration_ms: 1.0,
             services,
         };
-        let out = CycleOutput { doc, notes, previous: Default::default() };
-        evaluate(&self.config, &mut self.state, &out, self.now)
+        evaluate(&self.config, &mut self.state, &doc, &notes, self.now)
     }
 
     /// One service `s`: the events of each cycle.
@@ -224,7 +223,7 @@ fn chains_fold_into_the_root() {
 
 #[test]
 fn healing_notes_become_events_unless_muted() {
-    use crate::cycle::HealNoteKind;
+    use crate::heal::HealNoteKind;
     let mut sim = Sim::new(ONE);
     sim.run(&[D]);
     let note = |kind| HealNote {
@@ -281,11 +280,10 @@ fn alerting_judges_a_mute_at_the_cycles_time_like_healing() {
         duration_ms: 1.0,
         services: vec![report("s", D, cycle_at)],
     };
-    let out = CycleOutput { doc, notes: Vec::new(), previous: Default::default() };
-    crate::notify::after_cycle_oneshot(&config, &mut state, &out);
+    // `raise` is what both `check` and the daemon's cycle call.
+    let raised = crate::notify::raise(&config, &mut state, &doc, &[]);
+    assert!(raised.events.is_empty(), "{:?}", raised.events);
     let st = &state.services["s"];
     assert_eq!(st.alerted, None, "paged in a cycle that healing treated as muted");
     assert!(st.alert_muted);
-    crate::notify::Dispatcher::start().after_cycle(&config, &mut state, &out);
-    assert_eq!(state.services["s"].alerted, None, "the daemon's path too");
 }
