@@ -19,7 +19,7 @@ fn main() -> std::process::ExitCode {
         );
         // Probe threads are caught and reported as a failed check; anything
         // else is fatal: exit UNKNOWN rather than limp on.
-        if name != "probe" {
+        if !chatstack_status::runner::panics_are_caught() {
             std::process::exit(3);
         }
     }));

@@ -12,6 +12,18 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+thread_local! {
+    /// Set on probe threads, whose panics `run_all` catches and reports as
+    /// a failed check: the process's panic hook lets those pass.
+    static CATCHES_PANICS: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether a panic on the current thread is caught and reported as a
+/// failed check (true on probe threads) rather than fatal.
+pub fn panics_are_caught() -> bool {
+    CATCHES_PANICS.with(std::cell::Cell::get)
+}
+
 /// Slack on top of the timeouts before the collector gives up on a probe.
 const DEADLINE_SLACK: Duration = Duration::from_millis(500);
 
@@ -36,6 +48,7 @@ pub fn run_all(checks: Vec<Check>, workers: usize) -> Vec<Outcome> {
             .name("probe".into())
             .stack_size(256 * 1024)
             .spawn(move || {
+                CATCHES_PANICS.with(|c| c.set(true));
                 let (checks, next, ctx) = &*job;
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
