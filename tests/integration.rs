@@ -8,4 +8,5 @@ mod alerts;
 mod cli;
 mod files;
 mod heal;
+mod history;
 mod probes;

@@ -246,6 +246,31 @@ impl Store {
     }
 
     fn open_writer(path: &Path, retention: Retention, busy: Duration) -> Result<Store> {
+        match Self::open_writer_inner(path, retention, busy) {
+            // SQLite only says "unable to open": a WAL database needs its
+            // directory writable (for -wal and -shm), so say when it is not.
+            Err(e @ (StoreError::CannotOpen { .. } | StoreError::ReadOnly { .. })) => {
+                let dir = match path.parent() {
+                    Some(d) if !d.as_os_str().is_empty() => d,
+                    _ => Path::new("."),
+                };
+                match tempfile::tempfile_in(dir) {
+                    Err(probe) if dir.exists() => Err(StoreError::ReadOnly {
+                        path: path.into(),
+                        detail: format!(
+                            "directory {} is not writable: {}",
+                            dir.display(),
+                            io_text(&probe)
+                        ),
+                    }),
+                    _ => Err(e),
+                }
+            }
+            other => other,
+        }
+    }
+
+    fn open_writer_inner(path: &Path, retention: Retention, busy: Duration) -> Result<Store> {
         create_file(path)?;
         let sql = |e| StoreError::from_sqlite(path, busy, e);
         let mut conn = Connection::open_with_flags(
