@@ -353,20 +353,8 @@ fn history(
     format: DataFormat,
 ) -> Result<u8, Error> {
     let config = config::load(path)?;
-    let keep = config.history_store.retention.rollups;
-    if since > keep {
-        return Err(Error::Usage(format!(
-            "--since {}: beyond retention.rollups ({}): expected at most that",
-            config::duration::format(since),
-            config::duration::format(keep)
-        )));
-    }
-    if step < store::HISTORY_MIN_STEP {
-        return Err(Error::Usage(format!(
-            "--step {}: expected at least 1m",
-            config::duration::format(step)
-        )));
-    }
+    store::check_history_query(since, step, &config.history_store.retention)
+        .map_err(|e| Error::Usage(format!("--{e}")))?;
     let one = service.is_some();
     let names = selected(&config, service)?;
     let mut db = open_history(&config)?;

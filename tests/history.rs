@@ -789,8 +789,11 @@ fn the_commands_exit_3_on_bad_arguments_config_or_database() {
     for (args, says) in [
         (&["history", "nope"][..], "unknown service \"nope\""),
         (&["incidents", "nope"][..], "unknown service \"nope\""),
-        (&["history", "--since", "500d"][..], "beyond retention.rollups (400d)"),
-        (&["history", "--step", "30s"][..], "expected at least 1m"),
+        (
+            &["history", "--since", "500d"][..],
+            "--since 500d: expected more than 0 and at most retention.rollups (400d)",
+        ),
+        (&["history", "--step", "30s"][..], "--step 30s: expected at least 1m"),
         (&["history", "--since", "yesterday"][..], "--since: invalid duration"),
         (&["report", "--format", "html"][..], "expected text, json or markdown"),
         (&["incidents", "--limit", "0"][..], "expected 1 to 10000"),

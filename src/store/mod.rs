@@ -27,7 +27,7 @@ mod tests;
 pub use query::{
     Bucket, Cause, HISTORY_MIN_STEP, HistoryDoc, Incident, IncidentsDoc, LatencyFigures,
     OrderedMap, REPORT_WINDOW_LIMIT, ReportDoc, RestartCounts, STATUS_WINDOWS, ServiceSla,
-    ServiceUptime, UPTIME_WINDOWS, UptimeDoc, Window, WindowFigures,
+    ServiceUptime, UPTIME_WINDOWS, UptimeDoc, Window, WindowFigures, check_history_query,
 };
 pub use write::{CheckProblem, CycleRecord, RestartRun, ServiceRecord};
 
@@ -290,9 +290,16 @@ impl Store {
             });
         }
         conn.pragma_update(None, "synchronous", "NORMAL").map_err(sql)?;
-        migrate(&mut conn).map_err(sql)?;
-        // Migration may have raced another process: read again, as it left it.
-        read_header(&conn).map_err(sql)?.check(path, true)?;
+        // A `check` from cron opens and closes the file every run: leave the
+        // WAL for SQLite's auto-checkpoint (every ~1,000 pages) instead of
+        // checkpointing, with an fsync, at every close.
+        conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)
+            .map_err(sql)?;
+        if header.version < schema::LATEST {
+            migrate(&mut conn).map_err(sql)?;
+            // Migration may have raced another process: read again, as it left it.
+            read_header(&conn).map_err(sql)?.check(path, true)?;
+        }
         conn.set_prepared_statement_cache_capacity(64);
         Ok(Store {
             conn,

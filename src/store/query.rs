@@ -225,6 +225,28 @@ pub struct ReportDoc {
     pub incidents: Vec<Incident>,
 }
 
+/// The SPEC's bounds on a history query (`since` up to `retention.rollups`,
+/// `step` at least 1m), as one message per problem, for the command and
+/// `/api/history` (400) alike.
+pub fn check_history_query(
+    since: Duration,
+    step: Duration,
+    retention: &crate::config::Retention,
+) -> std::result::Result<(), String> {
+    let d = crate::config::duration::format;
+    if since.is_zero() || since > retention.rollups {
+        return Err(format!(
+            "since {}: expected more than 0 and at most retention.rollups ({})",
+            d(since),
+            d(retention.rollups)
+        ));
+    }
+    if step < HISTORY_MIN_STEP {
+        return Err(format!("step {}: expected at least 1m", d(step)));
+    }
+    Ok(())
+}
+
 fn ms(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
