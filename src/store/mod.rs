@@ -246,28 +246,7 @@ impl Store {
     }
 
     fn open_writer(path: &Path, retention: Retention, busy: Duration) -> Result<Store> {
-        match Self::open_writer_inner(path, retention, busy) {
-            // SQLite only says "unable to open": a WAL database needs its
-            // directory writable (for -wal and -shm), so say when it is not.
-            Err(e @ (StoreError::CannotOpen { .. } | StoreError::ReadOnly { .. })) => {
-                let dir = match path.parent() {
-                    Some(d) if !d.as_os_str().is_empty() => d,
-                    _ => Path::new("."),
-                };
-                match tempfile::tempfile_in(dir) {
-                    Err(probe) if dir.exists() => Err(StoreError::ReadOnly {
-                        path: path.into(),
-                        detail: format!(
-                            "directory {} is not writable: {}",
-                            dir.display(),
-                            io_text(&probe)
-                        ),
-                    }),
-                    _ => Err(e),
-                }
-            }
-            other => other,
-        }
+        Self::open_writer_inner(path, retention, busy).map_err(|e| explain_read_only(path, e))
     }
 
     fn open_writer_inner(path: &Path, retention: Retention, busy: Duration) -> Result<Store> {
@@ -483,6 +462,35 @@ fn create_file(path: &Path) -> Result<()> {
         }
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
         Err(e) => Err(StoreError::from_io(path, "cannot create it", &e)),
+    }
+}
+
+/// SQLite says only "unable to open" or "readonly database": a WAL database
+/// needs the file and its directory (for -wal and -shm) writable, so say
+/// which one is not.
+fn explain_read_only(path: &Path, e: StoreError) -> StoreError {
+    if !matches!(e, StoreError::CannotOpen { .. } | StoreError::ReadOnly { .. }) {
+        return e;
+    }
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    if !dir.exists() {
+        return e;
+    }
+    if let Err(probe) = tempfile::tempfile_in(dir) {
+        return StoreError::ReadOnly {
+            path: path.into(),
+            detail: format!("directory {} is not writable: {}", dir.display(), io_text(&probe)),
+        };
+    }
+    match OpenOptions::new().write(true).open(path) {
+        Err(probe) if path.exists() => StoreError::ReadOnly {
+            path: path.into(),
+            detail: format!("the file is not writable: {}", io_text(&probe)),
+        },
+        _ => e,
     }
 }
 

@@ -255,6 +255,66 @@ fn round_up(v: i64, unit: i64) -> i64 {
     v.div_euclid(unit) * unit + if v.rem_euclid(unit) == 0 { 0 } else { unit }
 }
 
+/// One aggregated range of a window: buckets of `res` starting in `[lo, hi)`,
+/// scaled by `weight` (the edge bucket only partly in the window).
+#[derive(Debug, Clone, Copy)]
+struct Part {
+    res: i64,
+    lo: i64,
+    hi: i64,
+    weight: Option<(i64, i64)>,
+}
+
+/// How `[from, now)` is read: the bucket holding `from` (a minute within
+/// the last 48 h, else an hour) prorated, then minutes to the next hour,
+/// hours to the next day, days to now. Buckets at the end are whole: they
+/// hold nothing past the covered-until mark, which is at most now.
+fn plan(from: i64, now: i64) -> [Part; 4] {
+    let none = |res| Part { res, lo: 0, hi: 0, weight: None };
+    let mut p = [none(MINUTE), none(MINUTE), none(HOUR), none(DAY)];
+    if from >= now {
+        return p;
+    }
+    let first_res = if from >= now - MINUTE_KEEP + MINUTE { MINUTE } else { HOUR };
+    let edge = bucket_start(from, first_res);
+    let mut next = edge;
+    if edge < from {
+        p[0] = Part {
+            res: first_res,
+            lo: edge,
+            hi: edge + 1,
+            weight: Some((edge + first_res - from, first_res)),
+        };
+        next = edge + first_res;
+    }
+    // The first hour boundary at or after `next` (`next` itself after an hour edge).
+    let hour = round_up(next, HOUR);
+    if first_res == MINUTE {
+        p[1] = Part { res: MINUTE, lo: next, hi: hour.min(now), weight: None };
+    }
+    let day = round_up(hour, DAY);
+    p[2] = Part { res: HOUR, lo: hour, hi: day.min(now), weight: None };
+    p[3] = Part { res: DAY, lo: day, hi: now, weight: None };
+    p
+}
+
+/// `windows × 4` aggregated ranges in one statement (one row each).
+fn union_sql(windows: usize) -> String {
+    (0..windows * 4)
+        .map(|k| {
+            let a = 2 + k * 3;
+            format!(
+                "SELECT {k}, coalesce(sum(up), 0), coalesce(sum(degraded), 0), \
+                 coalesce(sum(down), 0), coalesce(sum(maintenance), 0) FROM rollups \
+                 WHERE service_id = ?1 AND res = ?{a} AND start >= ?{} AND start < ?{}",
+                a + 1,
+                a + 2
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(" UNION ALL ")
+}
+
 /// One rollup row as read for history buckets.
 struct Row {
     start: i64,
@@ -311,30 +371,6 @@ impl Store {
             .map_err(|e| self.sql_err(e))
     }
 
-    /// Sum of one resolution's buckets starting in `[from, to)`.
-    fn sum(&self, sid: i64, res: i64, from: i64, to: i64) -> Result<Totals> {
-        if from >= to {
-            return Ok(Totals::default());
-        }
-        self.conn
-            .prepare_cached(
-                "SELECT coalesce(sum(up), 0), coalesce(sum(degraded), 0), coalesce(sum(down), 0),
-                        coalesce(sum(maintenance), 0)
-                 FROM rollups WHERE service_id = ?1 AND res = ?2 AND start >= ?3 AND start < ?4",
-            )
-            .and_then(|mut st| {
-                st.query_row(params![sid, res, from, to], |r| {
-                    Ok(Totals {
-                        up: r.get(0)?,
-                        degraded: r.get(1)?,
-                        down: r.get(2)?,
-                        maintenance: r.get(3)?,
-                    })
-                })
-            })
-            .map_err(|e| self.sql_err(e))
-    }
-
     fn rows(&self, sid: i64, res: i64, from: i64, to: i64) -> Result<Vec<Row>> {
         let mut st = self
             .conn
@@ -370,34 +406,61 @@ impl Store {
 
     /// Covered time of `[from, now)`: rollups plus the open tail.
     fn window_totals(&self, mark: &Mark, from: i64, now: i64) -> Result<Totals> {
-        let mut t = Totals::default();
-        if from >= now {
-            return Ok(t);
+        Ok(self.windows_totals(mark, &[from], now)?.pop().unwrap_or_default())
+    }
+
+    /// Covered time of `[from, now)` for each `from`, in one statement: per
+    /// window four aggregated ranges (the prorated edge bucket, minutes to
+    /// the hour, hours to the day, days to now), plus the open tail.
+    fn windows_totals(&self, mark: &Mark, froms: &[i64], now: i64) -> Result<Vec<Totals>> {
+        let plans: Vec<[Part; 4]> = froms.iter().map(|&from| plan(from, now)).collect();
+        let sql = union_sql(froms.len());
+        let mut st = self.conn.prepare_cached(&sql).map_err(|e| self.sql_err(e))?;
+        let mut args: Vec<i64> = Vec::with_capacity(1 + plans.len() * 12);
+        args.push(mark.id);
+        for p in plans.iter().flatten() {
+            args.extend([p.res, p.lo, p.hi]);
         }
-        let sid = mark.id;
-        let first_res = if from >= now - MINUTE_KEEP + MINUTE { MINUTE } else { HOUR };
-        let edge = bucket_start(from, first_res);
-        let mut next = edge;
-        if edge < from {
-            let row = self.sum(sid, first_res, edge, edge + 1)?;
-            t.merge(&row.scaled(edge + first_res - from, first_res));
-            next = edge + first_res;
+        let mut parts = vec![Totals::default(); plans.len() * 4];
+        let mut rows = st.query(rusqlite::params_from_iter(args)).map_err(|e| self.sql_err(e))?;
+        while let Some(r) = rows.next().map_err(|e| self.sql_err(e))? {
+            let k = r.get::<_, i64>(0).map_err(|e| self.sql_err(e))? as usize;
+            let get = |i| r.get::<_, i64>(i);
+            let t = (|| {
+                Ok::<_, rusqlite::Error>(Totals {
+                    up: get(1)?,
+                    degraded: get(2)?,
+                    down: get(3)?,
+                    maintenance: get(4)?,
+                })
+            })()
+            .map_err(|e| self.sql_err(e))?;
+            if let Some(slot) = parts.get_mut(k) {
+                *slot = t;
+            }
         }
-        // The first hour boundary at or after `next` (`next` itself when the
-        // edge was an hour).
-        let hour = round_up(next, HOUR);
-        if first_res == MINUTE {
-            t.merge(&self.sum(sid, MINUTE, next, hour.min(now))?);
-        }
-        let day = round_up(hour, DAY);
-        t.merge(&self.sum(sid, HOUR, hour, day.min(now))?);
-        t.merge(&self.sum(sid, DAY, day, now)?);
-        if let Some((a, b, kind)) = mark.tail(now)
-            && let Some((a, b)) = accounting::intersect(a, b, from, now)
-        {
-            t.add(kind, b - a);
-        }
-        Ok(t)
+        let tail = mark.tail(now);
+        Ok(plans
+            .iter()
+            .zip(froms)
+            .enumerate()
+            .map(|(w, (plan, &from))| {
+                let mut t = Totals::default();
+                for (k, p) in plan.iter().enumerate() {
+                    let part = &parts[w * 4 + k];
+                    match p.weight {
+                        Some((num, den)) => t.merge(&part.scaled(num, den)),
+                        None => t.merge(part),
+                    }
+                }
+                if let Some((a, b, kind)) = tail
+                    && let Some((a, b)) = accounting::intersect(a, b, from, now)
+                {
+                    t.add(kind, b - a);
+                }
+                t
+            })
+            .collect())
     }
 
     /// One service's figures over windows ending at `now`.
@@ -409,14 +472,16 @@ impl Store {
     ) -> Result<ServiceUptime> {
         self.refresh()?;
         let mark = self.mark(service)?;
-        let mut out = Vec::with_capacity(windows.len());
-        for w in windows {
-            let t = match &mark {
-                Some(m) => self.window_totals(m, now.0.saturating_sub(w.ms), now.0)?,
-                None => Totals::default(),
-            };
-            out.push((w.label.to_string(), WindowFigures::new(&t, w.ms)));
-        }
+        let froms: Vec<i64> = windows.iter().map(|w| now.0.saturating_sub(w.ms)).collect();
+        let totals = match &mark {
+            Some(m) => self.windows_totals(m, &froms, now.0)?,
+            None => vec![Totals::default(); windows.len()],
+        };
+        let out = windows
+            .iter()
+            .zip(totals)
+            .map(|(w, t)| (w.label.to_string(), WindowFigures::new(&t, w.ms)))
+            .collect();
         Ok(ServiceUptime { name: service.to_string(), windows: OrderedMap(out) })
     }
 

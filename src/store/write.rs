@@ -225,12 +225,13 @@ impl Store {
                 detail: "opened for reading".into(),
             });
         };
+        let (path, busy) = (self.path.clone(), self.busy);
+        let err = |e| super::explain_read_only(&path, StoreError::from_sqlite(&path, busy, e));
         let tx = self
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .map_err(|e| StoreError::from_sqlite(&self.path, self.busy, e))?;
-        let written = write_cycle(&tx, rec, &retention).and_then(|()| tx.commit());
-        written.map_err(|e| StoreError::from_sqlite(&self.path, self.busy, e))
+            .map_err(err)?;
+        write_cycle(&tx, rec, &retention).and_then(|()| tx.commit()).map_err(err)
     }
 }
 
