@@ -4,9 +4,10 @@
 use crate::config::{self, Config};
 use crate::cycle::{self, CycleOptions};
 use crate::error::Error;
-use crate::output::{self, Format};
+use crate::output::{self, DataFormat, Format};
 use crate::statefile;
 use crate::status::StatusDoc;
+use crate::store::{self, Store, StoreError};
 use crate::time::Timestamp;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -16,15 +17,70 @@ use std::time::Duration;
 #[derive(Debug, PartialEq)]
 pub enum Command {
     Version,
-    Check { config: PathBuf, no_restart: bool, format: Format, only: Vec<String> },
-    Run { config: PathBuf, no_restart: bool, listen: Option<String>, no_http: bool },
-    Serve { config: PathBuf, listen: Option<String> },
-    Status { config: PathBuf, format: Format },
-    Validate { config: PathBuf },
-    Mute { config: PathBuf, service: String, duration: Option<String>, reason: Option<String> },
-    Unmute { config: PathBuf, service: String },
-    NotifyTest { config: PathBuf },
-    PolkitRule { config: PathBuf },
+    Check {
+        config: PathBuf,
+        no_restart: bool,
+        format: Format,
+        only: Vec<String>,
+    },
+    Run {
+        config: PathBuf,
+        no_restart: bool,
+        listen: Option<String>,
+        no_http: bool,
+    },
+    Serve {
+        config: PathBuf,
+        listen: Option<String>,
+    },
+    Status {
+        config: PathBuf,
+        format: Format,
+    },
+    Validate {
+        config: PathBuf,
+    },
+    Mute {
+        config: PathBuf,
+        service: String,
+        duration: Option<String>,
+        reason: Option<String>,
+    },
+    Unmute {
+        config: PathBuf,
+        service: String,
+    },
+    NotifyTest {
+        config: PathBuf,
+    },
+    PolkitRule {
+        config: PathBuf,
+    },
+    History {
+        config: PathBuf,
+        service: Option<String>,
+        since: Duration,
+        step: Duration,
+        format: DataFormat,
+    },
+    Incidents {
+        config: PathBuf,
+        service: Option<String>,
+        since: Duration,
+        limit: usize,
+        format: DataFormat,
+    },
+    Report {
+        config: PathBuf,
+        since: Duration,
+        format: DataFormat,
+    },
+    /// Hidden (`__seed-history`): fills a new history database with synthetic
+    /// data for benchmarks and tests.
+    SeedHistory {
+        db: PathBuf,
+        spec: crate::store::seed::SeedSpec,
+    },
 }
 
 pub const UNKNOWN: u8 = 3;
@@ -54,6 +110,14 @@ pub fn execute(cmd: Command) -> Result<u8, Error> {
         }
         Command::Serve { config, listen } => crate::daemon::serve(&config, listen),
         Command::NotifyTest { config } => crate::notify::test_all(&config::load(&config)?),
+        Command::History { config, service, since, step, format } => {
+            history(&config, service, since, step, format)
+        }
+        Command::Incidents { config, service, since, limit, format } => {
+            incidents(&config, service, since, limit, format)
+        }
+        Command::Report { config, since, format } => report(&config, since, format),
+        Command::SeedHistory { db, spec } => seed_history(&db, &spec),
     }
 }
 
@@ -189,6 +253,19 @@ fn validate(path: &Path) -> Result<u8, Error> {
     } else {
         "healing: disabled\n".to_string()
     });
+    s.push_str(&match &c.history_store.path {
+        Some(p) => {
+            let r = &c.history_store.retention;
+            format!(
+                "history: {} (results {}, rollups {}, incidents {})\n",
+                p.display(),
+                d(r.results),
+                d(r.rollups),
+                d(r.incidents)
+            )
+        }
+        None => "history: off\n".to_string(),
+    });
     s.push_str(&format!("notifiers: {}\n", c.notify.len()));
     print(&s);
     Ok(0)
@@ -283,5 +360,115 @@ polkit.addRule(function(action, subject) {{
 fn polkit_rule(path: &Path) -> Result<u8, Error> {
     let config = config::load(path)?;
     print(&polkit_rule_text(&config));
+    Ok(0)
+}
+
+/// Opens the history database read-only for a command (exit 3 when it is
+/// off, missing or unreadable).
+fn open_history(config: &Config) -> Result<Store, Error> {
+    let h = &config.history_store;
+    let path = h.path.as_ref().ok_or_else(|| {
+        Error::Other(format!("{}: history is disabled (history_db: off)", config.path.display()))
+    })?;
+    Store::open_read_with(path, h.busy_timeout).map_err(|e| Error::Other(e.to_string()))
+}
+
+/// The services to answer for: one (which must be in the config) or all.
+fn selected(config: &Config, service: Option<String>) -> Result<Vec<String>, Error> {
+    match service {
+        Some(name) => {
+            known(config, &name)?;
+            Ok(vec![name])
+        }
+        None => Ok(config.services.iter().map(|s| s.name.clone()).collect()),
+    }
+}
+
+fn json_line<T: serde::Serialize>(v: &T) -> String {
+    let mut s = serde_json::to_string_pretty(v).unwrap_or_default();
+    s.push('\n');
+    s
+}
+
+fn store_err(e: StoreError) -> Error {
+    Error::Other(e.to_string())
+}
+
+fn history(
+    path: &Path,
+    service: Option<String>,
+    since: Duration,
+    step: Duration,
+    format: DataFormat,
+) -> Result<u8, Error> {
+    let config = config::load(path)?;
+    store::check_history_query(since, step, &config.history_store.retention)
+        .map_err(|e| Error::Usage(format!("--{e}")))?;
+    let one = service.is_some();
+    let names = selected(&config, service)?;
+    let mut db = open_history(&config)?;
+    let now = Timestamp::now();
+    let docs = names
+        .iter()
+        .map(|n| db.history(n, since, step, now))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(store_err)?;
+    print(&match format {
+        DataFormat::Json if one => json_line(&docs[0]),
+        DataFormat::Json => json_line(&docs),
+        DataFormat::Csv => store::render::history_csv(&docs),
+        _ => store::render::history_text(&docs, now),
+    });
+    Ok(0)
+}
+
+fn incidents(
+    path: &Path,
+    service: Option<String>,
+    since: Duration,
+    limit: usize,
+    format: DataFormat,
+) -> Result<u8, Error> {
+    let config = config::load(path)?;
+    if let Some(s) = &service {
+        known(&config, s)?;
+    }
+    let mut db = open_history(&config)?;
+    let now = Timestamp::now();
+    let since = Timestamp(now.0.saturating_sub(since.as_millis().min(i64::MAX as u128) as i64));
+    let doc = db.incidents(service.as_deref(), since, limit, now).map_err(store_err)?;
+    print(&match format {
+        DataFormat::Json => json_line(&doc),
+        _ => store::render::incidents_text(&doc),
+    });
+    Ok(0)
+}
+
+fn report(path: &Path, since: Duration, format: DataFormat) -> Result<u8, Error> {
+    let config = config::load(path)?;
+    let names = selected(&config, None)?;
+    let mut db = open_history(&config)?;
+    let now = Timestamp::now();
+    let since = Timestamp(now.0.saturating_sub(since.as_millis().min(i64::MAX as u128) as i64));
+    let doc = db.report(&names, since, now).map_err(store_err)?;
+    print(&match format {
+        DataFormat::Json => json_line(&doc),
+        DataFormat::Markdown => store::render::report_markdown(&doc),
+        _ => store::render::report_text(&doc),
+    });
+    Ok(0)
+}
+
+fn seed_history(db: &Path, spec: &store::seed::SeedSpec) -> Result<u8, Error> {
+    let s = store::seed::seed(db, spec).map_err(store_err)?;
+    print(&format!(
+        "{}: seeded {} services: {} results, {} rollup rows, {} incidents in {:.1} s\n",
+        db.display(),
+        s.services,
+        s.results,
+        s.rollup_rows,
+        s.incidents,
+        s.elapsed.as_secs_f64()
+    ));
     Ok(0)
 }

@@ -3,9 +3,10 @@
 
 use crate::app::Command;
 use crate::error::Error;
-use crate::output::Format;
+use crate::output::{DataFormat, Format};
 use argh::FromArgs;
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// Health monitor for the services of one host: probes, status JSON, healing, alerts.
 #[derive(FromArgs, Debug)]
@@ -29,6 +30,9 @@ enum Sub {
     Unmute(UnmuteArgs),
     NotifyTest(NotifyTestArgs),
     PolkitRule(PolkitRuleArgs),
+    History(HistoryArgs),
+    Incidents(IncidentsArgs),
+    Report(ReportArgs),
 }
 
 /// Probe once, heal, write the status file; exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
@@ -148,6 +152,63 @@ struct PolkitRuleArgs {
     config: Option<PathBuf>,
 }
 
+/// Uptime, downtime and latency in buckets over a past window (history database).
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "history")]
+struct HistoryArgs {
+    /// config file
+    #[argh(option, short = 'c')]
+    config: Option<PathBuf>,
+    /// only this service (default: all)
+    #[argh(positional)]
+    service: Option<String>,
+    /// how far back, e.g. 24h, 7d, 90d (default 24h)
+    #[argh(option, default = "String::from(\"24h\")")]
+    since: String,
+    /// bucket size, at least 1m, e.g. 5m, 1h, 1d (default 1h)
+    #[argh(option, default = "String::from(\"1h\")")]
+    step: String,
+    /// output: text, json or csv (default text)
+    #[argh(option, default = "String::from(\"text\")")]
+    format: String,
+}
+
+/// Incidents (down stretches) with their cause and what healing did, newest first.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "incidents")]
+struct IncidentsArgs {
+    /// config file
+    #[argh(option, short = 'c')]
+    config: Option<PathBuf>,
+    /// only this service (default: all)
+    #[argh(positional)]
+    service: Option<String>,
+    /// how far back, e.g. 7d (default 30d)
+    #[argh(option, default = "String::from(\"30d\")")]
+    since: String,
+    /// at most this many (default 50)
+    #[argh(option, default = "50")]
+    limit: usize,
+    /// output: text or json (default text)
+    #[argh(option, default = "String::from(\"text\")")]
+    format: String,
+}
+
+/// SLA summary per service: uptime, downtime, incidents, MTTR, restarts, alerts.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "report")]
+struct ReportArgs {
+    /// config file
+    #[argh(option, short = 'c')]
+    config: Option<PathBuf>,
+    /// the period, e.g. 7d, 30d, 365d (default 30d)
+    #[argh(option, default = "String::from(\"30d\")")]
+    since: String,
+    /// output: text, json or markdown (default text)
+    #[argh(option, default = "String::from(\"text\")")]
+    format: String,
+}
+
 /// What parsing the command line led to.
 pub enum Parsed {
     Command(Command),
@@ -158,6 +219,9 @@ pub enum Parsed {
 /// Parses `args` (without the program name). `config_env` is
 /// `$CHATSTACK_STATUS_CONFIG`, passed in so tests need no environment.
 pub fn parse(program: &str, args: &[&str], config_env: Option<String>) -> Result<Parsed, Error> {
+    if args.first() == Some(&"__seed-history") {
+        return seed_args(&args[1..]).map(Parsed::Command);
+    }
     let top = match Top::from_args(&[program], args) {
         Ok(t) => t,
         Err(early) => {
@@ -178,7 +242,7 @@ pub fn parse(program: &str, args: &[&str], config_env: Option<String>) -> Result
         (true, _) => Command::Version,
         (false, None) => {
             return Err(Error::Usage(format!(
-                "a command is required: check, run, serve, status, validate, mute, unmute, notify-test or polkit-rule\nRun '{program} --help' for usage."
+                "a command is required: check, run, serve, status, validate, mute, unmute, notify-test, polkit-rule, history, incidents or report\nRun '{program} --help' for usage."
             )));
         }
         (false, Some(sub)) => match sub {
@@ -208,9 +272,115 @@ pub fn parse(program: &str, args: &[&str], config_env: Option<String>) -> Result
             Sub::Unmute(a) => Command::Unmute { config: cfg(a.config), service: a.service },
             Sub::NotifyTest(a) => Command::NotifyTest { config: cfg(a.config) },
             Sub::PolkitRule(a) => Command::PolkitRule { config: cfg(a.config) },
+            Sub::History(a) => Command::History {
+                config: cfg(a.config),
+                service: a.service,
+                since: duration("--since", &a.since)?,
+                step: duration("--step", &a.step)?,
+                format: data_format(
+                    &a.format,
+                    &[DataFormat::Text, DataFormat::Json, DataFormat::Csv],
+                )?,
+            },
+            Sub::Incidents(a) => Command::Incidents {
+                config: cfg(a.config),
+                service: a.service,
+                since: duration("--since", &a.since)?,
+                limit: match a.limit {
+                    1..=10_000 => a.limit,
+                    n => {
+                        return Err(Error::Usage(format!(
+                            "invalid --limit {n}: expected 1 to 10000"
+                        )));
+                    }
+                },
+                format: data_format(&a.format, &[DataFormat::Text, DataFormat::Json])?,
+            },
+            Sub::Report(a) => Command::Report {
+                config: cfg(a.config),
+                since: duration("--since", &a.since)?,
+                format: data_format(
+                    &a.format,
+                    &[DataFormat::Text, DataFormat::Json, DataFormat::Markdown],
+                )?,
+            },
         },
     };
     Ok(Parsed::Command(cmd))
+}
+
+fn duration(flag: &str, s: &str) -> Result<Duration, Error> {
+    match crate::config::duration::parse(s) {
+        Ok(d) if !d.is_zero() => Ok(d),
+        Ok(_) => Err(Error::Usage(format!("{flag}: must be greater than 0"))),
+        Err(e) => Err(Error::Usage(format!("{flag}: {e}"))),
+    }
+}
+
+fn data_format(s: &str, allowed: &[DataFormat]) -> Result<DataFormat, Error> {
+    let f = match s {
+        "text" => Some(DataFormat::Text),
+        "json" => Some(DataFormat::Json),
+        "csv" => Some(DataFormat::Csv),
+        "markdown" => Some(DataFormat::Markdown),
+        _ => None,
+    };
+    match f {
+        Some(f) if allowed.contains(&f) => Ok(f),
+        _ => {
+            let names: Vec<&str> = allowed
+                .iter()
+                .map(|f| match f {
+                    DataFormat::Text => "text",
+                    DataFormat::Json => "json",
+                    DataFormat::Csv => "csv",
+                    DataFormat::Markdown => "markdown",
+                })
+                .collect();
+            let (last, rest) = names.split_last().map_or(("", &[][..]), |(l, r)| (*l, r));
+            Err(Error::Usage(format!(
+                "invalid --format {s:?}: expected {} or {last}",
+                rest.join(", ")
+            )))
+        }
+    }
+}
+
+/// `__seed-history --db PATH [--services N] [--days N] [--result-days N]
+/// [--interval DUR] [--now RFC3339] [--seed N]`, parsed by hand so it stays
+/// out of `--help` and the completions.
+fn seed_args(args: &[&str]) -> Result<Command, Error> {
+    let bad = |m: String| Error::Usage(format!("__seed-history: {m}"));
+    let mut db = None;
+    let mut spec = crate::store::seed::SeedSpec::year(crate::time::Timestamp::now());
+    let mut it = args.iter();
+    while let Some(flag) = it.next() {
+        let value = it.next().ok_or_else(|| bad(format!("{flag} needs a value")))?;
+        let int = |v: &str| {
+            v.parse::<i64>()
+                .ok()
+                .filter(|n| *n >= 0)
+                .ok_or_else(|| bad(format!("{flag}: expected a whole number, got {v:?}")))
+        };
+        match *flag {
+            "--db" => db = Some(PathBuf::from(value)),
+            "--services" => spec.services = int(value)?.clamp(1, 1000) as usize,
+            "--days" => spec.days = int(value)?.clamp(1, 3650),
+            "--result-days" => spec.result_days = int(value)?.clamp(0, 3650),
+            "--seed" => spec.seed = int(value)? as u64,
+            "--interval" => {
+                spec.interval = duration("--interval", value)?.max(Duration::from_secs(1))
+            }
+            "--now" => {
+                spec.now = crate::time::Timestamp::parse(value).ok_or_else(|| {
+                    bad(format!("--now: expected an RFC 3339 time, got {value:?}"))
+                })?
+            }
+            other => return Err(bad(format!("unknown option {other:?}"))),
+        }
+    }
+    let db = db.ok_or_else(|| bad("--db PATH is required".into()))?;
+    Ok(Command::SeedHistory { db, spec })
 }
 
 fn format(s: &str, nagios_ok: bool) -> Result<Format, Error> {
@@ -282,5 +452,75 @@ mod tests {
         assert!(cmd(&["mute"]).is_err());
         assert_eq!(cmd(&["--version"]), Ok(Command::Version));
         assert!(matches!(parse("p", &["--help"], None), Ok(Parsed::Help(_))));
+    }
+
+    #[test]
+    fn history_commands() {
+        assert_eq!(
+            cmd(&[
+                "history",
+                "-c",
+                "x.yml",
+                "ChatStack",
+                "--since",
+                "7d",
+                "--step",
+                "1d",
+                "--format",
+                "csv"
+            ]),
+            Ok(Command::History {
+                config: "x.yml".into(),
+                service: Some("ChatStack".into()),
+                since: Duration::from_secs(7 * 86_400),
+                step: Duration::from_secs(86_400),
+                format: DataFormat::Csv
+            })
+        );
+        assert_eq!(
+            cmd(&["history"]),
+            Ok(Command::History {
+                config: crate::config::DEFAULT_PATH.into(),
+                service: None,
+                since: Duration::from_secs(86_400),
+                step: Duration::from_secs(3600),
+                format: DataFormat::Text
+            })
+        );
+        assert_eq!(
+            cmd(&["incidents", "--limit", "5", "--format", "json"]),
+            Ok(Command::Incidents {
+                config: crate::config::DEFAULT_PATH.into(),
+                service: None,
+                since: Duration::from_secs(30 * 86_400),
+                limit: 5,
+                format: DataFormat::Json
+            })
+        );
+        assert_eq!(
+            cmd(&["report", "--since", "365d", "--format", "markdown"]),
+            Ok(Command::Report {
+                config: crate::config::DEFAULT_PATH.into(),
+                since: Duration::from_secs(365 * 86_400),
+                format: DataFormat::Markdown
+            })
+        );
+        for (args, says) in [
+            (&["history", "--since", "5x"][..], "--since: invalid duration \"5x\""),
+            (&["history", "--step", "0"][..], "--step: must be greater than 0"),
+            (&["history", "--format", "markdown"][..], "expected text, json or csv"),
+            (&["incidents", "--format", "csv"][..], "expected text or json"),
+            (&["incidents", "--limit", "0"][..], "expected 1 to 10000"),
+            (&["report", "--format", "csv"][..], "expected text, json or markdown"),
+            (&["__seed-history"][..], "--db PATH is required"),
+            (&["__seed-history", "--db"][..], "--db needs a value"),
+        ] {
+            let e = cmd(args).unwrap_err();
+            assert!(e.contains(says), "{args:?}: {e}");
+        }
+        assert!(matches!(
+            cmd(&["__seed-history", "--db", "/tmp/x.db", "--services", "3", "--now", "2026-11-28T00:00:00Z"]),
+            Ok(Command::SeedHistory { spec, .. }) if spec.services == 3 && spec.now.0 == 1_795_824_000_000
+        ));
     }
 }

@@ -29,6 +29,7 @@ pub mod server;
 pub mod state;
 pub mod statefile;
 pub mod status;
+pub mod store;
 pub mod time;
 
 use std::process::ExitCode;

@@ -6,6 +6,15 @@ use crate::state::Health;
 use crate::status::{ServiceReport, StatusDoc};
 use std::fmt::Write;
 
+/// Output of the history commands (each accepts a subset).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DataFormat {
+    Text,
+    Json,
+    Csv,
+    Markdown,
+}
+
 /// How a command prints its result.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {

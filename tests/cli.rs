@@ -399,5 +399,6 @@ fn host_names_the_host_in_the_status_and_output() {
     env.config("host: ''\nservices:\n  - name: Web\n    port: 1\n");
     let bad = env.check(&[]);
     bad.code(3);
-    assert!(bad.stderr.contains("monitor.yml:3:7: host:"), "{}", bad.stderr);
+    let line = env.read("monitor.yml").lines().position(|l| l.starts_with("host:")).unwrap() + 1;
+    assert!(bad.stderr.contains(&format!("monitor.yml:{line}:7: host:")), "{}", bad.stderr);
 }

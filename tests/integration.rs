@@ -21,6 +21,8 @@ mod alerts;
 
 // `run` and `serve` as processes: the loop, signals, reloads, sd_notify.
 mod daemon;
+// The history store: faults, concurrency, the history/incidents/report commands.
+mod history;
 // The HTTP server: endpoints, auth, CORS, path escapes, metrics and promtool.
 mod server;
 // The HTTP front under attack: every hardening finding replayed.

@@ -37,7 +37,7 @@ _chatstack_status()
         cword=$COMP_CWORD
     fi
 
-    local commands="check run serve status validate mute unmute notify-test polkit-rule"
+    local commands="check run serve status validate mute unmute notify-test polkit-rule history incidents report"
 
     # Find the subcommand and the config file given so far.
     local i cmd="" cfg=${CHATSTACK_STATUS_CONFIG:-/etc/chatstack-status/monitor.yml}
@@ -62,11 +62,25 @@ _chatstack_status()
             return
             ;;
         --format)
-            if [[ $cmd == status ]]; then
-                mapfile -t COMPREPLY < <(compgen -W "text json" -- "$cur")
-            else
-                mapfile -t COMPREPLY < <(compgen -W "text json nagios" -- "$cur")
-            fi
+            local formats="text json nagios"
+            case $cmd in
+                status | incidents) formats="text json" ;;
+                history) formats="text json csv" ;;
+                report) formats="text json markdown" ;;
+            esac
+            mapfile -t COMPREPLY < <(compgen -W "$formats" -- "$cur")
+            return
+            ;;
+        --since)
+            mapfile -t COMPREPLY < <(compgen -W "1h 24h 7d 30d 90d 365d" -- "$cur")
+            return
+            ;;
+        --step)
+            mapfile -t COMPREPLY < <(compgen -W "1m 5m 15m 1h 1d" -- "$cur")
+            return
+            ;;
+        --limit)
+            mapfile -t COMPREPLY < <(compgen -W "10 50 100 1000" -- "$cur")
             return
             ;;
         --only)
@@ -102,6 +116,9 @@ _chatstack_status()
         serve) opts+=" --listen" ;;
         status) opts+=" --format" ;;
         mute) opts+=" --for --reason" ;;
+        history) opts+=" --since --step --format" ;;
+        incidents) opts+=" --since --limit --format" ;;
+        report) opts+=" --since --format" ;;
         validate | unmute | notify-test | polkit-rule) ;;
         *) return ;;
     esac
@@ -111,12 +128,12 @@ _chatstack_status()
         return
     fi
 
-    # mute/unmute take one SERVICE operand.
-    if [[ $cmd == mute || $cmd == unmute ]]; then
+    # mute/unmute take one SERVICE operand; history/incidents an optional one.
+    if [[ $cmd == mute || $cmd == unmute || $cmd == history || $cmd == incidents ]]; then
         local operand="" seen_cmd=""
         for ((i = 1; i < cword; i++)); do
             case ${words[i]} in
-                -c | --config | --for | --reason) ((i++)) ;;
+                -c | --config | --for | --reason | --since | --step | --limit | --format) ((i++)) ;;
                 -*) ;;
                 *) if [[ -z $seen_cmd ]]; then seen_cmd=1; else operand=${words[i]}; fi ;;
             esac

@@ -25,6 +25,7 @@ pub const DEFAULT_PATH: &str = "/etc/chatstack-status/monitor.yml";
 pub const DEFAULT_STATUS_FILE: &str = "/var/lib/chatstack/status.json";
 pub const DEFAULT_STATE_FILE: &str = "/var/lib/chatstack/state.json";
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8095";
+pub const DEFAULT_HISTORY_DB: &str = "/var/lib/chatstack/history.db";
 /// Config files are small; anything bigger is a mistake, not a config.
 const MAX_CONFIG_BYTES: u64 = 4 << 20;
 
@@ -52,6 +53,8 @@ pub struct Config {
     pub listen: String,
     /// Results kept per service for the dashboard.
     pub history: usize,
+    /// The history database (`history_db`, `retention`).
+    pub history_store: HistoryConfig,
     /// Serve dashboard files from here instead of the embedded copies.
     pub www_dir: Option<PathBuf>,
     pub basic_auth: Option<BasicAuth>,
@@ -65,6 +68,49 @@ pub struct Config {
     pub heal: HealPolicy,
     pub notify: Vec<Notifier>,
     pub services: Vec<Service>,
+}
+
+/// Where the history database lives and how long it keeps what.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HistoryConfig {
+    /// None: `history_db: off` (nothing is recorded, the history commands exit 3).
+    pub path: Option<PathBuf>,
+    pub retention: Retention,
+    /// How long a writer or reader waits for another one's lock before giving
+    /// up on this cycle (not a YAML key: a bound, not a tunable).
+    pub busy_timeout: Duration,
+}
+
+impl Default for HistoryConfig {
+    fn default() -> Self {
+        HistoryConfig {
+            path: Some(DEFAULT_HISTORY_DB.into()),
+            retention: Retention::default(),
+            busy_timeout: Duration::from_secs(2),
+        }
+    }
+}
+
+/// `retention:`: how long the history database keeps each kind of row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    /// Per-cycle results (with the reason and detail of every check not up).
+    pub results: Duration,
+    /// Hourly and daily rollups (minute rollups are kept 48 h at most).
+    pub rollups: Duration,
+    /// Incidents (and the restarts run during them), counted from their end.
+    pub incidents: Duration,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        const DAY: u64 = 86_400;
+        Retention {
+            results: Duration::from_secs(14 * DAY),
+            rollups: Duration::from_secs(400 * DAY),
+            incidents: Duration::from_secs(400 * DAY),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -156,7 +202,8 @@ impl Config {
 }
 
 /// Reads, parses and validates a config file, then applies the environment
-/// overrides (`CHATSTACK_STATUS_FILE`, `CHATSTACK_STATE_FILE`, `CHATSTACK_STATUS_STALE`).
+/// overrides (`CHATSTACK_STATUS_FILE`, `CHATSTACK_STATE_FILE`, `CHATSTACK_STATUS_STALE`,
+/// `CHATSTACK_HISTORY_DB`).
 pub fn load(path: &Path) -> Result<Config, Error> {
     let bytes = crate::fsutil::read_regular(path, MAX_CONFIG_BYTES).map_err(|source| {
         if source.kind() == std::io::ErrorKind::FileTooLarge {
@@ -192,6 +239,9 @@ fn apply_env(config: &mut Config, path: &Path) -> Result<(), Error> {
     if let Some(v) = env_nonempty("CHATSTACK_STATE_FILE") {
         config.state_file = v.into();
     }
+    if let Some(v) = env_nonempty("CHATSTACK_HISTORY_DB") {
+        config.history_store.path = history_path(&v);
+    }
     if let Some(v) = env_nonempty("CHATSTACK_STATUS_STALE") {
         config.stale_after = duration::parse(&v).map_err(|e| Error::ConfigInvalid {
             path: path.into(),
@@ -199,6 +249,11 @@ fn apply_env(config: &mut Config, path: &Path) -> Result<(), Error> {
         })?;
     }
     Ok(())
+}
+
+/// `history_db`'s value: a path, or `off` for none.
+fn history_path(v: &str) -> Option<PathBuf> {
+    if v == "off" { None } else { Some(v.into()) }
 }
 
 fn env_nonempty(key: &str) -> Option<String> {
@@ -332,6 +387,7 @@ impl Validator<'_> {
         };
         let cors_origins = self.cors_origins(raw.cors_origins, raw.basic_auth.is_some());
         let heal = self.heal(raw.heal);
+        let history_store = self.history_store(raw.history_db, raw.retention);
         let notify = raw
             .notify
             .unwrap_or_default()
@@ -391,6 +447,7 @@ impl Validator<'_> {
             state_file: raw.state_file.unwrap_or_else(|| DEFAULT_STATE_FILE.into()),
             listen,
             history,
+            history_store,
             www_dir: raw.www_dir,
             basic_auth: raw
                 .basic_auth
@@ -430,6 +487,40 @@ impl Validator<'_> {
             out.push(v);
         }
         out
+    }
+
+    fn history_store(
+        &mut self,
+        db: Option<Spanned<String>>,
+        retention: Option<raw::RawRetention>,
+    ) -> HistoryConfig {
+        let mut h = HistoryConfig::default();
+        if let Some(db) = db {
+            if db.value.trim().is_empty() {
+                self.at(&db.referenced, "history_db is empty: expected a file path or `off`");
+            } else {
+                h.path = history_path(&db.value);
+            }
+        }
+        let Some(r) = retention else { return h };
+        for (key, value, slot) in [
+            ("results", r.results, &mut h.retention.results),
+            ("rollups", r.rollups, &mut h.retention.rollups),
+            ("incidents", r.incidents, &mut h.retention.incidents),
+        ] {
+            let Some(v) = value else { continue };
+            if v.value.0 < Duration::from_secs(60) {
+                self.at(
+                    &v.referenced,
+                    format!(
+                        "retention.{key} must be at least 1m: expected a duration such as 14d, 400d or 48h"
+                    ),
+                );
+            } else {
+                *slot = v.value.0;
+            }
+        }
+        h
     }
 
     fn heal(&mut self, raw: Option<raw::RawHeal>) -> HealPolicy {

@@ -28,6 +28,9 @@ pub struct RawConfig {
     pub state_file: Option<PathBuf>,
     pub listen: Option<Spanned<String>>,
     pub history: Option<Spanned<usize>>,
+    /// The history database's path, or `off`.
+    pub history_db: Option<Spanned<String>>,
+    pub retention: Option<RawRetention>,
     pub www_dir: Option<PathBuf>,
     pub basic_auth: Option<RawBasicAuth>,
     pub tls: Option<RawTls>,
@@ -37,6 +40,15 @@ pub struct RawConfig {
     pub heal: Option<RawHeal>,
     pub notify: Option<Vec<Spanned<RawNotifier>>>,
     pub services: Spanned<Vec<Spanned<RawService>>>,
+}
+
+/// `retention:` of the history database.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRetention {
+    pub results: Option<Spanned<Dur>>,
+    pub rollups: Option<Spanned<Dur>>,
+    pub incidents: Option<Spanned<Dur>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -368,3 +368,35 @@ fn check_urls_are_shown_without_their_password() {
     let c = ok("services:\n  - name: a\n    url: http://admin:hunter2@127.0.0.1:1/health\n");
     assert_eq!(c.services[0].checks[0].target, "http://***@127.0.0.1:1/health");
 }
+
+#[test]
+fn history_db_and_retention() {
+    let svc = "services:\n  - name: a\n    port: 80\n";
+    let c = ok(svc);
+    assert_eq!(c.history_store.path.as_deref(), Some(Path::new(DEFAULT_HISTORY_DB)));
+    assert_eq!(c.history_store.retention, Retention::default());
+    assert_eq!(c.history_store.retention.results, Duration::from_secs(14 * 86_400));
+    assert_eq!(c.history_store.retention.rollups, Duration::from_secs(400 * 86_400));
+    assert_eq!(ok(&format!("history_db: \"off\"\n{svc}")).history_store.path, None);
+    assert_eq!(ok(&format!("history_db: off\n{svc}")).history_store.path, None);
+    let c = ok(&format!(
+        "history_db: /srv/h.db\nretention:\n  results: 2d\n  rollups: 90d\n  incidents: 1.5d\n{svc}"
+    ));
+    assert_eq!(c.history_store.path.as_deref(), Some(Path::new("/srv/h.db")));
+    assert_eq!(
+        c.history_store.retention,
+        Retention {
+            results: Duration::from_secs(2 * 86_400),
+            rollups: Duration::from_secs(90 * 86_400),
+            incidents: Duration::from_secs(36 * 3600),
+        }
+    );
+    error_at(&format!("retention:\n  results: 2w\n{svc}"), 2, "ms, s, m, h or d");
+    error_at(
+        &format!("retention:\n  rollups: 30s\n{svc}"),
+        2,
+        "retention.rollups must be at least 1m",
+    );
+    error_at(&format!("retention:\n  result: 2d\n{svc}"), 2, "result");
+    error_at(&format!("history_db: ''\n{svc}"), 1, "history_db is empty");
+}

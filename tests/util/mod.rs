@@ -108,8 +108,12 @@ impl Env {
         self.path("state.json")
     }
 
-    /// Writes `monitor.yml`: `yaml`, with `status_file`/`state_file` in the
-    /// tempdir unless it sets them.
+    pub fn history_path(&self) -> PathBuf {
+        self.path("history.db")
+    }
+
+    /// Writes `monitor.yml`: `yaml`, with `status_file`/`state_file`/`history_db`
+    /// in the tempdir unless it sets them.
     pub fn config(&self, yaml: &str) -> &Self {
         let mut text = String::new();
         let has = |key: &str| yaml.lines().any(|l| l.starts_with(&format!("{key}:")));
@@ -118,6 +122,9 @@ impl Env {
         }
         if !has("state_file") {
             text.push_str(&format!("state_file: {:?}\n", self.state_path()));
+        }
+        if !has("history_db") {
+            text.push_str(&format!("history_db: {:?}\n", self.history_path()));
         }
         text.push_str(yaml);
         self.write("monitor.yml", &text);

@@ -1,0 +1,665 @@
+//! The history store: one SQLite file that remembers every cycle, so the
+//! dashboard, the API and the `history`/`incidents`/`report` commands can
+//! answer over hours, days and a year.
+//!
+//! This module owns the database: schema and migrations (`schema`), the
+//! writer (`write`: results, rollups, incidents, retention), the pure
+//! time-weighted arithmetic (`accounting`), the readers (`query`) and the
+//! renderings for the commands (`render`). Nothing outside it speaks SQL.
+//!
+//! It sits below `cycle`, `server` and `app`: it is handed plain data
+//! (`CycleRecord`) and answers with serde structs whose JSON is the API's.
+//! A history failure must never cost a status update: every fault is a
+//! `StoreError` naming the file, which `Recorder` logs as one warning line
+//! while monitoring goes on.
+
+pub mod accounting;
+mod query;
+pub mod render;
+mod schema;
+#[doc(hidden)]
+pub mod seed;
+mod write;
+
+#[cfg(test)]
+mod tests;
+
+pub use query::{
+    Bucket, Cause, HISTORY_MIN_STEP, HistoryDoc, Incident, IncidentsDoc, LatencyFigures,
+    OrderedMap, REPORT_WINDOW_LIMIT, ReportDoc, RestartCounts, STATUS_WINDOWS, ServiceSla,
+    ServiceUptime, UPTIME_WINDOWS, UptimeDoc, Window, WindowFigures, check_history_query,
+};
+pub use write::{CheckProblem, CycleRecord, RestartRun, ServiceRecord};
+
+use crate::config::{HistoryConfig, Retention};
+use crate::time::Timestamp;
+use rusqlite::{Connection, ErrorCode, OpenFlags};
+use std::fmt;
+use std::fs::{OpenOptions, Permissions};
+use std::io;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+/// Why the store could not do what was asked. Each names the file.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StoreError {
+    /// `history_db: off`.
+    Disabled,
+    /// A reader found no database file.
+    Missing {
+        path: PathBuf,
+    },
+    /// Another connection held the lock for longer than the busy timeout.
+    Locked {
+        path: PathBuf,
+        waited: Duration,
+    },
+    /// Not a database, or a damaged one (the `Recorder` moves it aside).
+    Corrupt {
+        path: PathBuf,
+        detail: String,
+    },
+    DiskFull {
+        path: PathBuf,
+    },
+    /// The file or its directory cannot be written.
+    ReadOnly {
+        path: PathBuf,
+        detail: String,
+    },
+    /// Missing directory that cannot be created, permissions, and the like.
+    CannotOpen {
+        path: PathBuf,
+        detail: String,
+    },
+    /// Written by a newer version: left untouched.
+    NewerSchema {
+        path: PathBuf,
+        found: i64,
+        supported: i64,
+    },
+    /// An older schema that a reader cannot migrate (the next writer does).
+    OlderSchema {
+        path: PathBuf,
+        found: i64,
+        supported: i64,
+    },
+    /// Some other program's SQLite file: left untouched.
+    Foreign {
+        path: PathBuf,
+        detail: String,
+    },
+    /// Anything else SQLite reported.
+    Sqlite {
+        path: PathBuf,
+        detail: String,
+    },
+}
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StoreError::Disabled => f.write_str("history is disabled (history_db: off)"),
+            StoreError::Missing { path } => write!(
+                f,
+                "{}: no history database yet: has `chatstack-status check` or `run` recorded a cycle?",
+                path.display()
+            ),
+            StoreError::Locked { path, waited } => write!(
+                f,
+                "{}: history database locked by another process for more than {}",
+                path.display(),
+                crate::config::duration::format(*waited)
+            ),
+            StoreError::Corrupt { path, detail } => {
+                write!(f, "{}: history database is corrupt ({detail})", path.display())
+            }
+            StoreError::DiskFull { path } => {
+                write!(f, "{}: cannot write the history database: disk full", path.display())
+            }
+            StoreError::ReadOnly { path, detail } => write!(
+                f,
+                "{}: cannot write the history database: read-only ({detail})",
+                path.display()
+            ),
+            StoreError::CannotOpen { path, detail } => {
+                write!(f, "{}: cannot open the history database: {detail}", path.display())
+            }
+            StoreError::NewerSchema { path, found, supported } => write!(
+                f,
+                "{}: history database schema {found} is newer than this version understands ({supported}); left untouched",
+                path.display()
+            ),
+            StoreError::OlderSchema { path, found, supported } => write!(
+                f,
+                "{}: history database schema {found} is older than this version reads ({supported}); the next `check` or `run` migrates it",
+                path.display()
+            ),
+            StoreError::Foreign { path, detail } => write!(
+                f,
+                "{}: not a chatstack-status history database ({detail}); left untouched",
+                path.display()
+            ),
+            StoreError::Sqlite { path, detail } => {
+                write!(f, "{}: history database error: {detail}", path.display())
+            }
+        }
+    }
+}
+
+impl std::error::Error for StoreError {}
+
+impl StoreError {
+    /// Faults after which the connection is still good (no reopen needed).
+    fn keeps_connection(&self) -> bool {
+        matches!(self, StoreError::Locked { .. } | StoreError::DiskFull { .. })
+    }
+
+    fn from_sqlite(path: &Path, busy: Duration, e: rusqlite::Error) -> StoreError {
+        let path = path.to_path_buf();
+        let detail = sqlite_text(&e);
+        match e.sqlite_error_code() {
+            Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => {
+                StoreError::Locked { path, waited: busy }
+            }
+            Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase) => {
+                StoreError::Corrupt { path, detail }
+            }
+            Some(ErrorCode::DiskFull) => StoreError::DiskFull { path },
+            Some(ErrorCode::ReadOnly) => StoreError::ReadOnly { path, detail },
+            Some(ErrorCode::CannotOpen | ErrorCode::PermissionDenied) => {
+                StoreError::CannotOpen { path, detail }
+            }
+            _ => StoreError::Sqlite { path, detail },
+        }
+    }
+
+    fn from_io(path: &Path, what: &str, e: &io::Error) -> StoreError {
+        let path = path.to_path_buf();
+        let detail = format!("{what}: {}", io_text(e));
+        match e.kind() {
+            io::ErrorKind::StorageFull => StoreError::DiskFull { path },
+            io::ErrorKind::ReadOnlyFilesystem | io::ErrorKind::PermissionDenied => {
+                StoreError::ReadOnly { path, detail }
+            }
+            _ => StoreError::CannotOpen { path, detail },
+        }
+    }
+}
+
+/// SQLite's message, with its extended code when that says more.
+fn sqlite_text(e: &rusqlite::Error) -> String {
+    match e {
+        rusqlite::Error::SqliteFailure(code, Some(msg)) => {
+            format!("{msg} (code {})", code.extended_code)
+        }
+        rusqlite::Error::SqliteFailure(code, None) => {
+            format!("{} (code {})", code, code.extended_code)
+        }
+        other => other.to_string(),
+    }
+}
+
+fn io_text(e: &io::Error) -> String {
+    let s = e.to_string();
+    match s.find(" (os error") {
+        Some(i) => s[..i].to_string(),
+        None => s,
+    }
+}
+
+type Result<T> = std::result::Result<T, StoreError>;
+
+/// An open history database, for writing (`open`) or reading (`open_read`).
+///
+/// Not `Sync`: give each thread its own (see `ReaderPool`). Every call first
+/// checks that the file on disk is still the one it opened (another process
+/// may have moved a corrupt one aside) and reopens if not.
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+    /// Some: a writer, with its retention.
+    writer: Option<Retention>,
+    busy: Duration,
+    /// (device, inode) of the file opened.
+    identity: (u64, u64),
+    /// A reader on a file no writer has initialised yet: every answer is "no data".
+    empty: bool,
+}
+
+impl fmt::Debug for Store {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Store").field("path", &self.path).field("writer", &self.writer).finish()
+    }
+}
+
+impl Store {
+    /// Opens (creating it and its directory if needed) and migrates the
+    /// database for writing. A database of a newer schema is refused and
+    /// left exactly as it is.
+    pub fn open(cfg: &HistoryConfig) -> Result<Store> {
+        let path = cfg.path.as_deref().ok_or(StoreError::Disabled)?;
+        Self::open_writer(path, cfg.retention, cfg.busy_timeout)
+    }
+
+    fn open_writer(path: &Path, retention: Retention, busy: Duration) -> Result<Store> {
+        Self::open_writer_inner(path, retention, busy).map_err(|e| explain_read_only(path, e))
+    }
+
+    fn open_writer_inner(path: &Path, retention: Retention, busy: Duration) -> Result<Store> {
+        create_file(path)?;
+        let sql = |e| StoreError::from_sqlite(path, busy, e);
+        let mut conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(sql)?;
+        conn.busy_timeout(busy).map_err(sql)?;
+        let header = read_header(&conn).map_err(sql)?;
+        header.check(path, true)?;
+        let mode: String =
+            conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0)).map_err(sql)?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(StoreError::ReadOnly {
+                path: path.into(),
+                detail: format!("could not switch to WAL mode (journal_mode stays {mode})"),
+            });
+        }
+        conn.pragma_update(None, "synchronous", "NORMAL").map_err(sql)?;
+        // A `check` from cron opens and closes the file every run: leave the
+        // WAL for SQLite's auto-checkpoint (every ~1,000 pages) instead of
+        // checkpointing, with an fsync, at every close.
+        conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)
+            .map_err(sql)?;
+        if header.version < schema::LATEST {
+            migrate(&mut conn).map_err(sql)?;
+            // Migration may have raced another process: read again, as it left it.
+            read_header(&conn).map_err(sql)?.check(path, true)?;
+        }
+        conn.set_prepared_statement_cache_capacity(64);
+        Ok(Store {
+            conn,
+            path: path.into(),
+            writer: Some(retention),
+            busy,
+            identity: identity(path)?,
+            empty: false,
+        })
+    }
+
+    /// Opens an existing database read-only (for `serve` and the commands).
+    pub fn open_read(path: &Path) -> Result<Store> {
+        Self::open_read_with(path, HistoryConfig::default().busy_timeout)
+    }
+
+    pub fn open_read_with(path: &Path, busy: Duration) -> Result<Store> {
+        let sql = |e| StoreError::from_sqlite(path, busy, e);
+        let id = match std::fs::metadata(path) {
+            Ok(m) => (m.dev(), m.ino()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(StoreError::Missing { path: path.into() });
+            }
+            Err(e) => return Err(StoreError::from_io(path, "cannot read it", &e)),
+        };
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(sql)?;
+        conn.busy_timeout(busy).map_err(sql)?;
+        let header = read_header(&conn).map_err(sql)?;
+        header.check(path, false)?;
+        conn.set_prepared_statement_cache_capacity(64);
+        Ok(Store {
+            conn,
+            path: path.into(),
+            writer: None,
+            busy,
+            identity: id,
+            empty: header.version == 0,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Reopens when the path now names another file (or none, for a writer).
+    fn refresh(&mut self) -> Result<()> {
+        let now = std::fs::metadata(&self.path).ok().map(|m| (m.dev(), m.ino()));
+        if now == Some(self.identity) {
+            return Ok(());
+        }
+        let fresh = match self.writer {
+            Some(retention) => Self::open_writer(&self.path, retention, self.busy)?,
+            None => Self::open_read_with(&self.path, self.busy)?,
+        };
+        *self = fresh;
+        Ok(())
+    }
+
+    fn sql_err(&self, e: rusqlite::Error) -> StoreError {
+        StoreError::from_sqlite(&self.path, self.busy, e)
+    }
+
+    /// `PRAGMA integrity_check`: "ok" for a sound file.
+    pub fn integrity_check(&mut self) -> Result<String> {
+        self.refresh()?;
+        let rows: Vec<String> = {
+            let mut st =
+                self.conn.prepare("PRAGMA integrity_check").map_err(|e| self.sql_err(e))?;
+            let it = st.query_map([], |r| r.get(0)).map_err(|e| self.sql_err(e))?;
+            it.collect::<std::result::Result<_, _>>().map_err(|e| self.sql_err(e))?
+        };
+        Ok(rows.join("; "))
+    }
+
+    /// Raw results stored (per service, or all): for tests and diagnostics.
+    pub fn result_count(&mut self, service: Option<&str>) -> Result<u64> {
+        self.refresh()?;
+        if self.empty {
+            return Ok(0);
+        }
+        let n: i64 = self
+            .conn
+            .query_row(
+                "SELECT count(*) FROM results r JOIN services s ON s.id = r.service_id
+                 WHERE ?1 IS NULL OR s.name = ?1",
+                [service],
+                |r| r.get(0),
+            )
+            .map_err(|e| self.sql_err(e))?;
+        Ok(n as u64)
+    }
+}
+
+/// What the first pages of the file say about it.
+struct Header {
+    application_id: i64,
+    version: i64,
+    objects: i64,
+}
+
+fn read_header(conn: &Connection) -> rusqlite::Result<Header> {
+    let application_id = conn.pragma_query_value(None, "application_id", |r| r.get(0))?;
+    let version = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    let objects = conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))?;
+    Ok(Header { application_id, version, objects })
+}
+
+impl Header {
+    fn check(&self, path: &Path, writer: bool) -> Result<()> {
+        let path = path.to_path_buf();
+        let fresh = self.application_id == 0 && self.version == 0 && self.objects == 0;
+        if fresh {
+            return Ok(());
+        }
+        if self.application_id != schema::APPLICATION_ID {
+            return Err(StoreError::Foreign {
+                path,
+                detail: format!(
+                    "application_id {}, user_version {}, {} schema objects",
+                    self.application_id, self.version, self.objects
+                ),
+            });
+        }
+        if self.version > schema::LATEST {
+            return Err(StoreError::NewerSchema {
+                path,
+                found: self.version,
+                supported: schema::LATEST,
+            });
+        }
+        if !writer && self.version < schema::LATEST && self.version > 0 {
+            return Err(StoreError::OlderSchema {
+                path,
+                found: self.version,
+                supported: schema::LATEST,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Applies the migrations the file lacks, each in its own write transaction.
+fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
+    loop {
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let version: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        let Some(step) = usize::try_from(version).ok().and_then(|v| schema::MIGRATIONS.get(v))
+        else {
+            return Ok(()); // up to date (or newer: refused by the caller)
+        };
+        tx.execute_batch(step)?;
+        tx.pragma_update(None, "application_id", schema::APPLICATION_ID)?;
+        tx.pragma_update(None, "user_version", version + 1)?;
+        tx.commit()?;
+    }
+}
+
+/// Creates the database file (mode 0640) and its directory (0750, like the
+/// state file's) if missing, so SQLite never creates it with its own 0644.
+fn create_file(path: &Path) -> Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    if !dir.exists() {
+        std::fs::create_dir_all(dir).map_err(|e| {
+            StoreError::from_io(path, &format!("cannot create directory {}", dir.display()), &e)
+        })?;
+        let _ = std::fs::set_permissions(dir, Permissions::from_mode(0o750));
+    }
+    match OpenOptions::new().write(true).create_new(true).mode(0o640).open(path) {
+        Ok(f) => {
+            // The umask may have taken bits away: say exactly 0640.
+            f.set_permissions(Permissions::from_mode(0o640))
+                .map_err(|e| StoreError::from_io(path, "cannot set its mode", &e))?;
+            Ok(())
+        }
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(StoreError::from_io(path, "cannot create it", &e)),
+    }
+}
+
+/// SQLite says only "unable to open" or "readonly database": a WAL database
+/// needs the file and its directory (for -wal and -shm) writable, so say
+/// which one is not.
+fn explain_read_only(path: &Path, e: StoreError) -> StoreError {
+    if !matches!(e, StoreError::CannotOpen { .. } | StoreError::ReadOnly { .. }) {
+        return e;
+    }
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    if !dir.exists() {
+        return e;
+    }
+    if let Err(probe) = tempfile::tempfile_in(dir) {
+        return StoreError::ReadOnly {
+            path: path.into(),
+            detail: format!("directory {} is not writable: {}", dir.display(), io_text(&probe)),
+        };
+    }
+    match OpenOptions::new().write(true).open(path) {
+        Err(probe) if path.exists() => StoreError::ReadOnly {
+            path: path.into(),
+            detail: format!("the file is not writable: {}", io_text(&probe)),
+        },
+        _ => e,
+    }
+}
+
+fn identity(path: &Path) -> Result<(u64, u64)> {
+    std::fs::metadata(path)
+        .map(|m| (m.dev(), m.ino()))
+        .map_err(|e| StoreError::from_io(path, "cannot stat it", &e))
+}
+
+/// Moves a corrupt database (and its WAL) aside as `<name>.corrupt-<time>`
+/// and removes its shared-memory file, so a new one can start in its place.
+pub fn move_aside(path: &Path) -> io::Result<PathBuf> {
+    let stamp = Timestamp::now().to_string().replace(':', "");
+    let with = |p: &Path, suffix: &str| {
+        let mut s = p.as_os_str().to_owned();
+        s.push(suffix);
+        PathBuf::from(s)
+    };
+    let aside = with(path, &format!(".corrupt-{stamp}"));
+    std::fs::rename(path, &aside)?;
+    let wal = with(path, "-wal");
+    if wal.exists() {
+        let _ = std::fs::rename(&wal, with(&aside, "-wal"));
+    }
+    let _ = std::fs::remove_file(with(path, "-shm"));
+    Ok(aside)
+}
+
+/// The writer as a cycle uses it: opens lazily, records, and on any fault
+/// logs exactly one warning line naming the file and carries on (the next
+/// cycle tries again). A corrupt database is moved aside and a new one
+/// started, into which the same cycle records.
+///
+/// `check`: `Recorder::new(&config.history_store).record(&rec)`; the daemon
+/// keeps one `Recorder` and calls `reconfigure` on SIGHUP.
+#[derive(Debug)]
+pub struct Recorder {
+    cfg: HistoryConfig,
+    store: Option<Store>,
+}
+
+impl Recorder {
+    pub fn new(cfg: &HistoryConfig) -> Recorder {
+        Recorder { cfg: cfg.clone(), store: None }
+    }
+
+    /// A reloaded config: reopen on the next cycle if anything changed.
+    pub fn reconfigure(&mut self, cfg: &HistoryConfig) {
+        if *cfg != self.cfg {
+            self.cfg = cfg.clone();
+            self.store = None;
+        }
+    }
+
+    pub fn enabled(&self) -> bool {
+        self.cfg.path.is_some()
+    }
+
+    /// Records one cycle (nothing when `history_db: off`). On a fault logs one
+    /// warning and returns the error, which callers may ignore.
+    pub fn record(&mut self, rec: &CycleRecord) -> Result<()> {
+        if self.cfg.path.is_none() {
+            return Ok(());
+        }
+        match self.record_recovering(rec) {
+            Ok(None) => Ok(()),
+            Ok(Some(notice)) => {
+                crate::warn!("{notice}");
+                Ok(())
+            }
+            Err(e) => {
+                let tail = match e {
+                    StoreError::NewerSchema { .. } | StoreError::Foreign { .. } => {
+                        "no history is written"
+                    }
+                    _ => "this cycle is not in the history (the next cycle tries again)",
+                };
+                crate::warn!("{e}; {tail}");
+                Err(e)
+            }
+        }
+    }
+
+    /// The open store, if the last cycle could open it (e.g. for the
+    /// status document's uptime figures).
+    pub fn store(&mut self) -> Option<&mut Store> {
+        self.store.as_mut()
+    }
+
+    fn record_recovering(&mut self, rec: &CycleRecord) -> Result<Option<String>> {
+        let why = match self.record_once(rec) {
+            Err(StoreError::Corrupt { detail, .. }) => detail,
+            other => return other.map(|()| None),
+        };
+        self.store = None;
+        let path = self.cfg.path.clone().ok_or(StoreError::Disabled)?;
+        let aside = move_aside(&path).map_err(|e| StoreError::Corrupt {
+            path: path.clone(),
+            detail: format!("{why}; and it could not be moved aside: {}", io_text(&e)),
+        })?;
+        let moved = format!(
+            "{}: history database was corrupt ({why}); moved it to {} and started a new one",
+            path.display(),
+            aside.display()
+        );
+        match self.record_once(rec) {
+            Ok(()) => Ok(Some(moved)),
+            Err(e) => Err(StoreError::Sqlite {
+                path,
+                detail: format!("{moved}, but recording into it failed too: {e}"),
+            }),
+        }
+    }
+
+    fn record_once(&mut self, rec: &CycleRecord) -> Result<()> {
+        let store = match &mut self.store {
+            Some(s) => s,
+            None => self.store.insert(Store::open(&self.cfg)?),
+        };
+        let result = store.record(rec);
+        if let Err(e) = &result
+            && !e.keeps_connection()
+        {
+            self.store = None;
+        }
+        result
+    }
+}
+
+/// A few read-only connections shared by the HTTP threads: each call takes a
+/// free one (or waits for one), opening it on first use and again after a
+/// fault. `pool.with(|s| s.uptime_doc(&names, now))`.
+pub struct ReaderPool {
+    path: PathBuf,
+    busy: Duration,
+    slots: Vec<Mutex<Option<Store>>>,
+    next: AtomicUsize,
+}
+
+impl ReaderPool {
+    pub fn new(path: &Path, size: usize) -> ReaderPool {
+        ReaderPool {
+            path: path.into(),
+            busy: HistoryConfig::default().busy_timeout,
+            slots: (0..size.max(1)).map(|_| Mutex::new(None)).collect(),
+            next: AtomicUsize::new(0),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn with<T>(&self, f: impl FnOnce(&mut Store) -> Result<T>) -> Result<T> {
+        let n = self.slots.len();
+        let first = self.next.fetch_add(1, Ordering::Relaxed) % n;
+        let mut guard = (0..n)
+            .find_map(|i| self.slots[(first + i) % n].try_lock().ok())
+            .unwrap_or_else(|| self.slots[first].lock().unwrap_or_else(|p| p.into_inner()));
+        let store = match &mut *guard {
+            Some(s) => s,
+            slot @ None => slot.insert(Store::open_read_with(&self.path, self.busy)?),
+        };
+        let result = f(store);
+        if let Err(e) = &result
+            && !e.keeps_connection()
+        {
+            *guard = None;
+        }
+        result
+    }
+}
