@@ -153,12 +153,18 @@ fn check(path: &Path, no_restart: bool, format: Format, only: Vec<String>) -> Re
         crate::notify::heartbeat_due(&config, &out.doc),
     );
     statefile::save(&config.state_file, &state)?;
+    let mut history = crate::store::Recorder::new(&config.history_store);
+    let mut out = out;
+    cycle::add_uptime(&mut out.doc, &mut history);
     // `--only` leaves the status file and the prom file to full runs: one
     // service's view must not replace the host's.
     if only.is_empty() {
         write_status(&config, &out.doc)?;
         crate::metrics::write_prom_file(&config, &out.doc);
     }
+    // Last, so a history fault never costs the status: it warns, and the
+    // exit code stays the services'.
+    let _ = history.record(&cycle::history_record(&config, &state, &out));
     print(&output::render(&out.doc, format, &out.notes, output::use_color()));
     Ok(output::exit_code(&out.doc))
 }

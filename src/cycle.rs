@@ -8,9 +8,9 @@ use crate::probe::{Outcome, Probe, UnitInfo};
 use crate::state::{
     self, Action, Health, Observation, RestartRecord, ServiceState, StateFile, StepCtx,
 };
-use crate::status::{self, CheckReport, ServiceReport, StatusDoc};
+use crate::status::{self, CheckReport, ServiceReport, StatusDoc, Uptime};
 use crate::time::Timestamp;
-use crate::{heal, notify, runner};
+use crate::{heal, notify, runner, store};
 use std::collections::HashMap;
 use std::time::Instant;
 
@@ -260,5 +260,68 @@ pub fn report(svc: &Service, outs: &[Outcome], st: &ServiceState) -> ServiceRepo
             })
             .collect(),
         history: st.history.iter().cloned().collect(),
+        uptime: None,
     }
+}
+
+/// Adds each service's uptime (24 h, 7 d, 30 d) from the history store,
+/// as of the store's last record plus the open tail to now; nothing when
+/// the store is off or cannot be opened (`record` then says why).
+pub fn add_uptime(doc: &mut StatusDoc, recorder: &mut store::Recorder) {
+    let now = doc.generated_at;
+    let Some(store) = recorder.open() else { return };
+    for s in &mut doc.services {
+        if let Ok(u) = store.status_uptime(&s.name, now) {
+            s.uptime = Some(Uptime {
+                day: u.get("24h").copied().flatten(),
+                week: u.get("7d").copied().flatten(),
+                month: u.get("30d").copied().flatten(),
+            });
+        }
+    }
+}
+
+/// What the history store is told about this cycle.
+pub fn history_record(config: &Config, state: &StateFile, out: &CycleOutput) -> store::CycleRecord {
+    let at = out.doc.generated_at;
+    let alerted = |name: &str| {
+        out.raised.events.iter().any(|e| {
+            e.event == crate::config::EventName::Down
+                && (e.service == name || e.also_affected.iter().any(|a| a == name))
+        })
+    };
+    let services = out
+        .doc
+        .services
+        .iter()
+        .map(|r| store::ServiceRecord {
+            name: r.name.clone(),
+            status: r.status,
+            latency_ms: r.checks.iter().find_map(|c| c.latency_ms),
+            muted: state.services.get(&r.name).is_some_and(|s| s.is_muted(at)),
+            problems: r
+                .checks
+                .iter()
+                .filter(|c| c.status != crate::probe::CheckStatus::Up)
+                .map(|c| store::CheckProblem {
+                    kind: c.kind.clone(),
+                    target: c.target.clone(),
+                    status: c.status.as_str().to_string(),
+                    reason: c.reason.map(|x| x.as_str().to_string()),
+                    detail: c.detail.clone(),
+                })
+                .collect(),
+            restarts: out
+                .notes
+                .iter()
+                .filter(|n| n.service == r.name)
+                .filter_map(|n| match n.kind {
+                    HealNoteKind::Restarted { ok } => Some(store::RestartRun { at, ok }),
+                    _ => None,
+                })
+                .collect(),
+            alerted: alerted(&r.name),
+        })
+        .collect();
+    store::CycleRecord { at, interval: config.interval, services }
 }

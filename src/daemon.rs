@@ -12,11 +12,11 @@ use crate::sdnotify;
 use crate::server::{self, Live, Source, Web};
 use crate::status::{self, StatusDoc};
 use crate::time::Timestamp;
-use crate::{metrics, notify, statefile};
+use crate::{metrics, notify, statefile, store};
 use std::net::TcpListener;
 use std::path::Path;
-use std::sync::Arc;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 /// What reaches the main loop.
@@ -63,8 +63,11 @@ fn cycle_once(
     config: &Config,
     opts: &CycleOptions,
     alerts: &notify::Dispatcher,
+    history: &Mutex<store::Recorder>,
 ) -> Result<StatusDoc, Error> {
-    let (out, outbox) = {
+    let mut history = history.lock().unwrap_or_else(PoisonError::into_inner);
+    history.reconfigure(&config.history_store); // a reload may have moved it
+    let (out, state) = {
         let _lock = statefile::lock(&config.state_file, LOCK_WAIT)?;
         // Re-read each cycle: `mute`/`unmute` edit the file while we run.
         // An unreadable file ends the cycle here: nothing healed or saved
@@ -72,13 +75,17 @@ fn cycle_once(
         let mut state = statefile::load(&config.state_file)?;
         notify::apply_done(&mut state, &alerts.take_done());
         let mut persist = |s: &crate::state::StateFile| statefile::save(&config.state_file, s);
-        let out = cycle::run(config, &mut state, opts, &mut persist);
+        let mut out = cycle::run(config, &mut state, opts, &mut persist);
         statefile::save(&config.state_file, &state)?;
+        cycle::add_uptime(&mut out.doc, &mut history);
         status::write(&config.status_file, &out.doc)?;
         metrics::write_prom_file(config, &out.doc);
-        (out, notify::outbox(config, &state, Timestamp::now()))
+        (out, state)
     };
+    let outbox = notify::outbox(config, &state, Timestamp::now());
     alerts.sync(config, outbox, notify::heartbeat_due(config, &out.doc), out.raised.dropped);
+    // Last, so a history fault never costs the status (it warns once).
+    let _ = history.record(&cycle::history_record(config, &state, &out));
     Ok(out.doc)
 }
 
@@ -95,6 +102,8 @@ struct Daemon<'a> {
     rx: Receiver<Msg>,
     sd: sdnotify::Notifier,
     alerts: Arc<notify::Dispatcher>,
+    /// The history writer, kept open across cycles (one cycle at a time uses it).
+    history: Arc<Mutex<store::Recorder>>,
     /// A SIGHUP came in: reload before the next cycle.
     reload: bool,
 }
@@ -135,7 +144,7 @@ impl<'a> Daemon<'a> {
         );
         Ok(Daemon {
             path,
-            config,
+            config: Arc::clone(&config),
             opts: CycleOptions { no_restart, only: Vec::new() },
             listen_pinned: listen.is_some(),
             server,
@@ -143,6 +152,7 @@ impl<'a> Daemon<'a> {
             rx,
             sd: sdnotify::Notifier::from_env(),
             alerts: Arc::new(notify::Dispatcher::start()),
+            history: Arc::new(Mutex::new(store::Recorder::new(&config.history_store))),
             reload: false,
         })
     }
@@ -151,16 +161,17 @@ impl<'a> Daemon<'a> {
     /// watchdog while it is within its worst-case bound (a cycle stuck
     /// beyond it stops the pings and systemd steps in).
     fn cycle(&mut self, started: Instant) -> Result<Waited, Error> {
-        let (config, tx, alerts, opts) = (
+        let (config, tx, alerts, opts, history) = (
             Arc::clone(&self.config),
             self.tx.clone(),
             Arc::clone(&self.alerts),
             self.opts.clone(),
+            Arc::clone(&self.history),
         );
         std::thread::Builder::new()
             .name("cycle".into())
             .spawn(move || {
-                let _ = tx.send(Msg::CycleDone(cycle_once(&config, &opts, &alerts)));
+                let _ = tx.send(Msg::CycleDone(cycle_once(&config, &opts, &alerts, &history)));
             })
             .map_err(|e| Error::Other(format!("cannot start a cycle: {e}")))?;
         let bound = cycle_bound(&self.config);

@@ -678,6 +678,11 @@ fn service_report() -> impl Strategy<Value = ServiceReport> {
         any::<u64>(),
         prop::collection::vec(check_report(), 0..5),
         prop::collection::vec(history, 0..5),
+        prop::option::of((
+            prop::option::of(tenths()),
+            prop::option::of(tenths()),
+            prop::option::of(tenths()),
+        )),
     )
         .prop_map(
             |(
@@ -687,6 +692,7 @@ fn service_report() -> impl Strategy<Value = ServiceReport> {
                 restarts_total,
                 checks,
                 history,
+                uptime,
             )| ServiceReport {
                 name,
                 status,
@@ -700,6 +706,7 @@ fn service_report() -> impl Strategy<Value = ServiceReport> {
                 restarts_total,
                 checks,
                 history,
+                uptime: uptime.map(|(day, week, month)| crate::status::Uptime { day, week, month }),
             },
         )
 }

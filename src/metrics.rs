@@ -99,6 +99,27 @@ fn render_with(doc: Option<&StatusDoc>, now: Timestamp, with_age: bool) -> Strin
             u8::from(s.status != Health::Down)
         );
     }
+    if doc.services.iter().any(|s| s.uptime.is_some()) {
+        family(
+            &mut o,
+            "chatstack_service_uptime_ratio",
+            "gauge",
+            "Time-weighted uptime (0-1) over the window, from the history store; absent without data.",
+        );
+        for s in &doc.services {
+            let Some(u) = &s.uptime else { continue };
+            for (window, v) in [("24h", u.day), ("7d", u.week), ("30d", u.month)] {
+                if let Some(pct) = v {
+                    let _ = writeln!(
+                        o,
+                        "chatstack_service_uptime_ratio{{service=\"{}\",window=\"{window}\"}} {}",
+                        label(&s.name),
+                        pct / 100.0
+                    );
+                }
+            }
+        }
+    }
     family(
         &mut o,
         "chatstack_service_state",

@@ -40,6 +40,20 @@ pub struct ServiceReport {
     pub restarts_total: u64,
     pub checks: Vec<CheckReport>,
     pub history: Vec<HistoryEntry>,
+    /// Time-weighted uptime from the history store (absent with `history_db: off`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uptime: Option<Uptime>,
+}
+
+/// Uptime percent over the last 24 h, 7 d and 30 d (null: no data).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Uptime {
+    #[serde(rename = "24h")]
+    pub day: Option<f64>,
+    #[serde(rename = "7d")]
+    pub week: Option<f64>,
+    #[serde(rename = "30d")]
+    pub month: Option<f64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -910,3 +910,45 @@ fn figures() {
     c.execute_batch("VACUUM").unwrap();
     println!("after VACUUM: {:.1} MB", std::fs::metadata(&db).unwrap().len() as f64 / 1e6);
 }
+
+#[test]
+fn check_runs_put_uptime_in_the_status_and_the_daemon_serves_the_history() {
+    let env = Env::new();
+    let tcp = crate::util::TcpFixture::new();
+    env.config(&format!(
+        "interval: 200ms\ntimeout: 1s\nservices:\n  - name: Web\n    port: {}\n",
+        tcp.port()
+    ));
+    env.check(&[]).code(0);
+    env.check(&[]).code(0);
+    let web = env.service("Web");
+    assert!(web["uptime"]["24h"].as_f64().is_some_and(|u| u == 100.0), "{web:#}");
+    assert!(web["uptime"].get("7d").is_some() && web["uptime"].get("30d").is_some());
+    let cfg = env.config_path().display().to_string();
+    let d = crate::util::Daemon::start(&env, &["run", "-c", &cfg], &[]);
+    crate::util::wait_until(Duration::from_secs(10), || d.get("/api/status").status == 200);
+    let up = d.get("/api/uptime");
+    assert_eq!(up.status, 200, "{}", up.text());
+    let doc = up.json();
+    assert_eq!(doc["services"][0]["name"], "Web");
+    let windows = &doc["services"][0]["windows"];
+    for w in ["1h", "24h", "7d", "30d", "90d", "365d"] {
+        assert!(windows[w]["coverage"].is_number(), "{w}: {windows:#}");
+    }
+    assert_eq!(d.get("/api/history?service=Web&since=1h&step=1m").status, 200);
+    assert_eq!(d.get("/api/history?service=Nope").status, 404);
+    assert_eq!(d.get("/api/history").status, 400);
+    assert_eq!(d.get("/api/history?service=Web&step=10s").status, 400);
+    assert_eq!(d.get("/api/incidents").json()["incidents"], serde_json::json!([]));
+    let badge = d.get("/badge/Web/status.svg");
+    assert_eq!(badge.status, 200);
+    assert_eq!(badge.header("content-type").as_deref(), Some("image/svg+xml"));
+    assert!(badge.text().contains(">up<"), "{}", badge.text());
+    assert_eq!(d.get("/badge/Web/uptime/24h.svg").status, 200);
+    assert_eq!(d.get("/badge/Nope/status.svg").status, 404);
+    let metrics = d.get("/metrics").text();
+    assert!(
+        metrics.contains("chatstack_service_uptime_ratio{service=\"Web\",window=\"24h\"} 1"),
+        "{metrics}"
+    );
+}

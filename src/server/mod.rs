@@ -12,6 +12,7 @@
 //! issue 10) and a relay that could wedge both (see docs/BENCHMARKS.md).
 
 pub mod front;
+pub mod history;
 pub mod route;
 pub mod tls;
 pub mod wire;
@@ -96,7 +97,7 @@ impl FileSource {
     }
 
     /// The current snapshot, re-reading the file only when it changed.
-    fn snapshot(&self) -> Result<Arc<Snapshot>, String> {
+    pub(crate) fn snapshot(&self) -> Result<Arc<Snapshot>, String> {
         let meta = std::fs::metadata(&self.path).map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound => {
                 format!("no status file yet at {}", self.path.display())
@@ -128,6 +129,10 @@ pub struct Web {
     cycle_window: Duration,
     /// HTTPS settings, when `tls:` is configured.
     tls: Option<Arc<rustls::ServerConfig>>,
+    /// The history store's readers (None: `history_db: off`).
+    history: Option<Arc<history::History>>,
+    /// The configured services, in config order (the history answers' order).
+    services: Vec<String>,
 }
 
 impl Web {
@@ -151,6 +156,13 @@ impl Web {
             stale_after: c.stale_after,
             cycle_window: c.interval * 2 + c.max_timeout(),
             tls: c.tls.as_ref().map(tls::server_config).transpose()?,
+            history: c.history_store.path.as_ref().map(|p| {
+                Arc::new(history::History {
+                    pool: crate::store::ReaderPool::new(p, history::READERS),
+                    retention: c.history_store.retention.clone(),
+                })
+            }),
+            services: c.services.iter().map(|s| s.name.clone()).collect(),
         })
     }
 }
@@ -176,8 +188,15 @@ pub struct Server {
 }
 
 impl Server {
-    pub fn set_web(&self, web: Web) {
+    pub fn set_web(&self, mut web: Web) {
         if let Ok(mut w) = self.web.write() {
+            // Same database: keep the open readers.
+            if let (Some(old), Some(new)) = (&w.history, &web.history)
+                && old.pool.path() == new.pool.path()
+                && old.retention == new.retention
+            {
+                web.history = Some(Arc::clone(old));
+            }
             *w = Arc::new(web);
         }
     }
@@ -198,7 +217,7 @@ impl Server {
         self.front.get().map_or(0, front::Front::connections)
     }
 
-    fn snapshot(&self) -> Result<Arc<Snapshot>, String> {
+    pub(crate) fn snapshot(&self) -> Result<Arc<Snapshot>, String> {
         match &self.source {
             Source::Live(l) => {
                 l.snapshot.read().ok().and_then(|s| s.clone()).ok_or_else(|| {

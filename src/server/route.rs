@@ -3,7 +3,7 @@
 //! behind auth), auth, then the path. Every answer sets its Content-Type.
 
 use super::wire::{Method, Request, Response};
-use super::{Server, Web, www};
+use super::{Server, Web, history, www};
 use crate::metrics;
 use crate::time::Timestamp;
 use std::borrow::Cow;
@@ -48,6 +48,10 @@ pub fn route(server: &Server, req: &Request<'_>, _body: &[u8]) -> Response {
             Err(e) => Response::json_error(503, &e),
         }
         .with("Cache-Control", "no-store"),
+        "/api/uptime" => history::uptime(&web),
+        "/api/history" => history::history_buckets(&web, req),
+        "/api/incidents" => history::incidents(&web, req),
+        p if p.starts_with("/badge/") => history::badge(server, &web, &p["/badge/".len()..]),
         "/metrics" => {
             let snap = server.snapshot().ok();
             let mut text = metrics::render(snap.as_ref().map(|s| &s.doc), Timestamp::now());

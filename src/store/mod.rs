@@ -574,9 +574,18 @@ impl Recorder {
         }
     }
 
-    /// The open store, if the last cycle could open it (e.g. for the
-    /// status document's uptime figures).
+    /// The open store, if the last cycle could open it.
     pub fn store(&mut self) -> Option<&mut Store> {
+        self.store.as_mut()
+    }
+
+    /// The store, opened now if need be (for the status document's uptime
+    /// figures before the cycle is recorded). None when off or when it
+    /// cannot be opened: `record` then reports why, once.
+    pub fn open(&mut self) -> Option<&mut Store> {
+        if self.store.is_none() && self.cfg.path.is_some() {
+            self.store = Store::open(&self.cfg).ok();
+        }
         self.store.as_mut()
     }
 

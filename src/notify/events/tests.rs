@@ -37,6 +37,7 @@ fn report(name: &str, h: Health, since: Timestamp) -> ServiceReport {
             detail: detail.into(),
         }],
         history: Vec::new(),
+        uptime: None,
     }
 }
 
