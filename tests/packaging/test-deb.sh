@@ -666,7 +666,7 @@ check "promtool check config scrape.yml" promtool check config "$repo/packaging/
 check "promtool check rules alerts.yml" promtool check rules "$repo/packaging/prometheus/alerts.yml"
 check "promtool test rules alerts_test.yml" promtool test rules "$repo/packaging/prometheus/alerts_test.yml"
 check "amtool check-config alertmanager.yml" amtool check-config "$repo/packaging/prometheus/alertmanager.yml"
-for a in ChatstackServiceDown ChatstackHealSuspended ChatstackAgentStale ChatstackAgentAbsent; do
+for a in ChatstackServiceDown ChatstackHealSuspended ChatstackAgentStale ChatstackCheckStale ChatstackAgentAbsent; do
     check "alerts.yml has $a" grep -q "alert: $a\$" "$repo/packaging/prometheus/alerts.yml"
 done
 
