@@ -216,9 +216,20 @@ impl Drop for Proc {
 
 /// The shipped scrape config, for this test: second-scale intervals and
 /// Alertmanager at `am`. file_sd reads `chatstack-targets/*.yml` beside it.
-fn scrape_config(am: SocketAddr) -> String {
+/// With `ca` (LEAD: once agents take `tls:`), scrapes are HTTPS checked
+/// against that CA, through the shipped (commented) `tls_config` block.
+fn scrape_config(am: SocketAddr, ca: Option<&Path>) -> String {
     let f = "scrape.yml";
-    let text = shipped(f);
+    let mut text = shipped(f);
+    if let Some(ca) = ca {
+        text = replace_once(f, &text, "scheme: http ", "scheme: https");
+        text = replace_once(
+            f,
+            &text,
+            "    # tls_config:\n    #   ca_file: /etc/prometheus/chatstack-ca.pem",
+            &format!("    tls_config:\n      ca_file: {}", ca.display()),
+        );
+    }
     let text =
         replace_once(f, &text, "scrape_interval: 30s", &format!("scrape_interval: {SCRAPE}"));
     let text = replace_once(
@@ -258,12 +269,12 @@ struct Prometheus {
 }
 
 impl Prometheus {
-    fn start(dir: &Path, am: SocketAddr) -> Prometheus {
+    fn start(dir: &Path, am: SocketAddr, ca: Option<&Path>) -> Prometheus {
         let conf_dir = dir.join("prometheus");
         let targets_dir = conf_dir.join("chatstack-targets");
         fs::create_dir_all(&targets_dir).expect("mkdir");
         let config = conf_dir.join("prometheus.yml");
-        fs::write(&config, scrape_config(am)).expect("write config");
+        fs::write(&config, scrape_config(am, ca)).expect("write config");
         fs::write(conf_dir.join("alerts.yml"), fast_rules()).expect("write rules");
         let tsdb = dir.join("tsdb");
         let prometheus = require(PROMETHEUS, "prometheus");
@@ -700,7 +711,7 @@ impl Fleet {
                 Agent::start(host, Ipv4Addr::from(*ip), port, services, &extra(&am))
             })
             .collect();
-        let prometheus = Prometheus::start(dir.path(), am.addr());
+        let prometheus = Prometheus::start(dir.path(), am.addr(), None);
         let fleet = Fleet { prometheus, agents, am, receiver, _dir: dir };
         fleet.prometheus.add_targets("droplets", &[fleet.agent("fleet-a"), fleet.agent("fleet-b")]);
         fleet.prometheus.add_targets("fleet-c", &[fleet.agent("fleet-c")]);
@@ -1050,4 +1061,47 @@ fn shipped_targets_example_gives_every_target_a_host_label() {
             "every target needs a host label"
         );
     }
+}
+
+#[test]
+fn the_test_copies_of_the_scrape_config_pass_promtool_plain_and_https() {
+    let promtool = require(PROMTOOL, "prometheus");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (key, ca) = (dir.path().join("key.pem"), dir.path().join("ca.pem"));
+    let made = Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"])
+        .args(["-nodes", "-days", "2", "-subj", "/CN=chatstack-fleet-ca"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&ca)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("openssl (Debian: openssl)");
+    assert!(made.success(), "openssl req: {made}");
+    let am = SocketAddr::from(([127, 0, 0, 1], 9));
+    fs::write(dir.path().join("alerts.yml"), fast_rules()).expect("write rules");
+    for (name, text) in
+        [("plain.yml", scrape_config(am, None)), ("https.yml", scrape_config(am, Some(&ca)))]
+    {
+        let file = dir.path().join(name);
+        fs::write(&file, &text).expect("write");
+        let out = Command::new(promtool)
+            .arg("check")
+            .arg("config")
+            .arg(&file)
+            .output()
+            .expect("promtool");
+        assert!(
+            out.status.success(),
+            "promtool check config {name}:\n{text}\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let https = scrape_config(am, Some(&ca));
+    assert!(https.contains("scheme: https\n") || https.contains("scheme: https "), "{https}");
+    assert!(https.contains(&format!("      ca_file: {}", ca.display())), "{https}");
 }
