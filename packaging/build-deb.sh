@@ -102,7 +102,7 @@ inst 0644 "$repo/integrations/flask/chatstack_status_flask.py" "$share/integrati
 doc=/usr/share/doc/$PKG
 inst 0644 "$here/debian/copyright" $doc/copyright
 inst 0644 "$here/debian/lintian-overrides" /usr/share/lintian/overrides/$PKG
-for f in scrape.yml alerts.yml alerts_test.yml; do
+for f in scrape.yml targets.yml alerts.yml alerts_test.yml alertmanager.yml; do
     inst 0644 "$here/prometheus/$f" $doc/examples/$f
 done
 inst 0644 "$repo/integrations/nginx/status-location.conf" $doc/examples/nginx-status-location.conf

@@ -72,7 +72,7 @@ confdir=/etc/$PKG
 unitdir=/etc/systemd/system
 statedir=/var/lib/chatstack
 polkit_rule=/etc/polkit-1/rules.d/50-$PKG.rules
-EXAMPLES="scrape.yml alerts.yml alerts_test.yml"
+EXAMPLES="scrape.yml targets.yml alerts.yml alerts_test.yml alertmanager.yml"
 NGINX_EXAMPLE=nginx-status-location.conf
 BLUEPRINT=chatstack_status_flask.py
 # www/ relative paths, one a line, as build.rs embeds them (no dotfiles).

@@ -2,7 +2,9 @@
 # Installs the Debian packages the test suite uses, when some are missing.
 # A no-op on a machine that has them; needs root (or sudo) otherwise.
 #   chromium        browser test of the dashboard
-#   prometheus      promtool: lints /metrics, the scrape config and alert rules
+#   prometheus      promtool: lints /metrics, the scrape config and alert rules;
+#                   the fleet test's real Prometheus
+#   prometheus-alertmanager   the fleet test's real Alertmanager; amtool
 #   monitoring-plugins-basic   real Nagios plugins for the command probe
 #   lintian dpkg-dev fakeroot binutils man-db systemd shellcheck   the .deb test
 #   nodejs          syntax check of the generated polkit rule and the widget
@@ -11,7 +13,7 @@
 #                   (make test-flask: a venv with Flask and pytest from PyPI)
 #   nginx-light     make test-flask: the README's nginx location in front of the agent
 set -eu
-pkgs="chromium prometheus monitoring-plugins-basic lintian dpkg-dev fakeroot binutils man-db systemd shellcheck nodejs procps curl openssl python3 python3-venv nginx-light"
+pkgs="chromium prometheus prometheus-alertmanager monitoring-plugins-basic lintian dpkg-dev fakeroot binutils man-db systemd shellcheck nodejs procps curl openssl python3 python3-venv nginx-light"
 missing=""
 for p in $pkgs; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -31,3 +31,9 @@ mod attacks;
 mod tls;
 // The dashboard in headless Chromium.
 mod browser;
+
+// A real fleet: agents on 127.0.0.2-4, Prometheus (shipped scrape config and
+// rules) and Alertmanager (shipped example) to a webhook receiver; the
+// shipped files' own promtool/amtool checks. The agent's Alertmanager path
+// plugs into `Fleet::start` (see `alertmanager_notifier`).
+mod fleet;

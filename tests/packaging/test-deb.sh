@@ -9,8 +9,8 @@
 # DESTDIR, shellcheck, the completions, the Prometheus files and the polkit
 # rule; the www files and the Flask blueprint in /usr/share/chatstack-status,
 # and a `www_dir` pointing there. Needs root and these Debian 12 packages:
-# dpkg-dev lintian systemd man-db shellcheck prometheus nodejs binutils curl
-# python3 (zsh optional).
+# dpkg-dev lintian systemd man-db shellcheck prometheus prometheus-alertmanager
+# nodejs binutils curl python3 (zsh optional).
 #
 # The machine is left as it was found: the package is purged at the end even
 # on failure or interrupt; the test refuses to start if chatstack-status is
@@ -155,12 +155,12 @@ if [ "$(id -u)" != 0 ]; then
     finish
 fi
 missing=""
-for tool in dpkg-deb dpkg-shlibdeps lintian systemd-analyze man shellcheck promtool node strip readelf curl python3 setpriv; do
+for tool in dpkg-deb dpkg-shlibdeps lintian systemd-analyze man shellcheck promtool amtool node strip readelf curl python3 setpriv; do
     command -v "$tool" >/dev/null 2>&1 || missing="$missing $tool"
 done
 if [ -n "$missing" ]; then
     not_ok "tools installed" "missing:$missing" \
-        "apt-get install dpkg-dev lintian systemd man-db shellcheck prometheus nodejs binutils curl python3"
+        "apt-get install dpkg-dev lintian systemd man-db shellcheck prometheus prometheus-alertmanager nodejs binutils curl python3"
     finish
 fi
 leftovers=""
@@ -306,6 +306,8 @@ expected=$(
 -rw-r--r-- ./usr/share/doc/$PKG/examples/scrape.yml
 -rw-r--r-- ./usr/share/doc/$PKG/examples/alerts.yml
 -rw-r--r-- ./usr/share/doc/$PKG/examples/alerts_test.yml
+-rw-r--r-- ./usr/share/doc/$PKG/examples/targets.yml
+-rw-r--r-- ./usr/share/doc/$PKG/examples/alertmanager.yml
 -rw-r--r-- ./usr/share/doc/$PKG/examples/nginx-status-location.conf
 -rw-r--r-- ./usr/share/bash-completion/completions/$PKG
 -rw-r--r-- ./usr/share/zsh/vendor-completions/_$PKG
@@ -570,6 +572,7 @@ for f in usr/local/bin/$PKG:755 etc/$PKG/monitor.yml:640 etc/systemd/system/$PKG
     usr/local/share/man/man1/$PKG.1:644 usr/local/share/bash-completion/completions/$PKG:644 \
     usr/local/share/zsh/site-functions/_$PKG:644 usr/local/share/doc/$PKG/examples/alerts.yml:644 \
     usr/local/share/doc/$PKG/examples/scrape.yml:644 var/lib/chatstack:750 \
+    usr/local/share/doc/$PKG/examples/targets.yml:644 usr/local/share/doc/$PKG/examples/alertmanager.yml:644 \
     usr/local/share/$PKG/www/admin_status.html:644 usr/local/share/$PKG/www/js/status.js:644 \
     usr/local/share/$PKG/integrations/chatstack_status_flask.py:644 \
     usr/local/share/doc/$PKG/examples/nginx-status-location.conf:644; do
@@ -662,7 +665,8 @@ echo "# prometheus"
 check "promtool check config scrape.yml" promtool check config "$repo/packaging/prometheus/scrape.yml"
 check "promtool check rules alerts.yml" promtool check rules "$repo/packaging/prometheus/alerts.yml"
 check "promtool test rules alerts_test.yml" promtool test rules "$repo/packaging/prometheus/alerts_test.yml"
-for a in ChatStackServiceDown ChatStackHealSuspended ChatStackMonitorStale ChatStackMonitorAbsent; do
+check "amtool check-config alertmanager.yml" amtool check-config "$repo/packaging/prometheus/alertmanager.yml"
+for a in ChatstackServiceDown ChatstackHealSuspended ChatstackAgentStale ChatstackCheckStale ChatstackAgentAbsent; do
     check "alerts.yml has $a" grep -q "alert: $a\$" "$repo/packaging/prometheus/alerts.yml"
 done
 

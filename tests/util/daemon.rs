@@ -3,7 +3,7 @@
 
 use super::{Env, kill};
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
+use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -11,13 +11,15 @@ use std::time::{Duration, Instant};
 /// A running `run`/`serve`, killed by PID on drop.
 pub struct Daemon {
     child: Option<Child>,
+    /// Where it listens (from its "listening on" line; any `--listen` address).
+    pub addr: SocketAddr,
     pub port: u16,
     log: Arc<Mutex<Vec<String>>>,
 }
 
 impl Daemon {
-    /// Starts `chatstack-status <args> --listen 127.0.0.1:0` (unless `--no-http`)
-    /// and waits for its "listening on" line.
+    /// Starts `chatstack-status <args> --listen 127.0.0.1:0` (unless `--no-http`
+    /// or another `--listen` is given) and waits for its "listening on" line.
     #[track_caller]
     pub fn start(env: &Env, args: &[&str], extra_env: &[(&str, &str)]) -> Daemon {
         let mut all: Vec<&str> = args.to_vec();
@@ -42,15 +44,14 @@ impl Daemon {
                 sink.lock().unwrap().push(line);
             }
         });
-        let mut d = Daemon { child: Some(child), port: 0, log };
+        let unbound = SocketAddr::from(([127, 0, 0, 1], 0));
+        let mut d = Daemon { child: Some(child), addr: unbound, port: 0, log };
         if http {
             let deadline = Instant::now() + Duration::from_secs(10);
             loop {
-                if let Some(port) = d
-                    .logged("listening on 127.0.0.1:")
-                    .and_then(|l| l.rsplit(':').next().and_then(|p| p.trim().parse().ok()))
-                {
-                    d.port = port;
+                if let Some(addr) = d.logged("listening on ").and_then(|l| listen_addr(&l)) {
+                    d.addr = addr;
+                    d.port = addr.port();
                     break;
                 }
                 if let Some(code) = d.exited() {
@@ -114,6 +115,13 @@ impl Drop for Daemon {
             let _ = c.wait();
         }
     }
+}
+
+/// The address in a "listening on ADDR" log line (a scheme, if any, ignored).
+fn listen_addr(line: &str) -> Option<SocketAddr> {
+    let rest = line.split_once("listening on ")?.1;
+    let word = rest.split_whitespace().next()?;
+    word.trim_start_matches("https://").trim_start_matches("http://").parse().ok()
 }
 
 #[derive(Debug)]
