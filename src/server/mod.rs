@@ -159,7 +159,7 @@ impl Web {
             history: c.history_store.path.as_ref().map(|p| {
                 Arc::new(history::History {
                     pool: crate::store::ReaderPool::new(p, history::READERS),
-                    retention: c.history_store.retention.clone(),
+                    retention: c.history_store.retention,
                 })
             }),
             services: c.services.iter().map(|s| s.name.clone()).collect(),
