@@ -361,6 +361,87 @@ fn every_bad_config_is_exit_3_with_its_location() {
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
 
+/// A value of the wrong type: exit 3 and one line naming the key (with its
+/// parents), what it takes and what the file holds, at the value. The table
+/// of every key is `src/config/errors/tests.rs`; these go through the binary.
+#[test]
+fn validate_names_the_key_what_it_takes_and_what_was_found() {
+    let svc = "services:\n  - name: a\n    port: 1\n";
+    let cases: Vec<(String, &str)> = vec![
+        (
+            format!("workers: many\n{svc}"),
+            "1:10: workers: expected a whole number (0 or more), found \"many\"",
+        ),
+        (
+            format!("heal:\n  enabled: yes please\n{svc}"),
+            "2:12: heal.enabled: expected true or false, found \"yes please\"",
+        ),
+        (
+            format!("interval: [1]\n{svc}"),
+            "1:11: interval: expected a duration like 500ms, 5s, 2m, 1h or 1d, found a list",
+        ),
+        (
+            format!("history: {{a: 1}}\n{svc}"),
+            "1:10: history: expected a whole number (0 or more), found a mapping",
+        ),
+        (format!("cors_origins: foo\n{svc}"), "1:15: cors_origins: expected a list, found \"foo\""),
+        (
+            format!("{svc}  - name: b\n    checks:\n      - type: tcp\n        address: h:1\n        timeout:\n          - 1s\n"),
+            "9:11: services[1].checks[0].timeout: expected a duration like 500ms, 5s, 2m, 1h or 1d, found a list",
+        ),
+        (
+            format!("notify:\n  - {{type: slack, url: 'https://hooks.example/x', events: [down, sideways]}}\n{svc}"),
+            "2:66: notify[0].events[1]: expected one of down, up, degraded, reminder, restart, heal_suspended or test, found \"sideways\"",
+        ),
+        // Our own value errors keep their words and gain the key.
+        (
+            "services:\n  - name: a\n    checks:\n      - type: tcp\n        address: h:1\n        timeout: soon\n".into(),
+            "6:18: services[0].checks[0].timeout: invalid duration \"soon\": expected a number with ms, s, m, h or d (e.g. 500ms, 5s, 2m, 1d) or a number of seconds",
+        ),
+    ];
+    let env = Env::new();
+    let rust = regex::Regex::new(
+        r"\b(u8|u16|u32|u64|usize|i32|i64|f64|bool|map|seq|sequence|string|scalar|Option|Vec)\b",
+    )
+    .unwrap();
+    for (yaml, want) in &cases {
+        let path = env.write("bad.yml", yaml);
+        let out = env.cmd(&["validate", "-c", path.to_str().unwrap()]);
+        assert_eq!(out.code, 3, "{yaml}\n{out:#?}");
+        assert_eq!(out.stdout, "", "{yaml}");
+        assert_eq!(
+            out.stderr,
+            format!("chatstack-status: error: {}:{want}\n", path.display()),
+            "{yaml}"
+        );
+        assert!(!rust.is_match(&out.stderr), "a Rust word: {}", out.stderr);
+    }
+}
+
+/// After the file parses, every problem is found and each is one line.
+#[test]
+fn validate_reports_every_problem_one_line_each() {
+    let env = Env::new();
+    let path = env.write(
+        "bad.yml",
+        "workers: 0\nservices:\n  - name: a\n    port: 80\n  - name: a\n    port: 81\n    depends_on: [nope]\n  - name: c\n",
+    );
+    let out = env.cmd(&["validate", "-c", path.to_str().unwrap()]);
+    assert_eq!(out.code, 3, "{out:#?}");
+    let at = |l: &str| format!("chatstack-status: error: {}:{l}:", path.display());
+    let lines: Vec<&str> = out.stderr.lines().collect();
+    assert_eq!(lines.len(), 4, "{}", out.stderr);
+    for (line, what) in
+        [("1:10", "workers"), ("5:11", "duplicate"), ("8:5", "nothing to check"), ("7:18", "nope")]
+    {
+        assert!(
+            lines.iter().any(|l| l.starts_with(&at(line)) && l.contains(what)),
+            "{line} {what}:\n{}",
+            out.stderr
+        );
+    }
+}
+
 #[test]
 fn bad_stale_override_is_a_config_error() {
     let env = Env::new();

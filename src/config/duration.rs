@@ -38,7 +38,7 @@ fn from_nanos(ns: f64) -> Option<Duration> {
 
 fn expected(text: &str) -> String {
     format!(
-        "invalid duration {text:?}: expected a number with ms, s, m, h or d (e.g. 500ms, 5s, 2m, 14d) or a number of seconds"
+        "invalid duration {text:?}: expected a number with ms, s, m, h or d (e.g. 500ms, 5s, 2m, 1d) or a number of seconds"
     )
 }
 
@@ -68,7 +68,7 @@ impl<'de> serde::Deserialize<'de> for Dur {
         impl Visitor<'_> for V {
             type Value = Dur;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a duration such as 500ms, 5s, 2m, 1h, 14d or a number of seconds")
+                f.write_str("a duration like 500ms, 5s, 2m, 1h or 1d")
             }
             fn visit_u64<E: de::Error>(self, v: u64) -> Result<Dur, E> {
                 from_secs(v as f64).map(Dur).ok_or_else(|| E::custom(expected(&v.to_string())))
@@ -96,7 +96,9 @@ impl<'de> serde::Deserialize<'de> for Timeout {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let Dur(v) = Dur::deserialize(d)?;
         if v.is_zero() {
-            return Err(de::Error::custom("a timeout must be greater than 0"));
+            return Err(de::Error::custom(
+                "expected a duration greater than 0 (a zero timeout fails every check)",
+            ));
         }
         Ok(Timeout(v))
     }

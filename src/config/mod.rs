@@ -7,8 +7,10 @@
 //! is used only here.
 
 pub mod duration;
+mod errors;
 mod notifier;
 pub mod raw;
+mod schema;
 
 pub use notifier::{EventName, Notifier, NotifierKind, Slack, Twilio, Webhook};
 
@@ -271,45 +273,9 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, Vec<String>> {
             max_anchors: 1_000,
         },
     };
-    let raw: RawConfig = serde_saphyr::from_str_with_options(text, options)
-        .map_err(|e| vec![yaml_error(path, &e)])?;
+    let raw: RawConfig = serde_saphyr::from_str_with_options(text, options.clone())
+        .map_err(|e| vec![errors::describe(path, text, &options, &e)])?;
     Validator { path, problems: Vec::new() }.config(raw)
-}
-
-fn yaml_error(path: &Path, e: &serde_saphyr::Error) -> String {
-    let loc = e.location();
-    // The message alone: the crate's Display adds its own location (and may
-    // render a snippet); we print `file:line:column:` ourselves.
-    use serde_saphyr::MessageFormatter;
-    let msg = first_message_line(&serde_saphyr::UserMessageFormatter.format_message(e));
-    match loc {
-        Some(l) if l.line() > 0 => format!("{}:{}:{}: {msg}", path.display(), l.line(), l.column()),
-        _ => format!("{}: {msg}", path.display()),
-    }
-}
-
-fn first_message_line(full: &str) -> String {
-    let line = full
-        .lines()
-        .map(str::trim)
-        .find(|l| !l.is_empty() && !l.starts_with("-->") && !l.starts_with('|'))
-        .unwrap_or("invalid YAML");
-    // Drop a trailing " at line X, column Y" the crate may append: we print our own.
-    let line = match line.find(" at line ") {
-        Some(i) => &line[..i],
-        None => line,
-    };
-    let line = line.strip_prefix("error: ").unwrap_or(line);
-    // Say what was expected where the crate only names a Rust type.
-    match line {
-        "invalid u8" | "invalid u16" | "invalid u32" | "invalid u64" | "invalid usize" => {
-            format!("{line}: expected a whole number (0 or more)")
-        }
-        "invalid boolean" | "invalid bool" => format!("{line}: expected true or false"),
-        "expected sequence start" => "expected a list: [a, b] or one `- item` per line".to_string(),
-        "expected mapping start" => "expected a mapping of `key: value` lines".to_string(),
-        _ => line.to_string(),
-    }
 }
 
 struct Validator<'a> {

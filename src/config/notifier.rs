@@ -26,6 +26,10 @@ pub enum EventName {
 }
 
 impl EventName {
+    /// Every event word, as serde spells them (the table test checks).
+    pub const NAMES: &'static [&'static str] =
+        &["down", "up", "degraded", "reminder", "restart", "heal_suspended", "test"];
+
     pub fn as_str(self) -> &'static str {
         match self {
             EventName::Down => "down",

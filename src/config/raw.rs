@@ -96,6 +96,9 @@ pub enum NotifierType {
 }
 
 impl NotifierType {
+    /// Every `type:` word, as serde spells them (the table test checks).
+    pub const NAMES: &'static [&'static str] = &["webhook", "slack", "twilio"];
+
     pub fn as_str(self) -> &'static str {
         match self {
             NotifierType::Webhook => "webhook",
@@ -168,6 +171,11 @@ pub enum CheckKind {
     Systemd,
     Process,
     Command,
+}
+
+impl CheckKind {
+    /// Every `type:` word, as serde spells them (the table test checks).
+    pub const NAMES: &'static [&'static str] = &["http", "tcp", "systemd", "process", "command"];
 }
 
 /// One entry of `checks:`. A flat struct rather than a tagged enum because
@@ -311,8 +319,8 @@ validated_string!(
 validated_string!(
     /// A non-empty string.
     NonEmpty(String),
-    "a non-empty string",
-    |s| if s.is_empty() { Err("expected a non-empty string".to_string()) } else { Ok(s.to_string()) }
+    "non-empty text",
+    |s| if s.is_empty() { Err("expected non-empty text, found \"\"".to_string()) } else { Ok(s.to_string()) }
 );
 
 validated_string!(
@@ -335,12 +343,15 @@ pub struct Argv(pub Vec<String>);
 impl<'de> Deserialize<'de> for Argv {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let v = Vec::<String>::deserialize(d)?;
-        if v.is_empty() || v[0].is_empty() {
-            return Err(de::Error::custom(
-                "argv must be a non-empty list: [program, arg, ...] (no shell is used)",
-            ));
+        match v.first() {
+            None => Err(de::Error::custom(
+                "expected [program, arg, ...] (no shell is used), found an empty list",
+            )),
+            Some(program) if program.is_empty() => Err(de::Error::custom(
+                "expected [program, arg, ...] (no shell is used), found \"\" as the program",
+            )),
+            Some(_) => Ok(Argv(v)),
         }
-        Ok(Argv(v))
     }
 }
 
@@ -391,6 +402,16 @@ fn status_code<E: de::Error>(v: u64) -> Result<u16, E> {
     }
 }
 
+/// One code of an `expect_status` list, checked as it is read so that a
+/// bad one is reported at its own line and column (not at the list's).
+struct StatusCode(u16);
+
+impl<'de> Deserialize<'de> for StatusCode {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        status_code(u64::deserialize(d)?).map(StatusCode)
+    }
+}
+
 impl<'de> Deserialize<'de> for ExpectStatus {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct V;
@@ -419,12 +440,12 @@ impl<'de> Deserialize<'de> for ExpectStatus {
             }
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<ExpectStatus, A::Error> {
                 let mut codes = Vec::new();
-                while let Some(v) = seq.next_element::<u64>()? {
-                    codes.push(status_code(v)?);
+                while let Some(StatusCode(code)) = seq.next_element()? {
+                    codes.push(code);
                 }
                 if codes.is_empty() {
                     return Err(de::Error::custom(
-                        "expect_status list is empty: expected at least one code",
+                        "expected at least one status code, found an empty list",
                     ));
                 }
                 Ok(ExpectStatus::Codes(codes))

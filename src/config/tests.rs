@@ -321,17 +321,24 @@ fn every_problem_is_reported_not_just_the_first() {
 
 #[test]
 fn messages_say_what_was_expected_once_located() {
+    // The full table is errors/tests.rs; these are the forms `validate` users meet most.
     for (text, expected) in [
-        ("workers: lots\nservices: []\n", "m.yml:1:10: invalid u64: expected a whole number"),
+        (
+            "workers: lots\nservices: []\n",
+            "m.yml:1:10: workers: expected a whole number (0 or more), found \"lots\"",
+        ),
         (
             "services:\n  - name: a\n    critical: maybe\n",
-            "m.yml:3:15: invalid boolean: expected true or false",
+            "m.yml:3:15: services[0].critical: expected true or false, found \"maybe\"",
         ),
-        ("services: nope\n", "m.yml:1:11: expected a list"),
-        ("services:\n  - a\n", "m.yml:2:5: expected a mapping"),
+        ("services: nope\n", "m.yml:1:11: services: expected a list, found \"nope\""),
+        (
+            "services:\n  - a\n",
+            "m.yml:2:5: services[0]: expected a mapping of `key: value` lines, found \"a\"",
+        ),
         (
             "services:\n  - name: a\n    unit: 'a b'\n",
-            "m.yml:3:11: invalid unit name \"a b\": expected",
+            "m.yml:3:11: services[0].unit: invalid unit name \"a b\": expected",
         ),
     ] {
         let errs = errors(text);
