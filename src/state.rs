@@ -97,8 +97,19 @@ impl ServiceState {
 pub struct StateFile {
     pub schema: u32,
     pub services: BTreeMap<String, ServiceState>,
-    /// Events that could not be delivered yet, retried by the next run.
+    /// The outbox: deliveries not yet done, retried by whichever run comes
+    /// next (kept as JSON so one unreadable entry cannot spoil the file).
     pub undelivered: Vec<serde_json::Value>,
+    /// Per Alertmanager notifier: the alerts it has firing ("alertname|service").
+    pub alertmanager: BTreeMap<String, BTreeMap<String, FiringAlert>>,
+}
+
+/// An alert an Alertmanager notifier has firing.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct FiringAlert {
+    pub starts_at: Timestamp,
+    /// When it was last posted (re-posted every `resend`).
+    pub last_sent: Timestamp,
 }
 
 /// What the cycle saw of one service.

@@ -914,3 +914,90 @@ fn a_kill_right_after_the_raising_cycle_is_delivered_by_the_next_check() {
     assert_eq!(r.kinds("/twilio"), ["down"]);
     assert_eq!(env.state()["undelivered"], serde_json::json!([]));
 }
+
+/// An env with service `web` and an Alertmanager notifier whose two
+/// members are `/am1` and `/am2` of `r`.
+fn am_env(r: &Receiver, resend: &str) -> Env {
+    let env = Env::new();
+    let probe = probe(&env, "web");
+    env.config(&format!(
+        "interval: 100ms\ntimeout: 2s\nhost: droplet-9\npublic_url: https://status.example/\nnotify:\n  - {{type: alertmanager, name: am, urls: [\"{}\", \"{}\"], labels: {{team: chat}}, resend: {resend}, timeout: 1s}}\nservices:\n  - name: web\n    checks: [{{type: command, argv: [\"{probe}\"]}}]\n",
+        r.url("/am1"),
+        r.url("/am2")
+    ));
+    env
+}
+
+/// The alerts posted to `/amN/api/v2/alerts`, as (alertname, firing?).
+fn posted(r: &Receiver, member: &str) -> Vec<(String, bool)> {
+    r.delivered(&format!("/{member}/api/v2/alerts"))
+        .iter()
+        .flat_map(|q| q.json().as_array().cloned().unwrap_or_default())
+        .map(|a| {
+            (
+                a["labels"]["alertname"].as_str().unwrap_or("?").to_string(),
+                a.get("endsAt").is_none(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn alertmanager_gets_firing_resent_and_resolved_alerts_from_check_runs() {
+    let r = Receiver::new(Mode::Status(200));
+    let env = am_env(&r, "1s");
+    set_up(&env, "web", true);
+    env.check(&[]).code(0);
+    assert!(r.requests().is_empty());
+    set_up(&env, "web", false);
+    env.check(&[]).code(2);
+    let down = ("ChatstackServiceDown".to_string(), true);
+    assert_eq!(posted(&r, "am1"), std::slice::from_ref(&down));
+    assert_eq!(posted(&r, "am2"), std::slice::from_ref(&down), "every member of the pair");
+    let first = r.delivered("/am1/")[0].json()[0].clone();
+    assert_eq!(
+        first["labels"],
+        serde_json::json!({"alertname": "ChatstackServiceDown", "service": "web", "host": "droplet-9", "severity": "critical", "team": "chat"})
+    );
+    assert_eq!(first["generatorURL"], "https://status.example/");
+    assert!(first["annotations"]["summary"].as_str().unwrap().contains("web is down"));
+    // Within `resend`: not again; after it: again, with the same startsAt.
+    env.check(&[]).code(2);
+    assert_eq!(posted(&r, "am1").len(), 1);
+    let t0 = Instant::now();
+    wait_until(Duration::from_secs(10), || {
+        if t0.elapsed() > Duration::from_millis(1100) {
+            env.check(&[]).code(2);
+        }
+        posted(&r, "am1").len() == 2
+    });
+    let again = r.delivered("/am1/")[1].json()[0].clone();
+    assert_eq!(again["startsAt"], first["startsAt"]);
+    set_up(&env, "web", true);
+    env.check(&[]).code(0);
+    let last = r.delivered("/am1/").last().unwrap().json()[0].clone();
+    assert!(last["endsAt"].is_string(), "{last}");
+    assert_eq!(posted(&r, "am2").last(), Some(&("ChatstackServiceDown".to_string(), false)));
+    env.check(&[]).code(0);
+    assert_eq!(posted(&r, "am1").len(), 3, "resolved once");
+}
+
+#[test]
+fn alertmanager_resends_from_the_daemon_and_notify_test_ends_at_once() {
+    let r = Receiver::new(Mode::Status(200));
+    let env = am_env(&r, "1s");
+    set_up(&env, "web", false);
+    let _d = Daemon::start(&env, &["run", "-c", &cfg(&env), "--no-http"], &[]);
+    wait_until(Duration::from_secs(15), || posted(&r, "am1").len() >= 3);
+    assert!(posted(&r, "am1").iter().all(|(n, firing)| n == "ChatstackServiceDown" && *firing));
+    let out = env.cmd(&["notify-test", "-c", &cfg(&env)]);
+    out.code(0);
+    assert!(out.stdout.contains("am (alertmanager): ok (2 messages)"), "{}", out.stdout);
+    let test = r
+        .delivered("/am2/")
+        .into_iter()
+        .map(|q| q.json()[0].clone())
+        .find(|a| a["labels"]["alertname"] == "ChatstackTest")
+        .expect("a test alert");
+    assert_eq!(test["startsAt"], test["endsAt"], "a test alert ends at once");
+}

@@ -666,7 +666,6 @@ impl Agent {
 /// Alertmanager which path posted last (Prometheus's is its graph URL). No
 /// `labels:`: extra labels the rules lack would make a second alert in the
 /// same group, and a second notification.
-#[allow(dead_code)] // until the notifier lands
 fn alertmanager_notifier(am: &Alertmanager, host: &str, resend: &str) -> String {
     format!(
         "public_url: http://{host}.fleet.test/\nnotify:\n  - type: alertmanager\n    urls: [\"{}\"]\n    resend: {resend}\n",
@@ -1013,6 +1012,80 @@ fn a_fleet_is_scraped_alerted_grouped_silenced_and_missed() {
         "fleet: ready after {:?}; rule path fired {fired_after:?} after the service went down, resolved {resolved_after:?} after it came back; agent absent notified {absent_after:?} after the kill; total {:?}",
         ready - started,
         started.elapsed()
+    );
+}
+
+#[test]
+fn the_agent_path_and_the_rule_path_are_one_alert_notified_once() {
+    // Every agent also posts its own alerts to Alertmanager (`type:
+    // alertmanager`): the agent path fires first (no `for:`, no scrape in
+    // between), Prometheus's rule later lands on the same alert (the same
+    // labels), and the shipped route notifies the group once, then resolves it.
+    let fleet = Fleet::start(|am, host| alertmanager_notifier(am, host, "5s"));
+    fleet.wait("every agent up in Prometheus", START_WITHIN, || {
+        (fleet.prometheus.query(r#"up{job="chatstack-status"} == 1"#).len() == HOSTS.len())
+            .then_some(())
+    });
+    fleet.agent("fleet-b").switch("ChatStack").set(false);
+    let down = Instant::now();
+    let labels = [
+        ("alertname", "ChatstackServiceDown"),
+        ("host", "fleet-b"),
+        ("service", "ChatStack"),
+        ("severity", "critical"),
+    ];
+    // The agent's post reaches Alertmanager before the rule can fire.
+    let (agent_seen, url) =
+        fleet.wait("the agent's own alert in Alertmanager", ALERT_WITHIN, || {
+            let a = fleet.am.alert_for("ChatstackServiceDown", "fleet-b", Some("ChatStack"))?;
+            let url = a["generatorURL"].as_str()?.to_string();
+            Some((Instant::now(), url))
+        });
+    let rule_firing = fleet
+        .prometheus
+        .query(r#"ALERTS{alertname="ChatstackServiceDown",host="fleet-b",alertstate="firing"}"#);
+    assert_eq!(url, "http://fleet-b.fleet.test/", "posted by the agent");
+    assert!(rule_firing.is_empty(), "the rule fired first: {rule_firing:?}");
+    let firing =
+        fleet.notified("ChatstackServiceDown", "fleet-b", Some("ChatStack"), "firing", down);
+    assert_single_alert(&firing, &labels);
+    let agent_after = firing.at - down;
+    // Then the rule fires too: still one alert (same labels: same fingerprint).
+    fleet.wait("the rule firing in Prometheus", ALERT_WITHIN, || {
+        (!fleet
+            .prometheus
+            .query(r#"ALERTS{alertname="ChatstackServiceDown",host="fleet-b",alertstate="firing"}"#)
+            .is_empty())
+        .then_some(())
+    });
+    let rule_after = down.elapsed();
+    let held: Vec<Value> = fleet
+        .am
+        .alerts()
+        .into_iter()
+        .filter(|a| {
+            labels_match(&a["labels"], "ChatstackServiceDown", "fleet-b", Some("ChatStack"))
+        })
+        .collect();
+    assert_eq!(held.len(), 1, "both paths, one alert: {held:#?}");
+    fleet.agent("fleet-b").switch("ChatStack").set(true);
+    let up = Instant::now();
+    fleet.notified("ChatstackServiceDown", "fleet-b", Some("ChatStack"), "resolved", up);
+    let group: Vec<String> = fleet
+        .receiver
+        .notifications_for("ChatstackServiceDown", "fleet-b", Some("ChatStack"))
+        .iter()
+        .map(|n| n.status().to_string())
+        .collect();
+    assert_eq!(group, ["firing", "resolved"], "one group, notified once, resolved once");
+    assert!(
+        agent_seen - down < rule_after,
+        "the agent path ({:?}) should beat the rule ({rule_after:?})",
+        agent_seen - down
+    );
+    eprintln!(
+        "fleet agent path: in Alertmanager {:?} and notified {agent_after:?} after the service went down; the rule fired after {rule_after:?}",
+        agent_seen - down
     );
 }
 

@@ -820,7 +820,11 @@ fn the_commands_exit_3_on_bad_arguments_config_or_database() {
     env.config("retention:\n  results: 2w\nservices:\n  - name: web\n    port: 1\n");
     let out = run(&env, &["report"], &[]);
     out.code(3);
-    assert!(out.stderr.contains("monitor.yml:5:12: retention.results: invalid duration \"2w\""), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("monitor.yml:5:12: retention.results: invalid duration \"2w\""),
+        "{}",
+        out.stderr
+    );
     assert!(out.stderr.contains("ms, s, m, h or d"), "{}", out.stderr);
 }
 

@@ -12,7 +12,9 @@ mod notifier;
 pub mod raw;
 mod schema;
 
-pub use notifier::{EventName, Notifier, NotifierKind, Slack, Twilio, Webhook};
+pub use notifier::{
+    ALERT_LABELS, Alertmanager, EventName, Notifier, NotifierKind, Slack, Twilio, Webhook,
+};
 
 use crate::error::Error;
 pub use crate::probe::Check;

@@ -62,6 +62,7 @@ pub enum NotifierKind {
     Webhook(Webhook),
     Slack(Slack),
     Twilio(Twilio),
+    Alertmanager(Alertmanager),
 }
 
 impl NotifierKind {
@@ -71,6 +72,7 @@ impl NotifierKind {
             NotifierKind::Webhook(_) => "webhook",
             NotifierKind::Slack(_) => "slack",
             NotifierKind::Twilio(_) => "twilio",
+            NotifierKind::Alertmanager(_) => "alertmanager",
         }
     }
 }
@@ -101,6 +103,25 @@ pub struct Twilio {
     pub api_base: String,
 }
 
+/// Prometheus Alertmanager (`/api/v2/alerts`): level-triggered, one alert
+/// per service down or with healing suspended, re-posted while firing.
+#[derive(Debug, Clone)]
+pub struct Alertmanager {
+    /// Every member of an HA pair gets every alert.
+    pub urls: Vec<String>,
+    /// Added to every alert (never one of the four the product sets).
+    pub labels: Vec<(String, String)>,
+    /// Firing alerts are re-posted this often (Alertmanager resolves an
+    /// alert not re-sent within its `resolve_timeout`).
+    pub resend: Duration,
+    pub bearer_token_file: Option<PathBuf>,
+    /// `user` and the file holding the password.
+    pub basic_auth: Option<(String, PathBuf)>,
+}
+
+/// The labels every alert carries; configured `labels` may not replace them.
+pub const ALERT_LABELS: [&str; 4] = ["alertname", "service", "host", "severity"];
+
 /// Which keys of `RawNotifier` each kind takes, besides the common ones
 /// (`type`, `name`, `timeout`, `services`, `events`).
 fn keys(t: NotifierType) -> &'static [&'static str] {
@@ -108,6 +129,9 @@ fn keys(t: NotifierType) -> &'static [&'static str] {
         NotifierType::Webhook => &["url", "bearer_token_file", "headers"],
         NotifierType::Slack => &["url", "headers"],
         NotifierType::Twilio => &["account_sid", "auth_token_file", "from", "to", "api_base"],
+        NotifierType::Alertmanager => {
+            &["urls", "labels", "resend", "bearer_token_file", "basic_auth"]
+        }
     }
 }
 
@@ -166,6 +190,53 @@ impl Validator<'_> {
                     })),
                     _ => None,
                 }
+            }
+            NotifierType::Alertmanager => {
+                let urls = r.urls.as_ref().map(|u| u.value.clone()).unwrap_or_default();
+                need(self, !urls.is_empty(), "urls");
+                let mut labels = Vec::new();
+                if let Some(l) = &r.labels {
+                    for (k, v) in &l.value {
+                        let name_ok = !k.is_empty()
+                            && !k.starts_with(|c: char| c.is_ascii_digit())
+                            && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+                        if !name_ok {
+                            self.at(
+                                &l.referenced,
+                                format!("labels: {k:?} is not a Prometheus label name: expected letters, digits and _, not starting with a digit"),
+                            );
+                        } else if ALERT_LABELS.contains(&k.as_str()) || k.starts_with("__") {
+                            self.at(
+                                &l.referenced,
+                                format!("labels: {k:?} is set by chatstack-status itself: expected another label name"),
+                            );
+                        }
+                        labels.push((k.clone(), v.clone()));
+                    }
+                }
+                let resend = match &r.resend {
+                    Some(d) if d.value.0 < Duration::from_secs(1) => {
+                        self.at(&d.referenced, "resend: expected a duration of at least 1s");
+                        Duration::from_secs(60)
+                    }
+                    Some(d) => d.value.0,
+                    None => Duration::from_secs(60),
+                };
+                (!urls.is_empty()).then(|| {
+                    NotifierKind::Alertmanager(Alertmanager {
+                        urls: urls
+                            .into_iter()
+                            .map(|u| u.0.trim_end_matches('/').to_string())
+                            .collect(),
+                        labels,
+                        resend,
+                        bearer_token_file: r.bearer_token_file.clone(),
+                        basic_auth: r
+                            .basic_auth
+                            .as_ref()
+                            .map(|b| (b.user.clone(), b.password_file.clone())),
+                    })
+                })
             }
         };
         if self.problems.len() != before {

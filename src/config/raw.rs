@@ -93,17 +93,19 @@ pub enum NotifierType {
     Webhook,
     Slack,
     Twilio,
+    Alertmanager,
 }
 
 impl NotifierType {
     /// Every `type:` word, as serde spells them (the table test checks).
-    pub const NAMES: &'static [&'static str] = &["webhook", "slack", "twilio"];
+    pub const NAMES: &'static [&'static str] = &["webhook", "slack", "twilio", "alertmanager"];
 
     pub fn as_str(self) -> &'static str {
         match self {
             NotifierType::Webhook => "webhook",
             NotifierType::Slack => "slack",
             NotifierType::Twilio => "twilio",
+            NotifierType::Alertmanager => "alertmanager",
         }
     }
 }
@@ -126,6 +128,10 @@ pub struct RawNotifier {
     pub from: Option<String>,
     pub to: Option<Vec<String>>,
     pub api_base: Option<HttpUrl>,
+    pub urls: Option<Spanned<Vec<HttpUrl>>>,
+    pub labels: Option<Spanned<BTreeMap<String, String>>>,
+    pub resend: Option<Spanned<Dur>>,
+    pub basic_auth: Option<RawBasicAuth>,
 }
 
 impl RawNotifier {
@@ -140,6 +146,10 @@ impl RawNotifier {
             ("from", self.from.is_some()),
             ("to", self.to.is_some()),
             ("api_base", self.api_base.is_some()),
+            ("urls", self.urls.is_some()),
+            ("labels", self.labels.is_some()),
+            ("resend", self.resend.is_some()),
+            ("basic_auth", self.basic_auth.is_some()),
         ]
         .into_iter()
         .filter_map(|(k, set)| set.then_some(k))

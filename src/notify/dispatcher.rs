@@ -364,7 +364,7 @@ fn ping(shared: &Shared, hb: &Heartbeat, ok: bool) {
 fn deliver(shared: &Shared, n: &Notifier, mut job: Job) {
     job.tries += 1;
     job.d.attempts = job.d.attempts.saturating_add(1);
-    let result = super::attempt(n, job.d.to.as_deref(), &job.d.event, n.timeout);
+    let result = super::attempt(n, &job.d, n.timeout);
     let label = job.d.event.label();
     let mut q = shared.lock();
     q.in_progress = None;
@@ -463,6 +463,7 @@ mod tests {
             notifier: notifier.into(),
             to: None,
             event,
+            alert: None,
             attempts: 0,
             last_error: None,
             next_attempt: None,

@@ -372,7 +372,7 @@ fn event_id(host: &str, service: &str, event: EventName, at: Timestamp) -> Strin
 }
 
 /// "http http://x/health: HTTP 500; tcp 127.0.0.1:6379: connection refused".
-fn problems(checks: &[CheckReport]) -> String {
+pub fn problems(checks: &[CheckReport]) -> String {
     let parts: Vec<String> = checks
         .iter()
         .filter(|c| c.status != CheckStatus::Up)

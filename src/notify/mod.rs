@@ -15,6 +15,7 @@
 //! Never here: probing, waiting on the cycle, writing a file, or a secret
 //! in a message.
 
+pub mod alertmanager;
 pub mod events;
 pub mod heartbeat;
 pub mod http;
@@ -47,10 +48,13 @@ pub struct Delivery {
     pub id: String,
     /// The notifier's `name` (as in the config).
     pub notifier: String,
-    /// Twilio: the recipient.
+    /// Twilio: the recipient; Alertmanager: the member's URL.
     #[serde(default)]
     pub to: Option<String>,
     pub event: Event,
+    /// Alertmanager: the alert to post, exactly.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alert: Option<serde_json::Value>,
     /// Attempts so far, over all runs.
     #[serde(default)]
     pub attempts: u32,
@@ -80,14 +84,19 @@ const ONESHOT_TRIES: u32 = 3;
 /// One attempt to deliver `e` through `n` (to `to`, for the kinds that
 /// have recipients), bounded by `timeout`. Whatever went wrong comes back
 /// scrubbed of the notifier's secrets and of every URL.
-pub fn attempt(n: &Notifier, to: Option<&str>, e: &Event, timeout: Duration) -> Attempt {
+pub fn attempt(n: &Notifier, d: &Delivery, timeout: Duration) -> Attempt {
     let mut secrets = secrets(n);
+    let (to, e) = (d.to.as_deref(), &d.event);
     let result = match &n.kind {
         NotifierKind::Webhook(w) => webhook::send(w, e, timeout, &mut secrets),
         NotifierKind::Slack(s) => slack::send(s, e, timeout),
         NotifierKind::Twilio(t) => match to {
             Some(to) => twilio::send(t, &n.name, to, e, timeout, &mut secrets),
             None => Err(Attempt::Fail("no recipient".into())),
+        },
+        NotifierKind::Alertmanager(a) => match (to, &d.alert) {
+            (Some(url), Some(alert)) => alertmanager::send(a, url, alert, timeout, &mut secrets),
+            _ => Err(Attempt::Fail("not an alert".into())),
         },
     };
     match result {
@@ -102,14 +111,18 @@ fn secrets(n: &Notifier) -> Vec<String> {
         NotifierKind::Webhook(w) => webhook::secrets(w),
         NotifierKind::Slack(s) => slack::secrets(s),
         NotifierKind::Twilio(_) => Vec::new(),
+        NotifierKind::Alertmanager(a) => alertmanager::secrets(a),
     }
 }
 
-/// One delivery per recipient: Twilio sends one SMS per number, the others one message.
+/// One delivery per recipient of an event: Twilio sends one SMS per
+/// number, the others one message; Alertmanager takes no events (it is
+/// level-triggered: `alertmanager::sync`).
 fn recipients(n: &Notifier) -> Vec<Option<String>> {
     match &n.kind {
         NotifierKind::Twilio(t) => t.to.iter().cloned().map(Some).collect(),
         NotifierKind::Webhook(_) | NotifierKind::Slack(_) => vec![None],
+        NotifierKind::Alertmanager(_) => Vec::new(),
     }
 }
 
@@ -142,6 +155,7 @@ pub fn route(config: &Config, events: &[Event]) -> Vec<Delivery> {
                     notifier: n.name.clone(),
                     to,
                     event: e.clone(),
+                    alert: None,
                     attempts: 0,
                     last_error: None,
                     next_attempt: None,
@@ -223,6 +237,25 @@ pub fn raise(
     log_events(config, &events);
     let mut all = outbox(config, state, Timestamp::now());
     all.extend(route(config, &events));
+    state.alertmanager.retain(|name, _| {
+        config
+            .notify
+            .iter()
+            .any(|n| &n.name == name && matches!(n.kind, NotifierKind::Alertmanager(_)))
+    });
+    for n in &config.notify {
+        let NotifierKind::Alertmanager(am) = &n.kind else { continue };
+        for d in alertmanager::sync(config, n, am, state, doc) {
+            // A newer post of the same alert to the same member replaces
+            // one still waiting: only the latest state matters to it.
+            let k = alertmanager::alert_key(&d);
+            all.retain(|old| {
+                !(old.notifier == d.notifier && old.to == d.to && alertmanager::alert_key(old) == k)
+            });
+            crate::info!("alert: {} -> {}", d.event.text, n.name);
+            all.push(d);
+        }
+    }
     let dropped = set_outbox(state, all);
     Raised { events, dropped }
 }
@@ -377,7 +410,7 @@ fn deliver_serially(n: &Notifier, ds: Vec<Delivery>, deadline: Instant) -> Vec<D
             }
             tries += 1;
             d.attempts = d.attempts.saturating_add(1);
-            match attempt(n, d.to.as_deref(), &d.event, left.min(n.timeout)) {
+            match attempt(n, &d, left.min(n.timeout)) {
                 Attempt::Sent => {
                     sent += 1;
                     break;
@@ -438,16 +471,14 @@ pub fn test_all(config: &Config) -> Result<u8, Error> {
         return Ok(1);
     }
     let now = Timestamp::now();
-    let host = config.host.clone();
     let results: Vec<Result<usize, String>> = std::thread::scope(|s| {
         let handles: Vec<_> = config
             .notify
             .iter()
             .map(|n| {
-                let host = host.clone();
                 std::thread::Builder::new()
                     .name("notify-test".into())
-                    .spawn_scoped(s, move || test_one(n, &host, now))
+                    .spawn_scoped(s, move || test_one(config, n, now))
             })
             .collect();
         handles
@@ -499,16 +530,33 @@ fn test_event(n: &Notifier, host: &str, now: Timestamp) -> Event {
 }
 
 /// Sends the test event; Ok(messages sent) or the first error.
-fn test_one(n: &Notifier, host: &str, now: Timestamp) -> Result<usize, String> {
-    let e = test_event(n, host, now);
+fn test_one(config: &Config, n: &Notifier, now: Timestamp) -> Result<usize, String> {
+    let e = test_event(n, &config.host, now);
+    let alert = match &n.kind {
+        NotifierKind::Alertmanager(a) => Some(alertmanager::test_alert(config, a, now)),
+        _ => None,
+    };
+    let tos: Vec<Option<String>> = match &n.kind {
+        NotifierKind::Alertmanager(a) => a.urls.iter().cloned().map(Some).collect(),
+        _ => recipients(n),
+    };
     let mut sent = 0;
-    for to in recipients(n) {
-        let to = to.as_deref();
-        match attempt(n, to, &e, n.timeout) {
+    for to in tos {
+        let d = Delivery {
+            id: String::new(),
+            notifier: n.name.clone(),
+            to: to.clone(),
+            event: e.clone(),
+            alert: alert.clone(),
+            attempts: 0,
+            last_error: None,
+            next_attempt: None,
+        };
+        match attempt(n, &d, n.timeout) {
             Attempt::Sent => sent += 1,
             Attempt::Retry { why, .. } | Attempt::Fail(why) => {
                 return Err(match to {
-                    Some(to) => format!("to {to}: {why}"),
+                    Some(to) => format!("to {}: {why}", http::scrub(&to, &secrets(n))),
                     None => why,
                 });
             }

@@ -42,7 +42,14 @@ fn base() -> Y {
                 ("checks", Y::L(vec![m(&[("type", s("tcp")), ("address", s("h:1"))])])),
             ])]),
         ),
-        ("notify", Y::L(vec![m(&[("type", s("webhook")), ("url", s("http://127.0.0.1:1/"))])])),
+        (
+            "notify",
+            Y::L(vec![m(&[
+                ("type", s("webhook")),
+                ("url", s("http://127.0.0.1:1/")),
+                ("basic_auth", m(&[("user", s("u")), ("password_file", s("/p"))])),
+            ])]),
+        ),
         ("heal", m(&[])),
         ("basic_auth", m(&[("user", s("u")), ("password_file", s("/p"))])),
         ("heartbeat", m(&[("url", s("http://127.0.0.1:1/"))])),
