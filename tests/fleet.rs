@@ -703,6 +703,17 @@ impl Fleet {
     /// joins with a file of its own once Prometheus runs (adding a host is
     /// adding a file: docs/FLEET.md).
     fn start(extra: impl Fn(&Alertmanager, &str) -> String) -> Fleet {
+        Self::start_with(extra, false)
+    }
+
+    /// As `start`, with every agent HTTPS-only (`tls:`, one certificate for
+    /// all their addresses, from a CA made here) and Prometheus scraping
+    /// them through the shipped `tls_config`, checked against that CA.
+    fn start_https(extra: impl Fn(&Alertmanager, &str) -> String) -> Fleet {
+        Self::start_with(extra, true)
+    }
+
+    fn start_with(extra: impl Fn(&Alertmanager, &str) -> String, https: bool) -> Fleet {
         require(PROMETHEUS, "prometheus");
         require(ALERTMANAGER, "prometheus-alertmanager");
         let dir = tempfile::Builder::new().prefix("chatstack-fleet.").tempdir().expect("tempdir");
@@ -710,13 +721,23 @@ impl Fleet {
         let am = Alertmanager::start(&dir.path().join("am-1"), &receiver.url());
         let ips: Vec<Ipv4Addr> = HOSTS.iter().map(|(_, ip, _)| Ipv4Addr::from(*ip)).collect();
         let port = common_free_port(&ips);
+        let pki = https.then(|| {
+            let sans: Vec<String> = ips.iter().map(|ip| format!("IP:{ip}")).collect();
+            let sans: Vec<&str> = sans.iter().map(String::as_str).collect();
+            crate::util::Pki::new(&dir.path().join("pki"), "fleet", &sans)
+        });
+        let tls = pki.as_ref().map_or_else(String::new, |p| {
+            format!("tls: {{ cert_file: {:?}, key_file: {:?} }}\n", p.cert, p.key)
+        });
         let agents: Vec<Agent> = HOSTS
             .iter()
             .map(|(host, ip, services)| {
-                Agent::start(host, Ipv4Addr::from(*ip), port, services, &extra(&am, host))
+                let yaml = format!("{tls}{}", extra(&am, host));
+                Agent::start(host, Ipv4Addr::from(*ip), port, services, &yaml)
             })
             .collect();
-        let prometheus = Prometheus::start(dir.path(), am.addr(), None);
+        let prometheus =
+            Prometheus::start(dir.path(), am.addr(), pki.as_ref().map(|p| p.ca.as_path()));
         let fleet = Fleet { prometheus, agents, am, receiver, _dir: dir };
         fleet.prometheus.add_targets("droplets", &[fleet.agent("fleet-a"), fleet.agent("fleet-b")]);
         fleet.prometheus.add_targets("fleet-c", &[fleet.agent("fleet-c")]);
@@ -1021,7 +1042,8 @@ fn the_agent_path_and_the_rule_path_are_one_alert_notified_once() {
     // alertmanager`): the agent path fires first (no `for:`, no scrape in
     // between), Prometheus's rule later lands on the same alert (the same
     // labels), and the shipped route notifies the group once, then resolves it.
-    let fleet = Fleet::start(|am, host| alertmanager_notifier(am, host, "5s"));
+    // Scrapes here are HTTPS (`tls:` on every agent), as across a network.
+    let fleet = Fleet::start_https(|am, host| alertmanager_notifier(am, host, "5s"));
     fleet.wait("every agent up in Prometheus", START_WITHIN, || {
         (fleet.prometheus.query(r#"up{job="chatstack-status"} == 1"#).len() == HOSTS.len())
             .then_some(())

@@ -2,65 +2,15 @@
 //! certificate made in the test, every bound of the front still holding
 //! over TLS, certificate rotation on SIGHUP, and bad files refused.
 
-use crate::util::{Daemon, Env, TcpFixture, wait_until};
+use crate::util::{Daemon, Env, Pki, TcpFixture, wait_until};
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// A CA and a leaf for 127.0.0.1 signed by it, made with the openssl CLI.
-struct Pki {
-    ca: PathBuf,
-    cert: PathBuf,
-    key: PathBuf,
-}
-
-fn openssl(args: &[&str], dir: &Path) {
-    let out = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .output()
-        .expect("openssl is installed (CI installs it)");
-    assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-}
-
 fn pki(env: &Env, name: &str) -> Pki {
-    let dir = env.path(name);
-    std::fs::create_dir_all(&dir).expect("mkdir");
-    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
-    let subject = format!("/CN={name} test CA");
-    let mut ca = vec!["req", "-x509"];
-    ca.extend(ec);
-    ca.extend(["-days", "30", "-subj", &subject, "-keyout", "ca.key", "-out", "ca.pem"]);
-    openssl(&ca, &dir);
-    let mut csr = vec!["req"];
-    csr.extend(ec);
-    csr.extend(["-subj", "/CN=127.0.0.1", "-keyout", "leaf.key", "-out", "leaf.csr"]);
-    openssl(&csr, &dir);
-    std::fs::write(dir.join("ext.cnf"), "subjectAltName=IP:127.0.0.1\n").expect("ext");
-    openssl(
-        &[
-            "x509",
-            "-req",
-            "-in",
-            "leaf.csr",
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-days",
-            "10",
-            "-extfile",
-            "ext.cnf",
-            "-out",
-            "leaf.pem",
-        ],
-        &dir,
-    );
-    Pki { ca: dir.join("ca.pem"), cert: dir.join("leaf.pem"), key: dir.join("leaf.key") }
+    Pki::new(&env.path(name), name, &["IP:127.0.0.1"])
 }
 
 fn config(env: &Env, tls: &str, tcp: &TcpFixture) {

@@ -5,7 +5,9 @@
 #![allow(dead_code)]
 
 mod daemon;
+mod pki;
 pub use daemon::{Daemon, request, simple_config};
+pub use pki::Pki;
 
 use serde_json::Value;
 use std::fs;
