@@ -1,4 +1,5 @@
 mod browser;
+mod certs;
 mod daemon;
 mod server;
 mod util;

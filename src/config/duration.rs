@@ -1,4 +1,4 @@
-//! Durations as operators write them: `500ms`, `5s`, `2m`, `1h`, or bare seconds.
+//! Durations as operators write them: `500ms`, `5s`, `2m`, `1h`, `14d`, or bare seconds.
 
 use serde::de::{self, Deserializer, Visitor};
 use std::fmt;
@@ -38,14 +38,16 @@ fn from_nanos(ns: f64) -> Option<Duration> {
 
 fn expected(text: &str) -> String {
     format!(
-        "invalid duration {text:?}: expected a number with ms, s, m or h (e.g. 500ms, 5s, 2m) or a number of seconds"
+        "invalid duration {text:?}: expected a number with ms, s, m, h or d (e.g. 500ms, 5s, 2m, 14d) or a number of seconds"
     )
 }
 
 /// Formats a duration the way `parse` reads it back.
 pub fn format(d: Duration) -> String {
     let ms = d.as_millis();
-    if ms.is_multiple_of(3_600_000) && ms > 0 {
+    if ms.is_multiple_of(86_400_000) && ms > 0 {
+        format!("{}d", ms / 86_400_000)
+    } else if ms.is_multiple_of(3_600_000) && ms > 0 {
         format!("{}h", ms / 3_600_000)
     } else if ms.is_multiple_of(60_000) && ms > 0 {
         format!("{}m", ms / 60_000)
@@ -66,7 +68,7 @@ impl<'de> serde::Deserialize<'de> for Dur {
         impl Visitor<'_> for V {
             type Value = Dur;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a duration such as 500ms, 5s, 2m, 1h or a number of seconds")
+                f.write_str("a duration such as 500ms, 5s, 2m, 1h, 14d or a number of seconds")
             }
             fn visit_u64<E: de::Error>(self, v: u64) -> Result<Dur, E> {
                 from_secs(v as f64).map(Dur).ok_or_else(|| E::custom(expected(&v.to_string())))

@@ -35,6 +35,9 @@ fn report(name: &str, h: Health, since: Timestamp) -> ServiceReport {
             reason: None,
             latency_ms: None,
             detail: detail.into(),
+            cert_expires_at: None,
+            cert_warn_s: None,
+            cert_crit_s: None,
         }],
         history: Vec::new(),
     }
