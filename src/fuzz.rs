@@ -73,6 +73,28 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(cases(1))]
+
+    /// PEM: any bytes are blocks or errors; what we encode comes back.
+    #[test]
+    fn pem_reader_round_trips_and_never_panics(
+        data in prop::collection::vec(any::<u8>(), 0..300),
+        noise in "(?s).{0,200}",
+        width in 1usize..80,
+    ) {
+        let _ = x509::pem_certificates(noise.as_bytes());
+        let b64 = crate::server::base64(&data);
+        let lines: Vec<&str> = b64.as_bytes().chunks(width).map(|c| std::str::from_utf8(c).unwrap_or("")).collect();
+        let pem = format!("{noise}\n-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n", lines.join("\r\n"));
+        let got = x509::pem_certificates(pem.as_bytes());
+        let last = got.last().cloned();
+        if !data.is_empty() {
+            prop_assert_eq!(last, Some(Ok(data)));
+        }
+    }
+}
+
 // ---------------------------------------------------------------- json bodies
 
 /// JSON-ish bodies: valid documents built from pieces, and near misses.

@@ -318,9 +318,16 @@ fn ca_file(env: &Env, name: &str, cas: &[&Issued]) -> PathBuf {
 /// `check --format json` of service `svc` with these checks; its checks.
 #[track_caller]
 fn run(env: &Env, checks: &[String]) -> (crate::util::Out, Vec<Value>) {
+    run_with(env, checks, &[])
+}
+
+/// `run` with extra environment (`SSL_CERT_FILE`).
+#[track_caller]
+fn run_with(env: &Env, checks: &[String], vars: &[(&str, &str)]) -> (crate::util::Out, Vec<Value>) {
     let list: String = checks.iter().map(|c| format!("      - {c}\n")).collect();
     env.config(&format!("timeout: 2s\nservices:\n  - name: svc\n    checks:\n{list}"));
-    let out = env.check(&["--format", "json"]);
+    let cfg = env.config_path().display().to_string();
+    let out = env.cmd_env(&["check", "-c", &cfg, "--format", "json"], vars);
     let doc = out.json();
     let svc = crate::util::service_of(&doc, "svc");
     (out, svc["checks"].as_array().cloned().unwrap_or_default())
@@ -453,6 +460,60 @@ fn expired_and_untrusted_are_down_tls_and_ca_file_trusts() {
         assert!(detail(u).contains("not trusted"), "{u:#}");
     }
     state(&c[4], "up", None);
+}
+
+#[test]
+fn the_system_store_is_trusted_and_ca_file_adds_to_it() {
+    let env = Env::new();
+    // SSL_CERT_FILE stands in for /etc/ssl/certs/ca-certificates.crt.
+    let system_ca = issue(&Spec::ca("System Root", 365 * DAY), None);
+    let internal_ca = issue(&Spec::ca("Internal Root", 365 * DAY), None);
+    let other_ca = issue(&Spec::ca("Unknown Root", 365 * DAY), None);
+    let public = issue(&Spec::leaf("public.test", 90 * DAY, &["127.0.0.1"]), Some(&system_ca));
+    let internal =
+        issue(&Spec::leaf("internal.test", 90 * DAY, &["127.0.0.1"]), Some(&internal_ca));
+    let stranger = issue(&Spec::leaf("stranger.test", 90 * DAY, &["127.0.0.1"]), Some(&other_ca));
+    let (p, i, x) = (serve(&[&public]), serve(&[&internal]), serve(&[&stranger]));
+    let bundle = ca_file(&env, "bundle.crt", &[&other_ca, &system_ca]).display().to_string();
+    let ca = ca_file(&env, "internal.pem", &[&internal_ca]);
+    let checks = [
+        format!("{{type: http, url: '{}'}}", p.url()),
+        format!("{{type: http, url: '{}'}}", i.url()),
+        // With a ca_file, the system's roots still count (tried second).
+        format!("{{type: http, url: '{}', ca_file: {ca:?}}}", p.url()),
+        format!("{{type: tls, address: '{}', ca_file: {ca:?}}}", i.address()),
+        format!("{{type: tls, address: '{}', ca_file: {ca:?}}}", x.address()),
+    ];
+    let (_, c) = run_with(&env, &checks, &[("SSL_CERT_FILE", &bundle)]);
+    state(&c[0], "up", None);
+    state(&c[1], "down", Some("tls"));
+    state(&c[2], "up", None);
+    state(&c[3], "up", None);
+    state(&c[4], "up", None);
+    // Without the stranger's root in the "system" bundle, it is untrusted.
+    let bundle = ca_file(&env, "bundle2.crt", &[&system_ca]).display().to_string();
+    let (_, c) = run_with(&env, &checks, &[("SSL_CERT_FILE", &bundle)]);
+    state(&c[4], "down", Some("tls"));
+    assert!(detail(&c[4]).contains("not trusted"), "{:#}", c[4]);
+    // No usable system bundle: the built-in Mozilla roots, which trust none of these.
+    let (_, c) = run_with(&env, &checks, &[("SSL_CERT_FILE", "/nonexistent/bundle.crt")]);
+    state(&c[0], "down", Some("tls"));
+    state(&c[3], "up", None);
+    let cfg = env.config_path().display().to_string();
+    let out =
+        env.cmd_env(&["validate", "-c", &cfg], &[("SSL_CERT_FILE", "/nonexistent/bundle.crt")]);
+    assert!(
+        out.stdout.contains("certificates: trusting the Mozilla roots built in (")
+            && out.stdout.contains("no usable /nonexistent/bundle.crt"),
+        "{}",
+        out.stdout
+    );
+    let out = env.cmd_env(&["validate", "-c", &cfg], &[("SSL_CERT_FILE", &bundle)]);
+    assert!(
+        out.stdout.contains(&format!("certificates: trusting {bundle} (1 root)")),
+        "{}",
+        out.stdout
+    );
 }
 
 #[test]

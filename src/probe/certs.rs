@@ -4,9 +4,9 @@
 //! ureq's own rustls connector keeps its `ClientConnection` private, and its
 //! `TlsConfig` takes neither a custom verifier nor gives the peer chain back.
 //! So `https` runs through our connector (ureq's `unversioned::transport`
-//! API: `TcpConnector` → `CertConnector`), a copy of ureq's rustls wrapper
-//! with two additions:
-//! - its `ClientConfig` has a [`RecordingVerifier`]: rustls's webpki verifier
+//! API: ureq's proxy and TCP connectors, then `CertConnector`), a copy of
+//! ureq's rustls wrapper with two additions:
+//! - its `ClientConfig` has a `RecordingVerifier`: rustls's webpki verifier
 //!   (the same checks as before) that first records a summary of the chain it
 //!   is asked to verify, so even a refused chain (expired, untrusted) can be
 //!   named in the detail;
@@ -18,12 +18,18 @@
 //! a probe reads exactly what its own request saw — no second connection, no
 //! keying by host. Session resumption is off, so every handshake verifies and
 //! records the chain the server presents *now*.
+//!
+//! Cost, measured (callgrind, `check` of 4 https targets, bench/certs.sh):
+//! loading the 144 roots of the system bundle is the only real one (~3.1 M
+//! instructions with our PEM reader, 8.7 M with rustls-pki-types'), paid
+//! once per process and only when an https check runs; a `ca_file` check
+//! tries its own roots first, so it reads the bundle only when they refuse
+//! a chain. Recording the chain itself costs a few thousand instructions.
 
 use super::x509;
 use crate::time::Timestamp;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::{Resumption, WebPkiServerVerifier};
-use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{ClientConfig, ClientConnection, DigitallySignedStruct, RootCertStore, StreamOwned};
 use std::cell::RefCell;
@@ -137,34 +143,54 @@ pub fn judge(cert: &CertInfo, limits: CertLimits, now: Timestamp) -> Option<(boo
 // ----- trust ---------------------------------------------------------------
 
 /// Where the base roots came from, for the README's promise and `--version`-ish logs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RootsSource {
-    /// `SYSTEM_BUNDLE`, which held this many usable roots.
-    System(usize),
-    /// The Mozilla roots compiled in (webpki-roots), used when there is no system bundle.
-    Bundled,
+    /// The system bundle, which held this many usable roots.
+    System(PathBuf, usize),
+    /// The Mozilla roots compiled in (webpki-roots), used when this system
+    /// bundle is missing or holds no usable root.
+    Bundled(PathBuf),
 }
 
-/// The roots every check trusts: the system bundle when it exists and holds
-/// a usable root, else the compiled-in webpki roots. Read once per process.
-static BASE_ROOTS: LazyLock<(Arc<RootCertStore>, RootsSource)> =
-    LazyLock::new(|| base_roots(Path::new(SYSTEM_BUNDLE)));
+/// The roots every check trusts: the system bundle (`$SSL_CERT_FILE` if set,
+/// as for OpenSSL) when it exists and holds a usable root, else the
+/// compiled-in webpki roots. Read once per process, on first https use.
+static BASE_ROOTS: LazyLock<(Arc<RootCertStore>, RootsSource)> = LazyLock::new(|| {
+    let bundle = std::env::var_os("SSL_CERT_FILE").filter(|v| !v.is_empty());
+    base_roots(bundle.as_deref().map_or(Path::new(SYSTEM_BUNDLE), Path::new))
+});
 
 fn base_roots(bundle: &Path) -> (Arc<RootCertStore>, RootsSource) {
     if let Ok(bytes) = read_capped(bundle) {
         let mut store = RootCertStore::empty();
-        let (added, _ignored) =
-            store.add_parsable_certificates(CertificateDer::pem_slice_iter(&bytes).flatten());
+        let ders = x509::pem_certificates(&bytes).into_iter().flatten().map(CertificateDer::from);
+        let (added, _ignored) = store.add_parsable_certificates(ders);
         if added > 0 {
-            return (Arc::new(store), RootsSource::System(added));
+            return (Arc::new(store), RootsSource::System(bundle.to_path_buf(), added));
         }
     }
     let store = RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
-    (Arc::new(store), RootsSource::Bundled)
+    (Arc::new(store), RootsSource::Bundled(bundle.to_path_buf()))
 }
 
-pub fn roots_source() -> RootsSource {
-    BASE_ROOTS.1
+/// Which roots https and tls checks trust (loads them if not yet loaded).
+pub fn roots_source() -> &'static RootsSource {
+    &BASE_ROOTS.1
+}
+
+impl fmt::Display for RootsSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RootsSource::System(path, 1) => write!(f, "{} (1 root)", path.display()),
+            RootsSource::System(path, n) => write!(f, "{} ({n} roots)", path.display()),
+            RootsSource::Bundled(path) => write!(
+                f,
+                "the Mozilla roots built in ({} roots; no usable {})",
+                webpki_roots::TLS_SERVER_ROOTS.len(),
+                path.display()
+            ),
+        }
+    }
 }
 
 fn read_capped(path: &Path) -> std::io::Result<Vec<u8>> {
@@ -225,8 +251,10 @@ impl Trust {
         let bytes =
             read_capped(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
         let mut extra = Vec::new();
-        for item in CertificateDer::pem_slice_iter(&bytes) {
-            let der = item.map_err(|e| format!("{}: not valid PEM: {e}", path.display()))?;
+        for item in x509::pem_certificates(&bytes) {
+            let der = CertificateDer::from(
+                item.map_err(|e| format!("{}: not valid PEM: {e}", path.display()))?,
+            );
             let mut probe = RootCertStore::empty();
             probe.add(der.clone()).map_err(|e| {
                 format!("{}: certificate {} cannot be a root: {e}", path.display(), extra.len() + 1)
@@ -268,26 +296,62 @@ impl Roots {
     }
 
     fn build(&self) -> Result<Arc<ClientConfig>, String> {
-        let roots = if self.extra.is_empty() {
-            Arc::clone(&BASE_ROOTS.0)
-        } else {
-            let mut store = RootCertStore::clone(&BASE_ROOTS.0);
-            store.add_parsable_certificates(self.extra.iter().cloned());
-            Arc::new(store)
-        };
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let inner = WebPkiServerVerifier::builder_with_provider(roots, Arc::clone(&provider))
-            .build()
-            .map_err(|e| format!("TLS setup: {e}"))?;
+        let verifier = if self.extra.is_empty() {
+            RecordingVerifier { first: webpki(Arc::clone(&BASE_ROOTS.0), &provider)?, union: None }
+        } else {
+            // The ca_file's roots first, the union only when they refuse:
+            // the same verdicts as one union store, but a check of an
+            // internal CA never reads the system bundle.
+            let mut own = RootCertStore::empty();
+            own.add_parsable_certificates(self.extra.iter().cloned());
+            RecordingVerifier {
+                first: webpki(Arc::new(own), &provider)?,
+                union: Some(Union {
+                    extra: self.extra.clone(),
+                    provider: Arc::clone(&provider),
+                    verifier: OnceLock::new(),
+                }),
+            }
+        };
         let mut config = ClientConfig::builder_with_provider(provider)
             .with_protocol_versions(rustls::ALL_VERSIONS)
             .map_err(|e| format!("TLS setup: {e}"))?
             .dangerous()
-            .with_custom_certificate_verifier(Arc::new(RecordingVerifier { inner }))
+            .with_custom_certificate_verifier(Arc::new(verifier))
             .with_no_client_auth();
         // Every handshake verifies (and records) what the server presents now.
         config.resumption = Resumption::disabled();
         Ok(Arc::new(config))
+    }
+}
+
+fn webpki(
+    roots: Arc<RootCertStore>,
+    provider: &Arc<rustls::crypto::CryptoProvider>,
+) -> Result<Arc<WebPkiServerVerifier>, String> {
+    WebPkiServerVerifier::builder_with_provider(roots, Arc::clone(provider))
+        .build()
+        .map_err(|e| format!("TLS setup: {e}"))
+}
+
+/// The base roots plus a ca_file's, built on first need.
+#[derive(Debug)]
+struct Union {
+    extra: Vec<CertificateDer<'static>>,
+    provider: Arc<rustls::crypto::CryptoProvider>,
+    verifier: OnceLock<Result<Arc<WebPkiServerVerifier>, String>>,
+}
+
+impl Union {
+    fn verifier(&self) -> Result<Arc<WebPkiServerVerifier>, String> {
+        self.verifier
+            .get_or_init(|| {
+                let mut store = RootCertStore::clone(&BASE_ROOTS.0);
+                store.add_parsable_certificates(self.extra.iter().cloned());
+                webpki(Arc::new(store), &self.provider)
+            })
+            .clone()
     }
 }
 
@@ -323,7 +387,10 @@ pub fn presented() -> Option<Arc<CertInfo>> {
 /// The webpki verifier, recording the chain before judging it.
 #[derive(Debug)]
 struct RecordingVerifier {
-    inner: Arc<WebPkiServerVerifier>,
+    /// The base roots, or (with a ca_file) only the ca_file's.
+    first: Arc<WebPkiServerVerifier>,
+    /// With a ca_file: what decides when `first` refuses a chain.
+    union: Option<Union>,
 }
 
 impl ServerCertVerifier for RecordingVerifier {
@@ -340,7 +407,22 @@ impl ServerCertVerifier for RecordingVerifier {
             publish(&info);
             HANDSHAKE.with_borrow_mut(|h| *h = Some(info));
         }
-        self.inner.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
+        let verdict = self.first.verify_server_cert(
+            end_entity,
+            intermediates,
+            server_name,
+            ocsp_response,
+            now,
+        );
+        match (&verdict, &self.union) {
+            (Err(_), Some(union)) => match union.verifier() {
+                Ok(v) => {
+                    v.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
+                }
+                Err(_) => verdict,
+            },
+            _ => verdict,
+        }
     }
 
     fn verify_tls12_signature(
@@ -349,7 +431,7 @@ impl ServerCertVerifier for RecordingVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls12_signature(message, cert, dss)
+        self.first.verify_tls12_signature(message, cert, dss)
     }
 
     fn verify_tls13_signature(
@@ -358,11 +440,11 @@ impl ServerCertVerifier for RecordingVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls13_signature(message, cert, dss)
+        self.first.verify_tls13_signature(message, cert, dss)
     }
 
     fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        self.inner.supported_verify_schemes()
+        self.first.supported_verify_schemes()
     }
 }
 
@@ -549,13 +631,13 @@ mod tests {
     fn the_system_bundle_is_preferred_when_it_has_roots() {
         let dir = tempfile::tempdir().unwrap();
         let (_, src) = base_roots(&dir.path().join("missing.crt"));
-        assert_eq!(src, RootsSource::Bundled);
+        assert!(matches!(src, RootsSource::Bundled(_)));
         let empty = dir.path().join("empty.crt");
         std::fs::write(&empty, "no certificates here\n").unwrap();
-        assert_eq!(base_roots(&empty).1, RootsSource::Bundled);
+        assert_eq!(base_roots(&empty).1, RootsSource::Bundled(empty.clone()));
         if Path::new(SYSTEM_BUNDLE).exists() {
             assert!(
-                matches!(base_roots(Path::new(SYSTEM_BUNDLE)).1, RootsSource::System(n) if n > 10)
+                matches!(base_roots(Path::new(SYSTEM_BUNDLE)).1, RootsSource::System(_, n) if n > 10)
             );
         }
     }

@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 use ureq::unversioned::resolver::DefaultResolver;
 use ureq::unversioned::transport::{ConnectProxyConnector, Connector, TcpConnector};
 
-/// The most body read when matching `body_contains`, `body_regex` or `json`: a 50 MB or endless
-/// body costs at most this much memory and its timeout.
+/// The most body read for `body_contains`, `body_regex` or `json`: a 50 MB
+/// or endless body costs at most this much memory and its timeout.
 pub const MAX_BODY: u64 = 1 << 20;
 /// Redirects followed when `follow_redirects` is on.
 pub const MAX_REDIRECTS: u32 = 5;
