@@ -273,6 +273,9 @@ fn validate(path: &Path) -> Result<u8, Error> {
         None => "history: off\n".to_string(),
     });
     s.push_str(&format!("notifiers: {}\n", c.notify.len()));
+    if c.services.iter().flat_map(|s| &s.checks).any(|c| c.probe.cert_limits().is_some()) {
+        s.push_str(&format!("certificates: trusting {}\n", crate::probe::certs::roots_source()));
+    }
     print(&s);
     Ok(0)
 }

@@ -250,13 +250,19 @@ pub fn report(svc: &Service, outs: &[Outcome], st: &ServiceState) -> ServiceRepo
             .checks
             .iter()
             .zip(outs)
-            .map(|(c, o)| CheckReport {
-                kind: c.kind().to_string(),
-                target: c.target.clone(),
-                status: o.status,
-                reason: o.reason,
-                latency_ms: o.latency.map(status::ms),
-                detail: o.detail.clone(),
+            .map(|(c, o)| {
+                let limits = o.cert.as_ref().and(c.probe.cert_limits());
+                CheckReport {
+                    kind: c.kind().to_string(),
+                    target: c.target.clone(),
+                    status: o.status,
+                    reason: o.reason,
+                    latency_ms: o.latency.map(status::ms),
+                    detail: o.detail.clone(),
+                    cert_expires_at: o.cert.as_ref().map(|c| c.expires_at),
+                    cert_warn_s: limits.map(|l| l.warn.as_secs()),
+                    cert_crit_s: limits.map(|l| l.crit.as_secs()).filter(|s| *s > 0),
+                }
             })
             .collect(),
         history: st.history.iter().cloned().collect(),

@@ -7,7 +7,9 @@
 //! (nested YAML, percent escapes, perfdata, RFC 3339) are reached often.
 
 use crate::config::{self, duration};
+use crate::probe::body::{Expect, JsonAssertion, Pointer, check_json};
 use crate::probe::command::parse_plugin_output;
+use crate::probe::x509;
 use crate::probe::{CheckStatus, Reason};
 use crate::server::www;
 use crate::state::{Health, HistoryEntry, RestartRecord};
@@ -33,6 +35,135 @@ fn cases(divisor: u32) -> PtConfig {
         // failing input is printed, and a fixed bug gets a unit test.
         failure_persistence: None,
         ..PtConfig::default()
+    }
+}
+
+// ---------------------------------------------------------------- x509
+
+proptest! {
+    #![proptest_config(cases(1))]
+
+    /// Certificates come from servers: any bytes are an error or a summary.
+    #[test]
+    fn x509_arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..600)) {
+        let _ = x509::summarize(&bytes);
+    }
+
+    /// A real certificate with bytes overwritten, inserted or cut away.
+    #[test]
+    fn x509_mutated_certificates_never_panic(
+        edits in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>(), 0u8..3), 1..8)
+    ) {
+        let mut der = x509::tests::der_of(x509::tests::OPENSSL_2049);
+        for (at, byte, how) in edits {
+            let i = at.index(der.len());
+            match how {
+                0 => der[i] = byte,
+                1 => der.insert(i, byte),
+                _ => der.truncate(i),
+            }
+            if der.is_empty() {
+                break;
+            }
+        }
+        if let Ok(s) = x509::summarize(&der) {
+            prop_assert!(s.subject.chars().count() <= x509::MAX_SUBJECT + 1);
+            prop_assert!(!s.subject.chars().any(char::is_control));
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(cases(1))]
+
+    /// PEM: any bytes are blocks or errors; what we encode comes back.
+    #[test]
+    fn pem_reader_round_trips_and_never_panics(
+        data in prop::collection::vec(any::<u8>(), 0..300),
+        noise in "(?s).{0,200}",
+        width in 1usize..80,
+    ) {
+        let _ = x509::pem_certificates(noise.as_bytes());
+        let b64 = { use base64::Engine as _; base64::engine::general_purpose::STANDARD.encode(&data) };
+        let lines: Vec<&str> = b64.as_bytes().chunks(width).map(|c| std::str::from_utf8(c).unwrap_or("")).collect();
+        let pem = format!("{noise}\n-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n", lines.join("\r\n"));
+        let got = x509::pem_certificates(pem.as_bytes());
+        let last = got.last().cloned();
+        if !data.is_empty() {
+            prop_assert_eq!(last, Some(Ok(data)));
+        }
+    }
+}
+
+// ---------------------------------------------------------------- json bodies
+
+/// JSON-ish bodies: valid documents built from pieces, and near misses.
+fn json_body() -> impl Strategy<Value = Vec<u8>> {
+    let leaf = prop_oneof![
+        Just("null".to_string()),
+        Just("true".to_string()),
+        any::<i64>().prop_map(|n| n.to_string()),
+        any::<f64>().prop_map(|f| f.to_string()),
+        Just("18446744073709551616".to_string()),
+        Just("1e400".to_string()),
+        "\\PC{0,8}".prop_map(|s| format!("{s:?}")),
+    ];
+    let doc = leaf.prop_recursive(4, 32, 4, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..4).prop_map(|v| format!("[{}]", v.join(","))),
+            prop::collection::vec(("[a-z~/]{0,3}", inner), 0..4).prop_map(|v| {
+                let members: Vec<String> =
+                    v.into_iter().map(|(k, v)| format!("{k:?}:{v}")).collect();
+                format!("{{{}}}", members.join(","))
+            }),
+        ]
+    });
+    prop_oneof![
+        4 => doc.prop_map(String::into_bytes),
+        1 => prop::collection::vec(any::<u8>(), 0..100),
+    ]
+}
+
+fn pointer_text() -> impl Strategy<Value = String> {
+    prop::collection::vec(
+        prop_oneof![
+            Just("/".to_string()),
+            Just("~0".to_string()),
+            Just("~1".to_string()),
+            Just("~".to_string()),
+            Just("0".to_string()),
+            Just("01".to_string()),
+            Just("-".to_string()),
+            "[a-z]{0,2}",
+        ],
+        0..8,
+    )
+    .prop_map(|v| v.concat())
+}
+
+proptest! {
+    #![proptest_config(cases(1))]
+
+    /// Pointers from pieces, resolved in JSON-ish bodies under every
+    /// operator: a verdict or a one-line detail, never a panic.
+    #[test]
+    fn json_assertions_never_panic(body in json_body(), pointer in pointer_text(), op in 0usize..8) {
+        let Ok(pointer) = Pointer::parse(&pointer) else { return Ok(()) };
+        let expect = match op {
+            0 => Ok(Expect::Equals(serde_json::json!(1))),
+            1 => Ok(Expect::NotEquals(serde_json::json!([1, {"a": null}]))),
+            2 => Expect::operator("<", serde_json::json!(1.5)),
+            3 => Expect::operator(">=", serde_json::json!(u64::MAX)),
+            4 => Expect::operator("exists", serde_json::json!(true)),
+            5 => Expect::operator("exists", serde_json::json!(false)),
+            6 => Expect::operator("matches", serde_json::json!("^a")),
+            _ => Expect::operator("<=", serde_json::json!(-3)),
+        };
+        let Ok(expect) = expect else { return Ok(()) };
+        if let Err(detail) = check_json(&body, false, &[JsonAssertion { pointer, expect }]) {
+            prop_assert!(!detail.contains('\n'), "multi-line detail {:?}", detail);
+            prop_assert!(detail.chars().count() < 600, "long detail {:?}", detail);
+        }
     }
 }
 
@@ -85,6 +216,12 @@ fn yaml_piece() -> impl Strategy<Value = String> {
         "method",
         "expect_status",
         "body_contains",
+        "body_regex",
+        "json",
+        "cert_warn",
+        "cert_crit",
+        "ca_file",
+        "server_name",
         "degraded_after",
         "follow_redirects",
         "headers",
@@ -122,6 +259,15 @@ fn yaml_piece() -> impl Strategy<Value = String> {
         "systemd",
         "process",
         "command",
+        "tls",
+        "14d",
+        "/nonexistent.pem",
+        "{\"/a\": 1}",
+        "{\"/db/ok\": {\"<\": 3}}",
+        "{\"x\": {matches: \"(\"}}",
+        "{\"/a~2\": {\"~=\": 1}}",
+        "\"/items/0/name\"",
+        "{exists: maybe}",
         "slack",
         "webhook",
         "twilio",
@@ -630,6 +776,7 @@ fn reason() -> impl Strategy<Value = Reason> {
         Reason::HttpStatus,
         Reason::BodyMismatch,
         Reason::Slow,
+        Reason::CertExpiring,
         Reason::UnitInactive,
         Reason::UnitFailed,
         Reason::UnitRestarting,
@@ -644,7 +791,7 @@ fn reason() -> impl Strategy<Value = Reason> {
 
 fn check_report() -> impl Strategy<Value = CheckReport> {
     (
-        prop::sample::select(vec!["http", "tcp", "systemd", "process", "command"]),
+        prop::sample::select(vec!["http", "tcp", "tls", "systemd", "process", "command"]),
         "\\PC{0,30}",
         prop::sample::select(vec![
             CheckStatus::Up,
@@ -655,14 +802,18 @@ fn check_report() -> impl Strategy<Value = CheckReport> {
         prop::option::of(reason()),
         prop::option::of(tenths()),
         "(?s).{0,40}",
+        prop::option::of((timestamp(), any::<u64>(), prop::option::of(1..u64::MAX))),
     )
-        .prop_map(|(kind, target, status, reason, latency_ms, detail)| CheckReport {
+        .prop_map(|(kind, target, status, reason, latency_ms, detail, cert)| CheckReport {
             kind: kind.to_string(),
             target,
             status,
             reason,
             latency_ms,
             detail,
+            cert_expires_at: cert.map(|c| c.0),
+            cert_warn_s: cert.map(|c| c.1),
+            cert_crit_s: cert.and_then(|c| c.2),
         })
 }
 

@@ -197,6 +197,25 @@ fn render_with(doc: Option<&StatusDoc>, now: Timestamp, with_age: bool) -> Strin
             }
         }
     }
+    family(
+        &mut o,
+        "chatstack_cert_expiry_timestamp_seconds",
+        "gauge",
+        "Unix time the earliest-expiring certificate the server presented expires (notAfter).",
+    );
+    for s in &doc.services {
+        for (i, c) in s.checks.iter().enumerate() {
+            if let Some(t) = c.cert_expires_at {
+                let _ = writeln!(
+                    o,
+                    "chatstack_cert_expiry_timestamp_seconds{{service=\"{}\",check=\"{i}\",target=\"{}\"}} {}",
+                    label(&s.name),
+                    label(&c.target),
+                    t.0.div_euclid(1000)
+                );
+            }
+        }
+    }
     o
 }
 

@@ -1,9 +1,10 @@
 //! Human, JSON and Nagios renderings of a status document.
 
 use crate::heal::HealNote;
-use crate::probe::CheckStatus;
+use crate::probe::{CheckStatus, Reason};
 use crate::state::Health;
-use crate::status::{ServiceReport, StatusDoc};
+use crate::status::{CheckReport, ServiceReport, StatusDoc};
+use crate::time::Timestamp;
 use std::fmt::Write;
 
 /// Output of the history commands (each accepts a subset).
@@ -77,6 +78,28 @@ fn service_detail(s: &ServiceReport) -> String {
     }
 }
 
+/// Days from `now` to a check's certificate expiry (negative once expired).
+fn cert_days(c: &CheckReport, now: Timestamp) -> Option<f64> {
+    c.cert_expires_at.map(|t| (t.0 - now.0) as f64 / 86_400_000.0)
+}
+
+/// `cert 89 d left` for the service's earliest certificate, unless the
+/// detail shown already talks about it.
+fn cert_note(s: &ServiceReport, now: Timestamp) -> Option<String> {
+    let shown_is_cert = s.checks.iter().any(|c| {
+        c.status != CheckStatus::Up && matches!(c.reason, Some(Reason::CertExpiring | Reason::Tls))
+    });
+    if shown_is_cert {
+        return None;
+    }
+    let days = s.checks.iter().filter_map(|c| cert_days(c, now)).min_by(f64::total_cmp)?;
+    Some(if days < 0.0 {
+        "cert expired".to_string()
+    } else {
+        format!("cert {:.0} d left", days.floor())
+    })
+}
+
 fn latency(s: &ServiceReport) -> String {
     s.checks
         .iter()
@@ -94,7 +117,11 @@ fn text(doc: &StatusDoc, notes: &[HealNote], color: bool) -> String {
             label.push('*');
         }
         let status = paint(&format!("{label:<9}"), s.status, color);
-        let _ = writeln!(out, "{:<w$}  {status} {:>9}  {}", s.name, latency(s), service_detail(s));
+        let mut detail = service_detail(s);
+        if let Some(note) = cert_note(s, doc.generated_at) {
+            detail = if detail.is_empty() { note } else { format!("{detail} ({note})") };
+        }
+        let _ = writeln!(out, "{:<w$}  {status} {:>9}  {detail}", s.name, latency(s));
     }
     let down: Vec<&str> =
         doc.services.iter().filter(|s| s.status == Health::Down).map(|s| s.name.as_str()).collect();
@@ -117,6 +144,15 @@ fn text(doc: &StatusDoc, notes: &[HealNote], color: bool) -> String {
         let _ = writeln!(out, "healing: {}: {}", n.service, n.text);
     }
     out
+}
+
+/// Seconds as days for a threshold: `14`, `0.5`.
+fn days_text(secs: u64) -> String {
+    if secs.is_multiple_of(86_400) {
+        return (secs / 86_400).to_string();
+    }
+    let t = format!("{:.3}", secs as f64 / 86_400.0);
+    t.trim_end_matches('0').trim_end_matches('.').to_string()
 }
 
 /// Quotes a perfdata label (`'` doubled; `=` and `|` not allowed).
@@ -170,6 +206,26 @@ fn nagios(doc: &StatusDoc) -> String {
                 };
                 perf.push(format!("{}={:.4}s;;;0", perf_label(&label), ms / 1000.0));
             }
+        }
+        // Days of certificate left; thresholds as Nagios ranges ("14:" =
+        // alert below 14), so graphers draw the same lines the check uses.
+        let mut n = 0;
+        for c in &s.checks {
+            let Some(days) = cert_days(c, doc.generated_at) else { continue };
+            n += 1;
+            let label = if n == 1 {
+                format!("{} cert_days", s.name)
+            } else {
+                format!("{} cert_days {n}", s.name)
+            };
+            let mut item = format!("{}={days:.1}", perf_label(&label));
+            if let Some(w) = c.cert_warn_s {
+                let _ = write!(item, ";{}:", days_text(w));
+                if let Some(cr) = c.cert_crit_s {
+                    let _ = write!(item, ";{}:", days_text(cr));
+                }
+            }
+            perf.push(item);
         }
     }
     format!("CHATSTACK {state} - {summary} | {}\n", perf.join(" "))

@@ -66,6 +66,16 @@ pub struct CheckReport {
     pub latency_ms: Option<f64>,
     /// One summary line; a plugin's long output may follow after a newline.
     pub detail: String,
+    /// `notAfter` of the earliest-expiring certificate the server presented
+    /// (https and tls checks; null when none was read).
+    #[serde(default)]
+    pub cert_expires_at: Option<Timestamp>,
+    /// The check's `cert_warn` and `cert_crit` (seconds), beside a
+    /// `cert_expires_at`: the dashboard's warning colour and Nagios thresholds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cert_warn_s: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cert_crit_s: Option<u64>,
 }
 
 impl CheckReport {

@@ -24,6 +24,11 @@ impl Timestamp {
         Timestamp(secs * 1000)
     }
 
+    /// A UTC calendar instant (validated by the caller), e.g. an X.509 time.
+    pub fn from_civil(y: i64, mo: i64, d: i64, h: i64, mi: i64, s: i64) -> Self {
+        Timestamp((days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + s) * 1000)
+    }
+
     pub fn as_secs_f64(self) -> f64 {
         self.0 as f64 / 1000.0
     }
@@ -261,6 +266,13 @@ mod tests {
         assert_eq!(at(0), "Thu, 01 Jan 1970 00:00:00 GMT");
         assert_eq!(at(1_795_854_264), "Sat, 28 Nov 2026 08:24:24 GMT");
         assert_eq!(at(951_782_400), "Tue, 29 Feb 2000 00:00:00 GMT");
+    }
+
+    #[test]
+    fn from_civil_matches_parse() {
+        let t = Timestamp::from_civil(2049, 12, 31, 23, 59, 59);
+        assert_eq!(Some(t), Timestamp::parse("2049-12-31T23:59:59Z"));
+        assert_eq!(Timestamp::from_civil(1970, 1, 1, 0, 0, 0), Timestamp(0));
     }
 
     #[test]

@@ -90,10 +90,20 @@ fn status_file_has_the_spec_shape() {
         assert!(s["heal_suspended"].is_boolean());
         assert!(s["muted_until"].is_null());
         for c in s["checks"].as_array().unwrap() {
+            // `cert_expires_at` (SPEC Part 2): null on checks without a certificate.
             assert_eq!(
                 keys(c),
-                set(&["type", "target", "status", "reason", "latency_ms", "detail"])
+                set(&[
+                    "type",
+                    "target",
+                    "status",
+                    "reason",
+                    "latency_ms",
+                    "detail",
+                    "cert_expires_at"
+                ])
             );
+            assert!(c["cert_expires_at"].is_null(), "{c:#}");
             assert!(matches!(c["status"].as_str(), Some("up" | "degraded" | "down" | "unknown")));
             assert_eq!(c["reason"].is_null(), c["status"] == "up", "{c:#}");
             assert_opt_num(&c["latency_ms"]);

@@ -10,8 +10,10 @@ mod util;
 
 // `check` and the other one-shot commands: exit codes, formats, usage errors.
 mod cli;
-// The five probe kinds against real targets: every state and reason, bounds.
+// The probe kinds against real targets: every state and reason, bounds.
 mod probes;
+// Certificates: expiry, trust, SNI, chains, ca_file, on the probe's own connection.
+mod certs;
 // Healing across separate runs through the state file and a fake systemctl.
 mod heal;
 // The status and state files: shape, atomicity, modes, owners, recovery, locks.

@@ -107,6 +107,159 @@ fn body_contains_matches_or_is_body_mismatch() {
     assert_state(&c[1], "down", Some("body_mismatch"));
 }
 
+/// A health endpoint's JSON, as the README's examples assume.
+const HEALTH_JSON: &str = r#"{"status":"ok","version":3.0,"db":{"ok":true,"latency_ms":12},
+"queue":{"depth":950},"items":[{"name":"first"},{"name":"second"}],"a/b":{"m~n":"esc"},
+"note":"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"}"#;
+
+#[test]
+fn json_assertions_every_operator_against_a_real_body() {
+    let env = Env::new();
+    let srv = http_fixture(Behaviour::Ok(HEALTH_JSON.into()));
+    let url = srv.url("/health");
+    // (assertion, holds?)
+    let cases: &[(&str, bool)] = &[
+        (r#"{"/status": ok}"#, true),
+        (r#"{"/status": down}"#, false),
+        (r#"{"/db/ok": true}"#, true),
+        (r#"{"/db/ok": false}"#, false),
+        (r#"{"/version": 3}"#, true),
+        (r#"{"/queue/depth": {"<": 1000}}"#, true),
+        (r#"{"/queue/depth": {"<": 950}}"#, false),
+        (r#"{"/queue/depth": {"<=": 950}}"#, true),
+        (r#"{"/queue/depth": {"<=": 949.5}}"#, false),
+        (r#"{"/db/latency_ms": {">": 9}}"#, true),
+        (r#"{"/db/latency_ms": {">": 12}}"#, false),
+        (r#"{"/db/latency_ms": {">=": 12}}"#, true),
+        (r#"{"/db/latency_ms": {">=": 12.5}}"#, false),
+        (r#"{"/status": {"!=": down}}"#, true),
+        (r#"{"/status": {"!=": ok}}"#, false),
+        (r#"{"/db": {exists: true}}"#, true),
+        (r#"{"/error": {exists: true}}"#, false),
+        (r#"{"/error": {exists: false}}"#, true),
+        (r#"{"/db/ok": {exists: false}}"#, false),
+        (r#"{"/items/1/name": {matches: "^sec"}}"#, true),
+        (r#"{"/items/0/name": {matches: "^sec"}}"#, false),
+        (r#"{"/items/0/name": first}"#, true),
+        (r#"{"/items/2/name": {exists: true}}"#, false),
+        (r#"{"/a~1b/m~0n": esc}"#, true),
+        (r#"{"/a~1b/m~0n": {"!=": esc}}"#, false),
+        (r#"{"/status": ok, "/db/ok": true, "/queue/depth": {"<": 900}}"#, false),
+    ];
+    let checks: Vec<String> =
+        cases.iter().map(|(j, _)| format!("{{type: http, url: '{url}', json: {j}}}")).collect();
+    let (_, c) = run_checks(&env, "timeout: 2s\n", &checks);
+    for ((json, holds), got) in cases.iter().zip(&c) {
+        if *holds {
+            assert_state(got, "up", None);
+        } else {
+            assert_state(got, "down", Some("body_mismatch"));
+            let d = got["detail"].as_str().unwrap();
+            assert!(d.starts_with("HTTP 200, json \"/"), "{json}: {d}");
+            assert!(d.contains("expected") && d.contains("found"), "{json}: {d}");
+        }
+    }
+    assert_eq!(
+        c[1]["detail"], "HTTP 200, json \"/status\": expected \"down\", found \"ok\"",
+        "pointer, expected and found"
+    );
+    assert_eq!(
+        c[22]["detail"],
+        "HTTP 200, json \"/items/2/name\": expected to exist, found nothing (/items has no index \"2\" (an array of 2))"
+    );
+    assert!(
+        c[25]["detail"].as_str().unwrap().contains("\"/queue/depth\": expected < 900, found 950")
+    );
+}
+
+#[test]
+fn json_found_values_are_cut_and_numbers_compare_as_numbers() {
+    let env = Env::new();
+    let srv = http_fixture(Behaviour::Ok(r#"{"n": 10, "s": "10", "f": 1e1, "big": {"k": [1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30]}}"#.into()));
+    let url = srv.url("/");
+    let (_, c) = run_checks(
+        &env,
+        "timeout: 2s\n",
+        &[
+            // 10 > 9 as numbers ("10" < "9" as text).
+            format!(r#"{{type: http, url: '{url}', json: {{"/n": {{">": 9}}}}}}"#),
+            format!(r#"{{type: http, url: '{url}', json: {{"/f": 10}}}}"#),
+            format!(r#"{{type: http, url: '{url}', json: {{"/n": 10.0}}}}"#),
+            // A string is not a number.
+            format!(r#"{{type: http, url: '{url}', json: {{"/s": {{">": 9}}}}}}"#),
+            format!(r#"{{type: http, url: '{url}', json: {{"/big": 1}}}}"#),
+        ],
+    );
+    assert_state(&c[0], "up", None);
+    assert_state(&c[1], "up", None);
+    assert_state(&c[2], "up", None);
+    assert_state(&c[3], "down", Some("body_mismatch"));
+    assert_eq!(c[3]["detail"], "HTTP 200, json \"/s\": expected > 9, found \"10\"");
+    let d = c[4]["detail"].as_str().unwrap();
+    assert!(d.ends_with('…') && d.chars().count() < 140, "found is cut: {d}");
+}
+
+#[test]
+fn json_on_a_non_json_or_oversized_body_is_body_mismatch() {
+    let env = Env::new();
+    let html = http_fixture(Behaviour::Ok("<html><body>Welcome</body></html>".into()));
+    let big = http_handler(|_| {
+        // Valid JSON, one byte over 1 MiB: not parsed (bounded), said so.
+        let pad = "x".repeat((1 << 20) - 13);
+        crate::util::Reply::new(200, format!(r#"{{"p":"{pad}","z":1}}"#))
+    });
+    // Exactly 1 MiB: read whole and parsed.
+    let exact = http_handler(|_| {
+        let pad = "x".repeat((1 << 20) - 14);
+        crate::util::Reply::new(200, format!(r#"{{"p":"{pad}","z":1}}"#))
+    });
+    let huge = http_fixture(Behaviour::HugeBody);
+    let (out, c) = run_checks(
+        &env,
+        "timeout: 3s\n",
+        &[
+            format!(r#"{{type: http, url: '{}', json: {{"/status": ok}}}}"#, html.url("/")),
+            format!(r#"{{type: http, url: '{}', json: {{"/z": 1}}}}"#, big.url("/")),
+            format!(r#"{{type: http, url: '{}', json: {{"/z": 1}}}}"#, exact.url("/")),
+            format!(r#"{{type: http, url: '{}', json: {{"/z": 1}}}}"#, huge.url("/")),
+        ],
+    );
+    assert_state(&c[0], "down", Some("body_mismatch"));
+    let d = c[0]["detail"].as_str().unwrap();
+    assert!(d.contains("body is not JSON") && d.contains("<html><body>"), "{d}");
+    for over in [&c[1], &c[3]] {
+        assert_state(over, "down", Some("body_mismatch"));
+        assert!(over["detail"].as_str().unwrap().contains("body is over 1 MiB"), "{over:#}");
+    }
+    assert_state(&c[2], "up", None);
+    assert!(out.elapsed < Duration::from_secs(3), "took {:?}", out.elapsed);
+}
+
+#[test]
+fn body_regex_matches_or_is_body_mismatch() {
+    let env = Env::new();
+    let srv = http_fixture(Behaviour::Ok(r#"{"status": "ok", "build": "2026.11.3"}"#.into()));
+    let url = srv.url("/");
+    let (_, c) = run_checks(
+        &env,
+        "timeout: 1s\n",
+        &[
+            format!(r#"{{type: http, url: '{url}', body_regex: '"build": "\d{{4}}\.\d+\.\d+"'}}"#),
+            format!(r#"{{type: http, url: '{url}', body_regex: '"status": "(degraded|down)"'}}"#),
+        ],
+    );
+    assert_state(&c[0], "up", None);
+    assert_state(&c[1], "down", Some("body_mismatch"));
+    assert!(
+        c[1]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("body does not match /\"status\": \"(degraded|down)\"/"),
+        "{:#}",
+        c[1]
+    );
+}
+
 #[test]
 fn slower_than_degraded_after_is_slow() {
     let env = Env::new();

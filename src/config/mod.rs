@@ -18,11 +18,16 @@ pub use notifier::{
 
 use crate::error::Error;
 pub use crate::probe::Check;
-use crate::probe::{CommandProbe, HttpProbe, Matcher, Probe, ProcessProbe, SystemdProbe, TcpProbe};
+use crate::probe::body::{Expect, JsonAssertion, Pointer};
+use crate::probe::certs::{CertLimits, Trust};
+use crate::probe::{
+    CommandProbe, HttpProbe, Matcher, Probe, ProcessProbe, SystemdProbe, TcpProbe, TlsProbe,
+};
 use raw::{CheckKind, ExpectStatus, RawCheck, RawConfig, RawService};
 use serde_saphyr::{Location, Spanned};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 pub const DEFAULT_PATH: &str = "/etc/chatstack-status/monitor.yml";
@@ -277,12 +282,14 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, Vec<String>> {
     };
     let raw: RawConfig = serde_saphyr::from_str_with_options(text, options.clone())
         .map_err(|e| vec![errors::describe(path, text, &options, &e)])?;
-    Validator { path, problems: Vec::new() }.config(raw)
+    Validator { path, problems: Vec::new(), trusts: HashMap::new() }.config(raw)
 }
 
 struct Validator<'a> {
     path: &'a Path,
     problems: Vec<String>,
+    /// One `Trust` per `ca_file`, shared by the checks naming it.
+    trusts: HashMap<PathBuf, Arc<Trust>>,
 }
 
 impl Validator<'_> {
@@ -633,6 +640,8 @@ impl Validator<'_> {
             );
             None
         };
+        // Only https and tls checks can set these (see `foreign_keys`).
+        let (trust, limits) = self.tls_settings(service, &r);
         let (probe, target) = match r.kind {
             CheckKind::Http => {
                 let Some(url) = r.url else { return missing(self, "url") };
@@ -645,19 +654,44 @@ impl Validator<'_> {
                     }
                     headers.push((k, v));
                 }
+                let https = url.0.get(..6).is_some_and(|p| p.eq_ignore_ascii_case("https:"));
+                if !https {
+                    for (key, at) in [
+                        ("cert_warn", r.cert_warn.as_ref().map(|d| d.referenced)),
+                        ("cert_crit", r.cert_crit.as_ref().map(|d| d.referenced)),
+                        ("ca_file", r.ca_file.as_ref().map(|f| f.referenced)),
+                    ] {
+                        if let Some(at) = at {
+                            self.at(&at, format!("service {service:?}: `{key}` needs an https:// URL (certificates are read only over TLS)"));
+                        }
+                    }
+                }
                 let probe = HttpProbe {
                     url: url.0.clone(),
                     method: r.method.map_or_else(|| "GET".to_string(), |m| m.0),
                     headers,
                     expect: r.expect_status.unwrap_or(ExpectStatus::Class(2)),
                     body_contains: r.body_contains.filter(|b| !b.is_empty()),
+                    body_regex: r.body_regex.map(|b| b.0),
+                    json: self.json(service, r.json),
                     follow_redirects: r.follow_redirects.unwrap_or(true),
+                    trust,
+                    limits,
                 };
                 (Probe::Http(probe), shown_url(&url.0))
             }
             CheckKind::Tcp => {
                 let Some(a) = r.address else { return missing(self, "address") };
                 (Probe::Tcp(TcpProbe { address: a.0.clone() }), a.0)
+            }
+            CheckKind::Tls => {
+                let Some(a) = r.address else { return missing(self, "address") };
+                let server_name = r.server_name.map(|n| n.0);
+                let target = match &server_name {
+                    Some(n) => format!("{} ({n})", a.0),
+                    None => a.0.clone(),
+                };
+                (Probe::Tls(TlsProbe { address: a.0, server_name, trust, limits }), target)
             }
             CheckKind::Systemd => {
                 let Some(u) = r.unit else { return missing(self, "unit") };
@@ -703,6 +737,86 @@ fn is_origin(v: &str) -> bool {
         && host.bytes().all(|b| b.is_ascii_alphanumeric() || b"-.[]:".contains(&b))
 }
 
+impl Validator<'_> {
+    /// `json:` assertions; each bad pointer at its key, each bad operator,
+    /// operand or regex at its value.
+    fn json(&mut self, service: &str, raw: Option<Spanned<raw::RawJson>>) -> Vec<JsonAssertion> {
+        let Some(raw) = raw else { return Vec::new() };
+        if raw.value.0.is_empty() {
+            self.at(
+                &raw.referenced,
+                format!(
+                    "service {service:?}: json is empty: expected at least one \"/pointer\": value"
+                ),
+            );
+        }
+        let mut out: Vec<JsonAssertion> = Vec::new();
+        for (key, value) in raw.value.0 {
+            let pointer = match Pointer::parse(&key.value) {
+                Ok(p) => p,
+                Err(e) => {
+                    self.at(&key.referenced, format!("service {service:?}: json: {e}"));
+                    continue;
+                }
+            };
+            if out.iter().any(|a| a.pointer == pointer) {
+                self.at(
+                    &key.referenced,
+                    format!("service {service:?}: json: pointer {:?} given twice", key.value),
+                );
+                continue;
+            }
+            match Expect::from_value(value.value) {
+                Ok(expect) => out.push(JsonAssertion { pointer, expect }),
+                Err(e) => self.at(
+                    &value.referenced,
+                    format!("service {service:?}: json {:?}: {e}", key.value),
+                ),
+            }
+        }
+        out
+    }
+
+    /// `ca_file`, `cert_warn` and `cert_crit` of an https or tls check.
+    fn tls_settings(&mut self, service: &str, r: &RawCheck) -> (Arc<Trust>, CertLimits) {
+        let d = CertLimits::default();
+        let limits = CertLimits {
+            warn: r.cert_warn.as_ref().map_or(d.warn, |w| w.value.0),
+            crit: r.cert_crit.as_ref().map_or(d.crit, |c| c.value.0),
+        };
+        if let Some(c) = &r.cert_crit
+            && !limits.crit.is_zero()
+            && limits.crit >= limits.warn
+        {
+            self.at(
+                &c.referenced,
+                format!(
+                    "service {service:?}: cert_crit ({}) must be shorter than cert_warn ({})",
+                    duration::format(limits.crit),
+                    duration::format(limits.warn)
+                ),
+            );
+        }
+        let trust = match &r.ca_file {
+            None => Trust::system(),
+            Some(f) => match self.trusts.get(&f.value) {
+                Some(t) => Arc::clone(t),
+                None => match Trust::with_ca_file(&f.value) {
+                    Ok(t) => {
+                        self.trusts.insert(f.value.clone(), Arc::clone(&t));
+                        t
+                    }
+                    Err(e) => {
+                        self.at(&f.referenced, format!("service {service:?}: ca_file: {e}"));
+                        Trust::system()
+                    }
+                },
+            },
+        };
+        (trust, limits)
+    }
+}
+
 /// A check URL as shown in the status, metrics and logs: credentials in
 /// its userinfo (`http://user:secret@host/`, `https://token@host/`) are masked.
 pub fn shown_url(url: &str) -> String {
@@ -719,6 +833,7 @@ fn kind_name(k: CheckKind) -> &'static str {
     match k {
         CheckKind::Http => "http",
         CheckKind::Tcp => "tcp",
+        CheckKind::Tls => "tls",
         CheckKind::Systemd => "systemd",
         CheckKind::Process => "process",
         CheckKind::Command => "command",

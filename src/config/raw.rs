@@ -9,7 +9,7 @@ use super::duration::{Dur, Timeout};
 use super::notifier::EventName;
 pub use crate::probe::ExpectStatus;
 use serde::Deserialize;
-use serde::de::{self, Deserializer, SeqAccess, Visitor};
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_saphyr::Spanned;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -178,6 +178,7 @@ pub struct RawService {
 pub enum CheckKind {
     Http,
     Tcp,
+    Tls,
     Systemd,
     Process,
     Command,
@@ -185,7 +186,8 @@ pub enum CheckKind {
 
 impl CheckKind {
     /// Every `type:` word, as serde spells them (the table test checks).
-    pub const NAMES: &'static [&'static str] = &["http", "tcp", "systemd", "process", "command"];
+    pub const NAMES: &'static [&'static str] =
+        &["http", "tcp", "tls", "systemd", "process", "command"];
 }
 
 /// One entry of `checks:`. A flat struct rather than a tagged enum because
@@ -204,8 +206,16 @@ pub struct RawCheck {
     pub body_contains: Option<String>,
     pub headers: Option<BTreeMap<String, String>>,
     pub follow_redirects: Option<bool>,
-    // tcp
+    pub body_regex: Option<BodyRegex>,
+    pub json: Option<Spanned<RawJson>>,
+    // tcp, tls
     pub address: Option<PortOrAddress>,
+    // https (http), tls
+    pub cert_warn: Option<Spanned<Dur>>,
+    pub cert_crit: Option<Spanned<Dur>>,
+    pub ca_file: Option<Spanned<PathBuf>>,
+    // tls
+    pub server_name: Option<ServerNameText>,
     // systemd
     pub unit: Option<UnitName>,
     // process
@@ -221,14 +231,20 @@ impl RawCheck {
     /// The keys present that the check's type does not use.
     pub fn foreign_keys(&self) -> Vec<&'static str> {
         use CheckKind::*;
-        let present: [(&'static str, bool, &[CheckKind]); 12] = [
+        let present: [(&'static str, bool, &[CheckKind]); 18] = [
             ("url", self.url.is_some(), &[Http]),
             ("method", self.method.is_some(), &[Http]),
             ("expect_status", self.expect_status.is_some(), &[Http]),
             ("body_contains", self.body_contains.is_some(), &[Http]),
+            ("body_regex", self.body_regex.is_some(), &[Http]),
+            ("json", self.json.is_some(), &[Http]),
             ("headers", self.headers.is_some(), &[Http]),
             ("follow_redirects", self.follow_redirects.is_some(), &[Http]),
-            ("address", self.address.is_some(), &[Tcp]),
+            ("address", self.address.is_some(), &[Tcp, Tls]),
+            ("cert_warn", self.cert_warn.is_some(), &[Http, Tls]),
+            ("cert_crit", self.cert_crit.is_some(), &[Http, Tls]),
+            ("ca_file", self.ca_file.is_some(), &[Http, Tls]),
+            ("server_name", self.server_name.is_some(), &[Tls]),
             ("unit", self.unit.is_some(), &[Systemd]),
             ("match", self.pattern.is_some(), &[Process]),
             ("min", self.min.is_some(), &[Process]),
@@ -327,6 +343,25 @@ validated_string!(
 );
 
 validated_string!(
+    /// A regular expression over an HTTP body (bytes: a body need not be UTF-8).
+    BodyRegex(regex::bytes::Regex),
+    "a regular expression",
+    |s| {
+        regex::bytes::RegexBuilder::new(s)
+            .size_limit(1 << 20)
+            .build()
+            .map_err(|e| format!("invalid regex {s:?}: {}", e.to_string().replace('\n', " ")))
+    }
+);
+
+validated_string!(
+    /// The name a `tls` check sends as SNI and matches against the certificate.
+    ServerNameText(String),
+    "a DNS name or an IP address",
+    |s| crate::probe::certs::server_name(s).map(|_| s.to_string())
+);
+
+validated_string!(
     /// A non-empty string.
     NonEmpty(String),
     "non-empty text",
@@ -345,6 +380,32 @@ validated_string!(
         }
     }
 );
+
+/// `json:` as written: pointers and values, each with its location, in
+/// order. `config::Validator` parses them, so a bad pointer is reported at
+/// its key and a bad operator or regex at its value, all of them at once.
+#[derive(Debug)]
+pub struct RawJson(pub Vec<(Spanned<String>, Spanned<serde_json::Value>)>);
+
+impl<'de> Deserialize<'de> for RawJson {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = RawJson;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a mapping of JSON pointers to values, like \"/status\": ok")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawJson, A::Error> {
+                let mut out = Vec::new();
+                while let Some(key) = map.next_key::<Spanned<String>>()? {
+                    out.push((key, map.next_value()?));
+                }
+                Ok(RawJson(out))
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
 
 /// A command line for a plugin: a non-empty list, run without a shell.
 #[derive(Debug, Clone)]

@@ -44,6 +44,11 @@ pub enum Kind {
     /// HTTP headers: any `Name: value` (values may hold tokens, so a wrong
     /// value is never quoted).
     Headers,
+    /// A TLS server name: a DNS name or an IP address.
+    ServerName,
+    /// `json:`: JSON pointers to what must hold there (any value: the
+    /// validator judges each, at its own line and column).
+    Pointers,
 }
 
 impl Kind {
@@ -68,6 +73,8 @@ impl Kind {
             Kind::List => "a list".into(),
             Kind::Struct => "a mapping of `key: value` lines".into(),
             Kind::Headers => "a mapping of `Header-Name: value` lines".into(),
+            Kind::ServerName => "a DNS name or an IP address".into(),
+            Kind::Pointers => "a mapping of JSON pointers to values, like \"/status\": ok".into(),
         }
     }
 
@@ -188,10 +195,16 @@ pub const KEYS: &[(&str, Kind)] = &[
     ("services[].checks[].expect_status", Status),
     ("services[].checks[].expect_status[]", StatusCode),
     ("services[].checks[].body_contains", Text),
+    ("services[].checks[].body_regex", Regex),
+    ("services[].checks[].json", Pointers),
     ("services[].checks[].headers", Headers),
     ("services[].checks[].headers.*", Text),
     ("services[].checks[].follow_redirects", Bool),
     ("services[].checks[].address", Address),
+    ("services[].checks[].cert_warn", Duration),
+    ("services[].checks[].cert_crit", Duration),
+    ("services[].checks[].ca_file", Path),
+    ("services[].checks[].server_name", ServerName),
     ("services[].checks[].unit", Unit),
     ("services[].checks[].match", Regex),
     ("services[].checks[].min", Whole),

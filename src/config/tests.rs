@@ -407,3 +407,172 @@ fn history_db_and_retention() {
     error_at(&format!("retention:\n  result: 2d\n{svc}"), 2, "result");
     error_at(&format!("history_db: ''\n{svc}"), 1, "history_db is empty");
 }
+
+/// One http check on `url` with `extra` lines (8 spaces in) appended.
+fn http_check(url: &str, extra: &str) -> String {
+    format!("services:\n  - name: a\n    checks:\n      - type: http\n        url: {url}\n{extra}")
+}
+
+/// The exact `line:column` of the first error, and that it mentions `fragment`.
+#[track_caller]
+fn error_at_col(text: &str, line: usize, col: usize, fragment: &str) {
+    let errs = errors(text);
+    let prefix = format!("m.yml:{line}:{col}: ");
+    assert!(
+        errs.iter().any(|e| e.starts_with(&prefix) && e.contains(fragment)),
+        "expected an error at {line}:{col} mentioning {fragment:?}, got:\n{}",
+        errs.join("\n")
+    );
+}
+
+#[test]
+fn json_and_body_regex_are_parsed() {
+    let c = ok(&http_check(
+        "https://h/",
+        "        body_regex: '\"status\":\\s*\"ok\"'\n        json:\n          \"/status\": ok\n          \"/db/ok\": true\n          \"/queue/depth\": {\"<\": 1000}\n          \"/tags\": [a, b]\n          \"/items/0/name\":\n            matches: \"^x\"\n          \"/gone\": {exists: false}\n          \"/v\": 3\n          \"/n\": null\n",
+    ));
+    let Probe::Http(p) = &c.services[0].checks[0].probe else { panic!() };
+    assert!(p.body_regex.as_ref().is_some_and(|r| r.is_match(br#"{"status": "ok"}"#)));
+    let shown: Vec<String> = p.json.iter().map(|a| format!("{} {}", a.pointer, a.expect)).collect();
+    assert_eq!(
+        shown,
+        [
+            "\"/status\" \"ok\"",
+            "\"/db/ok\" true",
+            "\"/queue/depth\" < 1000",
+            "\"/tags\" [\"a\",\"b\"]",
+            "\"/items/0/name\" a match for /^x/",
+            "\"/gone\" to be absent",
+            "\"/v\" 3",
+            "\"/n\" null",
+        ]
+    );
+}
+
+#[test]
+fn json_errors_are_located_each_at_its_key_or_value() {
+    let text = http_check(
+        "https://h/",
+        "        json:\n          \"db/ok\": true\n          \"/a~2\": 1\n          \"/q\": {\"~=\": 3}\n          \"/r\":\n            matches: \"(\"\n          \"/s\": {\"<\": \"five\"}\n          \"/t\": {\"<\": 1, \">\": 0}\n          \"/u\": {exists: maybe}\n          \"/v\": {}\n",
+    );
+    error_at_col(&text, 7, 11, "invalid JSON pointer \"db/ok\"");
+    error_at_col(&text, 8, 11, "'~' must be followed by 0");
+    error_at_col(
+        &text,
+        9,
+        17,
+        "unknown operator \"~=\": expected one of <, <=, >, >=, !=, exists, matches",
+    );
+    error_at_col(&text, 11, 13, "invalid regex \"(\"");
+    error_at_col(&text, 12, 17, "operator \"<\" needs a number, not a string");
+    error_at_col(&text, 13, 17, "expected one operator per pointer");
+    error_at_col(&text, 14, 17, "operator \"exists\" needs true or false");
+    error_at_col(&text, 15, 17, "empty mapping");
+    assert_eq!(errors(&text).len(), 8, "{:#?}", errors(&text));
+    error_at_col(&http_check("https://h/", "        json: {}\n"), 6, 15, "json is empty");
+    error_at_col(
+        &http_check("https://h/", "        json:\n          \"/a\": 1\n          \"/a\": 2\n"),
+        8,
+        11,
+        "",
+    );
+    error_at_col(&http_check("https://h/", "        json: [1]\n"), 6, 15, "");
+    error_at_col(
+        &http_check("https://h/", "        body_regex: \"((\"\n"),
+        6,
+        21,
+        "invalid regex \"((\"",
+    );
+}
+
+#[test]
+fn certificate_keys_have_defaults_and_located_errors() {
+    let c = ok(&http_check("https://h/", ""));
+    let Probe::Http(p) = &c.services[0].checks[0].probe else { panic!() };
+    assert_eq!(p.limits.warn, Duration::from_secs(14 * 86_400));
+    assert_eq!(p.limits.crit, Duration::ZERO);
+    assert!(p.trust.ca_file().is_none());
+    let c = ok(
+        "services:\n  - name: a\n    checks:\n      - {type: tls, address: 'db:5432', server_name: db.internal, cert_warn: 30d, cert_crit: 7d}\n",
+    );
+    let check = &c.services[0].checks[0];
+    assert_eq!(check.target, "db:5432 (db.internal)");
+    let Probe::Tls(t) = &check.probe else { panic!() };
+    assert_eq!(t.server_name.as_deref(), Some("db.internal"));
+    assert_eq!(t.limits.warn, Duration::from_secs(30 * 86_400));
+    assert_eq!(t.limits.crit, Duration::from_secs(7 * 86_400));
+
+    for key in ["cert_warn: 3d", "cert_crit: 1d", "ca_file: /x.pem"] {
+        let (name, _) = key.split_once(':').unwrap();
+        let col = 10 + name.len() + 2 - 1;
+        error_at_col(
+            &http_check("http://h/", &format!("        {key}\n")),
+            6,
+            col,
+            "needs an https:// URL",
+        );
+    }
+    error_at_col(
+        &http_check("https://h/", "        cert_warn: 7d\n        cert_crit: 14d\n"),
+        7,
+        20,
+        "cert_crit (14d) must be shorter than cert_warn (7d)",
+    );
+    error_at_col(&http_check("https://h/", "        cert_warn: soon\n"), 6, 20, "");
+    let tls = |extra: &str| {
+        format!(
+            "services:\n  - name: a\n    checks:\n      - type: tls\n        address: h:443\n{extra}"
+        )
+    };
+    error_at_col(
+        &tls("        server_name: \"not a name\"\n"),
+        6,
+        22,
+        "invalid server name \"not a name\"",
+    );
+    error_at_col(
+        &tls("        ca_file: /nonexistent/ca.pem\n"),
+        6,
+        18,
+        "ca_file: cannot read /nonexistent/ca.pem",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let junk = dir.path().join("junk.pem");
+    std::fs::write(&junk, "hello\n").unwrap();
+    error_at_col(&tls(&format!("        ca_file: {junk:?}\n")), 6, 18, "no certificate found");
+    error_at(&tls("        url: https://h/\n"), 4, "`url` not valid for a tls check");
+    error_at(&tls("        json: {\"/a\": 1}\n"), 4, "`json` not valid for a tls check");
+    error_at(
+        &http_check("https://h/", "        server_name: h\n"),
+        4,
+        "`server_name` not valid for a http check",
+    );
+    error_at(
+        "services:\n  - name: a\n    checks:\n      - {type: tls}\n",
+        4,
+        "a tls check needs `address`",
+    );
+}
+
+#[test]
+fn checks_naming_one_ca_file_share_its_trust() {
+    let pem = "-----BEGIN CERTIFICATE-----\nMIIB7TCCAZKgAwIBAgIUfis8leJ4IoNWMVkEw2fBzC5fExswCgYIKoZIzj0EAwIw\nPTELMAkGA1UEBhMCREUxEzARBgNVBAoMCkNoYXQgU3RhY2sxGTAXBgNVBAMMEGxl\nYWRmbG93LmV4YW1wbGUwHhcNMjYxMjAxMDkwMjMyWhcNNDkxMTMwMDkwMjMyWjA9\nMQswCQYDVQQGEwJERTETMBEGA1UECgwKQ2hhdCBTdGFjazEZMBcGA1UEAwwQbGVh\nZGZsb3cuZXhhbXBsZTBZMBMGByqGSM49AgEGCCqGSM49AwEHA0IABO2/uhURVXCD\nXqvcPA1xX41wsQ1vS05wDtYhcOq0zrmjz2VWwqa85OeLW6Vn933oqPabNNAuN8iI\nrDtKjSkVItmjcDBuMB0GA1UdDgQWBBRibl08Cx9oEPb5ZmFnuUgWfLnibDAfBgNV\nHSMEGDAWgBRibl08Cx9oEPb5ZmFnuUgWfLnibDAPBgNVHRMBAf8EBTADAQH/MBsG\nA1UdEQQUMBKCEGxlYWRmbG93LmV4YW1wbGUwCgYIKoZIzj0EAwIDSQAwRgIhAOOn\n5DnNsuIinQFBb5Hroi57b+BE0U4NDyDqdrNDv0jXAiEAmkCFcWGPWF6fRXDL3rLt\nutONmp7+mcNwpiYMUvAel/I=\n-----END CERTIFICATE-----\n";
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, pem).unwrap();
+    let c = ok(&format!(
+        "services:\n  - name: a\n    checks:\n      - {{type: http, url: 'https://a/', ca_file: {ca:?}}}\n      - {{type: tls, address: 'a:443', ca_file: {ca:?}}}\n      - {{type: http, url: 'https://b/'}}\n"
+    ));
+    let trusts: Vec<_> = c.services[0]
+        .checks
+        .iter()
+        .map(|c| match &c.probe {
+            Probe::Http(p) => Arc::clone(&p.trust),
+            Probe::Tls(p) => Arc::clone(&p.trust),
+            _ => panic!(),
+        })
+        .collect();
+    assert!(Arc::ptr_eq(&trusts[0], &trusts[1]));
+    assert!(!Arc::ptr_eq(&trusts[0], &trusts[2]));
+    assert_eq!(trusts[0].ca_file(), Some(ca.as_path()));
+}

@@ -1,13 +1,18 @@
-//! HTTP(S) probe: one shared ureq agent (rustls), bounded by the check's
-//! timeout over the whole exchange, redirects and body included.
+//! HTTP(S) probe: one ureq agent per set of trusted roots (most checks share
+//! one), bounded by the check's timeout over the whole exchange, redirects
+//! and body included. `https` goes through `certs::CertConnector`, so the
+//! certificate chain is read on the probe's own connection.
 
-use super::{CheckStatus, HttpProbe, Outcome, Reason, clean_detail};
+use super::certs::{self, Trust};
+use super::{CheckStatus, HttpProbe, Outcome, Reason, body, clean_detail};
+use crate::time::Timestamp;
 use std::io::Read;
-use std::sync::LazyLock;
 use std::time::{Duration, Instant};
+use ureq::unversioned::resolver::DefaultResolver;
+use ureq::unversioned::transport::{ConnectProxyConnector, Connector, TcpConnector};
 
-/// The most body read when matching `body_contains`: a 50 MB or endless
-/// body costs at most this much memory and its timeout.
+/// The most body read for `body_contains`, `body_regex` or `json`: a 50 MB
+/// or endless body costs at most this much memory and its timeout.
 pub const MAX_BODY: u64 = 1 << 20;
 /// Redirects followed when `follow_redirects` is on.
 pub const MAX_REDIRECTS: u32 = 5;
@@ -17,28 +22,40 @@ pub const MAX_REDIRECTS: u32 = 5;
 /// a one-shot `check` and 256 KiB of RSS per pooled connection in `run`.
 pub const MAX_RESPONSE_HEAD: usize = 32 * 1024;
 
-static AGENT: LazyLock<ureq::Agent> = LazyLock::new(|| {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .max_redirects(MAX_REDIRECTS)
-        .user_agent(concat!("chatstack-status/", env!("CARGO_PKG_VERSION")))
-        .max_response_header_size(MAX_RESPONSE_HEAD)
-        .input_buffer_size(MAX_RESPONSE_HEAD)
-        .output_buffer_size(16 * 1024)
-        .max_idle_connections(64)
-        .max_idle_connections_per_host(2)
-        .build()
-        .new_agent()
-});
+/// The agent of a trust: ureq's defaults (proxy from the environment, as
+/// before) with our connector in place of ureq's rustls one.
+fn agent(trust: &Trust) -> &ureq::Agent {
+    trust.http_agent(|| {
+        let config = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .max_redirects(MAX_REDIRECTS)
+            .user_agent(concat!("chatstack-status/", env!("CARGO_PKG_VERSION")))
+            .max_response_header_size(MAX_RESPONSE_HEAD)
+            .input_buffer_size(MAX_RESPONSE_HEAD)
+            .output_buffer_size(16 * 1024)
+            .max_idle_connections(64)
+            .max_idle_connections_per_host(2)
+            .build();
+        let connector =
+            ().chain(ConnectProxyConnector::default())
+                .chain(TcpConnector::default())
+                .chain(trust.connector());
+        ureq::Agent::with_parts(config, connector, DefaultResolver::default())
+    })
+}
 
 /// Builds a request with our per-check settings.
-fn request(p: &HttpProbe, timeout: Duration) -> Result<ureq::http::Request<()>, String> {
+fn request(
+    agent: &ureq::Agent,
+    p: &HttpProbe,
+    timeout: Duration,
+) -> Result<ureq::http::Request<()>, String> {
     let mut b = ureq::http::Request::builder().method(p.method.as_str()).uri(&p.url);
     for (k, v) in &p.headers {
         b = b.header(k, v);
     }
     let req = b.body(()).map_err(|e| format!("invalid request: {e}"))?;
-    Ok(AGENT
+    Ok(agent
         .configure_request(req)
         .timeout_global(Some(timeout))
         .max_redirects(if p.follow_redirects { MAX_REDIRECTS } else { 0 })
@@ -46,17 +63,22 @@ fn request(p: &HttpProbe, timeout: Duration) -> Result<ureq::http::Request<()>, 
 }
 
 pub fn check(p: &HttpProbe, timeout: Duration) -> Outcome {
+    certs::begin();
+    let out = exchange(p, timeout);
+    let cert = if p.is_https() { certs::presented() } else { None };
+    super::judge_cert(Outcome { cert, ..out }, p.limits, Timestamp::now())
+}
+
+fn exchange(p: &HttpProbe, timeout: Duration) -> Outcome {
     let started = Instant::now();
-    let req = match request(p, timeout) {
+    let agent = agent(&p.trust);
+    let req = match request(agent, p, timeout) {
         Ok(r) => r,
         Err(e) => return Outcome::not_up(CheckStatus::Unknown, Reason::CheckError, e),
     };
-    let mut resp = match AGENT.run(req) {
+    let mut resp = match agent.run(req) {
         Ok(r) => r,
-        Err(e) => {
-            let https = p.url.get(..6).is_some_and(|s| s.eq_ignore_ascii_case("https:"));
-            return classify(&e, timeout, https).with_latency(started.elapsed());
-        }
+        Err(e) => return classify(&e, timeout, p.is_https()).with_latency(started.elapsed()),
     };
     let code = resp.status().as_u16();
     let status_line = format!("HTTP {code}");
@@ -69,30 +91,45 @@ pub fn check(p: &HttpProbe, timeout: Duration) -> Outcome {
         }
         return Outcome::down(Reason::HttpStatus, detail).with_latency(started.elapsed());
     }
-    if let Some(needle) = &p.body_contains {
-        let mut body = Vec::new();
-        let read = resp.body_mut().as_reader().take(MAX_BODY).read_to_end(&mut body);
-        let latency = started.elapsed();
-        if let Err(e) = read {
-            let timed_out = latency >= timeout || e.to_string().to_lowercase().contains("timeout");
-            let reason = if timed_out { Reason::Timeout } else { Reason::CheckError };
-            return Outcome::down(
-                reason,
-                format!("{status_line}, reading body: {}", clean_detail(&e.to_string(), 160)),
-            )
-            .with_latency(latency);
-        }
-        if !contains(&body, needle.as_bytes()) {
-            let capped = if body.len() as u64 >= MAX_BODY { " in the first 1 MiB" } else { "" };
-            return Outcome::down(
-                Reason::BodyMismatch,
-                format!("{status_line}, body does not contain {needle:?}{capped}"),
-            )
-            .with_latency(latency);
-        }
-        return Outcome::up(status_line).with_latency(latency);
+    if p.body_contains.is_none() && p.body_regex.is_none() && p.json.is_empty() {
+        return Outcome::up(status_line).with_latency(started.elapsed());
     }
-    Outcome::up(status_line).with_latency(started.elapsed())
+    // One byte past the cap tells a body of exactly 1 MiB from a longer one.
+    let mut body = Vec::new();
+    let read = resp.body_mut().as_reader().take(MAX_BODY + 1).read_to_end(&mut body);
+    let latency = started.elapsed();
+    if let Err(e) = read {
+        let timed_out = latency >= timeout || e.to_string().to_lowercase().contains("timeout");
+        let reason = if timed_out { Reason::Timeout } else { Reason::CheckError };
+        return Outcome::down(
+            reason,
+            format!("{status_line}, reading body: {}", clean_detail(&e.to_string(), 160)),
+        )
+        .with_latency(latency);
+    }
+    let capped = body.len() as u64 > MAX_BODY;
+    body.truncate(MAX_BODY as usize);
+    match body_verdict(p, &body, capped) {
+        Ok(()) => Outcome::up(status_line),
+        Err(why) => Outcome::down(Reason::BodyMismatch, format!("{status_line}, {why}")),
+    }
+    .with_latency(latency)
+}
+
+/// `body_contains`, then `body_regex`, then the `json` assertions.
+fn body_verdict(p: &HttpProbe, body: &[u8], capped: bool) -> Result<(), String> {
+    let within = if capped { " in the first 1 MiB" } else { "" };
+    if let Some(needle) = &p.body_contains
+        && !contains(body, needle.as_bytes())
+    {
+        return Err(format!("body does not contain {needle:?}{within}"));
+    }
+    if let Some(re) = &p.body_regex
+        && !re.is_match(body)
+    {
+        return Err(format!("body does not match /{}/{within}", clean_detail(re.as_str(), 80)));
+    }
+    body::check_json(body, capped, &p.json)
 }
 
 fn contains(hay: &[u8], needle: &[u8]) -> bool {
@@ -113,7 +150,11 @@ fn classify(e: &ureq::Error, timeout: Duration, https: bool) -> Outcome {
             Outcome::down(Reason::Tls, format!("TLS: {text}"))
         }
         E::Io(io) => io_outcome(io, &text),
-        E::Tls(_) | E::Rustls(_) | E::Pem(_) | E::TlsRequired => {
+        E::Rustls(r) => Outcome::down(
+            Reason::Tls,
+            certs::failure_detail(r, certs::presented().as_deref(), Timestamp::now()),
+        ),
+        E::Tls(_) | E::Pem(_) | E::TlsRequired => {
             Outcome::down(Reason::Tls, format!("TLS: {text}"))
         }
         E::TooManyRedirects | E::RedirectFailed => Outcome::down(

@@ -5,16 +5,22 @@
 //! call. Every probe is bounded by its check's timeout and reads at most a
 //! capped amount of what the target sends.
 
+pub mod body;
+pub mod certs;
 pub mod child;
 pub mod command;
 pub mod http;
 pub mod process;
 pub mod systemd;
 pub mod tcp;
+pub mod tls;
+pub mod x509;
 
+use crate::time::Timestamp;
+use certs::{CertInfo, CertLimits, Trust};
 use serde::{Deserialize, Serialize};
 use std::fmt;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 /// What a check probes, with everything it needs.
@@ -22,6 +28,7 @@ use std::time::{Duration, Instant};
 pub enum Probe {
     Http(HttpProbe),
     Tcp(TcpProbe),
+    Tls(TlsProbe),
     Systemd(SystemdProbe),
     Process(ProcessProbe),
     Command(CommandProbe),
@@ -34,7 +41,14 @@ pub struct HttpProbe {
     pub headers: Vec<(String, String)>,
     pub expect: ExpectStatus,
     pub body_contains: Option<String>,
+    /// A regex the body (its first `MAX_BODY` bytes) must match.
+    pub body_regex: Option<regex::bytes::Regex>,
+    /// `json:` assertions, all of which must hold.
+    pub json: Vec<body::JsonAssertion>,
     pub follow_redirects: bool,
+    /// Roots that verify an `https` URL (the system's, plus `ca_file`).
+    pub trust: Arc<Trust>,
+    pub limits: CertLimits,
 }
 
 impl HttpProbe {
@@ -46,8 +60,16 @@ impl HttpProbe {
             headers: Vec::new(),
             expect: ExpectStatus::Class(2),
             body_contains: None,
+            body_regex: None,
+            json: Vec::new(),
             follow_redirects: true,
+            trust: Trust::system(),
+            limits: CertLimits::default(),
         }
+    }
+
+    pub fn is_https(&self) -> bool {
+        self.url.get(..6).is_some_and(|s| s.eq_ignore_ascii_case("https:"))
     }
 }
 
@@ -84,6 +106,16 @@ impl fmt::Display for ExpectStatus {
 pub struct TcpProbe {
     /// `host:port`.
     pub address: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct TlsProbe {
+    /// `host:port`.
+    pub address: String,
+    /// The name sent as SNI and matched against the certificate (default: the host).
+    pub server_name: Option<String>,
+    pub trust: Arc<Trust>,
+    pub limits: CertLimits,
 }
 
 #[derive(Debug, Clone)]
@@ -142,9 +174,19 @@ impl Probe {
         match self {
             Probe::Http(_) => "http",
             Probe::Tcp(_) => "tcp",
+            Probe::Tls(_) => "tls",
             Probe::Systemd(_) => "systemd",
             Probe::Process(_) => "process",
             Probe::Command(_) => "command",
+        }
+    }
+
+    /// The certificate limits of a check that reads certificates (https, tls).
+    pub fn cert_limits(&self) -> Option<CertLimits> {
+        match self {
+            Probe::Http(p) if p.is_https() => Some(p.limits),
+            Probe::Tls(p) => Some(p.limits),
+            _ => None,
         }
     }
 }
@@ -182,6 +224,7 @@ pub enum Reason {
     HttpStatus,
     BodyMismatch,
     Slow,
+    CertExpiring,
     UnitInactive,
     UnitFailed,
     UnitRestarting,
@@ -203,6 +246,7 @@ impl Reason {
             Reason::HttpStatus => "http_status",
             Reason::BodyMismatch => "body_mismatch",
             Reason::Slow => "slow",
+            Reason::CertExpiring => "cert_expiring",
             Reason::UnitInactive => "unit_inactive",
             Reason::UnitFailed => "unit_failed",
             Reason::UnitRestarting => "unit_restarting",
@@ -247,6 +291,8 @@ pub struct Outcome {
     pub latency: Option<Duration>,
     /// Set by systemd checks.
     pub unit: Option<UnitInfo>,
+    /// Set by https and tls checks that saw a certificate chain.
+    pub cert: Option<Arc<CertInfo>>,
 }
 
 impl Outcome {
@@ -257,11 +303,19 @@ impl Outcome {
             detail: detail.into(),
             latency: None,
             unit: None,
+            cert: None,
         }
     }
 
     pub fn not_up(status: CheckStatus, reason: Reason, detail: impl Into<String>) -> Self {
-        Outcome { status, reason: Some(reason), detail: detail.into(), latency: None, unit: None }
+        Outcome {
+            status,
+            reason: Some(reason),
+            detail: detail.into(),
+            latency: None,
+            unit: None,
+            cert: None,
+        }
     }
 
     pub fn down(reason: Reason, detail: impl Into<String>) -> Self {
@@ -272,6 +326,21 @@ impl Outcome {
         self.latency = Some(d);
         self
     }
+}
+
+/// Applies `cert_warn`/`cert_crit` to an otherwise up outcome: less time
+/// left than `warn` is degraded, than `crit` down, reason `cert_expiring`.
+/// A failure found first (status, body, handshake) keeps its own reason.
+pub fn judge_cert(mut out: Outcome, limits: CertLimits, now: Timestamp) -> Outcome {
+    if out.status != CheckStatus::Up {
+        return out;
+    }
+    if let Some((down, detail)) = out.cert.as_ref().and_then(|c| certs::judge(c, limits, now)) {
+        out.status = if down { CheckStatus::Down } else { CheckStatus::Degraded };
+        out.reason = Some(Reason::CertExpiring);
+        out.detail = format!("{}, {detail}", out.detail);
+    }
+    out
 }
 
 /// Shared, per-cycle context: the process table is scanned at most once per
@@ -288,13 +357,14 @@ pub fn run(check: &Check, ctx: &CycleCtx) -> Outcome {
     let mut out = match &check.probe {
         Probe::Http(p) => http::check(p, check.timeout),
         Probe::Tcp(p) => tcp::check(p, check.timeout),
+        Probe::Tls(p) => tls::check(p, check.timeout),
         Probe::Systemd(p) => systemd::check(p, deadline),
         Probe::Process(p) => process::check(p, ctx),
         Probe::Command(p) => command::check(p, deadline),
     };
     let elapsed = started.elapsed();
     if out.latency.is_none()
-        && matches!(check.probe, Probe::Http(_) | Probe::Tcp(_) | Probe::Command(_))
+        && matches!(check.probe, Probe::Http(_) | Probe::Tcp(_) | Probe::Tls(_) | Probe::Command(_))
     {
         out.latency = Some(elapsed);
     }

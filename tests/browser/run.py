@@ -481,6 +481,21 @@ def check_widget(c, root, code, body, label, expect_error=False, expect_data=Non
                     if val is not None:
                         c.ok(str(val) in rt, "%s: check %s %r not shown" % (where, field, val))
                 c.ok(STATES[cs] in rt, "%s: check status %s not shown" % (where, STATES[cs]))
+                exp = parse_ts(ck.get("cert_expires_at"))
+                cert = row.find(cls="css-ss-cert")
+                if exp is None:
+                    c.ok(cert is None, "%s: certificate shown for a check without cert_expires_at" % where)
+                elif c.ok(cert is not None, "%s: check with cert_expires_at shows no certificate" % where):
+                    left = exp - now if now is not None else None
+                    if left is not None and left >= 2 * 86400:
+                        c.ok(cert.text() == "certificate: %d d left" % (left // 86400),
+                             "%s: certificate text %r for %.1f days left" % (where, cert.text(), left / 86400))
+                    warn = ck.get("cert_warn_s")
+                    within = left is not None and isinstance(warn, (int, float)) and 0 <= left < warn
+                    c.ok(cert.has_class("css-ss-cert-warn") == within,
+                         "%s: certificate warning colour %s, within cert_warn %s"
+                         % (where, cert.has_class("css-ss-cert-warn"), within))
+                    c.ok(bool(cert.attrs.get("title")), "%s: certificate has no expiry title" % where)
                 if ck.get("detail"):
                     dn = row.find(cls="css-ss-cdetail")
                     c.ok(dn is not None and dn.text() == str(ck["detail"]),

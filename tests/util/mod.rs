@@ -254,7 +254,11 @@ exit 0
             if k.starts_with("CHATSTACK_")
                 || matches!(
                     k.as_ref(),
-                    "NOTIFY_SOCKET" | "JOURNAL_STREAM" | "WATCHDOG_USEC" | "WATCHDOG_PID"
+                    "NOTIFY_SOCKET"
+                        | "JOURNAL_STREAM"
+                        | "WATCHDOG_USEC"
+                        | "WATCHDOG_PID"
+                        | "SSL_CERT_FILE"
                 )
             {
                 c.env_remove(k.as_ref());

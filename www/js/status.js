@@ -114,6 +114,7 @@
     '.css-ss-ctype{display:inline-block;margin-right:6px;padding:0 6px;border-radius:4px;font-size:11px;font-weight:700;text-transform:uppercase;',
     'letter-spacing:.04em;color:var(--ss-muted);border:1px solid var(--ss-border)}',
     '.css-ss-cmeta{font-size:12px;color:var(--ss-muted)}',
+    '.css-ss-cert-warn{color:var(--ss-degraded);font-weight:600}.css-ss-cert-bad{color:var(--ss-down);font-weight:600}',
     '.css-ss-mono,.css-ss-cdetail{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,"DejaVu Sans Mono",monospace}',
     '.css-ss-cdetail{font-size:12px;white-space:pre-wrap;overflow-wrap:anywhere}',
     '.css-ss-restarts{margin-top:10px;font-size:13px}',
@@ -193,6 +194,23 @@
     return e;
   }
   function plural(n, one, many) { return n + ' ' + (n === 1 ? one : many); }
+
+  // "certificate: 9 d left" for a check with cert_expires_at, coloured as a
+  // warning within its cert_warn_s and as bad once expired or within cert_crit_s.
+  function certEl(ck, now) {
+    var exp = parseT(ck.cert_expires_at);
+    if (exp == null) return null;
+    var left = exp - now, day = 86400000;
+    var warn = num(ck.cert_warn_s), crit = num(ck.cert_crit_s);
+    var text = left < 0 ? 'certificate expired ' + fmtDur(-left) + ' ago'
+      : 'certificate: ' + (left >= 2 * day ? Math.floor(left / day) + ' d' : fmtDur(left)) + ' left';
+    var cls = 'css-ss-cert';
+    if (left < 0 || (crit != null && left < crit * 1000)) cls += ' css-ss-cert-bad';
+    else if (warn != null && left < warn * 1000) cls += ' css-ss-cert-warn';
+    var e = h('span', cls, text);
+    e.setAttribute('title', 'expires ' + fmtAbs(exp));
+    return e;
+  }
 
   function pill(status, extraCls) {
     var s = st(status);
@@ -617,6 +635,7 @@
     sum.setAttribute('data-ss-key', name);
     det.appendChild(sum);
     var cl = h('ul', 'css-ss-checks');
+    var now = this.now();
     checks.forEach(function (ck) {
       var row = h('li', 'css-ss-check css-ss-s-' + st(ck.status));
       row.appendChild(pill(ck.status));
@@ -628,7 +647,15 @@
       if (ck.reason != null) parts.push('reason: ' + String(ck.reason));
       var cl2 = num(ck.latency_ms);
       if (cl2 != null) parts.push('latency: ' + fmtLat(cl2));
-      if (parts.length) row.appendChild(h('div', 'css-ss-cmeta', parts.join(' \u00B7 ')));
+      var cert = certEl(ck, now);
+      if (parts.length || cert) {
+        var meta = h('div', 'css-ss-cmeta', parts.join(' \u00B7 '));
+        if (cert) {
+          if (parts.length) meta.appendChild(document.createTextNode(' \u00B7 '));
+          meta.appendChild(cert);
+        }
+        row.appendChild(meta);
+      }
       if (ck.detail != null && ck.detail !== '') row.appendChild(h('div', 'css-ss-cdetail', String(ck.detail)));
       cl.appendChild(row);
     });

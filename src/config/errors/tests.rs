@@ -374,6 +374,17 @@ fn samples(pattern: &str, kind: Kind) -> Samples {
             // The base holds every struct: right as it is.
             right: vec![],
         },
+        Kind::ServerName => text_like(
+            "a DNS name or an IP address",
+            vec![(s("'a b'"), "\"a b\"")],
+            vec![s("api.example.com"), s("127.0.0.1")],
+        ),
+        Kind::Pointers => Samples {
+            expected: "a mapping of JSON pointers to values, like \"/status\": ok".into(),
+            wrong: vec![(s("ok"), "\"ok\""), (s(A_LIST.0), A_LIST.1), block_list()],
+            refused: vec![],
+            right: vec![m(&[("'/status'", s("ok"))])],
+        },
         Kind::Headers => Samples {
             expected: "a mapping of `Header-Name: value` lines".into(),
             wrong: vec![
@@ -587,7 +598,7 @@ fn hand_written_documents() {
         // A mapping where a word of a choice belongs.
         (
             "services:\n  - name: a\n    checks:\n      - type: {http: x}\n".into(),
-            "m.yml:4:15: services[0].checks[0].type: expected one of http, tcp, systemd, process or command, found a mapping",
+            "m.yml:4:15: services[0].checks[0].type: expected one of http, tcp, tls, systemd, process or command, found a mapping",
         ),
         // A webhook URL out of place is not echoed past its host.
         (
