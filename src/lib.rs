@@ -13,8 +13,6 @@ pub mod cycle;
 pub mod daemon;
 pub mod error;
 pub mod fsutil;
-#[cfg(test)]
-mod fuzz;
 pub mod heal;
 #[cfg(test)]
 mod layers;
@@ -30,6 +28,8 @@ pub mod state;
 pub mod statefile;
 pub mod status;
 pub mod store;
+#[cfg(test)]
+mod testing;
 pub mod time;
 
 use std::process::ExitCode;

@@ -87,3 +87,6 @@ pub fn lock(path: &Path, wait: std::time::Duration) -> Result<fsutil::Lock, Erro
         fsutil::LockError::Io(path, source) => Error::Lock { path, source },
     })
 }
+
+#[cfg(test)]
+mod fuzz;

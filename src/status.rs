@@ -190,3 +190,6 @@ mod tests {
         assert_eq!(service_health([C::Up]), Health::Up);
     }
 }
+
+#[cfg(test)]
+mod fuzz;

@@ -288,3 +288,6 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod fuzz;

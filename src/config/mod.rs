@@ -8,6 +8,8 @@
 
 pub mod duration;
 mod errors;
+#[cfg(test)]
+mod fuzz;
 mod notifier;
 pub mod raw;
 mod schema;

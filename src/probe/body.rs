@@ -440,3 +440,6 @@ mod tests {
         assert!(e("matches", json!("(")).starts_with("invalid regex \"(\""));
     }
 }
+
+#[cfg(test)]
+mod fuzz;

@@ -244,3 +244,6 @@ mod tests {
         assert_eq!(parse_plugin_output("OK | c=1s").perfdata[0].value, 1.0);
     }
 }
+
+#[cfg(test)]
+mod fuzz;

@@ -537,3 +537,6 @@ yadCogKAUL384jvxU0yXqAe/";
         assert_eq!(tlv(&[0x04, 0x81, 0x01, 7, 9]), Ok((0x04, &[7u8][..], &[9u8][..])));
     }
 }
+
+#[cfg(test)]
+mod fuzz;

@@ -114,3 +114,6 @@ mod tests {
         assert!(lookup(None, "js/status.js").is_some());
     }
 }
+
+#[cfg(test)]
+mod fuzz;
