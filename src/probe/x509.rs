@@ -12,8 +12,8 @@
 //! The PEM reader exists for speed: rustls-pki-types decodes base64 with a
 //! branch-free (constant-time) routine meant for private keys, which took
 //! 5.7 M of the 8.7 M instructions of loading the 220 KB system bundle, a
-//! third of a one-shot `check` of 4 https targets; ours takes ~2.5 M. Roots
-//! are public, so speed is all that matters here.
+//! third of a one-shot `check` of 4 https targets. Roots are public, so the
+//! plain `base64` decoder (already linked) does it here.
 
 use crate::time::Timestamp;
 
@@ -89,86 +89,20 @@ fn first_dash(text: &[u8]) -> usize {
 /// to the first '-' or the end: (bytes, where it stopped). None on any other
 /// byte, on data after padding, or on a length no encoder produces.
 fn base64_until_dash(text: &[u8]) -> Option<(Vec<u8>, usize)> {
-    const INVALID: u8 = 0xff;
-    const SPACE: u8 = 0xfe;
-    const PAD: u8 = 0xfd;
-    const TABLE: [u8; 256] = {
-        let mut t = [INVALID; 256];
-        let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-        let mut i = 0;
-        while i < 64 {
-            t[alphabet[i] as usize] = i as u8;
-            i += 1;
-        }
-        t[b' ' as usize] = SPACE;
-        t[b'\t' as usize] = SPACE;
-        t[b'\r' as usize] = SPACE;
-        t[b'\n' as usize] = SPACE;
-        t[b'=' as usize] = PAD;
-        t
-    };
+    use base64::Engine as _;
+    use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+    const ENGINE: GeneralPurpose = GeneralPurpose::new(
+        &base64::alphabet::STANDARD,
+        GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+    );
     let stop = first_dash(text);
-    let mut rest = &text[..stop];
-    // Written a group at a time into a zeroed buffer, then cut to length:
-    // a push or an extend per group costs more than the decoding itself.
-    let mut out = vec![0u8; (rest.len() / 4 + 1) * 3];
-    let mut groups = out.chunks_exact_mut(3);
-    let mut len = 0;
-    let (mut acc, mut n, mut pads) = (0u32, 0usize, 0usize);
-    loop {
-        // Fast path: four alphabet characters at a group boundary.
-        if let [a, b, c, d, tail @ ..] = rest
-            && n % 4 == 0
-        {
-            let (a, b, c, d) = (
-                TABLE[usize::from(*a)],
-                TABLE[usize::from(*b)],
-                TABLE[usize::from(*c)],
-                TABLE[usize::from(*d)],
-            );
-            if (a | b | c | d) < 64 && pads == 0 {
-                let v = (u32::from(a) << 18)
-                    | (u32::from(b) << 12)
-                    | (u32::from(c) << 6)
-                    | u32::from(d);
-                let g = groups.next()?;
-                g[0] = (v >> 16) as u8;
-                g[1] = (v >> 8) as u8;
-                g[2] = v as u8;
-                len += 3;
-                n += 4;
-                rest = tail;
-                continue;
-            }
-        }
-        let [first, tail @ ..] = rest else { break };
-        rest = tail;
-        match TABLE[usize::from(*first)] {
-            v @ 0..64 if pads == 0 => {
-                acc = (acc << 6) | u32::from(v);
-                n += 1;
-                if n % 4 == 0 {
-                    groups.next()?.copy_from_slice(&acc.to_be_bytes()[1..]);
-                    len += 3;
-                    acc = 0;
-                }
-            }
-            SPACE => {}
-            PAD => pads += 1,
-            _ => return None,
-        }
-    }
-    let tail = n % 4;
-    if tail == 1 || pads > 2 || (pads > 0 && (tail + pads) % 4 != 0) {
+    let compact: Vec<u8> =
+        text[..stop].iter().copied().filter(|b| !matches!(b, b' ' | b'\t' | b'\r' | b'\n')).collect();
+    // Padding is optional, but when given it must be whole ("QQ==", not "QQ=").
+    if compact.last() == Some(&b'=') && compact.len() % 4 != 0 {
         return None;
     }
-    let last = (acc << (6 * (4 - tail) as u32)).to_be_bytes();
-    if tail > 1 {
-        groups.next()?[..tail - 1].copy_from_slice(&last[1..tail]);
-        len += tail - 1;
-    }
-    out.truncate(len);
-    Some((out, stop))
+    ENGINE.decode(compact).ok().map(|der| (der, stop))
 }
 
 /// Base64 of a whole text (tests and fuzzing).
