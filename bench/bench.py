@@ -19,6 +19,7 @@ import platform
 import re
 import shutil
 import signal
+import ssl
 import socket
 import statistics
 import subprocess
@@ -96,7 +97,9 @@ def wait_for(cond, within, what, step=0.02):
 
 
 def http_get(url, timeout=5):
-    with urllib.request.urlopen(url, timeout=timeout) as r:
+    # Bench certificates are self-signed: over https, no verification.
+    ctx = ssl._create_unverified_context() if url.startswith("https:") else None
+    with urllib.request.urlopen(url, timeout=timeout, context=ctx) as r:
         return r.status, r.read()
 
 
@@ -226,6 +229,8 @@ class World:
         """Writes a config; `services` is YAML text of the list items."""
         lines = [f"status_file: {self.path(name + '.status.json')}",
                  f"state_file: {self.path(name + '.state.json')}"]
+        # Never the system's /var/lib/chatstack: each config its own database.
+        top.setdefault("history_db", self.path(name + ".history.db"))
         for k, v in top.items():
             lines.append(f"{k}: {v}")
         lines.append("services:")
@@ -233,7 +238,8 @@ class World:
         path = self.path(name + ".yml")
         with open(path, "w") as f:
             f.write("\n".join(lines) + "\n")
-        for suffix in (".status.json", ".state.json"):
+        for suffix in (".status.json", ".state.json", ".history.db", ".history.db-wal",
+                       ".history.db-shm"):
             try:
                 os.unlink(self.path(name + suffix))
             except FileNotFoundError:
@@ -558,8 +564,9 @@ def proc_status(pid):
 
 
 class Daemon:
-    def __init__(self, w, cfg, port):
+    def __init__(self, w, cfg, port, https=False):
         self.port = port
+        self.scheme = "https" if https else "http"
         self.p = start([BIN, "run", "-c", cfg, "--listen", f"127.0.0.1:{port}"], env=w.env,
                        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=w.stderr)
 
@@ -568,7 +575,7 @@ class Daemon:
             if self.p.poll() is not None:
                 raise RuntimeError(f"daemon exited {self.p.returncode}")
             try:
-                return http_get(f"http://127.0.0.1:{self.port}/api/status", 2)[0] == 200
+                return http_get(f"{self.scheme}://127.0.0.1:{self.port}/api/status", 2)[0] == 200
             except OSError:
                 return False
         wait_for(ready, within, "the daemon's first cycle", 0.05)
@@ -706,6 +713,107 @@ http {{
     row("", "p99 latency", p99, np99, p99.median / np99.median, "< 10 ms", p99.median < 10)
     row("", "errors (socket errors + non-2xx), all runs", f"{errs}", f"{nerrs}", None, "0",
         errs == 0)
+    row("", "daemon after the load", f"RSS {st['rss_kb'] / 1024:.2f} MB, peak "
+        f"{st['hwm_kb'] / 1024:.2f} MB, {st['threads']} threads, {st['fds']} fds", None,
+        None, "", None)
+
+
+def make_cert(w):
+    """A self-signed certificate for 127.0.0.1 (openssl CLI); (cert, key) paths."""
+    cert, key = w.path("tls-cert.pem"), w.path("tls-key.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2",
+                    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                    "-keyout", key, "-out", cert],
+                   check=True, capture_output=True, timeout=30)
+    os.chmod(key, 0o644)
+    return cert, key
+
+
+def bench_tls_serving(w, runs, seconds):
+    """`/api/status` over HTTPS (`tls:`) vs the same daemon over plain HTTP
+    and vs nginx with TLS on the same certificate, interleaved."""
+    if not shutil.which("wrk") or not shutil.which("nginx") or not shutil.which("openssl"):
+        row("serving over TLS", "", "wrk, nginx or openssl not installed", ok=None)
+        return
+    cert, key = make_cert(w)
+    plain_port, tls_port, nport = free_port(), free_port(), free_port()
+    cfg_plain = w.config("tlsplain", four_services(w), interval="5s")
+    seed_history(w, "tlsplain")
+    cfg_tls = w.config("tls", four_services(w), interval="5s",
+                       tls=f'{{ cert_file: "{cert}", key_file: "{key}" }}')
+    seed_history(w, "tls")
+    plain = Daemon(w, cfg_plain, plain_port)
+    tls = Daemon(w, cfg_tls, tls_port, https=True)
+    ngx = None
+    try:
+        plain.wait_ready()
+        tls.wait_ready()
+        _, body = http_get(f"http://127.0.0.1:{plain_port}/api/status")
+        ndir = w.path("nginx-tls")
+        os.makedirs(os.path.join(ndir, "html", "api"), exist_ok=True)
+        for d in (ndir, os.path.join(ndir, "html"), os.path.join(ndir, "html", "api")):
+            os.chmod(d, 0o755)
+        with open(os.path.join(ndir, "html", "api", "status"), "wb") as f:
+            f.write(body)
+        os.chmod(os.path.join(ndir, "html", "api", "status"), 0o644)
+        conf = os.path.join(ndir, "nginx.conf")
+        with open(conf, "w") as f:
+            f.write(f"""daemon off;
+worker_processes 1;
+pid {ndir}/nginx.pid;
+error_log {ndir}/error.log warn;
+events {{ worker_connections 1024; }}
+http {{
+  access_log off;
+  client_body_temp_path {ndir}/tmp;
+  proxy_temp_path {ndir}/tmp;
+  fastcgi_temp_path {ndir}/tmp;
+  uwsgi_temp_path {ndir}/tmp;
+  scgi_temp_path {ndir}/tmp;
+  server {{
+    listen 127.0.0.1:{nport} ssl;
+    ssl_certificate {cert};
+    ssl_certificate_key {key};
+    ssl_protocols TLSv1.3;
+    root {ndir}/html;
+    location = /api/status {{
+      default_type application/json;
+      add_header Cache-Control no-store;
+    }}
+  }}
+}}
+""")
+        ngx = start(["nginx", "-e", f"{ndir}/error.log", "-p", ndir, "-c", conf],
+                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=w.stderr)
+        wait_for(lambda: _get_ok(f"https://127.0.0.1:{nport}/api/status"), 10, "nginx (TLS)")
+        urls = {"tls": f"https://127.0.0.1:{tls_port}/api/status",
+                "plain": f"http://127.0.0.1:{plain_port}/api/status",
+                "nginx": f"https://127.0.0.1:{nport}/api/status"}
+        res = {k: [] for k in urls}
+        for _ in range(runs):
+            for name, url in urls.items():
+                res[name].append(wrk(url, seconds))
+        st = proc_status(tls.p.pid)
+    finally:
+        if ngx:
+            stop(ngx)
+        plain.close()
+        tls.close()
+    stat = {k: Stat([r["rps"] for r in v], "req/s", "{:.0f}") for k, v in res.items()}
+    p99 = {k: Stat([r["p99_ms"] for r in v], "ms", "{:.2f}") for k, v in res.items()}
+    label = (f"serving over TLS: `wrk -t2 -c64 -d{seconds}s` on `/api/status` ({len(body)} B) "
+             "with `tls:` (rustls, TLS 1.3) vs the same daemon over plain HTTP")
+    r = stat["tls"].median / stat["plain"].median
+    row(label, "requests/s", stat["tls"], stat["plain"], r, "(what TLS costs)", None,
+        f"{runs}+{runs}")
+    r = stat["tls"].median / stat["nginx"].median
+    row("… vs nginx with TLS (1 worker, TLS 1.3, same certificate and bytes)", "requests/s",
+        stat["tls"], stat["nginx"], r, "≥ 0.5 × nginx", r >= 0.5, f"{runs}+{runs}")
+    row("", "p99 latency (ours over TLS vs nginx over TLS)", p99["tls"], p99["nginx"],
+        p99["tls"].median / p99["nginx"].median, "< 10 ms", p99["tls"].median < 10)
+    errs = sum(x["errors"] for x in res["tls"])
+    row("", "errors over TLS, all runs", f"{errs}", None, None, "0", errs == 0)
     row("", "daemon after the load", f"RSS {st['rss_kb'] / 1024:.2f} MB, peak "
         f"{st['hwm_kb'] / 1024:.2f} MB, {st['threads']} threads, {st['fds']} fds", None,
         None, "", None)
@@ -946,6 +1054,8 @@ def main():
             bench_hostile(w, 5 if not args.quick else 3)
         if want("serving"):
             bench_serving(w, 5 if not args.quick else 2, 10 if not args.quick else 3)
+        if want("tls"):
+            bench_tls_serving(w, 3 if not args.quick else 2, 10 if not args.quick else 3)
         idle_s = 60 if not args.quick else 20
         if want("idle"):
             report_idle(bench_idle(w, idle_s), "", 0.1, idle_s)
