@@ -1024,6 +1024,11 @@ METHOD = """\
   beside it, not in the target. RSS = `VmRSS` at each window end.
 - **Memory over cycles**: `config/demo.yml` with a short interval and one added
   command check that counts cycles; `VmRSS` after 10 and after 1,000 cycles.
+- **Serving over TLS**: the serving workload against a daemon with `tls:` (a
+  self-signed P-256 certificate made by openssl, TLS 1.3 via rustls), the same
+  daemon config without it, and nginx (1 worker, `ssl_protocols TLSv1.3`, the
+  same certificate and bytes), interleaved; wrk keeps its connections, so this
+  is the cost of encryption, not of handshakes.
 """
 
 
@@ -1056,6 +1061,13 @@ def main():
             bench_serving(w, 5 if not args.quick else 2, 10 if not args.quick else 3)
         if want("tls"):
             bench_tls_serving(w, 3 if not args.quick else 2, 10 if not args.quick else 3)
+        if want("fleet"):
+            import fleet  # bench/fleet.py: 10 then 50 agents scraped by a real Prometheus
+            global METHOD
+            METHOD += fleet.METHOD
+            sizes = [10, 50] if not args.quick else [5, 20]
+            results = [fleet.bench_fleet(w, n, 60 if not args.quick else 20) for n in sizes]
+            NOTES.append("Fleet: " + fleet.grows(results) + ".")
         idle_s = 60 if not args.quick else 20
         if want("idle"):
             report_idle(bench_idle(w, idle_s), "", 0.1, idle_s)
