@@ -147,12 +147,12 @@ fn check(path: &Path, no_restart: bool, format: Format, only: Vec<String>) -> Re
     // may take a notifier's whole timeout, so a run killed meanwhile loses
     // none (they go out with the next run: at least once).
     statefile::save(&config.state_file, &state)?;
-    crate::notify::deliver_oneshot(
-        &config,
-        &mut state,
-        crate::notify::heartbeat_due(&config, &out.doc),
-    );
-    statefile::save(&config.state_file, &state)?;
+    let heartbeat = crate::notify::heartbeat_due(&config, &out.doc);
+    // Saved again only when delivery changed the outbox: with nothing to
+    // send (the usual run) that is one fsync and rename fewer.
+    if crate::notify::deliver_oneshot(&config, &mut state, heartbeat) {
+        statefile::save(&config.state_file, &state)?;
+    }
     let mut history = crate::store::Recorder::new(&config.history_store);
     let mut out = out;
     cycle::add_uptime(&mut out.doc, &mut history);

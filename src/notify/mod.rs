@@ -331,14 +331,20 @@ fn log_events(config: &Config, events: &[Event]) {
 /// all (notifiers and the heartbeat run in parallel), so a hanging receiver
 /// costs a `check` run at most the longest timeout. What is not delivered
 /// stays in the outbox for the next run.
+/// Returns whether the outbox changed (and so needs saving).
 pub fn deliver_oneshot(
     config: &Config,
     state: &mut StateFile,
     heartbeat: Option<(&Heartbeat, bool)>,
-) {
+) -> bool {
     let queue = outbox(config, state, Timestamp::now());
+    if queue.is_empty() && state.undelivered.is_empty() {
+        deliver_all(config, queue, heartbeat);
+        return false;
+    }
     let unsent = deliver_all(config, queue, heartbeat);
     set_outbox(state, unsent);
+    true
 }
 
 /// Delivers in parallel per notifier, each within its timeout; returns
