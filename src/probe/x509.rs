@@ -96,8 +96,11 @@ fn base64_until_dash(text: &[u8]) -> Option<(Vec<u8>, usize)> {
         GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
     );
     let stop = first_dash(text);
-    let compact: Vec<u8> =
-        text[..stop].iter().copied().filter(|b| !matches!(b, b' ' | b'\t' | b'\r' | b'\n')).collect();
+    let compact: Vec<u8> = text[..stop]
+        .iter()
+        .copied()
+        .filter(|b| !matches!(b, b' ' | b'\t' | b'\r' | b'\n'))
+        .collect();
     // Padding is optional, but when given it must be whole ("QQ==", not "QQ=").
     if compact.last() == Some(&b'=') && compact.len() % 4 != 0 {
         return None;

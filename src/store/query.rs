@@ -299,21 +299,13 @@ fn plan(from: i64, now: i64) -> [Part; 4] {
 }
 
 /// `windows × 4` aggregated ranges in one statement (one row each).
-fn union_sql(windows: usize) -> String {
-    (0..windows * 4)
-        .map(|k| {
-            let a = 2 + k * 3;
-            format!(
-                "SELECT {k}, coalesce(sum(up), 0), coalesce(sum(degraded), 0), \
-                 coalesce(sum(down), 0), coalesce(sum(maintenance), 0) FROM rollups \
-                 WHERE service_id = ?1 AND res = ?{a} AND start >= ?{} AND start < ?{}",
-                a + 1,
-                a + 2
-            )
-        })
-        .collect::<Vec<_>>()
-        .join(" UNION ALL ")
-}
+/// One aggregated range of rollups. A plain statement run once per range:
+/// preparing one compound statement for all ranges cost a one-shot `check`
+/// ~1.5 M instructions (a third of its whole run); this one prepares in a
+/// fraction of that and is as fast once cached (the daemon and readers).
+const RANGE_SQL: &str = "SELECT coalesce(sum(up), 0), coalesce(sum(degraded), 0), \
+     coalesce(sum(down), 0), coalesce(sum(maintenance), 0) FROM rollups \
+     WHERE service_id = ?1 AND res = ?2 AND start >= ?3 AND start < ?4";
 
 /// One rollup row as read for history buckets.
 struct Row {
@@ -414,31 +406,22 @@ impl Store {
     /// the hour, hours to the day, days to now), plus the open tail.
     fn windows_totals(&self, mark: &Mark, froms: &[i64], now: i64) -> Result<Vec<Totals>> {
         let plans: Vec<[Part; 4]> = froms.iter().map(|&from| plan(from, now)).collect();
-        let sql = union_sql(froms.len());
-        let mut st = self.conn.prepare_cached(&sql).map_err(|e| self.sql_err(e))?;
-        let mut args: Vec<i64> = Vec::with_capacity(1 + plans.len() * 12);
-        args.push(mark.id);
+        let mut st = self.conn.prepare_cached(RANGE_SQL).map_err(|e| self.sql_err(e))?;
+        let mut parts = Vec::with_capacity(plans.len() * 4);
         for p in plans.iter().flatten() {
-            args.extend([p.res, p.lo, p.hi]);
-        }
-        let mut parts = vec![Totals::default(); plans.len() * 4];
-        let mut rows = st.query(rusqlite::params_from_iter(args)).map_err(|e| self.sql_err(e))?;
-        while let Some(r) = rows.next().map_err(|e| self.sql_err(e))? {
-            let k = r.get::<_, i64>(0).map_err(|e| self.sql_err(e))? as usize;
-            let get = |i| r.get::<_, i64>(i);
-            let t = (|| {
-                Ok::<_, rusqlite::Error>(Totals {
-                    up: get(1)?,
-                    degraded: get(2)?,
-                    down: get(3)?,
-                    maintenance: get(4)?,
+            let t = st
+                .query_row(rusqlite::params![mark.id, p.res, p.lo, p.hi], |r| {
+                    Ok(Totals {
+                        up: r.get(0)?,
+                        degraded: r.get(1)?,
+                        down: r.get(2)?,
+                        maintenance: r.get(3)?,
+                    })
                 })
-            })()
-            .map_err(|e| self.sql_err(e))?;
-            if let Some(slot) = parts.get_mut(k) {
-                *slot = t;
-            }
+                .map_err(|e| self.sql_err(e))?;
+            parts.push(t);
         }
+        drop(st);
         let tail = mark.tail(now);
         Ok(plans
             .iter()
