@@ -102,7 +102,7 @@ fn base64_until_dash(text: &[u8]) -> Option<(Vec<u8>, usize)> {
         .filter(|b| !matches!(b, b' ' | b'\t' | b'\r' | b'\n'))
         .collect();
     // Padding is optional, but when given it must be whole ("QQ==", not "QQ=").
-    if compact.last() == Some(&b'=') && compact.len() % 4 != 0 {
+    if compact.last() == Some(&b'=') && !compact.len().is_multiple_of(4) {
         return None;
     }
     ENGINE.decode(compact).ok().map(|der| (der, stop))
