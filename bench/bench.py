@@ -653,41 +653,8 @@ def bench_serving(w, runs, seconds):
     try:
         d.wait_ready()
         _, body = http_get(f"http://127.0.0.1:{port}/api/status")
-        ndir = w.path("nginx")
-        os.makedirs(os.path.join(ndir, "html", "api"), exist_ok=True)
-        os.chmod(ndir, 0o755)
-        os.chmod(os.path.join(ndir, "html"), 0o755)
-        os.chmod(os.path.join(ndir, "html", "api"), 0o755)
-        with open(os.path.join(ndir, "html", "api", "status"), "wb") as f:
-            f.write(body)
-        os.chmod(os.path.join(ndir, "html", "api", "status"), 0o644)
         nport = free_port()
-        conf = os.path.join(ndir, "nginx.conf")
-        with open(conf, "w") as f:
-            f.write(f"""daemon off;
-worker_processes 1;
-pid {ndir}/nginx.pid;
-error_log {ndir}/error.log warn;
-events {{ worker_connections 1024; }}
-http {{
-  access_log off;
-  client_body_temp_path {ndir}/tmp;
-  proxy_temp_path {ndir}/tmp;
-  fastcgi_temp_path {ndir}/tmp;
-  uwsgi_temp_path {ndir}/tmp;
-  scgi_temp_path {ndir}/tmp;
-  server {{
-    listen 127.0.0.1:{nport};
-    root {ndir}/html;
-    location = /api/status {{
-      default_type application/json;
-      add_header Cache-Control no-store;
-    }}
-  }}
-}}
-""")
-        ngx = start(["nginx", "-e", f"{ndir}/error.log", "-p", ndir, "-c", conf],
-                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=w.stderr)
+        ngx = start_nginx(w, "nginx", body, f"listen 127.0.0.1:{nport};")
         wait_for(lambda: _get_ok(f"http://127.0.0.1:{nport}/api/status"), 10, "nginx")
         urls = {"ours": f"http://127.0.0.1:{port}/api/status",
                 "nginx": f"http://127.0.0.1:{nport}/api/status"}
@@ -716,6 +683,44 @@ http {{
     row("", "daemon after the load", f"RSS {st['rss_kb'] / 1024:.2f} MB, peak "
         f"{st['hwm_kb'] / 1024:.2f} MB, {st['threads']} threads, {st['fds']} fds", None,
         None, "", None)
+
+
+def start_nginx(w, name, body, listen):
+    """nginx (1 worker) serving `body` as `/api/status`, `listen` its server's
+    listen (and TLS) directives; the process, to `stop`."""
+    ndir = w.path(name)
+    os.makedirs(os.path.join(ndir, "html", "api"), exist_ok=True)
+    for d in (ndir, os.path.join(ndir, "html"), os.path.join(ndir, "html", "api")):
+        os.chmod(d, 0o755)
+    with open(os.path.join(ndir, "html", "api", "status"), "wb") as f:
+        f.write(body)
+    os.chmod(os.path.join(ndir, "html", "api", "status"), 0o644)
+    conf = os.path.join(ndir, "nginx.conf")
+    with open(conf, "w") as f:
+        f.write(f"""daemon off;
+worker_processes 1;
+pid {ndir}/nginx.pid;
+error_log {ndir}/error.log warn;
+events {{ worker_connections 1024; }}
+http {{
+  access_log off;
+  client_body_temp_path {ndir}/tmp;
+  proxy_temp_path {ndir}/tmp;
+  fastcgi_temp_path {ndir}/tmp;
+  uwsgi_temp_path {ndir}/tmp;
+  scgi_temp_path {ndir}/tmp;
+  server {{
+    {listen}
+    root {ndir}/html;
+    location = /api/status {{
+      default_type application/json;
+      add_header Cache-Control no-store;
+    }}
+  }}
+}}
+""")
+    return start(["nginx", "-e", f"{ndir}/error.log", "-p", ndir, "-c", conf],
+                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=w.stderr)
 
 
 def make_cert(w):
@@ -750,42 +755,9 @@ def bench_tls_serving(w, runs, seconds):
         plain.wait_ready()
         tls.wait_ready()
         _, body = http_get(f"http://127.0.0.1:{plain_port}/api/status")
-        ndir = w.path("nginx-tls")
-        os.makedirs(os.path.join(ndir, "html", "api"), exist_ok=True)
-        for d in (ndir, os.path.join(ndir, "html"), os.path.join(ndir, "html", "api")):
-            os.chmod(d, 0o755)
-        with open(os.path.join(ndir, "html", "api", "status"), "wb") as f:
-            f.write(body)
-        os.chmod(os.path.join(ndir, "html", "api", "status"), 0o644)
-        conf = os.path.join(ndir, "nginx.conf")
-        with open(conf, "w") as f:
-            f.write(f"""daemon off;
-worker_processes 1;
-pid {ndir}/nginx.pid;
-error_log {ndir}/error.log warn;
-events {{ worker_connections 1024; }}
-http {{
-  access_log off;
-  client_body_temp_path {ndir}/tmp;
-  proxy_temp_path {ndir}/tmp;
-  fastcgi_temp_path {ndir}/tmp;
-  uwsgi_temp_path {ndir}/tmp;
-  scgi_temp_path {ndir}/tmp;
-  server {{
-    listen 127.0.0.1:{nport} ssl;
-    ssl_certificate {cert};
-    ssl_certificate_key {key};
-    ssl_protocols TLSv1.3;
-    root {ndir}/html;
-    location = /api/status {{
-      default_type application/json;
-      add_header Cache-Control no-store;
-    }}
-  }}
-}}
-""")
-        ngx = start(["nginx", "-e", f"{ndir}/error.log", "-p", ndir, "-c", conf],
-                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=w.stderr)
+        ngx = start_nginx(w, "nginx-tls", body,
+                          f"listen 127.0.0.1:{nport} ssl; ssl_certificate {cert}; "
+                          f"ssl_certificate_key {key}; ssl_protocols TLSv1.3;")
         wait_for(lambda: _get_ok(f"https://127.0.0.1:{nport}/api/status"), 10, "nginx (TLS)")
         urls = {"tls": f"https://127.0.0.1:{tls_port}/api/status",
                 "plain": f"http://127.0.0.1:{plain_port}/api/status",

@@ -3,23 +3,10 @@
 //! other clients are answered within 2 s during and after, and threads,
 //! connection slots and memory come back to baseline.
 
-use crate::util::{Daemon, request};
-use crate::util::{Env, TcpFixture, wait_until};
+use crate::util::{Daemon, Env, request, started, trickle_until_closed, wait_until};
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::time::{Duration, Instant};
-
-fn started(env: &Env, extra_yaml: &str) -> (Daemon, TcpFixture) {
-    let tcp = TcpFixture::new();
-    env.config(&format!(
-        "interval: 200ms\ntimeout: 1s\nheal: {{ enabled: false }}\n{extra_yaml}services:\n  - name: Web\n    port: {}\n",
-        tcp.port()
-    ));
-    let cfg = env.config_path().display().to_string();
-    let d = Daemon::start(env, &["run", "-c", &cfg], &[]);
-    wait_until(Duration::from_secs(10), || request(d.port, "GET", "/healthz", &[]).status == 200);
-    (d, tcp)
-}
 
 /// A number from /proc/PID/status, e.g. `Threads` or `VmRSS` (kB).
 fn proc_status(pid: u32, key: &str) -> u64 {
@@ -158,42 +145,11 @@ fn a_bare_lf_trickle_cannot_outlive_the_head_timeout() {
     let (d, _t) = started(&env, "");
     let mut s = TcpStream::connect(("127.0.0.1", d.port)).expect("connect");
     s.set_read_timeout(Some(Duration::from_millis(100))).expect("timeout");
-    let t0 = Instant::now();
     let _ = s.write_all(b"GET /healthz HTTP/1.1\n\n");
-    let mut closed = false;
-    let mut sink = [0u8; 4096];
-    let mut i = 0u32;
-    'trickle: while t0.elapsed() < Duration::from_secs(14) {
-        let piece: &[u8] = if i % 10 == 9 { b"\n\n" } else { b"a" };
-        i += 1;
-        if s.write_all(piece).is_err() {
-            closed = true;
-            break;
-        }
-        loop {
-            match s.read(&mut sink) {
-                Ok(0) => {
-                    closed = true;
-                    break 'trickle;
-                }
-                Ok(_) => {}
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                    ) =>
-                {
-                    break;
-                }
-                Err(_) => {
-                    closed = true;
-                    break 'trickle;
-                }
-            }
-        }
-    }
-    assert!(closed, "a bare-LF trickle held the connection for {:?}", t0.elapsed());
-    assert!(t0.elapsed() < Duration::from_secs(12), "cut off after {:?}", t0.elapsed());
+    let piece = |i: u32| -> &'static [u8] { if i % 10 == 9 { b"\n\n" } else { b"a" } };
+    let took = trickle_until_closed(&mut s, Duration::from_secs(14), piece, |_| {});
+    let took = took.expect("a bare-LF trickle held the connection for 14 s");
+    assert!(took < Duration::from_secs(12), "cut off after {took:?}");
     everyone_is_answered(&d);
 }
 

@@ -1,23 +1,11 @@
 //! The HTTP server of `run`: every endpoint and status code, auth, path
 //! escapes, hostile clients, and a live `promtool check metrics`.
 
-use crate::util::{Daemon, request, simple_config};
+use crate::util::{Daemon, request, simple_config, started};
 use crate::util::{Env, TcpFixture, wait_until};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
-
-fn started(env: &Env, extra_yaml: &str) -> (Daemon, TcpFixture) {
-    let tcp = TcpFixture::new();
-    env.config(&format!(
-        "interval: 200ms\ntimeout: 1s\nheal: {{ enabled: false }}\n{extra_yaml}services:\n  - name: Web\n    port: {}\n",
-        tcp.port()
-    ));
-    let cfg = env.config_path().display().to_string();
-    let d = Daemon::start(env, &["run", "-c", &cfg], &[]);
-    wait_until(Duration::from_secs(10), || request(d.port, "GET", "/healthz", &[]).status == 200);
-    (d, tcp)
-}
 
 #[test]
 fn endpoints_answer_as_the_spec_says() {

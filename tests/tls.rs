@@ -2,12 +2,12 @@
 //! certificate made in the test, every bound of the front still holding
 //! over TLS, certificate rotation on SIGHUP, and bad files refused.
 
-use crate::util::{Daemon, Env, Pki, TcpFixture, wait_until};
+use crate::util::{Daemon, Env, Pki, TcpFixture, trickle_until_closed, wait_until};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 fn pki(env: &Env, name: &str) -> Pki {
     Pki::new(&env.path(name), name, &["IP:127.0.0.1"])
@@ -80,39 +80,22 @@ fn a_handshake_that_never_comes_costs_one_bounded_connection() {
         (0..50).map(|_| TcpStream::connect(("127.0.0.1", d.port)).expect("connect")).collect();
     let mut trickle = TcpStream::connect(("127.0.0.1", d.port)).expect("connect");
     trickle.set_read_timeout(Some(Duration::from_millis(200))).expect("timeout");
-    let t0 = Instant::now();
-    // A handshake record header announcing 16 KiB, then its bytes one by one.
+    // A handshake record header announcing 16 KiB, then its bytes one by one;
+    // others are served all along.
     trickle.write_all(&[0x16, 0x03, 0x01, 0x40, 0x00]).expect("write");
-    let mut closed = false;
-    let mut sink = [0u8; 512];
-    while t0.elapsed() < Duration::from_secs(14) {
-        if trickle.write_all(&[0x00]).is_err() {
-            closed = true;
-            break;
-        }
-        match trickle.read(&mut sink) {
-            Ok(0) => {
-                closed = true;
-                break;
+    let mut last_check = Duration::ZERO;
+    let took = trickle_until_closed(
+        &mut trickle,
+        Duration::from_secs(14),
+        |_| &[0x00],
+        |t| {
+            if t - last_check > Duration::from_secs(2) {
+                last_check = t;
+                assert_eq!(curl(&p.ca, d.port, "/healthz").0, 200);
             }
-            Ok(_) => {}
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) => {}
-            Err(_) => {
-                closed = true;
-                break;
-            }
-        }
-        // Others are served all along.
-        if t0.elapsed().as_millis() % 2000 < 250 {
-            assert_eq!(curl(&p.ca, d.port, "/healthz").0, 200);
-        }
-    }
-    assert!(closed, "a trickled handshake outlived the head timeout");
-    let took = t0.elapsed();
+        },
+    );
+    let took = took.expect("a trickled handshake outlived the head timeout");
     assert!(
         took > Duration::from_secs(8) && took < Duration::from_secs(12),
         "cut off after {took:?}"
@@ -224,34 +207,9 @@ fn a_tls_record_trickled_after_the_handshake_is_cut_off_at_the_head_timeout() {
         client.complete_io(&mut s).expect("handshake");
     }
     // An application-data record header announcing 16 KiB, then its bytes one by one.
-    let t0 = Instant::now();
     s.write_all(&[0x17, 0x03, 0x03, 0x40, 0x00]).expect("write");
-    let mut closed = false;
-    let mut sink = [0u8; 512];
-    while t0.elapsed() < Duration::from_secs(14) {
-        if s.write_all(&[0x00]).is_err() {
-            closed = true;
-            break;
-        }
-        match s.read(&mut sink) {
-            Ok(0) => {
-                closed = true;
-                break;
-            }
-            Ok(_) => {} // a session ticket, say
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) => {}
-            Err(_) => {
-                closed = true;
-                break;
-            }
-        }
-    }
-    assert!(closed, "a trickled record held the connection for {:?}", t0.elapsed());
-    let took = t0.elapsed();
+    let took = trickle_until_closed(&mut s, Duration::from_secs(14), |_| &[0x00], |_| {});
+    let took = took.expect("a trickled record held the connection for 14 s");
     assert!(
         took > Duration::from_secs(8) && took < Duration::from_secs(12),
         "cut off after {took:?}"

@@ -78,15 +78,7 @@ impl Event {
 }
 
 pub fn event_str(e: EventName) -> &'static str {
-    match e {
-        EventName::Down => "down",
-        EventName::Up => "up",
-        EventName::Degraded => "degraded",
-        EventName::Reminder => "reminder",
-        EventName::Restart => "restart",
-        EventName::HealSuspended => "heal_suspended",
-        EventName::Test => "test",
-    }
+    e.as_str()
 }
 
 /// The most characters of check details carried in one event.

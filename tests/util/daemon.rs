@@ -1,7 +1,7 @@
 //! A running daemon (`run`/`serve`) as a child guard, and a raw HTTP/1.1
 //! client for talking to it.
 
-use super::{Env, kill};
+use super::{Env, TcpFixture, kill};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Stdio};
@@ -175,4 +175,20 @@ pub fn simple_config(env: &Env, up_port: u16, interval: &str) {
     env.config(&format!(
         "interval: {interval}\ntimeout: 1s\nheal: {{ enabled: false }}\nservices:\n  - name: Web\n    port: {up_port}\n"
     ));
+}
+
+/// `run` on one up service (a TCP listener), with `extra_yaml` top-level
+/// keys, cycling every 200 ms; returns once `/healthz` says 200.
+pub fn started(env: &Env, extra_yaml: &str) -> (Daemon, TcpFixture) {
+    let tcp = TcpFixture::new();
+    env.config(&format!(
+        "interval: 200ms\ntimeout: 1s\nheal: {{ enabled: false }}\n{extra_yaml}services:\n  - name: Web\n    port: {}\n",
+        tcp.port()
+    ));
+    let cfg = env.config_path().display().to_string();
+    let d = Daemon::start(env, &["run", "-c", &cfg], &[]);
+    super::wait_until(Duration::from_secs(10), || {
+        request(d.port, "GET", "/healthz", &[]).status == 200
+    });
+    (d, tcp)
 }

@@ -6,7 +6,7 @@
 
 mod daemon;
 mod pki;
-pub use daemon::{Daemon, request, simple_config};
+pub use daemon::{Daemon, request, simple_config, started};
 pub use pki::Pki;
 
 use serde_json::Value;
@@ -502,6 +502,44 @@ pub fn hold_silently(stream: &TcpStream, stop: &AtomicBool) {
             Err(_) => return,
         }
     }
+}
+
+/// Trickles `piece(i)` (i = 0, 1, …) into `stream`, one per read timeout of
+/// the stream, reading whatever comes back, until the server closes the
+/// connection (Some(how long it took)) or `within` passes (None). `between`
+/// runs after every piece (e.g. to check that others are served meanwhile).
+pub fn trickle_until_closed(
+    stream: &mut TcpStream,
+    within: Duration,
+    mut piece: impl FnMut(u32) -> &'static [u8],
+    mut between: impl FnMut(Duration),
+) -> Option<Duration> {
+    let t0 = Instant::now();
+    let mut sink = [0u8; 4096];
+    let mut i = 0u32;
+    while t0.elapsed() < within {
+        if stream.write_all(piece(i)).is_err() {
+            return Some(t0.elapsed());
+        }
+        i += 1;
+        loop {
+            match stream.read(&mut sink) {
+                Ok(0) => return Some(t0.elapsed()),
+                Ok(_) => {} // an answer, a session ticket: keep draining
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    break;
+                }
+                Err(_) => return Some(t0.elapsed()),
+            }
+        }
+        between(t0.elapsed());
+    }
+    None
 }
 
 /// A request an HTTP fixture received.
