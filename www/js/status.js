@@ -13,7 +13,7 @@
  *                   or 'omit'
  *   history         true (default): the agent's history API next to `url` (…/api/uptime,
  *                   …/api/history, …/api/incidents, found by replacing /api/status);
- *                   false: none; a string: that base URL instead
+ *                   false: none (the live view only); a string: that base URL instead
  *   historyRefresh  seconds between uptime/incident/latency refreshes (default 60, at least
  *                   `refresh`); the 90-day bars refresh every 5 × historyRefresh
  * The mount element receives a `systemstatus` CustomEvent after every poll
@@ -560,6 +560,7 @@
     this.ctrl = null;
     this.credentials = Object.prototype.hasOwnProperty.call(CREDENTIALS, opts.credentials)
       ? opts.credentials : 'same-origin';
+    this.histOff = opts.history === false; // live view only, even the status's own uptime
     this.histBase = historyBase(this.url, opts.history == null ? true : opts.history);
     var hr = Number(opts.historyRefresh);
     this.histFastMs = Math.max(isFinite(hr) && hr > 0 ? hr * 1000 : 60000, this.refreshMs);
@@ -1155,6 +1156,7 @@
 
   Widget.prototype.historyBlock = function (name, s) {
     var H = this.hist;
+    if (this.histOff) return null;
     var win = H.state !== 'off' && H.uptime ? H.uptime[name] : null;
     var live = s.uptime && typeof s.uptime === 'object' ? s.uptime : null;
     if (!win && !live) return null;
