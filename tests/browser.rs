@@ -1,7 +1,9 @@
 //! The dashboard in a real headless Chromium, driven by tests/browser/run.py:
-//! against the fixture (stale, error, lost connection, two widgets) and
+//! against the fixture (stale, error, lost connection, two widgets, the
+//! history parts, history off or failing, credentials across origins) and
 //! against the real daemon with up, degraded and down services, one of whose
-//! details is an HTML injection attempt that must render as text.
+//! details is an HTML injection attempt that must render as text, and with a
+//! seeded history database (uptime figures, 90-day bars, incidents).
 
 use crate::util::Daemon;
 use crate::util::{Env, TcpFixture, closed_port, wait_until};
@@ -91,4 +93,51 @@ fn stale_warning_against_serve_in_chromium() {
     let d = Daemon::start(&env, &["serve", "-c", &cfg], &[]);
     assert_eq!(d.get("/api/status").json()["stale"], true);
     run_browser_test(&["--base-url", &format!("http://127.0.0.1:{}", d.port), "--timeout", "60"]);
+}
+
+#[test]
+fn dashboard_shows_a_seeded_history_from_the_daemon_in_chromium() {
+    if !chromium_available() {
+        return;
+    }
+    let env = Env::new();
+    let db = env.history_path();
+    env.cmd(&[
+        "__seed-history",
+        "--db",
+        db.to_str().unwrap(),
+        "--services",
+        "3",
+        "--days",
+        "120",
+        "--result-days",
+        "3",
+    ])
+    .code(0);
+    // svc-00 and svc-02 answer, svc-01 is down: the daemon's own cycles add to the seeded past.
+    let (a, b) = (TcpFixture::new(), TcpFixture::new());
+    env.config(&format!(
+        "interval: 1s\ntimeout: 1s\nheal: {{ enabled: false }}\nservices:\n  - name: svc-00\n    port: {}\n  - name: svc-01\n    port: {}\n  - name: svc-02\n    port: {}\n",
+        a.port(),
+        closed_port(),
+        b.port()
+    ));
+    let cfg = env.config_path().display().to_string();
+    let d = Daemon::start(&env, &["run", "-c", &cfg], &[]);
+    wait_until(Duration::from_secs(10), || {
+        let r = d.get("/api/status");
+        r.status == 200 && r.json()["services"][0]["uptime"]["30d"].is_number()
+    });
+    let incidents = d.get("/api/incidents?since=30d&limit=50").json();
+    assert!(
+        incidents["incidents"].as_array().is_some_and(|l| l.len() > 3),
+        "the seeded month has incidents: {incidents:#}"
+    );
+    run_browser_test(&[
+        "--base-url",
+        &format!("http://127.0.0.1:{}", d.port),
+        "--expect-history",
+        "--timeout",
+        "60",
+    ]);
 }

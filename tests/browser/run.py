@@ -7,22 +7,45 @@ Usage:
 
   (no --base-url)   Fixture mode. Serves this checkout's www/ on 127.0.0.1:<ephemeral> with the
                     daemon's URL layout (/ and /static/admin_status.html -> www/admin_status.html,
-                    /static/<path> -> www/<path>) and FILE (default tests/fixtures/status-mixed.json)
-                    at /api/status, then checks these scenarios:
-                      page, page-static  the fixture as served (fresh data)
+                    /static/<path> -> www/<path>), FILE (default tests/fixtures/status-mixed.json)
+                    at /api/status with the per-service `uptime` an agent with history adds, and
+                    /api/uptime, /api/history, /api/incidents computed by history_model.py from
+                    the timeline in --history-fixture (default tests/fixtures/history-mixed.json).
+                    Scenarios:
+                      page, page-static  the fixture as served (fresh data), the history included
+                      history-uptime     24 h / 7 d / 30 d / 90 d per service, as /api/uptime said
+                      history-bar        90 daily cells per service (a no-data day, bad, maintenance)
+                      history-incidents  the 30-day incidents: cause, restarts ok/FAILED, muted, open
+                      history-latency    the 24 h chart of hourly avg and max
                       stale              the fixture with "stale": true
-                      error              503 {"error": ...} before any data
+                      error              503 {"error": ...} before any data (no history asked)
                       lost               good data first, then HTTP 502: last data stays, greyed
                       twice              tests/fixtures/widget-twice.html (two widgets, two URLs)
+                      history-tooltip    tests/fixtures/history-focus.html: focus, ArrowLeft, a
+                                         re-render and a mouse over a no-data day, recorded
+                      history-off        no `uptime` in the status (older agent, history_db: off):
+                                         no history request, no history section, no note
+                      history-404        `uptime` in the status but /api/* 404: live view and the
+                                         status's own three figures only, no note
+                      history-503        no history yet: one quiet note, live view untouched
+                      history-down       /api/uptime 502: one quiet note, nothing else asked
+                      history-error      /api/history 500, /api/incidents not JSON: notes per part
+                      history-cadence    365 s of virtual time: requests per refresh and how often
+                      credentials        a page on one origin, the agent on another with basic auth:
+                                         credentials 'include' sends the login, the default does not
   --base-url URL    Daemon mode, e.g. --base-url http://127.0.0.1:8095 against a running
                     `chatstack-status run|serve`. A loopback proxy forwards every request to URL
                     (so the pages, /static/js/status.js and /api/status come from the daemon) and
                     also serves /__test__/widget-twice.html. Scenarios: page, page-static, twice.
                     Assertions are driven by the JSON the daemon actually sent to the browser
-                    (recorded by the proxy), so any config works; stale or error answers are
-                    checked for their warning. Waits up to --timeout for /api/status to answer 200.
-  --screenshots DIR Fixture mode only: also write DIR/dashboard-desktop.png (1280x900) and
-                    DIR/dashboard-phone.png (390 px wide) of the page with the fixture.
+                    (recorded by the proxy, history answers too), so any config works; stale or
+                    error answers are checked for their warning. Waits up to --timeout for
+                    /api/status to answer 200. With --expect-history: page must show history,
+                    reported as history-daemon-uptime, -bar, -incidents, -latency (for a daemon on
+                    a seeded database: figures, 90 cells per service, an incident's cause).
+  --screenshots DIR Fixture mode only: also write DIR/dashboard-desktop.png (1280x900, one day's
+                    tooltip open) and DIR/dashboard-phone.png (390 px wide) of the page with the
+                    fixtures.
   --dump-dir DIR    Save each scenario's rendered DOM and Chromium's stderr there.
   --chromium PATH   Browser binary (default $CHROMIUM or /usr/bin/chromium).
   --timeout S       How long to wait for the daemon to answer (default 120).
@@ -34,10 +57,13 @@ Network: binds 127.0.0.1 port 0 only; Chromium is started with background networ
 """
 
 import argparse
+import base64
 import copy
+import decimal
 import html.parser
 import http.server
 import json
+import math
 import mimetypes
 import os
 import re
@@ -52,10 +78,32 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
+from history_model import HistoryModel, iso, ts
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 WWW = os.path.join(ROOT, "www")
 FIXTURES = os.path.join(ROOT, "tests", "fixtures")
 TWICE_PATH = "/__test__/widget-twice.html"
+FOCUS_PATH = "/__test__/history-focus.html"
+CROSS_PATH = "/__test__/widget-cross-origin.html"
+HOVER_PATH = "/__test__/dashboard-hover.html"
+HOVER_SCRIPT = b"""<script>
+(function () {
+  var q = new URLSearchParams(location.search), t = setInterval(function () {
+    var cs = document.querySelectorAll('.css-ss-day');
+    for (var i = 0; i < cs.length; i++) {
+      var k = cs[i].getAttribute('data-ss-key').split('\u001f');
+      if (k[1] === q.get('service') && k[2] === q.get('day') && document.querySelector('.css-ss-inc')) {
+        cs[i].focus();
+        clearInterval(t);
+      }
+    }
+  }, 50);
+})();
+</script>
+"""
+TEST_PAGES = {TWICE_PATH: "widget-twice.html", FOCUS_PATH: "history-focus.html",
+              CROSS_PATH: "widget-cross-origin.html"}
 STATES = {"up": "UP", "degraded": "DEGRADED", "down": "DOWN", "unknown": "UNKNOWN"}
 XSS = "<img src=x onerror=alert(1)>"
 VERBOSE = False
@@ -172,19 +220,49 @@ class Scenario:
             return a
 
 
+HISTORY_PATHS = ("/api/uptime", "/api/history", "/api/incidents")
+HISTORY_OFF = (404, {"error": "history is off (history_db: off in the config)"})
+
+
 class State:
     def __init__(self, base_url):
         self.base_url = base_url.rstrip("/") if base_url else None
         self.scenario = None
+        self.history = None  # fixture mode: f(path, params) -> (code, body); None: history off
         self.lock = threading.Lock()
         self.api_log = []  # (path_with_query, code, parsed body or None) in order served
         self.requests = []
+        self.auth_log = []  # credentials scenario: (path, sent the login) per request
 
-    def reset(self, scenario=None):
+    def reset(self, scenario=None, history=None):
         with self.lock:
             self.scenario = scenario
+            self.history = history
             self.api_log = []
             self.requests = []
+            self.auth_log = []
+
+    def answers(self, path):
+        """[(query params, code, body)] recorded for one API path, in order served."""
+        with self.lock:
+            log_ = list(self.api_log)
+        out = []
+        for p, code, body in log_:
+            u = urllib.parse.urlsplit(p)
+            if u.path == path:
+                out.append((urllib.parse.parse_qs(u.query), code, body))
+        return out
+
+    def last_answer(self, path, **params):
+        """The last (code, body) for `path` whose query has these parameters, or None."""
+        for q, code, body in reversed(self.answers(path)):
+            if all(q.get(k, [None])[-1] == v for k, v in params.items()):
+                return code, body
+        return None
+
+    def count(self, path):
+        with self.lock:
+            return sum(1 for r in self.requests if urllib.parse.urlsplit(r).path == path)
 
     def record(self, path, code, body):
         try:
@@ -202,7 +280,11 @@ class State:
         return None
 
 
-def make_handler(state):
+def make_handler(state, agent=None):
+    """`agent`: {"auth": "Basic ...", "origin": "http://127.0.0.1:N", "next": URL} makes this the
+    'other origin' of the credentials scenario: every /api/ answer needs that Authorization and
+    carries CORS headers for `origin` (as the agent's cors_origins + basic_auth do), and
+    /__test__/login answers 401 until the browser sends the login, then redirects to `next`."""
     class Handler(http.server.BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
@@ -214,7 +296,12 @@ def make_handler(state):
             self.send_header("Content-Type", ctype)
             self.send_header("Content-Length", str(len(body)))
             self.send_header("Cache-Control", "no-store")
-            for k, v in (extra or {}).items():
+            headers = dict(extra or {})
+            # Like the agent: CORS headers on what it answers after auth, none on its 401.
+            if agent and code != 401 and self.headers.get("Origin") == agent["origin"]:
+                headers.update({"Access-Control-Allow-Origin": agent["origin"], "Vary": "Origin",
+                                "Access-Control-Allow-Credentials": "true"})
+            for k, v in headers.items():
                 self.send_header(k, v)
             self.end_headers()
             if self.command != "HEAD":
@@ -223,15 +310,40 @@ def make_handler(state):
         def do_HEAD(self):
             self.do_GET()
 
+        def do_OPTIONS(self):
+            self.send(204, b"", "text/plain", {"Access-Control-Allow-Methods": "GET, HEAD",
+                                               "Access-Control-Allow-Headers": "Authorization"})
+
         def do_GET(self):
             with state.lock:
                 state.requests.append(self.path)
+                if agent:
+                    state.auth_log.append((self.path, self.headers.get("Authorization") == agent["auth"]))
             path = urllib.parse.urlsplit(self.path).path
-            if path == TWICE_PATH:
-                with open(os.path.join(FIXTURES, "widget-twice.html"), "rb") as f:
+            if agent and self.headers.get("Authorization") != agent["auth"]:
+                return self.send(401, b'{"error": "authentication required"}', "application/json",
+                                 {"WWW-Authenticate": 'Basic realm="chatstack-status", charset="UTF-8"'})
+            if agent and path == "/__test__/login":
+                return self.send(302, b"", "text/plain", {"Location": agent["next"]})
+            if path == HOVER_PATH:
+                # The dashboard page as shipped, plus a script that puts keyboard focus on one day
+                # of the 90-day bar (its tooltip open), for the README's screenshot.
+                with open(os.path.join(WWW, "admin_status.html"), "rb") as f:
+                    page_ = f.read().replace(b"</body>", HOVER_SCRIPT + b"</body>")
+                return self.send(200, page_, "text/html; charset=utf-8")
+            page = TEST_PAGES.get(path)
+            if page:
+                with open(os.path.join(FIXTURES, page), "rb") as f:
                     return self.send(200, f.read(), "text/html; charset=utf-8")
             if state.base_url:
                 return self.proxy(path)
+            if path in HISTORY_PATHS:
+                params = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
+                code, body = state.history(path, params) if state.history else HISTORY_OFF
+                data = body if isinstance(body, bytes) else json.dumps(body).encode()
+                state.record(self.path, code, data)
+                ctype = "application/json" if not isinstance(body, bytes) else "text/html"
+                return self.send(code, data, ctype)
             if path == "/api/status":
                 if state.scenario is None:
                     return self.send(503, b'{"error": "no scenario"}', "application/json")
@@ -266,7 +378,7 @@ def make_handler(state):
                 code, body, ctype = e.code, e.read(), e.headers.get("Content-Type", "")
             except OSError as e:
                 code, body, ctype = 502, ("proxy: %s" % e).encode(), "text/plain"
-            if path == "/api/status":
+            if path == "/api/status" or path in HISTORY_PATHS:
                 state.record(self.path, code, body)
             self.send(code, body, ctype or "application/octet-stream")
 
@@ -518,9 +630,315 @@ def check_console(c, stderr, label, allow=()):
     c.ok(not lines, "%s: console output (errors?):\n      %s" % (label, "\n      ".join(lines)))
 
 
+# ---------------------------------------------------------------- history assertions
+
+def js_round(x):
+    return math.floor(x + 0.5)
+
+
+def to_fixed(x, n):
+    """JavaScript's Number.prototype.toFixed (half up on the exact binary value)."""
+    return str(decimal.Decimal(x).quantize(decimal.Decimal(1).scaleb(-n), rounding=decimal.ROUND_HALF_UP))
+
+
+def js_num(v):
+    """String(v) for a JSON number, as JavaScript prints it."""
+    return str(int(v)) if float(v).is_integer() else repr(float(v))
+
+
+def fmt_dur(ms):
+    s = max(0, js_round(ms / 1000))
+    if s < 60:
+        return "%d s" % s
+    m = s // 60
+    if m < 60:
+        return "%d min" % m
+    hr = m // 60
+    if hr < 24:
+        return "%d h" % hr + (" %d min" % (m % 60) if m % 60 else "")
+    d = hr // 24
+    return "%d d" % d + (" %d h" % (hr % 24) if hr % 24 else "")
+
+
+def num_or_none(v):
+    return v if isinstance(v, (int, float)) and not isinstance(v, bool) else None
+
+
+def fmt_secs(v):
+    v = num_or_none(v)
+    return fmt_dur((v if v and v > 0 else 0) * 1000)
+
+
+def fmt_uptime(p):
+    if p is None:
+        return "\u2014"
+    if p >= 100:
+        return "100%"
+    return to_fixed(math.floor(p * 100 + 1e-6) / 100, 2) + "%"
+
+
+def fmt_lat(ms):
+    if ms is None:
+        return "\u2014"
+    if ms >= 1000:
+        return to_fixed(ms / 1000, 1 if ms >= 10000 else 2) + " s"
+    if ms >= 100:
+        return "%d ms" % js_round(ms)
+    return to_fixed(ms, 1) + " ms"
+
+
+def uptime_class(p):
+    return "css-ss-u-none" if p is None else None if p >= 99.9 else "css-ss-u-warn" if p >= 99 else "css-ss-u-bad"
+
+
+def day_kind(b):
+    covered = sum(max(0, num_or_none(b.get(k)) or 0) for k in ("up_s", "degraded_s", "down_s", "maintenance_s"))
+    if not covered > 0:
+        return "nodata"
+    u = num_or_none(b.get("uptime"))
+    if u is None:
+        return "maint"
+    return "ok" if u >= 99.9 else "minor" if u >= 99 else "major" if u >= 95 else "bad"
+
+
+def cards_by_service(c, root, services, label):
+    cards = root.find_all("li", cls="css-ss-card")
+    c.ok(len(cards) == len(services), "%s: %d cards for %d services" % (label, len(cards), len(services)))
+    return list(zip(services, cards))
+
+
+def check_uptime(c, pairs, answer, label):
+    """Per card: 24 h / 7 d / 30 d / 90 d uptime as /api/uptime said (else the status's `uptime`)."""
+    windows = {}
+    if answer and answer[0] == 200 and isinstance(answer[1], dict):
+        windows = {str(s.get("name")): s.get("windows") or {} for s in answer[1].get("services", [])
+                   if isinstance(s, dict)}
+    shown = []
+    for svc, card in pairs:
+        name, where = str(svc.get("name")), "%s: service %r" % (label, svc.get("name"))
+        win = windows.get(name)
+        live = svc.get("uptime") if isinstance(svc.get("uptime"), dict) else None
+        row = card.find(cls="css-ss-uptime")
+        if not win and not live:
+            c.ok(row is None, "%s: an uptime row without uptime data" % where)
+            continue
+        if not c.ok(row is not None, "%s: no uptime row (.css-ss-uptime)" % where):
+            continue
+        for w in ("24h", "7d", "30d", "90d"):
+            cell = row.find(data_window=w)
+            if not c.ok(cell is not None, "%s: no %s uptime" % (where, w)):
+                continue
+            if win is not None:
+                p = num_or_none((win.get(w) or {}).get("uptime"))
+            else:
+                p = num_or_none(live.get(w))
+            val = cell.find(cls="css-ss-uval")
+            got = val.text() if val else None
+            c.ok(got == fmt_uptime(p), "%s: %s uptime shown as %r, the agent said %r (expected %r)"
+                 % (where, w, got, p, fmt_uptime(p)))
+            want_cls = uptime_class(p)
+            classes = set(val.classes()) if val else set()
+            c.ok((want_cls in classes) if want_cls else not classes & {"css-ss-u-none", "css-ss-u-warn", "css-ss-u-bad"},
+                 "%s: %s uptime %r has colour classes %s, expected %s" % (where, w, p, sorted(classes), want_cls))
+            c.ok(bool(cell.attrs.get("title")), "%s: %s uptime has no title with its figures" % (where, w))
+            shown.append((name, w, got))
+    return shown
+
+
+def incidents_known(state):
+    """The incidents the widget was given (90-day list merged with the fresher 30-day one)."""
+    by_id = {}
+    for params in ({"since": "90d", "limit": "1000"}, {"since": "30d", "limit": "50"}):
+        a = state.last_answer("/api/incidents", **params)
+        if a and a[0] == 200 and isinstance(a[1], dict):
+            for i in a[1].get("incidents", []):
+                if isinstance(i, dict):
+                    by_id[str(i.get("id"))] = i
+    return list(by_id.values())
+
+
+def check_bars(c, pairs, state, now, label):
+    """Per card: one cell per daily bucket of the last 90, in order, coloured by that day's uptime."""
+    incs = incidents_known(state)
+    kinds = {}
+    for svc, card in pairs:
+        name, where = str(svc.get("name")), "%s: service %r" % (label, svc.get("name"))
+        ans = state.last_answer("/api/history", service=name, since="90d", step="1d")
+        cells = card.find_all(cls="css-ss-day")
+        if ans is None or ans[0] != 200 or not isinstance(ans[1], dict):
+            c.ok(not cells, "%s: day cells without a 90-day answer" % where)
+            continue
+        step = num_or_none(ans[1].get("step_s")) or 86400
+        buckets = [b for b in ans[1].get("buckets", []) if isinstance(b, dict) and parse_ts(b.get("at")) is not None][-90:]
+        if not c.ok(len(cells) == len(buckets), "%s: %d day cells for %d daily buckets (of the last 90)"
+                    % (where, len(cells), len(buckets))):
+            continue
+        for b, cell in zip(buckets, cells):
+            t = parse_ts(b["at"])
+            day = iso(t)[:10]
+            k = day_kind(b)
+            kinds[(name, day)] = k
+            got = (cell.attrs.get("data-day"), cell.attrs.get("data-kind"))
+            c.ok(got == (day, k), "%s: cell %r is %r, the bucket at %s is %r" % (where, got[0], got[1], b["at"], k))
+            c.ok(cell.has_class("css-ss-d-" + k), "%s: cell %s lacks colour class css-ss-d-%s" % (where, day, k))
+            u = num_or_none(b.get("uptime"))
+            c.ok(cell.attrs.get("data-uptime") == (js_num(u) if u is not None else ""),
+                 "%s: cell %s data-uptime %r, bucket uptime %r" % (where, day, cell.attrs.get("data-uptime"), u))
+            n = sum(1 for i in incs if i.get("service") == name and parse_ts(i.get("started_at")) is not None
+                    and parse_ts(i["started_at"]) < t + step
+                    and (parse_ts(i.get("ended_at")) if i.get("ended_at") else now) > t)
+            c.ok(cell.attrs.get("data-incidents") == str(n), "%s: cell %s counts %s incidents, expected %d"
+                 % (where, day, cell.attrs.get("data-incidents"), n))
+            c.ok(bool(cell.attrs.get("aria-label")), "%s: cell %s has no aria-label" % (where, day))
+        stops = [x for x in cells if x.attrs.get("tabindex") == "0"]
+        c.ok(len(stops) == 1, "%s: %d keyboard tab stops in the bar, expected 1" % (where, len(stops)))
+        days = card.find(cls="css-ss-days")
+        axis = days.find(cls="css-ss-axis") if days else None
+        c.ok(axis is not None and "days ago" in axis.text() and "today" in axis.text(),
+             "%s: the 90-day bar has no axis ('N days ago' ... 'today')" % where)
+    return kinds
+
+
+def check_incidents(c, root, state, label):
+    """The incidents section: every incident of the 30-day answer, newest first, all its facts."""
+    ans = state.last_answer("/api/incidents", since="30d", limit="50")
+    sec = root.find(cls="css-ss-inc")
+    if ans is None:
+        c.ok(sec is None, "%s: an incidents section without an /api/incidents answer" % label)
+        return []
+    if not c.ok(sec is not None, "%s: no incidents section (.css-ss-inc)" % label):
+        return []
+    if ans[0] != 200 or not isinstance(ans[1], dict) or not isinstance(ans[1].get("incidents"), list):
+        c.ok("could not be loaded" in sec.text(), "%s: failed /api/incidents (HTTP %s) but no note: %r"
+             % (label, ans[0], sec.text()[:200]))
+        return []
+    incs = [i for i in ans[1]["incidents"] if isinstance(i, dict)]
+    items = sec.find_all("li", cls="css-ss-incident")
+    c.ok(len(items) == len(incs), "%s: %d incidents shown, the agent sent %d" % (label, len(items), len(incs)))
+    if not incs:
+        c.ok("No incidents in the last 30 days" in sec.text(), "%s: no 'No incidents' line" % label)
+    for inc, li in zip(incs, items):
+        where = "%s: incident %s (%s)" % (label, inc.get("id"), inc.get("service"))
+        t = li.text()
+        c.ok(li.attrs.get("data-id") == str(inc.get("id")), "%s: shown in the wrong order (found id %s)"
+             % (where, li.attrs.get("data-id")))
+        nm = li.find(cls="css-ss-iname")
+        c.ok(nm is not None and nm.text() == str(inc.get("service")), "%s: service name not shown" % where)
+        ongoing = inc.get("ended_at") is None
+        c.ok(li.attrs.get("data-open") == str(ongoing).lower() and (("Ongoing" in t) == ongoing)
+             and (("Resolved" in t) != ongoing), "%s: open/ended not shown right (ended_at %r)"
+             % (where, inc.get("ended_at")))
+        muted = inc.get("muted") is True
+        c.ok(("Muted (maintenance)" in t) == muted, "%s: muted %s but the badge says otherwise" % (where, muted))
+        c.ok(("Alert sent" in t) == (inc.get("alerted") is True) and ("No alert" in t) != (inc.get("alerted") is True),
+             "%s: alerted %r not shown" % (where, inc.get("alerted")))
+        st_ = li.find("time", cls="css-ss-istart")
+        c.ok(st_ is not None and parse_ts(st_.attrs.get("datetime")) == parse_ts(inc.get("started_at")),
+             "%s: start time %r not shown" % (where, inc.get("started_at")))
+        if not ongoing:
+            d = li.find(cls="css-ss-iduration")
+            c.ok(d is not None and d.text() == fmt_secs(inc.get("duration_s")),
+                 "%s: duration shown as %r, expected %r" % (where, d.text() if d else None, fmt_secs(inc.get("duration_s"))))
+        else:
+            c.ok("still open" in t, "%s: an open incident does not say it is still open" % where)
+        cause = inc.get("cause") if isinstance(inc.get("cause"), dict) else None
+        if cause:
+            for cls, val in (("css-ss-icause-type", cause.get("type")), ("css-ss-icause-target", cause.get("target")),
+                             ("css-ss-icause-detail", cause.get("detail") or None)):
+                if val is not None:
+                    n = li.find(cls=cls)
+                    c.ok(n is not None and n.text() == str(val), "%s: cause %s shown as %r, expected %r"
+                         % (where, cls[len("css-ss-icause-"):], n.text() if n else None, val))
+            if cause.get("reason") is not None:
+                n = li.find(cls="css-ss-icause-reason")
+                c.ok(n is not None and str(cause["reason"]) in n.text(), "%s: cause reason %r not shown"
+                     % (where, cause["reason"]))
+        else:
+            c.ok("Cause not recorded" in t, "%s: no cause and no 'Cause not recorded'" % where)
+        restarts = [r for r in inc.get("restarts") or [] if isinstance(r, dict)]
+        shown = li.find_all(cls="css-ss-irestart")
+        c.ok(len(shown) == len(restarts), "%s: %d restarts shown for %d" % (where, len(shown), len(restarts)))
+        for r, n in zip(restarts, shown):
+            failed = r.get("ok") is False
+            c.ok(n.attrs.get("data-ok") == str(not failed).lower() and (("FAILED" in n.text()) == failed)
+                 and (("ok" in n.text()) != failed), "%s: restart at %s (ok %r) shown as %r"
+                 % (where, r.get("at"), r.get("ok"), n.text()))
+        if not restarts:
+            c.ok("no restart" in t, "%s: no restarts and no 'no restart'" % where)
+    return list(zip(incs, items))
+
+
+def check_latency(c, pairs, state, label):
+    """Per card: the 24 h chart of hourly avg and max, one hover column per hour."""
+    charts = 0
+    for svc, card in pairs:
+        name, where = str(svc.get("name")), "%s: service %r" % (label, svc.get("name"))
+        ans = state.last_answer("/api/history", service=name, since="24h", step="1h")
+        block = card.find(cls="css-ss-latency")
+        if ans is None or ans[0] != 200 or not isinstance(ans[1], dict):
+            c.ok(block is None, "%s: a latency chart without a 24 h answer" % where)
+            continue
+        if not c.ok(block is not None, "%s: no 24 h latency block" % where):
+            continue
+        buckets = [b for b in ans[1].get("buckets", []) if isinstance(b, dict) and parse_ts(b.get("at")) is not None]
+        lat = [b.get("latency_ms") if isinstance(b.get("latency_ms"), dict) else {} for b in buckets]
+        avgs = [num_or_none(l.get("avg")) for l in lat if num_or_none(l.get("avg")) is not None]
+        chart = block.find("svg", cls="css-ss-lat")
+        if not avgs:
+            c.ok(chart is None and "No latency recorded" in block.text(), "%s: no latency data, but no 'No latency' line"
+                 % where)
+            continue
+        if not c.ok(chart is not None, "%s: no latency chart (inline SVG .css-ss-lat)" % where):
+            continue
+        charts += 1
+        c.ok(chart.attrs.get("data-points") == str(len(avgs)), "%s: chart plots %s hours, %d have latency"
+             % (where, chart.attrs.get("data-points"), len(avgs)))
+        c.ok(chart.find("polyline", cls="css-ss-lat-avg") is not None, "%s: no avg line" % where)
+        c.ok(chart.find("polyline", cls="css-ss-lat-max") is not None, "%s: no max line" % where)
+        hours = chart.find_all("rect", cls="css-ss-lat-hour")
+        c.ok(len(hours) == len(buckets), "%s: %d hover columns for %d hours" % (where, len(hours), len(buckets)))
+        c.ok(all(h.find("title") is not None and h.find("title").text() for h in hours),
+             "%s: an hour column has no <title>" % where)
+        peak = max((num_or_none(l.get("max")) if num_or_none(l.get("max")) is not None else num_or_none(l.get("avg")))
+                   for l in lat if num_or_none(l.get("avg")) is not None)
+        head = block.find(cls="css-ss-hhead")
+        c.ok(head is not None and ("max " + fmt_lat(peak)) in head.text(), "%s: header %r lacks the peak 'max %s'"
+             % (where, head.text() if head else None, fmt_lat(peak)))
+        top = float(chart.attrs.get("data-top") or 0)
+        c.ok(top >= peak, "%s: chart scale %s below the peak %s" % (where, top, peak))
+    return charts
+
+
+def history_checks(root, state, data, label, prefix):
+    """Checkers for the four history aspects of one rendered widget; `data` the status shown."""
+    services = services_of(data) or []
+    now = server_now(data) or time.time()
+    out = {}
+    for aspect in ("uptime", "bar", "incidents", "latency"):
+        out[aspect] = Checker("%s-%s" % (prefix, aspect))
+    pairs = cards_by_service(out["uptime"], root, services, label)
+    out["uptime_shown"] = check_uptime(out["uptime"], pairs, state.last_answer("/api/uptime"), label)
+    out["kinds"] = check_bars(out["bar"], pairs, state, now, label)
+    out["incidents_shown"] = check_incidents(out["incidents"], root, state, label)
+    out["charts"] = check_latency(out["latency"], pairs, state, label)
+    tip = root.find(cls="css-ss-tip")
+    out["bar"].ok(tip is not None and "hidden" in tip.attrs, "%s: the day tooltip is shown without hover/focus" % label)
+    return out
+
+
+def no_history(c, root, state, label, requests=None):
+    """Nothing of the history on the page (and, with `requests`, at most that many asked for)."""
+    for cls, what in (("css-ss-day", "90-day cells"), ("css-ss-inc", "an incidents section"),
+                      ("css-ss-latency", "a latency chart"), ("css-ss-hnote", "a history note")):
+        c.ok(root.find(cls=cls) is None, "%s: %s shown with history off" % (label, what))
+    if requests is not None:
+        n = sum(state.count(p) for p in HISTORY_PATHS)
+        c.ok(n <= requests, "%s: %d history requests, expected at most %d" % (label, n, requests))
+
+
 # ---------------------------------------------------------------- scenarios
 
-def run_page(args, state, base, path, label, budget=5000):
+def run_page(args, state, base, path, label, budget=5000, allow=()):
     c = Checker(label)
     try:
         rc, dom_text, err = chromium(args, base + path, budget, timeout=args.browser_timeout)
@@ -530,7 +948,7 @@ def run_page(args, state, base, path, label, budget=5000):
     save(args, label, dom_text, err)
     c.ok(rc == 0, "%s: chromium exited %s" % (label, rc))
     dom = parse_dom(dom_text)
-    check_console(c, err, label)
+    check_console(c, err, label, allow)
     check_no_injection(c, dom, dom_text, label)
     roots = dom.find_all("div", cls="css-ss")
     if not c.ok(len(roots) == 1, "%s: expected 1 widget (.css-ss), found %d" % (label, len(roots))):
@@ -542,11 +960,29 @@ def run_page(args, state, base, path, label, budget=5000):
     return c, (dom, roots[0], code, body)
 
 
-def scenario_page(args, state, base, fixture, path, label):
+def scenario_page(args, state, base, fixture, path, label, history_prefix=None, expect_history=False):
+    """The dashboard page; with `history_prefix`, also the four history aspects as their own
+    results (`<prefix>-uptime`, `-bar`, `-incidents`, `-latency`), else folded into this one."""
     c, res = run_page(args, state, base, path, label)
+    extra = []
     if isinstance(res, tuple):
         dom, root, code, body = res
         check_widget(c, root, code, body, label)
+        up = state.last_answer("/api/uptime")
+        if expect_history:
+            c.ok(up is not None and up[0] == 200, "%s: expected history, but /api/uptime answered %s"
+                 % (label, up[0] if up else "nothing (never asked)"))
+        if code == 200 and up is not None and up[0] == 200:
+            hc = history_checks(root, state, body, label, history_prefix or label)
+            if history_prefix:
+                extra = [hc["uptime"], hc["bar"], hc["incidents"], hc["latency"]]
+                if fixture is not None:
+                    fixture_history_expectations(hc, root)
+                elif expect_history:
+                    seeded_history_expectations(hc, root, body)
+            else:
+                for k in ("uptime", "bar", "incidents", "latency"):
+                    c.failures.extend(hc[k].failures)
         title = dom.find("title")
         h1 = dom.find("h1")
         c.ok(h1 is not None, "%s: page has no <h1>" % label)
@@ -560,12 +996,56 @@ def scenario_page(args, state, base, fixture, path, label):
             details = [n.text() for n in root.find_all(cls="css-ss-cdetail")]
             c.ok(XSS in details, "%s: XSS probe detail not rendered as text (details: %r)"
                  % (label, details))
-    return c
+    return [c] + extra
+
+
+def fixture_history_expectations(hc, root):
+    """What tests/fixtures/history-mixed.json must show, so the generic checks are not vacuous."""
+    u, b, i, l = hc["uptime"], hc["bar"], hc["incidents"], hc["latency"]
+    shown = {(n, w): v for n, w, v in hc["uptime_shown"]}
+    u.ok(len(shown) == 16, "uptime: %d window figures shown, expected 4 services x 4 windows" % len(shown))
+    u.ok(shown.get(("ChatStack", "90d")) == "99.99%", "uptime: ChatStack 90 d shown as %r, expected 99.99%%"
+         % shown.get(("ChatStack", "90d")))
+    u.ok(shown.get(("NeuroSphere SendText", "24h")) == "99.26%", "uptime: NeuroSphere 24 h shown as %r"
+         % shown.get(("NeuroSphere SendText", "24h")))
+    k = hc["kinds"]
+    for key, want in ((("ChatStack", "2026-10-19"), "nodata"), (("NeuroSphere SendText", "2026-11-20"), "bad"),
+                      (("NeuroSphere SendText", "2026-11-19"), "major"), (("ChatStack", "2026-11-25"), "minor"),
+                      (("AI-Memory", "2026-11-08"), "maint"), (("LeadFlowTracker", "2026-09-01"), "nodata"),
+                      (("ChatStack", "2026-11-16"), "ok")):
+        b.ok(k.get(key) == want, "bar: %s on %s is %r, expected %r" % (key[0], key[1], k.get(key), want))
+    b.ok(len(k) == 4 * 90, "bar: %d day cells, expected 4 x 90" % len(k))
+    items = [li for _, li in hc["incidents_shown"]]
+    i.ok(len(items) == 9, "incidents: %d shown, the fixture has 9 in 30 days" % len(items))
+    i.ok(any(li.attrs.get("data-open") == "true" for li in items), "incidents: no ongoing one shown")
+    i.ok(any(li.attrs.get("data-muted") == "true" for li in items), "incidents: no muted one shown")
+    i.ok(any(r.attrs.get("data-ok") == "false" for li in items for r in li.find_all(cls="css-ss-irestart")),
+         "incidents: no failed restart shown")
+    i.ok(any(n.text() == XSS for li in items for n in li.find_all(cls="css-ss-icause-detail")),
+         "incidents: the cause detail with markup is not shown as text")
+    l.ok(hc["charts"] == 4, "latency: %d charts, expected 4" % hc["charts"])
+    cs = root.find_all("li", cls="css-ss-card")[0].find(cls="css-ss-latency")
+    l.ok(cs is not None and "max 48.0 ms" in cs.text(), "latency: ChatStack's peak hour (48 ms) not shown")
+
+
+def seeded_history_expectations(hc, root, body):
+    """Against a daemon on a seeded database: figures, full bars and an incident's cause present."""
+    services = services_of(body) or []
+    numbers = [v for _, _, v in hc["uptime_shown"] if v != "\u2014"]
+    hc["uptime"].ok(len(numbers) >= 3 * len(services),
+                    "seeded: only %d uptime figures with a value for %d services" % (len(numbers), len(services)))
+    cells = root.find_all(cls="css-ss-day")
+    hc["bar"].ok(len(cells) == 90 * len(services), "seeded: %d day cells for %d services" % (len(cells), len(services)))
+    hc["bar"].ok(any(c.attrs.get("data-kind") not in ("ok", "nodata") for c in cells),
+                 "seeded: no day with downtime, degraded or maintenance in 90 days of a seeded history")
+    causes = [n.text() for n in root.find_all(cls="css-ss-icause-target")]
+    hc["incidents"].ok(bool(causes), "seeded: no incident cause shown")
+    hc["incidents"].ok(bool(root.find_all(cls="css-ss-irestart")), "seeded: no incident restart shown")
 
 
 def scenario_fixture_variant(args, state, base, label, answers, budget=5000, expect_error=False,
-                             expect_data=None):
-    state.reset(Scenario(answers))
+                             expect_data=None, history=None):
+    state.reset(Scenario(answers), history)
     c, res = run_page(args, state, base, "/", label, budget)
     if isinstance(res, tuple):
         dom, root, code, body = res
@@ -573,6 +1053,9 @@ def scenario_fixture_variant(args, state, base, label, answers, budget=5000, exp
         if label == "lost":
             c.ok(state.scenario.count >= 2, "%s: the page did not poll again (%d requests)"
                  % (label, state.scenario.count))
+        if not services_of(expect_data if expect_data is not None else body) or code != 200 and expect_data is None:
+            # never a status document: nothing to ask the history about
+            no_history(c, root, state, label, requests=0)
     return c
 
 
@@ -610,10 +1093,226 @@ def scenario_twice(args, state, base, label="twice"):
             check_widget(c, roots[0], rec[0], rec[1], "%s/%s" % (label, sel))
             c.ok(bool(roots[0].find_all("li", cls="css-ss-card")) or rec[0] != 200,
                  "%s: %s shows no service cards" % (label, sel))
+            up = state.last_answer("/api/uptime")
+            if rec[0] == 200 and up is not None and up[0] == 200:
+                if not state.base_url:
+                    # Fixture answers do not change: each widget shows exactly the recorded ones.
+                    hc = history_checks(roots[0], state, rec[1], "%s/%s" % (label, sel), label)
+                    for k in ("uptime", "bar", "incidents", "latency"):
+                        c.failures.extend(hc[k].failures)
+                # (A live daemon's figures move between the two widgets' requests: presence only.)
+                n = len(services_of(rec[1]) or [])
+                c.ok(len(roots[0].find_all(cls="css-ss-uptime")) == n, "%s: %s lacks uptime rows" % (label, sel))
+                c.ok(len(roots[0].find_all(cls="css-ss-day")) == 90 * n, "%s: %s shows no 90-day bars" % (label, sel))
+    third = dom.find(cls="third-widget")
+    troot = third.find("div", cls="css-ss") if third else None
+    if c.ok(troot is not None, "%s: the third widget (history: false) is missing" % label):
+        c.ok(bool(troot.find_all("li", cls="css-ss-card")) or codes.get("/api/status") != 200,
+             "%s: the third widget shows no service cards" % label)
+        c.ok(troot.find(cls="css-ss-uptime") is None and troot.find(cls="css-ss-day") is None
+             and troot.find(cls="css-ss-inc") is None and troot.find(cls="css-ss-hnote") is None,
+             "%s: the widget mounted with history: false shows history" % label)
     if codes.get("/api/status") == 200:
         c.ok(codes.get("/api/status?x=2") == 200,
              "%s: /api/status answered 200 but /api/status?x=2 answered %s (the server must ignore "
              "the query string), so the second widget shows no data" % (label, codes.get("/api/status?x=2")))
+    return c
+
+
+def scenario_history_variant(args, state, base, label, status, history, expect):
+    """The dashboard with the history API answering `history` (None: 404, history off).
+    expect: 'off' (no uptime in the status: not even asked), '404', '503', 'error', 'down'."""
+    state.reset(Scenario([(200, status)]), history)
+    c, res = run_page(args, state, base, "/", label)
+    if not isinstance(res, tuple):
+        return c
+    dom, root, code, body = res
+    check_widget(c, root, code, body, label)
+    pairs = cards_by_service(c, root, services_of(body) or [], label)
+    note = root.find(cls="css-ss-hnote")
+    note_text = note.text() if note else ""
+    c.ok(root.find(cls="css-ss-warn") is not None and "hidden" in root.find(cls="css-ss-warn").attrs,
+         "%s: a history problem raised the live view's warning" % label)
+    if expect == "off":
+        no_history(c, root, state, label, requests=0)
+        c.ok(root.find(cls="css-ss-uptime") is None, "%s: uptime row without history" % label)
+    elif expect == "404":
+        no_history(c, root, state, label, requests=1)
+        check_uptime(c, pairs, None, label)  # the status's own 24 h / 7 d / 30 d, 90 d a dash
+        c.ok(all(card.find(data_window="90d").find(cls="css-ss-uval").text() == "\u2014" for _, card in pairs),
+             "%s: a 90 d figure without /api/uptime" % label)
+    elif expect == "503":
+        c.ok("No history recorded yet" in note_text and "HTTP 503" in note_text,
+             "%s: no quiet 'No history recorded yet' note: %r" % (label, note_text))
+        c.ok(root.find(cls="css-ss-day") is None and root.find(cls="css-ss-inc") is None,
+             "%s: bars or incidents without history" % label)
+        check_uptime(c, pairs, None, label)
+    elif expect == "down":
+        c.ok("History unavailable" in note_text and "HTTP 502" in note_text,
+             "%s: no quiet 'History unavailable (HTTP 502 ...)' note: %r" % (label, note_text))
+        c.ok(root.find(cls="css-ss-day") is None, "%s: bars without history" % label)
+        c.ok(state.count("/api/history") == 0, "%s: asked for buckets after /api/uptime failed" % label)
+    elif expect == "error":
+        check_uptime(c, pairs, state.last_answer("/api/uptime"), label)
+        cards_text = [card.text() for _, card in pairs]
+        c.ok(all("90-day history unavailable: HTTP 500" in t for t in cards_text),
+             "%s: a card does not say its 90-day history failed" % label)
+        c.ok(all("24 h latency unavailable: HTTP 500" in t for t in cards_text),
+             "%s: a card does not say its latency history failed" % label)
+        check_incidents(c, root, state, label)
+        c.ok(root.find(cls="css-ss-day") is None, "%s: day cells from a failed answer" % label)
+    return c
+
+
+def history_failing(model):
+    """/api/uptime answers; /api/history is an HTML 500; /api/incidents is not JSON."""
+    def answer(path, params):
+        if path == "/api/history":
+            return 500, b"<html><body>Internal Server Error</body></html>"
+        if path == "/api/incidents":
+            return 200, b"incidents: none"
+        return model.answer(path, params)
+    return answer
+
+
+def scenario_tooltip(args, state, base, status, model, label="history-tooltip"):
+    """Keyboard focus on a bad day shows its figures and incidents; ArrowLeft moves a day; a
+    status re-render keeps focus and tooltip; a mouse over a no-data day shows that."""
+    c = Checker(label)
+    state.reset(Scenario([(200, status)]), model.answer)
+    q = urllib.parse.urlencode({"service": "NeuroSphere SendText", "day": "2026-11-20",
+                                "hover": "ChatStack", "hoverDay": "2026-10-19", "ok": "ChatStack",
+                                "okDay": "2026-10-18"})
+    try:
+        rc, dom_text, err = chromium(args, base + FOCUS_PATH + "?" + q, 5000, timeout=args.browser_timeout)
+    except BrowserHang as e:
+        c.ok(False, "%s: %s" % (label, e))
+        return c
+    save(args, label, dom_text, err)
+    c.ok(rc == 0, "%s: chromium exited %s" % (label, rc))
+    check_console(c, err, label)
+    dom = parse_dom(dom_text)
+    a = (dom.find("html") or Node("html", {}, None)).attrs
+    c.ok("data-js-error" not in a, "%s: JavaScript error: %s" % (label, a.get("data-js-error")))
+    if not c.ok(a.get("data-steps") == "done", "%s: the page did not get through its steps (bars never shown?)"
+                % label):
+        return c
+    days = {b["at"][:10]: b for b in model.history_doc("NeuroSphere SendText", 90 * 86400, 86400)["buckets"]}
+    focus, left = a.get("data-tip-focus", ""), a.get("data-tip-left", "")
+    bad = days["2026-11-20"]
+    c.ok(a.get("data-tip-focus-day") == "2026-11-20", "%s: focus showed the tooltip of %r"
+         % (label, a.get("data-tip-focus-day")))
+    for want in (fmt_uptime(bad["uptime"]) + " uptime", "Down" + fmt_secs(bad["down_s"]), "No data0 s",
+                 "09:00\u201312:00 UTC", "systemd neurosphere-sendtext.service: unit_failed",
+                 "3 restarts (1 ok, 2 failed)"):
+        c.ok(want in focus, "%s: the bad day's tooltip lacks %r: %r" % (label, want, focus))
+    c.ok(a.get("data-after-left") == "2026-11-19", "%s: ArrowLeft moved focus to %r, expected 2026-11-19"
+         % (label, a.get("data-after-left")))
+    c.ok("22:50\u201323:30 UTC" in left and fmt_uptime(days["2026-11-19"]["uptime"]) in left,
+         "%s: after ArrowLeft the tooltip does not show 19 Nov and its incident: %r" % (label, left))
+    c.ok(a.get("data-tabstops") == "4/4", "%s: tab stops per bar %r, expected one in each of 4 bars"
+         % (label, a.get("data-tabstops")))
+    c.ok(a.get("data-after-refresh") == "focus kept, tip 2026-11-19",
+         "%s: after a status re-render: %r" % (label, a.get("data-after-refresh")))
+    box = [int(x) for x in (a.get("data-tip-box") or "0,0,0,0").split(",")]
+    c.ok(box[0] >= 0 and box[1] <= box[3] and box[2] >= 0, "%s: tooltip outside the window: %s" % (label, box))
+    hover = a.get("data-tip-hover", "")
+    c.ok("No data" in hover and "No data1 d" in hover, "%s: hovering the no-data day shows %r" % (label, hover))
+    c.ok(a.get("data-tip-after-out") == "hidden", "%s: tooltip still shown after the mouse left" % label)
+    # A no-data day must look different from a good day in shape and colour, not a paler green.
+    try:
+        nd, ok = a["data-nodata-look"].split("|"), a["data-ok-look"].split("|")
+        rgb = lambda s_: [int(float(x)) for x in re.findall(r"[\d.]+", s_)[:3]]
+        ndc, okc = rgb(nd[0]), rgb(ok[0])
+        c.ok(int(nd[1]) * 2 <= int(ok[1]), "%s: a no-data cell is %s px high, a good one %s px: not distinct"
+             % (label, nd[1], ok[1]))
+        c.ok(not (ndc[1] > ndc[0] + 30 and ndc[1] > ndc[2] + 30), "%s: the no-data cell is green: %s" % (label, nd[0]))
+        c.ok(okc[1] > okc[0] + 30 and okc[1] > okc[2] + 30, "%s: a good day is not green: %s" % (label, ok[0]))
+    except (KeyError, ValueError, IndexError) as e:
+        c.ok(False, "%s: cell looks not recorded (%s): %r %r" % (label, e, a.get("data-nodata-look"), a.get("data-ok-look")))
+    return c
+
+
+def scenario_cadence(args, state, base, status, model, label="history-cadence"):
+    """Six minutes of (virtual) time on the dashboard as shipped (status every 10 s): history
+    every 60 s, O(services) requests each time, the 90-day bars again only after 300 s."""
+    state.reset(Scenario([(200, status)]), model.answer)
+    c, res = run_page(args, state, base, "/", label, budget=365000)
+    if not isinstance(res, tuple):
+        return c
+    n = len(services_of(status))
+    polls, ups = state.count("/api/status"), state.count("/api/uptime")
+    hist = state.answers("/api/history")
+    days = sum(1 for q, _, _ in hist if q.get("step") == ["1d"])
+    hours = sum(1 for q, _, _ in hist if q.get("step") == ["1h"])
+    incs = state.count("/api/incidents")
+    log("cadence: status %d, uptime %d, 24h %d, 90d %d, incidents %d" % (polls, ups, hours, days, incs))
+    c.ok(30 <= polls <= 38, "%s: %d status polls in 365 s at refresh 10 s" % (label, polls))
+    c.ok(5 <= ups <= 7, "%s: %d /api/uptime requests in 365 s, expected one per 60 s (6 or 7)" % (label, ups))
+    c.ok(hours == ups * n, "%s: %d 24 h requests for %d refreshes of %d services" % (label, hours, ups, n))
+    c.ok(days == 2 * n, "%s: %d 90-day requests in 365 s, expected one per service at 0 s and at 300 s (%d)"
+         % (label, days, 2 * n))
+    c.ok(incs == ups + 2, "%s: %d incident requests for %d refreshes (+2 of 90 days)" % (label, incs, ups))
+    c.ok(hours + days + incs + ups <= ups * (2 * n + 3), "%s: more than 2 x services + 3 requests per refresh"
+         % label)
+    return c
+
+
+def scenario_credentials(args, state, base, status, model, label="credentials"):
+    """A page on one origin, the 'agent' on another with basic auth and CORS for the page: the
+    widget mounted with credentials: 'include' sends the login (the browser's, from a login
+    there) and shows status and history; the default one sends none and shows the error."""
+    c = Checker(label)
+    agent_state = State(None)
+    agent_state.reset(Scenario([(200, status)]), model.answer)
+    port_holder = {}
+    auth = "Basic " + base64.b64encode(b"admin:s3cret").decode()
+    spec = {"auth": auth, "origin": base, "next": None}
+    srv = Server(("127.0.0.1", 0), make_handler(agent_state, agent=spec))
+    port_holder["p"] = srv.server_address[1]
+    agent = "http://127.0.0.1:%d" % port_holder["p"]
+    spec["next"] = base + CROSS_PATH + "?" + urllib.parse.urlencode({"agent": agent})
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        login = "http://admin:s3cret@127.0.0.1:%d/__test__/login" % port_holder["p"]
+        try:
+            rc, dom_text, err = chromium(args, login, 5000, timeout=args.browser_timeout)
+        except BrowserHang as e:
+            c.ok(False, "%s: %s" % (label, e))
+            return c
+    finally:
+        srv.shutdown()
+        srv.server_close()
+    save(args, label, dom_text, err)
+    c.ok(rc == 0, "%s: chromium exited %s" % (label, rc))
+    # The default widget's request is refused by CORS (the 401 carries no CORS headers, like the
+    # agent's): Chromium says so on the console, and that is the only line allowed.
+    check_console(c, err, label, allow=("blocked by CORS policy",))
+    dom = parse_dom(dom_text)
+    a = (dom.find("html") or Node("html", {}, None)).attrs
+    c.ok("data-js-error" not in a, "%s: JavaScript error: %s" % (label, a.get("data-js-error")))
+    with agent_state.lock:
+        seen = list(agent_state.auth_log)
+    log("credentials: agent saw", seen)
+    sent = lambda pred: [ok for p, ok in seen if pred(p)]
+    inc = sent(lambda p: p.startswith("/api/status?w=include"))
+    dflt = sent(lambda p: p.startswith("/api/status?w=default"))
+    c.ok(True in inc, "%s: credentials 'include' never sent the login to the other origin (%s)" % (label, seen))
+    c.ok(dflt and True not in dflt, "%s: the default widget sent the login across origins, or never asked: %s"
+         % (label, dflt))
+    c.ok(True in sent(lambda p: p.startswith("/api/uptime")), "%s: history asked without the login" % label)
+    with_login = dom.find(cls="with-login")
+    without = dom.find(cls="without-login")
+    r1 = with_login.find("div", cls="css-ss") if with_login else None
+    r2 = without.find("div", cls="css-ss") if without else None
+    if c.ok(r1 is not None and r2 is not None, "%s: widgets missing" % label):
+        c.ok(len(r1.find_all("li", cls="css-ss-card")) == len(services_of(status)),
+             "%s: the 'include' widget shows no service cards: %r" % (label, r1.text()[:300]))
+        c.ok(len(r1.find_all(cls="css-ss-day")) == 90 * len(services_of(status)),
+             "%s: the 'include' widget shows no 90-day bars" % label)
+        w2 = r2.find(cls="css-ss-warn")
+        c.ok(w2 is not None and "hidden" not in w2.attrs and "Cannot load" in w2.text(),
+             "%s: the default widget does not say it cannot load: %r" % (label, r2.text()[:300]))
     return c
 
 
@@ -626,18 +1325,20 @@ def save(args, label, dom, err):
             f.write(err)
 
 
-def screenshots(args, base, state, fixture):
+def screenshots(args, base, state, fixture, history=None):
     out = os.path.abspath(args.screenshots)
     os.makedirs(out, exist_ok=True)
-    for name, size in (("dashboard-desktop.png", "1280,900"), ("dashboard-phone.png", args.phone_size)):
-        state.reset(Scenario([(200, fixture)]))
+    hover = HOVER_PATH + "?" + urllib.parse.urlencode({"service": "ChatStack", "day": "2026-11-25"})
+    for name, size, path in (("dashboard-desktop.png", "1280,900", hover if history else "/"),
+                             ("dashboard-phone.png", args.phone_size, "/")):
+        state.reset(Scenario([(200, fixture)]), history)
         dest = os.path.join(out, name)
         extra = ["--screenshot=" + dest, "--window-size=" + size, "--hide-scrollbars",
                  "--force-device-scale-factor=1"]
         if args.dark:
             extra.append("--blink-settings=preferredColorScheme=0")
-        rc, _, err = chromium(args, base + "/", 5000, extra=extra, timeout=args.browser_timeout,
-                            dump=False)
+        rc, _, err = chromium(args, base + path, 5000, extra=extra, timeout=args.browser_timeout,
+                              dump=False)
         if rc != 0 or not os.path.exists(dest):
             raise SetupError("screenshot %s failed (chromium exit %s)" % (dest, rc))
         print("wrote %s (%d bytes)" % (dest, os.path.getsize(dest)))
@@ -670,6 +1371,9 @@ def main():
                                  formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
     ap.add_argument("--base-url", help="test a running daemon at this URL instead of the fixture server")
     ap.add_argument("--fixture", default=os.path.join(FIXTURES, "status-mixed.json"))
+    ap.add_argument("--history-fixture", default=os.path.join(FIXTURES, "history-mixed.json"))
+    ap.add_argument("--expect-history", action="store_true",
+                    help="daemon mode: fail unless the daemon serves history (uptime, bars, incidents)")
     ap.add_argument("--chromium", default=os.environ.get("CHROMIUM", "/usr/bin/chromium"))
     ap.add_argument("--timeout", type=float, default=120.0,
                     help="wait for chromium to be installed / the daemon to answer (default 120)")
@@ -678,6 +1382,7 @@ def main():
     ap.add_argument("--screenshots", metavar="DIR")
     ap.add_argument("--phone-size", default="390,1840", help=argparse.SUPPRESS)
     ap.add_argument("--dark", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--screenshots-only", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--dump-dir", metavar="DIR")
     ap.add_argument("-v", "--verbose", action="store_true")
     args = ap.parse_args()
@@ -692,13 +1397,14 @@ def main():
         if args.screenshots:
             print("run.py: --screenshots works in fixture mode only", file=sys.stderr)
             return 2
-    fixture = None
+    fixture = model = None
     if not args.base_url:
         try:
             with open(args.fixture) as f:
                 fixture = json.load(f)
-        except (OSError, ValueError) as e:
-            print("run.py: cannot read fixture %s: %s" % (args.fixture, e), file=sys.stderr)
+            model = HistoryModel(args.history_fixture)
+        except (OSError, ValueError, KeyError) as e:
+            print("run.py: cannot read fixture %s / %s: %s" % (args.fixture, args.history_fixture, e), file=sys.stderr)
             return 2
 
     state = State(args.base_url)
@@ -714,26 +1420,51 @@ def main():
             print("testing daemon %s through proxy %s" % (args.base_url, base))
             for path, label in (("/", "page"), ("/static/admin_status.html", "page-static")):
                 state.reset()
-                results.append(scenario_page(args, state, base, None, path, label))
+                prefix = "history-daemon" if label == "page" and args.expect_history else None
+                results.extend(scenario_page(args, state, base, None, path, label, prefix,
+                                             expect_history=args.expect_history))
             state.reset()
             results.append(scenario_twice(args, state, base))
         else:
-            print("testing www/ with fixture %s on %s" % (os.path.relpath(args.fixture, ROOT), base))
+            print("testing www/ with fixture %s and history %s on %s"
+                  % (os.path.relpath(args.fixture, ROOT), os.path.relpath(args.history_fixture, ROOT), base))
+            # The fixture as an agent with history sends it: per-service uptime, history API on.
+            full = model.status_with_uptime(fixture)
+            if args.screenshots_only:
+                screenshots(args, base, state, full, model.answer)
+                return 0
             for path, label in (("/", "page"), ("/static/admin_status.html", "page-static")):
-                state.reset(Scenario([(200, fixture)]))
-                results.append(scenario_page(args, state, base, fixture, path, label))
-            stale = copy.deepcopy(fixture)
+                state.reset(Scenario([(200, full)]), model.answer)
+                results.extend(scenario_page(args, state, base, fixture, path, label,
+                                             "history" if label == "page" else None, expect_history=True))
+            stale = copy.deepcopy(full)
             stale["stale"], stale["age_s"] = True, 431.0
-            results.append(scenario_fixture_variant(args, state, base, "stale", [(200, stale)]))
+            results.append(scenario_fixture_variant(args, state, base, "stale", [(200, stale)],
+                                                    history=model.answer))
             results.append(scenario_fixture_variant(
-                args, state, base, "error", [(503, {"error": "no status yet: the first cycle has not finished"})]))
+                args, state, base, "error", [(503, {"error": "no status yet: the first cycle has not finished"})],
+                history=model.answer))
             results.append(scenario_fixture_variant(
-                args, state, base, "lost", [(200, fixture), (502, b"<html>Bad Gateway</html>")],
-                budget=25000, expect_error=True, expect_data=fixture))
-            state.reset(Scenario([(200, fixture)]))
+                args, state, base, "lost", [(200, full), (502, b"<html>Bad Gateway</html>")],
+                budget=25000, expect_error=True, expect_data=full, history=model.answer))
+            state.reset(Scenario([(200, full)]), model.answer)
             results.append(scenario_twice(args, state, base))
+            results.append(scenario_tooltip(args, state, base, full, model))
+            # An older agent, or history_db: off: no `uptime` in the status, the API says 404.
+            results.append(scenario_history_variant(args, state, base, "history-off", fixture, None, "off"))
+            # A server without history (serve with history_db: off) for a writer with it.
+            results.append(scenario_history_variant(args, state, base, "history-404", full, None, "404"))
+            no_yet = (503, {"error": "no history yet: the first check cycle has not been recorded"})
+            results.append(scenario_history_variant(args, state, base, "history-503", full,
+                                                    lambda p, q: no_yet, "503"))
+            results.append(scenario_history_variant(args, state, base, "history-down", full,
+                                                    lambda p, q: (502, b"<html>Bad Gateway</html>"), "down"))
+            results.append(scenario_history_variant(args, state, base, "history-error", full,
+                                                    history_failing(model), "error"))
+            results.append(scenario_cadence(args, state, base, full, model))
+            results.append(scenario_credentials(args, state, base, full, model))
             if args.screenshots:
-                screenshots(args, base, state, fixture)
+                screenshots(args, base, state, full, model.answer)
     except SetupError as e:
         print("run.py: %s" % e, file=sys.stderr)
         return 2

@@ -5,14 +5,28 @@
  *   <script src="/static/js/status.js"></script>
  *   <script>SystemStatus.mount('#system-status', {url: '/api/status', refresh: 10});</script>
  *
- * mount(selectorOrElement, {url: default '/api/status', refresh: seconds, default 10})
- *   -> {stop(), refresh(), element}
+ * mount(selectorOrElement, options) -> {stop(), refresh(), element}
+ *   url             the status JSON (default '/api/status')
+ *   refresh         seconds between status polls (default 10)
+ *   credentials     fetch's credentials mode: 'same-origin' (default), 'include' (a page on
+ *                   another origin sending the agent's basic-auth login; needs cors_origins)
+ *                   or 'omit'
+ *   history         true (default): the agent's history API next to `url` (…/api/uptime,
+ *                   …/api/history, …/api/incidents, found by replacing /api/status);
+ *                   false: none (the live view only); a string: that base URL instead
+ *   historyRefresh  seconds between uptime/incident/latency refreshes (default 60, at least
+ *                   `refresh`); the 90-day bars refresh every 5 × historyRefresh
  * The mount element receives a `systemstatus` CustomEvent after every poll
  * (detail: {overall, host, generatedAt, stale, error}).
  *
- * No dependencies, no network but `url`. Styles are injected once and scoped
- * under `.css-ss`; no element ids are used, so several widgets can share a page.
- * Text from the status JSON (names, targets, details) is untrusted: it only ever
+ * History is asked for only once a status document carries per-service `uptime` (an agent
+ * with a history store), so an older agent or `history_db: off` costs no extra request and
+ * shows no history section. A history request that fails never touches the live view: it
+ * leaves a quiet note and is retried at the next history refresh.
+ *
+ * No dependencies, no network but `url` and the history API beside it. Styles are injected
+ * once and scoped under `.css-ss`; no element ids are used, so several widgets can share a
+ * page. Text from the agent (names, targets, details, causes) is untrusted: it only ever
  * reaches the DOM through textContent / setAttribute, never as markup.
  */
 (function () {
@@ -35,13 +49,17 @@
     '--ss-up:#1a7f37;--ss-up-bg:#dafbe1;--ss-degraded:#9a6700;--ss-degraded-bg:#fff8c5;--ss-down:#d1242f;--ss-down-bg:#ffebe9;',
     '--ss-unknown:#59636e;--ss-unknown-bg:#eff2f5;--ss-t-up:#2da44e;--ss-t-degraded:#d4a72c;--ss-t-down:#cf222e;--ss-t-unknown:#8c959f;',
     '--ss-warn-bg:#fff8c5;--ss-warn-fg:#4d2d00;--ss-warn-border:#d4a72c;--ss-spark:#0969da;',
-    'color:var(--ss-fg);font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif;',
+    '--ss-d-ok:#2da44e;--ss-d-minor:#d4a72c;--ss-d-major:#e16f24;--ss-d-bad:#cf222e;--ss-d-maint:#54aeff;--ss-d-nodata:#afb8c1;',
+    '--ss-lat-max:#8250df;--ss-shadow:0 8px 24px rgba(31,35,40,.18);',
+    'position:relative;color:var(--ss-fg);font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif;',
     'font-variant-numeric:tabular-nums;min-width:0}',
     '@media (prefers-color-scheme:dark){.css-ss{--ss-fg:#e6edf3;--ss-muted:#9198a1;--ss-border:#30363d;--ss-card:#151b23;--ss-subtle:#1c2128;',
     '--ss-up:#3fb950;--ss-up-bg:rgba(46,160,67,.16);--ss-degraded:#d29922;--ss-degraded-bg:rgba(187,128,9,.18);',
     '--ss-down:#ff7b72;--ss-down-bg:rgba(248,81,73,.16);--ss-unknown:#9198a1;--ss-unknown-bg:rgba(110,118,129,.18);',
     '--ss-t-up:#2ea043;--ss-t-degraded:#d29922;--ss-t-down:#f85149;--ss-t-unknown:#6e7681;',
-    '--ss-warn-bg:rgba(187,128,9,.18);--ss-warn-fg:#f2cc60;--ss-warn-border:#9e6a03;--ss-spark:#4493f8}}',
+    '--ss-warn-bg:rgba(187,128,9,.18);--ss-warn-fg:#f2cc60;--ss-warn-border:#9e6a03;--ss-spark:#4493f8;',
+    '--ss-d-ok:#2ea043;--ss-d-minor:#d29922;--ss-d-major:#db6d28;--ss-d-bad:#f85149;--ss-d-maint:#388bfd;--ss-d-nodata:#768390;',
+    '--ss-lat-max:#ab7df8;--ss-shadow:0 8px 24px rgba(1,4,9,.6)}}',
     '.css-ss *,.css-ss *::before,.css-ss *::after{box-sizing:border-box}',
     ':where(.css-ss) :where(h2,h3,h4,p,ul,dl,dd){margin:0;padding:0}',
     ':where(.css-ss) ul{list-style:none}',
@@ -121,9 +139,76 @@
     '.css-ss-restarts h4{margin:0 0 4px;font-size:12px;text-transform:uppercase;letter-spacing:.06em;color:var(--ss-muted)}',
     '.css-ss-restarts li{padding:2px 0;overflow-wrap:anywhere}',
     '.css-ss-nodata{padding:28px 16px;text-align:center;color:var(--ss-muted);border:1px dashed var(--ss-border);border-radius:10px}',
+    /* history: uptime windows, 90-day bar, 24 h latency, incidents */
+    '.css-ss-hnote{margin:10px 0 0;font-size:13px;color:var(--ss-muted)}',
+    '.css-ss-hnote::before{content:"\u2139\uFE0E ";font-weight:700}',
+    /* two columns (uptime and the 90 days | 24 h latency) where the card is wide enough */
+    '.css-ss-hblock{margin-top:12px;display:flex;flex-wrap:wrap;gap:12px 28px}',
+    '.css-ss-hleft{flex:1 1 420px;min-width:0;display:grid;gap:12px;align-content:start}',
+    '.css-ss-hright{flex:1 1 280px;min-width:0;display:flex;flex-direction:column}',
+    '.css-ss-uptime{display:grid;grid-template-columns:repeat(4,minmax(0,1fr));gap:6px}',
+    '.css-ss-uwin{min-width:0;padding:5px 8px 6px;border-radius:8px;background:var(--ss-subtle)}',
+    '.css-ss-ulabel{display:block;font-size:12px;color:var(--ss-muted);white-space:nowrap;overflow:hidden;text-overflow:ellipsis}',
+    '.css-ss-uval{display:block;font-size:15px;font-weight:650;white-space:nowrap}',
+    '.css-ss-u-warn{color:var(--ss-degraded)}.css-ss-u-bad{color:var(--ss-down)}.css-ss-u-none{color:var(--ss-muted);font-weight:500}',
+    '.css-ss-bar{display:flex;gap:1px;height:28px;touch-action:pan-y;cursor:default}',
+    '.css-ss-day{flex:1 1 0;min-width:0;border-radius:1px;background:var(--ss-d-ok)}',
+    '.css-ss-day:focus{outline:none}',
+    '.css-ss-day:focus-visible,.css-ss-day.css-ss-on{box-shadow:0 0 0 2px var(--ss-fg);position:relative;z-index:1}',
+    '.css-ss-d-minor{background:var(--ss-d-minor)}.css-ss-d-major{background:var(--ss-d-major)}.css-ss-d-bad{background:var(--ss-d-bad)}',
+    '.css-ss-d-maint{background:repeating-linear-gradient(-45deg,rgba(255,255,255,.4) 0 2px,transparent 2px 4px) var(--ss-d-maint)}',
+    '.css-ss-d-nodata{align-self:center;height:30%;background:var(--ss-d-nodata)}',
+    '.css-ss-legend{display:flex;flex-wrap:wrap;gap:4px 12px;margin-top:10px;font-size:12px;color:var(--ss-muted)}',
+    '.css-ss-legend span{display:inline-flex;align-items:center;gap:5px;white-space:nowrap}',
+    '.css-ss-legend i{display:inline-block;width:9px;height:14px;border-radius:1px}',
+    '.css-ss-legend i.css-ss-d-nodata{height:5px}',
+    '.css-ss-latency{flex:1 1 auto;display:flex;flex-direction:column}',
+    '.css-ss-lat{position:absolute;top:0;left:0;display:block;width:100%;height:100%;overflow:visible}',
+    '.css-ss-latwrap{position:relative;flex:1 1 auto;min-height:56px}',
+    '.css-ss-latwrap .css-ss-yscale{position:absolute;left:2px;top:-2px;font-size:11px;line-height:1;color:var(--ss-muted);',
+    'background:var(--ss-card);padding:0 3px 1px 0;pointer-events:none}',
+    '.css-ss-key{display:inline-block;width:14px;height:0;margin-right:4px;vertical-align:middle;border-top:2px solid var(--ss-spark)}',
+    '.css-ss-key-max{border-top:1.5px dashed var(--ss-lat-max)}',
+    '.css-ss-tip{position:absolute;z-index:20;top:0;left:0;width:max-content;max-width:min(360px,100%);padding:9px 11px;',
+    'border:1px solid var(--ss-border);border-radius:8px;background:var(--ss-card);color:var(--ss-fg);box-shadow:var(--ss-shadow);',
+    'font-size:13px;line-height:1.4;pointer-events:none}',
+    '.css-ss-tip[hidden]{display:none}',
+    '.css-ss-tip-h{font-weight:700}',
+    '.css-ss-tip-u{margin:2px 0 4px;font-size:15px;font-weight:700}',
+    '.css-ss-tip dl{display:grid;grid-template-columns:auto auto;justify-content:start;gap:0 14px;margin:0}',
+    '.css-ss-tip dt{color:var(--ss-muted)}.css-ss-tip dd{margin:0;font-weight:600}',
+    '.css-ss-tip ul{margin-top:6px;padding-top:5px;border-top:1px solid var(--ss-border)}',
+    '.css-ss-tip li{padding:1px 0;overflow-wrap:anywhere}',
+    '.css-ss-tip-cause{display:block;color:var(--ss-muted);font-size:12px}',
+    '.css-ss-inc{margin-top:20px}',
+    '.css-ss-inc-h{display:flex;flex-wrap:wrap;align-items:baseline;justify-content:space-between;gap:2px 12px;margin-bottom:8px}',
+    '.css-ss-inc-h h3{font-size:16px;font-weight:650}',
+    '.css-ss-inc-h span{font-size:13px;color:var(--ss-muted)}',
+    '.css-ss-incs{display:grid;gap:8px}',
+    '.css-ss-incident{position:relative;padding:10px 12px 10px 18px;border:1px solid var(--ss-border);border-radius:10px;background:var(--ss-card);',
+    'overflow:hidden;--ss-c:var(--ss-unknown)}',
+    '.css-ss-incident::before{content:"";position:absolute;left:0;top:0;bottom:0;width:4px;background:var(--ss-c)}',
+    '.css-ss-i-open{--ss-c:var(--ss-down)}.css-ss-i-muted{--ss-c:var(--ss-d-maint)}',
+    '.css-ss-ihead{display:flex;flex-wrap:wrap;align-items:center;gap:4px 8px}',
+    '.css-ss-iname{font-weight:650;overflow-wrap:anywhere}',
+    '.css-ss-badge-open{color:var(--ss-down);border-color:var(--ss-down);background:var(--ss-down-bg);font-weight:700}',
+    '.css-ss-badge-maint{color:var(--ss-fg);border-color:var(--ss-d-maint)}',
+    '.css-ss-iwhen{margin-top:2px;font-size:13px;color:var(--ss-muted)}',
+    '.css-ss-iwhen b{color:var(--ss-fg);font-weight:600}',
+    '.css-ss-icause{margin-top:6px;font-size:13px;overflow-wrap:anywhere}',
+    '.css-ss-icause .css-ss-mono{font-weight:600}',
+    '.css-ss-icause-reason{margin-left:8px;color:var(--ss-muted)}',
+    '.css-ss-idetail{display:block;font:12px/1.4 ui-monospace,SFMono-Regular,Menlo,Consolas,"DejaVu Sans Mono",monospace;',
+    'white-space:pre-wrap;color:var(--ss-muted)}',
+    '.css-ss-iheal{margin-top:6px;font-size:13px;overflow-wrap:anywhere}',
+    '.css-ss-iheal > span:first-child{color:var(--ss-muted)}',
+    '.css-ss-more{margin-top:8px}',
+    '.css-ss-more summary{cursor:pointer;color:var(--ss-muted);font-size:13px;font-weight:600;width:max-content;max-width:100%}',
+    '.css-ss-more .css-ss-incs{margin-top:8px}',
     '@media (max-width:520px){.css-ss-banner{padding:14px}.css-ss-btitle{font-size:18px}.css-ss-card{padding:12px 12px 10px 16px}',
     '.css-ss-stats{gap:8px 18px}.css-ss-strip{gap:2px}.css-ss-tick{border-radius:2px}',
-    '.css-ss-head .css-ss-name{order:-2;flex:1 0 60%}.css-ss-head .css-ss-status{order:-1}}'
+    '.css-ss-head .css-ss-name{order:-2;flex:1 0 60%}.css-ss-head .css-ss-status{order:-1}',
+    '.css-ss-uptime{gap:4px}.css-ss-uwin{padding:4px 6px 5px}.css-ss-uval{font-size:14px}.css-ss-incident{padding:9px 10px 9px 16px}}'
   ].join('\n');
 
   var cssInjected = false;
@@ -170,6 +255,9 @@
   function fmtAbs(t) {
     var d = new Date(t);
     return d.toLocaleString() + ' (' + d.toISOString().replace('T', ' ').replace(/\.\d+Z$/, ' UTC') + ')';
+  }
+  function fmtHM(t) {
+    return new Date(t).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
   }
   function fmtClock(t) {
     return new Date(t).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit' });
@@ -273,6 +361,206 @@
     return s;
   }
 
+  // ---- history helpers (the agent's /api/uptime, /api/history, /api/incidents) ----
+  var BAR_DAYS = 90;
+  var HISTORY_TIMEOUT_MS = 15000;
+  var HISTORY_PARALLEL = 3; // the agent keeps 3 history readers; more would only queue there
+  var UPTIME_WINDOWS = [
+    ['24h', '24 hours', 'the last 24 hours'], ['7d', '7 days', 'the last 7 days'],
+    ['30d', '30 days', 'the last 30 days'], ['90d', '90 days', 'the last 90 days']
+  ];
+  var CREDENTIALS = { 'same-origin': true, include: true, omit: true };
+  var DAY_KINDS = [
+    ['ok', '\u2265 99.9%'], ['minor', '99\u201399.9%'], ['major', '95\u201399%'], ['bad', '< 95%'],
+    ['maint', 'maintenance'], ['nodata', 'no data']
+  ];
+
+  // The history API's base: the status URL without its /api/status (so a widget on an
+  // agent's own page, behind a proxy prefix or on another origin finds it), or null.
+  function historyBase(url, opt) {
+    if (opt === false) return null;
+    if (typeof opt === 'string') return opt.replace(/\/+$/, '');
+    var m = /^([^?#]*?)\/api\/status\/?(?:[?#].*)?$/.exec(url);
+    return m ? m[1] : null;
+  }
+  function objs(a) { return (Array.isArray(a) ? a : []).filter(function (x) { return x && typeof x === 'object'; }); }
+  function secs(v) { var n = num(v); return n != null && n > 0 ? n : 0; }
+  // Percent as the agent counts it: rounded down, so a minute down never shows as 100%.
+  function fmtUptime(p) {
+    if (p == null) return '\u2014';
+    if (p >= 100) return '100%';
+    return (Math.floor(p * 100 + 1e-6) / 100).toFixed(2) + '%';
+  }
+  function uptimeClass(p) {
+    return p == null ? 'css-ss-u-none' : p >= 99.9 ? null : p >= 99 ? 'css-ss-u-warn' : 'css-ss-u-bad';
+  }
+  function dayKind(b) {
+    var covered = secs(b.up_s) + secs(b.degraded_s) + secs(b.down_s) + secs(b.maintenance_s);
+    if (!(covered > 0)) return 'nodata';
+    var u = num(b.uptime);
+    if (u == null) return 'maint';
+    return u >= 99.9 ? 'ok' : u >= 99 ? 'minor' : u >= 95 ? 'major' : 'bad';
+  }
+  function isoDay(t) { return new Date(t).toISOString().slice(0, 10); }
+  function utcClock(t) { return new Date(t).toISOString().slice(11, 16); }
+  function fmtDay(t) {
+    try {
+      return new Date(t).toLocaleDateString([], { timeZone: 'UTC', weekday: 'short', day: 'numeric', month: 'short', year: 'numeric' });
+    } catch (e) { return isoDay(t); }
+  }
+  function fmtWhen(t) {
+    try {
+      return new Date(t).toLocaleString([], { month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit' });
+    } catch (e) { return new Date(t).toISOString().replace('T', ' ').slice(0, 16); }
+  }
+  function fmtSecs(s) { return fmtDur(secs(s) * 1000); }
+  function restartsOf(inc) { return objs(inc.restarts); }
+  function restartsSummary(rs) {
+    if (!rs.length) return 'no restart';
+    var failed = rs.filter(function (r) { return r.ok === false; }).length;
+    return plural(rs.length, 'restart', 'restarts') + ' (' + (rs.length - failed) + ' ok' +
+      (failed ? ', ' + failed + ' failed' : '') + ')';
+  }
+  function causeSummary(c) {
+    if (!c || typeof c !== 'object') return 'cause not recorded';
+    var what = [c.type, c.target].filter(function (x) { return x != null && x !== ''; }).map(String).join(' ');
+    return (what || 'a check') + ': ' + (c.reason != null ? String(c.reason) : 'down');
+  }
+  function incStart(inc) { return parseT(inc.started_at); }
+  function incEnd(inc, now) { var e = parseT(inc.ended_at); return e != null ? e : now; }
+  // 1, 2, 2.5, 5 × 10^k at or above v: a chart's top that reads well.
+  function niceCeil(v) {
+    if (!(v > 0)) return 1;
+    var e = Math.pow(10, Math.floor(Math.log(v) / Math.LN10)), f = v / e;
+    return (f <= 1 ? 1 : f <= 2 ? 2 : f <= 2.5 ? 2.5 : f <= 5 ? 5 : 10) * e;
+  }
+
+  // Hourly latency over 24 h: the max as a dashed line over a faint area, the average solid;
+  // a gap where an hour has no latency (down, or no data). Scale from 0, so shape is honest.
+  function latencyChart(buckets, stepMs) {
+    var pts = buckets.map(function (b) {
+      var l = b.latency_ms && typeof b.latency_ms === 'object' ? b.latency_ms : {};
+      var avg = num(l.avg), max = num(l.max);
+      return { at: parseT(b.at), avg: avg, max: max != null ? max : avg };
+    });
+    var have = pts.filter(function (p) { return p.avg != null; });
+    if (!have.length) return null;
+    var peak = have.reduce(function (a, p) { return p.max > a.max ? p : a; }, have[0]);
+    var top = niceCeil(peak.max);
+    var W = 600, H = 56, n = pts.length, slot = W / n;
+    var y = function (v) { return (H - 1 - (Math.min(v, top) / top) * (H - 4)).toFixed(1); };
+    var s = svg('svg', {
+      viewBox: '0 0 ' + W + ' ' + H, preserveAspectRatio: 'none', role: 'img', focusable: 'false',
+      'class': 'css-ss-lat', 'data-points': have.length, 'data-top': top
+    });
+    var avgs = have.map(function (p) { return p.avg; });
+    var label = 'Latency by hour over the last 24 hours: average ' + fmtLat(Math.min.apply(null, avgs)) +
+      ' to ' + fmtLat(Math.max.apply(null, avgs)) + ', highest ' + fmtLat(peak.max) +
+      (peak.at != null ? ' (the hour from ' + fmtHM(peak.at) + ')' : '');
+    s.setAttribute('aria-label', label);
+    var title = svg('title', {});
+    title.textContent = label;
+    s.appendChild(title);
+    s.appendChild(svg('line', { x1: 0, x2: W, y1: 0.5, y2: 0.5, stroke: 'var(--ss-border)', 'stroke-dasharray': '3 3', 'vector-effect': 'non-scaling-stroke' }));
+    s.appendChild(svg('line', { x1: 0, x2: W, y1: H - 0.5, y2: H - 0.5, stroke: 'var(--ss-border)', 'vector-effect': 'non-scaling-stroke' }));
+    var segments = function (key) {
+      var out = [], seg = [];
+      pts.forEach(function (p, i) {
+        if (p[key] == null) { if (seg.length) out.push(seg); seg = []; return; }
+        seg.push([(i + 0.5) * slot, p[key]]);
+      });
+      if (seg.length) out.push(seg);
+      return out.map(function (sg) {
+        if (sg.length === 1) sg = [[sg[0][0] - slot * 0.35, sg[0][1]], [sg[0][0] + slot * 0.35, sg[0][1]]];
+        return sg;
+      });
+    };
+    var line = function (sg) { return sg.map(function (p) { return p[0].toFixed(1) + ',' + y(p[1]); }).join(' '); };
+    segments('max').forEach(function (sg) {
+      s.appendChild(svg('polygon', {
+        points: sg[0][0].toFixed(1) + ',' + H + ' ' + line(sg) + ' ' + sg[sg.length - 1][0].toFixed(1) + ',' + H,
+        fill: 'var(--ss-lat-max)', 'fill-opacity': 0.1
+      }));
+      s.appendChild(svg('polyline', {
+        points: line(sg), fill: 'none', stroke: 'var(--ss-lat-max)', 'stroke-width': 1.25, 'stroke-dasharray': '4 3',
+        'vector-effect': 'non-scaling-stroke', 'class': 'css-ss-lat-max'
+      }));
+    });
+    segments('avg').forEach(function (sg) {
+      s.appendChild(svg('polyline', {
+        points: line(sg), fill: 'none', stroke: 'var(--ss-spark)', 'stroke-width': 1.75, 'stroke-linejoin': 'round',
+        'stroke-linecap': 'round', 'vector-effect': 'non-scaling-stroke', 'class': 'css-ss-lat-avg'
+      }));
+    });
+    // One transparent column per hour, for its figures on hover.
+    pts.forEach(function (p, i) {
+      if (p.at == null) return;
+      var r = svg('rect', { x: (i * slot).toFixed(1), y: 0, width: slot.toFixed(1), height: H, fill: 'transparent', 'class': 'css-ss-lat-hour' });
+      var tt = svg('title', {});
+      tt.textContent = fmtHM(p.at) + '\u2013' + fmtHM(p.at + stepMs) + ': ' +
+        (p.avg != null ? 'avg ' + fmtLat(p.avg) + ', max ' + fmtLat(p.max) : 'no latency (down or no data)');
+      r.appendChild(tt);
+      s.appendChild(r);
+    });
+    return { el: s, top: top, peak: peak.max, avgMin: Math.min.apply(null, avgs), avgMax: Math.max.apply(null, avgs) };
+  }
+
+  // GET one history document as JSON; rejects with an Error whose .status is the HTTP code.
+  function getJson(url, credentials, ctrls) {
+    var ctrl = typeof AbortController === 'function' ? new AbortController() : null;
+    if (ctrl) ctrls.push(ctrl);
+    var to = setTimeout(function () { if (ctrl) ctrl.abort(); }, HISTORY_TIMEOUT_MS);
+    var done = function () {
+      clearTimeout(to);
+      var i = ctrls.indexOf(ctrl);
+      if (i >= 0) ctrls.splice(i, 1);
+    };
+    return fetch(url, {
+      cache: 'no-store', credentials: credentials, headers: { Accept: 'application/json' },
+      signal: ctrl ? ctrl.signal : undefined
+    }).then(function (res) {
+      return res.text().then(function (text) {
+        var body = null;
+        try { body = JSON.parse(text); } catch (e) { body = null; }
+        var isObj = body && typeof body === 'object' && !Array.isArray(body);
+        var err = null;
+        if (!res.ok) {
+          err = new Error('HTTP ' + res.status + (isObj && body.error != null ? ': ' + String(body.error)
+            : res.statusText ? ' ' + res.statusText : ''));
+        } else if (!isObj) {
+          err = new Error('HTTP ' + res.status + ' but the answer is not a JSON object');
+        }
+        if (err) { err.status = res.status; throw err; }
+        return body;
+      });
+    }).then(function (b) { done(); return b; }, function (err) {
+      done();
+      if (err && err.name === 'AbortError') err = new Error('request timed out');
+      else if (!err || err.status == null) {
+        err = new Error('cannot reach the server (' + ((err && err.message) || 'network error') + ')');
+      }
+      throw err;
+    });
+  }
+
+  // Runs the jobs (functions returning promises), at most `limit` at a time; never rejects.
+  function runLimited(jobs, limit) {
+    return new Promise(function (resolve) {
+      var next = 0, running = 0;
+      if (!jobs.length) { resolve(); return; }
+      var start = function () {
+        while (running < limit && next < jobs.length) {
+          running++;
+          Promise.resolve().then(jobs[next++]).then(null, function () {}).then(function () {
+            running--;
+            if (next >= jobs.length && running === 0) resolve(); else start();
+          });
+        }
+      };
+      start();
+    });
+  }
+
   // ---- one widget ----
   function Widget(el, opts) {
     this.el = el;
@@ -288,6 +576,30 @@
     this.timer = null;
     this.clock = null;
     this.ctrl = null;
+    this.credentials = Object.prototype.hasOwnProperty.call(CREDENTIALS, opts.credentials)
+      ? opts.credentials : 'same-origin';
+    this.histOff = opts.history === false; // live view only, even the status's own uptime
+    this.histBase = historyBase(this.url, opts.history == null ? true : opts.history);
+    var hr = Number(opts.historyRefresh);
+    this.histFastMs = Math.max(isFinite(hr) && hr > 0 ? hr * 1000 : 60000, this.refreshMs);
+    this.histSlowMs = 5 * this.histFastMs;
+    this.hist = {
+      seen: false,        // the agent answered /api/uptime once: it keeps history
+      busy: false,        // a history refresh is running
+      state: null,        // null (not asked) | 'ok' | 'off' (404) | 'empty' (503) | 'error'
+      error: null,        // why the last refresh failed
+      nextAt: 0, slowAt: 0, okAt: null,
+      uptime: null,       // name -> {"24h": {uptime, ...}, ...} from /api/uptime
+      hours: Object.create(null), days: Object.create(null), // name -> history document
+      errs: Object.create(null),                              // name -> why its history failed
+      inc30: null, inc90: null, inc90Limit: 0, incErr: null,
+      ctrls: []
+    };
+    this.cellInfo = Object.create(null); // data-ss-key of a day cell -> what its tooltip shows
+    this.rove = Object.create(null);     // service -> the day its bar's tab stop is on
+    this.tipKey = null;
+    this.tipCell = null;
+    this.hoverCell = null;
 
     injectCss();
     var root = h('div', 'css-ss');
@@ -299,9 +611,15 @@
     this.live.setAttribute('role', 'status');
     var loading = h('p', 'css-ss-nodata', 'Loading status\u2026');
     this.body.appendChild(loading);
+    // One tooltip per widget for the 90-day cells, outside the (dimmable) body; the cells'
+    // aria-labels carry the same figures for screen readers.
+    this.tip = h('div', 'css-ss-tip');
+    this.tip.hidden = true;
+    this.tip.setAttribute('aria-hidden', 'true');
     root.appendChild(this.warn);
     root.appendChild(this.body);
     root.appendChild(this.live);
+    root.appendChild(this.tip);
     this.root = root;
     el.textContent = '';
     el.appendChild(root);
@@ -314,6 +632,46 @@
         if (t.open) self.open[k] = true; else delete self.open[k];
       }
     }, true);
+    var isCell = function (t) { return !!(t && t.nodeType === 1 && t.classList.contains('css-ss-day')); };
+    root.addEventListener('focusin', function (e) {
+      if (isCell(e.target)) { self.rovingTo(e.target); self.showTip(e.target); }
+    });
+    root.addEventListener('focusout', function (e) {
+      if (isCell(e.target) && !isCell(e.relatedTarget) && !self.hoverCell) self.hideTip();
+    });
+    root.addEventListener('mouseover', function (e) {
+      if (isCell(e.target)) { self.hoverCell = e.target; self.showTip(e.target); }
+    });
+    root.addEventListener('mouseout', function (e) {
+      if (!isCell(e.target) || isCell(e.relatedTarget)) return;
+      self.hoverCell = null;
+      var f = document.activeElement;
+      if (isCell(f) && root.contains(f)) self.showTip(f); else self.hideTip();
+    });
+    // Touch and pen: the cell under the finger as it slides along the bar.
+    var touch = function (e) {
+      if (e.pointerType === 'mouse') return;
+      var bar = e.target && e.target.closest ? e.target.closest('.css-ss-bar') : null;
+      if (!bar) { if (e.type === 'pointerdown') self.hideTip(); return; }
+      var r = bar.getBoundingClientRect();
+      var c = document.elementFromPoint(Math.min(Math.max(e.clientX, r.left + 1), r.right - 1), r.top + r.height / 2);
+      if (isCell(c) && bar.contains(c)) self.showTip(c);
+    };
+    root.addEventListener('pointerdown', touch);
+    root.addEventListener('pointermove', touch);
+    root.addEventListener('keydown', function (e) {
+      var t = e.target;
+      if (!isCell(t)) return;
+      var to = null, cells = t.parentNode.children;
+      if (e.key === 'ArrowLeft') to = t.previousElementSibling;
+      else if (e.key === 'ArrowRight') to = t.nextElementSibling;
+      else if (e.key === 'Home') to = cells[0];
+      else if (e.key === 'End') to = cells[cells.length - 1];
+      else if (e.key === 'Escape') { self.hideTip(); return; }
+      else return;
+      e.preventDefault();
+      if (to) to.focus();
+    });
     this.onVisible = function () {
       if (!document.hidden && !self.stopped) self.poll();
     };
@@ -334,7 +692,7 @@
     var to = setTimeout(function () { if (ctrl) ctrl.abort(); }, Math.max(5000, this.refreshMs));
     var status = 0;
     fetch(this.url, {
-      cache: 'no-store', credentials: 'same-origin',
+      cache: 'no-store', credentials: this.credentials,
       headers: { Accept: 'application/json' }, signal: ctrl ? ctrl.signal : undefined
     }).then(function (res) {
       status = res.status;
@@ -375,6 +733,7 @@
     this.data = d;
     this.error = null;
     this.render();
+    this.maybeHistory();
   };
 
   Widget.prototype.onError = function (msg) {
@@ -447,8 +806,13 @@
   };
 
   Widget.prototype.renderBody = function (d, stale) {
-    var focusKey = null, ae = document.activeElement;
-    if (ae && this.root.contains(ae) && ae.hasAttribute('data-ss-key')) focusKey = ae.getAttribute('data-ss-key');
+    var focusKey = null, focusTag = null, ae = document.activeElement;
+    if (ae && this.root.contains(ae) && ae.hasAttribute('data-ss-key')) {
+      focusKey = ae.getAttribute('data-ss-key');
+      focusTag = ae.tagName;
+    }
+    var tipKey = this.tip.hidden ? null : this.tipKey;
+    this.cellInfo = Object.create(null);
 
     var frag = document.createDocumentFragment();
     var overall = st(d.overall);
@@ -488,21 +852,35 @@
     });
     banner.appendChild(counts);
     frag.appendChild(banner);
+    var note = this.historyNote();
+    if (note) frag.appendChild(note);
 
     // services
     if (!services.length) frag.appendChild(h('p', 'css-ss-nodata', 'No services configured.'));
     var list = h('ul', 'css-ss-list');
     for (var i = 0; i < services.length; i++) list.appendChild(this.card(services[i]));
     frag.appendChild(list);
+    var inc = this.incidentsSection();
+    if (inc) frag.appendChild(inc);
 
     this.body.textContent = '';
     this.body.appendChild(frag);
-    if (focusKey != null) {
-      var cands = this.body.querySelectorAll('summary[data-ss-key]');
+    var self = this;
+    var byKey = function (key, tag) {
+      var cands = self.body.querySelectorAll('[data-ss-key]');
       for (var j = 0; j < cands.length; j++) {
-        if (cands[j].getAttribute('data-ss-key') === focusKey) { cands[j].focus(); break; }
+        if (cands[j].getAttribute('data-ss-key') === key && (!tag || cands[j].tagName === tag)) return cands[j];
       }
+      return null;
+    };
+    this.tipCell = null;
+    this.hoverCell = null;
+    var again = tipKey != null ? byKey(tipKey, 'SPAN') : null;
+    if (focusKey != null) {
+      var f = byKey(focusKey, focusTag);
+      if (f) f.focus();
     }
+    if (again) this.showTip(again); else this.hideTip();
   };
 
   Widget.prototype.card = function (s) {
@@ -622,6 +1000,8 @@
       hw.appendChild(h('p', 'css-ss-empty', 'No history yet.'));
     }
     li.appendChild(hw);
+    var hb = this.historyBlock(name, s);
+    if (hb) li.appendChild(hb);
 
     // checks (expandable)
     var checks = (Array.isArray(s.checks) ? s.checks : []).filter(function (x) { return x && typeof x === 'object'; });
@@ -683,6 +1063,491 @@
     return li;
   };
 
+  // ---- history: fetching ----
+
+  // Called after every good status poll: a history refresh when one is due. History is only
+  // asked for once a status document shows an agent that keeps it (per-service `uptime`).
+  Widget.prototype.maybeHistory = function () {
+    var H = this.hist, d = this.data;
+    if (this.histBase == null || this.stopped || H.busy || document.hidden || !d) return;
+    if (!H.seen && !d.services.some(function (s) { return s && s.uptime && typeof s.uptime === 'object'; })) return;
+    var now = Date.now();
+    if (now < H.nextAt) return;
+    this.refreshHistory(now);
+  };
+
+  // One refresh: /api/uptime (all services at once), then the incidents and each service's
+  // 24 h hourly history, and every fifth time also each service's 90 daily buckets and 90 days
+  // of incidents (for the bars' tooltips): at most 2 × services + 3 requests.
+  Widget.prototype.refreshHistory = function (now) {
+    var self = this, H = this.hist, base = this.histBase, cred = this.credentials;
+    var get = function (path) { return getJson(base + path, cred, H.ctrls); };
+    var names = [];
+    this.data.services.forEach(function (s) {
+      var n = s && typeof s === 'object' && s.name != null ? String(s.name) : null;
+      if (n != null && names.indexOf(n) < 0) names.push(n);
+    });
+    var slow = now >= H.slowAt;
+    H.busy = true;
+    get('/api/uptime').then(function (up) {
+      if (!Array.isArray(up.services)) throw new Error('the /api/uptime answer has no "services" list');
+      var map = Object.create(null);
+      objs(up.services).forEach(function (s) {
+        if (s.name != null && s.windows && typeof s.windows === 'object') map[String(s.name)] = s.windows;
+      });
+      H.seen = true;
+      H.uptime = map;
+      var slowFailed = false;
+      var hist = function (name, since, step, into) {
+        return function () {
+          return get('/api/history?service=' + encodeURIComponent(name) + '&since=' + since + '&step=' + step)
+            .then(function (doc) {
+              if (!Array.isArray(doc.buckets)) throw new Error('no "buckets" in the answer');
+              into[name] = doc;
+              delete H.errs[name + since];
+            }, function (err) {
+              if (into === H.days) slowFailed = true;
+              H.errs[name + since] = err.message;
+              if (err.status === 404) delete into[name]; // the history does not know this service
+            });
+        };
+      };
+      var incidents = function (since, limit, slowJob) {
+        return function () {
+          return get('/api/incidents?since=' + since + '&limit=' + limit).then(function (doc) {
+            if (!Array.isArray(doc.incidents)) throw new Error('no "incidents" in the answer');
+            if (slowJob) { H.inc90 = objs(doc.incidents); H.inc90Limit = limit; } else { H.inc30 = objs(doc.incidents); H.incErr = null; }
+          }, function (err) {
+            if (slowJob) slowFailed = true; else H.incErr = err.message;
+          });
+        };
+      };
+      var jobs = [incidents('30d', 50, false)];
+      names.forEach(function (n) { jobs.push(hist(n, '24h', '1h', H.hours)); });
+      if (slow) {
+        jobs.push(incidents('90d', 1000, true));
+        names.forEach(function (n) { jobs.push(hist(n, '90d', '1d', H.days)); });
+      }
+      return runLimited(jobs, HISTORY_PARALLEL).then(function () {
+        H.state = 'ok';
+        H.error = null;
+        H.okAt = Date.now();
+        if (slow && !slowFailed) H.slowAt = now + self.histSlowMs;
+        H.nextAt = now + self.histFastMs;
+      });
+    }).then(null, function (err) {
+      var code = err && err.status;
+      H.error = (err && err.message) || 'error';
+      if (code === 404) {
+        // This server keeps no history (history_db: off, or a proxy that only passes
+        // /api/status): nothing to show, and only a rare look whether that changed.
+        H.state = 'off';
+        H.uptime = null;
+        H.hours = Object.create(null);
+        H.days = Object.create(null);
+        H.inc30 = H.inc90 = null;
+        H.nextAt = now + self.histSlowMs;
+      } else {
+        H.state = code === 503 ? 'empty' : 'error';
+        H.nextAt = now + self.histFastMs;
+      }
+    }).then(function () {
+      H.busy = false;
+      if (self.stopped || !self.data) return;
+      self.renderBody(self.data, self.isStale());
+      self.tickClock();
+    });
+  };
+
+  // The quiet line under the banner when history is expected but not there.
+  Widget.prototype.historyNote = function () {
+    var H = this.hist;
+    if (H.state !== 'empty' && H.state !== 'error') return null;
+    var p = h('p', 'css-ss-hnote');
+    p.setAttribute('role', 'note');
+    var retry = ' Retrying every ' + fmtDur(this.histFastMs) + '; the live status is not affected.';
+    if (H.state === 'empty') {
+      p.textContent = 'No history recorded yet (' + H.error + '): uptime, the 90-day bars and incidents ' +
+        'appear after the first recorded check cycle.' + retry;
+    } else if (H.okAt != null) {
+      p.appendChild(document.createTextNode('History could not be refreshed (' + H.error + '); showing what was loaded '));
+      p.appendChild(timeEl(H.okAt + this.offset, 'ago'));
+      p.appendChild(document.createTextNode('.' + retry));
+    } else {
+      p.textContent = 'History unavailable (' + H.error + ').' + retry;
+    }
+    return p;
+  };
+
+  // ---- history: per service ----
+
+  Widget.prototype.historyBlock = function (name, s) {
+    var H = this.hist;
+    if (this.histOff) return null;
+    var win = H.state !== 'off' && H.uptime ? H.uptime[name] : null;
+    var live = s.uptime && typeof s.uptime === 'object' ? s.uptime : null;
+    if (!win && !live) return null;
+    var block = h('div', 'css-ss-hblock');
+
+    // uptime per window: /api/uptime's figures, else the three the status document carries
+    var uhead = h('div', 'css-ss-hhead');
+    var ul = h('span');
+    ul.appendChild(h('b', null, 'Uptime'));
+    ul.appendChild(document.createTextNode(' \u00B7 time-weighted'));
+    ul.setAttribute('title', 'Share of the monitored time the service was up or degraded; time muted for ' +
+      'maintenance and time without results (the monitor was not running) count neither way');
+    uhead.appendChild(ul);
+    var uw = h('div', 'css-ss-uptimes');
+    uw.appendChild(uhead);
+    var row = h('div', 'css-ss-uptime');
+    row.setAttribute('role', 'group');
+    row.setAttribute('aria-label', 'Uptime of ' + name);
+    UPTIME_WINDOWS.forEach(function (w) {
+      var f = win && win[w[0]] && typeof win[w[0]] === 'object' ? win[w[0]] : null;
+      var p = f ? num(f.uptime) : live ? num(live[w[0]]) : null;
+      var cell = h('div', 'css-ss-uwin');
+      cell.setAttribute('data-window', w[0]);
+      cell.appendChild(h('span', 'css-ss-ulabel', w[1]));
+      var v = h('span', 'css-ss-uval' + (uptimeClass(p) ? ' ' + uptimeClass(p) : ''), fmtUptime(p));
+      cell.appendChild(v);
+      var tip = 'Uptime over ' + w[2] + ': ' + (p == null ? 'no data' : fmtUptime(p));
+      if (f) {
+        tip += '\nup ' + fmtSecs(f.up_s) + ', degraded ' + fmtSecs(f.degraded_s) + ', down ' + fmtSecs(f.down_s) +
+          '\nmaintenance ' + fmtSecs(f.maintenance_s) + ', no data ' + fmtSecs(f.nodata_s) +
+          (num(f.coverage) != null ? ' (monitored ' + (Math.floor(f.coverage * 1000) / 10) + '% of the time)' : '');
+      } else if (!live || !(w[0] in live)) {
+        tip = 'Uptime over ' + w[2] + ': not loaded';
+      }
+      cell.setAttribute('title', tip);
+      row.appendChild(cell);
+    });
+    uw.appendChild(row);
+    var left = h('div', 'css-ss-hleft'), right = h('div', 'css-ss-hright');
+    left.appendChild(uw);
+    block.appendChild(left);
+
+    var days = H.state === 'ok' || H.state === 'error' ? H.days[name] : null;
+    if (days && objs(days.buckets).length) left.appendChild(this.dayBar(name, days));
+    else if (H.errs[name + '90d'] && H.state === 'ok') {
+      left.appendChild(h('p', 'css-ss-empty', '90-day history unavailable: ' + H.errs[name + '90d'] + '.'));
+    }
+    var hours = H.state === 'ok' || H.state === 'error' ? H.hours[name] : null;
+    if (hours) right.appendChild(this.latencyBlock(hours));
+    else if (H.errs[name + '24h'] && H.state === 'ok') {
+      right.appendChild(h('p', 'css-ss-empty', '24 h latency unavailable: ' + H.errs[name + '24h'] + '.'));
+    }
+    if (right.firstChild) block.appendChild(right);
+    return block;
+  };
+
+  // Incidents known for a service: the 90-day list (rarer) merged with the 30-day one (fresher).
+  Widget.prototype.incidentsOf = function (name) {
+    var H = this.hist, byId = Object.create(null), out = [];
+    [H.inc90, H.inc30].forEach(function (list) {
+      objs(list).forEach(function (i) {
+        if (String(i.service) !== name) return;
+        var k = i.id != null ? String(i.id) : String(i.started_at);
+        byId[k] = i;
+      });
+    });
+    for (var k in byId) out.push(byId[k]);
+    return out;
+  };
+
+  // From when on every incident is loaded: the lists ask for 30 and 90 days, and one that
+  // came back full (its limit reached) is only complete back to its oldest incident.
+  Widget.prototype.incidentsKnownFrom = function (now) {
+    var H = this.hist;
+    var from = function (list, limit, days) {
+      if (!list) return Infinity;
+      if (list.length < limit) return now - days * 86400000;
+      return Math.min.apply(null, list.map(incStart).filter(function (t) { return t != null; }).concat([now]));
+    };
+    return Math.min(from(H.inc90, H.inc90Limit, 90), from(H.inc30, 50, 30));
+  };
+
+  Widget.prototype.dayBar = function (name, doc) {
+    var self = this;
+    var step = (num(doc.step_s) || 86400) * 1000;
+    var buckets = objs(doc.buckets).filter(function (b) { return parseT(b.at) != null; }).slice(-BAR_DAYS);
+    var incs = this.incidentsOf(name), now = this.now();
+    var knownFrom = this.incidentsKnownFrom(now);
+    var wrap = h('div', 'css-ss-days');
+    var head = h('div', 'css-ss-hhead');
+    var hl = h('span');
+    hl.appendChild(h('b', null, 'Last ' + plural(buckets.length, 'day', 'days')));
+    hl.appendChild(document.createTextNode(' \u00B7 daily uptime (UTC days)'));
+    head.appendChild(hl);
+    var kinds = { nodata: 0 }, inWindow = 0;
+    var t0 = buckets.length ? parseT(buckets[0].at) : now;
+    incs.forEach(function (i) { if (incEnd(i, now) > t0) inWindow++; });
+    var right = [];
+    if (t0 >= knownFrom) right.push(plural(inWindow, 'incident', 'incidents'));
+    var bar = h('div', 'css-ss-bar');
+    var rove = this.rove[name], roveCell = null;
+    buckets.forEach(function (b) {
+      var t = parseT(b.at), kind = dayKind(b), day = isoDay(t), u = num(b.uptime);
+      kinds[kind] = (kinds[kind] || 0) + 1;
+      var dayIncs = incs.filter(function (i) {
+        var a = incStart(i);
+        return a != null && a < t + step && incEnd(i, now) > t;
+      }).sort(function (a, b2) { return incStart(a) - incStart(b2); });
+      var cell = h('span', 'css-ss-day css-ss-d-' + kind);
+      var key = 'day\u001f' + name + '\u001f' + day;
+      cell.setAttribute('data-ss-key', key);
+      cell.setAttribute('data-day', day);
+      cell.setAttribute('data-kind', kind);
+      cell.setAttribute('data-uptime', u != null ? String(u) : '');
+      cell.setAttribute('data-incidents', String(dayIncs.length));
+      cell.setAttribute('role', 'img');
+      cell.tabIndex = -1;
+      var label = fmtDay(t) + ': ' + (kind === 'nodata' ? 'no data' : u == null ? 'maintenance only'
+        : fmtUptime(u) + ' uptime') + (secs(b.down_s) ? ', down ' + fmtSecs(b.down_s) : '') +
+        (secs(b.nodata_s) && kind !== 'nodata' ? ', no data ' + fmtSecs(b.nodata_s) : '') +
+        (dayIncs.length ? ', ' + plural(dayIncs.length, 'incident', 'incidents') : '');
+      cell.setAttribute('aria-label', label);
+      self.cellInfo[key] = { t: t, step: step, b: b, kind: kind, incs: dayIncs, known: t >= knownFrom };
+      if (day === rove) roveCell = cell;
+      bar.appendChild(cell);
+    });
+    if (!roveCell) roveCell = bar.lastChild;
+    if (roveCell) roveCell.tabIndex = 0;
+    if (kinds.nodata) right.push(plural(kinds.nodata, 'day', 'days') + ' without data');
+    if (right.length) head.appendChild(h('span', null, right.join(' \u00B7 ')));
+    wrap.appendChild(head);
+    bar.setAttribute('role', 'group');
+    bar.setAttribute('aria-label', 'Daily uptime of ' + name + ', oldest first: ' + buckets.length + ' days, ' +
+      DAY_KINDS.filter(function (k) { return kinds[k[0]]; }).map(function (k) {
+        return kinds[k[0]] + ' ' + k[1];
+      }).join(', ') + '. Arrow keys move between days.');
+    wrap.appendChild(bar);
+    var axis = h('div', 'css-ss-axis');
+    axis.setAttribute('aria-hidden', 'true');
+    axis.appendChild(h('span', null, buckets.length + ' days ago'));
+    axis.appendChild(h('span', null, 'today'));
+    wrap.appendChild(axis);
+    return wrap;
+  };
+
+  Widget.prototype.latencyBlock = function (doc) {
+    var step = (num(doc.step_s) || 3600) * 1000;
+    var buckets = objs(doc.buckets).filter(function (b) { return parseT(b.at) != null; });
+    var wrap = h('div', 'css-ss-latency');
+    var head = h('div', 'css-ss-hhead');
+    var hl = h('span');
+    hl.appendChild(h('b', null, 'Latency'));
+    hl.appendChild(document.createTextNode(' \u00B7 last 24 h, per ' + fmtDur(step)));
+    head.appendChild(hl);
+    var chart = latencyChart(buckets, step);
+    if (!chart) {
+      wrap.appendChild(head);
+      wrap.appendChild(h('p', 'css-ss-empty', 'No latency recorded in the last 24 h.'));
+      return wrap;
+    }
+    var keys = h('span');
+    keys.appendChild(h('span', 'css-ss-key'));
+    keys.appendChild(document.createTextNode('avg ' + fmtLat(chart.avgMin) + '\u2013' + fmtLat(chart.avgMax) + '  '));
+    keys.appendChild(h('span', 'css-ss-key css-ss-key-max'));
+    keys.appendChild(document.createTextNode('max ' + fmtLat(chart.peak)));
+    head.appendChild(keys);
+    wrap.appendChild(head);
+    var box = h('div', 'css-ss-latwrap');
+    box.appendChild(chart.el);
+    var scale = h('span', 'css-ss-yscale', chart.top >= 1 && chart.top < 1000 && chart.top % 1 === 0
+      ? chart.top + ' ms' : fmtLat(chart.top));
+    scale.setAttribute('aria-hidden', 'true');
+    box.appendChild(scale);
+    wrap.appendChild(box);
+    var axis = h('div', 'css-ss-axis');
+    axis.setAttribute('aria-hidden', 'true');
+    axis.appendChild(h('span', null, '24 h ago'));
+    axis.appendChild(h('span', null, 'now'));
+    wrap.appendChild(axis);
+    return wrap;
+  };
+
+  // ---- history: the incidents of the last 30 days ----
+
+  Widget.prototype.incidentsSection = function () {
+    var H = this.hist;
+    if (H.state !== 'ok' && H.state !== 'error') return null;
+    if (!H.inc30 && !H.incErr) return null;
+    var sec = h('section', 'css-ss-inc');
+    var head = h('div', 'css-ss-inc-h');
+    head.appendChild(h('h3', null, 'Incidents \u00B7 last 30 days'));
+    var list = objs(H.inc30);
+    var open = list.filter(function (i) { return i.ended_at == null; }).length;
+    if (H.inc30) {
+      head.appendChild(h('span', null, (list.length >= 50 ? 'the latest ' : '') + plural(list.length, 'incident', 'incidents') +
+        (open ? ' \u00B7 ' + open + ' ongoing' : '')));
+    }
+    sec.appendChild(head);
+    if (H.incErr) sec.appendChild(h('p', 'css-ss-hnote', 'Incidents could not be loaded (' + H.incErr + ').'));
+    if (H.inc30 && !list.length) sec.appendChild(h('p', 'css-ss-empty', 'No incidents in the last 30 days.'));
+    var FIRST = 8;
+    var ul = h('ul', 'css-ss-incs');
+    for (var i = 0; i < Math.min(FIRST, list.length); i++) ul.appendChild(this.incidentItem(list[i]));
+    if (list.length) sec.appendChild(ul);
+    if (list.length > FIRST) {
+      var more = h('details', 'css-ss-more');
+      more.setAttribute('data-ss-key', '\u001fincidents');
+      if (this.open['\u001fincidents']) more.open = true;
+      var sum = h('summary', null, plural(list.length - FIRST, 'older incident', 'older incidents'));
+      sum.setAttribute('data-ss-key', '\u001fincidents');
+      more.appendChild(sum);
+      var ul2 = h('ul', 'css-ss-incs');
+      for (var j = FIRST; j < list.length; j++) ul2.appendChild(this.incidentItem(list[j]));
+      more.appendChild(ul2);
+      sec.appendChild(more);
+    }
+    var legend = h('div', 'css-ss-legend');
+    legend.setAttribute('aria-label', 'Colours of the daily bars');
+    DAY_KINDS.forEach(function (k) {
+      var it = h('span');
+      var sw = h('i', 'css-ss-d-' + k[0]);
+      sw.setAttribute('aria-hidden', 'true');
+      it.appendChild(sw);
+      it.appendChild(document.createTextNode(k[1]));
+      legend.appendChild(it);
+    });
+    sec.appendChild(legend);
+    return sec;
+  };
+
+  Widget.prototype.incidentItem = function (inc) {
+    var start = incStart(inc), end = parseT(inc.ended_at), ongoing = inc.ended_at == null;
+    var muted = inc.muted === true;
+    var li = h('li', 'css-ss-incident' + (ongoing ? ' css-ss-i-open' : '') + (muted ? ' css-ss-i-muted' : ''));
+    li.setAttribute('data-id', inc.id != null ? String(inc.id) : '');
+    li.setAttribute('data-open', String(ongoing));
+    li.setAttribute('data-muted', String(muted));
+    var head = h('div', 'css-ss-ihead');
+    head.appendChild(h('span', 'css-ss-iname', inc.service != null ? String(inc.service) : '?'));
+    head.appendChild(h('span', 'css-ss-badge' + (ongoing ? ' css-ss-badge-open' : ''), ongoing ? 'Ongoing' : 'Resolved'));
+    if (muted) {
+      var mb = h('span', 'css-ss-badge css-ss-badge-maint', 'Muted (maintenance)');
+      mb.setAttribute('title', 'Began while the service was muted: no healing, no alert, and not counted against uptime');
+      head.appendChild(mb);
+    }
+    head.appendChild(h('span', 'css-ss-badge', inc.alerted === true ? 'Alert sent' : 'No alert'));
+    li.appendChild(head);
+
+    var when = h('div', 'css-ss-iwhen');
+    if (start != null) {
+      when.appendChild(document.createTextNode('Began '));
+      var b = h('b', null, fmtWhen(start));
+      b.setAttribute('title', fmtAbs(start));
+      when.appendChild(b);
+      when.appendChild(document.createTextNode(' ('));
+      when.appendChild(timeEl(start, 'ago', 'css-ss-istart'));
+      when.appendChild(document.createTextNode(') \u00B7 '));
+    }
+    if (ongoing) {
+      when.appendChild(document.createTextNode('down for '));
+      if (start != null) when.appendChild(timeEl(start, 'for'));
+      else when.appendChild(document.createTextNode(fmtSecs(inc.duration_s)));
+      when.appendChild(document.createTextNode(', still open'));
+    } else {
+      when.appendChild(document.createTextNode('lasted '));
+      var dur = h('b', 'css-ss-iduration', fmtSecs(inc.duration_s));
+      if (end != null) dur.setAttribute('title', 'ended ' + fmtAbs(end));
+      when.appendChild(dur);
+    }
+    li.appendChild(when);
+
+    var c = inc.cause && typeof inc.cause === 'object' ? inc.cause : null;
+    var cause = h('div', 'css-ss-icause');
+    if (c) {
+      cause.appendChild(h('span', 'css-ss-ctype css-ss-icause-type', c.type != null ? String(c.type) : 'check'));
+      cause.appendChild(h('span', 'css-ss-mono css-ss-icause-target', c.target != null ? String(c.target) : ''));
+      if (c.reason != null) cause.appendChild(h('span', 'css-ss-icause-reason', 'reason: ' + String(c.reason)));
+      if (c.detail != null && c.detail !== '') cause.appendChild(h('span', 'css-ss-idetail css-ss-icause-detail', String(c.detail)));
+    } else {
+      cause.appendChild(h('span', 'css-ss-empty', 'Cause not recorded.'));
+    }
+    li.appendChild(cause);
+
+    var rs = restartsOf(inc);
+    var heal = h('div', 'css-ss-iheal');
+    heal.appendChild(h('span', null, 'Healing: '));
+    heal.appendChild(document.createTextNode(rs.length ? plural(rs.length, 'restart', 'restarts') + ' \u2014 ' : 'no restart'));
+    rs.forEach(function (r, k) {
+      if (k) heal.appendChild(document.createTextNode(', '));
+      var item = h('span', 'css-ss-irestart');
+      item.setAttribute('data-ok', String(r.ok !== false));
+      var t = parseT(r.at);
+      if (t != null) item.appendChild(document.createTextNode(fmtHM(t) + ' '));
+      item.appendChild(h('b', r.ok === false ? 'css-ss-bad' : null, r.ok === false ? 'FAILED' : 'ok'));
+      if (t != null) item.setAttribute('title', 'systemctl restart at ' + fmtAbs(t));
+      heal.appendChild(item);
+    });
+    li.appendChild(heal);
+    return li;
+  };
+
+  // ---- history: the day tooltip ----
+
+  Widget.prototype.rovingTo = function (cell) {
+    var bar = cell.parentNode;
+    for (var c = bar.firstElementChild; c; c = c.nextElementSibling) c.tabIndex = c === cell ? 0 : -1;
+    var parts = cell.getAttribute('data-ss-key').split('\u001f');
+    this.rove[parts[1]] = parts[2];
+  };
+
+  Widget.prototype.showTip = function (cell) {
+    var key = cell.getAttribute('data-ss-key'), info = this.cellInfo[key];
+    if (!info || !this.root.contains(cell)) { this.hideTip(); return; }
+    if (this.tipCell && this.tipCell !== cell) this.tipCell.classList.remove('css-ss-on');
+    this.tipCell = cell;
+    this.tipKey = key;
+    cell.classList.add('css-ss-on');
+    var tip = this.tip, b = info.b, u = num(b.uptime);
+    tip.textContent = '';
+    tip.setAttribute('data-day', cell.getAttribute('data-day'));
+    tip.setAttribute('data-service', key.split('\u001f')[1]);
+    tip.appendChild(h('div', 'css-ss-tip-h', fmtDay(info.t) + ' (UTC)'));
+    tip.appendChild(h('div', 'css-ss-tip-u' + (uptimeClass(u) ? ' ' + uptimeClass(u) : ''),
+      info.kind === 'nodata' ? 'No data: the monitor recorded nothing' : u == null ? 'Maintenance only'
+        : fmtUptime(u) + ' uptime'));
+    var dl = h('dl');
+    [['Down', b.down_s], ['Degraded', b.degraded_s], ['Maintenance', b.maintenance_s], ['No data', b.nodata_s],
+      ['Up', b.up_s]].forEach(function (r) {
+      dl.appendChild(h('dt', null, r[0]));
+      dl.appendChild(h('dd', null, fmtSecs(r[1])));
+    });
+    tip.appendChild(dl);
+    var ul = h('ul');
+    if (!info.known && !info.incs.length) ul.appendChild(h('li', 'css-ss-empty', 'Incidents of this day not loaded.'));
+    else if (!info.incs.length) ul.appendChild(h('li', 'css-ss-empty', 'No incidents.'));
+    var now = this.now(), MAX = 5;
+    info.incs.slice(0, MAX).forEach(function (i) {
+      var a = incStart(i), e = parseT(i.ended_at);
+      var li = h('li', 'css-ss-tip-inc');
+      li.appendChild(h('b', null, utcClock(a) + '\u2013' + (e != null ? utcClock(e) : 'now') + ' UTC'));
+      li.appendChild(document.createTextNode(' \u00B7 ' + fmtDur(incEnd(i, now) - a) + (e == null ? ', ongoing' : '') +
+        ' \u00B7 ' + restartsSummary(restartsOf(i)) + (i.muted === true ? ' \u00B7 muted' : '')));
+      li.appendChild(h('span', 'css-ss-tip-cause', causeSummary(i.cause)));
+      ul.appendChild(li);
+    });
+    if (info.incs.length > MAX) ul.appendChild(h('li', 'css-ss-empty', '\u2026 and ' + (info.incs.length - MAX) + ' more'));
+    tip.appendChild(ul);
+    tip.hidden = false;
+    // Above the cell, centred on it, kept inside the widget; below it when the top is off-screen.
+    var rr = this.root.getBoundingClientRect(), cr = cell.getBoundingClientRect();
+    var tw = tip.offsetWidth, th = tip.offsetHeight;
+    var left = Math.max(0, Math.min(cr.left + cr.width / 2 - rr.left - tw / 2, rr.width - tw));
+    var top = cr.top - th - 8 >= 0 ? cr.top - rr.top - th - 8 : cr.bottom - rr.top + 8;
+    tip.style.left = Math.round(left) + 'px';
+    tip.style.top = Math.round(top) + 'px';
+  };
+
+  Widget.prototype.hideTip = function () {
+    if (this.tipCell) this.tipCell.classList.remove('css-ss-on');
+    this.tipCell = null;
+    this.tipKey = null;
+    this.tip.hidden = true;
+  };
+
   Widget.prototype.tickClock = function () {
     var now = this.now();
     var els = this.root.querySelectorAll('[data-ss-t]');
@@ -727,6 +1592,7 @@
     clearInterval(this.clock);
     if (this.ctrl) this.ctrl.abort();
     this.ctrl = null;
+    this.hist.ctrls.slice().forEach(function (c) { if (c) c.abort(); });
     document.removeEventListener('visibilitychange', this.onVisible);
   };
 
