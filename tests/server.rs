@@ -146,6 +146,14 @@ fn cors_preflight_works_with_basic_auth() {
     );
     assert_eq!(get.status, 200);
     assert_eq!(get.header("access-control-allow-credentials").as_deref(), Some("true"));
+    // Without the login: a 401 the other origin's page can read, so it can
+    // say "log in" rather than "cannot reach the server".
+    let denied = request(d.port, "GET", "/api/status", &[("Origin", "https://admin.example")]);
+    assert_eq!(denied.status, 401);
+    assert_eq!(
+        denied.header("access-control-allow-origin").as_deref(),
+        Some("https://admin.example")
+    );
 }
 
 #[test]

@@ -340,6 +340,21 @@ class _FileCache:
         return value
 
 
+def _not_regular(mode):
+    """The agent's words (fsutil::read_regular) for what is not a regular file."""
+    if stat.S_ISDIR(mode):
+        kind = "a directory"
+    elif stat.S_ISFIFO(mode):
+        kind = "a FIFO"
+    elif stat.S_ISSOCK(mode):
+        kind = "a socket"
+    elif stat.S_ISBLK(mode) or stat.S_ISCHR(mode):
+        kind = "a device"
+    else:
+        kind = "something else"
+    return "not a regular file (%s)" % kind
+
+
 def read_bounded(path, st, max_bytes, what="status file"):
     """(bytes, identity) of the regular file `path` (just stat'ed as `st`), at most max_bytes;
     raises Unavailable.
@@ -349,11 +364,8 @@ def read_bounded(path, st, max_bytes, what="status file"):
     thread stuck forever; fstat then confirms what was opened.
     """
     where = "%s: cannot read %s: " % (path, what)
-    if stat.S_ISDIR(st.st_mode):
-        # The agent's words for a directory: its read() fails with EISDIR.
-        raise Unavailable(where + _os_error(OSError(errno.EISDIR, "")))
     if not stat.S_ISREG(st.st_mode):
-        raise Unavailable(where + "not a regular file")
+        raise Unavailable(where + _not_regular(st.st_mode))
     flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0) \
         | getattr(os, "O_CLOEXEC", 0)
     try:
@@ -367,7 +379,7 @@ def read_bounded(path, st, max_bytes, what="status file"):
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
-            raise Unavailable(where + "not a regular file")
+            raise Unavailable(where + _not_regular(st.st_mode))
         if st.st_size > max_bytes:
             raise Unavailable(where + "%d bytes, more than the %d allowed"
                               % (st.st_size, max_bytes))

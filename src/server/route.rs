@@ -38,20 +38,32 @@ pub fn route(server: &Server, req: &Request<'_>, _body: &[u8]) -> Response {
         return Response::new(if ok { 200 } else { 503 }, "application/json", body)
             .with("Cache-Control", "no-store");
     }
-    if !authorized(&web, req) {
-        return Response::json_error(401, "authentication required")
-            .with("WWW-Authenticate", "Basic realm=\"chatstack-status\", charset=\"UTF-8\"");
+    let resp = if !authorized(&web, req) {
+        // With CORS headers too, so another origin's page can tell "log in"
+        // from "unreachable".
+        Response::json_error(401, "authentication required")
+            .with("WWW-Authenticate", "Basic realm=\"chatstack-status\", charset=\"UTF-8\"")
+    } else {
+        answer(server, &web, req)
+    };
+    match origin {
+        Some(o) => cors(resp, &o, &web),
+        None => resp,
     }
-    let resp = match req.path {
+}
+
+/// The answer for an authorized GET or HEAD.
+fn answer(server: &Server, web: &Arc<Web>, req: &Request<'_>) -> Response {
+    match req.path {
         "/api/status" => match server.snapshot() {
             Ok(s) => Response::new(200, "application/json", s.api_json(web.stale_after)),
             Err(e) => Response::json_error(503, &e),
         }
         .with("Cache-Control", "no-store"),
-        "/api/uptime" => history::uptime(&web),
-        "/api/history" => history::history_buckets(&web, req),
-        "/api/incidents" => history::incidents(&web, req),
-        p if p.starts_with("/badge/") => history::badge(server, &web, &p["/badge/".len()..]),
+        "/api/uptime" => history::uptime(web),
+        "/api/history" => history::history_buckets(web, req),
+        "/api/incidents" => history::incidents(web, req),
+        p if p.starts_with("/badge/") => history::badge(server, web, &p["/badge/".len()..]),
         "/metrics" => {
             let snap = server.snapshot().ok();
             let mut text = metrics::render(snap.as_ref().map(|s| &s.doc), Timestamp::now());
@@ -67,10 +79,6 @@ pub fn route(server: &Server, req: &Request<'_>, _body: &[u8]) -> Response {
             }
             None => Response::json_error(404, "not found"),
         },
-    };
-    match origin {
-        Some(o) => cors(resp, &o, &web),
-        None => resp,
     }
 }
 

@@ -163,8 +163,11 @@ def binary():
 
 
 def config_text(status_file, state_file, services, stale_after="90s"):
+    history_db = os.path.join(os.path.dirname(str(state_file)), "history.db")
     lines = ["status_file: %s" % json.dumps(str(status_file)),
              "state_file: %s" % json.dumps(str(state_file)),
+             # Never the system's /var/lib/chatstack.
+             "history_db: %s" % json.dumps(history_db),
              "stale_after: %s" % stale_after,
              "timeout: 1s",
              "heal: { enabled: false }",

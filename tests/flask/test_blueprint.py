@@ -213,18 +213,19 @@ def test_not_a_regular_file_is_refused_without_opening_it(panel, tmp_path, caplo
     path = tmp_path / "status.json"
     path.mkdir()
     p = panel()
-    assert p.get().json() == {"error": "%s: cannot read status file: Is a directory (os error 21)"
-                                       % path}
+    assert p.get().json() == {"error": "%s: cannot read status file: not a regular file "
+                                       "(a directory)" % path}
     path.rmdir()
     os.mkfifo(str(path))  # nobody ever writes to it: a blocking open would hang forever
     started = time.monotonic()
     r = p.get()
     assert r.status == 503 and time.monotonic() - started < 2
-    assert r.json() == {"error": "%s: cannot read status file: not a regular file" % path}
+    assert r.json() == {"error": "%s: cannot read status file: not a regular file (a FIFO)" % path}
     path.unlink()
     os.symlink("/dev/zero", str(path))  # endless
     r = p.get()
-    assert r.json() == {"error": "%s: cannot read status file: not a regular file" % path}
+    assert r.json() == {"error": "%s: cannot read status file: not a regular file (a device)"
+                        % path}
     no_errors_logged(caplog)
 
 
@@ -239,7 +240,7 @@ def test_a_fifo_swapped_in_after_the_stat_does_not_hang(tmp_path):
     t.start()
     t.join(5)
     assert not t.is_alive(), "read_bounded blocked on a FIFO"
-    assert result == ["%s: cannot read status file: not a regular file" % fifo]
+    assert result == ["%s: cannot read status file: not a regular file (a FIFO)" % fifo]
 
 
 def _try_read(path, st):
