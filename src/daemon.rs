@@ -56,14 +56,16 @@ fn bind(addr: &str) -> Result<TcpListener, Error> {
 }
 
 /// One cycle with persistence, under the state lock: load the state,
-/// apply what the sender finished, probe and heal, save (the cycle's
-/// alerts are then durable), write the status and prom files; then hand
-/// the outbox to the sender.
+/// apply what the sender finished, record the HTTP pushes received since
+/// the last cycle, probe and heal, save (the cycle's alerts and pings are
+/// then durable: one write however many pings came), write the status and
+/// prom files; then hand the outbox to the sender.
 fn cycle_once(
     config: &Config,
     opts: &CycleOptions,
     alerts: &notify::Dispatcher,
     history: &Mutex<store::Recorder>,
+    server: Option<&server::Server>,
 ) -> Result<StatusDoc, Error> {
     let mut history = history.lock().unwrap_or_else(PoisonError::into_inner);
     history.reconfigure(&config.history_store); // a reload may have moved it
@@ -74,9 +76,26 @@ fn cycle_once(
         // over a state we could not see.
         let mut state = statefile::load(&config.state_file)?;
         notify::apply_done(&mut state, &alerts.take_done());
+        // Taken only once the state is loaded: a cycle that fails before
+        // this leaves the pushes queued for the next one.
+        let live = server.and_then(server::Server::live);
+        let pushes = live.map(server::Live::take_pushes).unwrap_or_default();
+        let now = Timestamp::now();
+        for (service, q) in &pushes {
+            // A push check removed by a reload meanwhile: nothing to record.
+            if config.service(service).is_some() {
+                crate::state::record_ping(&mut state, service, q.ping.clone(), q.count, now);
+            }
+        }
         let mut persist = |s: &crate::state::StateFile| statefile::save(&config.state_file, s);
         let mut out = cycle::run(config, &mut state, opts, &mut persist);
-        statefile::save(&config.state_file, &state)?;
+        if let Err(e) = statefile::save(&config.state_file, &state) {
+            // Not on disk: back in the queue for the next cycle, not lost.
+            if let Some(live) = live {
+                live.requeue_pushes(pushes);
+            }
+            return Err(e);
+        }
         cycle::add_uptime(&mut out.doc, &mut history);
         status::write(&config.status_file, &out.doc)?;
         metrics::write_prom_file(config, &out.doc);
@@ -161,17 +180,19 @@ impl<'a> Daemon<'a> {
     /// watchdog while it is within its worst-case bound (a cycle stuck
     /// beyond it stops the pings and systemd steps in).
     fn cycle(&mut self, started: Instant) -> Result<Waited, Error> {
-        let (config, tx, alerts, opts, history) = (
+        let (config, tx, alerts, opts, history, server) = (
             Arc::clone(&self.config),
             self.tx.clone(),
             Arc::clone(&self.alerts),
             self.opts.clone(),
             Arc::clone(&self.history),
+            self.server.clone(),
         );
         std::thread::Builder::new()
             .name("cycle".into())
             .spawn(move || {
-                let _ = tx.send(Msg::CycleDone(cycle_once(&config, &opts, &alerts, &history)));
+                let done = cycle_once(&config, &opts, &alerts, &history, server.as_deref());
+                let _ = tx.send(Msg::CycleDone(done));
             })
             .map_err(|e| Error::Other(format!("cannot start a cycle: {e}")))?;
         let bound = cycle_bound(&self.config);

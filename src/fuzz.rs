@@ -9,6 +9,7 @@
 use crate::config::{self, duration};
 use crate::probe::body::{Expect, JsonAssertion, Pointer, check_json};
 use crate::probe::command::parse_plugin_output;
+use crate::probe::push::Ping;
 use crate::probe::x509;
 use crate::probe::{CheckStatus, Reason};
 use crate::server::www;
@@ -482,6 +483,13 @@ fn state_json() -> impl Strategy<Value = String> {
         "\"latency_ms\"",
         "\"muted_until\"",
         "\"heal_suspended\"",
+        "\"push\"",
+        "\"first_seen\"",
+        "\"last\"",
+        "\"last_ok\"",
+        "\"pings\"",
+        "\"message\"",
+        "\"exit_code\"",
         "1",
         "2",
         "-1",
@@ -495,6 +503,7 @@ fn state_json() -> impl Strategy<Value = String> {
     prop_oneof![
         4 => prop::collection::vec(piece, 0..40).prop_map(|v| v.concat()),
         1 => Just(r#"{"schema":1,"services":{"A":{"status":"down","consecutive_failures":3,"restarts":[{"at":"2026-11-28T06:30:00Z","ok":true,"detail":"x"}],"history":[{"at":"2026-11-28T06:30:00Z","status":"up","latency_ms":1.5}]}}}"#.to_string()),
+        1 => Just(r#"{"schema":1,"services":{"backup":{"push":{"first_seen":"2026-11-28T06:30:00Z","last":{"at":"2026-11-28T06:31:00Z","ok":false,"message":"disk full","exit_code":3},"last_ok":null,"pings":7}}}}"#.to_string()),
     ]
 }
 
@@ -785,13 +794,15 @@ fn reason() -> impl Strategy<Value = Reason> {
         Reason::ProcessMissing,
         Reason::ProcessCount,
         Reason::CommandStatus,
+        Reason::PushLate,
+        Reason::PushFailed,
         Reason::CheckError,
     ])
 }
 
 fn check_report() -> impl Strategy<Value = CheckReport> {
     (
-        prop::sample::select(vec!["http", "tcp", "tls", "systemd", "process", "command"]),
+        prop::sample::select(vec!["http", "tcp", "tls", "systemd", "process", "command", "push"]),
         "\\PC{0,30}",
         prop::sample::select(vec![
             CheckStatus::Up,
@@ -803,18 +814,29 @@ fn check_report() -> impl Strategy<Value = CheckReport> {
         prop::option::of(tenths()),
         "(?s).{0,40}",
         prop::option::of((timestamp(), any::<u64>(), prop::option::of(1..u64::MAX))),
+        prop::option::of((ping(), timestamp())),
     )
-        .prop_map(|(kind, target, status, reason, latency_ms, detail, cert)| CheckReport {
-            kind: kind.to_string(),
-            target,
-            status,
-            reason,
-            latency_ms,
-            detail,
-            cert_expires_at: cert.map(|c| c.0),
-            cert_warn_s: cert.map(|c| c.1),
-            cert_crit_s: cert.and_then(|c| c.2),
+        .prop_map(|(kind, target, status, reason, latency_ms, detail, cert, push)| {
+            CheckReport {
+                kind: kind.to_string(),
+                target,
+                status,
+                reason,
+                latency_ms,
+                detail,
+                cert_expires_at: cert.map(|c| c.0),
+                cert_warn_s: cert.map(|c| c.1),
+                cert_crit_s: cert.and_then(|c| c.2),
+                last_ping: push.as_ref().map(|p| p.0.clone()),
+                ping_due_by: push.map(|p| p.1),
+            }
         })
+}
+
+/// A push check's ping as the state and status files hold it.
+fn ping() -> impl Strategy<Value = Ping> {
+    (timestamp(), any::<bool>(), "\\PC{0,30}", prop::option::of(any::<i32>()))
+        .prop_map(|(at, ok, message, exit_code)| Ping { at, ok, message, exit_code })
 }
 
 fn service_report() -> impl Strategy<Value = ServiceReport> {
