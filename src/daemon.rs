@@ -10,6 +10,7 @@ use crate::cycle::{self, CycleOptions};
 use crate::error::Error;
 use crate::sdnotify;
 use crate::server::{self, Live, Source, Web};
+use crate::state::StateFile;
 use crate::status::{self, StatusDoc};
 use crate::time::Timestamp;
 use crate::{metrics, notify, statefile, store};
@@ -80,13 +81,7 @@ fn cycle_once(
         // this leaves the pushes queued for the next one.
         let live = server.and_then(server::Server::live);
         let pushes = live.map(server::Live::take_pushes).unwrap_or_default();
-        let now = Timestamp::now();
-        for (service, q) in &pushes {
-            // A push check removed by a reload meanwhile: nothing to record.
-            if config.service(service).is_some() {
-                crate::state::record_ping(&mut state, service, q.ping.clone(), q.count, now);
-            }
-        }
+        record_pushes(config, &mut state, &pushes);
         let mut persist = |s: &crate::state::StateFile| statefile::save(&config.state_file, s);
         let mut out = cycle::run(config, &mut state, opts, &mut persist);
         if let Err(e) = statefile::save(&config.state_file, &state) {
@@ -106,6 +101,21 @@ fn cycle_once(
     // Last, so a history fault never costs the status (it warns once).
     let _ = history.record(&cycle::history_record(config, &state, &out));
     Ok(out.doc)
+}
+
+/// Records the HTTP pushes taken from the server's inbox (the caller holds
+/// the state lock). A push check removed by a reload meanwhile: nothing to record.
+fn record_pushes(
+    config: &Config,
+    state: &mut StateFile,
+    pushes: &[(String, server::push::Queued)],
+) {
+    let now = Timestamp::now();
+    for (service, q) in pushes {
+        if config.service(service).is_some() {
+            crate::state::record_ping(state, service, q.ping.clone(), q.count, now);
+        }
+    }
 }
 
 /// The running daemon: its config, the server, the signal channel,
@@ -286,19 +296,32 @@ impl<'a> Daemon<'a> {
     fn stop(self) -> u8 {
         self.alerts.shutdown(Duration::from_secs(2));
         let done = self.alerts.take_done();
-        if !done.is_empty() {
+        // Pushes that came after the last cycle took the inbox: recorded
+        // now, or they would be lost with the process.
+        let live = self.server.as_deref().and_then(server::Server::live);
+        let pushes = live.map(server::Live::take_pushes).unwrap_or_default();
+        if !done.is_empty() || !pushes.is_empty() {
             let saved = statefile::lock(&self.config.state_file, Duration::from_secs(2)).and_then(
                 |_lock| {
                     let mut state = statefile::load(&self.config.state_file)?;
                     notify::apply_done(&mut state, &done);
+                    record_pushes(&self.config, &mut state, &pushes);
                     statefile::save(&self.config.state_file, &state)
                 },
             );
             if let Err(e) = saved {
-                crate::warn!(
-                    "notify: could not record {} finished notification(s) ({e}); they may be sent again",
-                    done.len()
-                );
+                if !done.is_empty() {
+                    crate::warn!(
+                        "notify: could not record {} finished notification(s) ({e}); they may be sent again",
+                        done.len()
+                    );
+                }
+                if !pushes.is_empty() {
+                    crate::warn!(
+                        "push: could not record the pushes of {} service(s) at exit ({e})",
+                        pushes.len()
+                    );
+                }
             }
         }
         crate::info!("stopped");

@@ -609,6 +609,50 @@ fn the_state_file_is_written_once_per_cycle_however_many_pushes_come() {
 }
 
 #[test]
+fn the_token_file_is_read_at_start_and_on_reload_not_per_request() {
+    let env = Env::new();
+    let (d, _t) = daemon(&env, "", "200ms");
+    let code = |token: &str| {
+        request(d.port, "GET", &format!("/api/push/backup?token={token}"), &[]).status
+    };
+    assert_eq!(code("t0k3n-backup"), 200);
+    env.write("backup.token", "rotated\n");
+    assert_eq!((code("t0k3n-backup"), code("rotated")), (200, 401), "read per request");
+    d.signal(rustix::process::Signal::HUP);
+    wait_until(Duration::from_secs(10), || code("rotated") == 200);
+    assert_eq!(code("t0k3n-backup"), 401);
+    // An unreadable one on reload keeps the old config, and says why.
+    std::fs::remove_file(env.path("backup.token")).unwrap();
+    d.signal(rustix::process::Signal::HUP);
+    wait_until(Duration::from_secs(10), || {
+        d.logged("cannot read token_file of service \"backup\"").is_some()
+    });
+    assert_eq!(code("rotated"), 200);
+}
+
+#[test]
+fn pushes_after_the_last_cycle_are_recorded_at_exit() {
+    let env = Env::new();
+    let (mut d, _t) = daemon(&env, "", "1h");
+    wait_until(Duration::from_secs(10), || env.state_path().exists());
+    for n in 0..3 {
+        assert_eq!(
+            request(d.port, "GET", &format!("/api/push/sync%20job?msg=late-{n}"), &[]).status,
+            200
+        );
+    }
+    assert!(env.state()["services"]["sync job"]["push"]["last"].is_null(), "no cycle since");
+    d.signal(rustix::process::Signal::TERM);
+    assert_eq!(d.wait_exit(Duration::from_secs(10)).0, Some(0));
+    let push = &env.state()["services"]["sync job"]["push"];
+    assert_eq!(
+        (push["pings"].as_u64(), push["last"]["message"].as_str()),
+        (Some(3), Some("late-2")),
+        "{push:#}"
+    );
+}
+
+#[test]
 fn serve_answers_404_for_pushes_there_is_no_cycle_to_judge_them() {
     let env = Env::new();
     backup(&env, "period: 1h, grace: 1h", "");
