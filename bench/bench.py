@@ -727,17 +727,21 @@ def wrk(url, seconds):
     m = re.search(r"^\s+99%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
     p99 = float(m.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[m.group(2)]
     errors = timeouts = 0
+    kinds = {}
     m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
     if m:
         errors += sum(int(x) for x in m.groups())
         timeouts = int(m.group(4))
+        kinds = {k: int(v) for k, v in zip(("connect", "read", "write", "timeout"), m.groups())
+                 if int(v)}
     m = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     if m:
         errors += int(m.group(1))
+        kinds["non-2xx"] = int(m.group(1))
     m = re.search(r"^\s*(\d+) requests in", out, re.M)
     requests = int(m.group(1)) if m else 0
     return {"rps": rps, "p99_ms": p99, "errors": errors, "timeouts": timeouts,
-            "requests": requests}
+            "kinds": kinds, "requests": requests}
 
 
 class FileWrites:
@@ -895,7 +899,12 @@ def bench_push(w, runs, seconds, interval="1s", rate=10):
     srps = Stat([r["rps"] for r in res["status"]], "req/s", "{:.0f}")
     p99 = Stat([r["p99_ms"] for r in res["push"]], "ms", "{:.2f}")
     errs = sum(r["errors"] for r in res["push"])
-    touts = sum(r["timeouts"] for r in res["push"])
+    def kinds(rs):
+        total = {}
+        for r in rs:
+            for k, v in r["kinds"].items():
+                total[k] = total.get(k, 0) + v
+        return ", ".join(f"{k} {v}" for k, v in total.items()) or "none"
     serrs = sum(r["errors"] for r in res["status"])
     label = (f"push: `wrk -t2 -c64 -d{seconds}s` on `/api/push/NAME?token=…&msg=…` against "
              f"`run` (4 services + 1 push check, `interval: {interval}`)")
@@ -904,7 +913,8 @@ def bench_push(w, runs, seconds, interval="1s", rate=10):
         f"{runs}+{runs}")
     row("", "p99 latency of a push", p99, None, None, "< 10 ms", p99.median < 10)
     row("", "errors (socket errors + non-2xx), all runs (ref: `/api/status`)",
-        f"{errs} (of which wrk's 2 s timeouts: {touts})", f"{serrs}", None, "0", errs == 0)
+        f"{errs} ({kinds(res['push'])})", f"{serrs} ({kinds(res['status'])})", None, "0",
+        errs == 0)
     q99 = Stat([p.p(0.99) for p in res["quiet"]], "ms", "{:.2f}")
     l99 = Stat([p.p(0.99) for p in res["loaded"]], "ms", "{:.2f}")
     l50 = Stat([p.p(0.5) for p in res["loaded"]], "ms", "{:.2f}")
