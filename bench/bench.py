@@ -8,6 +8,8 @@ with a fake `systemctl` first on PATH. Every process started here is ended here,
 by PID. Every load loop is bounded in count and in time.
 
 Usage: python3 bench/bench.py [--quick] [--out docs/BENCHMARKS.md] [--only NAME ...]
+(NAME: oneshot callgrind pool scale hostile serving push idle procscan idle2000 leak;
+e.g. `--only push` runs the push row alone and prints it without touching docs/BENCHMARKS.md)
 """
 
 import argparse
@@ -804,14 +806,227 @@ def wrk(url, seconds):
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     m = re.search(r"^\s+99%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
     p99 = float(m.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[m.group(2)]
-    errors = 0
+    errors = timeouts = 0
+    kinds = {}
     m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
     if m:
         errors += sum(int(x) for x in m.groups())
+        timeouts = int(m.group(4))
+        kinds = {k: int(v) for k, v in zip(("connect", "read", "write", "timeout"), m.groups())
+                 if int(v)}
     m = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     if m:
         errors += int(m.group(1))
-    return {"rps": rps, "p99_ms": p99, "errors": errors}
+        kinds["non-2xx"] = int(m.group(1))
+    m = re.search(r"^\s*(\d+) requests in", out, re.M)
+    requests = int(m.group(1)) if m else 0
+    return {"rps": rps, "p99_ms": p99, "errors": errors, "timeouts": timeouts,
+            "kinds": kinds, "requests": requests}
+
+
+class FileWrites:
+    """Counts renames onto chosen names in one directory (inotify IN_MOVED_TO,
+    through libc with ctypes): every atomic write of the state or status file
+    is one, so nothing is missed the way polling an inode could miss one."""
+
+    IN_MOVED_TO, IN_NONBLOCK = 0x80, 0o4000
+
+    def __init__(self, directory, names):
+        import ctypes
+        import ctypes.util
+        self.libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+        self.fd = self.libc.inotify_init1(self.IN_NONBLOCK)
+        if self.fd < 0:
+            raise OSError(ctypes.get_errno(), "inotify_init1")
+        if self.libc.inotify_add_watch(self.fd, directory.encode(), self.IN_MOVED_TO) < 0:
+            raise OSError(ctypes.get_errno(), f"inotify_add_watch {directory}")
+        self.counts = {n: 0 for n in names}
+        self.counting = False
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        import select
+        import struct
+        while not self.done.is_set():
+            r, _, _ = select.select([self.fd], [], [], 0.1)
+            if not r:
+                continue
+            try:
+                buf = os.read(self.fd, 65536)
+            except BlockingIOError:
+                continue
+            i = 0
+            while i + 16 <= len(buf):
+                _, mask, _, n = struct.unpack_from("iIII", buf, i)
+                name = buf[i + 16:i + 16 + n].rstrip(b"\0").decode(errors="replace")
+                i += 16 + n
+                if self.counting and mask & self.IN_MOVED_TO and name in self.counts:
+                    self.counts[name] += 1
+
+    def start(self):
+        for n in self.counts:
+            self.counts[n] = 0
+        self.counting = True
+
+    def stop(self):
+        time.sleep(0.2)  # let the last events in
+        self.counting = False
+        return dict(self.counts)
+
+    def close(self):
+        self.done.set()
+        self.thread.join(timeout=5)
+        os.close(self.fd)
+
+
+class Poller:
+    """GETs `url` at `rate` per second (a dashboard's polling), recording each
+    answer's latency; bounded by `seconds`."""
+
+    def __init__(self, url, rate, seconds, headers=None):
+        self.url, self.period, self.seconds = url, 1.0 / rate, seconds
+        self.headers = headers or {}
+        self.lat_ms, self.errors = [], 0
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        t0 = time.monotonic()
+        n = 0
+        while time.monotonic() - t0 < self.seconds:
+            due = t0 + n * self.period
+            time.sleep(max(0.0, due - time.monotonic()))
+            n += 1
+            s = time.perf_counter()
+            try:
+                req = urllib.request.Request(self.url, headers=self.headers)
+                with urllib.request.urlopen(req, timeout=5) as r:
+                    r.read()
+                    ok = r.status == 200
+            except OSError:
+                ok = False
+            if ok:
+                self.lat_ms.append((time.perf_counter() - s) * 1000)
+            else:
+                self.errors += 1
+        self.elapsed = time.monotonic() - t0
+
+    def run(self):
+        self.thread.start()
+        return self
+
+    def join(self):
+        self.thread.join(timeout=self.seconds + 30)
+        return self
+
+    def p(self, q):
+        v = sorted(self.lat_ms)
+        return v[min(len(v) - 1, int(q * len(v)))] if v else float("nan")
+
+
+def bench_push(w, runs, seconds, interval="1s", rate=10):
+    """`wrk` on /api/push/NAME while a poller reads /api/status at a dashboard's
+    rate; the state and status files' writes counted (inotify) meanwhile; the
+    pings recorded against the pushes answered."""
+    if not shutil.which("wrk"):
+        row("push: `wrk` on `/api/push/NAME`", "", "wrk not installed", ok=None)
+        return
+    port = free_port()
+    token = w.path("backup.token")
+    with open(token, "w") as f:
+        f.write("bench-token\n")
+    svc = four_services(w) + f"""
+  - name: backup
+    checks:
+      - {{ type: push, period: 1d, grace: 1h, token_file: {token} }}"""
+    cfg = w.config("push", svc, interval=interval)
+    d = Daemon(w, cfg, port)
+    status_url = f"http://127.0.0.1:{port}/api/status"
+    push_url = f"http://127.0.0.1:{port}/api/push/backup?token=bench-token&msg=bench"
+    writes = FileWrites(w.dir, ["push.state.json", "push.status.json"])
+
+    def pings():
+        with open(w.path("push.state.json")) as f:
+            push = json.load(f)["services"].get("backup", {}).get("push") or {}
+        return push.get("pings", 0)
+
+    res = {"push": [], "status": [], "quiet": [], "loaded": [], "writes": [], "pings": []}
+    try:
+        d.wait_ready()
+        wrk(status_url, 2)  # warm-up
+        for _ in range(runs):
+            # The same poller without the load, then with it.
+            res["quiet"].append(Poller(status_url, rate, seconds).run().join())
+            before = pings()
+            poller = Poller(status_url, rate, seconds).run()
+            writes.start()
+            r = wrk(push_url, seconds)
+            counts = writes.stop()
+            res["loaded"].append(poller.join())
+            res["push"].append(r)
+            res["writes"].append(counts)
+            # Recorded by the next cycle: wait for it, then count.
+            answered = r["requests"] - r["errors"]
+            wait_for(lambda: pings() - before >= answered, 30, "the pushes recorded", 0.1)
+            res["pings"].append((pings() - before, answered))
+            res["status"].append(wrk(status_url, seconds))
+        st = proc_status(d.p.pid)
+    finally:
+        writes.close()
+        d.close()
+    rps = Stat([r["rps"] for r in res["push"]], "req/s", "{:.0f}")
+    srps = Stat([r["rps"] for r in res["status"]], "req/s", "{:.0f}")
+    p99 = Stat([r["p99_ms"] for r in res["push"]], "ms", "{:.2f}")
+    errs = sum(r["errors"] for r in res["push"])
+    def kinds(rs):
+        total = {}
+        for r in rs:
+            for k, v in r["kinds"].items():
+                total[k] = total.get(k, 0) + v
+        return ", ".join(f"{k} {v}" for k, v in total.items()) or "none"
+    serrs = sum(r["errors"] for r in res["status"])
+    label = (f"push: `wrk -t2 -c64 -d{seconds}s` on `/api/push/NAME?token=…&msg=…` against "
+             f"`run` (4 services + 1 push check, `interval: {interval}`)")
+    row(label, "requests/s (ref: `/api/status` the same way, same run)", rps, srps,
+        rps.median / srps.median, "≥ 0.5 × `/api/status`", rps.median >= 0.5 * srps.median,
+        f"{runs}+{runs}")
+    row("", "p99 latency of a push", p99, None, None, "< 10 ms", p99.median < 10)
+    row("", "errors (socket errors + non-2xx), all runs (ref: `/api/status`)",
+        f"{errs} ({kinds(res['push'])})", f"{serrs} ({kinds(res['status'])})", None, "0",
+        errs == 0)
+    q99 = Stat([p.p(0.99) for p in res["quiet"]], "ms", "{:.2f}")
+    l99 = Stat([p.p(0.99) for p in res["loaded"]], "ms", "{:.2f}")
+    l50 = Stat([p.p(0.5) for p in res["loaded"]], "ms", "{:.2f}")
+    # Answered against the slots due in the time it ran (it starts at slot 0).
+    held = [len(p.lat_ms) / (int(p.elapsed * rate) + 1) for p in res["loaded"]]
+    lerrs = sum(p.errors for p in res["loaded"])
+    row(f"`/api/status` meanwhile, polled at {rate}/s (a dashboard's rate)",
+        "p99 under the push load (ref: the same poller, no load)", l99, q99,
+        l99.median / q99.median, "rate held, 0 errors", min(held) >= 0.95 and lerrs == 0,
+        f"{runs}+{runs}")
+    row("", "p50 under the load; rate achieved; errors",
+        f"{l50.cell()}; {min(held) * 100:.0f}–{max(held) * 100:.0f} % of {rate}/s; {lerrs} errors",
+        None, None, "", None)
+    state_w = [c["push.state.json"] for c in res["writes"]]
+    cycles = [c["push.status.json"] for c in res["writes"]]
+    pushes = [r["requests"] for r in res["push"]]
+    row("state file writes during the load (inotify `IN_MOVED_TO`)",
+        "writes vs cycles (status file writes) vs pushes",
+        "; ".join(f"**{s}** writes, {c} cycles, {n} pushes" for s, c, n in
+                  zip(state_w, cycles, pushes)),
+        None, None, "≤ 1 per cycle", all(s <= c + 1 for s, c in zip(state_w, cycles)),
+        f"{runs}")
+    row("", "pings recorded vs pushes answered 200 (wrk's count)",
+        "; ".join(f"{got} vs {n}" for got, n in res["pings"]), None, None,
+        "none lost (≥)", all(got >= n for got, n in res["pings"]), f"{runs}")
+    row("", "daemon after the load", f"RSS {st['rss_kb'] / 1024:.2f} MB, peak "
+        f"{st['hwm_kb'] / 1024:.2f} MB, {st['threads']} threads, {st['fds']} fds", None,
+        None, "", None)
+    NOTES.append("Push: the poller is a Python thread (urllib, a new connection per request), "
+                 "so its latencies include Python's own; compare the loaded and quiet columns, "
+                 "not the absolute figures. A push that wrk sent but abandoned at its deadline "
+                 "may still be recorded, hence ≥.")
 
 
 def bench_leak(w, cycles_lo, cycles_mid, cycles_hi, interval="50ms"):
@@ -994,6 +1209,13 @@ METHOD = """\
   CPU = utime + stime from `/proc/PID/stat` over windows of 10 s (2 cycles
   each) starting mid-interval; children (the fake `systemctl`) are reported
   beside it, not in the target. RSS = `VmRSS` at each window end.
+- **Push**: `run` on the one-shot's 4 services plus a push check (token),
+  `interval: 1s`; `wrk -t2 -c64 --latency` on `/api/push/NAME?token=…&msg=…`
+  while a poller GETs `/api/status` 10 times a second; then the same poller
+  without the load, and `wrk` on `/api/status` as the reference rate. The
+  state and status files' atomic writes are counted by inotify (`IN_MOVED_TO`
+  on their directory) during the load; the state file's `pings` counter
+  against wrk's count of answered pushes.
 - **Memory over cycles**: `config/demo.yml` with a short interval and one added
   command check that counts cycles; `VmRSS` after 10 and after 1,000 cycles.
 - **Serving over TLS**: the serving workload against a daemon with `tls:` (a
@@ -1040,6 +1262,8 @@ def main():
             sizes = [10, 50] if not args.quick else [5, 20]
             results = [fleet.bench_fleet(w, n, 60 if not args.quick else 20) for n in sizes]
             NOTES.append("Fleet: " + fleet.grows(results) + ".")
+        if want("push"):
+            bench_push(w, 3 if not args.quick else 1, 10 if not args.quick else 3)
         idle_s = 60 if not args.quick else 20
         if want("idle"):
             report_idle(bench_idle(w, idle_s), "", 0.1, idle_s)

@@ -50,6 +50,15 @@ pub enum Command {
         config: PathBuf,
         service: String,
     },
+    /// A job reports in to its service's push check.
+    Ping {
+        config: PathBuf,
+        service: String,
+        fail: bool,
+        /// As given: a number, or what `$EXIT_STATUS` holds for a killed job.
+        exit_code: Option<String>,
+        message: Option<String>,
+    },
     NotifyTest {
         config: PathBuf,
     },
@@ -86,7 +95,7 @@ pub enum Command {
 pub const UNKNOWN: u8 = 3;
 /// How long `check` waits for another holder of the state lock.
 const LOCK_WAIT: Duration = Duration::from_secs(2);
-/// `mute`/`unmute` wait longer: the daemon holds the lock for a whole cycle.
+/// `mute`/`unmute`/`ping` wait longer: the daemon holds the lock for a whole cycle.
 const EDIT_LOCK_WAIT: Duration = Duration::from_secs(30);
 
 pub fn execute(cmd: Command) -> Result<u8, Error> {
@@ -104,6 +113,9 @@ pub fn execute(cmd: Command) -> Result<u8, Error> {
             mute(&config, &service, duration, reason)
         }
         Command::Unmute { config, service } => unmute(&config, &service),
+        Command::Ping { config, service, fail, exit_code, message } => {
+            ping(&config, &service, fail, exit_code.as_deref(), message.as_deref())
+        }
         Command::PolkitRule { config } => polkit_rule(&config),
         Command::Run { config, no_restart, listen, no_http } => {
             crate::daemon::run(&config, no_restart, listen, no_http)
@@ -335,6 +347,36 @@ fn unmute(path: &Path, service: &str) -> Result<u8, Error> {
         "{service}: unmuted{}\n",
         if was_suspended { "; healing budget reset" } else { "" }
     ));
+    Ok(0)
+}
+
+/// Records a job's report for `service`'s push check in the state file,
+/// under the lock (the next cycle, `check` or the daemon's, judges it).
+/// Silent on success: a cron job's output is mailed.
+fn ping(
+    path: &Path,
+    service: &str,
+    fail: bool,
+    exit_code: Option<&str>,
+    message: Option<&str>,
+) -> Result<u8, Error> {
+    let config = config::load(path)?;
+    known(&config, service)?;
+    let has_push = config
+        .service(service)
+        .is_some_and(|s| s.checks.iter().any(|c| matches!(c.probe, crate::probe::Probe::Push(_))));
+    if !has_push {
+        return Err(Error::Other(format!(
+            "service {service:?} has no push check: add `{{type: push, period: 1d, grace: 1h}}` to its checks in {}",
+            config.path.display()
+        )));
+    }
+    let _lock = statefile::lock(&config.state_file, EDIT_LOCK_WAIT)?;
+    let mut state = statefile::load(&config.state_file)?;
+    let now = Timestamp::now();
+    let ping = crate::probe::push::Ping::from_cli(now, fail, exit_code, message);
+    crate::state::record_ping(&mut state, service, ping, 1, now);
+    statefile::save(&config.state_file, &state)?;
     Ok(0)
 }
 

@@ -28,6 +28,7 @@ enum Sub {
     Validate(ValidateArgs),
     Mute(MuteArgs),
     Unmute(UnmuteArgs),
+    Ping(PingArgs),
     NotifyTest(NotifyTestArgs),
     PolkitRule(PolkitRuleArgs),
     History(HistoryArgs),
@@ -132,6 +133,27 @@ struct UnmuteArgs {
     /// the service to unmute
     #[argh(positional)]
     service: String,
+}
+
+/// Report in for SERVICE's push check (a job that ran); exit 0, or 3 for an unknown service or one without a push check.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "ping")]
+struct PingArgs {
+    /// config file
+    #[argh(option, short = 'c')]
+    config: Option<PathBuf>,
+    /// the service whose push check this reports to
+    #[argh(positional)]
+    service: String,
+    /// the job failed
+    #[argh(switch)]
+    fail: bool,
+    /// the job's exit status: 0 is success, anything else (a number, or a signal name such as TERM from $EXIT_STATUS) a failure
+    #[argh(option)]
+    exit_code: Option<String>,
+    /// what the job says, shown with the check (one line, at most 200 characters)
+    #[argh(option)]
+    message: Option<String>,
 }
 
 /// Send one test event through every notifier; exit 0 if all accepted it, else 1.
@@ -242,7 +264,7 @@ pub fn parse(program: &str, args: &[&str], config_env: Option<String>) -> Result
         (true, _) => Command::Version,
         (false, None) => {
             return Err(Error::Usage(format!(
-                "a command is required: check, run, serve, status, validate, mute, unmute, notify-test, polkit-rule, history, incidents or report\nRun '{program} --help' for usage."
+                "a command is required: check, run, serve, status, validate, mute, unmute, ping, notify-test, polkit-rule, history, incidents or report\nRun '{program} --help' for usage."
             )));
         }
         (false, Some(sub)) => match sub {
@@ -270,6 +292,13 @@ pub fn parse(program: &str, args: &[&str], config_env: Option<String>) -> Result
                 reason: a.reason,
             },
             Sub::Unmute(a) => Command::Unmute { config: cfg(a.config), service: a.service },
+            Sub::Ping(a) => Command::Ping {
+                config: cfg(a.config),
+                service: a.service,
+                fail: a.fail,
+                exit_code: a.exit_code,
+                message: a.message,
+            },
             Sub::NotifyTest(a) => Command::NotifyTest { config: cfg(a.config) },
             Sub::PolkitRule(a) => Command::PolkitRule { config: cfg(a.config) },
             Sub::History(a) => Command::History {
@@ -452,6 +481,32 @@ mod tests {
         assert!(cmd(&["mute"]).is_err());
         assert_eq!(cmd(&["--version"]), Ok(Command::Version));
         assert!(matches!(parse("p", &["--help"], None), Ok(Parsed::Help(_))));
+    }
+
+    #[test]
+    fn ping_flags() {
+        assert_eq!(
+            cmd(&["ping", "-c", "x.yml", "backup", "--exit-code", "TERM", "--message", "a b"]),
+            Ok(Command::Ping {
+                config: "x.yml".into(),
+                service: "backup".into(),
+                fail: false,
+                exit_code: Some("TERM".into()),
+                message: Some("a b".into())
+            })
+        );
+        assert_eq!(
+            cmd(&["ping", "backup", "--fail"]),
+            Ok(Command::Ping {
+                config: crate::config::DEFAULT_PATH.into(),
+                service: "backup".into(),
+                fail: true,
+                exit_code: None,
+                message: None
+            })
+        );
+        assert!(cmd(&["ping"]).is_err());
+        assert!(cmd(&["ping", "a", "b"]).is_err());
     }
 
     #[test]

@@ -4,7 +4,8 @@
 use crate::config::{Config, HealPolicy, Service};
 use crate::error::Error;
 use crate::heal::{HealNote, HealNoteKind};
-use crate::probe::{Outcome, Probe, UnitInfo};
+use crate::probe::push::PushState;
+use crate::probe::{CycleCtx, Outcome, Probe, UnitInfo};
 use crate::state::{
     self, Action, Health, Observation, RestartRecord, ServiceState, StateFile, StepCtx,
 };
@@ -64,7 +65,8 @@ pub fn run(
         .collect();
 
     let checks: Vec<_> = selected.iter().flat_map(|s| s.checks.iter().cloned()).collect();
-    let mut outcomes = runner::run_all(checks, config.workers).into_iter();
+    let ctx = push_context(&selected, state, Timestamp::now());
+    let mut outcomes = runner::run_all(checks, config.workers, ctx).into_iter();
     let per_service: Vec<Vec<Outcome>> =
         selected.iter().map(|s| outcomes.by_ref().take(s.checks.len()).collect()).collect();
 
@@ -202,6 +204,25 @@ pub fn run(
     CycleOutput { doc, notes, previous, raised }
 }
 
+/// The probes' context: each push check's pings as the state holds them,
+/// judged at `now`. A push check seen for the first time is remembered
+/// (`first_seen`: "waiting for the first ping" runs from it); a service
+/// whose push check is gone forgets its pings.
+fn push_context(selected: &[&Service], state: &mut StateFile, now: Timestamp) -> CycleCtx {
+    let mut pushes = HashMap::new();
+    for svc in selected {
+        if svc.checks.iter().any(|c| matches!(c.probe, Probe::Push(_))) {
+            let seen = state.services.entry(svc.name.clone()).or_default();
+            let push = seen.push.get_or_insert_with(PushState::default);
+            push.first_seen.get_or_insert(now);
+            pushes.insert(svc.name.clone(), push.clone());
+        } else if let Some(seen) = state.services.get_mut(&svc.name) {
+            seen.push = None;
+        }
+    }
+    CycleCtx { pushes, now, ..CycleCtx::default() }
+}
+
 /// systemd's view of the service's own unit, when a check probed it.
 fn unit_info<'a>(svc: &Service, outs: &'a [Outcome]) -> Option<&'a UnitInfo> {
     let u = svc.unit.as_ref()?;
@@ -235,6 +256,8 @@ fn provisional(
 
 /// The status JSON entry of one service.
 pub fn report(svc: &Service, outs: &[Outcome], st: &ServiceState) -> ServiceReport {
+    let push = st.push.as_ref();
+    let is_push = |c: &crate::probe::Check| matches!(c.probe, Probe::Push(_));
     ServiceReport {
         name: svc.name.clone(),
         status: st.status.unwrap_or(Health::Up),
@@ -262,6 +285,16 @@ pub fn report(svc: &Service, outs: &[Outcome], st: &ServiceState) -> ServiceRepo
                     cert_expires_at: o.cert.as_ref().map(|c| c.expires_at),
                     cert_warn_s: limits.map(|l| l.warn.as_secs()),
                     cert_crit_s: limits.map(|l| l.crit.as_secs()).filter(|s| *s > 0),
+                    last_ping: push.and_then(|p| p.last.clone()).filter(|_| is_push(c)),
+                    ping_due_by: match (&c.probe, push) {
+                        (Probe::Push(p), Some(seen)) => seen
+                            .last
+                            .as_ref()
+                            .map(|l| l.at)
+                            .or(seen.first_seen)
+                            .map(|t| t.plus(p.allowed())),
+                        _ => None,
+                    },
                 }
             })
             .collect(),

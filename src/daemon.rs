@@ -10,6 +10,7 @@ use crate::cycle::{self, CycleOptions};
 use crate::error::Error;
 use crate::sdnotify;
 use crate::server::{self, Live, Source, Web};
+use crate::state::StateFile;
 use crate::status::{self, StatusDoc};
 use crate::time::Timestamp;
 use crate::{metrics, notify, statefile, store};
@@ -56,14 +57,16 @@ fn bind(addr: &str) -> Result<TcpListener, Error> {
 }
 
 /// One cycle with persistence, under the state lock: load the state,
-/// apply what the sender finished, probe and heal, save (the cycle's
-/// alerts are then durable), write the status and prom files; then hand
-/// the outbox to the sender.
+/// apply what the sender finished, record the HTTP pushes received since
+/// the last cycle, probe and heal, save (the cycle's alerts and pings are
+/// then durable: one write however many pings came), write the status and
+/// prom files; then hand the outbox to the sender.
 fn cycle_once(
     config: &Config,
     opts: &CycleOptions,
     alerts: &notify::Dispatcher,
     history: &Mutex<store::Recorder>,
+    server: Option<&server::Server>,
 ) -> Result<StatusDoc, Error> {
     let mut history = history.lock().unwrap_or_else(PoisonError::into_inner);
     history.reconfigure(&config.history_store); // a reload may have moved it
@@ -74,9 +77,20 @@ fn cycle_once(
         // over a state we could not see.
         let mut state = statefile::load(&config.state_file)?;
         notify::apply_done(&mut state, &alerts.take_done());
+        // Taken only once the state is loaded: a cycle that fails before
+        // this leaves the pushes queued for the next one.
+        let live = server.and_then(server::Server::live);
+        let pushes = live.map(server::Live::take_pushes).unwrap_or_default();
+        record_pushes(config, &mut state, &pushes);
         let mut persist = |s: &crate::state::StateFile| statefile::save(&config.state_file, s);
         let mut out = cycle::run(config, &mut state, opts, &mut persist);
-        statefile::save(&config.state_file, &state)?;
+        if let Err(e) = statefile::save(&config.state_file, &state) {
+            // Not on disk: back in the queue for the next cycle, not lost.
+            if let Some(live) = live {
+                live.requeue_pushes(pushes);
+            }
+            return Err(e);
+        }
         cycle::add_uptime(&mut out.doc, &mut history);
         status::write(&config.status_file, &out.doc)?;
         metrics::write_prom_file(config, &out.doc);
@@ -87,6 +101,21 @@ fn cycle_once(
     // Last, so a history fault never costs the status (it warns once).
     let _ = history.record(&cycle::history_record(config, &state, &out));
     Ok(out.doc)
+}
+
+/// Records the HTTP pushes taken from the server's inbox (the caller holds
+/// the state lock). A push check removed by a reload meanwhile: nothing to record.
+fn record_pushes(
+    config: &Config,
+    state: &mut StateFile,
+    pushes: &[(String, server::push::Queued)],
+) {
+    let now = Timestamp::now();
+    for (service, q) in pushes {
+        if config.service(service).is_some() {
+            crate::state::record_ping(state, service, q.ping.clone(), q.count, now);
+        }
+    }
 }
 
 /// The running daemon: its config, the server, the signal channel,
@@ -161,17 +190,19 @@ impl<'a> Daemon<'a> {
     /// watchdog while it is within its worst-case bound (a cycle stuck
     /// beyond it stops the pings and systemd steps in).
     fn cycle(&mut self, started: Instant) -> Result<Waited, Error> {
-        let (config, tx, alerts, opts, history) = (
+        let (config, tx, alerts, opts, history, server) = (
             Arc::clone(&self.config),
             self.tx.clone(),
             Arc::clone(&self.alerts),
             self.opts.clone(),
             Arc::clone(&self.history),
+            self.server.clone(),
         );
         std::thread::Builder::new()
             .name("cycle".into())
             .spawn(move || {
-                let _ = tx.send(Msg::CycleDone(cycle_once(&config, &opts, &alerts, &history)));
+                let done = cycle_once(&config, &opts, &alerts, &history, server.as_deref());
+                let _ = tx.send(Msg::CycleDone(done));
             })
             .map_err(|e| Error::Other(format!("cannot start a cycle: {e}")))?;
         let bound = cycle_bound(&self.config);
@@ -265,19 +296,32 @@ impl<'a> Daemon<'a> {
     fn stop(self) -> u8 {
         self.alerts.shutdown(Duration::from_secs(2));
         let done = self.alerts.take_done();
-        if !done.is_empty() {
+        // Pushes that came after the last cycle took the inbox: recorded
+        // now, or they would be lost with the process.
+        let live = self.server.as_deref().and_then(server::Server::live);
+        let pushes = live.map(server::Live::take_pushes).unwrap_or_default();
+        if !done.is_empty() || !pushes.is_empty() {
             let saved = statefile::lock(&self.config.state_file, Duration::from_secs(2)).and_then(
                 |_lock| {
                     let mut state = statefile::load(&self.config.state_file)?;
                     notify::apply_done(&mut state, &done);
+                    record_pushes(&self.config, &mut state, &pushes);
                     statefile::save(&self.config.state_file, &state)
                 },
             );
             if let Err(e) = saved {
-                crate::warn!(
-                    "notify: could not record {} finished notification(s) ({e}); they may be sent again",
-                    done.len()
-                );
+                if !done.is_empty() {
+                    crate::warn!(
+                        "notify: could not record {} finished notification(s) ({e}); they may be sent again",
+                        done.len()
+                    );
+                }
+                if !pushes.is_empty() {
+                    crate::warn!(
+                        "push: could not record the pushes of {} service(s) at exit ({e})",
+                        pushes.len()
+                    );
+                }
             }
         }
         crate::info!("stopped");

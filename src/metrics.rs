@@ -216,6 +216,24 @@ fn render_with(doc: Option<&StatusDoc>, now: Timestamp, with_age: bool) -> Strin
             }
         }
     }
+    family(
+        &mut o,
+        "chatstack_push_last_ping_timestamp_seconds",
+        "gauge",
+        "Unix time of a push check's latest ping (chatstack-status ping, or /api/push).",
+    );
+    for s in &doc.services {
+        for (i, c) in s.checks.iter().enumerate() {
+            if let Some(p) = &c.last_ping {
+                let _ = writeln!(
+                    o,
+                    "chatstack_push_last_ping_timestamp_seconds{{service=\"{}\",check=\"{i}\"}} {:.3}",
+                    label(&s.name),
+                    p.at.as_secs_f64()
+                );
+            }
+        }
+    }
     o
 }
 

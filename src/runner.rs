@@ -27,8 +27,9 @@ pub fn panics_are_caught() -> bool {
 /// Slack on top of the timeouts before the collector gives up on a probe.
 const DEADLINE_SLACK: Duration = Duration::from_millis(500);
 
-/// Runs every check once; `results[i]` belongs to `checks[i]`.
-pub fn run_all(checks: Vec<Check>, workers: usize) -> Vec<Outcome> {
+/// Runs every check once with the cycle's context (the pings push checks
+/// judge, the clock they judge at); `results[i]` belongs to `checks[i]`.
+pub fn run_all(checks: Vec<Check>, workers: usize, ctx: CycleCtx) -> Vec<Outcome> {
     let n = checks.len();
     if n == 0 {
         return Vec::new();
@@ -39,7 +40,7 @@ pub fn run_all(checks: Vec<Check>, workers: usize) -> Vec<Outcome> {
     let waves = n.div_ceil(workers) as u32;
     let deadline = Instant::now() + max_timeout * waves + DEADLINE_SLACK;
 
-    let job = Arc::new((checks, AtomicUsize::new(0), CycleCtx::default()));
+    let job = Arc::new((checks, AtomicUsize::new(0), ctx));
     let (tx, rx) = mpsc::channel::<(usize, Outcome)>();
     for _ in 0..workers {
         let job = Arc::clone(&job);

@@ -9,6 +9,7 @@
 
 use crate::config::HealPolicy;
 use crate::probe::UnitInfo;
+use crate::probe::push::{Ping, PushState};
 use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, VecDeque};
@@ -83,6 +84,10 @@ pub struct ServiceState {
     /// The last alert evaluation saw the service muted (so the end of a
     /// mute can raise the down event the mute held back).
     pub alert_muted: bool,
+    /// A push check's pings (`ping`, or the daemon's HTTP queue) and when
+    /// the check was first seen; absent for services without one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub push: Option<PushState>,
 }
 
 impl ServiceState {
@@ -248,6 +253,13 @@ pub fn record_restart(s: &mut ServiceState, rec: RestartRecord) {
     s.last_restart = Some(rec.at);
     s.restarts_total += 1;
     s.restarts.push(rec);
+}
+
+/// Records `count` pings of `service`'s push check, `ping` the latest (see
+/// `PushState::record`); the caller holds the state lock.
+pub fn record_ping(state: &mut StateFile, service: &str, ping: Ping, count: u64, now: Timestamp) {
+    let seen = state.services.entry(service.to_string()).or_default();
+    seen.push.get_or_insert_with(PushState::default).record(ping, count, now);
 }
 
 /// Replaces the record of the restart just run (the last one) with its result.

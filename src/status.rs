@@ -3,6 +3,7 @@
 
 use crate::error::Error;
 use crate::fsutil;
+use crate::probe::push::Ping;
 use crate::probe::{CheckStatus, Reason};
 use crate::state::{Health, HistoryEntry, RestartRecord};
 use crate::time::Timestamp;
@@ -76,6 +77,14 @@ pub struct CheckReport {
     pub cert_warn_s: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cert_crit_s: Option<u64>,
+    /// A push check's latest ping, `{at, ok, message}` (and `exit_code`
+    /// when the job gave one); absent on other checks and before any ping.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_ping: Option<Ping>,
+    /// A push check's deadline: the latest ping (or, before any, when the
+    /// check was first seen) plus `period + grace`; later than this it is late.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ping_due_by: Option<Timestamp>,
 }
 
 impl CheckReport {

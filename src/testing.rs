@@ -69,6 +69,8 @@ pub fn reason() -> impl Strategy<Value = Reason> {
         Reason::ProcessMissing,
         Reason::ProcessCount,
         Reason::CommandStatus,
+        Reason::PushLate,
+        Reason::PushFailed,
         Reason::CheckError,
     ])
 }

@@ -20,6 +20,10 @@ mod heal;
 mod files;
 // Alerts end to end: notifiers, retries, mutes, depends_on, heartbeats.
 mod alerts;
+// Push checks: `ping` and cron'd `check` through the state file, the daemon's
+// /api/push (auth, tokens, methods, one state write per cycle), `serve`'s 404,
+// healing and alerts of a push service, pings racing a daemon and checks.
+mod push;
 
 // `run` and `serve` as processes: the loop, signals, reloads, sd_notify.
 mod daemon;

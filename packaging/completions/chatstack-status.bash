@@ -37,7 +37,7 @@ _chatstack_status()
         cword=$COMP_CWORD
     fi
 
-    local commands="check run serve status validate mute unmute notify-test polkit-rule history incidents report"
+    local commands="check run serve status validate mute unmute ping notify-test polkit-rule history incidents report"
 
     # Find the subcommand and the config file given so far.
     local i cmd="" cfg=${CHATSTACK_STATUS_CONFIG:-/etc/chatstack-status/monitor.yml}
@@ -95,7 +95,11 @@ _chatstack_status()
             mapfile -t COMPREPLY < <(compgen -W "15m 30m 1h 2h 8h 24h" -- "$cur")
             return
             ;;
-        --reason)
+        --reason | --message)
+            return
+            ;;
+        --exit-code)
+            mapfile -t COMPREPLY < <(compgen -W "0 1" -- "$cur")
             return
             ;;
     esac
@@ -116,6 +120,7 @@ _chatstack_status()
         serve) opts+=" --listen" ;;
         status) opts+=" --format" ;;
         mute) opts+=" --for --reason" ;;
+        ping) opts+=" --fail --exit-code --message" ;;
         history) opts+=" --since --step --format" ;;
         incidents) opts+=" --since --limit --format" ;;
         report) opts+=" --since --format" ;;
@@ -128,12 +133,12 @@ _chatstack_status()
         return
     fi
 
-    # mute/unmute take one SERVICE operand; history/incidents an optional one.
-    if [[ $cmd == mute || $cmd == unmute || $cmd == history || $cmd == incidents ]]; then
+    # mute/unmute/ping take one SERVICE operand; history/incidents an optional one.
+    if [[ $cmd == mute || $cmd == unmute || $cmd == ping || $cmd == history || $cmd == incidents ]]; then
         local operand="" seen_cmd=""
         for ((i = 1; i < cword; i++)); do
             case ${words[i]} in
-                -c | --config | --for | --reason | --since | --step | --limit | --format) ((i++)) ;;
+                -c | --config | --for | --reason | --since | --step | --limit | --format | --exit-code | --message) ((i++)) ;;
                 -*) ;;
                 *) if [[ -z $seen_cmd ]]; then seen_cmd=1; else operand=${words[i]}; fi ;;
             esac

@@ -22,6 +22,7 @@ use crate::error::Error;
 pub use crate::probe::Check;
 use crate::probe::body::{Expect, JsonAssertion, Pointer};
 use crate::probe::certs::{CertLimits, Trust};
+use crate::probe::push::PushProbe;
 use crate::probe::{
     CommandProbe, HttpProbe, Matcher, Probe, ProcessProbe, SystemdProbe, TcpProbe, TlsProbe,
 };
@@ -564,7 +565,11 @@ impl Validator<'_> {
                 degraded_after: None,
             });
         }
-        if let Some(unit) = &r.unit {
+        // A push service's unit is its heal target only: a job's unit (a
+        // oneshot) is inactive between runs, so observing it would keep the
+        // service down. A `type: systemd` check can still observe it.
+        let has_push = r.checks.iter().flatten().any(|c| c.value.kind == CheckKind::Push);
+        if let Some(unit) = r.unit.as_ref().filter(|_| !has_push) {
             checks.push(Check {
                 target: unit.0.clone(),
                 probe: Probe::Systemd(SystemdProbe { unit: unit.0.clone() }),
@@ -585,9 +590,17 @@ impl Validator<'_> {
             });
         }
         for c in r.checks.unwrap_or_default() {
+            let at = c.referenced;
             if let Some(check) = self.check(&name, c, timeout) {
+                // Pings are recorded per service: one push check each.
+                let push = |c: &Check| matches!(c.probe, Probe::Push(_));
+                if push(&check) && checks.iter().any(push) {
+                    self.at(&at, format!("service {name:?}: a second push check: expected at most one per service (pings are recorded per service)"));
+                    continue;
+                }
                 // The service's own unit is already observed by the shorthand check.
-                let dup_unit = matches!((&check.probe, &r.unit), (Probe::Systemd(p), Some(u)) if p.unit == u.0);
+                let dup_unit = !has_push
+                    && matches!((&check.probe, &r.unit), (Probe::Systemd(p), Some(u)) if p.unit == u.0);
                 if !dup_unit {
                     checks.push(check);
                 }
@@ -718,6 +731,42 @@ impl Validator<'_> {
                 let target = a.0.join(" ");
                 (Probe::Command(CommandProbe { argv: a.0 }), target)
             }
+            CheckKind::Push => {
+                let (Some(period), Some(grace)) = (r.period, r.grace) else {
+                    self.at(&loc, format!("service {service:?}: a push check needs `period` (how often the job reports in, e.g. 1d) and `grace` (how late it may be on top of that, e.g. 1h)"));
+                    return None;
+                };
+                if period.value.0.is_zero() {
+                    self.at(
+                        &period.referenced,
+                        format!("service {service:?}: period must be greater than 0"),
+                    );
+                }
+                let token_file = match r.token_file {
+                    Some(f) if f.value.as_os_str().is_empty() => {
+                        self.at(
+                            &f.referenced,
+                            format!(
+                                "service {service:?}: token_file is empty: expected a file path"
+                            ),
+                        );
+                        None
+                    }
+                    f => f.map(|f| f.value),
+                };
+                let target = format!(
+                    "every {} + {} grace",
+                    duration::format(period.value.0),
+                    duration::format(grace.0)
+                );
+                let probe = PushProbe {
+                    service: service.to_string(),
+                    period: period.value.0,
+                    grace: grace.0,
+                    token_file,
+                };
+                (Probe::Push(probe), target)
+            }
         };
         Some(Check { probe, timeout, degraded_after: r.degraded_after.map(|d| d.0), target })
     }
@@ -839,6 +888,7 @@ fn kind_name(k: CheckKind) -> &'static str {
         CheckKind::Systemd => "systemd",
         CheckKind::Process => "process",
         CheckKind::Command => "command",
+        CheckKind::Push => "push",
     }
 }
 

@@ -182,12 +182,13 @@ pub enum CheckKind {
     Systemd,
     Process,
     Command,
+    Push,
 }
 
 impl CheckKind {
     /// Every `type:` word, as serde spells them (the table test checks).
     pub const NAMES: &'static [&'static str] =
-        &["http", "tcp", "tls", "systemd", "process", "command"];
+        &["http", "tcp", "tls", "systemd", "process", "command", "push"];
 }
 
 /// One entry of `checks:`. A flat struct rather than a tagged enum because
@@ -225,13 +226,20 @@ pub struct RawCheck {
     pub max: Option<u32>,
     // command
     pub argv: Option<Argv>,
+    // push
+    /// How often the job reports in.
+    pub period: Option<Spanned<Dur>>,
+    /// How late a report may be on top of `period`.
+    pub grace: Option<Dur>,
+    /// A file whose first line is the token the HTTP push accepts as `?token=`.
+    pub token_file: Option<Spanned<PathBuf>>,
 }
 
 impl RawCheck {
     /// The keys present that the check's type does not use.
     pub fn foreign_keys(&self) -> Vec<&'static str> {
         use CheckKind::*;
-        let present: [(&'static str, bool, &[CheckKind]); 18] = [
+        let present: [(&'static str, bool, &[CheckKind]); 21] = [
             ("url", self.url.is_some(), &[Http]),
             ("method", self.method.is_some(), &[Http]),
             ("expect_status", self.expect_status.is_some(), &[Http]),
@@ -250,6 +258,9 @@ impl RawCheck {
             ("min", self.min.is_some(), &[Process]),
             ("max", self.max.is_some(), &[Process]),
             ("argv", self.argv.is_some(), &[Command]),
+            ("period", self.period.is_some(), &[Push]),
+            ("grace", self.grace.is_some(), &[Push]),
+            ("token_file", self.token_file.is_some(), &[Push]),
         ];
         present
             .iter()

@@ -211,6 +211,9 @@ pub const KEYS: &[(&str, Kind)] = &[
     ("services[].checks[].max", Whole),
     ("services[].checks[].argv", List),
     ("services[].checks[].argv[]", Text),
+    ("services[].checks[].period", Duration),
+    ("services[].checks[].grace", Duration),
+    ("services[].checks[].token_file", Path),
 ];
 
 /// One step of a path into the document.

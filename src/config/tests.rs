@@ -576,3 +576,77 @@ fn checks_naming_one_ca_file_share_its_trust() {
     assert!(!Arc::ptr_eq(&trusts[0], &trusts[2]));
     assert_eq!(trusts[0].ca_file(), Some(ca.as_path()));
 }
+
+#[test]
+fn push_checks_and_their_located_errors() {
+    let c = ok(
+        "services:\n  - name: backup\n    unit: backup.service\n    checks:\n      - {type: push, period: 1d, grace: 1h, token_file: /etc/t}\n",
+    );
+    // The unit is the heal target, not observed (a oneshot job's unit is inactive between runs).
+    assert_eq!(c.services[0].unit.as_deref(), Some("backup.service"));
+    assert_eq!(c.services[0].checks.len(), 1);
+    let check = &c.services[0].checks[0];
+    assert_eq!((check.kind(), check.target.as_str()), ("push", "every 1d + 1h grace"));
+    let Probe::Push(p) = &check.probe else { panic!() };
+    assert_eq!(p.service, "backup");
+    assert_eq!((p.period, p.grace), (Duration::from_secs(86_400), Duration::from_secs(3600)));
+    assert_eq!(p.token_file.as_deref(), Some(Path::new("/etc/t")));
+    assert_eq!(p.allowed(), Duration::from_secs(90_000));
+    // ...unless a systemd check says so.
+    let c = ok(
+        "services:\n  - name: backup\n    unit: b.service\n    checks:\n      - {type: push, period: 1d, grace: 1h}\n      - {type: systemd, unit: b.service}\n",
+    );
+    let kinds: Vec<_> = c.services[0].checks.iter().map(|c| c.kind()).collect();
+    assert_eq!(kinds, ["push", "systemd"]);
+    let c =
+        ok("services:\n  - name: b\n    checks:\n      - {type: push, period: 90s, grace: 0s}\n");
+    let Probe::Push(p) = &c.services[0].checks[0].probe else { panic!() };
+    assert_eq!((p.grace, p.token_file.as_ref()), (Duration::ZERO, None));
+
+    let push =
+        |extra: &str| format!("services:\n  - name: b\n    checks:\n      - type: push\n{extra}");
+    error_at_col(&push("        grace: 1h\n"), 4, 9, "a push check needs `period` (how often");
+    error_at_col(&push("        period: 1d\n"), 4, 9, "and `grace` (how late");
+    error_at_col(
+        &push("        period: 0s\n        grace: 1h\n"),
+        5,
+        17,
+        "period must be greater than 0",
+    );
+    error_at_col(
+        &push("        period: soon\n        grace: 1h\n"),
+        5,
+        17,
+        "invalid duration \"soon\"",
+    );
+    error_at_col(
+        &push("        period: 1d\n        grace: [1]\n"),
+        6,
+        16,
+        "grace: expected a duration",
+    );
+    error_at_col(
+        &push("        period: 1d\n        grace: 1h\n        token_file: ''\n"),
+        7,
+        21,
+        "token_file is empty",
+    );
+    error_at(
+        &push("        period: 1d\n        grace: 1h\n        url: http://h/\n"),
+        4,
+        "`url` not valid for a push check",
+    );
+    error_at(
+        "services:\n  - name: b\n    checks:\n      - {type: tcp, address: 'h:1', period: 1d}\n",
+        4,
+        "`period` not valid for a tcp check",
+    );
+    error_at_col(
+        &push(
+            "        period: 1d\n        grace: 1h\n      - {type: push, period: 2d, grace: 1h}\n",
+        ),
+        7,
+        9,
+        "a second push check: expected at most one per service",
+    );
+}

@@ -313,6 +313,8 @@ mod tests {
                 cert_expires_at: None,
                 cert_warn_s: None,
                 cert_crit_s: None,
+                last_ping: None,
+                ping_due_by: None,
             }],
             critical,
             status,

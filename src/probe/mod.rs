@@ -11,6 +11,7 @@ pub mod child;
 pub mod command;
 pub mod http;
 pub mod process;
+pub mod push;
 pub mod systemd;
 pub mod tcp;
 pub mod tls;
@@ -19,6 +20,7 @@ pub mod x509;
 use crate::time::Timestamp;
 use certs::{CertInfo, CertLimits, Trust};
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
@@ -32,6 +34,8 @@ pub enum Probe {
     Systemd(SystemdProbe),
     Process(ProcessProbe),
     Command(CommandProbe),
+    /// Passive: judged from the pings the state file holds.
+    Push(push::PushProbe),
 }
 
 #[derive(Debug, Clone)]
@@ -178,6 +182,7 @@ impl Probe {
             Probe::Systemd(_) => "systemd",
             Probe::Process(_) => "process",
             Probe::Command(_) => "command",
+            Probe::Push(_) => "push",
         }
     }
 
@@ -233,6 +238,11 @@ pub enum Reason {
     ProcessMissing,
     ProcessCount,
     CommandStatus,
+    /// A push check's last successful ping is older than `period + grace`
+    /// (or none came within that of the check being first seen).
+    PushLate,
+    /// A push check's last ping reported failure.
+    PushFailed,
     CheckError,
 }
 
@@ -255,6 +265,8 @@ impl Reason {
             Reason::ProcessMissing => "process_missing",
             Reason::ProcessCount => "process_count",
             Reason::CommandStatus => "command_status",
+            Reason::PushLate => "push_late",
+            Reason::PushFailed => "push_failed",
             Reason::CheckError => "check_error",
         }
     }
@@ -344,10 +356,16 @@ pub fn judge_cert(mut out: Outcome, limits: CertLimits, now: Timestamp) -> Outco
 }
 
 /// Shared, per-cycle context: the process table is scanned at most once per
-/// cycle, by whichever process check needs it first.
+/// cycle, by whichever process check needs it first; push checks judge the
+/// pings the cycle read from the state file, at the cycle's clock.
 #[derive(Default)]
 pub struct CycleCtx {
     pub processes: OnceLock<process::ProcessTable>,
+    /// Each push check's pings, by service name, as the state file holds them.
+    pub pushes: HashMap<String, push::PushState>,
+    /// The time push checks are judged at (set by the cycle; probes that
+    /// measure something read their own clock).
+    pub now: Timestamp,
 }
 
 /// Runs one check, bounded by its timeout.
@@ -361,6 +379,7 @@ pub fn run(check: &Check, ctx: &CycleCtx) -> Outcome {
         Probe::Systemd(p) => systemd::check(p, deadline),
         Probe::Process(p) => process::check(p, ctx),
         Probe::Command(p) => command::check(p, deadline),
+        Probe::Push(p) => push::check(p, ctx.pushes.get(&p.service), ctx.now),
     };
     let elapsed = started.elapsed();
     if out.latency.is_none()

@@ -13,6 +13,7 @@
 
 pub mod front;
 pub mod history;
+pub mod push;
 pub mod route;
 pub mod tls;
 pub mod wire;
@@ -66,6 +67,8 @@ pub struct Live {
     last_cycle_end: Mutex<Option<Instant>>,
     /// Extra metric families owned by the daemon (notification counters).
     extra_metrics: RwLock<String>,
+    /// HTTP pushes waiting for the next cycle to record them.
+    pushes: push::Inbox,
 }
 
 impl Live {
@@ -77,6 +80,17 @@ impl Live {
         if let Ok(mut t) = self.last_cycle_end.lock() {
             *t = Some(Instant::now());
         }
+    }
+
+    /// The HTTP pushes received since the last take (the daemon's cycle
+    /// records them in the state file, under its lock).
+    pub fn take_pushes(&self) -> Vec<(String, push::Queued)> {
+        self.pushes.take()
+    }
+
+    /// Puts back pushes a cycle took but could not save.
+    pub fn requeue_pushes(&self, taken: Vec<(String, push::Queued)>) {
+        self.pushes.requeue(taken);
     }
 
     pub fn set_extra_metrics(&self, text: String) {
@@ -133,6 +147,8 @@ pub struct Web {
     history: Option<Arc<history::History>>,
     /// The configured services, in config order (the history answers' order).
     services: Vec<String>,
+    /// Who may push to each push check (by service name).
+    pushes: std::collections::HashMap<String, push::Gate>,
 }
 
 impl Web {
@@ -142,7 +158,7 @@ impl Web {
         let auth = match &c.basic_auth {
             None => None,
             Some(a) => {
-                let pw = read_password(&a.password_file)?;
+                let pw = read_secret(&a.password_file, "basic_auth password_file")?;
                 let creds = format!("{}:{pw}", a.user);
                 use base64::Engine as _;
                 let encoded = base64::engine::general_purpose::STANDARD.encode(creds);
@@ -163,22 +179,23 @@ impl Web {
                 })
             }),
             services: c.services.iter().map(|s| s.name.clone()).collect(),
+            pushes: push::gates(c)?,
         })
     }
 }
 
-/// The basic_auth password: the file's first line. A FIFO, a directory or
-/// an unreadable file is an error (at start-up, or a reload that keeps the
-/// old config), never a hang.
-fn read_password(path: &std::path::Path) -> Result<String, String> {
+/// A secret kept in a file (the basic_auth password, a push check's token):
+/// the file without its trailing line end. A FIFO, a directory, an unreadable or empty file is an
+/// error (at start-up, or a reload that keeps the old config), never a hang.
+fn read_secret(path: &std::path::Path, what: &str) -> Result<String, String> {
     let bytes = crate::fsutil::read_regular(path, 64 * 1024)
-        .map_err(|e| format!("{}: cannot read basic_auth password_file: {e}", path.display()))?;
+        .map_err(|e| format!("{}: cannot read {what}: {e}", path.display()))?;
     let text = String::from_utf8_lossy(&bytes);
-    let pw = text.trim_end_matches(['\n', '\r']);
-    if pw.is_empty() {
-        return Err(format!("{}: basic_auth password_file is empty", path.display()));
+    let secret = text.trim_end_matches(['\n', '\r']);
+    if secret.is_empty() {
+        return Err(format!("{}: {what} is empty", path.display()));
     }
-    Ok(pw.to_string())
+    Ok(secret.to_string())
 }
 
 pub struct Server {

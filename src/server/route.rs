@@ -1,13 +1,15 @@
 //! The one routing function: for every request, whatever its path, the
 //! same order of decisions — CORS preflight, method, `/healthz` (never
 //! behind auth), auth, then the path. Every answer sets its Content-Type.
+//! `/api/push/NAME` is the exception after the preflight: the one path that
+//! takes POST, with its own auth (basic auth, or the check's token), in
+//! `push.rs`.
 
 use super::wire::{Method, Request, Response};
-use super::{Server, Web, history, www};
+use super::{Server, Web, history, push, www};
 use crate::metrics;
 use crate::time::Timestamp;
 use std::borrow::Cow;
-use std::sync::Arc;
 
 const GET_HEAD: &str = "GET, HEAD";
 
@@ -18,18 +20,29 @@ pub fn route(server: &Server, req: &Request<'_>, _body: &[u8]) -> Response {
     };
     let api = req.path.starts_with("/api/");
     let origin = api.then(|| allowed_origin(&web, req)).flatten();
+    let push = req.path.strip_prefix("/api/push/");
+    let methods = if push.is_some() { push::METHODS } else { GET_HEAD };
     if req.method == Method::Options {
         return match origin {
             // A CORS preflight carries no credentials: answered without auth.
             Some(o) => cors(Response::new(204, "text/plain", &[][..]), &o, &web)
-                .with("Access-Control-Allow-Methods", GET_HEAD)
+                .with("Access-Control-Allow-Methods", methods)
                 .with("Access-Control-Allow-Headers", "Authorization")
                 .with("Access-Control-Max-Age", "600"),
-            None => not_allowed(),
+            None => not_allowed(methods),
+        };
+    }
+    // The one path that takes POST, with its own auth (basic, or the
+    // check's token): it answers for itself.
+    if let Some(rest) = push {
+        let resp = push::handle(server, &web, req, rest);
+        return match origin {
+            Some(o) => cors(resp, &o, &web),
+            None => resp,
         };
     }
     if !matches!(req.method, Method::Get | Method::Head) {
-        return not_allowed();
+        return not_allowed(GET_HEAD);
     }
     if req.path == "/healthz" {
         let (ok, why) = server.healthy(&web);
@@ -53,7 +66,7 @@ pub fn route(server: &Server, req: &Request<'_>, _body: &[u8]) -> Response {
 }
 
 /// The answer for an authorized GET or HEAD.
-fn answer(server: &Server, web: &Arc<Web>, req: &Request<'_>) -> Response {
+fn answer(server: &Server, web: &Web, req: &Request<'_>) -> Response {
     match req.path {
         "/api/status" => match server.snapshot() {
             Ok(s) => Response::new(200, "application/json", s.api_json(web.stale_after)),
@@ -82,8 +95,13 @@ fn answer(server: &Server, web: &Arc<Web>, req: &Request<'_>) -> Response {
     }
 }
 
-fn not_allowed() -> Response {
-    Response::json_error(405, "method not allowed: use GET or HEAD").with("Allow", GET_HEAD)
+fn not_allowed(methods: &'static str) -> Response {
+    let msg = if methods == GET_HEAD {
+        "method not allowed: use GET or HEAD"
+    } else {
+        "method not allowed: use GET, HEAD or POST"
+    };
+    Response::json_error(405, msg).with("Allow", methods)
 }
 
 /// The request's Origin when the config allows it.
@@ -108,7 +126,7 @@ fn cors(resp: Response, origin: &str, web: &Web) -> Response {
     if web.auth.is_some() { resp.with("Access-Control-Allow-Credentials", "true") } else { resp }
 }
 
-fn authorized(web: &Arc<Web>, req: &Request<'_>) -> bool {
+pub(super) fn authorized(web: &Web, req: &Request<'_>) -> bool {
     use subtle::ConstantTimeEq;
     match &web.auth {
         None => true,

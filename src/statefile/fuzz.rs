@@ -31,6 +31,13 @@ fn state_json() -> impl Strategy<Value = String> {
         "\"latency_ms\"",
         "\"muted_until\"",
         "\"heal_suspended\"",
+        "\"push\"",
+        "\"first_seen\"",
+        "\"last\"",
+        "\"last_ok\"",
+        "\"pings\"",
+        "\"message\"",
+        "\"exit_code\"",
         "1",
         "2",
         "-1",
@@ -44,6 +51,7 @@ fn state_json() -> impl Strategy<Value = String> {
     prop_oneof![
         4 => prop::collection::vec(piece, 0..40).prop_map(|v| v.concat()),
         1 => Just(r#"{"schema":1,"services":{"A":{"status":"down","consecutive_failures":3,"restarts":[{"at":"2026-11-28T06:30:00Z","ok":true,"detail":"x"}],"history":[{"at":"2026-11-28T06:30:00Z","status":"up","latency_ms":1.5}]}}}"#.to_string()),
+        1 => Just(r#"{"schema":1,"services":{"backup":{"push":{"first_seen":"2026-11-28T06:30:00Z","last":{"at":"2026-11-28T06:31:00Z","ok":false,"message":"disk full","exit_code":3},"last_ok":null,"pings":7}}}}"#.to_string()),
     ]
 }
 

@@ -1,6 +1,7 @@
 //! Property tests: The status JSON: round trip through the file and the API.
 
 use crate::probe::CheckStatus;
+use crate::probe::push::Ping;
 use crate::state::HistoryEntry;
 use crate::state::RestartRecord;
 use crate::status::CheckReport;
@@ -16,7 +17,7 @@ use proptest::prelude::*;
 /// Inside the range RFC 3339 with a four-digit year can express.
 fn check_report() -> impl Strategy<Value = CheckReport> {
     (
-        prop::sample::select(vec!["http", "tcp", "tls", "systemd", "process", "command"]),
+        prop::sample::select(vec!["http", "tcp", "tls", "systemd", "process", "command", "push"]),
         "\\PC{0,30}",
         prop::sample::select(vec![
             CheckStatus::Up,
@@ -28,18 +29,29 @@ fn check_report() -> impl Strategy<Value = CheckReport> {
         prop::option::of(tenths()),
         "(?s).{0,40}",
         prop::option::of((timestamp(), any::<u64>(), prop::option::of(1..u64::MAX))),
+        prop::option::of((ping(), timestamp())),
     )
-        .prop_map(|(kind, target, status, reason, latency_ms, detail, cert)| CheckReport {
-            kind: kind.to_string(),
-            target,
-            status,
-            reason,
-            latency_ms,
-            detail,
-            cert_expires_at: cert.map(|c| c.0),
-            cert_warn_s: cert.map(|c| c.1),
-            cert_crit_s: cert.and_then(|c| c.2),
+        .prop_map(|(kind, target, status, reason, latency_ms, detail, cert, push)| {
+            CheckReport {
+                kind: kind.to_string(),
+                target,
+                status,
+                reason,
+                latency_ms,
+                detail,
+                cert_expires_at: cert.map(|c| c.0),
+                cert_warn_s: cert.map(|c| c.1),
+                cert_crit_s: cert.and_then(|c| c.2),
+                last_ping: push.as_ref().map(|p| p.0.clone()),
+                ping_due_by: push.map(|p| p.1),
+            }
         })
+}
+
+/// A push check's ping as the state and status files hold it.
+fn ping() -> impl Strategy<Value = Ping> {
+    (timestamp(), any::<bool>(), "\\PC{0,30}", prop::option::of(any::<i32>()))
+        .prop_map(|(at, ok, message, exit_code)| Ping { at, ok, message, exit_code })
 }
 
 fn service_report() -> impl Strategy<Value = ServiceReport> {

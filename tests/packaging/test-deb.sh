@@ -626,19 +626,19 @@ done
 check "shellcheck packaging/completions/$PKG.bash" shellcheck -s bash "$repo/packaging/completions/$PKG.bash"
 
 echo "# completions"
-for cmd in check run serve status validate mute unmute notify-test polkit-rule history incidents report; do
+for cmd in check run serve status validate mute unmute ping notify-test polkit-rule history incidents report; do
     check "bash completion names '$cmd'" grep -qw -- "$cmd" "$repo/packaging/completions/$PKG.bash"
     check "zsh completion names '$cmd'" grep -q -- "'$cmd:" "$repo/packaging/completions/_$PKG"
 done
-for flag in --config --no-restart --format --only --listen --no-http --for --reason --since --step --limit --version --help; do
+for flag in --config --no-restart --format --only --listen --no-http --for --reason --fail --exit-code --message --since --step --limit --version --help; do
     check "bash completion has $flag" grep -q -- "$flag" "$repo/packaging/completions/$PKG.bash"
     check "zsh completion has $flag" grep -q -- "$flag" "$repo/packaging/completions/_$PKG"
 done
-check "bash completion: 'chatstack-status <TAB>' offers the 12 subcommands" bash -c "
+check "bash completion: 'chatstack-status <TAB>' offers the 13 subcommands" bash -c "
     . '$repo/packaging/completions/$PKG.bash'
     COMP_WORDS=($PKG ''); COMP_CWORD=1; COMP_LINE='$PKG '; COMP_POINT=\${#COMP_LINE}
     _chatstack_status $PKG '' $PKG
-    [ \"\${COMPREPLY[*]}\" = 'check run serve status validate mute unmute notify-test polkit-rule history incidents report' ] || { echo \"\${COMPREPLY[*]}\"; exit 1; }"
+    [ \"\${COMPREPLY[*]}\" = 'check run serve status validate mute unmute ping notify-test polkit-rule history incidents report' ] || { echo \"\${COMPREPLY[*]}\"; exit 1; }"
 check "bash completion: 'check --only <TAB>' offers the config's services" bash -c "
     . '$repo/packaging/completions/$PKG.bash'
     COMP_WORDS=($PKG check -c '$config' --only ''); COMP_CWORD=5; COMP_LINE='x'; COMP_POINT=1
@@ -654,7 +654,7 @@ fi
 echo "# man page source"
 quiet "man --warnings on packaging/man/$PKG.1 (lintian's check)" \
     bash -c "MANROFFSEQ='' MANWIDTH=80 man --warnings -E UTF-8 -l -Tutf8 -Z '$repo/packaging/man/$PKG.1' >/dev/null"
-for cmd in check run serve status validate mute unmute notify-test polkit-rule history incidents report; do
+for cmd in check run serve status validate mute unmute ping notify-test polkit-rule history incidents report; do
     check "man page documents '$cmd'" grep -q "^\.B ${cmd//-/\\\\-}" "$repo/packaging/man/$PKG.1"
 done
 for env in CHATSTACK_STATUS_CONFIG CHATSTACK_STATUS_FILE CHATSTACK_STATE_FILE CHATSTACK_HISTORY_DB CHATSTACK_STATUS_STALE NO_COLOR NOTIFY_SOCKET; do

@@ -598,7 +598,7 @@ fn hand_written_documents() {
         // A mapping where a word of a choice belongs.
         (
             "services:\n  - name: a\n    checks:\n      - type: {http: x}\n".into(),
-            "m.yml:4:15: services[0].checks[0].type: expected one of http, tcp, tls, systemd, process or command, found a mapping",
+            "m.yml:4:15: services[0].checks[0].type: expected one of http, tcp, tls, systemd, process, command or push, found a mapping",
         ),
         // A webhook URL out of place is not echoed past its host.
         (

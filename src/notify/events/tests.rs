@@ -38,6 +38,8 @@ fn report(name: &str, h: Health, since: Timestamp) -> ServiceReport {
             cert_expires_at: None,
             cert_warn_s: None,
             cert_crit_s: None,
+            last_ping: None,
+            ping_due_by: None,
         }],
         history: Vec::new(),
         uptime: None,
