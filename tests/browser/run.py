@@ -608,6 +608,22 @@ def check_widget(c, root, code, body, label, expect_error=False, expect_data=Non
                          "%s: certificate warning colour %s, within cert_warn %s"
                          % (where, cert.has_class("css-ss-cert-warn"), within))
                     c.ok(bool(cert.attrs.get("title")), "%s: certificate has no expiry title" % where)
+                ping = row.find(cls="css-ss-ping")
+                if ck.get("type") != "push":
+                    c.ok(ping is None, "%s: a ping shown for a %s check" % (where, ck.get("type")))
+                elif c.ok(ping is not None, "%s: push check shows no last ping" % where):
+                    lp = ck.get("last_ping") if isinstance(ck.get("last_ping"), dict) else None
+                    if lp is None:
+                        c.ok("no ping yet" in ping.text(), "%s: ping text %r" % (where, ping.text()))
+                    else:
+                        c.ok(ping.text().startswith("last ping "), "%s: ping text %r" % (where, ping.text()))
+                        if lp.get("message"):
+                            c.ok(str(lp["message"]) in ping.text(),
+                                 "%s: ping message not shown as text in %r" % (where, ping.text()))
+                        due = parse_ts(ck.get("ping_due_by"))
+                        bad = lp.get("ok") is False or (due is not None and now is not None and due < now)
+                        c.ok(ping.has_class("css-ss-cert-bad") == bad,
+                             "%s: ping bad colour %s, expected %s" % (where, ping.has_class("css-ss-cert-bad"), bad))
                 if ck.get("detail"):
                     dn = row.find(cls="css-ss-cdetail")
                     c.ok(dn is not None and dn.text() == str(ck["detail"]),

@@ -300,6 +300,23 @@
     return e;
   }
 
+  // "last ping 5 min ago: <message>" for a push check (its job's report-in),
+  // and when the next one is due; a failed or overdue ping in the bad colour.
+  function pingEl(ck, now) {
+    if (ck.type !== 'push') return null;
+    var lp = ck.last_ping && typeof ck.last_ping === 'object' ? ck.last_ping : null;
+    var at = lp ? parseT(lp.at) : null;
+    var due = parseT(ck.ping_due_by);
+    var text = at == null ? 'no ping yet'
+      : 'last ping ' + fmtDur(Math.max(0, now - at)) + ' ago' + (lp.ok === false ? ' (failed)' : '');
+    if (lp && lp.message != null && lp.message !== '') text += ': ' + String(lp.message);
+    if (due != null) text += due < now ? ' \u00B7 overdue' : ' \u00B7 next due in ' + fmtDur(due - now);
+    var bad = (lp && lp.ok === false) || (due != null && due < now);
+    var e = h('span', 'css-ss-ping' + (bad ? ' css-ss-cert-bad' : ''), text);
+    if (at != null) e.setAttribute('title', 'last ping ' + fmtAbs(at) + (due != null ? '; due by ' + fmtAbs(due) : ''));
+    return e;
+  }
+
   function pill(status, extraCls) {
     var s = st(status);
     var p = h('span', 'css-ss-pill css-ss-s-' + s + (extraCls ? ' ' + extraCls : ''));
@@ -1027,13 +1044,13 @@
       if (ck.reason != null) parts.push('reason: ' + String(ck.reason));
       var cl2 = num(ck.latency_ms);
       if (cl2 != null) parts.push('latency: ' + fmtLat(cl2));
-      var cert = certEl(ck, now);
-      if (parts.length || cert) {
+      var extras = [certEl(ck, now), pingEl(ck, now)].filter(function (x) { return x; });
+      if (parts.length || extras.length) {
         var meta = h('div', 'css-ss-cmeta', parts.join(' \u00B7 '));
-        if (cert) {
-          if (parts.length) meta.appendChild(document.createTextNode(' \u00B7 '));
-          meta.appendChild(cert);
-        }
+        extras.forEach(function (x, i) {
+          if (parts.length || i) meta.appendChild(document.createTextNode(' \u00B7 '));
+          meta.appendChild(x);
+        });
         row.appendChild(meta);
       }
       if (ck.detail != null && ck.detail !== '') row.appendChild(h('div', 'css-ss-cdetail', String(ck.detail)));
