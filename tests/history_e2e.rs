@@ -1,0 +1,364 @@
+//! The history store end to end through the real binary: an incident across
+//! `check` runs, across daemon cycles and across a daemon restart, compared
+//! with the status files of the same runs; 20 `check`s at once plus a daemon
+//! plus readers of every endpoint, every result counted; each fault of the
+//! SPEC hitting a real `check` (and a real daemon where it matters); and a
+//! seeded year served by `serve`, cross-checked against a direct computation
+//! and against the commands' JSON.
+//!
+//! Store-level tests (a `Recorder` in a child process) and the commands on a
+//! small seeded database are in tests/history.rs; the direct computation
+//! from a seeded timeline is shared from there.
+
+use crate::history::{near, ts};
+use crate::util::{self, Daemon, Env, Out, TcpFixture, wait_until};
+
+use rustix::process::Signal;
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use std::time::Duration;
+
+const WARNING: &str = "chatstack-status: warning:";
+
+fn warnings(lines: &str) -> Vec<&str> {
+    lines.lines().filter(|l| l.starts_with(WARNING)).collect()
+}
+
+/// The status file, or None while it does not exist yet.
+fn status_now(env: &Env) -> Option<Value> {
+    let text = std::fs::read_to_string(env.status_path()).ok()?;
+    serde_json::from_str(&text).ok()
+}
+
+fn service(doc: &Value, name: &str) -> Value {
+    util::service_of(doc, name)
+}
+
+/// A command with `-c` the env's config appended.
+#[track_caller]
+fn cmd(env: &Env, args: &[&str], vars: &[(&str, &str)]) -> Out {
+    let cfg = env.config_path();
+    let mut all: Vec<&str> = args.to_vec();
+    all.extend(["-c", cfg.to_str().unwrap()]);
+    env.cmd_env(&all, vars)
+}
+
+/// `incidents --format json` (every incident of the last 30 days).
+#[track_caller]
+fn incidents(env: &Env) -> Vec<Value> {
+    let out = cmd(env, &["incidents", "--format", "json", "--limit", "10000"], &[]);
+    out.code(0);
+    out.json()["incidents"].as_array().cloned().unwrap_or_default()
+}
+
+/// A read-only look at the database, as a test would with sqlite3.
+fn sql(db: &Path) -> rusqlite::Connection {
+    rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .expect("open the history database")
+}
+
+/// Every result time of `service`, oldest first.
+fn result_times(db: &Path, name: &str) -> Vec<i64> {
+    let c = sql(db);
+    let mut st = c
+        .prepare(
+            "SELECT r.at FROM results r JOIN services s ON s.id = r.service_id
+             WHERE s.name = ?1 ORDER BY r.at",
+        )
+        .unwrap();
+    st.query_map([name], |r| r.get(0)).unwrap().map(Result::unwrap).collect()
+}
+
+/// The status history ring of a service: (at, status), oldest first.
+fn ring(doc: &Value, name: &str) -> Vec<(i64, String)> {
+    service(doc, name)["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| (ts(&h["at"]), h["status"].as_str().unwrap().to_string()))
+        .collect()
+}
+
+/// Incidents as the ring says they are: (first down, first non-down after it).
+fn incidents_of_ring(ring: &[(i64, String)]) -> Vec<(i64, Option<i64>)> {
+    let mut out = Vec::new();
+    let mut open = None;
+    for (at, status) in ring {
+        match (status.as_str(), open) {
+            ("down", None) => open = Some(*at),
+            ("down", Some(_)) => {}
+            (_, Some(s)) => {
+                out.push((s, Some(*at)));
+                open = None;
+            }
+            _ => {}
+        }
+    }
+    if let Some(s) = open {
+        out.push((s, None));
+    }
+    out
+}
+
+fn span(i: &Value) -> (i64, Option<i64>) {
+    (ts(&i["started_at"]), i["ended_at"].as_str().map(|_| ts(&i["ended_at"])))
+}
+
+/// The restarts of a status entry as the incident lists them: `[{at, ok}]`.
+fn restarts_of(svc: &Value) -> Value {
+    Value::Array(
+        svc["restarts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| json!({"at": r["at"], "ok": r["ok"]}))
+            .collect(),
+    )
+}
+
+/// The cause as the incident lists it, from the status entry's first down check.
+fn cause_of(svc: &Value) -> Value {
+    let c = svc["checks"].as_array().unwrap().iter().find(|c| c["status"] == "down").unwrap();
+    json!({"type": c["type"], "target": c["target"], "reason": c["reason"], "detail": c["detail"]})
+}
+
+fn stop(d: &mut Daemon) {
+    d.signal(Signal::TERM);
+    let (code, _) = d.wait_exit(Duration::from_secs(15));
+    assert_eq!(code, Some(0), "daemon exit; log: {:#?}", d.log());
+}
+
+// ---- 1. incidents end to end ----------------------------------------------
+
+#[test]
+fn a_flip_across_check_runs_is_one_incident_with_the_status_files_cause_and_restart() {
+    let env = Env::new();
+    env.fake_systemctl();
+    env.unit("web.service", "active", "running", "success");
+    let tcp = TcpFixture::new();
+    let hook = util::http_fixture(util::Behaviour::Ok("ok".into()));
+    env.config(&format!(
+        "timeout: 2s\nheal: {{grace: 0s}}\n\
+         notify:\n  - {{type: webhook, name: hook, url: \"{}\", timeout: 2s}}\n\
+         services:\n  - name: web\n    unit: web.service\n  - name: db\n    port: {}\n",
+        hook.url("/hook"),
+        tcp.port()
+    ));
+    let mut docs = Vec::new();
+    let mut run = |code: i32| {
+        let out = env.check(&[]);
+        out.code(code);
+        assert!(warnings(&out.stderr).is_empty(), "{}", out.stderr);
+        docs.push(env.status());
+    };
+    run(0); // 0: up
+    env.unit("web.service", "failed", "failed", "exit-code");
+    run(2); // 1: down: the incident begins
+    run(2); // 2: down again: healing restarts the unit
+    assert_eq!(env.systemctl_actions(), ["restart web.service"]);
+    env.unit("web.service", "active", "running", "success"); // the restart worked
+    run(0); // 3: up: the incident ends
+    run(0); // 4: up
+
+    let listed = incidents(&env);
+    assert_eq!(listed.len(), 1, "{listed:#?}");
+    let inc = &listed[0];
+    let at = |k: usize| ts(&docs[k]["generated_at"]);
+    let down = service(&docs[1], "web");
+    assert_eq!(inc["service"], "web");
+    assert_eq!(inc["started_at"], docs[1]["generated_at"], "the first down run");
+    assert_eq!(ts(&down["since"]), at(1));
+    assert_eq!(inc["ended_at"], docs[3]["generated_at"], "the first up run");
+    assert_eq!(ts(&service(&docs[3], "web")["since"]), at(3));
+    near(&inc["duration_s"], at(3) - at(1), 0, "duration");
+    assert_eq!(inc["cause"], cause_of(&down));
+    assert_eq!(
+        inc["cause"],
+        json!({"type": "systemd", "target": "web.service", "reason": "unit_failed",
+               "detail": "failed (failed), result exit-code"})
+    );
+    // The restart, exactly as the status file of its run records it.
+    let healed = service(&docs[2], "web");
+    assert_eq!(healed["restarts"].as_array().unwrap().len(), 1, "{healed:#}");
+    assert_eq!(inc["restarts"], restarts_of(&healed));
+    assert_eq!(inc["restarts"], restarts_of(&service(&docs[4], "web")));
+    assert_eq!((inc["alerted"].clone(), inc["muted"].clone()), (json!(true), json!(false)));
+    assert!(
+        hook.requests().iter().any(|r| r.path == "/hook"),
+        "the alert that `alerted` stands for was delivered"
+    );
+
+    // The report agrees: one incident, its downtime, its restart, its alert.
+    let out = cmd(&env, &["report", "--format", "json"], &[]);
+    out.code(0);
+    let r = out.json();
+    let web = r["services"].as_array().unwrap().iter().find(|s| s["name"] == "web").unwrap();
+    assert_eq!(web["incidents"], 1);
+    near(&web["downtime_s"], at(3) - at(1), 0, "downtime");
+    near(&web["mttr_s"], at(3) - at(1), 0, "mttr");
+    assert_eq!(web["restarts"], json!({"ok": 1, "failed": 0}));
+    assert_eq!(web["alerts"], 1);
+    let db = r["services"].as_array().unwrap().iter().find(|s| s["name"] == "db").unwrap();
+    assert_eq!((db["incidents"].clone(), db["uptime"].clone()), (json!(0), json!(100.0)));
+    // Every run is in the history, at its status file's time.
+    let times: Vec<i64> = (0..docs.len()).map(at).collect();
+    assert_eq!(result_times(&env.history_path(), "web"), times);
+    assert_eq!(result_times(&env.history_path(), "db"), times);
+}
+
+/// A service `web` on `web.service` (only its unit checked) at `interval`.
+fn unit_env(interval: &str, heal: &str) -> Env {
+    let env = Env::new();
+    env.fake_systemctl();
+    env.unit("web.service", "active", "running", "success");
+    env.config(&format!(
+        "interval: {interval}\ntimeout: 2s\nheal: {heal}\nservices:\n  - name: web\n    unit: web.service\n"
+    ));
+    env
+}
+
+fn run_daemon(env: &Env) -> Daemon {
+    let cfg = env.config_path().display().to_string();
+    Daemon::start(env, &["run", "-c", &cfg], &[])
+}
+
+/// Waits for a status file (newer than `after`) in which `web` has `status`.
+#[track_caller]
+fn wait_for_web(env: &Env, status: &str, after: i64) -> Value {
+    let mut seen = None;
+    wait_until(Duration::from_secs(20), || {
+        seen = status_now(env)
+            .filter(|d| ts(&d["generated_at"]) > after && service(d, "web")["status"] == status);
+        seen.is_some()
+    });
+    seen.unwrap()
+}
+
+#[test]
+fn a_flip_through_the_daemon_is_one_incident_with_the_cycles_cause_and_restarts() {
+    let env = unit_env("300ms", "{grace: 0s}");
+    let mut d = run_daemon(&env);
+    let up = wait_for_web(&env, "up", 0);
+    env.unit("web.service", "failed", "failed", "exit-code");
+    let down = wait_for_web(&env, "down", ts(&up["generated_at"]));
+    wait_until(Duration::from_secs(20), || !env.systemctl_actions().is_empty());
+    env.unit("web.service", "active", "running", "success");
+    let healed = wait_for_web(&env, "up", ts(&down["generated_at"]));
+    // One more cycle, so that the recovery is recorded before we look.
+    let last = wait_for_web(&env, "up", ts(&healed["generated_at"]));
+
+    // While it runs, /api/incidents says what the command says, byte for byte.
+    let api = d.get("/api/incidents");
+    assert_eq!(api.status, 200, "{}", api.text());
+    let out = cmd(&env, &["incidents", "--format", "json"], &[]);
+    out.code(0);
+    assert_eq!(api.json(), out.json(), "the endpoint and the command disagree");
+    stop(&mut d);
+    assert!(warnings(&d.log().join("\n")).is_empty(), "{:#?}", d.log());
+
+    let listed = incidents(&env);
+    assert_eq!(listed.len(), 1, "{listed:#?}");
+    let inc = &listed[0];
+    let ring = ring(&last, "web");
+    assert_eq!(incidents_of_ring(&ring), vec![span(inc)], "ring {ring:?}");
+    assert_eq!(ts(&inc["started_at"]), ts(&service(&down, "web")["since"]));
+    assert_eq!(ts(&inc["ended_at"]), ts(&service(&healed, "web")["since"]));
+    assert_eq!(inc["cause"], cause_of(&service(&down, "web")));
+    let restarts = restarts_of(&service(&last, "web"));
+    assert!(!restarts.as_array().unwrap().is_empty());
+    assert_eq!(inc["restarts"], restarts, "the restarts the status file records");
+    assert_eq!(
+        env.systemctl_actions().len(),
+        restarts.as_array().unwrap().len(),
+        "{:?}",
+        env.systemctl_calls()
+    );
+    // Every cycle of the ring is in the history, at its time.
+    let recorded = result_times(&env.history_path(), "web");
+    for (at, _) in &ring {
+        assert!(recorded.contains(at), "cycle at {at} not in the history");
+    }
+}
+
+/// Polls the daemon's `/api/incidents` until `cond` holds on its list.
+#[track_caller]
+fn wait_for_incidents(d: &Daemon, cond: impl Fn(&[Value]) -> bool) {
+    wait_until(Duration::from_secs(20), || {
+        let r = d.get("/api/incidents");
+        r.status == 200 && cond(r.json()["incidents"].as_array().map_or(&[][..], |v| v))
+    });
+}
+
+/// The rings of several status documents merged: every cycle any of them saw.
+fn merged_ring(docs: &[&Value], name: &str) -> Vec<(i64, String)> {
+    let mut all = BTreeMap::new();
+    for d in docs {
+        all.extend(ring(d, name));
+    }
+    all.into_iter().collect()
+}
+
+#[test]
+fn an_incident_open_across_daemon_restarts_stays_one_and_ends_at_the_first_non_down_result() {
+    let env = unit_env("250ms", "{enabled: false}");
+    env.unit("web.service", "failed", "failed", "exit-code");
+
+    // First daemon: the incident opens.
+    let mut a = run_daemon(&env);
+    let first = wait_for_web(&env, "down", 0);
+    wait_for_incidents(&a, |l| l.len() == 1 && l[0]["ended_at"].is_null());
+    stop(&mut a);
+    let a_last = status_now(&env).unwrap();
+
+    // Second daemon: still down (the same incident goes on), then it recovers.
+    let mut b = run_daemon(&env);
+    let b_down = wait_for_web(&env, "down", ts(&a_last["generated_at"]));
+    wait_for_incidents(&b, |l| l.len() == 1);
+    assert_eq!(incidents(&env).len(), 1, "the second daemon continues the incident");
+    env.unit("web.service", "active", "running", "success");
+    let b_up = wait_for_web(&env, "up", ts(&b_down["generated_at"]));
+    // Down again, and stopped while down.
+    env.unit("web.service", "failed", "failed", "exit-code");
+    let b_down2 = wait_for_web(&env, "down", ts(&b_up["generated_at"]));
+    wait_for_incidents(&b, |l| l.len() == 2 && l[0]["ended_at"].is_null());
+    stop(&mut b);
+    let b_last = status_now(&env).unwrap();
+    let stopped_at = ts(&b_last["generated_at"]);
+
+    // Third daemon: the service recovered while no monitor ran: the open
+    // incident ends at the third daemon's first result, not at the stop.
+    env.unit("web.service", "active", "running", "success");
+    let mut c = run_daemon(&env);
+    let c_up = wait_for_web(&env, "up", stopped_at);
+    wait_for_incidents(&c, |l| l.len() == 2 && !l[0]["ended_at"].is_null());
+    stop(&mut c);
+    for d in [&a, &b, &c] {
+        assert!(warnings(&d.log().join("\n")).is_empty(), "{:#?}", d.log());
+    }
+    let c_last = status_now(&env).unwrap();
+
+    let mut listed = incidents(&env);
+    listed.reverse(); // oldest first
+    assert_eq!(listed.len(), 2, "{listed:#?}");
+    let spans: Vec<_> = listed.iter().map(span).collect();
+    assert_eq!(spans[0].0, ts(&service(&first, "web")["since"]));
+    assert_eq!(spans[0].1, Some(ts(&service(&b_up, "web")["since"])));
+    assert_eq!(spans[1].0, ts(&service(&b_down2, "web")["since"]));
+    // Every cycle of the three daemons, from their status rings.
+    let ring = merged_ring(&[&a_last, &b_last, &c_last], "web");
+    let c_first = ring.iter().find(|(at, _)| *at > stopped_at).expect("a cycle of the third");
+    assert_eq!(spans[1].1, Some(c_first.0), "ended at the third daemon's first result");
+    assert_eq!(c_first.0, ts(&service(&c_up, "web")["since"]));
+    assert_eq!(incidents_of_ring(&ring), spans, "ring {ring:?}");
+    for inc in &listed {
+        assert_eq!(inc["cause"]["reason"], "unit_failed");
+        assert_eq!(inc["restarts"], json!([]));
+    }
+    // Nothing was lost across the restarts: every cycle has its result.
+    assert_eq!(
+        result_times(&env.history_path(), "web"),
+        ring.iter().map(|(at, _)| *at).collect::<Vec<_>>()
+    );
+}
