@@ -289,10 +289,13 @@ pub fn add_uptime(doc: &mut StatusDoc, recorder: &mut store::Recorder) {
 /// What the history store is told about this cycle.
 pub fn history_record(config: &Config, state: &StateFile, out: &CycleOutput) -> store::CycleRecord {
     let at = out.doc.generated_at;
+    // `alerted` is "an alert was sent": a down event some notifier takes
+    // (without one, the event is only logged).
     let alerted = |name: &str| {
         out.raised.events.iter().any(|e| {
             e.event == crate::config::EventName::Down
                 && (e.service == name || e.also_affected.iter().any(|a| a == name))
+                && config.notify.iter().any(|n| notify::wants(n, e))
         })
     };
     let services = out

@@ -11,7 +11,7 @@
 //! from a seeded timeline is shared from there.
 
 use crate::history::{near, ts};
-use crate::util::{self, Daemon, Env, Out, TcpFixture, wait_until};
+use crate::util::{self, Daemon, Env, Out, TcpFixture, closed_port, wait_until};
 
 use rustix::process::Signal;
 use serde_json::{Value, json};
@@ -208,6 +208,18 @@ fn a_flip_across_check_runs_is_one_incident_with_the_status_files_cause_and_rest
     assert_eq!(result_times(&env.history_path(), "db"), times);
 }
 
+#[test]
+fn without_a_notifier_an_incident_is_not_alerted() {
+    let env = Env::new();
+    env.config(&format!("timeout: 1s\nservices:\n  - name: web\n    port: {}\n", closed_port()));
+    env.check(&[]).code(2);
+    let listed = incidents(&env);
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0]["alerted"], false, "no notifier: no alert was sent");
+    let r = cmd(&env, &["report", "--format", "json"], &[]).json();
+    assert_eq!(r["services"][0]["alerts"], 0);
+}
+
 /// A service `web` on `web.service` (only its unit checked) at `interval`.
 fn unit_env(interval: &str, heal: &str) -> Env {
     let env = Env::new();
@@ -355,6 +367,7 @@ fn an_incident_open_across_daemon_restarts_stays_one_and_ends_at_the_first_non_d
     for inc in &listed {
         assert_eq!(inc["cause"]["reason"], "unit_failed");
         assert_eq!(inc["restarts"], json!([]));
+        assert_eq!(inc["alerted"], false);
     }
     // Nothing was lost across the restarts: every cycle has its result.
     assert_eq!(
