@@ -18,7 +18,8 @@ use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 const WARNING: &str = "chatstack-status: warning:";
 
@@ -374,4 +375,275 @@ fn an_incident_open_across_daemon_restarts_stays_one_and_ends_at_the_first_non_d
         result_times(&env.history_path(), "web"),
         ring.iter().map(|(at, _)| *at).collect::<Vec<_>>()
     );
+}
+
+// ---- 2. writers and readers at once ----------------------------------------
+
+/// Every history endpoint (and the others a dashboard polls), as readers hit them.
+const ENDPOINTS: &[&str] = &[
+    "/api/status",
+    "/api/uptime",
+    "/api/history?service=flap&since=24h&step=5m",
+    "/api/history?service=web&since=90d&step=1d",
+    "/api/incidents",
+    "/api/incidents?service=flap&since=1h&limit=5",
+    "/badge/web/status.svg",
+    "/badge/flap/uptime/24h.svg",
+    "/badge/web/uptime/90d.svg",
+    "/metrics",
+];
+
+/// One GET; a connection that fails is an answer with status 0.
+fn get(port: u16, path: &str) -> (u16, String) {
+    let attempt = std::panic::catch_unwind(|| util::request(port, "GET", path, &[]));
+    match attempt {
+        Ok(r) => (r.status, r.text().chars().take(300).collect()),
+        Err(_) => (0, "connection failed".into()),
+    }
+}
+
+/// (at, status code) of every result of `name`, oldest first.
+fn results(db: &Path, name: &str) -> Vec<(i64, i64)> {
+    let c = sql(db);
+    let mut st = c
+        .prepare(
+            "SELECT r.at, r.status FROM results r JOIN services s ON s.id = r.service_id
+             WHERE s.name = ?1 ORDER BY r.at",
+        )
+        .unwrap();
+    st.query_map([name], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(Result::unwrap).collect()
+}
+
+/// The incidents table of `name`: (started_at, ended_at), oldest first.
+fn incident_rows(db: &Path, name: &str) -> Vec<(i64, Option<i64>)> {
+    let c = sql(db);
+    let mut st = c
+        .prepare(
+            "SELECT i.started_at, i.ended_at FROM incidents i JOIN services s
+             ON s.id = i.service_id WHERE s.name = ?1 ORDER BY i.started_at",
+        )
+        .unwrap();
+    st.query_map([name], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(Result::unwrap).collect()
+}
+
+#[test]
+fn twenty_checks_a_daemon_and_readers_of_every_endpoint_at_once_lose_no_result() {
+    const SECONDS: u64 = 30;
+    let env = Env::new();
+    let tcp = TcpFixture::new();
+    let probes = env.path("probes.log");
+    // `count` writes the tag of the process that probed it (from its
+    // environment; pids are reused too soon): which cycles ran.
+    // `flap` is down two seconds in four: incidents open and end throughout.
+    env.config(&format!(
+        "interval: 200ms\ntimeout: 2s\nservices:\n  - name: web\n    port: {}\n\
+         \x20 - name: flap\n    checks: [{{type: command, argv: [sh, -c, 'test $(( $(date +%s) % 4 )) -lt 2 || exit 2']}}]\n\
+         \x20 - name: count\n    checks: [{{type: command, argv: [sh, -c, 'echo $PROBE_TAG >> {}']}}]\n",
+        tcp.port(),
+        probes.display()
+    ));
+    let cfg = env.config_path().display().to_string();
+    let mut daemon = Daemon::start(&env, &["run", "-c", &cfg], &[("PROBE_TAG", "daemon")]);
+    let port = daemon.port;
+    wait_until(Duration::from_secs(20), || get(port, "/api/status").0 == 200);
+
+    let stop_readers = AtomicBool::new(false);
+    let deadline = Instant::now() + Duration::from_secs(SECONDS);
+    let (checks, reads) = std::thread::scope(|s| {
+        let readers: Vec<_> = (0..4)
+            .map(|r| {
+                let stop = &stop_readers;
+                s.spawn(move || {
+                    let mut answers: Vec<(&str, u16, String)> = Vec::new();
+                    let mut k = r;
+                    // Bounded: the writers' deadline, and a count.
+                    while !stop.load(Ordering::Relaxed) && answers.len() < 200_000 {
+                        let path = ENDPOINTS[k % ENDPOINTS.len()];
+                        let (status, body) = get(port, path);
+                        answers.push((path, status, body));
+                        k += 1;
+                    }
+                    answers
+                })
+            })
+            .collect();
+        let checkers: Vec<_> = (0..20)
+            .map(|_| {
+                let env = &env;
+                let cfg = &cfg;
+                s.spawn(move || {
+                    let mut outs = Vec::new();
+                    while Instant::now() < deadline && outs.len() < 10_000 {
+                        let tag = util::unique("check-");
+                        let args = ["check", "-c", cfg, "--format", "json"];
+                        let c = env.command(&args, &[("PROBE_TAG", &tag)]);
+                        outs.push((tag, util::run_bin(c)));
+                    }
+                    outs
+                })
+            })
+            .collect();
+        let checks: Vec<(String, Out)> =
+            checkers.into_iter().flat_map(|t| t.join().unwrap()).collect();
+        stop_readers.store(true, Ordering::Relaxed);
+        let reads: Vec<_> = readers.into_iter().flat_map(|t| t.join().unwrap()).collect();
+        (checks, reads)
+    });
+    stop(&mut daemon);
+
+    // No error answer from any endpoint, and every endpoint was read.
+    let errors: Vec<_> = reads.iter().filter(|(_, status, _)| *status != 200).collect();
+    assert!(
+        errors.is_empty(),
+        "{} of {} answers were errors: {:#?}",
+        errors.len(),
+        reads.len(),
+        &errors[..errors.len().min(10)]
+    );
+    for path in ENDPOINTS {
+        assert!(reads.iter().filter(|(p, ..)| p == path).count() >= 5, "{path} hardly read");
+    }
+    // (It may say that a cycle outlasted the interval: it waited for the lock.)
+    let log = daemon.log().join("\n");
+    let db = env.history_path();
+    let about_history = |l: &&str| l.contains(&db.display().to_string()) || l.contains("history");
+    assert!(!warnings(&log).iter().any(about_history), "{log}");
+
+    // Every `check` ended with the services' code, or 3 when the state lock
+    // stayed busy (it then probed and recorded nothing).
+    let pids = std::fs::read_to_string(&probes).unwrap();
+    let probed = |tag: &str| pids.lines().filter(|l| l.trim() == tag).count();
+    let recorded: BTreeMap<&str, Vec<i64>> = ["web", "flap", "count"]
+        .into_iter()
+        .map(|name| (name, results(&db, name).into_iter().map(|(at, _)| at).collect()))
+        .collect();
+    let mut ok = 0;
+    for (tag, out) in &checks {
+        util::assert_no_panic(out);
+        assert!(warnings(&out.stderr).is_empty(), "a history warning under load: {}", out.stderr);
+        match out.code {
+            0..=2 => {
+                ok += 1;
+                assert_eq!(probed(tag), 1, "{out:#?}");
+                let at = ts(&out.json()["generated_at"]);
+                for (name, times) in &recorded {
+                    assert!(
+                        times.binary_search(&at).is_ok(),
+                        "{name}: the check at {at} is not recorded"
+                    );
+                }
+            }
+            3 => {
+                assert!(out.stderr.contains("lock"), "exit 3 for another reason: {out:#?}");
+                assert_eq!(probed(tag), 0, "{out:#?}");
+            }
+            _ => panic!("unexpected exit: {out:#?}"),
+        }
+    }
+    let cycles = probed("daemon");
+    assert!(ok >= 20 && cycles >= 10, "too little happened: {ok} checks, {cycles} daemon cycles");
+    assert_eq!(
+        pids.lines().count(),
+        ok + cycles,
+        "every probe was a check that exited 0-2 or a daemon cycle"
+    );
+    for (name, times) in &recorded {
+        assert_eq!(times.len(), ok + cycles, "{name}: {ok} checks + {cycles} daemon cycles");
+    }
+
+    let mut store = chatstack_status::store::Store::open_read(&db).unwrap();
+    assert_eq!(store.integrity_check().unwrap(), "ok");
+    // Results were recorded in their order: the incidents are exactly the
+    // down stretches of the results, and each service's mark is its newest.
+    let flap = results(&db, "flap");
+    let ring: Vec<(i64, String)> =
+        flap.iter().map(|(at, s)| (*at, if *s == 2 { "down" } else { "up" }.to_string())).collect();
+    let stretches = incidents_of_ring(&ring);
+    assert!(stretches.len() >= 3, "flap flipped: {stretches:?}");
+    assert_eq!(incident_rows(&db, "flap"), stretches);
+    let c = sql(&db);
+    for (name, times) in &recorded {
+        let last: i64 = c
+            .query_row("SELECT last_at FROM services WHERE name = ?1", [name], |r| r.get(0))
+            .unwrap();
+        assert_eq!(Some(&last), times.last(), "{name}: the mark is the newest result");
+    }
+    eprintln!(
+        "{} checks ({ok} recorded, {} found the lock busy), {cycles} daemon cycles, {} answers",
+        checks.len(),
+        checks.len() - ok,
+        reads.len()
+    );
+}
+
+/// Waits until `cond` holds or `within` passes; says which (for waits that
+/// may legitimately time out, e.g. for something the fixed code never does).
+fn holds_within(within: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        if cond() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    cond()
+}
+
+#[test]
+fn a_check_during_a_daemon_cycle_is_recorded_after_that_cycle() {
+    // The daemon's cycle and a `check` take turns under the state lock; their
+    // results must reach the history in that order. Hold the database's write
+    // lock so that the daemon's first cycle is stuck recording, then run a
+    // `check`: it must not get past the state lock (and so must not record)
+    // before the daemon's cycle has. (When the daemon recorded after
+    // unlocking, the check, whose retries were the more frequent, won about
+    // nineteen times in twenty: its later result went in first, the mark went
+    // backwards and an incident could open after the service was seen up.)
+    let env = Env::new();
+    let tcp = TcpFixture::new();
+    env.config(&format!(
+        "interval: 1h\ntimeout: 1s\nservices:\n  - name: web\n    port: {}\n",
+        tcp.port()
+    ));
+    env.check(&[]).code(0);
+    let db = env.history_path();
+    let before = ts(&env.status()["generated_at"]);
+    let holder = rusqlite::Connection::open(&db).unwrap();
+    holder.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let cfg = env.config_path().display().to_string();
+    let mut d = Daemon::start(&env, &["run", "-c", &cfg, "--no-http"], &[]);
+    // Its cycle has written the status: it is recording now, and waiting.
+    wait_until(Duration::from_secs(10), || {
+        status_now(&env).is_some_and(|s| ts(&s["generated_at"]) > before)
+    });
+    let daemon_at = ts(&env.status()["generated_at"]);
+    let blocked = Instant::now();
+    // Let SQLite's retries of the daemon back off to their longest (100 ms).
+    holds_within(Duration::from_millis(300), || false);
+    let check = std::thread::scope(|s| {
+        let c = s.spawn(|| env.check(&[]));
+        // Only the old order lets the check write its status now.
+        let overtook = holds_within(Duration::from_millis(500), || {
+            status_now(&env).is_some_and(|s| ts(&s["generated_at"]) > daemon_at)
+        });
+        assert!(
+            blocked.elapsed() < Duration::from_millis(1500),
+            "the hold must stay below the busy timeout"
+        );
+        holder.execute_batch("COMMIT").unwrap();
+        let out = c.join().unwrap();
+        (out, overtook)
+    });
+    let (out, overtook) = check;
+    out.code(0);
+    stop(&mut d);
+    let check_at = ts(&env.status()["generated_at"]);
+    assert!(check_at > daemon_at);
+    assert!(!overtook, "the check ran its cycle while the daemon's was not yet recorded");
+    assert!(warnings(&out.stderr).is_empty(), "{}", out.stderr);
+    assert!(warnings(&d.log().join("\n")).is_empty(), "{:#?}", d.log());
+    let times = result_times(&db, "web");
+    assert_eq!(times[1..], [daemon_at, check_at]);
+    let last: i64 = sql(&db).query_row("SELECT last_at FROM services", [], |r| r.get(0)).unwrap();
+    assert_eq!(last, check_at, "the mark is the newest result");
 }
