@@ -224,7 +224,7 @@ fn run_child(scenario: &str, dir: &Path, setup: Option<&str>, env: &[(&str, &str
 }
 
 /// Private mount namespaces need root; say so rather than pass silently.
-fn can_mount() -> bool {
+pub(crate) fn can_mount() -> bool {
     if rustix::process::geteuid().is_root() {
         return true;
     }

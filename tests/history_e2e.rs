@@ -13,10 +13,11 @@
 use crate::history::{near, ts};
 use crate::util::{self, Daemon, Env, Out, TcpFixture, closed_port, wait_until};
 
+use chatstack_status::time::Timestamp;
 use rustix::process::Signal;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -25,6 +26,15 @@ const WARNING: &str = "chatstack-status: warning:";
 
 fn warnings(lines: &str) -> Vec<&str> {
     lines.lines().filter(|l| l.starts_with(WARNING)).collect()
+}
+
+/// A daemon's warnings, but for cycles outlasting the interval (which a
+/// loaded test machine causes).
+fn daemon_warnings(d: &Daemon) -> Vec<String> {
+    d.log()
+        .into_iter()
+        .filter(|l| l.starts_with(WARNING) && !l.contains("longer than the interval"))
+        .collect()
 }
 
 /// The status file, or None while it does not exist yet.
@@ -269,7 +279,7 @@ fn a_flip_through_the_daemon_is_one_incident_with_the_cycles_cause_and_restarts(
     out.code(0);
     assert_eq!(api.json(), out.json(), "the endpoint and the command disagree");
     stop(&mut d);
-    assert!(warnings(&d.log().join("\n")).is_empty(), "{:#?}", d.log());
+    assert!(daemon_warnings(&d).is_empty(), "{:#?}", d.log());
 
     let listed = incidents(&env);
     assert_eq!(listed.len(), 1, "{listed:#?}");
@@ -348,7 +358,7 @@ fn an_incident_open_across_daemon_restarts_stays_one_and_ends_at_the_first_non_d
     wait_for_incidents(&c, |l| l.len() == 2 && !l[0]["ended_at"].is_null());
     stop(&mut c);
     for d in [&a, &b, &c] {
-        assert!(warnings(&d.log().join("\n")).is_empty(), "{:#?}", d.log());
+        assert!(daemon_warnings(d).is_empty(), "{:#?}", d.log());
     }
     let c_last = status_now(&env).unwrap();
 
@@ -641,9 +651,608 @@ fn a_check_during_a_daemon_cycle_is_recorded_after_that_cycle() {
     assert!(check_at > daemon_at);
     assert!(!overtook, "the check ran its cycle while the daemon's was not yet recorded");
     assert!(warnings(&out.stderr).is_empty(), "{}", out.stderr);
-    assert!(warnings(&d.log().join("\n")).is_empty(), "{:#?}", d.log());
+    assert!(daemon_warnings(&d).is_empty(), "{:#?}", d.log());
     let times = result_times(&db, "web");
     assert_eq!(times[1..], [daemon_at, check_at]);
     let last: i64 = sql(&db).query_row("SELECT last_at FROM services", [], |r| r.get(0)).unwrap();
     assert_eq!(last, check_at, "the mark is the newest result");
+}
+
+// ---- 3. each fault, through `check` and the daemon -------------------------
+
+/// A world for the fault tests: `web` up and `db` down, so the exit code is
+/// 2 whatever the history does; a 300 ms interval for the daemon.
+struct Faulty {
+    env: Env,
+    _tcp: TcpFixture,
+    db: PathBuf,
+}
+
+const RECORD_WARNING: &str = "this cycle is not in the history (the next cycle tries again)";
+
+impl Faulty {
+    /// `history` is the database's path inside the env's directory.
+    fn new(history: &str) -> Faulty {
+        Self::with(history, "")
+    }
+
+    fn with(history: &str, extra: &str) -> Faulty {
+        let env = Env::new();
+        let tcp = TcpFixture::new();
+        let db = env.path(history);
+        env.config(&format!(
+            "history_db: {db:?}\n{extra}interval: 300ms\ntimeout: 1s\n\
+             services:\n  - name: web\n    port: {}\n  - name: db\n    port: {}\n",
+            tcp.port(),
+            closed_port()
+        ));
+        // The reference: the same cycle without a history gives this code.
+        let off = f_check(&env, &[("CHATSTACK_HISTORY_DB", "off")]);
+        off.code(2);
+        assert!(!db.exists());
+        Faulty { env, _tcp: tcp, db }
+    }
+
+    /// One `check`, with every guarantee of a cycle that a history fault
+    /// must not cost asserted: the services' exit code, a new status file,
+    /// and the state file of the same cycle. Returns it and its time.
+    #[track_caller]
+    fn check(&self) -> (Out, i64) {
+        let before = status_now(&self.env).map(|s| ts(&s["generated_at"]));
+        let out = f_check(&self.env, &[]);
+        let at = self.cycle_written(&out, before);
+        (out, at)
+    }
+
+    /// A `check` that records (no warning at all).
+    #[track_caller]
+    fn check_records(&self) -> i64 {
+        let (out, at) = self.check();
+        assert!(warnings(&out.stderr).is_empty(), "{}", out.stderr);
+        assert!(self.recorded(&self.db, at), "the cycle at {at} is in the history");
+        at
+    }
+
+    #[track_caller]
+    fn cycle_written(&self, out: &Out, before: Option<i64>) -> i64 {
+        self.cycle_files(out.code, &self.env.status(), &self.env.state(), before)
+    }
+
+    #[track_caller]
+    fn cycle_files(&self, code: i32, status: &Value, state: &Value, before: Option<i64>) -> i64 {
+        assert_eq!(code, 2, "the services' exit code");
+        let at = ts(&status["generated_at"]);
+        assert!(before.is_none_or(|b| at > b), "a new status file");
+        assert_eq!(service(status, "web")["status"], "up");
+        assert_eq!(service(status, "db")["status"], "down");
+        let ring = state["services"]["web"]["history"].as_array().unwrap();
+        assert_eq!(ts(&ring.last().unwrap()["at"]), at, "the state file of the same cycle");
+        at
+    }
+
+    fn recorded(&self, db: &Path, at: i64) -> bool {
+        db.exists() && ["web", "db"].iter().all(|s| result_times(db, s).contains(&at))
+    }
+
+    fn daemon(&self) -> Daemon {
+        run_daemon(&self.env)
+    }
+}
+
+#[track_caller]
+fn f_check(env: &Env, vars: &[(&str, &str)]) -> Out {
+    let cfg = env.config_path();
+    env.cmd_env(&["check", "-c", cfg.to_str().unwrap()], vars)
+}
+
+/// Exactly one warning line, naming `db` and saying `says`.
+#[track_caller]
+fn one_warning(text: &str, db: &Path, says: &str) -> String {
+    let w = warnings(text);
+    assert_eq!(w.len(), 1, "exactly one warning line expected:\n{text}");
+    assert!(w[0].contains(&db.display().to_string()), "the warning names the file: {}", w[0]);
+    assert!(w[0].contains(says), "the warning says {says:?}: {}", w[0]);
+    w[0].to_string()
+}
+
+/// `db` where SQLite can open it: SQLite resolves symbolic links in a path,
+/// and `/proc/PID/root` (a daemon's private mount namespace) resolves to our
+/// own root, so a database seen through it is read from a copy (the file and
+/// its WAL: a consistent snapshot, the WAL's torn tail ignored by SQLite).
+fn readable(db: &Path) -> (Option<tempfile::TempDir>, PathBuf) {
+    if !db.starts_with("/proc") {
+        return (None, db.to_path_buf());
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("history.db");
+    std::fs::copy(db, &copy).unwrap();
+    let wal = PathBuf::from(format!("{}-wal", db.display()));
+    if wal.exists() {
+        std::fs::copy(&wal, dir.path().join("history.db-wal")).unwrap();
+    }
+    (Some(dir), copy)
+}
+
+/// The newest result time in `db` (reading it where the test sees it).
+fn newest(db: &Path) -> Option<i64> {
+    if !db.exists() {
+        return None;
+    }
+    let (_keep, db) = readable(db);
+    // A file just created has no tables until its first transaction ends.
+    let c = rusqlite::Connection::open_with_flags(&db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY);
+    c.ok()?
+        .query_row(
+            "SELECT max(r.at) FROM results r JOIN services s ON s.id = r.service_id
+             WHERE s.name = 'web'",
+            [],
+            |r| r.get(0),
+        )
+        .ok()
+        .flatten()
+}
+
+#[track_caller]
+fn wait_recorded_after(read: &Path, t: i64) {
+    wait_until(Duration::from_secs(20), || newest(read).is_some_and(|n| n > t));
+}
+
+/// Waits for `n` warning lines naming `db` in the daemon's log.
+#[track_caller]
+fn wait_warnings(d: &Daemon, db: &Path, n: usize) {
+    let name = db.display().to_string();
+    wait_until(Duration::from_secs(20), || {
+        d.log().iter().filter(|l| l.starts_with(WARNING) && l.contains(&name)).count() >= n
+    });
+}
+
+/// After a daemon started at `started` went through a fault in `[from, to]`
+/// and its repair, read from `read` (where the test sees `f.db`): every
+/// cycle wrote its status (the status ring has it), the cycles missing from
+/// the history all fell in the fault, and each of them has exactly one
+/// warning line naming the file and saying `says`. Returns how many were lost.
+#[track_caller]
+fn assert_daemon_went_on(
+    f: &Faulty,
+    d: &Daemon,
+    read: &Path,
+    says: &str,
+    started: i64,
+    (from, to): (i64, i64),
+) -> usize {
+    let (_keep, read) = readable(read);
+    let recorded = result_times(&read, "web");
+    let last = *recorded.last().expect("recorded after the repair");
+    let ring: Vec<i64> = ring(&f.env.status(), "web")
+        .into_iter()
+        .map(|(at, _)| at)
+        .filter(|at| *at >= started && *at <= last)
+        .collect();
+    assert!(ring.len() < 60, "the ring holds every cycle of the test");
+    let missing: Vec<i64> = ring.iter().copied().filter(|at| !recorded.contains(at)).collect();
+    // A cycle probed just before the fault may have been recorded into it.
+    for at in &missing {
+        assert!(*at >= from - 2_000 && *at <= to, "{at} lost outside the fault [{from}, {to}]");
+    }
+    let name = f.db.display().to_string();
+    let log = d.log();
+    let (about, other): (Vec<&String>, Vec<&String>) =
+        log.iter().filter(|l| l.starts_with(WARNING)).partition(|l| l.contains(&name));
+    assert_eq!(about.len(), missing.len(), "one warning per cycle not recorded: {log:#?}");
+    for w in &about {
+        assert!(w.contains(says), "the warning says {says:?}: {w}");
+    }
+    // Cycles that waited for the database may outlast the interval: said so.
+    assert!(other.iter().all(|l| l.contains("longer than the interval")), "{other:#?}");
+    missing.len()
+}
+
+#[test]
+fn locked_past_the_busy_timeout_check_and_the_daemon_warn_once_and_go_on() {
+    let f = Faulty::new("history.db");
+    f.check_records();
+    let holder = rusqlite::Connection::open(&f.db).unwrap();
+    holder.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let (out, at) = f.check();
+    assert!(out.elapsed >= Duration::from_secs(2), "it waited the busy timeout");
+    one_warning(
+        &out.stderr,
+        &f.db,
+        &format!("history database locked by another process for more than 2s; {RECORD_WARNING}"),
+    );
+    assert!(!f.recorded(&f.db, at));
+    holder.execute_batch("COMMIT").unwrap();
+    f.check_records();
+
+    // The daemon, started while another process holds the lock.
+    holder.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let from = Timestamp::now().0;
+    let mut d = f.daemon();
+    wait_warnings(&d, &f.db, 2);
+    holder.execute_batch("COMMIT").unwrap();
+    let to = Timestamp::now().0;
+    wait_recorded_after(&f.db, to);
+    let lost = assert_daemon_went_on(&f, &d, &f.db, "locked by another process", from, (from, to));
+    assert!(lost >= 2);
+    stop(&mut d);
+    assert_eq!(
+        chatstack_status::store::Store::open_read(&f.db).unwrap().integrity_check().unwrap(),
+        "ok"
+    );
+}
+
+fn corrupt_aside(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            let n = p.file_name().unwrap().to_string_lossy().into_owned();
+            n.starts_with("history.db.corrupt-") && !n.ends_with("-wal")
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+fn garbage(len: u32) -> Vec<u8> {
+    (0..len).map(|i| (i.wrapping_mul(7919) % 251) as u8).collect()
+}
+
+#[test]
+fn a_corrupt_file_is_moved_aside_and_the_same_cycle_recorded_anew_by_check_and_the_daemon() {
+    let f = Faulty::new("history.db");
+    let dir = f.env.root().to_path_buf();
+    // Not a database at all.
+    std::fs::write(&f.db, garbage(20_000)).unwrap();
+    let (out, at) = f.check();
+    let w = one_warning(&out.stderr, &f.db, "history database was corrupt");
+    let aside = corrupt_aside(&dir);
+    assert_eq!(aside.len(), 1, "{aside:?}");
+    assert!(
+        w.contains(&format!("moved it to {} and started a new one", aside[0].display())),
+        "{w}"
+    );
+    assert_eq!(std::fs::read(&aside[0]).unwrap(), garbage(20_000), "moved, not altered");
+    assert!(f.recorded(&f.db, at), "the same cycle, in the new file");
+    f.check_records();
+
+    // A real database whose pages were damaged on disk.
+    damage(&f.db);
+    let (out, at) = f.check();
+    one_warning(&out.stderr, &f.db, "history database was corrupt");
+    assert_eq!(corrupt_aside(&dir).len(), 2);
+    assert!(f.recorded(&f.db, at));
+    assert_eq!(result_times(&f.db, "web"), vec![at], "a new database");
+    f.check_records();
+
+    // The daemon, started on a damaged file (as after a crash of the disk).
+    damage(&f.db);
+    let started = Timestamp::now().0;
+    let mut d = f.daemon();
+    wait_warnings(&d, &f.db, 1);
+    wait_recorded_after(&f.db, started);
+    // The readers find the new file too.
+    wait_until(Duration::from_secs(10), || d.get("/api/uptime").status == 200);
+    let to = Timestamp::now().0;
+    wait_recorded_after(&f.db, to);
+    stop(&mut d);
+    let log = daemon_warnings(&d).join("\n");
+    one_warning(&log, &f.db, "history database was corrupt");
+    assert_eq!(corrupt_aside(&dir).len(), 3);
+    // No cycle lost: every cycle of the daemon is in the new file, the
+    // first (which found the damage) included.
+    let recorded = result_times(&f.db, "web");
+    let cycles: Vec<i64> = ring(&f.env.status(), "web")
+        .into_iter()
+        .map(|(at, _)| at)
+        .filter(|at| *at >= started && at <= recorded.last().unwrap())
+        .collect();
+    assert!(cycles.len() >= 2);
+    assert_eq!(recorded, cycles, "every cycle of the daemon, in the new file");
+    assert_eq!(
+        chatstack_status::store::Store::open_read(&f.db).unwrap().integrity_check().unwrap(),
+        "ok"
+    );
+}
+
+/// Overwrites every page of a database but its first with junk, on disk
+/// (its WAL checkpointed first, so that the damage is what SQLite reads).
+fn damage(db: &Path) {
+    {
+        let c = rusqlite::Connection::open(db).unwrap();
+        c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())).unwrap();
+    }
+    let mut bytes = std::fs::read(db).unwrap();
+    assert!(bytes.len() > 8192, "{} bytes", bytes.len());
+    let junk = garbage(bytes.len() as u32);
+    bytes[4096..].copy_from_slice(&junk[4096..]);
+    std::fs::write(db, &bytes).unwrap();
+}
+
+/// Runs `script` (sh, with `$BIN` the binary) in a private mount namespace,
+/// in the env's environment (PATH, no CHATSTACK_ variables).
+fn in_namespace(env: &Env, script: &str) -> Out {
+    let path = env.write("ns.sh", script);
+    let c = env.command_via_sh(&format!("BIN=\"$0\" exec unshare -m sh {path:?}"), &[]);
+    let out = util::run_bin(c);
+    util::assert_no_panic(&out);
+    out
+}
+
+/// The outputs of the runs a namespace script made (`run N` below).
+struct NsRun {
+    code: i32,
+    stderr: String,
+    status: Value,
+    state: Value,
+}
+
+const NS_RUN: &str = r#"run() {
+    "$BIN" check -c "$CFG" >/dev/null 2>"$OUT/err$1"; echo $? >"$OUT/rc$1"
+    cp "$STATUS" "$OUT/status$1.json"; cp "$STATE" "$OUT/state$1.json"
+}
+"#;
+
+impl Faulty {
+    fn ns_prelude(&self) -> String {
+        let out = self.env.path("ns-out");
+        std::fs::create_dir_all(&out).unwrap();
+        format!(
+            "set -u\nCFG={:?}\nOUT={:?}\nSTATUS={:?}\nSTATE={:?}\n{NS_RUN}",
+            self.env.config_path(),
+            out,
+            self.env.status_path(),
+            self.env.state_path()
+        )
+    }
+
+    #[track_caller]
+    fn ns_run(&self, n: u32) -> NsRun {
+        let out = self.env.path("ns-out");
+        let read = |f: &str| std::fs::read_to_string(out.join(f)).unwrap_or_default();
+        NsRun {
+            code: read(&format!("rc{n}")).trim().parse().expect("the run's exit code"),
+            stderr: read(&format!("err{n}")),
+            status: serde_json::from_str(&read(&format!("status{n}.json"))).expect("status"),
+            state: serde_json::from_str(&read(&format!("state{n}.json"))).expect("state"),
+        }
+    }
+}
+
+#[test]
+fn a_full_disk_check_and_the_daemon_warn_once_and_record_again_when_space_is_back() {
+    if !crate::history::can_mount() {
+        return;
+    }
+    let f = Faulty::new("mnt/history.db");
+    let mnt = f.db.parent().unwrap().to_path_buf();
+    std::fs::create_dir(&mnt).unwrap();
+    let copy = f.env.path("ns-out/copy.db");
+    let script = format!(
+        "{}MNT={mnt:?}\nmount -t tmpfs -o size=1m tmpfs \"$MNT\" || exit 90\n\
+         run 1\n\
+         dd if=/dev/zero of=\"$MNT/filler\" bs=64k 2>/dev/null; [ -s \"$MNT/filler\" ] || exit 91\n\
+         run 2\n\
+         rm \"$MNT/filler\"\n\
+         run 3\n\
+         cp \"$MNT/history.db\" {copy:?}; [ -f \"$MNT/history.db-wal\" ] && cp \"$MNT/history.db-wal\" {copy:?}-wal\n\
+         exit 0\n",
+        f.ns_prelude()
+    );
+    let out = in_namespace(&f.env, &script);
+    out.code(0);
+    let runs: Vec<NsRun> = (1..=3).map(|n| f.ns_run(n)).collect();
+    let mut before = None;
+    let mut ats = Vec::new();
+    for r in &runs {
+        let at = f.cycle_files(r.code, &r.status, &r.state, before);
+        before = Some(at);
+        ats.push(at);
+    }
+    assert!(warnings(&runs[0].stderr).is_empty(), "{}", runs[0].stderr);
+    one_warning(
+        &runs[1].stderr,
+        &f.db,
+        &format!("cannot write the history database: disk full; {RECORD_WARNING}"),
+    );
+    assert!(warnings(&runs[2].stderr).is_empty(), "{}", runs[2].stderr);
+    assert_eq!(result_times(&copy, "web"), vec![ats[0], ats[2]], "space back: recorded again");
+    assert!(!f.db.exists(), "the tmpfs went with the namespace");
+
+    // The daemon on a tmpfs of its own, filled from outside while it runs.
+    let script = format!(
+        "mount -t tmpfs -o size=1m tmpfs {mnt:?} && exec \"$0\" run -c {:?} --listen 127.0.0.1:0",
+        f.env.config_path()
+    );
+    let c = f.env.command_via_sh(&format!("exec unshare -m sh -c {script:?} \"$0\""), &[]);
+    let started = Timestamp::now().0;
+    let mut d = Daemon::start_command(c, true);
+    let root = PathBuf::from(format!("/proc/{}/root", d.pid()));
+    let seen = |p: &Path| root.join(p.strip_prefix("/").unwrap());
+    let read = seen(&f.db);
+    wait_recorded_after(&read, 0);
+    let from = Timestamp::now().0;
+    {
+        use std::io::Write;
+        let mut filler = std::fs::File::create(seen(&mnt.join("filler"))).unwrap();
+        let chunk = vec![0u8; 64 << 10];
+        let mut full = false;
+        for _ in 0..100 {
+            if filler.write_all(&chunk).is_err() {
+                full = true;
+                break;
+            }
+        }
+        assert!(full, "the tmpfs filled up");
+    }
+    wait_warnings(&d, &f.db, 1);
+    let warned = ts(&f.env.status()["generated_at"]);
+    // Monitoring goes on: new status files while the disk is full.
+    wait_until(Duration::from_secs(10), || ts(&f.env.status()["generated_at"]) > warned);
+    std::fs::remove_file(seen(&mnt.join("filler"))).unwrap();
+    let to = Timestamp::now().0;
+    wait_recorded_after(&read, to);
+    assert_daemon_went_on(&f, &d, &read, "disk full", started, (from, to));
+    stop(&mut d);
+}
+
+#[test]
+fn a_read_only_directory_check_and_the_daemon_warn_once_and_record_when_writable_again() {
+    if !crate::history::can_mount() {
+        return;
+    }
+    let f = Faulty::new("hist/history.db");
+    let dir = f.db.parent().unwrap().to_path_buf();
+    std::fs::create_dir(&dir).unwrap();
+    let ro =
+        format!("mount --bind {dir:?} {dir:?} && mount -o remount,bind,ro {dir:?} || exit 90\n");
+    // No database yet: it cannot be created.
+    let out = in_namespace(&f.env, &format!("{}{ro}run 1\n", f.ns_prelude()));
+    out.code(0);
+    let r = f.ns_run(1);
+    let first = f.cycle_files(r.code, &r.status, &r.state, None);
+    one_warning(&r.stderr, &f.db, "read-only (directory");
+    assert!(std::fs::read_dir(&dir).unwrap().next().is_none(), "nothing was created");
+    // Writable again (outside the namespace): the next cycle records.
+    let at = f.check_records();
+    assert!(at > first);
+    // An existing database in a directory that became read-only.
+    let before = std::fs::read(&f.db).unwrap();
+    let out = in_namespace(&f.env, &format!("{}{ro}run 2\n", f.ns_prelude()));
+    out.code(0);
+    let r = f.ns_run(2);
+    let at = f.cycle_files(r.code, &r.status, &r.state, Some(at));
+    one_warning(
+        &r.stderr,
+        &f.db,
+        &format!("read-only (directory {} is not writable", dir.display()),
+    );
+    assert_eq!(std::fs::read(&f.db).unwrap(), before, "not one byte changed");
+    assert!(!f.recorded(&f.db, at));
+    f.check_records();
+
+    // The daemon in a namespace where the directory is read-only, until
+    // the test makes it writable there again.
+    let script = format!(
+        "mount --bind {dir:?} {dir:?} && mount -o remount,bind,ro {dir:?} && exec \"$0\" run -c {:?} --listen 127.0.0.1:0",
+        f.env.config_path()
+    );
+    let c = f.env.command_via_sh(&format!("exec unshare -m sh -c {script:?} \"$0\""), &[]);
+    let from = Timestamp::now().0;
+    let mut d = Daemon::start_command(c, true);
+    wait_warnings(&d, &f.db, 2);
+    let fixed = std::process::Command::new("nsenter")
+        .args(["-t", &d.pid().to_string(), "-m", "mount", "-o", "remount,bind,rw"])
+        .arg(&dir)
+        .status()
+        .expect("nsenter");
+    assert!(fixed.success());
+    let to = Timestamp::now().0;
+    wait_recorded_after(&f.db, to);
+    let lost = assert_daemon_went_on(&f, &d, &f.db, "read-only", from, (from, to));
+    assert!(lost >= 2);
+    stop(&mut d);
+}
+
+#[test]
+fn a_missing_directory_is_created_like_the_state_files_and_one_that_cannot_be_is_one_warning() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = Env::new();
+    let tcp = TcpFixture::new();
+    let (db, state) = (env.path("var/lib/a/history.db"), env.path("var/lib/b/state.json"));
+    env.config(&format!(
+        "history_db: {db:?}\nstate_file: {state:?}\nservices:\n  - name: web\n    port: {}\n",
+        tcp.port()
+    ));
+    let out = env.check(&[]);
+    out.code(0);
+    assert!(warnings(&out.stderr).is_empty(), "{}", out.stderr);
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(db.parent().unwrap()), mode(state.parent().unwrap()), "like the state file's");
+    assert_eq!((mode(db.parent().unwrap()), mode(&db)), (0o750, 0o640));
+    assert_eq!(result_times(&db, "web"), vec![ts(&env.status()["generated_at"])]);
+
+    // Under a regular file no directory can be made; once it is gone, one is.
+    let f = Faulty::new("blocker/sub/history.db");
+    f.env.write("blocker", "a file where a directory should be");
+    let (out, at) = f.check();
+    one_warning(
+        &out.stderr,
+        &f.db,
+        &format!("cannot create directory {}", f.env.path("blocker/sub").display()),
+    );
+    assert!(out.stderr.contains(RECORD_WARNING), "{}", out.stderr);
+    assert!(!f.recorded(&f.db, at));
+    std::fs::remove_file(f.env.path("blocker")).unwrap();
+    f.check_records();
+    assert_eq!(mode(f.db.parent().unwrap()), 0o750);
+
+    // The daemon: the same, repaired while it runs.
+    std::fs::remove_dir_all(f.env.path("blocker")).unwrap();
+    f.env.write("blocker", "again");
+    let from = Timestamp::now().0;
+    let mut d = f.daemon();
+    wait_warnings(&d, &f.db, 2);
+    std::fs::remove_file(f.env.path("blocker")).unwrap();
+    let to = Timestamp::now().0;
+    wait_recorded_after(&f.db, to);
+    let lost = assert_daemon_went_on(&f, &d, &f.db, "cannot create directory", from, (from, to));
+    assert!(lost >= 2);
+    stop(&mut d);
+}
+
+fn set_schema(db: &Path, version: i64) {
+    let c = rusqlite::Connection::open(db).unwrap();
+    c.pragma_update(None, "user_version", version).unwrap();
+}
+
+#[test]
+fn a_newer_schema_is_left_untouched_while_check_and_the_daemon_go_on() {
+    let f = Faulty::new("history.db");
+    f.check_records();
+    set_schema(&f.db, 99);
+    let before = std::fs::read(&f.db).unwrap();
+    let says = "history database schema 99 is newer than this version understands (1); left untouched; no history is written";
+    for _ in 0..2 {
+        // Each cycle tries again, and leaves it alone again.
+        let (out, at) = f.check();
+        one_warning(&out.stderr, &f.db, says);
+        assert_eq!(std::fs::read(&f.db).unwrap(), before, "not one byte changed");
+        let wal = f.env.path("history.db-wal");
+        assert!(std::fs::metadata(&wal).map_or(0, |m| m.len()) == 0, "nothing in its WAL either");
+        assert!(f.env.service("web")["uptime"].is_null(), "no figures from a file not understood");
+        let _ = at;
+    }
+    // Put back as this version knows it (say, by the operator): it records.
+    set_schema(&f.db, 1);
+    f.check_records();
+
+    // The daemon: monitoring and the status go on, the history endpoints say why.
+    set_schema(&f.db, 99);
+    let from = Timestamp::now().0;
+    let mut d = f.daemon();
+    wait_warnings(&d, &f.db, 2);
+    assert_eq!(d.get("/api/status").status, 200);
+    let up = d.get("/api/uptime");
+    assert_eq!(up.status, 503, "{}", up.text());
+    assert!(
+        up.json()["error"].as_str().unwrap().contains("newer than this version"),
+        "{}",
+        up.text()
+    );
+    set_schema(&f.db, 1);
+    let to = Timestamp::now().0;
+    wait_recorded_after(&f.db, to);
+    wait_until(Duration::from_secs(10), || d.get("/api/uptime").status == 200);
+    let lost = assert_daemon_went_on(
+        &f,
+        &d,
+        &f.db,
+        "left untouched; no history is written",
+        from,
+        (from, to),
+    );
+    assert!(lost >= 2);
+    stop(&mut d);
 }
