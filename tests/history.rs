@@ -771,12 +771,14 @@ pub(crate) fn assert_report_matches(r: &Value, spec: &SeedSpec, drift: &dyn Fn()
     }
 }
 
-/// Non-up time in the hour holding `from` (the prorated edge of a window
-/// longer than 48 h): the only place a window's figures may be approximate.
+/// Time not up in the hour holding `from` (other statuses and no data): the
+/// prorated edge of a window (a minute within 48 h, else an hour) is the only
+/// place a window's figures may be approximate, and prorating a bucket errs
+/// by at most what in it is not of its main kind.
 pub(crate) fn accounting_edge(runs: &[Run], i: i64, from: i64, now: i64) -> i64 {
     let h = from.div_euclid(3_600_000) * 3_600_000;
     let t = direct(runs, i, h, h + 3_600_000, now);
-    t[1] + t[2] + t[3]
+    3_600_000 - t[0]
 }
 
 #[test]

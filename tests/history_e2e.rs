@@ -10,9 +10,11 @@
 //! small seeded database are in tests/history.rs; the direct computation
 //! from a seeded timeline is shared from there.
 
-use crate::history::{near, ts};
+use crate::history::{accounting_edge, assert_report_matches, direct, direct_incidents, near, ts};
 use crate::util::{self, Daemon, Env, Out, TcpFixture, closed_port, wait_until};
 
+use chatstack_status::state::Health;
+use chatstack_status::store::seed::{self, Run, SeedSpec};
 use chatstack_status::time::Timestamp;
 use rustix::process::Signal;
 use serde_json::{Value, json};
@@ -1255,4 +1257,357 @@ fn a_newer_schema_is_left_untouched_while_check_and_the_daemon_go_on() {
     );
     assert!(lost >= 2);
     stop(&mut d);
+}
+
+// ---- 4. a seeded year served by `serve` ------------------------------------
+
+/// The seeded timeline's latency figures over `[from, to)`: (min, avg, max)
+/// of every result that has one, rounded as the API rounds them.
+fn direct_latency(runs: &[Run], i: i64, from: i64, to: i64) -> Value {
+    let (mut n, mut sum, mut min, mut max) = (0u64, 0.0f64, f64::MAX, f64::MIN);
+    for r in runs {
+        let first = ((from - r.start).max(0) + i - 1) / i;
+        let mut k = first;
+        while k < r.count && r.start + k * i < to {
+            if let Some(l) = seed::latency(r.start + k * i, r.status, i) {
+                n += 1;
+                sum += l;
+                min = min.min(l);
+                max = max.max(l);
+            }
+            k += 1;
+        }
+    }
+    let r3 = |v: f64| (v * 1000.0).round() / 1000.0;
+    if n == 0 {
+        json!({"min": null, "avg": null, "max": null})
+    } else {
+        json!({"min": r3(min), "avg": r3(sum / n as f64), "max": r3(max)})
+    }
+}
+
+/// The seeded restarts: one per incident, in its first unmuted down run of
+/// three results or more, two intervals in; ok unless its slot is a fifth.
+fn direct_restarts(runs: &[Run], i: i64) -> BTreeMap<i64, Vec<Value>> {
+    let mut out: BTreeMap<i64, Vec<Value>> = BTreeMap::new();
+    let mut open: Option<(i64, bool)> = None;
+    for r in runs {
+        match (r.status, open) {
+            (Health::Down, None) => open = Some((r.start, false)),
+            (Health::Down, Some(_)) => {}
+            (_, Some(_)) => open = None,
+            _ => {}
+        }
+        if let (Health::Down, Some((start, false))) = (r.status, open)
+            && r.count >= 3
+            && !r.muted
+        {
+            let at = r.start + 2 * i;
+            out.entry(start)
+                .or_default()
+                .push(json!({"at": Timestamp(at).to_string(), "ok": (at / i) % 5 != 0}));
+            open = Some((start, true));
+        }
+    }
+    out
+}
+
+/// `api` and `cmd` are the same document but for the numbers at `clock`
+/// (JSON pointers), which depend on the moment of the query and may differ
+/// by the `moved` seconds between the two queries.
+#[track_caller]
+fn same_but_the_clock(api: &Value, cmd: &Value, clock: &[String], moved: f64) {
+    let (mut a, mut b) = (api.clone(), cmd.clone());
+    for p in clock {
+        let (x, y) = (a.pointer(p).and_then(Value::as_f64), b.pointer(p).and_then(Value::as_f64));
+        let (x, y) = (x.unwrap_or_else(|| panic!("{p} in {api}")), y.expect("in the command's"));
+        assert!((x - y).abs() <= moved + 0.001, "{p}: {x} vs {y} ({moved} s apart)");
+        *a.pointer_mut(p).unwrap() = Value::Null;
+        *b.pointer_mut(p).unwrap() = Value::Null;
+    }
+    assert!(a == b, "the endpoint and the command disagree:\napi {a:#}\ncmd {b:#}");
+}
+
+/// `/badge/…/uptime/W.svg`'s percent: the figure, floored to two decimals.
+fn badge_percent(svg: &str) -> f64 {
+    let re = regex::Regex::new(r">([0-9.]+)%<").unwrap();
+    re.captures(svg).unwrap_or_else(|| panic!("no percent in {svg}"))[1].parse().unwrap()
+}
+
+#[test]
+fn a_seeded_year_served_by_serve_answers_every_endpoint_and_command_as_computed_directly() {
+    let env = Env::new();
+    let db = env.history_path();
+    // Seeded as of two minutes ago: the last results' spans (2 × 30 s) have
+    // closed, so only the windows' ends move with the clock.
+    let now = Timestamp(Timestamp::now().0 - 120_000);
+    let started = Instant::now();
+    let spec = SeedSpec::year(now);
+    let out = env.cmd(&["__seed-history", "--db", db.to_str().unwrap(), "--now", &now.to_string()]);
+    out.code(0);
+    assert!(out.stdout.contains("seeded 10 services"), "{}", out.stdout);
+    let seeded = out.stdout.clone();
+    let i = spec.interval_ms();
+    let runs: Vec<Vec<Run>> = (0..spec.services).map(|k| seed::runs(&spec, k)).collect();
+    let names: Vec<String> = (0..spec.services).map(seed::service_name).collect();
+    let mut yaml = String::from("services:\n");
+    for n in &names {
+        yaml.push_str(&format!("  - name: {n}\n    port: {}\n", closed_port()));
+    }
+    env.config(&yaml);
+    // A status file for /api/status and the metrics, with the uptime figures
+    // of the seeded year: a `check` whose own cycle goes into a copy.
+    let copy = env.path("copy.db");
+    std::fs::copy(&db, &copy).unwrap();
+    std::fs::copy(env.path("history.db-wal"), env.path("copy.db-wal")).unwrap();
+    let checked = f_check(&env, &[("CHATSTACK_HISTORY_DB", copy.to_str().unwrap())]);
+    checked.code(2);
+    let status = env.status();
+    let cfg = env.config_path().display().to_string();
+    let d = Daemon::start(&env, &["serve", "-c", &cfg], &[]);
+
+    // /api/status: the status file, with the seeded uptime per service.
+    let s = d.get("/api/status");
+    assert_eq!(s.status, 200);
+    let at = ts(&status["generated_at"]);
+    for (k, name) in names.iter().enumerate() {
+        let u = &service(&s.json(), name)["uptime"];
+        for (label, w) in [("24h", 1), ("7d", 7), ("30d", 30)] {
+            let from = at - w * 86_400_000;
+            let t = direct(&runs[k], i, from, at, at);
+            let counted = t[0] + t[1] + t[2];
+            let tol = accounting_edge(&runs[k], i, from, at) as f64 * 100.0 / counted as f64;
+            let want = (t[0] + t[1]) as f64 * 100.0 / counted as f64;
+            let got = u[label].as_f64().unwrap();
+            assert!((got - want).abs() <= tol + 0.0001, "{name} {label}: {got} vs {want}");
+        }
+    }
+    // /metrics: the same figures as ratios.
+    let m = d.get("/metrics");
+    assert_eq!(m.status, 200);
+    let metrics = m.text();
+    for name in &names {
+        let u = service(&status, name)["uptime"]["30d"].as_f64().unwrap();
+        let line = format!("chatstack_service_uptime_ratio{{service=\"{name}\",window=\"30d\"}} ");
+        let v: f64 = metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(&line))
+            .unwrap_or_else(|| panic!("no {line} in\n{metrics}"))
+            .parse()
+            .unwrap();
+        assert!((v - u / 100.0).abs() < 1e-6, "{name}: {v} vs {u}");
+    }
+
+    // /api/uptime: every service, every window, against the timeline.
+    let up = d.get("/api/uptime");
+    assert_eq!(up.status, 200, "{}", up.text());
+    let up = up.json();
+    let q = ts(&up["generated_at"]);
+    let listed: Vec<&str> =
+        up["services"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
+    assert_eq!(listed, names.iter().map(String::as_str).collect::<Vec<_>>(), "config order");
+    for (k, svc) in up["services"].as_array().unwrap().iter().enumerate() {
+        for (label, len) in [
+            ("1h", 3_600_000),
+            ("24h", 86_400_000),
+            ("7d", 7 * 86_400_000),
+            ("30d", 30 * 86_400_000),
+            ("90d", 90 * 86_400_000),
+            ("365d", 365 * 86_400_000),
+        ] {
+            let f = &svc["windows"][label];
+            let from = q - len;
+            let t = direct(&runs[k], i, from, q, q);
+            let edge = accounting_edge(&runs[k], i, from, q) + 1;
+            let what = format!("{} {label}", names[k]);
+            for (key, v) in ["up_s", "degraded_s", "down_s", "maintenance_s"].iter().zip(t) {
+                near(&f[key], v, edge, &format!("{what} {key}"));
+            }
+            let covered: i64 = t.iter().sum();
+            near(&f["nodata_s"], len - covered, edge, &format!("{what} nodata"));
+            let coverage = f["coverage"].as_f64().unwrap();
+            assert!(
+                (coverage - covered as f64 / len as f64).abs() <= edge as f64 / len as f64 + 1e-6
+            );
+            let counted = t[0] + t[1] + t[2];
+            if counted == 0 {
+                assert_eq!(f["uptime"], Value::Null, "{what}");
+            } else {
+                let want = (t[0] + t[1]) as f64 * 100.0 / counted as f64;
+                let got = f["uptime"].as_f64().unwrap();
+                assert!(
+                    (got - want).abs() <= edge as f64 * 100.0 / counted as f64 + 0.0001,
+                    "{what}: {got} vs {want}"
+                );
+            }
+        }
+    }
+    // Badges: the status from the status file, the uptime from the store.
+    for (k, name) in names.iter().enumerate() {
+        let b = d.get(&format!("/badge/{name}/status.svg"));
+        assert_eq!(b.status, 200);
+        assert_eq!(b.header("cache-control").as_deref(), Some("max-age=30"));
+        assert!(b.text().contains(">down<"), "{}", b.text());
+        for w in ["24h", "7d", "30d", "90d"] {
+            let b = d.get(&format!("/badge/{name}/uptime/{w}.svg"));
+            assert_eq!(b.status, 200, "{}", b.text());
+            let want = up["services"][k]["windows"][w]["uptime"].as_f64().unwrap();
+            let got = badge_percent(&b.text());
+            assert!(
+                got <= want + 1e-9 && want - got < 0.011,
+                "{name} {w}: badge {got}, uptime {want}"
+            );
+        }
+    }
+    assert_eq!(d.get("/badge/nope/status.svg").status, 404);
+    assert_eq!(d.get("/badge/svc-01/uptime/365d.svg").status, 404);
+
+    // /api/history: day buckets over 90 days and 5-minute ones over a day,
+    // bucket by bucket against the timeline, and equal to the command's.
+    for (k, since, step, step_ms, n) in [
+        (3, "90d", "1d", 86_400_000i64, 91usize),
+        (9, "24h", "5m", 300_000, 289),
+        (0, "7d", "1h", 3_600_000, 169),
+    ] {
+        let name = &names[k];
+        let path = format!("/api/history?service={name}&since={since}&step={step}");
+        let t0 = Instant::now();
+        let before = Timestamp::now().0;
+        let api = d.get(&path);
+        let out = cmd(
+            &env,
+            &["history", name, "--since", since, "--step", step, "--format", "json"],
+            &[],
+        );
+        let moved = t0.elapsed().as_secs_f64();
+        assert_eq!(api.status, 200, "{}", api.text());
+        out.code(0);
+        let (api, doc) = (api.json(), out.json());
+        assert_eq!(api["step_s"], step_ms / 1000);
+        let buckets = api["buckets"].as_array().unwrap();
+        assert_eq!(buckets.len(), n, "{path}");
+        assert_eq!(ts(&api["since"]), (before - ms_of(since)).div_euclid(step_ms) * step_ms);
+        for (j, b) in buckets.iter().enumerate() {
+            let at = ts(&b["at"]);
+            assert_eq!(at, ts(&api["since"]) + j as i64 * step_ms);
+            let t = direct(&runs[k], i, at, at + step_ms, before);
+            for (key, v) in ["up_s", "degraded_s", "down_s", "maintenance_s"].iter().zip(t) {
+                near(&b[key], v, 0, &format!("{path} {} {key}", b["at"]));
+            }
+            let lat = direct_latency(&runs[k], i, at, at + step_ms);
+            for key in ["min", "avg", "max"] {
+                let (g, w) = (&b["latency_ms"][key], &lat[key]);
+                assert!(
+                    g.as_f64().zip(w.as_f64()).map_or(g == w, |(g, w)| (g - w).abs() < 0.0011),
+                    "{path} {} latency {key}: {g} vs {w}",
+                    b["at"]
+                );
+            }
+        }
+        let last = format!("/buckets/{}/nodata_s", n - 1);
+        same_but_the_clock(&api, &doc, &[last], moved);
+    }
+    assert_eq!(d.get("/api/history?service=svc-00&since=500d").status, 400);
+    assert_eq!(d.get("/api/history?service=svc-00&step=30s").status, 400);
+    assert_eq!(d.get("/api/history?service=nope").status, 404);
+
+    // /api/incidents: svc-09's last 30 days exactly as the timeline has them
+    // (its last incident still open), and every service's by default.
+    let name = &names[9];
+    let t0 = Instant::now();
+    let before = Timestamp::now().0;
+    let api = d.get(&format!("/api/incidents?service={name}&since=30d&limit=1000"));
+    let out = cmd(
+        &env,
+        &["incidents", name, "--since", "30d", "--limit", "1000", "--format", "json"],
+        &[],
+    );
+    let moved = t0.elapsed().as_secs_f64();
+    assert_eq!(api.status, 200);
+    out.code(0);
+    let api = api.json();
+    let listed = api["incidents"].as_array().unwrap();
+    let mut want = direct_incidents(&runs[9]);
+    want.retain(|(_, e, _)| e.is_none_or(|e| e >= before - 30 * 86_400_000));
+    want.reverse();
+    let got: Vec<(i64, Option<i64>, bool)> =
+        listed.iter().map(|x| (span(x).0, span(x).1, x["muted"] == true)).collect();
+    assert_eq!(got, want);
+    let restarts = direct_restarts(&runs[9], i);
+    for x in listed {
+        let (s, e) = span(x);
+        assert_eq!(x["service"], name.as_str());
+        assert_eq!(
+            x["cause"],
+            json!({"type": "http", "target": "http://127.0.0.1:5009/health", "reason": "refused", "detail": "connection refused"})
+        );
+        assert_eq!(
+            x["restarts"],
+            Value::Array(restarts.get(&s).cloned().unwrap_or_default()),
+            "{x}"
+        );
+        assert_eq!(x["alerted"], x["muted"] == false, "the seed alerts unmuted incidents");
+        if let Some(e) = e {
+            near(&x["duration_s"], e - s, 0, "duration");
+        }
+    }
+    assert_eq!(listed[0]["ended_at"], Value::Null, "open");
+    same_but_the_clock(&api, &out.json(), &["/incidents/0/duration_s".to_string()], moved);
+    let t0 = Instant::now();
+    let api = d.get("/api/incidents");
+    let out = cmd(&env, &["incidents", "--format", "json"], &[]);
+    let moved = t0.elapsed().as_secs_f64();
+    let api = api.json();
+    let open: Vec<String> = api["incidents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .enumerate()
+        .filter(|(_, x)| x["ended_at"].is_null())
+        .map(|(k, _)| format!("/incidents/{k}/duration_s"))
+        .collect();
+    assert_eq!(api["incidents"].as_array().unwrap().len(), 50, "the default limit");
+    same_but_the_clock(&api, &out.json(), &open, moved);
+
+    // Every command answers, and the report agrees with the timeline.
+    let drift = || 2 * (started.elapsed().as_millis() as i64 + 1000);
+    for since in ["365d", "30d"] {
+        let out = cmd(&env, &["report", "--since", since, "--format", "json"], &[]);
+        out.code(0);
+        assert_report_matches(&out.json(), &spec, &drift);
+    }
+    let md = cmd(&env, &["report", "--since", "365d", "--format", "markdown"], &[]);
+    md.code(0);
+    let text = cmd(&env, &["report", "--since", "90d"], &[]);
+    text.code(0);
+    for name in &names {
+        assert!(md.stdout.contains(&format!("| {name} |")), "{}", md.stdout);
+        assert!(
+            text.stdout.lines().any(|l| l.trim_start().starts_with(name.as_str())),
+            "{}",
+            text.stdout
+        );
+    }
+    let csv = cmd(&env, &["history", "--since", "24h", "--step", "1h", "--format", "csv"], &[]);
+    csv.code(0);
+    assert_eq!(csv.stdout.lines().count(), 1 + 10 * 25);
+    cmd(&env, &["history", &names[2], "--since", "30d", "--step", "1d"], &[]).code(0);
+    let inc = cmd(&env, &["incidents", "--since", "90d"], &[]);
+    inc.code(0);
+    assert!(inc.stdout.contains("ongoing"), "{}", inc.stdout);
+    // Readers only: the seeded file holds what was seeded.
+    let results: u64 = seeded
+        .split(" services: ")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .expect("the seed's summary");
+    let mut store = chatstack_status::store::Store::open_read(&db).unwrap();
+    assert_eq!(store.result_count(None).unwrap(), results);
+}
+
+/// "90d", "24h", "7d" in milliseconds.
+fn ms_of(since: &str) -> i64 {
+    let (n, unit) = since.split_at(since.len() - 1);
+    n.parse::<i64>().unwrap() * if unit == "d" { 86_400_000 } else { 3_600_000 }
 }
