@@ -169,6 +169,9 @@ impl StoreError {
                 StoreError::Corrupt { path, detail }
             }
             Some(ErrorCode::DiskFull) => StoreError::DiskFull { path },
+            Some(ErrorCode::SystemIoFailure) if filesystem_full(&path) => {
+                StoreError::DiskFull { path }
+            }
             Some(ErrorCode::ReadOnly) => StoreError::ReadOnly { path, detail },
             Some(ErrorCode::CannotOpen | ErrorCode::PermissionDenied) => {
                 StoreError::CannotOpen { path, detail }
@@ -188,6 +191,18 @@ impl StoreError {
             _ => StoreError::CannotOpen { path, detail },
         }
     }
+}
+
+/// SQLite reports some writes on a full disk as a plain I/O error (growing
+/// its shared-memory file, which a WAL database needs anew after the last
+/// close removed it: SQLITE_IOERR_SHMSIZE), so an I/O error on a file system
+/// with no room left is "disk full".
+fn filesystem_full(path: &Path) -> bool {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    rustix::fs::statvfs(dir).is_ok_and(|s| s.f_bavail == 0 || s.f_bfree == 0)
 }
 
 /// SQLite's message, with its extended code when that says more.
