@@ -299,7 +299,7 @@ fn plan(from: i64, now: i64) -> [Part; 4] {
 }
 
 /// `windows × 4` aggregated ranges in one statement (one row each).
-fn union_sql(windows: usize) -> String {
+pub(super) fn union_sql(windows: usize) -> String {
     (0..windows * 4)
         .map(|k| {
             let a = 2 + k * 3;
@@ -314,6 +314,12 @@ fn union_sql(windows: usize) -> String {
         .collect::<Vec<_>>()
         .join(" UNION ALL ")
 }
+
+/// History buckets' rows: one service's rollups of one resolution in a range.
+pub(super) const ROWS_SQL: &str = "SELECT start, up, degraded, down, maintenance, samples,
+        lat_n, lat_sum, lat_min, lat_max
+    FROM rollups WHERE service_id = ?1 AND res = ?2 AND start >= ?3 AND start < ?4
+    ORDER BY start";
 
 /// One rollup row as read for history buckets.
 struct Row {
@@ -372,15 +378,7 @@ impl Store {
     }
 
     fn rows(&self, sid: i64, res: i64, from: i64, to: i64) -> Result<Vec<Row>> {
-        let mut st = self
-            .conn
-            .prepare_cached(
-                "SELECT start, up, degraded, down, maintenance, samples, lat_n, lat_sum, lat_min,
-                        lat_max
-                 FROM rollups WHERE service_id = ?1 AND res = ?2 AND start >= ?3 AND start < ?4
-                 ORDER BY start",
-            )
-            .map_err(|e| self.sql_err(e))?;
+        let mut st = self.conn.prepare_cached(ROWS_SQL).map_err(|e| self.sql_err(e))?;
         let rows = st
             .query_map(params![sid, res, from, to], |r| {
                 Ok(Row {

@@ -706,3 +706,23 @@ fn the_pool_reuses_the_uptime_answer_until_the_file_changes_or_it_ages() {
         k += 1;
     }
 }
+
+#[test]
+fn range_queries_keep_their_plan_when_new_bounds_are_bound() {
+    let mut d = db();
+    for k in 0..50 {
+        d.store.record(&cycle(k * 30, 30, vec![svc("s", Up, false)])).expect("record");
+    }
+    let path = d.cfg.path.clone().expect("path");
+    let mut r = Store::open_read(&path).expect("reader");
+    for k in 0..3 {
+        let now = ts(1500 + k * 60);
+        r.history("s", Duration::from_secs(3600), Duration::from_secs(60), now).expect("history");
+        r.uptime("s", &UPTIME_WINDOWS, now).expect("uptime");
+    }
+    for sql in [query::ROWS_SQL.to_string(), query::union_sql(UPTIME_WINDOWS.len())] {
+        let st = r.conn.prepare_cached(&sql).expect("cached");
+        assert_eq!(st.get_status(rusqlite::StatementStatus::RePrepare), 0, "{sql}");
+        assert!(st.get_status(rusqlite::StatementStatus::Run) >= 3, "it ran: {sql}");
+    }
+}
