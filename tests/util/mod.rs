@@ -49,8 +49,6 @@ pub fn unique(prefix: &str) -> String {
 #[derive(Debug)]
 pub struct Out {
     pub code: i32,
-    /// The process's id (it has exited).
-    pub pid: u32,
     pub stdout: String,
     pub stderr: String,
     pub elapsed: Duration,
@@ -351,7 +349,7 @@ pub fn run_bin(mut c: Command) -> Out {
     let elapsed = started.elapsed();
     let stdout = out_r.join().unwrap_or_default();
     let stderr = err_r.join().unwrap_or_default();
-    Out { code: status.code().unwrap_or(-1), pid, stdout, stderr, elapsed }
+    Out { code: status.code().unwrap_or(-1), stdout, stderr, elapsed }
 }
 
 fn reader<R: Read + Send + 'static>(pipe: Option<R>) -> JoinHandle<String> {
