@@ -231,7 +231,8 @@ class World:
         """Writes a config; `services` is YAML text of the list items."""
         lines = [f"status_file: {self.path(name + '.status.json')}",
                  f"state_file: {self.path(name + '.state.json')}"]
-        # Never the system's /var/lib/chatstack: each config its own database.
+        # The history too stays in the bench's directory (the default is
+        # /var/lib/chatstack/history.db); `history_db="off"` turns it off.
         top.setdefault("history_db", self.path(name + ".history.db"))
         for k, v in top.items():
             lines.append(f"{k}: {v}")
@@ -257,11 +258,11 @@ class World:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def four_services(w):
+def four_services(w, name=lambda i: f"svc{i}"):
     """The one-shot workload: 4 healthy services, http + tcp + systemd + process each."""
     out = []
     for i in range(1, 5):
-        out.append(f"""  - name: svc{i}
+        out.append(f"""  - name: {name(i)}
     url: http://127.0.0.1:{w.http}/ok
     port: {w.http}
     unit: svc{i}.service
@@ -586,10 +587,10 @@ class Daemon:
         stop(self.p)
 
 
-def bench_idle(w, seconds, sleepers_label=""):
+def bench_idle(w, seconds, sleepers_label="", name="idle", **top):
     port = free_port()
-    cfg = w.config("idle", four_services(w), interval="5s")
-    seed_history(w, "idle")
+    cfg = w.config(name, four_services(w), interval="5s", **top)
+    seed_history(w, name)
     d = Daemon(w, cfg, port)
     try:
         d.wait_ready()
@@ -800,12 +801,15 @@ def _get_ok(url):
         return False
 
 
-def wrk(url, seconds):
-    out = subprocess.run(["wrk", "-t2", "-c64", f"-d{seconds}s", "--latency", url],
+def wrk(url, seconds, conns=64):
+    out = subprocess.run(["wrk", "-t2", f"-c{conns}", f"-d{seconds}s", "--latency", url],
                          capture_output=True, text=True, timeout=seconds + 30, check=True).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-    m = re.search(r"^\s+99%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
-    p99 = float(m.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[m.group(2)]
+
+    def pct(p):
+        m = re.search(rf"^\s+{p}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
+        return float(m.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[m.group(2)]
+    p99, p50 = pct(99), pct(50)
     errors = timeouts = 0
     kinds = {}
     m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
@@ -820,7 +824,7 @@ def wrk(url, seconds):
         kinds["non-2xx"] = int(m.group(1))
     m = re.search(r"^\s*(\d+) requests in", out, re.M)
     requests = int(m.group(1)) if m else 0
-    return {"rps": rps, "p99_ms": p99, "errors": errors, "timeouts": timeouts,
+    return {"rps": rps, "p99_ms": p99, "p50_ms": p50, "errors": errors, "timeouts": timeouts,
             "kinds": kinds, "requests": requests}
 
 
@@ -1040,6 +1044,8 @@ def bench_leak(w, cycles_lo, cycles_mid, cycles_hi, interval="50ms"):
     demo = re.sub(r"^status_file: .*$", f"status_file: {w.path('leak.status.json')}", demo,
                   flags=re.M)
     demo = re.sub(r"^state_file: .*$", f"state_file: {w.path('leak.state.json')}", demo, flags=re.M)
+    demo = re.sub(r"^history_db: .*$", f"history_db: {w.path('leak.history.db')}", demo,
+                  flags=re.M)
     demo = demo.replace("127.0.0.1:8095", f"127.0.0.1:{port}")
     demo += f"""
   # added by the bench: counts cycles
@@ -1080,6 +1086,200 @@ def bench_leak(w, cycles_lo, cycles_mid, cycles_hi, interval="50ms"):
     row("", f"RSS after {cycles_hi} cycles vs after {cycles_mid} (history ring of 60 full)",
         f"**{hi['rss_kb']} KiB** vs {mid['rss_kb']} KiB: {growth:+d} KiB", None, None,
         "no leak: flat once warm", None, "1")
+
+
+# ------------------------------------------------------------------ history
+
+def seeded_name(i):
+    """The seeder's service names (svc-00, svc-01, ...)."""
+    return f"svc-{i:02d}"
+
+
+def seed_store(w, name, services=10, days=None):
+    """A history database as a year of a 30 s cycle leaves it (`__seed-history`)."""
+    db = w.path(name + ".history.db")
+    for suffix in ("", "-wal", "-shm"):
+        try:
+            os.unlink(db + suffix)
+        except FileNotFoundError:
+            pass
+    argv = [BIN, "__seed-history", "--db", db, "--services", str(services)]
+    if days:
+        argv += ["--days", str(days)]
+    out = subprocess.run(argv, env=w.env, capture_output=True, text=True, timeout=300, check=True)
+    log(out.stdout.strip())
+    return db
+
+
+def bench_history_check(w, runs):
+    """`check` recording into a year of history (4 services) vs `history_db: off`."""
+    named = lambda i: seeded_name(i - 1)  # noqa: E731
+    db = seed_store(w, "hcheck-seeded", services=4)
+    on = w.config("hcheck", four_services(w, named), history_db=db)
+    off = w.config("hcheck-off", four_services(w, named), history_db="off")
+    res = interleaved({"store": [BIN, "check", "-c", on], "off": [BIN, "check", "-c", off]},
+                      runs, w.env)
+    up = w.status("hcheck")["services"][0].get("uptime") or {}
+    if up.get("30d") is None:
+        raise RuntimeError(f"history check: no uptime in the status: {up}")
+    ours = Stat([r.wall * 1000 for r in res["store"]], "ms")
+    ref = Stat([r.wall * 1000 for r in res["off"]], "ms")
+    ratio = ours.median / ref.median
+    row("history: one-shot `check` (the one-shot's 4 services) recording into a seeded year "
+        "vs the same with `history_db: off`", "wall time", ours, ref, ratio, "≤ 1.15×",
+        ratio <= 1.15, f"{runs}+{runs}")
+    rss = Stat([r.rss_kb / 1024 for r in res["store"]], "MB", "{:.2f}")
+    rref = Stat([r.rss_kb / 1024 for r in res["off"]], "MB", "{:.2f}")
+    diff = rss.median - rref.median
+    row("", f"peak RSS (difference {diff:+.2f} MB)", rss, rref, None, "same ± 1 MB",
+        None if rss.missing() else abs(diff) <= 1)
+    cpu = Stat([r.cpu * 1000 for r in res["store"]], "ms")
+    cref = Stat([r.cpu * 1000 for r in res["off"]], "ms")
+    row("", "CPU time (user+sys, incl. children)", cpu, cref, cpu.median / cref.median, "", None)
+
+
+def history_serve_config(w, name, db):
+    svcs = "\n".join(f"  - name: {seeded_name(i)}\n    port: {w.http}" for i in range(10))
+    cfg = w.config(name, svcs, history_db=db)
+    # The status file for /api/status, from a cycle that leaves the seeded
+    # history alone.
+    env = dict(w.env, CHATSTACK_HISTORY_DB="off")
+    subprocess.run([BIN, "check", "-c", cfg], env=env, stdout=subprocess.DEVNULL,
+                   stderr=w.stderr, timeout=60, check=True)
+    return cfg
+
+
+def bench_history_serve(w, db, runs, seconds):
+    """`/api/uptime` and `/api/history?since=90d&step=1d` on a seeded 10-service
+    year under `wrk -c16`, served by `serve`; `/api/status` of the same server
+    alongside."""
+    if not shutil.which("wrk"):
+        row("history endpoints", "", "wrk not installed", ok=None)
+        return
+    cfg = history_serve_config(w, "hserve", db)
+    port = free_port()
+    p = start([BIN, "serve", "-c", cfg, "--listen", f"127.0.0.1:{port}"], env=w.env,
+              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=w.stderr)
+    base = f"http://127.0.0.1:{port}"
+    urls = {"uptime": f"{base}/api/uptime",
+            "history": f"{base}/api/history?service={seeded_name(3)}&since=90d&step=1d",
+            "status": f"{base}/api/status"}
+    try:
+        wait_for(lambda: _get_ok(urls["status"]), 10, "serve")
+        for name, url in urls.items():
+            status, body = http_get(url)
+            doc = json.loads(body)
+            if name == "uptime" and len(doc["services"]) != 10:
+                raise RuntimeError(f"uptime: {len(doc['services'])} services")
+            if name == "history" and len(doc["buckets"]) != 91:
+                raise RuntimeError(f"history: {len(doc['buckets'])} buckets")
+        res = {k: [] for k in urls}
+        for _ in range(runs):
+            for name, url in urls.items():
+                res[name].append(wrk(url, seconds, conns=16))
+        st = proc_status(p.pid)
+    finally:
+        stop(p)
+    ref50 = Stat([r["p50_ms"] for r in res["status"]], "ms", "{:.2f}")
+    ref99 = Stat([r["p99_ms"] for r in res["status"]], "ms", "{:.2f}")
+    for name, label in (("uptime", "`GET /api/uptime` (10 services × 6 windows)"),
+                        ("history", f"`GET /api/history?service={seeded_name(3)}&since=90d"
+                                    "&step=1d` (91 buckets)")):
+        p50 = Stat([r["p50_ms"] for r in res[name]], "ms", "{:.2f}")
+        p99 = Stat([r["p99_ms"] for r in res[name]], "ms", "{:.2f}")
+        rps = Stat([r["rps"] for r in res[name]], "req/s", "{:.0f}")
+        errs = sum(r["errors"] for r in res[name])
+        row(f"history: {label} on a seeded 10-service year, `serve`, `wrk -t2 -c16 "
+            f"-d{seconds}s`; reference: `/api/status` of the same server",
+            "median latency", p50, ref50, None, "≤ 5 ms", p50.median <= 5, f"{runs}+{runs}")
+        row("", "p99 latency", p99, ref99, None, "≤ 20 ms", p99.median <= 20)
+        row("", f"requests/s (errors, all runs: {errs})", rps,
+            Stat([r["rps"] for r in res["status"]], "req/s", "{:.0f}"), None, "0 errors",
+            errs == 0)
+    row("", "server after the load", f"RSS {st['rss_kb'] / 1024:.2f} MB, peak "
+        f"{st['hwm_kb'] / 1024:.2f} MB, {st['threads']} threads, {st['fds']} fds", None,
+        None, "", None)
+
+
+def bench_history_report(w, db, runs):
+    """`report --since 365d` on the seeded 10-service year vs `validate` (the
+    process + config floor)."""
+    cfg = history_serve_config(w, "hreport", db)
+    res = interleaved({"report": [BIN, "report", "--since", "365d", "-c", cfg],
+                       "json": [BIN, "report", "--since", "365d", "--format", "json", "-c", cfg],
+                       "floor": [BIN, "validate", "-c", cfg]}, runs, w.env)
+    ours = Stat([r.wall * 1000 for r in res["report"]], "ms")
+    floor = Stat([r.wall * 1000 for r in res["floor"]], "ms")
+    row("history: `report --since 365d` on the seeded 10-service year (1,090 incidents); "
+        "reference: `validate` of the same config", "wall time", ours, floor, None,
+        "≤ 100 ms", ours.median <= 100, f"{runs}+{runs}")
+    js = Stat([r.wall * 1000 for r in res["json"]], "ms")
+    row("", "wall time, `--format json`", js, None, None, "", None)
+    rss = Stat([r.rss_kb / 1024 for r in res["report"]], "MB", "{:.2f}")
+    row("", "peak RSS", rss, None, None, "", None)
+
+
+def bench_history_idle(w, seconds, reps=2):
+    """The idle daemon with the history store vs `history_db: off`, alternating."""
+    arms = {"store": {}, "off": {"history_db": "off"}}
+    got = {k: {"own": [], "rss": [], "anon": [], "t_own": 0.0, "t": 0.0} for k in arms}
+    for _ in range(reps):
+        for arm, top in arms.items():
+            own, own_all, _, rss, _, n, window, last = bench_idle(
+                w, seconds, name=f"hidle-{arm}", **top)
+            g = got[arm]
+            g["own"] += own
+            g["rss"] += rss.values
+            g["anon"].append(last["anon_kb"] / 1024)
+            g["t_own"] += own_all * n * window
+            g["t"] += n * window
+    cpu = {k: Stat(g["own"], "% of a core", "{:.3f}") for k, g in got.items()}
+    overall = {k: g["t_own"] / g["t"] for k, g in got.items()}
+    diff = overall["store"] - overall["off"]
+    row(f"history: idle daemon (`run`, the one-shot's 4 services, 5 s interval) with the "
+        f"store vs `history_db: off`, {reps} × {seconds} s each, alternating",
+        f"CPU (overall {overall['store']:.3f} % vs {overall['off']:.3f} %: {diff:+.3f} %)",
+        cpu["store"], cpu["off"], None, "within 0.05 %", abs(diff) <= 0.05,
+        f"{len(got['store']['own'])}+{len(got['off']['own'])}")
+    rss = {k: Stat(g["rss"], "MB", "{:.2f}") for k, g in got.items()}
+    rdiff = rss["store"].median - rss["off"].median
+    anon = {k: statistics.median(g["anon"]) for k, g in got.items()}
+    row("", f"RSS (VmRSS at each window end; difference {rdiff:+.2f} MB; anonymous "
+        f"{anon['store']:.2f} vs {anon['off']:.2f} MB)", rss["store"], rss["off"], None,
+        "within 1 MB", abs(rdiff) <= 1)
+
+
+def bench_history_size(w):
+    """The database file once the default retention is full (simulated)."""
+    import sqlite3
+    db = seed_store(w, "hsize", services=10, days=400)
+    con = sqlite3.connect(db)
+    con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    counts = {t: con.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
+              for t in ("results", "rollups", "incidents", "restarts")}
+    con.close()
+    size = os.path.getsize(db)
+    row("history: database after the default retention is full (10 services, 30 s cycle: "
+        "results 14 d, rollups and incidents 400 d; seeded, WAL checkpointed)",
+        "file size per service", f"**{size / 10 / 1e6:.2f} MB** ({size / 1e6:.1f} MB for 10)",
+        f"{counts['results']} results, {counts['rollups']} rollup rows, "
+        f"{counts['incidents']} incidents, {counts['restarts']} restarts", None,
+        "bounded by retention", None, "1")
+
+
+def bench_history(w, runs, want, quick):
+    if want("history_check"):
+        bench_history_check(w, runs + 4)
+    if want("history_serve") or want("history_report"):
+        db = seed_store(w, "hyear")
+        if want("history_serve"):
+            bench_history_serve(w, db, 3 if not quick else 1, 10 if not quick else 3)
+        if want("history_report"):
+            bench_history_report(w, db, runs)
+    if want("history_idle"):
+        bench_history_idle(w, 30 if not quick else 10)
+    if want("history_size"):
+        bench_history_size(w)
 
 
 def bench_binary():
@@ -1223,6 +1423,20 @@ METHOD = """\
   daemon config without it, and nginx (1 worker, `ssl_protocols TLSv1.3`, the
   same certificate and bytes), interleaved; wrk keeps its connections, so this
   is the cost of encryption, not of handshakes.
+- **History** (`--only history`, or one of `history_check`, `history_serve`,
+  `history_report`, `history_idle`, `history_size`): every config of the bench
+  keeps its history database in the bench's directory. A *seeded year* is
+  `chatstack-status __seed-history` (src/store/seed.rs: a year of rollups, two
+  weeks of raw results, incidents and restarts of a 30 s cycle, as the writer
+  leaves them). `check` with the store records into a seeded year of its 4
+  services, interleaved with the same config at `history_db: off`. The
+  endpoints are served by `serve` (readers only) from the seeded 10-service
+  year and loaded with `wrk -t2 -c16 --latency`, alternating with `/api/status`
+  of the same server; latency figures are wrk's percentiles. `report` is timed
+  as a process, beside `validate` (process start + config). The idle daemon
+  runs the idle row's config with the store and with `history_db: off`,
+  alternately, twice each. The size is a 400-day seed (the default retention
+  full) after a WAL checkpoint.
 """
 
 
@@ -1278,6 +1492,8 @@ def main():
                 sleepers.close()
         if want("leak"):
             bench_leak(w, 10, 100, 1000 if not args.quick else 300)
+        # `--only history` runs every history row; `--only history_serve` one of them.
+        bench_history(w, runs, lambda n: want("history") or want(n), args.quick)
         bench_binary()
     finally:
         end_all()

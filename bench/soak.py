@@ -75,6 +75,7 @@ history: 60
 stale_after: 30s
 status_file: {w.path('soak.status.json')}
 state_file: {w.path('soak.state.json')}
+history_db: {w.path('soak.history.db')}
 listen: 127.0.0.1:{port}
 heal:
   enabled: true

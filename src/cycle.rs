@@ -31,6 +31,9 @@ pub struct CycleOutput {
     pub previous: HashMap<String, Option<Health>>,
     /// The alerts it raised: their deliveries are in the state's outbox.
     pub raised: notify::Raised,
+    /// The restarts it ran, by service, at the time each started (as the
+    /// state's records say: the history must agree with the status file).
+    pub restarts: Vec<(String, store::RestartRun)>,
 }
 
 /// Saves the state file; `run` calls it before running any restart.
@@ -152,6 +155,7 @@ pub fn run(
         None
     };
     let mut notes = Vec::new();
+    let mut ran = Vec::new();
     let mut reports = Vec::new();
     for (svc, outs, mut next, pending) in plans {
         let unit = svc.unit.as_deref().unwrap_or_default();
@@ -168,6 +172,7 @@ pub fn run(
                     let n_restarts = unit_info(svc, outs).and_then(|u| u.n_restarts);
                     let rec = heal::restart(&config.heal, unit, reset_failed, n_restarts);
                     let ok = rec.ok;
+                    ran.push((svc.name.clone(), store::RestartRun { at: rec.at, ok }));
                     let text = if ok {
                         format!("restarted {unit} after {failures} failed cycles")
                     } else {
@@ -201,7 +206,7 @@ pub fn run(
         services: reports,
     };
     let raised = notify::raise(config, state, &doc, &notes);
-    CycleOutput { doc, notes, previous, raised }
+    CycleOutput { doc, notes, previous, raised, restarts: ran }
 }
 
 /// The probes' context: each push check's pings as the state holds them,
@@ -323,10 +328,13 @@ pub fn add_uptime(doc: &mut StatusDoc, recorder: &mut store::Recorder) {
 /// What the history store is told about this cycle.
 pub fn history_record(config: &Config, state: &StateFile, out: &CycleOutput) -> store::CycleRecord {
     let at = out.doc.generated_at;
+    // `alerted` is "an alert was sent": a down event some notifier takes
+    // (without one, the event is only logged).
     let alerted = |name: &str| {
         out.raised.events.iter().any(|e| {
             e.event == crate::config::EventName::Down
                 && (e.service == name || e.also_affected.iter().any(|a| a == name))
+                && config.notify.iter().any(|n| notify::wants(n, e))
         })
     };
     let services = out
@@ -351,13 +359,10 @@ pub fn history_record(config: &Config, state: &StateFile, out: &CycleOutput) -> 
                 })
                 .collect(),
             restarts: out
-                .notes
+                .restarts
                 .iter()
-                .filter(|n| n.service == r.name)
-                .filter_map(|n| match n.kind {
-                    HealNoteKind::Restarted { ok } => Some(store::RestartRun { at, ok }),
-                    _ => None,
-                })
+                .filter(|(name, _)| *name == r.name)
+                .map(|(_, run)| *run)
                 .collect(),
             alerted: alerted(&r.name),
         })

@@ -94,12 +94,16 @@ fn cycle_once(
         cycle::add_uptime(&mut out.doc, &mut history);
         status::write(&config.status_file, &out.doc)?;
         metrics::write_prom_file(config, &out.doc);
+        // After the status, so a history fault never costs it (it warns
+        // once); still under the lock, as in `check`, so that results reach
+        // the history in the order of their cycles: a `check` run between
+        // our unlock and our record would otherwise be recorded first, and
+        // the incidents and time spans would follow the wrong order.
+        let _ = history.record(&cycle::history_record(config, &state, &out));
         (out, state)
     };
     let outbox = notify::outbox(config, &state, Timestamp::now());
     alerts.sync(config, outbox, notify::heartbeat_due(config, &out.doc), out.raised.dropped);
-    // Last, so a history fault never costs the status (it warns once).
-    let _ = history.record(&cycle::history_record(config, &state, &out));
     Ok(out.doc)
 }
 

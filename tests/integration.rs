@@ -29,6 +29,11 @@ mod push;
 mod daemon;
 // The history store: faults, concurrency, the history/incidents/report commands.
 mod history;
+// The history store through the real binary only: incidents across `check`
+// runs and daemon restarts, 20 `check`s + a daemon + every reader at once,
+// each fault hitting `check` and `run`, a seeded year served by `serve`.
+// (Store-level tests and the seeded timeline's direct computation: history.rs.)
+mod history_e2e;
 // The HTTP server: endpoints, auth, CORS, path escapes, metrics and promtool.
 mod server;
 // The HTTP front under attack: every hardening finding replayed.

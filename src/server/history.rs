@@ -70,7 +70,7 @@ pub fn uptime(web: &Web) -> Response {
         Ok(h) => h,
         Err(r) => return r,
     };
-    match h.pool.with(|s| s.uptime_doc(&web.services, Timestamp::now())) {
+    match h.pool.uptime_doc(&web.services, Timestamp::now()) {
         Ok(doc) => json(&doc),
         Err(e) => store_error(&e),
     }

@@ -303,9 +303,15 @@ fn plan(from: i64, now: i64) -> [Part; 4] {
 /// preparing one compound statement for all ranges cost a one-shot `check`
 /// ~1.5 M instructions (a third of its whole run); this one prepares in a
 /// fraction of that and is as fast once cached (the daemon and readers).
-const RANGE_SQL: &str = "SELECT coalesce(sum(up), 0), coalesce(sum(degraded), 0), \
+pub(super) const RANGE_SQL: &str = "SELECT coalesce(sum(up), 0), coalesce(sum(degraded), 0), \
      coalesce(sum(down), 0), coalesce(sum(maintenance), 0) FROM rollups \
      WHERE service_id = ?1 AND res = ?2 AND start >= ?3 AND start < ?4";
+
+/// History buckets' rows: one service's rollups of one resolution in a range.
+pub(super) const ROWS_SQL: &str = "SELECT start, up, degraded, down, maintenance, samples,
+        lat_n, lat_sum, lat_min, lat_max
+    FROM rollups WHERE service_id = ?1 AND res = ?2 AND start >= ?3 AND start < ?4
+    ORDER BY start";
 
 /// One rollup row as read for history buckets.
 struct Row {
@@ -364,15 +370,7 @@ impl Store {
     }
 
     fn rows(&self, sid: i64, res: i64, from: i64, to: i64) -> Result<Vec<Row>> {
-        let mut st = self
-            .conn
-            .prepare_cached(
-                "SELECT start, up, degraded, down, maintenance, samples, lat_n, lat_sum, lat_min,
-                        lat_max
-                 FROM rollups WHERE service_id = ?1 AND res = ?2 AND start >= ?3 AND start < ?4
-                 ORDER BY start",
-            )
-            .map_err(|e| self.sql_err(e))?;
+        let mut st = self.conn.prepare_cached(ROWS_SQL).map_err(|e| self.sql_err(e))?;
         let rows = st
             .query_map(params![sid, res, from, to], |r| {
                 Ok(Row {

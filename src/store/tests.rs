@@ -676,3 +676,53 @@ fn status_uptime_is_percent_per_window() {
         serde_json::json!({"24h": 66.6666, "7d": 66.6666, "30d": 66.6666})
     );
 }
+
+#[test]
+fn the_pool_reuses_the_uptime_answer_until_the_file_changes_or_it_ages() {
+    let mut d = db();
+    d.store.record(&cycle(0, 30, vec![svc("s", Up, false)])).expect("record");
+    let pool = ReaderPool::new(d.cfg.path.as_deref().expect("path"), 2);
+    let names = vec!["s".to_string()];
+    let a = pool.uptime_doc(&names, ts(10)).expect("uptime");
+    let b = pool.uptime_doc(&names, ts(20)).expect("uptime");
+    assert_eq!(a, b, "reused: the same answer, with the time it was computed");
+    assert_eq!(b.generated_at, ts(10));
+    // Other services are another question.
+    let two = vec!["s".to_string(), "t".to_string()];
+    assert_eq!(pool.uptime_doc(&two, ts(20)).expect("uptime").services.len(), 2);
+    assert_eq!(pool.uptime_doc(&names, ts(25)).expect("uptime").generated_at, ts(25));
+    // A cycle's write shows at once.
+    d.store.record(&cycle(30, 30, vec![svc("s", Down, false)])).expect("record");
+    let c = pool.uptime_doc(&names, ts(40)).expect("uptime");
+    assert_eq!(c.generated_at, ts(40));
+    let hour = c.services[0].windows.get("1h").expect("1h");
+    assert_eq!(hour.down_s, 10.0, "the down result's span so far");
+    // Unchanged, an answer older than UPTIME_REUSE is computed anew.
+    let deadline = std::time::Instant::now() + UPTIME_REUSE * 5;
+    let mut k = 41;
+    while pool.uptime_doc(&names, ts(k)).expect("uptime").generated_at == ts(40) {
+        assert!(std::time::Instant::now() < deadline, "never recomputed");
+        std::thread::sleep(Duration::from_millis(20));
+        k += 1;
+    }
+}
+
+#[test]
+fn range_queries_keep_their_plan_when_new_bounds_are_bound() {
+    let mut d = db();
+    for k in 0..50 {
+        d.store.record(&cycle(k * 30, 30, vec![svc("s", Up, false)])).expect("record");
+    }
+    let path = d.cfg.path.clone().expect("path");
+    let mut r = Store::open_read(&path).expect("reader");
+    for k in 0..3 {
+        let now = ts(1500 + k * 60);
+        r.history("s", Duration::from_secs(3600), Duration::from_secs(60), now).expect("history");
+        r.uptime("s", &UPTIME_WINDOWS, now).expect("uptime");
+    }
+    for sql in [query::ROWS_SQL.to_string(), query::RANGE_SQL.to_string()] {
+        let st = r.conn.prepare_cached(&sql).expect("cached");
+        assert_eq!(st.get_status(rusqlite::StatementStatus::RePrepare), 0, "{sql}");
+        assert!(st.get_status(rusqlite::StatementStatus::Run) >= 3, "it ran: {sql}");
+    }
+}
