@@ -726,3 +726,15 @@ fn range_queries_keep_their_plan_when_new_bounds_are_bound() {
         assert!(st.get_status(rusqlite::StatementStatus::Run) >= 3, "it ran: {sql}");
     }
 }
+
+#[test]
+fn every_connection_bounds_its_page_cache() {
+    let mut d = db();
+    d.store.record(&cycle(0, 30, vec![svc("s", Up, false)])).expect("record");
+    let path = d.cfg.path.clone().expect("path");
+    let r = Store::open_read(&path).expect("reader");
+    for conn in [&d.store.conn, &r.conn] {
+        let kib: i64 = conn.pragma_query_value(None, "cache_size", |r| r.get(0)).expect("pragma");
+        assert_eq!(kib, -CACHE_KIB, "SQLite's default is -2000 (2 MiB per connection)");
+    }
+}
