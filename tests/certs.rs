@@ -4,7 +4,7 @@
 //! through `http` (https URLs) and `tls` checks.
 
 use crate::util::Daemon;
-use crate::util::{Env, TcpFixture, accept_loop, perfdata_items, wait_until};
+use crate::util::{Env, TcpFixture, accept_loop, perfdata_items, promtool_lint, wait_until};
 use ring::rand::SystemRandom;
 use ring::signature::{ECDSA_P256_SHA256_ASN1_SIGNING, EcdsaKeyPair, KeyPair};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
@@ -664,28 +664,7 @@ fn metric_and_nagios_perfdata_carry_the_expiry() {
     );
     assert!(text.contains(&want), "{want} not in\n{text}");
     assert!(text.contains("# TYPE chatstack_cert_expiry_timestamp_seconds gauge"));
-    let Some(promtool) =
-        std::path::Path::new("/usr/bin/promtool").exists().then_some("/usr/bin/promtool")
-    else {
-        assert!(std::env::var_os("CI").is_none(), "promtool missing in CI: install prometheus");
-        eprintln!("promtool not installed: skipped (run `make deps`)");
-        return;
-    };
-    let mut child = std::process::Command::new(promtool)
-        .args(["check", "metrics"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "promtool: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    promtool_lint(text.as_bytes());
 }
 
 #[test]

@@ -7,7 +7,7 @@
 //! `check` (or the API) with a deadline, never by sleeping.
 
 use crate::util::{Daemon, Env, TcpFixture, check_of, http_handler, request, wait_until};
-use crate::util::{Reply, service_of};
+use crate::util::{Reply, promtool_lint, service_of};
 use serde_json::Value;
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -477,32 +477,7 @@ fn http_push_with_basic_auth_or_the_token_and_every_refusal() {
     let value: f64 = line.rsplit(' ').next().unwrap().parse().unwrap();
     let (c, _) = api_check(&d, "sync job", &[ADMIN]);
     assert_eq!((value * 1000.0).round() as i64, chrono_ms(c["last_ping"]["at"].as_str().unwrap()));
-    promtool_check(&text);
-}
-
-/// `promtool check metrics` on `text` (skipped where promtool is missing, but not in CI).
-fn promtool_check(text: &str) {
-    let promtool = "/usr/bin/promtool";
-    if !std::path::Path::new(promtool).exists() {
-        assert!(std::env::var_os("CI").is_none(), "promtool missing in CI: install prometheus");
-        eprintln!("promtool not installed: skipped (run `make deps`)");
-        return;
-    }
-    let mut child = std::process::Command::new(promtool)
-        .args(["check", "metrics"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "promtool: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    promtool_lint(text.as_bytes());
 }
 
 #[test]

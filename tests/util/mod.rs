@@ -867,3 +867,36 @@ impl Drop for TlsFixture {
         let _ = self.child.wait();
     }
 }
+
+/// Where Debian's `prometheus` package puts promtool; None where it is not
+/// installed, which only a machine outside CI may be (`make deps`).
+pub fn promtool() -> Option<&'static str> {
+    let path = "/usr/bin/promtool";
+    if Path::new(path).exists() {
+        return Some(path);
+    }
+    assert!(std::env::var_os("CI").is_none(), "promtool missing in CI: install prometheus");
+    eprintln!("promtool not installed: skipped (run `make deps`)");
+    None
+}
+
+/// `promtool check metrics` on an exposition: it must pass without a single
+/// lint remark. Skipped (with a line) where promtool is missing outside CI.
+pub fn promtool_lint(text: &[u8]) {
+    let Some(promtool) = promtool() else { return };
+    let mut child = Command::new(promtool)
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool");
+    child.stdin.take().expect("stdin").write_all(text).expect("promtool's stdin");
+    let out = child.wait_with_output().expect("promtool");
+    assert!(
+        out.status.success() && out.stdout.is_empty() && out.stderr.is_empty(),
+        "promtool: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
