@@ -223,6 +223,12 @@ fn status(path: &Path, format: Format) -> Result<u8, Error> {
 
 fn validate(path: &Path) -> Result<u8, Error> {
     let c = config::load(path)?;
+    // The push tokens as `run` will read them (present, long enough).
+    crate::server::push::gates(&c)
+        .map_err(|e| Error::ConfigInvalid { path: c.path.clone(), problems: vec![e] })?;
+    for warning in crate::server::push::open_push_warnings(&c) {
+        crate::warn!("{warning}");
+    }
     let mut kinds = std::collections::BTreeMap::new();
     for ch in c.services.iter().flat_map(|s| &s.checks) {
         *kinds.entry(ch.kind()).or_insert(0) += 1;

@@ -540,10 +540,10 @@ impl Validator<'_> {
         let loc = s.referenced;
         let r = s.value;
         let name = r.name.value;
-        if name.trim().is_empty() || name.chars().any(char::is_control) {
+        if name.trim().is_empty() || name.chars().any(|c| c.is_control() || !is_xml_char(c)) {
             self.at(
                 &r.name.referenced,
-                "service name must be non-empty text without control characters",
+                "service name must be non-empty text without control characters (nor U+FFFE, U+FFFF: XML has no place for them, and the badges are XML)",
             );
         }
         let timeout = r.timeout.map_or(default_timeout, |d| d.0);
@@ -890,6 +890,12 @@ fn kind_name(k: CheckKind) -> &'static str {
         CheckKind::Command => "command",
         CheckKind::Push => "push",
     }
+}
+
+/// A character XML 1.0 allows in text (`Char` of the XML grammar): the
+/// SVG badges carry service names.
+pub fn is_xml_char(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r' | ' '..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@
 //! `push.rs`.
 
 use super::wire::{Method, Request, Response};
-use super::{Server, Web, history, push, www};
+use super::{Server, Web, budget, history, push, www};
 use crate::metrics;
 use crate::time::Timestamp;
 use std::borrow::Cow;
@@ -33,8 +33,16 @@ pub fn route(server: &Server, req: &Request<'_>, _body: &[u8]) -> Response {
         };
     }
     // The one path that takes POST, with its own auth (basic, or the
-    // check's token): it answers for itself.
+    // check's token): it answers for itself. A push is a GET any web page
+    // could make a browser send: one from a page whose origin is not
+    // allowed is refused, whatever it carries.
     if let Some(rest) = push {
+        if origin.is_none() && req.header("origin").is_some() {
+            return Response::json_error(
+                403,
+                "push refused: the request's Origin is not in cors_origins",
+            );
+        }
         let resp = push::handle(server, &web, req, rest);
         return match origin {
             Some(o) => cors(resp, &o, &web),
@@ -56,8 +64,20 @@ pub fn route(server: &Server, req: &Request<'_>, _body: &[u8]) -> Response {
         // from "unreachable".
         Response::json_error(401, "authentication required")
             .with("WWW-Authenticate", "Basic realm=\"chatstack-status\", charset=\"UTF-8\"")
+    } else if let Some(bad) = req.undecodable_param() {
+        bad_query(bad)
+    } else if expensive(req.path) {
+        // Room is taken before the answer is built; none left: not built.
+        match server.budget.take(budget::BUILD_ESTIMATE) {
+            Some(building) => {
+                let resp = answer(server, &web, req);
+                drop(building);
+                within_budget(server, resp)
+            }
+            None => busy(),
+        }
     } else {
-        answer(server, &web, req)
+        within_budget(server, answer(server, &web, req))
     };
     match origin {
         Some(o) => cors(resp, &o, &web),
@@ -92,6 +112,46 @@ fn answer(server: &Server, web: &Web, req: &Request<'_>) -> Response {
             }
             None => Response::json_error(404, "not found"),
         },
+    }
+}
+
+/// 400 for a query parameter that is not UTF-8 once decoded: never read as
+/// if it were absent (a push with `status=%FF` was recorded as up).
+pub(super) fn bad_query(raw: &str) -> Response {
+    let shown: String = raw.chars().take(64).collect();
+    Response::json_error(
+        400,
+        &format!("query parameter {shown:?} is not valid UTF-8 once percent-decoded"),
+    )
+}
+
+/// Answers built from the history store (the others are cheap to build).
+fn expensive(path: &str) -> bool {
+    matches!(path, "/api/history" | "/api/incidents" | "/api/uptime") || path.starts_with("/badge/")
+}
+
+fn busy() -> Response {
+    Response::json_error(
+        503,
+        "busy: too many large answers are waiting for their clients to read them; retry shortly",
+    )
+    .with("Retry-After", "1")
+    .with("Cache-Control", "no-store")
+}
+
+/// Holds a large built answer's bytes in the server's budget until it is
+/// written, or answers 503 when they do not fit. Small answers and bytes
+/// compiled into the binary cost nothing.
+fn within_budget(server: &Server, mut resp: Response) -> Response {
+    if matches!(resp.body, Cow::Borrowed(_)) || resp.body.len() <= budget::SMALL {
+        return resp;
+    }
+    match server.budget.take(resp.body.len()) {
+        Some(held) => {
+            resp.held = Some(held);
+            resp
+        }
+        None => busy(),
     }
 }
 
