@@ -229,10 +229,14 @@ fn validate(path: &Path) -> Result<u8, Error> {
     }
     let kinds: Vec<String> = kinds.iter().map(|(k, n)| format!("{n} {k}")).collect();
     let mut s = format!(
-        "{}: OK: {} services, {} checks ({})\n",
+        "{}: OK: {}, {} ({})\n",
         c.path.display(),
-        c.services.len(),
-        c.services.iter().map(|s| s.checks.len()).sum::<usize>(),
+        crate::output::plural(c.services.len(), "service", "services"),
+        crate::output::plural(
+            c.services.iter().map(|s| s.checks.len()).sum::<usize>(),
+            "check",
+            "checks"
+        ),
         kinds.join(", ")
     );
     for svc in &c.services {
