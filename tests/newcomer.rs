@@ -68,3 +68,87 @@ fn a_long_service_name_never_touches_the_next_column() {
     assert!(out.stdout.contains("(down: "), "{}", out.stdout);
     assert!(out.stdout.contains("1 service in"), "{}", out.stdout);
 }
+
+#[test]
+fn service_names_match_ignoring_case_when_unambiguous() {
+    let env = Env::new();
+    env.config(&format!(
+        "timeout: 1s\nservices:\n  - name: ChatStack\n    port: {}\n  - name: Host\n    port: {}\n",
+        closed_port(),
+        closed_port()
+    ));
+    let out = env.check(&["--only", "chatstack"]);
+    assert!(row(&out.stdout, "ChatStack").contains("DOWN"), "{out:#?}");
+    assert!(!out.stdout.contains("Host"), "{}", out.stdout);
+    env.cmd(&["mute", "-c", &cfg(&env), "CHATSTACK", "--for", "1h"]).code(0);
+    assert!(env.state()["services"]["ChatStack"]["muted_until"].is_string());
+
+    let out = env.check(&["--only", "chatstak"]);
+    out.code(3);
+    assert!(out.stderr.contains("did you mean \"ChatStack\"?"), "{}", out.stderr);
+    assert!(out.stderr.contains("ChatStack, Host"), "{}", out.stderr);
+
+    // Two names that differ in case only: no guess, the names.
+    env.config(&format!(
+        "timeout: 1s\nservices:\n  - name: web\n    port: {p}\n  - name: Web\n    port: {p}\n",
+        p = closed_port()
+    ));
+    let out = env.check(&["--only", "WEB"]);
+    out.code(3);
+    assert!(out.stderr.contains("ambiguous") && out.stderr.contains("web, Web"), "{}", out.stderr);
+}
+
+#[test]
+fn an_unknown_key_gets_its_path_and_a_guess() {
+    let env = Env::new();
+    env.config(
+        "intervall: 5s\nservices:\n  - name: web\n    checks:\n      - type: tcp\n        address: 127.0.0.1:1\n",
+    );
+    let out = env.cmd(&["validate", "-c", &cfg(&env)]);
+    out.code(3);
+    assert!(
+        out.stderr.contains(":4:1: top level: unknown key `intervall` (did you mean `interval`?)"),
+        "{}",
+        out.stderr
+    );
+    env.config(
+        "services:\n  - name: web\n    checks:\n      - type: tcp\n        address: 127.0.0.1:1\n        tiemout: 2s\n",
+    );
+    let out = env.cmd(&["validate", "-c", &cfg(&env)]);
+    out.code(3);
+    assert!(
+        out.stderr.contains(
+            ":9:9: services[0].checks[0]: unknown key `tiemout` (did you mean `timeout`?): expected one of"
+        ),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn an_empty_config_says_so() {
+    let env = Env::new();
+    for text in ["", "\n\n", "# nothing yet\n"] {
+        let file = env.write("empty.yml", text);
+        let out = env.cmd(&["validate", "-c", file.to_str().unwrap()]);
+        out.code(3);
+        assert!(out.stderr.contains("the config file is empty"), "{text:?}: {}", out.stderr);
+        assert!(!out.stderr.contains("end of file"), "{}", out.stderr);
+    }
+}
+
+#[test]
+fn mute_refuses_durations_outside_1s_to_90d() {
+    let env = Env::new();
+    env.config(&format!("services:\n  - name: web\n    port: {}\n", closed_port()));
+    for bad in ["0s", "400d", "500ms"] {
+        let out = env.cmd(&["mute", "-c", &cfg(&env), "web", "--for", bad]);
+        out.code(3);
+        assert!(out.stderr.contains("expected from 1s to 90d"), "{bad}: {}", out.stderr);
+    }
+    assert!(
+        !env.path("state.json").exists() || env.state()["services"]["web"]["muted_until"].is_null()
+    );
+    env.cmd(&["mute", "-c", &cfg(&env), "web", "--for", "90d"]).code(0);
+    env.cmd(&["mute", "-c", &cfg(&env), "web", "--for", "1s"]).code(0);
+}
