@@ -314,6 +314,9 @@ fn mute(
         Some(d) => config::duration::parse(&d).map_err(|e| Error::Usage(format!("--for: {e}")))?,
         None => Duration::from_secs(3600),
     };
+    // Shown in the status, the dashboard and logs: one clean line, like a
+    // job's message (no controls, no bidi or zero-width characters).
+    let reason = reason.map(|r| crate::probe::push::clean_message(&r)).filter(|r| !r.is_empty());
     let _lock = statefile::lock(&config.state_file, EDIT_LOCK_WAIT)?;
     let mut state = statefile::load(&config.state_file)?;
     let until = Timestamp::now().plus(dur);

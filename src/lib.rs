@@ -30,6 +30,7 @@ pub mod status;
 pub mod store;
 #[cfg(test)]
 mod testing;
+pub mod text;
 pub mod time;
 
 use std::process::ExitCode;
