@@ -95,7 +95,9 @@ pub enum Command {
 pub const UNKNOWN: u8 = 3;
 /// How long `check` waits for another holder of the state lock.
 const LOCK_WAIT: Duration = Duration::from_secs(2);
-/// `mute`/`unmute`/`ping` wait longer: the daemon holds the lock for a whole cycle.
+/// `mute`/`unmute`/`ping` wait longer: a cycle holds the lock while it
+/// steps, heals (restarts are bounded by `heal.timeout`) and saves, though
+/// never while it probes.
 const EDIT_LOCK_WAIT: Duration = Duration::from_secs(30);
 
 pub fn execute(cmd: Command) -> Result<u8, Error> {
@@ -141,13 +143,16 @@ fn print(s: &str) {
 fn check(path: &Path, no_restart: bool, format: Format, only: Vec<String>) -> Result<u8, Error> {
     let config = config::load(path)?;
     let only = only.iter().map(|name| known(&config, name)).collect::<Result<Vec<_>, _>>()?;
+    let opts = CycleOptions { no_restart, only: only.clone() };
+    // Probed before the lock is taken: a slow target never keeps the
+    // daemon's cycle, `ping` or `mute` waiting on this run.
+    let probed = cycle::probe(&config, &opts);
     let _lock = statefile::lock(&config.state_file, LOCK_WAIT)?;
     let mut state = statefile::load(&config.state_file)?;
-    let opts = CycleOptions { no_restart, only: only.clone() };
     // Restarts are on disk before they run: a run that cannot record one
     // (full disk) must not run it, or the budget never advances.
     let mut persist = |s: &crate::state::StateFile| statefile::save(&config.state_file, s);
-    let out = cycle::run(&config, &mut state, &opts, &mut persist);
+    let out = cycle::apply(&config, &mut state, &opts, probed, &mut persist);
     // The cycle's alerts are in the outbox: saved before delivery, which
     // may take a notifier's whole timeout, so a run killed meanwhile loses
     // none (they go out with the next run: at least once).
@@ -292,6 +297,9 @@ fn validate(path: &Path) -> Result<u8, Error> {
         s.push_str(&format!("certificates: trusting {}\n", crate::probe::certs::roots_source()));
     }
     print(&s);
+    for w in config::advice::warnings(&c) {
+        crate::warn!("{}: {w}", c.path.display());
+    }
     Ok(0)
 }
 
@@ -335,6 +343,9 @@ fn mute(
             config::duration::format(dur)
         )));
     }
+    // Shown in the status, the dashboard and logs: one clean line, like a
+    // job's message (no controls, no bidi or zero-width characters).
+    let reason = reason.map(|r| crate::probe::push::clean_message(&r)).filter(|r| !r.is_empty());
     let _lock = statefile::lock(&config.state_file, EDIT_LOCK_WAIT)?;
     let mut state = statefile::load(&config.state_file)?;
     let until = Timestamp::now().plus(dur);

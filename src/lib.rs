@@ -32,6 +32,7 @@ pub mod suggest;
 pub mod table;
 #[cfg(test)]
 mod testing;
+pub mod text;
 pub mod time;
 
 use std::process::ExitCode;

@@ -6,6 +6,7 @@
 //! each as `file:line:column: what was expected`. The YAML crate (serde-saphyr)
 //! is used only here.
 
+pub mod advice;
 pub mod duration;
 mod errors;
 #[cfg(test)]

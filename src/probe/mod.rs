@@ -444,7 +444,8 @@ pub fn run(check: &Check, ctx: &CycleCtx) -> Outcome {
 /// Cuts untrusted text to one short line for a `detail`.
 pub fn clean_detail(text: &str, max: usize) -> String {
     let line = text.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("");
-    let mut out: String = line.chars().filter(|c| !c.is_control()).take(max).collect();
+    let mut out: String =
+        line.chars().filter(|c| !crate::text::is_control_or_format(*c)).take(max).collect();
     if line.chars().count() > max {
         out.push('…');
     }

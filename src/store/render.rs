@@ -37,9 +37,12 @@ fn span_label(from: Timestamp, to: Timestamp) -> String {
     crate::config::duration::format(to.since(from))
 }
 
-/// One line, no control characters.
+/// One line, no control characters, no invisible format characters.
 fn clean(s: &str) -> String {
-    s.chars().map(|c| if c.is_control() { ' ' } else { c }).collect()
+    s.chars()
+        .filter(|c| !crate::text::is_format(*c))
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
 }
 
 fn cause_text(i: &Incident) -> String {
@@ -301,6 +304,7 @@ pub fn md_escape(s: &str) -> String {
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
             '&' => out.push_str("&amp;"),
+            c if crate::text::is_format(c) => {}
             c if c.is_control() => out.push(' '),
             c => out.push(c),
         }
