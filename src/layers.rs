@@ -11,6 +11,7 @@ const LAYERS: &[&[&str]] = &[
     &["time", "log", "error", "fsutil", "sdnotify", "arena"],
     &["probe"],
     &["config"],
+    &["diagnosis"],
     &["state"],
     &["status", "statefile", "heal", "runner"],
     &["metrics", "output", "store"],

@@ -121,6 +121,9 @@ fn text(doc: &StatusDoc, notes: &[HealNote], color: bool) -> String {
         if let Some(note) = cert_note(s, doc.generated_at) {
             detail = if detail.is_empty() { note } else { format!("{detail} ({note})") };
         }
+        for note in why_notes(s) {
+            detail = if detail.is_empty() { note } else { format!("{detail} ({note})") };
+        }
         let _ = writeln!(out, "{:<w$}  {status} {:>9}  {detail}", s.name, latency(s));
     }
     let down: Vec<&str> =
@@ -144,6 +147,24 @@ fn text(doc: &StatusDoc, notes: &[HealNote], color: bool) -> String {
         let _ = writeln!(out, "healing: {}: {}", n.service, n.text);
     }
     out
+}
+
+/// What the row adds about the why: the open incident's unit result,
+/// flapping, and whether the last restart helped.
+fn why_notes(s: &ServiceReport) -> Vec<String> {
+    let mut notes = Vec::new();
+    let diagnosis = s.incident.as_ref().and_then(|i| i.diagnosis.as_ref());
+    if let Some(r) = diagnosis.and_then(crate::diagnosis::text::result) {
+        notes.push(format!("unit: {r}"));
+    }
+    if s.flapping {
+        notes.push("flapping".into());
+    }
+    if let Some(r) = s.restarts.last() {
+        let ran = if r.ok { "ok" } else { "failed" };
+        notes.push(format!("last restart {} {ran}, {}", r.at, r.outcome.as_str()));
+    }
+    notes
 }
 
 /// Seconds as days for a threshold: `14`, `0.5`.

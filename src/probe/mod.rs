@@ -243,6 +243,9 @@ pub enum Reason {
     PushLate,
     /// A push check's last ping reported failure.
     PushFailed,
+    /// systemd keeps restarting the unit itself (`crash_loop`), whatever
+    /// state the probe caught it in.
+    CrashLoop,
     CheckError,
 }
 
@@ -267,6 +270,7 @@ impl Reason {
             Reason::CommandStatus => "command_status",
             Reason::PushLate => "push_late",
             Reason::PushFailed => "push_failed",
+            Reason::CrashLoop => "crash_loop",
             Reason::CheckError => "check_error",
         }
     }
@@ -305,6 +309,18 @@ pub struct Outcome {
     pub unit: Option<UnitInfo>,
     /// Set by https and tls checks that saw a certificate chain.
     pub cert: Option<Arc<CertInfo>>,
+    /// Set by a failing http check: what the server answered (the diagnosis
+    /// of an incident shows it).
+    pub http: Option<HttpAnswer>,
+}
+
+/// A failing HTTP check's answer: its status code (None when no answer
+/// came) and the first `http::EXCERPT` bytes of its body, as text with
+/// control characters escaped.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HttpAnswer {
+    pub status: Option<u16>,
+    pub body: String,
 }
 
 impl Outcome {
@@ -316,6 +332,7 @@ impl Outcome {
             latency: None,
             unit: None,
             cert: None,
+            http: None,
         }
     }
 
@@ -327,6 +344,7 @@ impl Outcome {
             latency: None,
             unit: None,
             cert: None,
+            http: None,
         }
     }
 

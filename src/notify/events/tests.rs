@@ -28,6 +28,8 @@ fn report(name: &str, h: Health, since: Timestamp) -> ServiceReport {
         muted_until: None,
         restarts: Vec::new(),
         restarts_total: 0,
+        incident: None,
+        flapping: false,
         checks: vec![CheckReport {
             kind: "tcp".into(),
             target: "127.0.0.1:1".into(),
@@ -80,6 +82,7 @@ impl Sim {
             host: "h".into(),
             overall: U,
             duration_ms: 1.0,
+            flapping: false,
             services,
         };
         evaluate(&self.config, &mut self.state, &doc, &notes, self.now)
@@ -284,6 +287,7 @@ fn alerting_judges_a_mute_at_the_cycles_time_like_healing() {
         host: "h".into(),
         overall: D,
         duration_ms: 1.0,
+        flapping: false,
         services: vec![report("s", D, cycle_at)],
     };
     // `raise` is what both `check` and the daemon's cycle call.
