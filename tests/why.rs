@@ -77,8 +77,7 @@ impl Hook {
                 let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
                 let mut buf = Vec::new();
                 let mut chunk = [0u8; 8192];
-                loop {
-                    let Ok(n) = s.read(&mut chunk) else { break };
+                while let Ok(n) = s.read(&mut chunk) {
                     if n == 0 {
                         break;
                     }
