@@ -608,3 +608,5 @@ fn test_one(config: &Config, n: &Notifier, now: Timestamp) -> Result<usize, Stri
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod why_tests;

@@ -297,3 +297,21 @@ fn alerting_judges_a_mute_at_the_cycles_time_like_healing() {
     assert_eq!(st.alerted, None, "paged in a cycle that healing treated as muted");
     assert!(st.alert_muted);
 }
+
+#[test]
+fn flapping_is_one_event_then_flapping_ended_then_transitions_again() {
+    let svc = "  - name: s\n    port: 1\n    flap: { changes: 3, window: 4 }\n";
+    let mut sim = Sim::new(svc);
+    let cfg = sim.config.services[0].flap;
+    let seq = [U, D, U, D, U, D, D, D, D, U];
+    let got: Vec<String> = seq
+        .iter()
+        .map(|h| {
+            let st = sim.state.services.entry("s".into()).or_default();
+            crate::state::loops::observe_flap(st, *h, cfg);
+            let events = sim.cycle(&[("s", *h)], Vec::new());
+            events.iter().map(|e| event_str(e.event).to_string()).collect::<Vec<_>>().join(",")
+        })
+        .collect();
+    assert_eq!(got, ["", "down", "up", "flapping", "", "", "", "", "flapping_ended", "up"]);
+}
