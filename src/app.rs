@@ -176,10 +176,7 @@ fn check(path: &Path, no_restart: bool, format: Format, only: Vec<String>) -> Re
     // The diagnoses of the incidents this run opened: after the status is
     // written (never delaying it), before the alerts go (they carry them).
     if cycle::diagnose(&config, &mut state, &mut out, &mut history) {
-        statefile::save(&config.state_file, &state)?;
-        if only.is_empty() {
-            write_status(&config, &out.doc)?;
-        }
+        cycle::save_diagnosed(&config, &state, only.is_empty().then_some(&out.doc));
     }
     let heartbeat = crate::notify::heartbeat_due(&config, &out.doc);
     // Saved again only when delivery changed the outbox: with nothing to

@@ -463,6 +463,21 @@ pub fn add_uptime(doc: &mut StatusDoc, recorder: &mut store::Recorder) {
     }
 }
 
+/// Saves the state and rewrites the status file (when given) after
+/// `diagnose`. The cycle's own results are already on disk: a failure here
+/// costs only the diagnosis in those files (it is in the history store and
+/// the alerts), so it warns instead of failing the cycle.
+pub fn save_diagnosed(config: &Config, state: &StateFile, doc: Option<&StatusDoc>) {
+    if let Err(e) = crate::statefile::save(&config.state_file, state) {
+        crate::warn!("diagnosis: not kept in the state file: {e}");
+    }
+    if let Some(doc) = doc
+        && let Err(e) = status::write(&config.status_file, doc)
+    {
+        crate::warn!("diagnosis: not in the status file: {e}");
+    }
+}
+
 /// What the history store is told about this cycle.
 pub fn history_record(config: &Config, state: &StateFile, out: &CycleOutput) -> store::CycleRecord {
     let at = out.doc.generated_at;

@@ -103,8 +103,7 @@ fn cycle_once(
         // The incidents this cycle opened: diagnosed after the status is
         // written, before the sender gets their alerts (which carry it).
         if cycle::diagnose(config, &mut state, &mut out, &mut history) {
-            statefile::save(&config.state_file, &state)?;
-            status::write(&config.status_file, &out.doc)?;
+            cycle::save_diagnosed(config, &state, Some(&out.doc));
         }
         (out, state)
     };
