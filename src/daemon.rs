@@ -103,6 +103,11 @@ fn cycle_once(
         // our unlock and our record would otherwise be recorded first, and
         // the incidents and time spans would follow the wrong order.
         let _ = history.record(&cycle::history_record(config, &state, &out));
+        // The incidents this cycle opened: diagnosed after the status is
+        // written, before the sender gets their alerts (which carry it).
+        if cycle::diagnose(config, &mut state, &mut out, &mut history) {
+            cycle::save_diagnosed(config, &state, Some(&out.doc));
+        }
         (out, state)
     };
     let outbox = notify::outbox(config, &state, Timestamp::now());

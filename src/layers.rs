@@ -12,6 +12,7 @@ const LAYERS: &[&[&str]] = &[
     &["time", "log", "error", "fsutil", "sdnotify", "arena", "text"],
     &["probe"],
     &["config"],
+    &["diagnosis"],
     &["state"],
     &["status", "statefile", "heal", "runner"],
     &["metrics", "output", "store"],

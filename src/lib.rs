@@ -11,6 +11,7 @@ pub mod cli;
 pub mod config;
 pub mod cycle;
 pub mod daemon;
+pub mod diagnosis;
 pub mod error;
 pub mod fsutil;
 pub mod heal;
