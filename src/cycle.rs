@@ -5,7 +5,7 @@ use crate::config::{Config, HealPolicy, Service};
 use crate::error::Error;
 use crate::heal::{HealNote, HealNoteKind};
 use crate::probe::push::PushState;
-use crate::probe::{CycleCtx, Outcome, Probe, UnitInfo};
+use crate::probe::{CheckStatus, CycleCtx, Outcome, Probe, UnitInfo, owned};
 use crate::state::{
     self, Action, Health, Observation, RestartRecord, ServiceState, StateFile, StepCtx,
 };
@@ -59,6 +59,7 @@ pub fn run(
     state: &mut StateFile,
     opts: &CycleOptions,
     persist: &mut Persist<'_>,
+    history: &mut store::Recorder,
 ) -> CycleOutput {
     let started = Instant::now();
     let selected: Vec<&Service> = config
@@ -73,6 +74,7 @@ pub fn run(
     let mut per_service: Vec<Vec<Outcome>> =
         selected.iter().map(|s| outcomes.by_ref().take(s.checks.len()).collect()).collect();
     for (svc, outs) in selected.iter().zip(per_service.iter_mut()) {
+        forecast(svc, outs, history, Timestamp::now());
         if svc.checks.iter().any(|c| matches!(&c.probe, Probe::Owned(p) if p.for_cycles() > 1)) {
             let st = state.services.entry(svc.name.clone()).or_default();
             state::hold::apply(st, &svc.checks, outs);
@@ -213,6 +215,55 @@ pub fn run(
     };
     let raised = notify::raise(config, state, &doc, &notes);
     CycleOutput { doc, notes, previous, raised, restarts: ran }
+}
+
+/// The forecasts of the kinds that declare one (a disk's `full_in_s`): a
+/// least-squares line through the history store's samples of the last
+/// `window` and this cycle's value; null with fewer than 3 samples, a value
+/// not falling, or no store. Under `warn`, an up check is degraded.
+fn forecast(svc: &Service, outs: &mut [Outcome], history: &mut store::Recorder, now: Timestamp) {
+    for (c, out) in svc.checks.iter().zip(outs.iter_mut()) {
+        let Probe::Owned(p) = &c.probe else { continue };
+        let Some(f) = p.forecast() else { continue };
+        let Some(m) = out.measured.as_mut() else { continue };
+        let Some(current) = m.values.get(f.value) else { continue };
+        let series = store::series_name(&svc.name, c.kind(), &c.target, f.value);
+        let past = history.open().and_then(|s| s.samples(&series, f.window, now).ok());
+        let left = past.and_then(|mut pts| {
+            pts.push((now.as_secs_f64(), current));
+            owned::time_to_zero(&pts)
+        });
+        m.values.set(f.into, left);
+        if let (Some(left), Some(warn)) = (left, f.warn)
+            && left < warn.as_secs_f64()
+            && out.status == CheckStatus::Up
+        {
+            out.status = CheckStatus::Degraded;
+            out.reason = Some(f.reason);
+            out.detail = format!(
+                "{}; full in {} at the rate of the last {}",
+                out.detail,
+                owned::show_seconds(left),
+                crate::config::duration::format(f.window)
+            );
+        }
+    }
+}
+
+/// The samples this cycle adds to the history store: the values forecasts read.
+fn samples(config: &Config, doc: &StatusDoc) -> Vec<(String, f64)> {
+    let mut out = Vec::new();
+    for r in &doc.services {
+        let Some(svc) = config.service(&r.name) else { continue };
+        for (c, rep) in svc.checks.iter().zip(&r.checks) {
+            let Probe::Owned(p) = &c.probe else { continue };
+            let Some(f) = p.forecast() else { continue };
+            if let Some(v) = rep.values.as_ref().and_then(|v| v.get(f.value)) {
+                out.push((store::series_name(&r.name, c.kind(), &c.target, f.value), v));
+            }
+        }
+    }
+    out
 }
 
 /// The probes' context: each push check's pings as the state holds them,
@@ -375,5 +426,6 @@ pub fn history_record(config: &Config, state: &StateFile, out: &CycleOutput) -> 
             alerted: alerted(&r.name),
         })
         .collect();
-    store::CycleRecord { at, interval: config.interval, services }
+    let samples = samples(config, &out.doc);
+    store::CycleRecord { at, interval: config.interval, services, samples }
 }

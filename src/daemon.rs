@@ -83,7 +83,7 @@ fn cycle_once(
         let pushes = live.map(server::Live::take_pushes).unwrap_or_default();
         record_pushes(config, &mut state, &pushes);
         let mut persist = |s: &crate::state::StateFile| statefile::save(&config.state_file, s);
-        let mut out = cycle::run(config, &mut state, opts, &mut persist);
+        let mut out = cycle::run(config, &mut state, opts, &mut persist, &mut history);
         if let Err(e) = statefile::save(&config.state_file, &state) {
             // Not on disk: back in the queue for the next cycle, not lost.
             if let Some(live) = live {

@@ -16,6 +16,7 @@
 pub mod accounting;
 mod query;
 pub mod render;
+mod samples;
 mod schema;
 #[doc(hidden)]
 pub mod seed;
@@ -29,6 +30,7 @@ pub use query::{
     OrderedMap, REPORT_WINDOW_LIMIT, ReportDoc, RestartCounts, STATUS_WINDOWS, ServiceSla,
     ServiceUptime, UPTIME_WINDOWS, UptimeDoc, Window, WindowFigures, check_history_query,
 };
+pub use samples::series_name;
 pub use write::{CheckProblem, CycleRecord, RestartRun, ServiceRecord};
 
 use crate::config::{HistoryConfig, Retention};
