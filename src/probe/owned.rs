@@ -307,7 +307,13 @@ impl Serialize for Values {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut m = s.serialize_map(Some(self.0.len()))?;
         for (k, v) in &self.0 {
-            m.serialize_entry(k, v)?;
+            // Whole numbers (bytes, counts) as JSON integers: `1024`, not `1024.0`.
+            match v {
+                Some(x) if x.fract() == 0.0 && x.abs() < 9.0e15 => {
+                    m.serialize_entry(k, &(*x as i64))?
+                }
+                _ => m.serialize_entry(k, v)?,
+            }
         }
         m.end()
     }
