@@ -329,6 +329,7 @@ pub fn report(svc: &Service, outs: &[Outcome], st: &ServiceState) -> ServiceRepo
         consecutive_failures: st.consecutive_failures,
         heal_suspended: st.heal_suspended,
         muted_until: st.muted_until,
+        mute_reason: st.muted_until.and(st.mute_reason.clone()),
         restarts: st.restarts.clone(),
         restarts_total: st.restarts_total,
         checks: svc

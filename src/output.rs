@@ -5,6 +5,7 @@ use crate::probe::owned;
 use crate::probe::{CheckStatus, Reason};
 use crate::state::Health;
 use crate::status::{CheckReport, ServiceReport, StatusDoc};
+use crate::table::{Align, Table};
 use crate::time::Timestamp;
 use std::fmt::Write;
 
@@ -108,25 +109,52 @@ fn latency(s: &ServiceReport) -> String {
         .map_or_else(|| "-".into(), |ms| format!("{ms:.1} ms"))
 }
 
+/// What a service's row says besides its checks: a mute (until when, and
+/// why) and healing suspended.
+fn service_marks(s: &ServiceReport, now: Timestamp) -> Vec<String> {
+    let mut marks = Vec::new();
+    if let Some(until) = s.muted_until.filter(|t| *t > now) {
+        let why = s.mute_reason.as_deref().map(|r| format!(": {}", clean(r))).unwrap_or_default();
+        marks.push(format!("muted until {until}{why}"));
+    }
+    if s.heal_suspended {
+        marks.push("healing suspended (restart budget used; `unmute` resumes it)".into());
+    }
+    marks
+}
+
+/// One line, no control characters (a reason is typed by an operator).
+fn clean(s: &str) -> String {
+    s.chars().map(|c| if c.is_control() { ' ' } else { c }).collect()
+}
+
 fn text(doc: &StatusDoc, notes: &[HealNote], color: bool) -> String {
-    let w = doc.services.iter().map(|s| s.name.chars().count()).max().unwrap_or(7).max(7);
     let mut out = String::new();
-    let _ = writeln!(out, "{:<w$}  {:<9} {:>9}  DETAIL", "SERVICE", "STATUS", "LATENCY");
+    let mut table = Table::new(&[
+        ("SERVICE", Align::Left),
+        ("STATUS", Align::Left),
+        ("LATENCY", Align::Right),
+        ("DETAIL", Align::Left),
+    ]);
     for s in &doc.services {
         let mut label = s.status.as_str().to_uppercase();
         if !s.critical && s.status == Health::Down {
             label.push('*');
         }
-        let status = paint(&format!("{label:<9}"), s.status, color);
         let mut detail = service_detail(s);
         if let Some(note) = cert_note(s, doc.generated_at) {
             detail = if detail.is_empty() { note } else { format!("{detail} ({note})") };
         }
-        let _ = writeln!(out, "{:<w$}  {status} {:>9}  {detail}", s.name, latency(s));
+        for mark in service_marks(s, doc.generated_at) {
+            detail =
+                if detail.is_empty() { format!("[{mark}]") } else { format!("{detail} [{mark}]") };
+        }
+        table.row(vec![clean(&s.name), paint(&label, s.status, color), latency(s), detail]);
         for line in value_lines(s) {
-            let _ = writeln!(out, "{:<w$}  {line}", "");
+            table.row(vec![String::new(), String::new(), String::new(), line]);
         }
     }
+    out.push_str(&table.render());
     let down: Vec<&str> =
         doc.services.iter().filter(|s| s.status == Health::Down).map(|s| s.name.as_str()).collect();
     let summary = match doc.overall {
@@ -136,9 +164,9 @@ fn text(doc: &StatusDoc, notes: &[HealNote], color: bool) -> String {
     };
     let _ = writeln!(
         out,
-        "overall: {} ({summary}; {} services in {:.0} ms)",
+        "overall: {} ({summary}; {} in {:.0} ms)",
         paint(&doc.overall.as_str().to_uppercase(), doc.overall, color),
-        doc.services.len(),
+        plural(doc.services.len(), "service", "services"),
         doc.duration_ms
     );
     if doc.services.iter().any(|s| !s.critical && s.status == Health::Down) {
@@ -148,6 +176,11 @@ fn text(doc: &StatusDoc, notes: &[HealNote], color: bool) -> String {
         let _ = writeln!(out, "healing: {}: {}", n.service, n.text);
     }
     out
+}
+
+/// "1 service", "2 services".
+pub fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 /// One line per check that measured something (`disk /: used 85.2%, …`).

@@ -36,6 +36,9 @@ pub struct ServiceReport {
     pub consecutive_failures: u32,
     pub heal_suspended: bool,
     pub muted_until: Option<Timestamp>,
+    /// What `mute --reason` said (null when not muted or no reason given).
+    #[serde(default)]
+    pub mute_reason: Option<String>,
     pub restarts: Vec<RestartRecord>,
     /// All restarts ever run by us (for the Prometheus counter).
     #[serde(default)]

@@ -128,6 +128,7 @@ fn gone(service: &str) -> ServiceReport {
         consecutive_failures: 0,
         heal_suspended: false,
         muted_until: None,
+        mute_reason: None,
         restarts: Vec::new(),
         restarts_total: 0,
         checks: Vec::new(),

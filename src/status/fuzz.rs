@@ -102,6 +102,7 @@ fn service_report() -> impl Strategy<Value = ServiceReport> {
                 history,
                 uptime,
             )| ServiceReport {
+                mute_reason: muted_until.map(|_| format!("deploy of {name}")),
                 name,
                 status,
                 critical,

@@ -26,6 +26,7 @@ fn report(name: &str, h: Health, since: Timestamp) -> ServiceReport {
         consecutive_failures: 0,
         heal_suspended: false,
         muted_until: None,
+        mute_reason: None,
         restarts: Vec::new(),
         restarts_total: 0,
         checks: vec![CheckReport {
