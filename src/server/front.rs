@@ -347,13 +347,20 @@ impl Socket<'_> {
                 }
             }
             Transport::Tls(conn) => {
-                // Plaintext is buffered by rustls; records go out one write at a time.
-                if conn.writer().write_all(bytes).is_err() {
-                    return false;
-                }
+                // rustls buffers at most 64 KiB of plaintext (a `write_all`
+                // of more fails): hand it over as far as it takes, send those
+                // records, repeat.
+                let mut rest = bytes;
                 loop {
+                    while !rest.is_empty() {
+                        match conn.writer().write(rest) {
+                            Ok(0) => break,
+                            Ok(n) => rest = &rest[n..],
+                            Err(_) => return false,
+                        }
+                    }
                     if !conn.wants_write() {
-                        break true;
+                        break rest.is_empty();
                     }
                     if !rearm() || conn.write_tls(&mut &*tcp).is_err() {
                         break false;
