@@ -13,7 +13,7 @@ const LAYERS: &[&[&str]] = &[
     &["config"],
     &["state"],
     &["status", "statefile", "heal", "runner"],
-    &["metrics", "output", "store"],
+    &["metrics", "output", "store", "fleet"],
     &["notify"],
     &["cycle"],
     &["server"],

@@ -12,6 +12,7 @@ pub mod config;
 pub mod cycle;
 pub mod daemon;
 pub mod error;
+pub mod fleet;
 pub mod fsutil;
 pub mod heal;
 #[cfg(test)]

@@ -32,7 +32,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 DOC = os.path.join(ROOT, "src", "server", "openapi.json")
 BIN = os.environ.get("CHATSTACK_STATUS_BIN", os.path.join(ROOT, "target", "debug", "chatstack-status"))
 VENV_BIN = os.path.dirname(sys.executable)
-FUZZ_SECONDS = int(os.environ.get("FUZZ_SECONDS", "45"))
+FUZZ_SECONDS = int(os.environ.get("FUZZ_SECONDS", "35"))
 # A hang: any answer slower than this fails the run.
 REQUEST_TIMEOUT = 5
 # The whole script (three variants and their start-up).

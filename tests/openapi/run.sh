@@ -15,7 +15,7 @@
 #   PYTHON               the interpreter for the venv (default python3, 3.9+)
 #   OPENAPI_VENV         where the venv lives (default target/openapi-venv)
 #   CHATSTACK_STATUS_BIN the agent binary (default target/debug/chatstack-status)
-#   FUZZ_SECONDS         schemathesis's time per variant (default 45)
+#   FUZZ_SECONDS         schemathesis's time per variant (default 35)
 #
 # Needs python3, python3-venv and openssl (Debian), network to the package
 # index for a cold venv.
