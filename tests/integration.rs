@@ -25,6 +25,9 @@ mod alerts;
 // healing and alerts of a push service, pings racing a daemon and checks.
 mod push;
 
+// What a newcomer sees first: tables, mutes on the row, CLI hints and bounds.
+mod newcomer;
+
 // `run` and `serve` as processes: the loop, signals, reloads, sd_notify.
 mod daemon;
 // The history store: faults, concurrency, the history/incidents/report commands.
