@@ -97,6 +97,7 @@ def prometheus_files(d, scrape_s, targets):
     with open(os.path.join(d, "prometheus.yml"), "w") as f:
         f.write(text)
     shutil.copy(os.path.join(SHIPPED, "alerts.yml"), os.path.join(d, "alerts.yml"))
+    shutil.copy(os.path.join(SHIPPED, "rules.yml"), os.path.join(d, "rules.yml"))
     with open(os.path.join(d, "chatstack-targets", "fleet.yml"), "w") as f:
         for addr, host in targets:
             f.write(f'- targets: ["{addr}"]\n  labels:\n    host: {host}\n')

@@ -3,8 +3,8 @@
 //! (docs/FLEET.md), worst first, with since when and why; an agent that is
 //! not being scraped (`up` 0) or whose status is old is named as such.
 //!
-//! Seven instant queries through Prometheus's HTTP API (ureq), run side by
-//! side, so the answer takes one round trip's time, not seven. Runs on main;
+//! Six instant queries through Prometheus's HTTP API (ureq), run side by
+//! side, so the answer takes one round trip's time, not six. Runs on main;
 //! never touches the local agent's files.
 
 use crate::error::Error;
