@@ -152,3 +152,32 @@ fn mute_refuses_durations_outside_1s_to_90d() {
     env.cmd(&["mute", "-c", &cfg(&env), "web", "--for", "90d"]).code(0);
     env.cmd(&["mute", "-c", &cfg(&env), "web", "--for", "1s"]).code(0);
 }
+
+#[test]
+fn a_restart_script_that_backgrounds_the_service_keeps_it() {
+    let env = Env::new();
+    env.fake_systemctl();
+    env.unit("web.service", "failed", "failed", "exit-code");
+    let pidfile = env.path("service.pid");
+    // The service as a script might start it: in the background, output
+    // redirected, the script exiting 0 at once.
+    let script = env.write(
+        "restart.sh",
+        &format!(
+            "#!/bin/sh\nsleep 300 >/dev/null 2>&1 &\necho $! > {}\nexit 0\n",
+            pidfile.display()
+        ),
+    );
+    env.config(&format!(
+        "timeout: 1s\nheal: {{after_failures: 1, grace: 0s, restart_command: [sh, {script:?}]}}\n\
+         services:\n  - name: web\n    unit: web.service\n    port: {}\n",
+        closed_port()
+    ));
+    env.check(&[]).code(2);
+    let r = &env.service("web")["restarts"][0];
+    assert_eq!(r["ok"], true, "{r:#}");
+    let pid: u32 = std::fs::read_to_string(&pidfile).unwrap().trim().parse().unwrap();
+    let alive = !crate::util::cmdline(pid).is_empty();
+    crate::util::kill(pid);
+    assert!(alive, "the service the restart script started in the background was killed");
+}
