@@ -204,6 +204,9 @@ pub fn run(
         overall,
         duration_ms: status::ms(started.elapsed()),
         services: reports,
+        history: config.history_store.path.as_ref().map(|_| status::HistoryInfo {
+            retention_s: config.history_store.retention.rollups.as_secs(),
+        }),
     };
     let raised = notify::raise(config, state, &doc, &notes);
     CycleOutput { doc, notes, previous, raised, restarts: ran }

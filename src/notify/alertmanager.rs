@@ -351,6 +351,7 @@ mod tests {
             overall: Health::Up,
             duration_ms: 1.0,
             services,
+            history: None,
         };
         let n = &c.notify[0];
         let crate::config::NotifierKind::Alertmanager(am) = &n.kind else { panic!("am") };
@@ -407,6 +408,7 @@ mod tests {
             overall: Health::Degraded,
             duration_ms: 1.0,
             services: vec![report("db", Health::Down, false)],
+            history: None,
         };
         let s = st.services.get_mut("db").expect("db");
         s.alerted = Some(Health::Down);

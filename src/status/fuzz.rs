@@ -109,6 +109,7 @@ fn status_doc() -> impl Strategy<Value = StatusDoc> {
             overall,
             duration_ms,
             services,
+            history: None,
         })
 }
 

@@ -82,6 +82,7 @@ impl Sim {
             overall: U,
             duration_ms: 1.0,
             services,
+            history: None,
         };
         evaluate(&self.config, &mut self.state, &doc, &notes, self.now)
     }
@@ -286,6 +287,7 @@ fn alerting_judges_a_mute_at_the_cycles_time_like_healing() {
         overall: D,
         duration_ms: 1.0,
         services: vec![report("s", D, cycle_at)],
+        history: None,
     };
     // `raise` is what both `check` and the daemon's cycle call.
     let raised = crate::notify::raise(&config, &mut state, &doc, &[]);
