@@ -386,10 +386,14 @@ fn ping(
             config.path.display()
         )));
     }
+    // Judged before the lock: a bad `--exit-code` records nothing.
+    crate::probe::push::Ping::from_cli(Timestamp::now(), fail, exit_code, message)
+        .map_err(Error::Usage)?;
     let _lock = statefile::lock(&config.state_file, EDIT_LOCK_WAIT)?;
     let mut state = statefile::load(&config.state_file)?;
     let now = Timestamp::now();
-    let ping = crate::probe::push::Ping::from_cli(now, fail, exit_code, message);
+    let ping =
+        crate::probe::push::Ping::from_cli(now, fail, exit_code, message).map_err(Error::Usage)?;
     crate::state::record_ping(&mut state, service, ping, 1, now);
     statefile::save(&config.state_file, &state)?;
     Ok(0)

@@ -148,7 +148,7 @@ struct PingArgs {
     /// the job failed
     #[argh(switch)]
     fail: bool,
-    /// the job's exit status: 0 is success, anything else (a number, or a signal name such as TERM from $EXIT_STATUS) a failure
+    /// the job's exit status, an integer 0-255 (0 is success) or a signal name such as TERM from systemd's $EXIT_STATUS (a failure); anything else is exit 3
     #[argh(option)]
     exit_code: Option<String>,
     /// what the job says, shown with the check (one line, at most 200 characters)

@@ -39,6 +39,8 @@ mod history;
 mod history_e2e;
 // The HTTP server: endpoints, auth, CORS, path escapes, metrics and promtool.
 mod server;
+// GET /api/openapi.json: served as the rest, every example answers as documented.
+mod openapi;
 // The HTTP front under attack: every hardening finding replayed.
 mod attacks;
 // HTTPS on the listener: certificates, bounds over TLS, rotation.

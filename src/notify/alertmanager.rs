@@ -316,6 +316,8 @@ mod tests {
                 cert_crit_s: None,
                 last_ping: None,
                 ping_due_by: None,
+                values: None,
+                thresholds: None,
             }],
             critical,
             status,

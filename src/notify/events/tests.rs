@@ -41,6 +41,8 @@ fn report(name: &str, h: Health, since: Timestamp) -> ServiceReport {
             cert_crit_s: None,
             last_ping: None,
             ping_due_by: None,
+            values: None,
+            thresholds: None,
         }],
         history: Vec::new(),
         uptime: None,
