@@ -1,4 +1,4 @@
-"""The README's nginx `location`s (integrations/nginx/status-location.conf) in a real nginx in
+"""The nginx `location`s of docs/EMBEDDING.md (integrations/nginx/status-location.conf) in a real nginx in
 front of the real agent: the panel's origin answers as the agent does."""
 
 import os
@@ -16,11 +16,11 @@ SNIPPET = os.path.join(ROOT, "integrations", "nginx", "status-location.conf")
 
 
 def readme_nginx_block():
-    with open(os.path.join(ROOT, "README.md")) as f:
-        readme = f.read()
-    section = readme.split("## Embedding in your admin panel", 1)[1].split("\n## ", 1)[0]
+    with open(os.path.join(ROOT, "docs", "EMBEDDING.md")) as f:
+        doc = f.read()
+    section = doc.split("## nginx in front of the agent", 1)[1].split("\n## ", 1)[0]
     m = re.search(r"```nginx\n(.*?)```", section, re.S)
-    assert m, "no ```nginx block in the README's embedding section"
+    assert m, "no ```nginx block in docs/EMBEDDING.md's nginx section"
     return m.group(1)
 
 
