@@ -10,6 +10,8 @@
 #   nodejs          syntax check of the generated polkit rule and the widget
 #   openssl         a TLS fixture (self-signed s_server) for the tls reason
 #   python3 python3-venv   the browser test's runner; the Flask blueprint's test
+#                   and the email tests' SMTP server (aiosmtpd from PyPI in target/smtp-venv,
+#                   made by tests/smtp/venv.sh when the tests first need it)
 #                   (make test-flask: a venv with Flask and pytest from PyPI)
 #   nginx-light     make test-flask: the README's nginx location in front of the agent
 #   zsh             the .deb test checks the zsh completion parses

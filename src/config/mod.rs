@@ -7,6 +7,7 @@
 //! is used only here.
 
 pub mod duration;
+mod email;
 mod errors;
 #[cfg(test)]
 mod fuzz;
@@ -14,8 +15,10 @@ mod notifier;
 pub mod raw;
 mod schema;
 
+pub use email::is_loopback;
 pub use notifier::{
-    ALERT_LABELS, Alertmanager, EventName, Notifier, NotifierKind, Slack, Twilio, Webhook,
+    ALERT_LABELS, Alertmanager, Discord, Email, EventName, Notifier, NotifierKind, Ntfy, Slack,
+    SmtpTls, Telegram, Twilio, Webhook,
 };
 
 use crate::error::Error;

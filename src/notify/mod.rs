@@ -16,10 +16,14 @@
 //! in a message.
 
 pub mod alertmanager;
+pub mod discord;
+pub mod email;
 pub mod events;
 pub mod heartbeat;
 pub mod http;
+pub mod ntfy;
 pub mod slack;
+pub mod telegram;
 pub mod twilio;
 pub mod webhook;
 
@@ -39,7 +43,7 @@ use serde::{Deserialize, Serialize};
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-/// One event for one notifier (one recipient for Twilio).
+/// One event for one notifier (one recipient for Twilio and email).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Delivery {
     /// The event's id, the notifier and the recipient: what a sender
@@ -98,6 +102,13 @@ pub fn attempt(n: &Notifier, d: &Delivery, timeout: Duration) -> Attempt {
             (Some(url), Some(alert)) => alertmanager::send(a, url, alert, timeout, &mut secrets),
             _ => Err(Attempt::Fail("not an alert".into())),
         },
+        NotifierKind::Email(m) => match to {
+            Some(to) => email::send(m, to, e, timeout, &mut secrets),
+            None => Err(Attempt::Fail("no recipient".into())),
+        },
+        NotifierKind::Telegram(t) => telegram::send(t, e, timeout, &mut secrets),
+        NotifierKind::Discord(x) => discord::send(x, e, timeout),
+        NotifierKind::Ntfy(x) => ntfy::send(x, e, timeout, &mut secrets),
     };
     match result {
         Ok(a) | Err(a) => http::scrub_attempt(a, &secrets),
@@ -110,8 +121,10 @@ fn secrets(n: &Notifier) -> Vec<String> {
     match &n.kind {
         NotifierKind::Webhook(w) => webhook::secrets(w),
         NotifierKind::Slack(s) => slack::secrets(s),
-        NotifierKind::Twilio(_) => Vec::new(),
+        NotifierKind::Twilio(_) | NotifierKind::Email(_) | NotifierKind::Telegram(_) => Vec::new(),
         NotifierKind::Alertmanager(a) => alertmanager::secrets(a),
+        NotifierKind::Discord(x) => discord::secrets(x),
+        NotifierKind::Ntfy(x) => ntfy::secrets(x),
     }
 }
 
@@ -121,7 +134,12 @@ fn secrets(n: &Notifier) -> Vec<String> {
 fn recipients(n: &Notifier) -> Vec<Option<String>> {
     match &n.kind {
         NotifierKind::Twilio(t) => t.to.iter().cloned().map(Some).collect(),
-        NotifierKind::Webhook(_) | NotifierKind::Slack(_) => vec![None],
+        NotifierKind::Email(m) => m.to.iter().cloned().map(Some).collect(),
+        NotifierKind::Webhook(_)
+        | NotifierKind::Slack(_)
+        | NotifierKind::Telegram(_)
+        | NotifierKind::Discord(_)
+        | NotifierKind::Ntfy(_) => vec![None],
         NotifierKind::Alertmanager(_) => Vec::new(),
     }
 }

@@ -48,6 +48,7 @@ fn base() -> Y {
                 ("type", s("webhook")),
                 ("url", s("http://127.0.0.1:1/")),
                 ("basic_auth", m(&[("user", s("u")), ("password_file", s("/p"))])),
+                ("smtp", m(&[("host", s("h"))])),
             ])]),
         ),
         ("heal", m(&[])),
