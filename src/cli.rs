@@ -34,6 +34,7 @@ enum Sub {
     History(HistoryArgs),
     Incidents(IncidentsArgs),
     Report(ReportArgs),
+    Maintenance(MaintenanceArgs),
 }
 
 /// Probe once, heal, write the status file; exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
@@ -231,6 +232,18 @@ struct ReportArgs {
     format: String,
 }
 
+/// The maintenance windows: when each opens and closes next, and which are open.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "maintenance")]
+struct MaintenanceArgs {
+    /// config file
+    #[argh(option, short = 'c')]
+    config: Option<PathBuf>,
+    /// output: text or json (default text)
+    #[argh(option, default = "String::from(\"text\")")]
+    format: String,
+}
+
 /// What parsing the command line led to.
 pub enum Parsed {
     Command(Command),
@@ -264,7 +277,7 @@ pub fn parse(program: &str, args: &[&str], config_env: Option<String>) -> Result
         (true, _) => Command::Version,
         (false, None) => {
             return Err(Error::Usage(format!(
-                "a command is required: check, run, serve, status, validate, mute, unmute, ping, notify-test, polkit-rule, history, incidents or report\nRun '{program} --help' for usage."
+                "a command is required: check, run, serve, status, validate, mute, unmute, ping, notify-test, polkit-rule, history, incidents, report or maintenance\nRun '{program} --help' for usage."
             )));
         }
         (false, Some(sub)) => match sub {
@@ -323,6 +336,10 @@ pub fn parse(program: &str, args: &[&str], config_env: Option<String>) -> Result
                         )));
                     }
                 },
+                format: data_format(&a.format, &[DataFormat::Text, DataFormat::Json])?,
+            },
+            Sub::Maintenance(a) => Command::Maintenance {
+                config: cfg(a.config),
                 format: data_format(&a.format, &[DataFormat::Text, DataFormat::Json])?,
             },
             Sub::Report(a) => Command::Report {

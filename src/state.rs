@@ -88,11 +88,17 @@ pub struct ServiceState {
     /// the check was first seen; absent for services without one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub push: Option<PushState>,
+    /// The maintenance window open at the last cycle (set by the cycle
+    /// from the config, so it mutes exactly as `mute` does).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub maintenance: Option<crate::config::OpenWindow>,
 }
 
 impl ServiceState {
+    /// Muted by `mute`, or in a maintenance window (which mutes the same way).
     pub fn is_muted(&self, now: Timestamp) -> bool {
         self.muted_until.is_some_and(|t| t > now)
+            || self.maintenance.as_ref().is_some_and(|m| m.until > now)
     }
 }
 

@@ -22,6 +22,8 @@ mod files;
 mod alerts;
 // Email (a real SMTP server), Telegram, Discord and ntfy: request shapes, TLS, secrets.
 mod channels;
+// Maintenance windows: muting, the alert at their end, the `maintenance` command, errors.
+mod maintenance;
 // Push checks: `ping` and cron'd `check` through the state file, the daemon's
 // /api/push (auth, tokens, methods, one state write per cycle), `serve`'s 404,
 // healing and alerts of a push service, pings racing a daemon and checks.

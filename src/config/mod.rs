@@ -11,11 +11,13 @@ mod email;
 mod errors;
 #[cfg(test)]
 mod fuzz;
+pub mod maintenance;
 mod notifier;
 pub mod raw;
 mod schema;
 
 pub use email::is_loopback;
+pub use maintenance::{OpenWindow, Window};
 pub use notifier::{
     ALERT_LABELS, Alertmanager, Discord, Email, EventName, Notifier, NotifierKind, Ntfy, Slack,
     SmtpTls, Telegram, Twilio, Webhook,
@@ -83,6 +85,8 @@ pub struct Config {
     pub heal: HealPolicy,
     pub notify: Vec<Notifier>,
     pub services: Vec<Service>,
+    /// `maintenance:` windows (see `maintenance`).
+    pub maintenance: Vec<Window>,
 }
 
 /// Where the history database lives and how long it keeps what.
@@ -203,6 +207,15 @@ pub struct Service {
 impl Config {
     pub fn service(&self, name: &str) -> Option<&Service> {
         self.services.iter().find(|s| s.name == name)
+    }
+
+    /// The maintenance window open for `service` at `now`, if any.
+    pub fn maintenance_open(
+        &self,
+        service: &str,
+        now: crate::time::Timestamp,
+    ) -> Option<OpenWindow> {
+        maintenance::open_for(&self.maintenance, service, now)
     }
 
     /// The longest timeout of any check: the bound on a cycle's slowest check.
@@ -413,10 +426,12 @@ impl Validator<'_> {
                 );
             }
         }
+        let maintenance = self.maintenance(raw.maintenance, &seen);
         if !self.problems.is_empty() {
             return Err(self.problems);
         }
         Ok(Config {
+            maintenance,
             path: self.path.to_path_buf(),
             host,
             public_url: raw.public_url.map(|u| u.0),

@@ -40,6 +40,7 @@ pub struct RawConfig {
     pub heal: Option<RawHeal>,
     pub notify: Option<Vec<Spanned<RawNotifier>>>,
     pub services: Spanned<Vec<Spanned<RawService>>>,
+    pub maintenance: Option<Vec<Spanned<super::maintenance::RawWindow>>>,
 }
 
 /// `retention:` of the history database.

@@ -133,6 +133,8 @@ fn gone(service: &str) -> ServiceReport {
         checks: Vec::new(),
         history: Vec::new(),
         uptime: None,
+        maintenance: None,
+        next_maintenance: None,
     }
 }
 

@@ -52,6 +52,15 @@ fn base() -> Y {
             ])]),
         ),
         ("heal", m(&[])),
+        (
+            "maintenance",
+            Y::L(vec![m(&[
+                ("name", s("w")),
+                ("every", Y::L(vec![s("sun")])),
+                ("start", s("'03:00'")),
+                ("duration", s("1h")),
+            ])]),
+        ),
         ("basic_auth", m(&[("user", s("u")), ("password_file", s("/p"))])),
         ("heartbeat", m(&[("url", s("http://127.0.0.1:1/"))])),
         ("tls", m(&[("cert_file", s("/c.pem")), ("key_file", s("/k.pem"))])),
