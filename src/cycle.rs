@@ -70,8 +70,14 @@ pub fn run(
     let checks: Vec<_> = selected.iter().flat_map(|s| s.checks.iter().cloned()).collect();
     let ctx = push_context(&selected, state, Timestamp::now());
     let mut outcomes = runner::run_all(checks, config.workers, ctx).into_iter();
-    let per_service: Vec<Vec<Outcome>> =
+    let mut per_service: Vec<Vec<Outcome>> =
         selected.iter().map(|s| outcomes.by_ref().take(s.checks.len()).collect()).collect();
+    for (svc, outs) in selected.iter().zip(per_service.iter_mut()) {
+        if svc.checks.iter().any(|c| matches!(&c.probe, Probe::Owned(p) if p.for_cycles() > 1)) {
+            let st = state.services.entry(svc.name.clone()).or_default();
+            state::hold::apply(st, &svc.checks, outs);
+        }
+    }
 
     let now = Timestamp::now();
     // Maintenance windows mute as `mute` does: set before anything decides.
@@ -281,6 +287,7 @@ pub fn report(svc: &Service, outs: &[Outcome], st: &ServiceState) -> ServiceRepo
         consecutive_failures: st.consecutive_failures,
         heal_suspended: st.heal_suspended,
         muted_until: st.muted_until,
+        mute_reason: st.muted_until.and(st.mute_reason.clone()),
         restarts: st.restarts.clone(),
         restarts_total: st.restarts_total,
         checks: svc
@@ -309,6 +316,8 @@ pub fn report(svc: &Service, outs: &[Outcome], st: &ServiceState) -> ServiceRepo
                             .map(|t| t.plus(p.allowed())),
                         _ => None,
                     },
+                    values: o.measured.as_ref().map(|m| m.values.clone()),
+                    thresholds: o.measured.as_ref().and_then(|m| m.thresholds.clone()),
                 }
             })
             .collect(),

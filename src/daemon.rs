@@ -170,8 +170,8 @@ impl<'a> Daemon<'a> {
         let (tx, rx) = mpsc::channel();
         spawn_signals(tx.clone())?;
         crate::info!(
-            "started: {} services, every {}{}",
-            config.services.len(),
+            "started: {}, every {}{}",
+            crate::output::plural(config.services.len(), "service", "services"),
             config::duration::format(config.interval),
             if no_restart { ", healing off (--no-restart)" } else { "" }
         );
@@ -425,7 +425,11 @@ fn reload_config(
     if new.listen != old.listen && !listen_pinned {
         crate::warn!("reload: listen changed to {}; that takes a restart", new.listen);
     }
-    crate::info!("reloaded {}: {} services", path.display(), new.services.len());
+    crate::info!(
+        "reloaded {}: {}",
+        path.display(),
+        crate::output::plural(new.services.len(), "service", "services")
+    );
     Some(new)
 }
 

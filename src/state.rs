@@ -92,6 +92,10 @@ pub struct ServiceState {
     /// from the config, so it mutes exactly as `mute` does).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub maintenance: Option<crate::config::OpenWindow>,
+    /// Consecutive cycles each check with `for` has been over its
+    /// threshold (see `hold`), by check.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub over: BTreeMap<String, u32>,
 }
 
 impl ServiceState {
@@ -275,6 +279,8 @@ pub fn settle_restart(s: &mut ServiceState, rec: RestartRecord) {
         None => s.restarts.push(rec),
     }
 }
+
+pub mod hold;
 
 #[cfg(test)]
 mod tests;
