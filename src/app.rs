@@ -245,6 +245,9 @@ fn validate(path: &Path) -> Result<u8, Error> {
         ),
         kinds.join(", ")
     );
+    for f in &c.files {
+        s.push_str(&format!("  read {}\n", f.display()));
+    }
     for svc in &c.services {
         s.push_str(&format!(
             "  {}{}{}: {}\n",
