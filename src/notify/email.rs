@@ -127,6 +127,8 @@ pub fn state_word(e: &Event) -> String {
         EventName::Restart => "RESTARTED".into(),
         EventName::HealSuspended => "DOWN (healing suspended)".into(),
         EventName::Test => "OK (test notification)".into(),
+        EventName::Flapping => "FLAPPING".into(),
+        EventName::FlappingEnded => "STEADY again".into(),
     }
 }
 
@@ -140,8 +142,9 @@ pub fn title(e: &Event) -> String {
     format!("{} is {} on {}", e.service, state_word(e), e.host)
 }
 
-/// The plain-text message: the event's line, when, then every check that is
-/// not up with its reason and detail.
+/// The plain-text message: the event's line, when, every check that is not
+/// up with its reason and detail, then the incident's diagnosis (unit,
+/// journal, host) when there is one.
 pub fn body(e: &Event) -> String {
     let mut out = format!("{}\n\n", e.text);
     out.push_str(&format!(
@@ -173,6 +176,11 @@ pub fn body(e: &Event) -> String {
     }
     if !e.also_affected.is_empty() {
         out.push_str(&format!("\nAlso affected: {}\n", e.also_affected.join(", ")));
+    }
+    if let Some(d) = &e.diagnosis {
+        out.push_str("\nDiagnosis:\n");
+        out.push_str(super::diagnosis_text::plain_text(d).trim_end());
+        out.push('\n');
     }
     out.push_str("\n-- \nchatstack-status\n");
     out

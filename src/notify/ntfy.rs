@@ -54,6 +54,7 @@ pub fn tags(e: &Event) -> Vec<String> {
         (EventName::Up, Health::Up) => "green_circle",
         (_, Health::Down) => "rotating_light",
         (EventName::Restart, _) => "arrows_counterclockwise",
+        (EventName::FlappingEnded, _) => "information_source",
         _ => "warning",
     };
     vec![emoji.to_string(), e.event.as_str().to_string(), e.status.as_str().to_string()]
