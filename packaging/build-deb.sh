@@ -81,6 +81,8 @@ inst 0755 "$BINARY" /usr/bin/$PKG
 strip --remove-section=.comment --remove-section=.note --strip-unneeded "$root/usr/bin/$PKG"
 
 inst 0644 "$repo/config/monitor.yml" /etc/$PKG/monitor.yml
+# Empty: where other packages (ChatStack's own) drop their services.
+install -d -m 0755 "$root/etc/$PKG/conf.d"
 
 for unit in $PKG.service $PKG-check.service $PKG-check.timer; do
     inst 0644 "$here/systemd/$unit" "/lib/systemd/system/$unit"

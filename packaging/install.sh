@@ -8,6 +8,7 @@
 #   PREFIX/bin/chatstack-status              from $BINARY, else target/release/
 #   /etc/chatstack-status/monitor.yml        never overwritten: a changed one
 #                                            gets monitor.yml.new beside it
+#   /etc/chatstack-status/conf.d/            empty: other packages' drop-ins
 #   /etc/systemd/system/chatstack-status{,-check}.service, -check.timer
 #                                            with ExecStart= under PREFIX
 #   PREFIX/share/man/man1/chatstack-status.1
@@ -163,6 +164,11 @@ if [ "$mode" = install ]; then
         say "kept       $DESTDIR$conf (yours, edited); the shipped one is $DESTDIR$conf.new: compare and merge"
     fi
 
+    if [ ! -d "$DESTDIR$confdir/conf.d" ]; then
+        install -d -m 0755 "$DESTDIR$confdir/conf.d"
+        say "created    $DESTDIR$confdir/conf.d/ (drop-ins: services and notifiers of other packages)"
+    fi
+
     for unit in $UNITS; do
         sed -e "s|/usr/bin/$PKG|$bindir/$PKG|g" "$here/systemd/$unit" >"$tmp/$unit"
         put 0644 "$tmp/$unit" "$unitdir/$unit"
@@ -267,6 +273,7 @@ if [ -f "$DESTDIR$conf" ]; then
         say "kept       $DESTDIR$conf (edited; delete it yourself if you no longer need it)"
     fi
 fi
+rmdir_quiet "$confdir/conf.d"
 rmdir_quiet "$confdir"
 
 if [ -f "$DESTDIR$polkit_rule" ] && head -n 1 "$DESTDIR$polkit_rule" | grep -q "^// $PKG:"; then

@@ -13,6 +13,8 @@
 #   python3 python3-venv   the browser test's runner; the Flask blueprint's test
 #                   (make test-flask: a venv with Flask and pytest from PyPI;
 #                   make test-openapi: one with schemathesis and openapi-spec-validator)
+#                   and the email tests' SMTP server (aiosmtpd from PyPI in target/smtp-venv,
+#                   made by tests/smtp/venv.sh when the tests first need it)
 #   nginx-light     make test-flask: docs/EMBEDDING.md's nginx location in front of the agent
 #   zsh             the .deb test checks the zsh completion parses
 set -eu

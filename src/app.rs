@@ -62,6 +62,11 @@ pub enum Command {
     NotifyTest {
         config: PathBuf,
     },
+    /// The maintenance windows, their next opening and whether open now.
+    Maintenance {
+        config: PathBuf,
+        format: DataFormat,
+    },
     PolkitRule {
         config: PathBuf,
     },
@@ -139,6 +144,14 @@ pub fn execute(cmd: Command) -> Result<u8, Error> {
             incidents(&config, service, since, limit, format)
         }
         Command::Report { config, since, format } => report(&config, since, format),
+        Command::Maintenance { config, format } => {
+            let listed = config::maintenance::listing(&config::load(&config)?, Timestamp::now());
+            print(&match format {
+                DataFormat::Json => json_line(&listed),
+                _ => config::maintenance::listing_text(&listed),
+            });
+            Ok(0)
+        }
         Command::SeedHistory { db, spec } => seed_history(&db, &spec),
         Command::Fleet { prometheus, format } => {
             crate::fleet::run(&prometheus, format == DataFormat::Json)
@@ -258,6 +271,9 @@ fn validate(path: &Path) -> Result<u8, Error> {
         ),
         kinds.join(", ")
     );
+    for f in &c.files {
+        s.push_str(&format!("  read {}\n", f.display()));
+    }
     for svc in &c.services {
         s.push_str(&format!(
             "  {}{}{}: {}\n",

@@ -35,6 +35,7 @@ enum Sub {
     Incidents(IncidentsArgs),
     Report(ReportArgs),
     Fleet(FleetArgs),
+    Maintenance(MaintenanceArgs),
 }
 
 /// Probe once, heal, write the status file; exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
@@ -247,6 +248,18 @@ struct FleetArgs {
     format: String,
 }
 
+/// The maintenance windows: when each opens and closes next, and which are open.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "maintenance")]
+struct MaintenanceArgs {
+    /// config file
+    #[argh(option, short = 'c')]
+    config: Option<PathBuf>,
+    /// output: text or json (default text)
+    #[argh(option, default = "String::from(\"text\")")]
+    format: String,
+}
+
 /// What parsing the command line led to.
 pub enum Parsed {
     Command(Command),
@@ -280,7 +293,7 @@ pub fn parse(program: &str, args: &[&str], config_env: Option<String>) -> Result
         (true, _) => Command::Version,
         (false, None) => {
             return Err(Error::Usage(format!(
-                "a command is required: check, run, serve, status, validate, mute, unmute, ping, notify-test, polkit-rule, history, incidents, report or fleet\nRun '{program} --help' for usage."
+                "a command is required: check, run, serve, status, validate, mute, unmute, ping, notify-test, polkit-rule, history, incidents, report, fleet or maintenance\nRun '{program} --help' for usage."
             )));
         }
         (false, Some(sub)) => match sub {
@@ -344,6 +357,10 @@ pub fn parse(program: &str, args: &[&str], config_env: Option<String>) -> Result
             },
             Sub::Fleet(a) => Command::Fleet {
                 prometheus: prometheus_url(&a.prometheus)?,
+                format: data_format(&a.format, &[DataFormat::Text, DataFormat::Json])?,
+            },
+            Sub::Maintenance(a) => Command::Maintenance {
+                config: cfg(a.config),
                 format: data_format(&a.format, &[DataFormat::Text, DataFormat::Json])?,
             },
             Sub::Report(a) => Command::Report {

@@ -148,6 +148,13 @@ pub fn apply(
     }
 
     let now = Timestamp::now();
+    // Maintenance windows mute as `mute` does: set before anything decides.
+    for svc in &selected {
+        let open = config.maintenance_open(&svc.name, now);
+        if open.is_some() || state.services.contains_key(&svc.name) {
+            state.services.entry(svc.name.clone()).or_default().maintenance = open;
+        }
+    }
     for (svc, outs) in selected.iter().zip(per_service.iter_mut()) {
         judge_crash_loop(svc, outs, state, now);
     }
@@ -285,7 +292,9 @@ pub fn apply(
             }
             notes.push(HealNote { service: svc.name.clone(), text, kind });
         }
-        reports.push(report(svc, outs, &next));
+        let mut r = report(svc, outs, &next);
+        r.next_maintenance = next_window(config, &svc.name, now);
+        reports.push(r);
         state.services.insert(svc.name.clone(), next);
     }
     if opts.only.is_empty() {
@@ -565,7 +574,30 @@ pub fn report(svc: &Service, outs: &[Outcome], st: &ServiceState) -> ServiceRepo
             .collect(),
         history: st.history.iter().cloned().collect(),
         uptime: None,
+        maintenance: st.maintenance.clone(),
+        next_maintenance: None,
     }
+}
+
+/// The next maintenance window to open for `service` after `now`.
+fn next_window(config: &Config, service: &str, now: Timestamp) -> Option<status::NextWindow> {
+    config
+        .maintenance
+        .iter()
+        .filter(|w| w.covers(service))
+        .filter_map(|w| {
+            // The next one to *open*: past the one open now, if any.
+            let o = w.current_or_next(now)?;
+            let o = if o.contains(now) { w.current_or_next(o.end)? } else { o };
+            Some((o, w))
+        })
+        .min_by_key(|(o, _)| o.start)
+        .map(|(o, w)| status::NextWindow {
+            name: w.name.clone(),
+            start: o.start,
+            end: o.end,
+            timezone: w.timezone_name.clone(),
+        })
 }
 
 /// Adds each service's uptime (24 h, 7 d, 30 d) from the history store,

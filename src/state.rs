@@ -125,6 +125,10 @@ pub struct ServiceState {
     /// the check was first seen; absent for services without one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub push: Option<PushState>,
+    /// The maintenance window open at the last cycle (set by the cycle
+    /// from the config, so it mutes exactly as `mute` does).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub maintenance: Option<crate::config::OpenWindow>,
     /// Consecutive cycles each check with `for` has been over its
     /// threshold (see `hold`), by check.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
@@ -145,8 +149,10 @@ pub struct ServiceState {
 }
 
 impl ServiceState {
+    /// Muted by `mute`, or in a maintenance window (which mutes the same way).
     pub fn is_muted(&self, now: Timestamp) -> bool {
         self.muted_until.is_some_and(|t| t > now)
+            || self.maintenance.as_ref().is_some_and(|m| m.until > now)
     }
 }
 

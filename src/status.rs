@@ -68,6 +68,23 @@ pub struct ServiceReport {
     /// Time-weighted uptime from the history store (absent with `history_db: off`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub uptime: Option<Uptime>,
+    /// The maintenance window open now, `{"name", "until"}` (null otherwise).
+    #[serde(default)]
+    pub maintenance: Option<crate::config::OpenWindow>,
+    /// The next window to open for this service (the dashboard shows it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_maintenance: Option<NextWindow>,
+}
+
+/// The next maintenance window of a service, as the dashboard shows it
+/// ("maintenance Sun 03:00 CET, in 2 days").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NextWindow {
+    pub name: String,
+    pub start: Timestamp,
+    pub end: Timestamp,
+    /// The window's IANA time zone, for showing `start` in it.
+    pub timezone: String,
 }
 
 /// Uptime percent over the last 24 h, 7 d and 30 d (null: no data).

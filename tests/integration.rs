@@ -20,6 +20,12 @@ mod heal;
 mod files;
 // Alerts end to end: notifiers, retries, mutes, depends_on, heartbeats.
 mod alerts;
+// Email (a real SMTP server), Telegram, Discord and ntfy: request shapes, TLS, secrets.
+mod channels;
+// Maintenance windows: muting, the alert at their end, the `maintenance` command, errors.
+mod maintenance;
+// conf.d/ drop-ins and ${…} in config files: order, forbidden keys, duplicates, SIGHUP.
+mod dropins;
 // Push checks: `ping` and cron'd `check` through the state file, the daemon's
 // /api/push (auth, tokens, methods, one state write per cycle), `serve`'s 404,
 // healing and alerts of a push service, pings racing a daemon and checks.

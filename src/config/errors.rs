@@ -254,13 +254,13 @@ fn source_text(text: &str, node: &Node, value: &str) -> String {
     }
 }
 
-/// A YAML node and where it stands.
-struct Node {
-    at: Location,
-    value: Value,
+/// A YAML node and where it stands (also read by `env`).
+pub(super) struct Node {
+    pub(super) at: Location,
+    pub(super) value: Value,
 }
 
-enum Value {
+pub(super) enum Value {
     Null,
     /// Every scalar, as text (numbers and booleans included).
     Scalar(String),

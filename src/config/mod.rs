@@ -8,18 +8,25 @@
 
 pub mod advice;
 mod diagnosis;
+pub mod dropins;
 pub mod duration;
+mod email;
+mod env;
 mod errors;
 #[cfg(test)]
 mod fuzz;
+pub mod maintenance;
 mod notifier;
 mod owned;
 pub mod raw;
 mod schema;
 
 pub use diagnosis::{CrashLoop, DEFAULT_REDACT, DiagnosisSettings, Flap, MAX_JOURNAL_LINES};
+pub use email::is_loopback;
+pub use maintenance::{OpenWindow, Window};
 pub use notifier::{
-    ALERT_LABELS, Alertmanager, EventName, Notifier, NotifierKind, Slack, Twilio, Webhook,
+    ALERT_LABELS, Alertmanager, Discord, Email, EventName, Notifier, NotifierKind, Ntfy, Slack,
+    SmtpTls, Telegram, Twilio, Webhook,
 };
 
 use crate::error::Error;
@@ -50,6 +57,8 @@ const MAX_CONFIG_BYTES: u64 = 4 << 20;
 pub struct Config {
     /// Where it was read from (for messages and reloads).
     pub path: PathBuf,
+    /// Every file read: the main one, then its `conf.d/` drop-ins in order.
+    pub files: Vec<PathBuf>,
     /// This host's name in the status, alerts and the dashboard (default:
     /// the machine's host name), so agents can share a machine in tests.
     pub host: String,
@@ -86,6 +95,8 @@ pub struct Config {
     pub diagnosis: DiagnosisSettings,
     pub notify: Vec<Notifier>,
     pub services: Vec<Service>,
+    /// `maintenance:` windows (see `maintenance`).
+    pub maintenance: Vec<Window>,
 }
 
 /// Where the history database lives and how long it keeps what.
@@ -212,6 +223,15 @@ impl Config {
         self.services.iter().find(|s| s.name == name)
     }
 
+    /// The maintenance window open for `service` at `now`, if any.
+    pub fn maintenance_open(
+        &self,
+        service: &str,
+        now: crate::time::Timestamp,
+    ) -> Option<OpenWindow> {
+        maintenance::open_for(&self.maintenance, service, now)
+    }
+
     /// The longest timeout of any check: the bound on a cycle's slowest check.
     pub fn max_timeout(&self) -> Duration {
         self.services
@@ -227,6 +247,20 @@ impl Config {
 /// overrides (`CHATSTACK_STATUS_FILE`, `CHATSTACK_STATE_FILE`, `CHATSTACK_STATUS_STALE`,
 /// `CHATSTACK_HISTORY_DB`).
 pub fn load(path: &Path) -> Result<Config, Error> {
+    let text = read_text(path)?;
+    let mut dropins = Vec::new();
+    for file in dropins::list(path)? {
+        let text = read_text(&file)?;
+        dropins.push((file, text));
+    }
+    let mut config = parse_files(&text, path, &dropins)
+        .map_err(|problems| Error::ConfigInvalid { path: path.into(), problems })?;
+    apply_env(&mut config, path)?;
+    Ok(config)
+}
+
+/// One config file's text (bounded, UTF-8, a regular file).
+fn read_text(path: &Path) -> Result<String, Error> {
     let bytes = crate::fsutil::read_regular(path, MAX_CONFIG_BYTES).map_err(|source| {
         if source.kind() == std::io::ErrorKind::FileTooLarge {
             Error::ConfigInvalid {
@@ -248,10 +282,7 @@ pub fn load(path: &Path) -> Result<Config, Error> {
             e.utf8_error().valid_up_to()
         )],
     })?;
-    let mut config = parse(&text, path)
-        .map_err(|problems| Error::ConfigInvalid { path: path.into(), problems })?;
-    apply_env(&mut config, path)?;
-    Ok(config)
+    Ok(text)
 }
 
 fn apply_env(config: &mut Config, path: &Path) -> Result<(), Error> {
@@ -285,6 +316,17 @@ fn env_nonempty(key: &str) -> Option<String> {
 /// Parses and validates config text. Problems come back as
 /// `file:line:column: message` lines, all of them.
 pub fn parse(text: &str, path: &Path) -> Result<Config, Vec<String>> {
+    parse_files(text, path, &[])
+}
+
+/// Parses and validates a main config file and its drop-ins (path, text),
+/// each with `${…}` expanded from the environment first. Every problem of
+/// every file comes back, each located in its own file.
+pub fn parse_files(
+    text: &str,
+    path: &Path,
+    dropins: &[(PathBuf, String)],
+) -> Result<Config, Vec<String>> {
     let options = serde_saphyr::options! {
         budget: serde_saphyr::budget! {
             max_events: 200_000,
@@ -293,9 +335,36 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, Vec<String>> {
             max_anchors: 1_000,
         },
     };
-    let raw: RawConfig = serde_saphyr::from_str_with_options(text, options.clone())
-        .map_err(|e| vec![errors::describe(path, text, &options, &e)])?;
-    Validator { path, problems: Vec::new(), trusts: HashMap::new(), service_index: 0 }.config(raw)
+    let lookup = |name: &str| std::env::var(name).ok();
+    let mut problems = Vec::new();
+    let mut read = |path: &Path, text: &str| -> Option<String> {
+        env::expand(text, path, &options, &lookup).map_err(|p| problems.extend(p)).ok()
+    };
+    let main_text = read(path, text);
+    let texts: Vec<Option<String>> = dropins.iter().map(|(p, t)| read(p, t)).collect();
+    let raw = main_text.and_then(|text| {
+        serde_saphyr::from_str_with_options::<RawConfig>(&text, options.clone())
+            .map_err(|e| problems.push(errors::describe(path, &text, &options, &e)))
+            .ok()
+    });
+    let mut extra = Vec::new();
+    for ((p, _), text) in dropins.iter().zip(texts) {
+        let Some(text) = text else { continue };
+        match serde_saphyr::from_str_with_options::<Option<dropins::RawDropIn>>(
+            &text,
+            options.clone(),
+        ) {
+            Ok(d) => extra.push((p.as_path(), d.unwrap_or_default())),
+            Err(e) => problems.push(errors::describe(p, &text, &options, &e)),
+        }
+    }
+    match raw {
+        Some(raw) if problems.is_empty() => {
+            Validator { path, problems: Vec::new(), trusts: HashMap::new(), service_index: 0 }
+                .config(raw, extra)
+        }
+        _ => Err(problems),
+    }
 }
 
 struct Validator<'a> {
@@ -307,7 +376,7 @@ struct Validator<'a> {
     service_index: usize,
 }
 
-impl Validator<'_> {
+impl<'a> Validator<'a> {
     fn at(&mut self, loc: &Location, msg: impl std::fmt::Display) {
         self.problems.push(format!(
             "{}:{}:{}: {msg}",
@@ -317,7 +386,24 @@ impl Validator<'_> {
         ));
     }
 
-    fn config(mut self, raw: RawConfig) -> Result<Config, Vec<String>> {
+    fn config(
+        mut self,
+        raw: RawConfig,
+        dropins: Vec<(&'a Path, dropins::RawDropIn)>,
+    ) -> Result<Config, Vec<String>> {
+        let main = self.path;
+        let files = std::iter::once(main)
+            .chain(dropins.iter().map(|(p, _)| *p))
+            .map(Path::to_path_buf)
+            .collect();
+        // Drop-ins' notifiers and services follow the main file's, each
+        // validated (and its problems located) in its own file.
+        let mut more_notify = Vec::new();
+        let mut more_services = Vec::new();
+        for (p, d) in dropins {
+            more_notify.extend(d.notify.unwrap_or_default().into_iter().map(|n| (p, n)));
+            more_services.push((p, d.services.unwrap_or_default()));
+        }
         for (key, d) in [("interval", &raw.interval), ("timeout", &raw.timeout)] {
             if let Some(d) = d.as_ref().filter(|d| d.value.0.is_zero()) {
                 self.at(&d.referenced, format!("{key} must be greater than 0"));
@@ -385,38 +471,50 @@ impl Validator<'_> {
             .notify
             .unwrap_or_default()
             .into_iter()
+            .map(|n| (main, n))
+            .chain(more_notify)
             .enumerate()
-            .filter_map(|(i, n)| self.notifier(i, n))
+            .filter_map(|(i, (p, n))| {
+                self.path = p;
+                self.notifier(i, n)
+            })
             .collect();
+        self.path = main;
 
         let services_loc = raw.services.referenced;
         if raw.services.value.is_empty() {
             self.at(&services_loc, "services is empty: expected at least one service");
         }
-        let mut seen = HashSet::new();
+        let mut first_at: HashMap<String, String> = HashMap::new();
         let mut services = Vec::new();
         let mut deps = Vec::new();
-        for (i, s) in raw.services.value.into_iter().enumerate() {
-            self.service_index = i;
-            for d in s.value.depends_on.iter().flatten() {
-                deps.push((s.value.name.value.clone(), d.value.clone(), d.referenced));
-            }
-            if !seen.insert(s.value.name.value.clone()) {
+        for (p, list) in std::iter::once((main, raw.services.value)).chain(more_services) {
+            self.path = p;
+            for (i, s) in list.into_iter().enumerate() {
+                self.service_index = i;
+                for d in s.value.depends_on.iter().flatten() {
+                    deps.push((s.value.name.value.clone(), d.value.clone(), d.referenced, p));
+                }
                 let loc = s.value.name.referenced;
-                self.at(
-                    &loc,
-                    format!(
-                        "duplicate service name {:?}: names must be unique",
+                let here = format!("{}:{}:{}", p.display(), loc.line(), loc.column());
+                if let Some(first) = first_at.get(&s.value.name.value) {
+                    let msg = format!(
+                        "duplicate service name {:?}: already defined at {first}: names must be unique",
                         s.value.name.value
-                    ),
-                );
-            }
-            if let Some(svc) = self.service(s, timeout, crash_loop, flap) {
-                services.push(svc);
+                    );
+                    self.at(&loc, msg);
+                } else {
+                    first_at.insert(s.value.name.value.clone(), here);
+                }
+                if let Some(svc) = self.service(s, timeout, crash_loop, flap) {
+                    services.push(svc);
+                }
             }
         }
+        let seen: HashSet<String> = first_at.into_keys().collect();
         // depends_on must name a known service, and not itself.
-        for (svc, d, loc) in deps {
+        for (svc, d, loc, p) in deps {
+            self.path = p;
             if !seen.contains(&d) || d == svc {
                 self.at(
                     &loc,
@@ -426,10 +524,14 @@ impl Validator<'_> {
                 );
             }
         }
+        self.path = main;
+        let maintenance = self.maintenance(raw.maintenance, &seen);
         if !self.problems.is_empty() {
             return Err(self.problems);
         }
         Ok(Config {
+            maintenance,
+            files,
             path: self.path.to_path_buf(),
             host,
             public_url: raw.public_url.map(|u| u.0),

@@ -6,6 +6,7 @@
 //! takes, so a key given to the wrong kind is one uniform, located error.
 
 use super::Validator;
+pub use super::raw::SmtpTls;
 use super::raw::{NotifierType, RawNotifier};
 use serde::{Deserialize, Serialize};
 use serde_saphyr::Spanned;
@@ -78,6 +79,10 @@ pub enum NotifierKind {
     Slack(Slack),
     Twilio(Twilio),
     Alertmanager(Alertmanager),
+    Email(Email),
+    Telegram(Telegram),
+    Discord(Discord),
+    Ntfy(Ntfy),
 }
 
 impl NotifierKind {
@@ -88,6 +93,10 @@ impl NotifierKind {
             NotifierKind::Slack(_) => "slack",
             NotifierKind::Twilio(_) => "twilio",
             NotifierKind::Alertmanager(_) => "alertmanager",
+            NotifierKind::Email(_) => "email",
+            NotifierKind::Telegram(_) => "telegram",
+            NotifierKind::Discord(_) => "discord",
+            NotifierKind::Ntfy(_) => "ntfy",
         }
     }
 }
@@ -134,6 +143,44 @@ pub struct Alertmanager {
     pub basic_auth: Option<(String, PathBuf)>,
 }
 
+/// Email over SMTP: one message per event and recipient.
+#[derive(Debug, Clone)]
+pub struct Email {
+    pub host: String,
+    pub port: u16,
+    pub tls: SmtpTls,
+    /// Login, with the password read from `password_file` when sending.
+    pub username: Option<String>,
+    pub password_file: Option<PathBuf>,
+    pub from: String,
+    pub to: Vec<String>,
+    /// PEM roots trusted instead of the built-in ones (an internal CA).
+    pub ca_file: Option<PathBuf>,
+}
+
+/// Telegram bot API: `sendMessage` to one chat.
+#[derive(Debug, Clone)]
+pub struct Telegram {
+    /// The bot token is part of the URL: read when sending, never logged.
+    pub bot_token_file: PathBuf,
+    pub chat_id: String,
+    pub api_base: String,
+}
+
+/// Discord webhook: `{"content": ...}`.
+#[derive(Debug, Clone)]
+pub struct Discord {
+    pub url: String,
+}
+
+/// ntfy topic: the text as the body, title, priority and tags as headers.
+#[derive(Debug, Clone)]
+pub struct Ntfy {
+    pub url: String,
+    /// `Authorization: Bearer` from this file (a protected topic).
+    pub token_file: Option<PathBuf>,
+}
+
 /// The labels every alert carries; configured `labels` may not replace them.
 pub const ALERT_LABELS: [&str; 4] = ["alertname", "service", "host", "severity"];
 
@@ -147,6 +194,10 @@ fn keys(t: NotifierType) -> &'static [&'static str] {
         NotifierType::Alertmanager => {
             &["urls", "labels", "resend", "bearer_token_file", "basic_auth"]
         }
+        NotifierType::Email => &["smtp", "username", "password_file", "from", "to", "ca_file"],
+        NotifierType::Telegram => &["bot_token_file", "chat_id", "api_base"],
+        NotifierType::Discord => &["url"],
+        NotifierType::Ntfy => &["url", "token_file"],
     }
 }
 
@@ -251,6 +302,32 @@ impl Validator<'_> {
                             .as_ref()
                             .map(|b| (b.user.clone(), b.password_file.clone())),
                     })
+                })
+            }
+            NotifierType::Email => self.email(&loc, &r).map(NotifierKind::Email),
+            NotifierType::Telegram => {
+                need(self, r.bot_token_file.is_some(), "bot_token_file");
+                need(self, r.chat_id.as_ref().is_some_and(|c| !c.trim().is_empty()), "chat_id");
+                match (&r.bot_token_file, &r.chat_id) {
+                    (Some(file), Some(chat)) => Some(NotifierKind::Telegram(Telegram {
+                        bot_token_file: file.clone(),
+                        chat_id: chat.trim().to_string(),
+                        api_base: r.api_base.clone().map_or_else(
+                            || "https://api.telegram.org".to_string(),
+                            |u| u.0.trim_end_matches('/').to_string(),
+                        ),
+                    })),
+                    _ => None,
+                }
+            }
+            NotifierType::Discord => {
+                need(self, r.url.is_some(), "url");
+                r.url.clone().map(|u| NotifierKind::Discord(Discord { url: u.0 }))
+            }
+            NotifierType::Ntfy => {
+                need(self, r.url.is_some(), "url");
+                r.url.clone().map(|u| {
+                    NotifierKind::Ntfy(Ntfy { url: u.0, token_file: r.token_file.clone() })
                 })
             }
         };

@@ -45,6 +45,7 @@ pub struct RawConfig {
     pub flap: Option<super::diagnosis::RawFlap>,
     pub notify: Option<Vec<Spanned<RawNotifier>>>,
     pub services: Spanned<Vec<Spanned<RawService>>>,
+    pub maintenance: Option<Vec<Spanned<super::maintenance::RawWindow>>>,
 }
 
 /// `retention:` of the history database.
@@ -99,11 +100,16 @@ pub enum NotifierType {
     Slack,
     Twilio,
     Alertmanager,
+    Email,
+    Telegram,
+    Discord,
+    Ntfy,
 }
 
 impl NotifierType {
     /// Every `type:` word, as serde spells them (the table test checks).
-    pub const NAMES: &'static [&'static str] = &["webhook", "slack", "twilio", "alertmanager"];
+    pub const NAMES: &'static [&'static str] =
+        &["webhook", "slack", "twilio", "alertmanager", "email", "telegram", "discord", "ntfy"];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -111,6 +117,10 @@ impl NotifierType {
             NotifierType::Slack => "slack",
             NotifierType::Twilio => "twilio",
             NotifierType::Alertmanager => "alertmanager",
+            NotifierType::Email => "email",
+            NotifierType::Telegram => "telegram",
+            NotifierType::Discord => "discord",
+            NotifierType::Ntfy => "ntfy",
         }
     }
 }
@@ -137,6 +147,38 @@ pub struct RawNotifier {
     pub labels: Option<Spanned<BTreeMap<String, String>>>,
     pub resend: Option<Spanned<Dur>>,
     pub basic_auth: Option<RawBasicAuth>,
+    pub smtp: Option<Spanned<RawSmtp>>,
+    pub username: Option<String>,
+    pub password_file: Option<PathBuf>,
+    pub ca_file: Option<PathBuf>,
+    pub bot_token_file: Option<PathBuf>,
+    pub chat_id: Option<String>,
+    pub token_file: Option<PathBuf>,
+}
+
+/// `smtp:` of an email notifier.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSmtp {
+    pub host: Spanned<String>,
+    pub port: Option<u16>,
+    pub tls: Option<SmtpTls>,
+}
+
+/// How the email notifier secures its SMTP connection.
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpTls {
+    /// Plain connection upgraded with STARTTLS (refused if the server cannot).
+    Starttls,
+    /// TLS from the first byte (SMTPS, port 465).
+    Implicit,
+    /// No TLS at all: loopback hosts only.
+    None,
+}
+
+impl SmtpTls {
+    pub const NAMES: &'static [&'static str] = &["starttls", "implicit", "none"];
 }
 
 impl RawNotifier {
@@ -155,6 +197,13 @@ impl RawNotifier {
             ("labels", self.labels.is_some()),
             ("resend", self.resend.is_some()),
             ("basic_auth", self.basic_auth.is_some()),
+            ("smtp", self.smtp.is_some()),
+            ("username", self.username.is_some()),
+            ("password_file", self.password_file.is_some()),
+            ("ca_file", self.ca_file.is_some()),
+            ("bot_token_file", self.bot_token_file.is_some()),
+            ("chat_id", self.chat_id.is_some()),
+            ("token_file", self.token_file.is_some()),
         ]
         .into_iter()
         .filter_map(|(k, set)| set.then_some(k))

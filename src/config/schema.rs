@@ -10,7 +10,7 @@
 //! the keys serde knows, and feeds every row wrong values and a right one.
 
 use super::notifier::EventName;
-use super::raw::{CheckKind, NotifierType};
+use super::raw::{CheckKind, NotifierType, SmtpTls};
 use crate::probe::owned::{self, KeyType};
 use std::sync::LazyLock;
 
@@ -191,6 +191,26 @@ pub const KEYS: &[(&str, Kind)] = &[
     ("notify[].basic_auth", Struct),
     ("notify[].basic_auth.user", Text),
     ("notify[].basic_auth.password_file", Path),
+    ("notify[].smtp", Struct),
+    ("notify[].smtp.host", Text),
+    ("notify[].smtp.port", Whole),
+    ("notify[].smtp.tls", OneOf(SmtpTls::NAMES)),
+    ("notify[].username", Text),
+    ("notify[].password_file", Path),
+    ("notify[].ca_file", Path),
+    ("notify[].bot_token_file", Path),
+    ("notify[].chat_id", Text),
+    ("notify[].token_file", Path),
+    ("maintenance", List),
+    ("maintenance[]", Struct),
+    ("maintenance[].name", Text),
+    ("maintenance[].every", List),
+    ("maintenance[].every[]", Text),
+    ("maintenance[].start", Text),
+    ("maintenance[].duration", Duration),
+    ("maintenance[].timezone", Text),
+    ("maintenance[].services", List),
+    ("maintenance[].services[]", Text),
     ("services", List),
     ("services[]", Struct),
     ("services[].name", Text),

@@ -136,6 +136,8 @@ fn gone(service: &str) -> ServiceReport {
         flapping: false,
         history: Vec::new(),
         uptime: None,
+        maintenance: None,
+        next_maintenance: None,
     }
 }
 

@@ -16,12 +16,16 @@
 //! in a message.
 
 pub mod alertmanager;
+pub mod discord;
+pub mod email;
 /// The diagnosis as plain text (Slack, Alertmanager, Twilio, email).
 pub use crate::diagnosis::text as diagnosis_text;
 pub mod events;
 pub mod heartbeat;
 pub mod http;
+pub mod ntfy;
 pub mod slack;
+pub mod telegram;
 pub mod twilio;
 pub mod webhook;
 
@@ -41,7 +45,7 @@ use serde::{Deserialize, Serialize};
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-/// One event for one notifier (one recipient for Twilio).
+/// One event for one notifier (one recipient for Twilio and email).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Delivery {
     /// The event's id, the notifier and the recipient: what a sender
@@ -74,7 +78,8 @@ impl Delivery {
         format!("{}|{}|{}", self.event.id, self.notifier, self.to.as_deref().unwrap_or(""))
     }
 
-    /// Where it goes: the notifier and, for the kinds with several, the
+    /// Where it goes: the notifier and, for the kinds with several (Alertmanager,
+    /// Twilio, email), the
     /// recipient or member. Each destination is delivered on its own (its
     /// own order, backoff and time budget), so a dead Alertmanager member or
     /// a failing Twilio number never delays or prevents delivery to another.
@@ -91,7 +96,12 @@ pub fn destination_label(n: &Notifier, d: &Delivery) -> String {
     let (list, what): (&[String], &str) = match &n.kind {
         NotifierKind::Alertmanager(a) => (&a.urls, "member"),
         NotifierKind::Twilio(t) => (&t.to, "recipient"),
-        NotifierKind::Webhook(_) | NotifierKind::Slack(_) => return n.name.clone(),
+        NotifierKind::Email(m) => (&m.to, "recipient"),
+        NotifierKind::Webhook(_)
+        | NotifierKind::Slack(_)
+        | NotifierKind::Telegram(_)
+        | NotifierKind::Discord(_)
+        | NotifierKind::Ntfy(_) => return n.name.clone(),
     };
     match list.iter().position(|x| x == to) {
         Some(i) if list.len() > 1 => format!("{} ({what} {})", n.name, i + 1),
@@ -124,6 +134,13 @@ pub fn attempt(n: &Notifier, d: &Delivery, timeout: Duration) -> Attempt {
             (Some(url), Some(alert)) => alertmanager::send(a, url, alert, timeout, &mut secrets),
             _ => Err(Attempt::Fail("not an alert".into())),
         },
+        NotifierKind::Email(m) => match to {
+            Some(to) => email::send(m, to, e, timeout, &mut secrets),
+            None => Err(Attempt::Fail("no recipient".into())),
+        },
+        NotifierKind::Telegram(t) => telegram::send(t, e, timeout, &mut secrets),
+        NotifierKind::Discord(x) => discord::send(x, e, timeout),
+        NotifierKind::Ntfy(x) => ntfy::send(x, e, timeout, &mut secrets),
     };
     match result {
         Ok(a) | Err(a) => http::scrub_attempt(a, &secrets),
@@ -136,8 +153,10 @@ fn secrets(n: &Notifier) -> Vec<String> {
     match &n.kind {
         NotifierKind::Webhook(w) => webhook::secrets(w),
         NotifierKind::Slack(s) => slack::secrets(s),
-        NotifierKind::Twilio(_) => Vec::new(),
+        NotifierKind::Twilio(_) | NotifierKind::Email(_) | NotifierKind::Telegram(_) => Vec::new(),
         NotifierKind::Alertmanager(a) => alertmanager::secrets(a),
+        NotifierKind::Discord(x) => discord::secrets(x),
+        NotifierKind::Ntfy(x) => ntfy::secrets(x),
     }
 }
 
@@ -147,7 +166,12 @@ fn secrets(n: &Notifier) -> Vec<String> {
 fn recipients(n: &Notifier) -> Vec<Option<String>> {
     match &n.kind {
         NotifierKind::Twilio(t) => t.to.iter().cloned().map(Some).collect(),
-        NotifierKind::Webhook(_) | NotifierKind::Slack(_) => vec![None],
+        NotifierKind::Email(m) => m.to.iter().cloned().map(Some).collect(),
+        NotifierKind::Webhook(_)
+        | NotifierKind::Slack(_)
+        | NotifierKind::Telegram(_)
+        | NotifierKind::Discord(_)
+        | NotifierKind::Ntfy(_) => vec![None],
         NotifierKind::Alertmanager(_) => Vec::new(),
     }
 }

@@ -124,6 +124,8 @@ fn service_report() -> impl Strategy<Value = ServiceReport> {
                 flapping: false,
                 history,
                 uptime: uptime.map(|(day, week, month)| crate::status::Uptime { day, week, month }),
+                maintenance: None,
+                next_maintenance: None,
             },
         )
 }

@@ -338,6 +338,7 @@ extra=$(printf '%s\n' "$actual_files" | awk '{ print $3 }' | grep -vxF -f <(awk 
 is "package contains no other files" "${extra:-none}" "none"
 baddirs=$(printf '%s\n' "$listing" | awk '$1 ~ /^d/ && ($1 != "drwxr-xr-x" || $2 != "root/root") { print }')
 is "directories are 0755 root/root" "${baddirs:-ok}" "ok"
+has "the package ships an empty /etc/$PKG/conf.d/" "$(printf '%s\n' "$listing" | awk '$1 ~ /^d/ { print $6 }')" "./etc/$PKG/conf.d/"
 mkdir -p "$tmp/x"
 dpkg-deb -x "$deb" "$tmp/x"
 is "binary is stripped (no .symtab)" "$(readelf -S "$tmp/x/usr/bin/$PKG" | grep -c '\.symtab')" 0
@@ -583,7 +584,7 @@ for f in usr/local/bin/$PKG:755 etc/$PKG/monitor.yml:640 etc/systemd/system/$PKG
     usr/local/share/doc/$PKG/examples/scrape.yml:644 var/lib/chatstack:750 \
     usr/local/share/doc/$PKG/examples/targets.yml:644 usr/local/share/doc/$PKG/examples/alertmanager.yml:644 \
     usr/local/share/$PKG/www/admin_status.html:644 usr/local/share/$PKG/www/js/status.js:644 \
-    usr/local/share/$PKG/integrations/chatstack_status_flask.py:644 \
+    usr/local/share/$PKG/integrations/chatstack_status_flask.py:644 etc/$PKG/conf.d:755 \
     usr/local/share/$PKG/openapi.json:644 usr/local/share/doc/$PKG/examples/rules.yml:644 \
     usr/local/share/doc/$PKG/examples/dashboard.json:644 \
     usr/local/share/doc/$PKG/examples/nginx-status-location.conf:644; do

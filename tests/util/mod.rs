@@ -548,6 +548,8 @@ pub struct Seen {
     pub method: String,
     pub path: String,
     pub headers: Vec<(String, String)>,
+    /// The request body (at most 1 MiB, as text).
+    pub body: String,
 }
 
 impl Seen {
@@ -697,8 +699,14 @@ pub fn http_handler(f: impl Fn(&Seen) -> Reply + Send + Sync + 'static) -> HttpF
         std::thread::spawn(move || {
             let mut workers = Vec::new();
             // `recv` fails once `unblock` is called on Drop.
-            while let Ok(req) = server.recv() {
+            while let Ok(mut req) = server.recv() {
+                let mut body = Vec::new();
+                let _ = std::io::Read::read_to_end(
+                    &mut std::io::Read::take(req.as_reader(), 1 << 20),
+                    &mut body,
+                );
                 let s = Seen {
+                    body: String::from_utf8_lossy(&body).into_owned(),
                     method: req.method().as_str().to_string(),
                     path: req.url().to_string(),
                     headers: req

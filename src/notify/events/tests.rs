@@ -48,6 +48,8 @@ fn report(name: &str, h: Health, since: Timestamp) -> ServiceReport {
         }],
         history: Vec::new(),
         uptime: None,
+        maintenance: None,
+        next_maintenance: None,
     }
 }
 
