@@ -339,6 +339,7 @@ fn clients_that_never_read_a_year_of_history_cannot_grow_memory() {
         }
         std::thread::sleep(Duration::from_millis(200));
     }
+    eprintln!("RSS {rss0} kB before, peak {peak} kB with 200 unread history answers");
     assert!(
         peak < rss0 + 48 * 1024,
         "RSS went from {rss0} kB to {peak} kB with 200 unread history answers"
