@@ -729,3 +729,41 @@ fn fifty_pings_racing_a_daemon_and_cron_checks_lose_none_and_the_last_wins() {
 fn chrono_ms(s: &str) -> i64 {
     chatstack_status::time::Timestamp::parse(s).unwrap_or_else(|| panic!("not RFC 3339: {s}")).0
 }
+
+/// Issue 18 #13: bidi overrides and zero-width characters in a job's
+/// message (CLI and HTTP) and in a mute reason never reach the state, the
+/// status, the alerts or the logs; controls are removed as before.
+#[test]
+fn bidi_and_zero_width_characters_are_removed_from_messages_and_reasons() {
+    let env = Env::new();
+    backup(&env, "period: 1h, grace: 1h", "");
+    let evil = "invoice\u{202E}fdp.exe\u{200B}\u{200F}\u{2066}\u{FEFF} done";
+    let clean = "invoicefdp.exe done";
+    ping(&env, &["backup", "--fail", "--message", evil]).code(0);
+    let out = env.check(&[]);
+    out.code(2);
+    let state = std::fs::read_to_string(env.state_path()).unwrap();
+    let status = std::fs::read_to_string(env.status_path()).unwrap();
+    assert_eq!(env.state()["services"]["backup"]["push"]["last"]["message"], clean);
+    assert!(push_check(&env, "backup")["detail"].as_str().unwrap().contains(clean), "{status}");
+    let hidden = ['\u{202E}', '\u{200B}', '\u{200F}', '\u{2066}', '\u{FEFF}'];
+    for text in [&state, &status, &out.stdout, &out.stderr] {
+        assert!(!text.contains(hidden), "{text}");
+    }
+    let cfg = env.config_path().display().to_string();
+    let out = env.cmd(&["mute", "-c", &cfg, "backup", "--reason", evil]);
+    out.code(0);
+    assert_eq!(env.state()["services"]["backup"]["mute_reason"], clean);
+    assert!(!out.stdout.contains(hidden), "{}", out.stdout);
+
+    // Over HTTP: the daemon's push endpoint cleans the same way.
+    let (d, _tcp) = daemon(&env, "", "100ms");
+    let msg = "a%E2%80%AEb%E2%80%8Bc";
+    let path = format!("/api/push/backup?status=down&msg={msg}&token=t0k3n-backup");
+    let code = request(d.port, "GET", &path, &[]).status;
+    assert!(code < 300, "{code}");
+    wait_until(Duration::from_secs(10), || {
+        env.state()["services"]["backup"]["push"]["last"]["message"] == "abc"
+    });
+    assert!(!d.log().join("\n").contains(hidden));
+}
