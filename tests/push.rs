@@ -759,7 +759,7 @@ fn bidi_and_zero_width_characters_are_removed_from_messages_and_reasons() {
     // Over HTTP: the daemon's push endpoint cleans the same way.
     let (d, _tcp) = daemon(&env, "", "100ms");
     let msg = "a%E2%80%AEb%E2%80%8Bc";
-    let path = format!("/api/push/backup?status=down&msg={msg}&token=t0k3n-backup");
+    let path = format!("/api/push/backup?status=down&msg={msg}&token=t0k3n-backup-2026x");
     let code = request(d.port, "GET", &path, &[]).status;
     assert!(code < 300, "{code}");
     wait_until(Duration::from_secs(10), || {

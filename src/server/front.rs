@@ -583,6 +583,51 @@ mod tests {
         drop(idle);
     }
 
+    /// A client socket with a 4 KiB receive buffer, set before connecting:
+    /// one that really does not read (loopback otherwise takes megabytes).
+    fn tight_client(addr: std::net::SocketAddr) -> TcpStream {
+        use rustix::net::{AddressFamily, SocketType, sockopt};
+        let fd =
+            rustix::net::socket(AddressFamily::INET, SocketType::STREAM, None).expect("socket");
+        sockopt::set_socket_recv_buffer_size(&fd, 4096).expect("rcvbuf");
+        rustix::net::connect(&fd, &addr).expect("connect");
+        TcpStream::from(fd)
+    }
+
+    #[test]
+    fn clients_that_pipeline_and_never_read_lose_their_places_to_one_that_does() {
+        // Issue 18, finding 4: connections stuck writing to clients that
+        // never read were "busy" and never evicted: with every place held
+        // so, everyone else got 503 for as long as the attack went on.
+        static BIG: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+        let big: &'static [u8] = BIG.get_or_init(|| vec![b'x'; 16 << 20]);
+        let handler: Handler = Arc::new(move |req: &Request<'_>, _: &[u8]| {
+            let body: &'static [u8] = if req.path == "/big" { big } else { b"small" };
+            Response::new(200, "text/plain", body)
+        });
+        let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = l.local_addr().expect("addr");
+        let limits = Limits { write: Duration::from_secs(10), ..quick() };
+        let front = spawn(l, limits, handler, Arc::new(|| None)).expect("spawn");
+        let hogs: Vec<TcpStream> = (0..4)
+            .map(|_| {
+                let mut s = tight_client(addr);
+                s.write_all(&b"GET /big HTTP/1.1\r\n\r\n".repeat(4)).expect("send");
+                s
+            })
+            .collect();
+        crate::server::tests_wait(Duration::from_secs(2), || front.connections() == 4);
+        // Their writes have stalled by now (16 MiB each outruns any buffer).
+        std::thread::sleep(Duration::from_millis(300));
+        let mut c = TcpStream::connect(addr).expect("connect");
+        c.set_read_timeout(Some(Duration::from_secs(3))).expect("timeout");
+        c.write_all(b"GET /me HTTP/1.1\r\nConnection: close\r\n\r\n").expect("write");
+        let mut got = String::new();
+        let _ = c.read_to_string(&mut got);
+        assert!(got.starts_with("HTTP/1.1 200") && got.ends_with("small"), "{got}");
+        drop(hogs);
+    }
+
     #[test]
     fn a_client_that_never_reads_costs_only_its_own_connection() {
         let (addr, front) = start(quick());

@@ -60,9 +60,11 @@ impl<'a> Request<'a> {
     /// once percent-decoded (its raw text): such a query is refused, never
     /// read as if the parameter were absent.
     pub fn undecodable_param(&self) -> Option<&'a str> {
+        // `+` (a space) never changes validity: no copy is needed to judge.
+        let bad = |s: &str| percent_encoding::percent_decode_str(s).decode_utf8().is_err();
         self.query.split('&').find(|kv| {
             let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
-            decode_query(k).is_none() || decode_query(v).is_none()
+            bad(k) || bad(v)
         })
     }
 
@@ -337,6 +339,11 @@ mod tests {
         assert_eq!(r.param("since").as_deref(), Some("24h"));
         assert_eq!(r.param("msg").as_deref(), Some("a b c"));
         assert_eq!(r.param("nope"), None);
+        assert_eq!(r.undecodable_param(), None);
+        let (r, _, _) = complete(b"GET /h?a=1&since=%FF&b=caf%C3%A9 HTTP/1.1\r\n\r\n");
+        assert_eq!(r.undecodable_param(), Some("since=%FF"));
+        let (r, _, _) = complete(b"GET /h?%FE=x HTTP/1.1\r\n\r\n");
+        assert_eq!(r.undecodable_param(), Some("%FE=x"));
         let (r, _, _) = complete(b"GET http://example/api/status?a HTTP/1.1\r\n\r\n");
         assert_eq!((r.path, r.query), ("/api/status", "a"));
     }
