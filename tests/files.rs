@@ -600,3 +600,91 @@ fn a_fifo_or_a_directory_in_place_of_a_file_is_exit_3_at_once() {
     mkfifo(&fifo_cfg);
     refused(&env.cmd(&["check", "-c", fifo_cfg.to_str().unwrap()]), &fifo_cfg, "a FIFO config");
 }
+
+/// A member of the daemon's group (not its user): who the README lets read
+/// the state (the admin panel's user).
+const GROUP_MEMBER_UID: u32 = 65533;
+
+/// Issue 18 #10: a member of the daemon's group could `flock` the 0640
+/// `state.json.lock` and so stop every cycle. The lock is now 0600 (owned
+/// like the state file): they cannot open it, let alone hold it; a lock
+/// left 0640 by an older version is tightened by the next run (root's too,
+/// which hands a root-owned one to the daemon's user).
+#[test]
+fn a_member_of_the_daemons_group_cannot_hold_the_state_lock() {
+    require_root();
+    let env = Env::new();
+    let l = TcpFixture::new();
+    env.config(&format!("services:\n  - name: a\n    port: {}\n", l.port()));
+    give_to_daemon_user(env.root());
+    fs::set_permissions(env.root(), fs::Permissions::from_mode(0o750)).unwrap();
+    let cfg = env.config_path();
+    let cfg = cfg.to_str().unwrap();
+    let daemon_check = || {
+        let out = crate::util::run_bin(as_daemon_user(env.command(&["check", "-c", cfg], &[])));
+        crate::util::assert_no_panic(&out);
+        out
+    };
+    daemon_check().code(0);
+    let lock = env.path("state.json.lock");
+    eprintln!("FIGURE lock made by the daemon's user: {}", shown(owner_and_mode(&lock)));
+
+    // The group member tries to hold it (as `flock` does) for 30 s.
+    let attack = || {
+        use std::os::unix::process::CommandExt;
+        let mut c = std::process::Command::new("flock");
+        c.arg("-n").arg(&lock).args(["sleep", "30"]);
+        c.uid(GROUP_MEMBER_UID).gid(DAEMON_UID);
+        c.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::piped());
+        c.spawn().expect("flock")
+    };
+    let mut attacker = attack();
+    let status = {
+        let deadline = std::time::Instant::now() + Duration::from_secs(2);
+        loop {
+            if let Some(s) = attacker.try_wait().unwrap() {
+                break Some(s);
+            }
+            if std::time::Instant::now() > deadline {
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    let out = daemon_check();
+    if status.is_none() {
+        let _ = attacker.kill();
+        let _ = attacker.wait();
+    }
+    eprintln!("FIGURE group member's flock: {status:?}; daemon-user check: exit {}", out.code);
+    assert!(status.is_some_and(|s| !s.success()), "the group member holds the lock: {out:#?}");
+    out.code(0);
+    assert_eq!(owner_and_mode(&lock), (DAEMON_UID, 0o600));
+
+    // An older version's 0640 lock, the daemon's or root's, is tightened.
+    for owner in [DAEMON_UID, 0] {
+        std::os::unix::fs::chown(&lock, Some(owner), Some(owner)).unwrap();
+        fs::set_permissions(&lock, fs::Permissions::from_mode(0o640)).unwrap();
+        env.check(&[]).code(0); // root, as `sudo chatstack-status check`
+        assert_eq!(owner_and_mode(&lock), (DAEMON_UID, 0o600), "was owned by {owner}");
+    }
+    std::os::unix::fs::chown(&lock, Some(DAEMON_UID), Some(DAEMON_UID)).unwrap();
+    fs::set_permissions(&lock, fs::Permissions::from_mode(0o640)).unwrap();
+    daemon_check().code(0); // the daemon's user, on its own file
+    assert_eq!(owner_and_mode(&lock), (DAEMON_UID, 0o600));
+}
+
+/// A planted symlink in place of the lock is not followed.
+#[test]
+fn a_symlink_in_place_of_the_lock_is_refused() {
+    let env = Env::new();
+    let l = TcpFixture::new();
+    env.config(&format!("services:\n  - name: a\n    port: {}\n", l.port()));
+    let target = env.path("elsewhere");
+    std::os::unix::fs::symlink(&target, env.path("state.json.lock")).unwrap();
+    let out = env.check(&[]);
+    out.code(3);
+    assert!(out.stderr.contains("state.json.lock"), "{}", out.stderr);
+    assert!(out.stderr.contains("symbolic link"), "{}", out.stderr);
+    assert!(!target.exists(), "followed the link");
+}
