@@ -115,10 +115,10 @@ struct MuteArgs {
     /// the service to mute
     #[argh(positional)]
     service: String,
-    /// how long, e.g. 30m (default 1h)
+    /// how long, 1s to 90d, e.g. 30m (default 1h)
     #[argh(option, long = "for")]
     duration: Option<String>,
-    /// why, shown in the status
+    /// why, shown in the status, the dashboard and check/status
     #[argh(option)]
     reason: Option<String>,
 }

@@ -119,7 +119,7 @@ pub fn apply(
     // Push checks are judged now, from the pings the state holds under the
     // lock: one that came in while the others were probed counts.
     let ctx = push_context(&selected, state, Timestamp::now());
-    let per_service: Vec<Vec<Outcome>> = selected
+    let mut per_service: Vec<Vec<Outcome>> = selected
         .iter()
         .zip(outcomes)
         .map(|(s, outs)| {
@@ -130,6 +130,12 @@ pub fn apply(
                 .collect()
         })
         .collect();
+    for (svc, outs) in selected.iter().zip(per_service.iter_mut()) {
+        if svc.checks.iter().any(|c| matches!(&c.probe, Probe::Owned(p) if p.for_cycles() > 1)) {
+            let st = state.services.entry(svc.name.clone()).or_default();
+            state::hold::apply(st, &svc.checks, outs);
+        }
+    }
 
     let now = Timestamp::now();
     let healths: HashMap<&str, Health> = selected
@@ -330,6 +336,7 @@ pub fn report(svc: &Service, outs: &[Outcome], st: &ServiceState) -> ServiceRepo
         consecutive_failures: st.consecutive_failures,
         heal_suspended: st.heal_suspended,
         muted_until: st.muted_until,
+        mute_reason: st.muted_until.and(st.mute_reason.clone()),
         restarts: st.restarts.clone(),
         restarts_total: st.restarts_total,
         checks: svc
@@ -358,6 +365,8 @@ pub fn report(svc: &Service, outs: &[Outcome], st: &ServiceState) -> ServiceRepo
                             .map(|t| t.plus(p.allowed())),
                         _ => None,
                     },
+                    values: o.measured.as_ref().map(|m| m.values.clone()),
+                    thresholds: o.measured.as_ref().and_then(|m| m.thresholds.clone()),
                 }
             })
             .collect(),

@@ -181,8 +181,8 @@ impl<'a> Daemon<'a> {
             crate::warn!("{w}");
         }
         crate::info!(
-            "started: {} services, every {}{}",
-            config.services.len(),
+            "started: {}, every {}{}",
+            crate::output::plural(config.services.len(), "service", "services"),
             config::duration::format(config.interval),
             if no_restart { ", healing off (--no-restart)" } else { "" }
         );
@@ -446,7 +446,11 @@ fn reload_config(
     if new.listen != old.listen && !listen_pinned {
         crate::warn!("reload: listen changed to {}; that takes a restart", new.listen);
     }
-    crate::info!("reloaded {}: {} services", path.display(), new.services.len());
+    crate::info!(
+        "reloaded {}: {}",
+        path.display(),
+        crate::output::plural(new.services.len(), "service", "services")
+    );
     Some(new)
 }
 

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 /// Bottom to top. Same layer: no imports either way.
 const LAYERS: &[&[&str]] = &[
+    &["table", "suggest"],
     &["time", "log", "error", "fsutil", "sdnotify", "arena", "text"],
     &["probe"],
     &["config"],

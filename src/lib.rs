@@ -28,6 +28,8 @@ pub mod state;
 pub mod statefile;
 pub mod status;
 pub mod store;
+pub mod suggest;
+pub mod table;
 #[cfg(test)]
 mod testing;
 pub mod text;

@@ -88,6 +88,10 @@ pub struct ServiceState {
     /// the check was first seen; absent for services without one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub push: Option<PushState>,
+    /// Consecutive cycles each check with `for` has been over its
+    /// threshold (see `hold`), by check.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub over: BTreeMap<String, u32>,
 }
 
 impl ServiceState {
@@ -269,6 +273,8 @@ pub fn settle_restart(s: &mut ServiceState, rec: RestartRecord) {
         None => s.restarts.push(rec),
     }
 }
+
+pub mod hold;
 
 #[cfg(test)]
 mod tests;

@@ -259,7 +259,7 @@ fn validate_prints_a_summary() {
     let cfg = env.config_path();
     let out = env.cmd(&["validate", "-c", cfg.to_str().unwrap()]);
     out.code(0);
-    assert!(out.stdout.contains("1 services, 2 checks"), "{}", out.stdout);
+    assert!(out.stdout.contains("1 service, 2 checks"), "{}", out.stdout);
     assert!(out.stdout.contains("heals web.service"), "{}", out.stdout);
 }
 

@@ -10,6 +10,7 @@ pub mod certs;
 pub mod child;
 pub mod command;
 pub mod http;
+pub mod owned;
 pub mod process;
 pub mod push;
 pub mod systemd;
@@ -25,6 +26,10 @@ use std::fmt;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
+/// The kinds that own their keys (`owned.rs`): adding one is its file and
+/// one line here.
+pub static KINDS: &[&owned::KindDef] = &[];
+
 /// What a check probes, with everything it needs.
 #[derive(Debug, Clone)]
 pub enum Probe {
@@ -36,6 +41,8 @@ pub enum Probe {
     Command(CommandProbe),
     /// Passive: judged from the pings the state file holds.
     Push(push::PushProbe),
+    /// A kind that owns its keys (see `owned.rs` and `KINDS`).
+    Owned(Arc<dyn owned::OwnedProbe>),
 }
 
 #[derive(Debug, Clone)]
@@ -183,6 +190,7 @@ impl Probe {
             Probe::Process(_) => "process",
             Probe::Command(_) => "command",
             Probe::Push(_) => "push",
+            Probe::Owned(p) => p.def().name,
         }
     }
 
@@ -247,6 +255,29 @@ pub enum Reason {
 }
 
 impl Reason {
+    /// Every reason (the fuzzers draw from it): a new one goes here too.
+    pub const ALL: &'static [Reason] = &[
+        Reason::Timeout,
+        Reason::Dns,
+        Reason::Refused,
+        Reason::Tls,
+        Reason::HttpStatus,
+        Reason::BodyMismatch,
+        Reason::Slow,
+        Reason::CertExpiring,
+        Reason::UnitInactive,
+        Reason::UnitFailed,
+        Reason::UnitRestarting,
+        Reason::StartLimitHit,
+        Reason::UnitNotFound,
+        Reason::ProcessMissing,
+        Reason::ProcessCount,
+        Reason::CommandStatus,
+        Reason::PushLate,
+        Reason::PushFailed,
+        Reason::CheckError,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Reason::Timeout => "timeout",
@@ -305,6 +336,8 @@ pub struct Outcome {
     pub unit: Option<UnitInfo>,
     /// Set by https and tls checks that saw a certificate chain.
     pub cert: Option<Arc<CertInfo>>,
+    /// Set by the kinds that own their keys: `values` and their thresholds.
+    pub measured: Option<owned::Measured>,
 }
 
 impl Outcome {
@@ -316,6 +349,7 @@ impl Outcome {
             latency: None,
             unit: None,
             cert: None,
+            measured: None,
         }
     }
 
@@ -327,11 +361,18 @@ impl Outcome {
             latency: None,
             unit: None,
             cert: None,
+            measured: None,
         }
     }
 
     pub fn down(reason: Reason, detail: impl Into<String>) -> Self {
         Self::not_up(CheckStatus::Down, reason, detail)
+    }
+
+    /// With the values a kind measured.
+    pub fn with_values(mut self, measured: owned::Measured) -> Self {
+        self.measured = Some(measured);
+        self
     }
 
     pub fn with_latency(mut self, d: Duration) -> Self {
@@ -380,6 +421,7 @@ pub fn run(check: &Check, ctx: &CycleCtx) -> Outcome {
         Probe::Process(p) => process::check(p, ctx),
         Probe::Command(p) => command::check(p, deadline),
         Probe::Push(p) => push::check(p, ctx.pushes.get(&p.service), ctx.now),
+        Probe::Owned(p) => p.run(ctx),
     };
     let elapsed = started.elapsed();
     if out.latency.is_none()

@@ -122,7 +122,7 @@ pub fn evaluate(u: UnitInfo) -> Outcome {
     } else {
         (CheckStatus::Unknown, Some(Reason::CheckError))
     };
-    Outcome { status, reason, detail, latency: None, unit: Some(u), cert: None }
+    Outcome { status, reason, detail, latency: None, unit: Some(u), cert: None, measured: None }
 }
 
 fn or_unknown(s: &str) -> &str {

@@ -26,6 +26,7 @@ fn report(name: &str, h: Health, since: Timestamp) -> ServiceReport {
         consecutive_failures: 0,
         heal_suspended: false,
         muted_until: None,
+        mute_reason: None,
         restarts: Vec::new(),
         restarts_total: 0,
         checks: vec![CheckReport {
@@ -40,6 +41,8 @@ fn report(name: &str, h: Health, since: Timestamp) -> ServiceReport {
             cert_crit_s: None,
             last_ping: None,
             ping_due_by: None,
+            values: None,
+            thresholds: None,
         }],
         history: Vec::new(),
         uptime: None,
