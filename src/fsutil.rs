@@ -155,6 +155,62 @@ pub fn read_regular(path: &Path, max_bytes: u64) -> io::Result<Vec<u8>> {
     Ok(bytes)
 }
 
+/// The metadata of the regular file at `path`, looked at through an open
+/// that never blocks (a FIFO) and never follows a symlink: a symlink is an
+/// `InvalidInput` error ("a symbolic link, not followed"), anything but a
+/// regular file one saying what it is. For files another library opens
+/// itself (the history database), checked just before it does.
+pub fn regular_file_meta(path: &Path) -> io::Result<std::fs::Metadata> {
+    let flags = OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC | OFlags::NOCTTY;
+    let fd = match rustix::fs::open(path, flags | OFlags::NOFOLLOW, Mode::empty()) {
+        Ok(fd) => fd,
+        Err(rustix::io::Errno::LOOP) => return Err(symlink_refused()),
+        // No read permission: still say what it is, from its name alone.
+        Err(rustix::io::Errno::ACCESS) => {
+            let meta = std::fs::symlink_metadata(path)?;
+            if meta.file_type().is_symlink() {
+                return Err(symlink_refused());
+            }
+            if !meta.is_file() {
+                return Err(not_regular(&meta.file_type()));
+            }
+            return Ok(meta);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let meta = File::from(fd).metadata()?;
+    if !meta.is_file() {
+        return Err(not_regular(&meta.file_type()));
+    }
+    Ok(meta)
+}
+
+fn symlink_refused() -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, "a symbolic link, not followed")
+}
+
+/// Root created `file` in `dir`: it goes to the directory's owner, as every
+/// file we create there does (see `write_atomic`). Nothing for anyone else.
+pub fn give_new_file(file: &File, dir: &Path) -> io::Result<()> {
+    match owner_for_new_file(dir) {
+        Some((uid, gid)) => give(file, uid, gid),
+        None => Ok(()),
+    }
+}
+
+/// Root found `path` (not a symlink) owned by root in a directory someone
+/// else owns: what an older root run created there by mistake goes back to
+/// the directory's owner, who must read and write it. True when it did.
+pub fn return_to_dir_owner(path: &Path, dir: &Path) -> io::Result<bool> {
+    let Some((uid, gid)) = owner_for_new_file(dir) else { return Ok(false) };
+    let meta = std::fs::symlink_metadata(path)?;
+    if uid == 0 || meta.uid() != 0 || !meta.is_file() {
+        return Ok(false);
+    }
+    std::os::unix::fs::lchown(path, Some(uid), Some(gid))?;
+    Ok(true)
+}
+
 fn not_regular(t: &std::fs::FileType) -> io::Error {
     use std::os::unix::fs::FileTypeExt;
     let what = if t.is_dir() {
