@@ -78,10 +78,17 @@ pub enum Command {
         since: Duration,
         limit: usize,
         format: DataFormat,
+        /// `--id`: one incident, whole.
+        id: Option<i64>,
     },
     Report {
         config: PathBuf,
         since: Duration,
+        format: DataFormat,
+    },
+    /// The fleet's state from Prometheus (`fleet --prometheus URL`).
+    Fleet {
+        prometheus: String,
         format: DataFormat,
     },
     /// Hidden (`__seed-history`): fills a new history database with synthetic
@@ -127,11 +134,15 @@ pub fn execute(cmd: Command) -> Result<u8, Error> {
         Command::History { config, service, since, step, format } => {
             history(&config, service, since, step, format)
         }
-        Command::Incidents { config, service, since, limit, format } => {
+        Command::Incidents { config, id: Some(id), format, .. } => incident(&config, id, format),
+        Command::Incidents { config, service, since, limit, format, id: None } => {
             incidents(&config, service, since, limit, format)
         }
         Command::Report { config, since, format } => report(&config, since, format),
         Command::SeedHistory { db, spec } => seed_history(&db, &spec),
+        Command::Fleet { prometheus, format } => {
+            crate::fleet::run(&prometheus, format == DataFormat::Json)
+        }
     }
 }
 
@@ -152,19 +163,12 @@ fn check(path: &Path, no_restart: bool, format: Format, only: Vec<String>) -> Re
     // Restarts are on disk before they run: a run that cannot record one
     // (full disk) must not run it, or the budget never advances.
     let mut persist = |s: &crate::state::StateFile| statefile::save(&config.state_file, s);
-    let out = cycle::apply(&config, &mut state, &opts, probed, &mut persist);
+    let mut history = crate::store::Recorder::new(&config.history_store);
+    let mut out = cycle::apply(&config, &mut state, &opts, probed, &mut persist, &mut history);
     // The cycle's alerts are in the outbox: saved before delivery, which
     // may take a notifier's whole timeout, so a run killed meanwhile loses
     // none (they go out with the next run: at least once).
     statefile::save(&config.state_file, &state)?;
-    let heartbeat = crate::notify::heartbeat_due(&config, &out.doc);
-    // Saved again only when delivery changed the outbox: with nothing to
-    // send (the usual run) that is one fsync and rename fewer.
-    if crate::notify::deliver_oneshot(&config, &mut state, heartbeat) {
-        statefile::save(&config.state_file, &state)?;
-    }
-    let mut history = crate::store::Recorder::new(&config.history_store);
-    let mut out = out;
     cycle::add_uptime(&mut out.doc, &mut history);
     // `--only` leaves the status file and the prom file to full runs: one
     // service's view must not replace the host's.
@@ -172,9 +176,20 @@ fn check(path: &Path, no_restart: bool, format: Format, only: Vec<String>) -> Re
         write_status(&config, &out.doc)?;
         crate::metrics::write_prom_file(&config, &out.doc);
     }
-    // Last, so a history fault never costs the status: it warns, and the
-    // exit code stays the services'.
+    // After the status, so a history fault never costs it: it warns, and
+    // the exit code stays the services'.
     let _ = history.record(&cycle::history_record(&config, &state, &out));
+    // The diagnoses of the incidents this run opened: after the status is
+    // written (never delaying it), before the alerts go (they carry them).
+    if cycle::diagnose(&config, &mut state, &mut out, &mut history) {
+        cycle::save_diagnosed(&config, &state, only.is_empty().then_some(&out.doc));
+    }
+    let heartbeat = crate::notify::heartbeat_due(&config, &out.doc);
+    // Saved again only when delivery changed the outbox: with nothing to
+    // send (the usual run) that is one fsync and rename fewer.
+    if crate::notify::deliver_oneshot(&config, &mut state, heartbeat) {
+        statefile::save(&config.state_file, &state)?;
+    }
     print(&output::render(&out.doc, format, &out.notes, output::use_color()));
     Ok(output::exit_code(&out.doc))
 }
@@ -502,6 +517,21 @@ fn history(
         DataFormat::Json => json_line(&docs),
         DataFormat::Csv => store::render::history_csv(&docs),
         _ => store::render::history_text(&docs, now),
+    });
+    Ok(0)
+}
+
+/// `incidents --id ID`: one incident whole; an unknown id is an error (exit 3).
+fn incident(path: &Path, id: i64, format: DataFormat) -> Result<u8, Error> {
+    let config = config::load(path)?;
+    let mut db = open_history(&config)?;
+    let found = db.incident(id, Timestamp::now()).map_err(store_err)?;
+    let Some(inc) = found else {
+        return Err(Error::Other(format!("no incident with id {id} in {}", db.path().display())));
+    };
+    print(&match format {
+        DataFormat::Json => json_line(&inc),
+        _ => store::render::incident_whole_text(&inc),
     });
     Ok(0)
 }

@@ -86,7 +86,7 @@ fn cycle_once(
         let pushes = live.map(server::Live::take_pushes).unwrap_or_default();
         record_pushes(config, &mut state, &pushes);
         let mut persist = |s: &crate::state::StateFile| statefile::save(&config.state_file, s);
-        let mut out = cycle::apply(config, &mut state, opts, probed, &mut persist);
+        let mut out = cycle::apply(config, &mut state, opts, probed, &mut persist, &mut history);
         if let Err(e) = statefile::save(&config.state_file, &state) {
             // Not on disk: back in the queue for the next cycle, not lost.
             if let Some(live) = live {
@@ -103,6 +103,11 @@ fn cycle_once(
         // our unlock and our record would otherwise be recorded first, and
         // the incidents and time spans would follow the wrong order.
         let _ = history.record(&cycle::history_record(config, &state, &out));
+        // The incidents this cycle opened: diagnosed after the status is
+        // written, before the sender gets their alerts (which carry it).
+        if cycle::diagnose(config, &mut state, &mut out, &mut history) {
+            cycle::save_diagnosed(config, &state, Some(&out.doc));
+        }
         (out, state)
     };
     let outbox = notify::outbox(config, &state, Timestamp::now());

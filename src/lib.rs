@@ -11,7 +11,9 @@ pub mod cli;
 pub mod config;
 pub mod cycle;
 pub mod daemon;
+pub mod diagnosis;
 pub mod error;
+pub mod fleet;
 pub mod fsutil;
 pub mod heal;
 #[cfg(test)]
