@@ -147,6 +147,8 @@ struct Daemon<'a> {
     history: Arc<Mutex<store::Recorder>>,
     /// A SIGHUP came in: reload before the next cycle.
     reload: bool,
+    /// The claim on the state file, held for the daemon's life.
+    _claim: crate::fsutil::Lock,
 }
 
 /// What waiting for a cycle came to.
@@ -164,6 +166,9 @@ impl<'a> Daemon<'a> {
         no_http: bool,
     ) -> Result<Self, Error> {
         let config = Arc::new(config::load(path)?);
+        // Before anything else that could fail or be seen: a second daemon
+        // on the same state file stops here, naming the first.
+        let claim = statefile::claim_daemon(&config.state_file)?;
         let server = if no_http {
             None
         } else {
@@ -198,6 +203,7 @@ impl<'a> Daemon<'a> {
             alerts: Arc::new(notify::Dispatcher::start()),
             history: Arc::new(Mutex::new(store::Recorder::new(&config.history_store))),
             reload: false,
+            _claim: claim,
         })
     }
 
@@ -417,7 +423,7 @@ fn reload_config(
     server: Option<&server::Server>,
     listen_pinned: bool,
 ) -> Option<Config> {
-    let new = match config::load(path) {
+    let mut new = match config::load(path) {
         Ok(c) => c,
         Err(e) => {
             crate::error!("reload: keeping the old config: {}", e.to_string().replace('\n', "; "));
@@ -432,6 +438,15 @@ fn reload_config(
                 return None;
             }
         }
+    }
+    if new.state_file != old.state_file {
+        // The daemon's claim (`<state_file>.pid`) is on the old one.
+        crate::warn!(
+            "reload: state_file changed to {}; that takes a restart (still using {})",
+            new.state_file.display(),
+            old.state_file.display()
+        );
+        new.state_file = old.state_file.clone();
     }
     if new.listen != old.listen && !listen_pinned {
         crate::warn!("reload: listen changed to {}; that takes a restart", new.listen);

@@ -4,7 +4,9 @@
 //! chatstack-status mute` (or `check`) on the same files. So whatever we
 //! write keeps the existing file's owner and mode; a file root creates goes
 //! to the owner of its directory (the daemon's state directory); the lock
-//! stays usable by that owner whoever created it. A read never blocks on a
+//! stays usable by that owner whoever created it, and by nobody else but
+//! root: it is 0600, so a member of the daemon's group (who may read the
+//! state) cannot hold it and stop the daemon. A read never blocks on a
 //! FIFO, never follows into a directory or device, and never takes more
 //! than its caller allows.
 
@@ -153,6 +155,62 @@ pub fn read_regular(path: &Path, max_bytes: u64) -> io::Result<Vec<u8>> {
     Ok(bytes)
 }
 
+/// The metadata of the regular file at `path`, looked at through an open
+/// that never blocks (a FIFO) and never follows a symlink: a symlink is an
+/// `InvalidInput` error ("a symbolic link, not followed"), anything but a
+/// regular file one saying what it is. For files another library opens
+/// itself (the history database), checked just before it does.
+pub fn regular_file_meta(path: &Path) -> io::Result<std::fs::Metadata> {
+    let flags = OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC | OFlags::NOCTTY;
+    let fd = match rustix::fs::open(path, flags | OFlags::NOFOLLOW, Mode::empty()) {
+        Ok(fd) => fd,
+        Err(rustix::io::Errno::LOOP) => return Err(symlink_refused()),
+        // No read permission: still say what it is, from its name alone.
+        Err(rustix::io::Errno::ACCESS) => {
+            let meta = std::fs::symlink_metadata(path)?;
+            if meta.file_type().is_symlink() {
+                return Err(symlink_refused());
+            }
+            if !meta.is_file() {
+                return Err(not_regular(&meta.file_type()));
+            }
+            return Ok(meta);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let meta = File::from(fd).metadata()?;
+    if !meta.is_file() {
+        return Err(not_regular(&meta.file_type()));
+    }
+    Ok(meta)
+}
+
+fn symlink_refused() -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, "a symbolic link, not followed")
+}
+
+/// Root created `file` in `dir`: it goes to the directory's owner, as every
+/// file we create there does (see `write_atomic`). Nothing for anyone else.
+pub fn give_new_file(file: &File, dir: &Path) -> io::Result<()> {
+    match owner_for_new_file(dir) {
+        Some((uid, gid)) => give(file, uid, gid),
+        None => Ok(()),
+    }
+}
+
+/// Root found `path` (not a symlink) owned by root in a directory someone
+/// else owns: what an older root run created there by mistake goes back to
+/// the directory's owner, who must read and write it. True when it did.
+pub fn return_to_dir_owner(path: &Path, dir: &Path) -> io::Result<bool> {
+    let Some((uid, gid)) = owner_for_new_file(dir) else { return Ok(false) };
+    let meta = std::fs::symlink_metadata(path)?;
+    if uid == 0 || meta.uid() != 0 || !meta.is_file() {
+        return Ok(false);
+    }
+    std::os::unix::fs::lchown(path, Some(uid), Some(gid))?;
+    Ok(true)
+}
+
 fn not_regular(t: &std::fs::FileType) -> io::Error {
     use std::os::unix::fs::FileTypeExt;
     let what = if t.is_dir() {
@@ -180,19 +238,24 @@ pub enum LockError {
     Io(PathBuf, io::Error),
 }
 
+/// The lock files' mode: only their owner (the daemon's user) and root
+/// may open them, so only they can hold them.
+const LOCK_MODE: u32 = 0o600;
+
+/// `<state_file><suffix>`.
+fn beside(state_file: &Path, suffix: &str) -> PathBuf {
+    let mut name = state_file.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
 /// Takes `<state_file>.lock`, waiting up to `wait` for another holder.
 ///
 /// A separate lock file, because the state file itself is replaced by rename
 /// (a lock on the old inode would protect nothing).
 pub fn lock(state_file: &Path, wait: Duration) -> Result<Lock, LockError> {
-    let mut name = state_file.as_os_str().to_owned();
-    name.push(".lock");
-    let path = PathBuf::from(name);
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty() && !d.exists()) {
-        std::fs::create_dir_all(dir).map_err(|e| LockError::Io(path.clone(), e))?;
-        let _ = std::fs::set_permissions(dir, Permissions::from_mode(0o750));
-    }
-    let file = open_lock(&path, state_file).map_err(|e| LockError::Io(path.clone(), e))?;
+    let path = beside(state_file, ".lock");
+    let file = open_lock(&path, state_file, false).map_err(|e| LockError::Io(path.clone(), e))?;
     let deadline = Instant::now() + wait;
     loop {
         match file.try_lock() {
@@ -207,30 +270,68 @@ pub fn lock(state_file: &Path, wait: Duration) -> Result<Lock, LockError> {
     }
 }
 
-/// Opens the lock file read-only (flock needs no write access, so a lock
-/// that someone else created, 0644, still works for us), creating it if
-/// missing. One that root creates goes to the owner of the state file, or
-/// of its directory, so the daemon's user can always open it.
-fn open_lock(path: &Path, state_file: &Path) -> io::Result<File> {
-    let flags = OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC | OFlags::NOCTTY;
+/// Why `claim_daemon` failed.
+pub enum ClaimError {
+    /// Another daemon holds the claim; its PID as it wrote it (None: unreadable).
+    Running(PathBuf, Option<u32>),
+    Io(PathBuf, io::Error),
+}
+
+/// `run`'s claim on a state file for its whole life: `<state_file>.pid`,
+/// locked (never waited for) and holding the daemon's PID, so a second
+/// daemon on the same state file can say which one runs instead of healing
+/// twice. `check`, `mute` and the others never look at it.
+pub fn claim_daemon(state_file: &Path) -> Result<Lock, ClaimError> {
+    let path = beside(state_file, ".pid");
+    let io_err = |e| ClaimError::Io(path.clone(), e);
+    let mut file = open_lock(&path, state_file, true).map_err(io_err)?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let mut text = String::new();
+            let _ = (&file).take(32).read_to_string(&mut text);
+            return Err(ClaimError::Running(path, text.trim().parse().ok()));
+        }
+        Err(std::fs::TryLockError::Error(e)) => return Err(io_err(e)),
+    }
+    file.set_len(0).map_err(io_err)?;
+    file.write_all(format!("{}\n", std::process::id()).as_bytes()).map_err(io_err)?;
+    Ok(Lock { _file: file, path })
+}
+
+/// Opens a lock file (read-only unless `write`: flock needs no write
+/// access), creating it 0600 if missing, never through a symlink. One that
+/// root creates goes to the owner of the state file, or of its directory,
+/// so the daemon's user can always open it; one found open to others (the
+/// 0640 of older versions) is tightened to 0600 — by root, also handed to
+/// that owner.
+fn open_lock(path: &Path, state_file: &Path, write: bool) -> io::Result<File> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty() && !d.exists()) {
+        std::fs::create_dir_all(dir)?;
+        let _ = std::fs::set_permissions(dir, Permissions::from_mode(0o750));
+    }
+    let access = if write { OFlags::RDWR } else { OFlags::RDONLY };
+    let flags = access | OFlags::NONBLOCK | OFlags::CLOEXEC | OFlags::NOCTTY | OFlags::NOFOLLOW;
+    let owner = || {
+        std::fs::metadata(state_file)
+            .ok()
+            .filter(|m| m.is_file())
+            .map(|m| (m.uid(), m.gid()))
+            .or_else(|| owner_for_new_file(parent_dir(path)))
+    };
     // Created or opened: two tries cover a lock removed between the two calls.
     for _ in 0..2 {
         match rustix::fs::open(
             path,
             flags | OFlags::CREATE | OFlags::EXCL,
-            Mode::from_raw_mode(0o640),
+            Mode::from_raw_mode(LOCK_MODE),
         ) {
             Ok(fd) => {
                 let file = File::from(fd);
-                if is_root() {
-                    let owner = std::fs::metadata(state_file)
-                        .ok()
-                        .filter(|m| m.is_file())
-                        .map(|m| (m.uid(), m.gid()))
-                        .or_else(|| owner_for_new_file(parent_dir(path)));
-                    if let Some((uid, gid)) = owner {
-                        give(&file, uid, gid)?;
-                    }
+                if is_root()
+                    && let Some((uid, gid)) = owner()
+                {
+                    give(&file, uid, gid)?;
                 }
                 return Ok(file);
             }
@@ -241,15 +342,39 @@ fn open_lock(path: &Path, state_file: &Path) -> io::Result<File> {
                     if !meta.is_file() {
                         return Err(not_regular(&meta.file_type()));
                     }
+                    if meta.mode() & 0o077 != 0 {
+                        tighten(&file, meta.uid(), owner())?;
+                    }
                     return Ok(file);
                 }
                 Err(rustix::io::Errno::NOENT) => continue,
+                Err(rustix::io::Errno::LOOP) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidInput,
+                        "a symbolic link, not followed",
+                    ));
+                }
                 Err(e) => return Err(e.into()),
             },
             Err(e) => return Err(e.into()),
         }
     }
     Err(io::Error::new(io::ErrorKind::NotFound, "the lock file keeps disappearing"))
+}
+
+/// A lock file others may open: made 0600 (by its owner or root; root also
+/// hands it to `owner`, who must still open it). Anyone else leaves it: it
+/// is not theirs to fix, and their lock works as before.
+fn tighten(file: &File, file_uid: u32, owner: Option<(u32, u32)>) -> io::Result<()> {
+    let me = rustix::process::geteuid().as_raw();
+    if is_root() {
+        if let Some((uid, gid)) = owner {
+            give(file, uid, gid)?;
+        }
+    } else if me != file_uid {
+        return Ok(());
+    }
+    file.set_permissions(Permissions::from_mode(LOCK_MODE))
 }
 
 #[cfg(test)]

@@ -88,5 +88,20 @@ pub fn lock(path: &Path, wait: std::time::Duration) -> Result<fsutil::Lock, Erro
     })
 }
 
+/// `run`'s claim on the state file for the daemon's life (`<state_file>.pid`):
+/// a second daemon on the same file is refused, naming the first one's PID
+/// (two daemons would heal twice). `check` from cron never takes it.
+pub fn claim_daemon(path: &Path) -> Result<fsutil::Lock, Error> {
+    fsutil::claim_daemon(path).map_err(|e| match e {
+        fsutil::ClaimError::Running(pid_file, pid) => Error::Other(format!(
+            "another `chatstack-status run` ({}) is already running on {} (it holds {}): two daemons would heal twice; stop it first",
+            pid.map_or_else(|| "PID unknown".to_string(), |p| format!("PID {p}")),
+            path.display(),
+            pid_file.display()
+        )),
+        fsutil::ClaimError::Io(path, source) => Error::Lock { path, source },
+    })
+}
+
 #[cfg(test)]
 mod fuzz;

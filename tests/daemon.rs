@@ -299,3 +299,38 @@ fn a_target_slower_than_the_interval_never_locks_out_ping_mute_or_unmute() {
         crate::util::check_of(&env.status(), "backup")["last_ping"]["message"] == "nightly"
     });
 }
+
+/// Issue 19 #10 (SPEC Part 3, small promises): a second `run` on the same
+/// state file exits 3 naming the running one's PID (two daemons would heal
+/// twice); a cron `check` beside the daemon works as before; once the first
+/// is gone (even killed), a new one starts.
+#[test]
+fn a_second_run_on_the_same_state_file_exits_3_naming_the_first() {
+    let env = Env::new();
+    let tcp = crate::util::TcpFixture::new();
+    simple_config(&env, tcp.port(), "100ms");
+    let mut first = Daemon::start(&env, &["run", "-c", &cfg(&env), "--no-http"], &[]);
+    wait_until(Duration::from_secs(10), || env.status_path().exists());
+    let out = env.cmd(&["run", "-c", &cfg(&env), "--no-http"]);
+    out.code(3);
+    let pid = format!("PID {}", first.pid());
+    assert!(out.stderr.contains(&pid), "{pid}: {}", out.stderr);
+    assert!(out.stderr.contains("already running on"), "{}", out.stderr);
+    assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
+    // Also when it listens elsewhere: the claim is the state file's.
+    let out = env.cmd(&["run", "-c", &cfg(&env), "--listen", "127.0.0.1:0"]);
+    out.code(3);
+    assert!(out.stderr.contains(&pid), "{}", out.stderr);
+    env.check(&[]).code(0);
+    assert!(first.exited().is_none(), "the first daemon runs on");
+
+    first.signal(rustix::process::Signal::KILL);
+    let _ = first.wait_exit(Duration::from_secs(5));
+    let second = Daemon::start(&env, &["run", "-c", &cfg(&env), "--no-http"], &[]);
+    let before = crate::util::read_json(&env.status_path())["generated_at"].clone();
+    wait_until(Duration::from_secs(10), || {
+        crate::util::read_json(&env.status_path())["generated_at"] != before
+    });
+    let pid_file = std::fs::read_to_string(format!("{}.pid", env.state_path().display())).unwrap();
+    assert_eq!(pid_file.trim(), second.pid().to_string());
+}

@@ -600,3 +600,202 @@ fn a_fifo_or_a_directory_in_place_of_a_file_is_exit_3_at_once() {
     mkfifo(&fifo_cfg);
     refused(&env.cmd(&["check", "-c", fifo_cfg.to_str().unwrap()]), &fifo_cfg, "a FIFO config");
 }
+
+/// A member of the daemon's group (not its user): who the README lets read
+/// the state (the admin panel's user).
+const GROUP_MEMBER_UID: u32 = 65533;
+
+/// Issue 18 #10: a member of the daemon's group could `flock` the 0640
+/// `state.json.lock` and so stop every cycle. The lock is now 0600 (owned
+/// like the state file): they cannot open it, let alone hold it; a lock
+/// left 0640 by an older version is tightened by the next run (root's too,
+/// which hands a root-owned one to the daemon's user).
+#[test]
+fn a_member_of_the_daemons_group_cannot_hold_the_state_lock() {
+    require_root();
+    let env = Env::new();
+    let l = TcpFixture::new();
+    env.config(&format!("services:\n  - name: a\n    port: {}\n", l.port()));
+    give_to_daemon_user(env.root());
+    fs::set_permissions(env.root(), fs::Permissions::from_mode(0o750)).unwrap();
+    let cfg = env.config_path();
+    let cfg = cfg.to_str().unwrap();
+    let daemon_check = || {
+        let out = crate::util::run_bin(as_daemon_user(env.command(&["check", "-c", cfg], &[])));
+        crate::util::assert_no_panic(&out);
+        out
+    };
+    daemon_check().code(0);
+    let lock = env.path("state.json.lock");
+    eprintln!("FIGURE lock made by the daemon's user: {}", shown(owner_and_mode(&lock)));
+
+    // The group member tries to hold it (as `flock` does) for 30 s.
+    let attack = || {
+        use std::os::unix::process::CommandExt;
+        let mut c = std::process::Command::new("flock");
+        c.arg("-n").arg(&lock).args(["sleep", "30"]);
+        c.uid(GROUP_MEMBER_UID).gid(DAEMON_UID);
+        c.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::piped());
+        c.spawn().expect("flock")
+    };
+    let mut attacker = attack();
+    let status = {
+        let deadline = std::time::Instant::now() + Duration::from_secs(2);
+        loop {
+            if let Some(s) = attacker.try_wait().unwrap() {
+                break Some(s);
+            }
+            if std::time::Instant::now() > deadline {
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    let out = daemon_check();
+    if status.is_none() {
+        let _ = attacker.kill();
+        let _ = attacker.wait();
+    }
+    eprintln!("FIGURE group member's flock: {status:?}; daemon-user check: exit {}", out.code);
+    assert!(status.is_some_and(|s| !s.success()), "the group member holds the lock: {out:#?}");
+    out.code(0);
+    assert_eq!(owner_and_mode(&lock), (DAEMON_UID, 0o600));
+
+    // An older version's 0640 lock, the daemon's or root's, is tightened.
+    for owner in [DAEMON_UID, 0] {
+        std::os::unix::fs::chown(&lock, Some(owner), Some(owner)).unwrap();
+        fs::set_permissions(&lock, fs::Permissions::from_mode(0o640)).unwrap();
+        env.check(&[]).code(0); // root, as `sudo chatstack-status check`
+        assert_eq!(owner_and_mode(&lock), (DAEMON_UID, 0o600), "was owned by {owner}");
+    }
+    std::os::unix::fs::chown(&lock, Some(DAEMON_UID), Some(DAEMON_UID)).unwrap();
+    fs::set_permissions(&lock, fs::Permissions::from_mode(0o640)).unwrap();
+    daemon_check().code(0); // the daemon's user, on its own file
+    assert_eq!(owner_and_mode(&lock), (DAEMON_UID, 0o600));
+}
+
+/// A planted symlink in place of the lock is not followed.
+#[test]
+fn a_symlink_in_place_of_the_lock_is_refused() {
+    let env = Env::new();
+    let l = TcpFixture::new();
+    env.config(&format!("services:\n  - name: a\n    port: {}\n", l.port()));
+    let target = env.path("elsewhere");
+    std::os::unix::fs::symlink(&target, env.path("state.json.lock")).unwrap();
+    let out = env.check(&[]);
+    out.code(3);
+    assert!(out.stderr.contains("state.json.lock"), "{}", out.stderr);
+    assert!(out.stderr.contains("symbolic link"), "{}", out.stderr);
+    assert!(!target.exists(), "followed the link");
+}
+
+/// Issue 18 #6: `sudo chatstack-status check` before the daemon's first
+/// cycle created `history.db` root:root 0640, which the daemon then could
+/// neither write nor read. It now goes to the directory's owner like the
+/// state and status files; one an older root run left root's is given back.
+#[test]
+fn a_history_database_root_creates_belongs_to_the_daemon_user() {
+    require_root();
+    let env = Env::new();
+    let l = TcpFixture::new();
+    env.config(&format!("services:\n  - name: a\n    port: {}\n", l.port()));
+    give_to_daemon_user(env.root());
+    let cfg = env.config_path();
+    let cfg = cfg.to_str().unwrap();
+    env.check(&[]).code(0); // root, as `sudo chatstack-status check`
+    let db = env.history_path();
+    eprintln!("FIGURE history.db made by root: {}", shown(owner_and_mode(&db)));
+    assert_eq!(owner_and_mode(&db), (DAEMON_UID, 0o640));
+    let daemon_run = |args: &[&str]| {
+        let out = crate::util::run_bin(as_daemon_user(env.command(args, &[])));
+        crate::util::assert_no_panic(&out);
+        out
+    };
+    let out = daemon_run(&["check", "-c", cfg]);
+    out.code(0);
+    assert!(!out.stderr.contains("history"), "{}", out.stderr);
+    let out = daemon_run(&["history", "-c", cfg, "a", "--format", "json"]);
+    out.code(0);
+    // An older root run's leftover: root's database (and -wal, -shm) given back.
+    for suffix in ["", "-wal", "-shm"] {
+        let p = std::path::PathBuf::from(format!("{}{suffix}", db.display()));
+        if !p.exists() {
+            File::create(&p).unwrap();
+        }
+        std::os::unix::fs::chown(&p, Some(0), Some(0)).unwrap();
+    }
+    fs::remove_file(format!("{}-wal", db.display())).unwrap();
+    fs::remove_file(format!("{}-shm", db.display())).unwrap();
+    env.check(&[]).code(0);
+    assert_eq!(owner_and_mode(&db).0, DAEMON_UID, "given back");
+    for suffix in ["-wal", "-shm"] {
+        let p = std::path::PathBuf::from(format!("{}{suffix}", db.display()));
+        if p.exists() {
+            assert_eq!(owner_and_mode(&p).0, DAEMON_UID, "{suffix}");
+        }
+    }
+    let out = daemon_run(&["check", "-c", cfg]);
+    out.code(0);
+    assert!(!out.stderr.contains("history"), "{}", out.stderr);
+}
+
+/// Issue 18 #7: a root `check` followed a `history.db` symlink the daemon's
+/// user planted and turned a root-owned 0600 file into a SQLite database.
+/// Now it is refused (one warning; the check itself goes on).
+#[test]
+fn a_root_check_never_follows_a_planted_history_symlink() {
+    require_root();
+    let env = Env::new();
+    let l = TcpFixture::new();
+    env.config(&format!("services:\n  - name: a\n    port: {}\n", l.port()));
+    give_to_daemon_user(env.root());
+    let secret = env.path("root-only");
+    fs::write(&secret, "").unwrap();
+    fs::set_permissions(&secret, fs::Permissions::from_mode(0o600)).unwrap();
+    std::os::unix::fs::symlink(&secret, env.history_path()).unwrap();
+    let out = env.check(&[]);
+    out.code(0);
+    eprintln!("FIGURE root check on a symlinked history.db: {}", out.stderr.trim());
+    assert!(out.stderr.contains("symbolic link, not followed"), "{}", out.stderr);
+    assert_eq!(fs::read(&secret).unwrap(), b"", "the target was written");
+    assert_eq!(owner_and_mode(&secret), (0, 0o600));
+    assert!(fs::symlink_metadata(env.history_path()).unwrap().file_type().is_symlink());
+}
+
+/// Issue 18 #5: a FIFO in place of `history_db` made every reader block in
+/// `open()`: `history` hung, and each history request parked a `serve`
+/// thread for good until `/healthz` answered 503. Now refused at once.
+#[test]
+fn a_fifo_history_database_never_blocks_a_reader() {
+    let env = Env::new();
+    let l = TcpFixture::new();
+    env.config(&format!("services:\n  - name: a\n    port: {}\n", l.port()));
+    env.check(&[]).code(0);
+    let db = env.history_path();
+    for p in [db.clone(), std::path::PathBuf::from(format!("{}-wal", db.display()))] {
+        let _ = fs::remove_file(&p);
+    }
+    let ok = std::process::Command::new("mkfifo").arg(&db).status().expect("mkfifo");
+    assert!(ok.success());
+    let cfg = env.config_path();
+    let cfg = cfg.to_str().unwrap();
+    let out = env.cmd(&["history", "-c", cfg, "a"]);
+    eprintln!("FIGURE history on a FIFO: exit {} after {:?}", out.code, out.elapsed);
+    out.code(3);
+    assert!(out.elapsed < Duration::from_secs(3), "{:?}", out.elapsed);
+    assert!(out.stderr.contains("not a regular file (a FIFO)"), "{}", out.stderr);
+    let out = env.check(&[]);
+    out.code(0);
+    assert!(out.elapsed < Duration::from_secs(3), "{:?}", out.elapsed);
+    let d = crate::util::Daemon::start(&env, &["serve", "-c", cfg], &[]);
+    let started = Instant::now();
+    for _ in 0..20 {
+        let r = d.get("/api/history?service=a&since=1h");
+        assert_eq!(r.status, 503, "{}", r.text());
+        assert!(r.text().contains("FIFO"), "{}", r.text());
+    }
+    eprintln!("FIGURE 20 history requests on a FIFO: {:?}", started.elapsed());
+    assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
+    assert_eq!(d.get("/healthz").status, 200);
+    assert!(fs::symlink_metadata(&db).unwrap().file_type().is_fifo(), "replaced the FIFO");
+}

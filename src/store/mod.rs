@@ -268,10 +268,14 @@ impl Store {
 
     fn open_writer_inner(path: &Path, retention: Retention, busy: Duration) -> Result<Store> {
         create_file(path)?;
+        vet(path)?;
+        give_back(path);
         let sql = |e| StoreError::from_sqlite(path, busy, e);
         let mut conn = Connection::open_with_flags(
             path,
-            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX
+                | OpenFlags::SQLITE_OPEN_NOFOLLOW,
         )
         .map_err(sql)?;
         conn.busy_timeout(busy).map_err(sql)?;
@@ -317,16 +321,12 @@ impl Store {
 
     pub fn open_read_with(path: &Path, busy: Duration) -> Result<Store> {
         let sql = |e| StoreError::from_sqlite(path, busy, e);
-        let id = match std::fs::metadata(path) {
-            Ok(m) => (m.dev(), m.ino()),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                return Err(StoreError::Missing { path: path.into() });
-            }
-            Err(e) => return Err(StoreError::from_io(path, "cannot read it", &e)),
-        };
+        let id = vet(path)?;
         let conn = Connection::open_with_flags(
             path,
-            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            OpenFlags::SQLITE_OPEN_READ_ONLY
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX
+                | OpenFlags::SQLITE_OPEN_NOFOLLOW,
         )
         .map_err(sql)?;
         conn.busy_timeout(busy).map_err(sql)?;
@@ -479,8 +479,73 @@ fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
     }
 }
 
+/// `path`-wal, `path`-shm.
+fn sidecar(path: &Path, suffix: &str) -> PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push(suffix);
+    PathBuf::from(s)
+}
+
+/// The database must be a regular file, looked at without blocking and
+/// without following a symlink, and so must its `-wal` and `-shm` where
+/// they exist: a FIFO in its place would park every reader in `open()` for
+/// good, and a symlink planted by the daemon's user would make a root run
+/// turn whatever it points at into a database. SQLite is then told not to
+/// follow one either (`SQLITE_OPEN_NOFOLLOW`; it opens `-wal` and `-shm`
+/// with `O_NOFOLLOW`, and as root hands them to the database's owner).
+/// Returns the file's (device, inode).
+fn vet(path: &Path) -> Result<(u64, u64)> {
+    let meta = match crate::fsutil::regular_file_meta(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return Err(StoreError::Missing { path: path.into() });
+        }
+        Err(e) => return Err(StoreError::from_io(path, "cannot open it", &e)),
+    };
+    for suffix in ["-wal", "-shm"] {
+        let side = sidecar(path, suffix);
+        match std::fs::symlink_metadata(&side) {
+            Ok(m) if m.file_type().is_symlink() => {
+                return Err(StoreError::CannotOpen {
+                    path: path.into(),
+                    detail: format!("{} is a symbolic link, not followed", side.display()),
+                });
+            }
+            Ok(m) if !m.is_file() => {
+                return Err(StoreError::CannotOpen {
+                    path: path.into(),
+                    detail: format!("{} is not a regular file", side.display()),
+                });
+            }
+            _ => {}
+        }
+    }
+    Ok((meta.dev(), meta.ino()))
+}
+
+/// Root opening the writer: a database (and `-wal`, `-shm`) that an older
+/// root run left root's in the daemon's directory goes back to the
+/// directory's owner, or the daemon could neither write nor read it.
+fn give_back(path: &Path) {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    for p in [path.to_path_buf(), sidecar(path, "-wal"), sidecar(path, "-shm")] {
+        if let Ok(true) = crate::fsutil::return_to_dir_owner(&p, dir) {
+            crate::info!(
+                "{}: was root's; gave it back to the owner of {}",
+                p.display(),
+                dir.display()
+            );
+        }
+    }
+}
+
 /// Creates the database file (mode 0640) and its directory (0750, like the
-/// state file's) if missing, so SQLite never creates it with its own 0644.
+/// state file's) if missing, so SQLite never creates it with its own 0644;
+/// when root creates it, it goes to the directory's owner (the daemon's
+/// user), like the state and status files.
 fn create_file(path: &Path) -> Result<()> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
@@ -494,7 +559,10 @@ fn create_file(path: &Path) -> Result<()> {
     }
     match OpenOptions::new().write(true).create_new(true).mode(0o640).open(path) {
         Ok(f) => {
-            // The umask may have taken bits away: say exactly 0640.
+            crate::fsutil::give_new_file(&f, dir)
+                .map_err(|e| StoreError::from_io(path, "cannot give it to its owner", &e))?;
+            // The umask may have taken bits away (and a chown set-id
+            // bits): say exactly 0640.
             f.set_permissions(Permissions::from_mode(0o640))
                 .map_err(|e| StoreError::from_io(path, "cannot set its mode", &e))?;
             Ok(())
@@ -523,6 +591,10 @@ fn explain_read_only(path: &Path, e: StoreError) -> StoreError {
             path: path.into(),
             detail: format!("directory {} is not writable: {}", dir.display(), io_text(&probe)),
         };
+    }
+    // Only a regular file is tried (a FIFO would block this open).
+    if !std::fs::symlink_metadata(path).is_ok_and(|m| m.is_file()) {
+        return e;
     }
     match OpenOptions::new().write(true).open(path) {
         Err(probe) if path.exists() => StoreError::ReadOnly {
@@ -816,7 +888,11 @@ impl ReaderPool {
         result
     }
 
+    /// An idle connection, a new one, or the first given back within the
+    /// busy timeout; after that `Locked` (a 503), so a request never parks
+    /// its thread for good behind readers that are stuck.
     fn take(&self) -> Result<Lease<'_>> {
+        let deadline = std::time::Instant::now() + self.busy;
         let mut c = self.conns.lock().unwrap_or_else(PoisonError::into_inner);
         loop {
             if let Some(store) = c.idle.pop() {
@@ -830,7 +906,15 @@ impl ReaderPool {
                 lease.store = Some(Store::open_read_with(&self.path, self.busy)?);
                 return Ok(lease);
             }
-            c = self.given_back.wait(c).unwrap_or_else(PoisonError::into_inner);
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return Err(StoreError::Locked { path: self.path.clone(), waited: self.busy });
+            }
+            c = self
+                .given_back
+                .wait_timeout(c, left)
+                .map(|(g, _)| g)
+                .unwrap_or_else(|e| e.into_inner().0);
         }
     }
 }

@@ -764,6 +764,80 @@ fn every_connection_bounds_its_page_cache() {
     }
 }
 
+/// Issue 18 #5 and #7: a FIFO in place of the database (or of its -wal)
+/// is refused at once by readers and the writer, never waited on; a
+/// symlink is never followed, whoever opens it.
+#[test]
+fn a_fifo_or_a_symlink_in_place_of_the_database_is_refused_at_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("history.db");
+    let made = std::process::Command::new("mkfifo").arg(&db).status().expect("mkfifo");
+    assert!(made.success());
+    let cfg = HistoryConfig { path: Some(db.clone()), ..HistoryConfig::default() };
+    let started = std::time::Instant::now();
+    let e = Store::open_read(&db).expect_err("a FIFO");
+    assert!(e.to_string().contains("not a regular file (a FIFO)"), "{e}");
+    let e = Store::open(&cfg).expect_err("a FIFO");
+    assert!(e.to_string().contains("not a regular file (a FIFO)"), "{e}");
+    let pool = ReaderPool::new(&db, 2);
+    assert!(pool.with(|s| s.result_count(None)).is_err());
+    assert!(started.elapsed() < Duration::from_secs(1), "blocked: {:?}", started.elapsed());
+    std::fs::remove_file(&db).unwrap();
+
+    // A symlink to a file someone else owns: refused, the target untouched.
+    let target = dir.path().join("precious");
+    std::fs::write(&target, b"not yours").unwrap();
+    std::os::unix::fs::symlink(&target, &db).unwrap();
+    for e in [Store::open(&cfg).expect_err("symlink"), Store::open_read(&db).expect_err("symlink")]
+    {
+        assert!(e.to_string().contains("symbolic link, not followed"), "{e}");
+    }
+    assert_eq!(std::fs::read(&target).unwrap(), b"not yours");
+    std::fs::remove_file(&db).unwrap();
+
+    // Its -wal a symlink: refused too.
+    Store::open(&cfg).expect("a real one").record(&cycle(0, 30, vec![])).expect("record");
+    let wal = dir.path().join("history.db-wal");
+    let _ = std::fs::remove_file(&wal);
+    std::os::unix::fs::symlink(&target, &wal).unwrap();
+    let e = Store::open(&cfg).expect_err("-wal symlink");
+    assert!(e.to_string().contains("-wal is a symbolic link, not followed"), "{e}");
+    assert_eq!(std::fs::read(&target).unwrap(), b"not yours");
+}
+
+/// Issue 18 #5: a reader waits for a pooled connection at most the busy
+/// timeout, then gets an error (a 503), never parks its thread for good.
+#[test]
+fn waiting_for_a_pooled_reader_is_bounded() {
+    let mut d = db();
+    d.store.record(&cycle(0, 30, vec![svc("s", Up, false)])).expect("record");
+    let pool = ReaderPool::new(d.cfg.path.as_deref().expect("path"), 1);
+    let (held_tx, held_rx) = std::sync::mpsc::channel();
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    std::thread::scope(|s| {
+        let pool = &pool;
+        s.spawn(move || {
+            pool.with(|_| {
+                held_tx.send(()).expect("send");
+                let _ = release_rx.recv_timeout(Duration::from_secs(20));
+                Ok(())
+            })
+            .expect("the holder");
+        });
+        held_rx.recv_timeout(Duration::from_secs(10)).expect("held");
+        let started = std::time::Instant::now();
+        let e = pool.with(|s| s.result_count(None)).expect_err("bounded");
+        let waited = started.elapsed();
+        release_tx.send(()).expect("release");
+        assert!(matches!(e, StoreError::Locked { .. }), "{e}");
+        assert!(
+            waited >= Duration::from_millis(1900) && waited < Duration::from_secs(5),
+            "{waited:?}"
+        );
+    });
+    assert_eq!(pool.with(|s| s.result_count(None)).expect("free again"), 1);
+}
+
 #[test]
 fn a_version_1_file_gains_diagnosis_and_outcome_and_keeps_its_incidents() {
     let dir = tempfile::tempdir().unwrap();
