@@ -97,7 +97,9 @@ pub enum Command {
 pub const UNKNOWN: u8 = 3;
 /// How long `check` waits for another holder of the state lock.
 const LOCK_WAIT: Duration = Duration::from_secs(2);
-/// `mute`/`unmute`/`ping` wait longer: the daemon holds the lock for a whole cycle.
+/// `mute`/`unmute`/`ping` wait longer: a cycle holds the lock while it
+/// steps, heals (restarts are bounded by `heal.timeout`) and saves, though
+/// never while it probes.
 const EDIT_LOCK_WAIT: Duration = Duration::from_secs(30);
 
 pub fn execute(cmd: Command) -> Result<u8, Error> {
@@ -143,21 +145,17 @@ fn print(s: &str) {
 
 fn check(path: &Path, no_restart: bool, format: Format, only: Vec<String>) -> Result<u8, Error> {
     let config = config::load(path)?;
-    for name in &only {
-        if config.service(name).is_none() {
-            return Err(Error::UnknownService {
-                name: name.clone(),
-                known: config.services.iter().map(|s| s.name.clone()).collect(),
-            });
-        }
-    }
+    let only = only.iter().map(|name| known(&config, name)).collect::<Result<Vec<_>, _>>()?;
+    let opts = CycleOptions { no_restart, only: only.clone() };
+    // Probed before the lock is taken: a slow target never keeps the
+    // daemon's cycle, `ping` or `mute` waiting on this run.
+    let probed = cycle::probe(&config, &opts);
     let _lock = statefile::lock(&config.state_file, LOCK_WAIT)?;
     let mut state = statefile::load(&config.state_file)?;
-    let opts = CycleOptions { no_restart, only: only.clone() };
     // Restarts are on disk before they run: a run that cannot record one
     // (full disk) must not run it, or the budget never advances.
     let mut persist = |s: &crate::state::StateFile| statefile::save(&config.state_file, s);
-    let mut out = cycle::run(&config, &mut state, &opts, &mut persist);
+    let mut out = cycle::apply(&config, &mut state, &opts, probed, &mut persist);
     // The cycle's alerts are in the outbox: saved before delivery, which
     // may take a notifier's whole timeout, so a run killed meanwhile loses
     // none (they go out with the next run: at least once).
@@ -230,16 +228,26 @@ fn status(path: &Path, format: Format) -> Result<u8, Error> {
 
 fn validate(path: &Path) -> Result<u8, Error> {
     let c = config::load(path)?;
+    // The push tokens as `run` will read them (present, long enough).
+    crate::server::push::gates(&c)
+        .map_err(|e| Error::ConfigInvalid { path: c.path.clone(), problems: vec![e] })?;
+    for warning in crate::server::push::open_push_warnings(&c) {
+        crate::warn!("{warning}");
+    }
     let mut kinds = std::collections::BTreeMap::new();
     for ch in c.services.iter().flat_map(|s| &s.checks) {
         *kinds.entry(ch.kind()).or_insert(0) += 1;
     }
     let kinds: Vec<String> = kinds.iter().map(|(k, n)| format!("{n} {k}")).collect();
     let mut s = format!(
-        "{}: OK: {} services, {} checks ({})\n",
+        "{}: OK: {}, {} ({})\n",
         c.path.display(),
-        c.services.len(),
-        c.services.iter().map(|s| s.checks.len()).sum::<usize>(),
+        crate::output::plural(c.services.len(), "service", "services"),
+        crate::output::plural(
+            c.services.iter().map(|s| s.checks.len()).sum::<usize>(),
+            "check",
+            "checks"
+        ),
         kinds.join(", ")
     );
     for svc in &c.services {
@@ -296,18 +304,32 @@ fn validate(path: &Path) -> Result<u8, Error> {
         s.push_str(&format!("certificates: trusting {}\n", crate::probe::certs::roots_source()));
     }
     print(&s);
+    for w in config::advice::warnings(&c) {
+        crate::warn!("{}: {w}", c.path.display());
+    }
     Ok(0)
 }
 
-fn known(config: &Config, service: &str) -> Result<(), Error> {
-    match config.service(service) {
-        Some(_) => Ok(()),
+/// The configured name `service` stands for: itself, or the one name it
+/// matches ignoring case (`chatstack` for `ChatStack`); else an error with
+/// the names (and the likely one).
+fn known(config: &Config, service: &str) -> Result<String, Error> {
+    if config.service(service).is_some() {
+        return Ok(service.to_string());
+    }
+    let names: Vec<&str> = config.services.iter().map(|s| s.name.as_str()).collect();
+    match crate::suggest::case_insensitive(service, &names) {
+        Some(name) => Ok(name.to_string()),
         None => Err(Error::UnknownService {
             name: service.to_string(),
             known: config.services.iter().map(|s| s.name.clone()).collect(),
         }),
     }
 }
+
+/// The shortest and longest mute `mute --for` takes.
+const MUTE_MIN: Duration = Duration::from_secs(1);
+const MUTE_MAX: Duration = Duration::from_secs(90 * 86_400);
 
 fn mute(
     path: &Path,
@@ -316,11 +338,21 @@ fn mute(
     reason: Option<String>,
 ) -> Result<u8, Error> {
     let config = config::load(path)?;
-    known(&config, service)?;
+    let service = &known(&config, service)?;
     let dur = match duration {
         Some(d) => config::duration::parse(&d).map_err(|e| Error::Usage(format!("--for: {e}")))?,
         None => Duration::from_secs(3600),
     };
+    if !(MUTE_MIN..=MUTE_MAX).contains(&dur) {
+        return Err(Error::Usage(format!(
+            "--for {}: expected from 1s to 90d (a mute ends by itself; a longer one is \
+             forgotten maintenance: mute again when it is over, or remove the service)",
+            config::duration::format(dur)
+        )));
+    }
+    // Shown in the status, the dashboard and logs: one clean line, like a
+    // job's message (no controls, no bidi or zero-width characters).
+    let reason = reason.map(|r| crate::probe::push::clean_message(&r)).filter(|r| !r.is_empty());
     let _lock = statefile::lock(&config.state_file, EDIT_LOCK_WAIT)?;
     let mut state = statefile::load(&config.state_file)?;
     let until = Timestamp::now().plus(dur);
@@ -338,7 +370,7 @@ fn mute(
 
 fn unmute(path: &Path, service: &str) -> Result<u8, Error> {
     let config = config::load(path)?;
-    known(&config, service)?;
+    let service = &known(&config, service)?;
     let _lock = statefile::lock(&config.state_file, EDIT_LOCK_WAIT)?;
     let mut state = statefile::load(&config.state_file)?;
     let s = state.services.entry(service.to_string()).or_default();
@@ -368,7 +400,7 @@ fn ping(
     message: Option<&str>,
 ) -> Result<u8, Error> {
     let config = config::load(path)?;
-    known(&config, service)?;
+    let service = &known(&config, service)?;
     let has_push = config
         .service(service)
         .is_some_and(|s| s.checks.iter().any(|c| matches!(c.probe, crate::probe::Probe::Push(_))));
@@ -378,10 +410,14 @@ fn ping(
             config.path.display()
         )));
     }
+    // Judged before the lock: a bad `--exit-code` records nothing.
+    crate::probe::push::Ping::from_cli(Timestamp::now(), fail, exit_code, message)
+        .map_err(Error::Usage)?;
     let _lock = statefile::lock(&config.state_file, EDIT_LOCK_WAIT)?;
     let mut state = statefile::load(&config.state_file)?;
     let now = Timestamp::now();
-    let ping = crate::probe::push::Ping::from_cli(now, fail, exit_code, message);
+    let ping =
+        crate::probe::push::Ping::from_cli(now, fail, exit_code, message).map_err(Error::Usage)?;
     crate::state::record_ping(&mut state, service, ping, 1, now);
     statefile::save(&config.state_file, &state)?;
     Ok(0)
@@ -434,10 +470,7 @@ fn open_history(config: &Config) -> Result<Store, Error> {
 /// The services to answer for: one (which must be in the config) or all.
 fn selected(config: &Config, service: Option<String>) -> Result<Vec<String>, Error> {
     match service {
-        Some(name) => {
-            known(config, &name)?;
-            Ok(vec![name])
-        }
+        Some(name) => Ok(vec![known(config, &name)?]),
         None => Ok(config.services.iter().map(|s| s.name.clone()).collect()),
     }
 }
@@ -503,9 +536,7 @@ fn incidents(
     format: DataFormat,
 ) -> Result<u8, Error> {
     let config = config::load(path)?;
-    if let Some(s) = &service {
-        known(&config, s)?;
-    }
+    let service = service.map(|s| known(&config, &s)).transpose()?;
     let mut db = open_history(&config)?;
     let now = Timestamp::now();
     let since = Timestamp(now.0.saturating_sub(since.as_millis().min(i64::MAX as u128) as i64));

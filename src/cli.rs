@@ -115,10 +115,10 @@ struct MuteArgs {
     /// the service to mute
     #[argh(positional)]
     service: String,
-    /// how long, e.g. 30m (default 1h)
+    /// how long, 1s to 90d, e.g. 30m (default 1h)
     #[argh(option, long = "for")]
     duration: Option<String>,
-    /// why, shown in the status
+    /// why, shown in the status, the dashboard and check/status
     #[argh(option)]
     reason: Option<String>,
 }
@@ -148,7 +148,7 @@ struct PingArgs {
     /// the job failed
     #[argh(switch)]
     fail: bool,
-    /// the job's exit status: 0 is success, anything else (a number, or a signal name such as TERM from $EXIT_STATUS) a failure
+    /// the job's exit status, an integer 0-255 (0 is success) or a signal name such as TERM from systemd's $EXIT_STATUS (a failure); anything else is exit 3
     #[argh(option)]
     exit_code: Option<String>,
     /// what the job says, shown with the check (one line, at most 200 characters)

@@ -1,5 +1,12 @@
 //! One monitoring cycle, shared by `check` and `run`: probe every selected
 //! service, step its state, heal, and build the status document.
+//!
+//! In two steps, so that the state lock is never held while targets are
+//! probed (a target slower than the interval would otherwise keep `ping`,
+//! `mute` and `unmute` out for good): `probe` needs no state and runs
+//! unlocked; `apply`, under the lock, on the state as it is then, judges
+//! the push checks (pure: from the pings the state holds now), steps,
+//! heals and raises the alerts.
 
 use crate::config::{Config, HealPolicy, Service};
 use crate::error::Error;
@@ -53,7 +60,53 @@ enum Pending {
     Restart { reset_failed: bool, failures: u32 },
 }
 
-/// Runs one cycle, updating `state` in place.
+/// What probing found, before the state is read: every selected service's
+/// outcomes in check order, push checks left for `apply` to judge.
+pub struct Probed {
+    started: Instant,
+    outcomes: Vec<Vec<Option<Outcome>>>,
+}
+
+fn selected<'a>(config: &'a Config, opts: &CycleOptions) -> Vec<&'a Service> {
+    config
+        .services
+        .iter()
+        .filter(|s| opts.only.is_empty() || opts.only.iter().any(|o| o == &s.name))
+        .collect()
+}
+
+/// Probes every selected service except its push checks. Reads and locks
+/// nothing: the callers run it before taking the state lock.
+pub fn probe(config: &Config, opts: &CycleOptions) -> Probed {
+    let started = Instant::now();
+    let selected = selected(config, opts);
+    let is_push = |c: &&crate::probe::Check| matches!(c.probe, Probe::Push(_));
+    let checks: Vec<_> =
+        selected.iter().flat_map(|s| s.checks.iter().filter(|c| !is_push(c)).cloned()).collect();
+    let ctx = CycleCtx { now: Timestamp::now(), ..CycleCtx::default() };
+    let mut outcomes = runner::run_all(checks, config.workers, ctx).into_iter();
+    let outcomes = selected
+        .iter()
+        .map(|s| {
+            s.checks.iter().map(|c| if is_push(&c) { None } else { outcomes.next() }).collect()
+        })
+        .collect();
+    Probed { started, outcomes }
+}
+
+/// Runs one cycle, updating `state` in place: `probe` then `apply` (for
+/// callers that hold the lock throughout, and tests).
+pub fn run(
+    config: &Config,
+    state: &mut StateFile,
+    opts: &CycleOptions,
+    persist: &mut Persist<'_>,
+) -> CycleOutput {
+    let probed = probe(config, opts);
+    apply(config, state, opts, probed, persist)
+}
+
+/// The rest of a cycle, under the state lock, on the state as it is now.
 ///
 /// Restarts are recorded in `state` and handed to `persist` before any of
 /// them runs: a run killed meanwhile, or a result that cannot be saved,
@@ -61,24 +114,35 @@ enum Pending {
 /// runs at all (a full disk would otherwise restart every run, budget or
 /// not). Their results then replace the provisional records; saving those
 /// is the caller's, as for the rest of the cycle.
-pub fn run(
+pub fn apply(
     config: &Config,
     state: &mut StateFile,
     opts: &CycleOptions,
+    probed: Probed,
     persist: &mut Persist<'_>,
 ) -> CycleOutput {
-    let started = Instant::now();
-    let selected: Vec<&Service> = config
-        .services
-        .iter()
-        .filter(|s| opts.only.is_empty() || opts.only.iter().any(|o| o == &s.name))
-        .collect();
-
-    let checks: Vec<_> = selected.iter().flat_map(|s| s.checks.iter().cloned()).collect();
+    let Probed { started, outcomes } = probed;
+    let selected = selected(config, opts);
+    // Push checks are judged now, from the pings the state holds under the
+    // lock: one that came in while the others were probed counts.
     let ctx = push_context(&selected, state, Timestamp::now());
-    let mut outcomes = runner::run_all(checks, config.workers, ctx).into_iter();
-    let mut per_service: Vec<Vec<Outcome>> =
-        selected.iter().map(|s| outcomes.by_ref().take(s.checks.len()).collect()).collect();
+    let mut per_service: Vec<Vec<Outcome>> = selected
+        .iter()
+        .zip(outcomes)
+        .map(|(s, outs)| {
+            s.checks
+                .iter()
+                .zip(outs)
+                .map(|(c, o)| o.unwrap_or_else(|| crate::probe::run(c, &ctx)))
+                .collect()
+        })
+        .collect();
+    for (svc, outs) in selected.iter().zip(per_service.iter_mut()) {
+        if svc.checks.iter().any(|c| matches!(&c.probe, Probe::Owned(p) if p.for_cycles() > 1)) {
+            let st = state.services.entry(svc.name.clone()).or_default();
+            state::hold::apply(st, &svc.checks, outs);
+        }
+    }
 
     let now = Timestamp::now();
     for (svc, outs) in selected.iter().zip(per_service.iter_mut()) {
@@ -408,6 +472,7 @@ pub fn report(svc: &Service, outs: &[Outcome], st: &ServiceState) -> ServiceRepo
         consecutive_failures: st.consecutive_failures,
         heal_suspended: st.heal_suspended,
         muted_until: st.muted_until,
+        mute_reason: st.muted_until.and(st.mute_reason.clone()),
         restarts: st.restarts.clone(),
         restarts_total: st.restarts_total,
         incident: st.incident.clone(),
@@ -438,6 +503,8 @@ pub fn report(svc: &Service, outs: &[Outcome], st: &ServiceState) -> ServiceRepo
                             .map(|t| t.plus(p.allowed())),
                         _ => None,
                     },
+                    values: o.measured.as_ref().map(|m| m.values.clone()),
+                    thresholds: o.measured.as_ref().and_then(|m| m.thresholds.clone()),
                 }
             })
             .collect(),

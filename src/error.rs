@@ -84,7 +84,21 @@ impl fmt::Display for Error {
                 write!(f, "cannot listen on {addr}: {}", io_text(source))
             }
             Error::UnknownService { name, known } => {
-                write!(f, "unknown service {name:?}: expected one of {}", known.join(", "))
+                let names: Vec<&str> = known.iter().map(String::as_str).collect();
+                let same_case: Vec<&str> =
+                    names.iter().copied().filter(|k| k.eq_ignore_ascii_case(name)).collect();
+                if same_case.len() > 1 {
+                    return write!(
+                        f,
+                        "service {name:?} is ambiguous: {} differ only in case; give the exact name",
+                        same_case.join(", ")
+                    );
+                }
+                write!(f, "unknown service {name:?}")?;
+                if let Some(c) = crate::suggest::closest(name, &names) {
+                    write!(f, " (did you mean {c:?}?)")?;
+                }
+                write!(f, ": expected one of {}", known.join(", "))
             }
             Error::Other(m) => write!(f, "{m}"),
         }

@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 
 /// Bottom to top. Same layer: no imports either way.
 const LAYERS: &[&[&str]] = &[
-    &["time", "log", "error", "fsutil", "sdnotify", "arena"],
+    &["table", "suggest"],
+    &["time", "log", "error", "fsutil", "sdnotify", "arena", "text"],
     &["probe"],
     &["config"],
     &["diagnosis"],

@@ -29,8 +29,11 @@ pub mod state;
 pub mod statefile;
 pub mod status;
 pub mod store;
+pub mod suggest;
+pub mod table;
 #[cfg(test)]
 mod testing;
+pub mod text;
 pub mod time;
 
 use std::process::ExitCode;
@@ -39,7 +42,10 @@ use std::process::ExitCode;
 pub fn main_with_args(args: Vec<String>) -> ExitCode {
     let program = "chatstack-status";
     let argv: Vec<&str> = args.iter().skip(1).map(String::as_str).collect();
-    let env_config = std::env::var("CHATSTACK_STATUS_CONFIG").ok();
+    // Lossily, like the arguments: a path that is not UTF-8 then fails to
+    // open with a clear error instead of being ignored.
+    let env_config =
+        std::env::var_os("CHATSTACK_STATUS_CONFIG").map(|v| v.to_string_lossy().into_owned());
     // A Nagios plugin must say UNKNOWN on stdout too, not only exit 3.
     let mut nagios = argv.windows(2).any(|w| w == ["--format", "nagios"]);
     let result = match cli::parse(program, &argv, env_config) {

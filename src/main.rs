@@ -23,5 +23,9 @@ fn main() -> std::process::ExitCode {
             std::process::exit(3);
         }
     }));
-    chatstack_status::main_with_args(std::env::args().collect())
+    // `std::env::args` panics on an argument that is not UTF-8 (a
+    // `--message` with a Latin-1 byte from a job's output): take every
+    // argument lossily instead (U+FFFD for what is not UTF-8).
+    let args = std::env::args_os().map(|a| a.to_string_lossy().into_owned()).collect();
+    chatstack_status::main_with_args(args)
 }

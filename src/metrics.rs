@@ -234,7 +234,40 @@ fn render_with(doc: Option<&StatusDoc>, now: Timestamp, with_age: bool) -> Strin
             }
         }
     }
+    owned_families(&mut o, doc);
     o
+}
+
+/// The families the kinds that own their keys declare (`probe::KINDS`),
+/// from their checks' `values`; a family without a sample is left out.
+fn owned_families(o: &mut String, doc: &StatusDoc) {
+    for def in crate::probe::KINDS {
+        for m in def.metrics {
+            let mut lines: Vec<String> = Vec::new();
+            for s in &doc.services {
+                for c in s.checks.iter().filter(|c| c.kind == def.name) {
+                    let Some(v) = c.values.as_ref().and_then(|v| v.get(m.value)) else { continue };
+                    let series = format!(
+                        "{}{{service=\"{}\",{}=\"{}\"}}",
+                        m.name,
+                        label(&s.name),
+                        m.target_label,
+                        label(&c.target)
+                    );
+                    // One sample per series: a second check of the same target adds nothing.
+                    if !lines.iter().any(|l| l.starts_with(&format!("{series} "))) {
+                        lines.push(format!("{series} {}", v * m.scale));
+                    }
+                }
+            }
+            if !lines.is_empty() {
+                family(o, m.name, "gauge", m.help);
+                for l in lines {
+                    let _ = writeln!(o, "{l}");
+                }
+            }
+        }
+    }
 }
 
 /// With `prom_file` set, writes the metrics for node_exporter's textfile

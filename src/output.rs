@@ -1,9 +1,11 @@
 //! Human, JSON and Nagios renderings of a status document.
 
 use crate::heal::HealNote;
+use crate::probe::owned;
 use crate::probe::{CheckStatus, Reason};
 use crate::state::Health;
 use crate::status::{CheckReport, ServiceReport, StatusDoc};
+use crate::table::{Align, Table};
 use crate::time::Timestamp;
 use std::fmt::Write;
 
@@ -107,16 +109,38 @@ fn latency(s: &ServiceReport) -> String {
         .map_or_else(|| "-".into(), |ms| format!("{ms:.1} ms"))
 }
 
+/// What a service's row says besides its checks: a mute (until when, and
+/// why) and healing suspended.
+fn service_marks(s: &ServiceReport, now: Timestamp) -> Vec<String> {
+    let mut marks = Vec::new();
+    if let Some(until) = s.muted_until.filter(|t| *t > now) {
+        let why = s.mute_reason.as_deref().map(|r| format!(": {}", clean(r))).unwrap_or_default();
+        marks.push(format!("muted until {until}{why}"));
+    }
+    if s.heal_suspended {
+        marks.push("healing suspended (restart budget used; `unmute` resumes it)".into());
+    }
+    marks
+}
+
+/// One line, no control characters (a reason is typed by an operator).
+fn clean(s: &str) -> String {
+    s.chars().map(|c| if c.is_control() { ' ' } else { c }).collect()
+}
+
 fn text(doc: &StatusDoc, notes: &[HealNote], color: bool) -> String {
-    let w = doc.services.iter().map(|s| s.name.chars().count()).max().unwrap_or(7).max(7);
     let mut out = String::new();
-    let _ = writeln!(out, "{:<w$}  {:<9} {:>9}  DETAIL", "SERVICE", "STATUS", "LATENCY");
+    let mut table = Table::new(&[
+        ("SERVICE", Align::Left),
+        ("STATUS", Align::Left),
+        ("LATENCY", Align::Right),
+        ("DETAIL", Align::Left),
+    ]);
     for s in &doc.services {
         let mut label = s.status.as_str().to_uppercase();
         if !s.critical && s.status == Health::Down {
             label.push('*');
         }
-        let status = paint(&format!("{label:<9}"), s.status, color);
         let mut detail = service_detail(s);
         if let Some(note) = cert_note(s, doc.generated_at) {
             detail = if detail.is_empty() { note } else { format!("{detail} ({note})") };
@@ -124,8 +148,16 @@ fn text(doc: &StatusDoc, notes: &[HealNote], color: bool) -> String {
         for note in why_notes(s) {
             detail = if detail.is_empty() { note } else { format!("{detail} ({note})") };
         }
-        let _ = writeln!(out, "{:<w$}  {status} {:>9}  {detail}", s.name, latency(s));
+        for mark in service_marks(s, doc.generated_at) {
+            detail =
+                if detail.is_empty() { format!("[{mark}]") } else { format!("{detail} [{mark}]") };
+        }
+        table.row(vec![clean(&s.name), paint(&label, s.status, color), latency(s), detail]);
+        for line in value_lines(s) {
+            table.row(vec![String::new(), String::new(), String::new(), line]);
+        }
     }
+    out.push_str(&table.render());
     let down: Vec<&str> =
         doc.services.iter().filter(|s| s.status == Health::Down).map(|s| s.name.as_str()).collect();
     let summary = match doc.overall {
@@ -135,9 +167,9 @@ fn text(doc: &StatusDoc, notes: &[HealNote], color: bool) -> String {
     };
     let _ = writeln!(
         out,
-        "overall: {} ({summary}; {} services in {:.0} ms)",
+        "overall: {} ({summary}; {} in {:.0} ms)",
         paint(&doc.overall.as_str().to_uppercase(), doc.overall, color),
-        doc.services.len(),
+        plural(doc.services.len(), "service", "services"),
         doc.duration_ms
     );
     if doc.services.iter().any(|s| !s.critical && s.status == Health::Down) {
@@ -165,6 +197,67 @@ fn why_notes(s: &ServiceReport) -> Vec<String> {
         notes.push(format!("last restart {} {ran}, {}", r.at, r.outcome.as_str()));
     }
     notes
+}
+
+/// "1 service", "2 services".
+pub fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// One line per check that measured something (`disk /: used 85.2%, …`).
+fn value_lines(s: &ServiceReport) -> Vec<String> {
+    s.checks
+        .iter()
+        .filter_map(|c| {
+            let values = c.values.as_ref()?;
+            let shown: Vec<String> = values
+                .0
+                .iter()
+                .map(|(name, v)| {
+                    format!("{} {}", owned::value_label(name), owned::show_value(name, *v))
+                })
+                .collect();
+            let status = if c.status == CheckStatus::Up {
+                String::new()
+            } else {
+                format!(
+                    " ({}{})",
+                    c.status.as_str(),
+                    c.reason.map(|r| format!(": {}", r.as_str())).unwrap_or_default()
+                )
+            };
+            Some(format!("{} {}{status}: {}", c.kind, c.target_line(), shown.join(", ")))
+        })
+        .collect()
+}
+
+/// Nagios perfdata of a check's values: `'svc disk used_pct'=85.2%;80;90;0;100`.
+fn value_perf(s: &ServiceReport, c: &CheckReport, n: usize, perf: &mut Vec<String>) {
+    let Some(values) = &c.values else { return };
+    for (name, v) in &values.0 {
+        let Some(v) = v else { continue };
+        let label = if n == 1 {
+            format!("{} {} {name}", s.name, c.kind)
+        } else {
+            format!("{} {} {n} {name}", s.name, c.kind)
+        };
+        let unit = owned::perf_unit(name);
+        let mut item = format!("{}={}{unit}", perf_label(&label), perf_number(*v));
+        let limits = c.thresholds.as_ref().filter(|t| t.value == *name);
+        let fmt = |x: Option<f64>| x.map(perf_number).unwrap_or_default();
+        let (warn, crit) =
+            limits.map_or((String::new(), String::new()), |t| (fmt(t.warn), fmt(t.crit)));
+        let max = if unit == "%" { "100" } else { "" };
+        let _ = write!(item, ";{warn};{crit};0;{max}");
+        perf.push(item.trim_end_matches(';').to_string());
+    }
+}
+
+/// A perfdata number: no exponent, at most 3 decimals.
+fn perf_number(v: f64) -> String {
+    let t = format!("{v:.3}");
+    let t = t.trim_end_matches('0').trim_end_matches('.');
+    if t.is_empty() || t == "-" { "0".into() } else { t.to_string() }
 }
 
 /// Seconds as days for a threshold: `14`, `0.5`.
@@ -219,6 +312,7 @@ fn nagios(doc: &StatusDoc) -> String {
         let mut seen = std::collections::HashMap::new();
         for c in &s.checks {
             let n = seen.entry(c.kind.as_str()).and_modify(|n| *n += 1).or_insert(1);
+            value_perf(s, c, *n, &mut perf);
             if let Some(ms) = c.latency_ms {
                 let label = if *n == 1 {
                     format!("{} {}", s.name, c.kind)

@@ -138,6 +138,10 @@ pub struct ServiceState {
     pub flapping: bool,
     /// The alerts announced the flapping (`flapping` sent, `flapping_ended` not yet).
     pub flap_alerted: bool,
+    /// Consecutive cycles each check with `for` has been over its
+    /// threshold (see `hold`), by check.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub over: BTreeMap<String, u32>,
 }
 
 impl ServiceState {
@@ -336,5 +340,7 @@ pub fn settle_restart(s: &mut ServiceState, rec: RestartRecord) {
 }
 
 pub mod loops;
+pub mod hold;
+
 #[cfg(test)]
 mod tests;

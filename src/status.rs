@@ -3,6 +3,7 @@
 
 use crate::error::Error;
 use crate::fsutil;
+use crate::probe::owned::{Thresholds, Values};
 use crate::probe::push::Ping;
 use crate::probe::{CheckStatus, Reason};
 use crate::state::{Health, HistoryEntry, OpenIncident, RestartRecord};
@@ -38,6 +39,9 @@ pub struct ServiceReport {
     pub consecutive_failures: u32,
     pub heal_suspended: bool,
     pub muted_until: Option<Timestamp>,
+    /// What `mute --reason` said (null when not muted or no reason given).
+    #[serde(default)]
+    pub mute_reason: Option<String>,
     pub restarts: Vec<RestartRecord>,
     /// All restarts ever run by us (for the Prometheus counter).
     #[serde(default)]
@@ -94,6 +98,13 @@ pub struct CheckReport {
     /// check was first seen) plus `period + grace`; later than this it is late.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ping_due_by: Option<Timestamp>,
+    /// What a kind that owns its keys measured (`disk`, `memory`, …): named
+    /// numbers, null where not available; absent on other checks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub values: Option<Values>,
+    /// Which of `values` its `warn`/`crit` judge, and those limits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thresholds: Option<Thresholds>,
 }
 
 impl CheckReport {

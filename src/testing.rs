@@ -52,25 +52,5 @@ pub fn health() -> impl Strategy<Value = Health> {
 }
 
 pub fn reason() -> impl Strategy<Value = Reason> {
-    prop::sample::select(vec![
-        Reason::Timeout,
-        Reason::Dns,
-        Reason::Refused,
-        Reason::Tls,
-        Reason::HttpStatus,
-        Reason::BodyMismatch,
-        Reason::Slow,
-        Reason::CertExpiring,
-        Reason::UnitInactive,
-        Reason::UnitFailed,
-        Reason::UnitRestarting,
-        Reason::StartLimitHit,
-        Reason::UnitNotFound,
-        Reason::ProcessMissing,
-        Reason::ProcessCount,
-        Reason::CommandStatus,
-        Reason::PushLate,
-        Reason::PushFailed,
-        Reason::CheckError,
-    ])
+    prop::sample::select(Reason::ALL.to_vec())
 }

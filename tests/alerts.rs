@@ -27,6 +27,10 @@ enum Mode {
     Hang,
     /// Reads the request, closes the connection.
     Close,
+    /// Answers this status with a body quoting the request's Authorization
+    /// header after 81 characters of text (so a cut at 120 characters of
+    /// the answer would keep most of a 36-character token).
+    QuoteAuth(u16),
 }
 
 /// One request the receiver read.
@@ -220,14 +224,27 @@ fn serve(mut stream: TcpStream, mode: &Mutex<Mode>, seen: &Mutex<Vec<Req>>, stop
     }
     let body = String::from_utf8_lossy(&buf[head_end..]).into_owned();
     let m = *mode.lock().unwrap();
+    let auth = headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("authorization"))
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default();
     let answered = match m {
-        Mode::Status(code) => Some(code),
+        Mode::Status(code) | Mode::QuoteAuth(code) => Some(code),
         _ => None,
     };
     seen.lock().unwrap().push(Req { method, path, headers, body, answered });
     match m {
         Mode::Status(code) => {
             let text = if (200..300).contains(&code) { "ok" } else { "nope" };
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {code} X\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
+                text.len()
+            );
+        }
+        Mode::QuoteAuth(code) => {
+            let text = format!("{} {auth}", "x".repeat(80));
             let _ = write!(
                 stream,
                 "HTTP/1.1 {code} X\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
@@ -1000,4 +1017,121 @@ fn alertmanager_resends_from_the_daemon_and_notify_test_ends_at_once() {
         .find(|a| a["labels"]["alertname"] == "ChatstackTest")
         .expect("a test alert");
     assert_eq!(test["startsAt"], test["endsAt"], "a test alert ends at once");
+}
+
+/// The dead member of an HA pair, as the tests play it.
+#[derive(Debug, Clone, Copy)]
+enum DeadMember {
+    /// Nothing listens: connections are refused at once.
+    Refused,
+    /// A listener that reads the request and never answers.
+    Hanging,
+}
+
+/// An env with service `web` (down) and an Alertmanager pair whose member 1
+/// is `dead` and member 2 is `/am2` of `live`; returns the hanging
+/// listener too, to keep it alive.
+fn ha_env(dead: DeadMember, live: &Receiver, timeout: &str) -> (Env, Option<Receiver>) {
+    let (first, hanging) = match dead {
+        DeadMember::Refused => {
+            (format!("http://127.0.0.1:{}/am1", crate::util::closed_port()), None)
+        }
+        DeadMember::Hanging => {
+            let h = Receiver::new(Mode::Hang);
+            (h.url("/am1"), Some(h))
+        }
+    };
+    let env = Env::new();
+    let probe = probe(&env, "web");
+    env.config(&format!(
+        "interval: 100ms\ntimeout: 2s\nnotify:\n  - {{type: alertmanager, name: am, urls: [\"{first}\", \"{}\"], resend: 10m, timeout: {timeout}}}\nservices:\n  - name: web\n    checks: [{{type: command, argv: [\"{probe}\"]}}]\n",
+        live.url("/am2")
+    ));
+    set_up(&env, "web", false);
+    (env, hanging)
+}
+
+/// SPEC Part 3, small promises: an Alertmanager HA member that is down or
+/// hangs never delays or prevents delivery to the other (`check` runs:
+/// each member has its own time budget; the dead one's alert waits in the
+/// outbox for the next run).
+#[test]
+fn a_dead_or_hanging_alertmanager_member_never_holds_back_the_other_in_check() {
+    for dead in [DeadMember::Refused, DeadMember::Hanging] {
+        let live = Receiver::new(Mode::Status(200));
+        let (env, hanging) = ha_env(dead, &live, "2s");
+        let out = env.check(&[]);
+        out.code(2);
+        let down = ("ChatstackServiceDown".to_string(), true);
+        assert_eq!(posted(&live, "am2"), std::slice::from_ref(&down), "{dead:?}: {}", out.stderr);
+        // The dead member costs the run at most its own timeout.
+        assert!(out.elapsed < Duration::from_millis(3500), "{dead:?}: took {:?}", out.elapsed);
+        assert!(out.stderr.contains("am (member 1)"), "{dead:?}: {}", out.stderr);
+        let kept = env.state()["undelivered"].as_array().cloned().unwrap_or_default();
+        assert_eq!(kept.len(), 1, "{dead:?}: only member 1's post waits: {kept:#?}");
+        assert!(kept[0]["to"].as_str().is_some_and(|u| u.ends_with("/am1")), "{kept:#?}");
+        if let Some(h) = &hanging {
+            assert_eq!(h.requests().len(), 1, "member 1 was tried");
+        }
+        // Later runs keep trying member 1 and never post twice to member 2.
+        env.check(&[]).code(2);
+        assert_eq!(posted(&live, "am2").len(), 1, "{dead:?}");
+    }
+}
+
+/// The same in the daemon: member 2 gets the alert at once while member 1
+/// refuses every connection (and waits for its retries) or hangs on the
+/// first attempt (a 10 s timeout, so the post to member 2 lands while
+/// member 1's first attempt is still hanging).
+#[test]
+fn a_dead_or_hanging_alertmanager_member_never_holds_back_the_other_in_run() {
+    for dead in [DeadMember::Refused, DeadMember::Hanging] {
+        let live = Receiver::new(Mode::Status(200));
+        let (env, hanging) = ha_env(dead, &live, "10s");
+        let d = Daemon::start(&env, &["run", "-c", &cfg(&env), "--no-http"], &[]);
+        wait_until(Duration::from_secs(8), || !posted(&live, "am2").is_empty());
+        if let Some(h) = &hanging {
+            assert_eq!(h.requests().len(), 1, "posted while member 1 still hangs");
+        }
+        assert_eq!(posted(&live, "am2").len(), 1, "{dead:?}: {:?}", d.log());
+        // The daemon's cycles forget member 2's delivery; member 1's stays.
+        wait_until(Duration::from_secs(10), || {
+            let kept = env.state()["undelivered"].as_array().cloned().unwrap_or_default();
+            kept.len() == 1 && kept[0]["to"].as_str().is_some_and(|u| u.ends_with("/am1"))
+        });
+        if matches!(dead, DeadMember::Refused) {
+            assert!(d.logged("am (member 1)").is_some(), "{:?}", d.log());
+        }
+    }
+}
+
+/// Issue 18 #11: a receiver answering 500 that quotes the bearer token
+/// right where the answer used to be cut (31 of its 36 characters survived
+/// the cut, and so the scrubbing): no 6 characters of it reach the log or
+/// `last_error` in the state file.
+#[test]
+fn a_token_quoted_in_an_error_answer_is_scrubbed_before_the_answer_is_cut() {
+    const TOKEN: &str = "tok-0123456789abcdefghijklmnopqrstuv";
+    assert_eq!(TOKEN.len(), 36);
+    let r = Receiver::new(Mode::QuoteAuth(500));
+    let env = Env::new();
+    let probe = probe(&env, "web");
+    let token = env.write("hook-token", &format!("{TOKEN}\n"));
+    env.config(&format!(
+        "interval: 100ms\nnotify:\n  - {{type: webhook, name: hook, url: \"{}\", bearer_token_file: \"{}\", timeout: 1s}}\nservices:\n  - name: web\n    checks: [{{type: command, argv: [\"{probe}\"]}}]\n",
+        r.url("/hook"),
+        token.display()
+    ));
+    set_up(&env, "web", false);
+    let out = env.check(&[]);
+    out.code(2);
+    assert!(out.stderr.contains("HTTP 500: xxxx"), "{}", out.stderr);
+    let state = std::fs::read_to_string(env.state_path()).expect("state file");
+    assert!(state.contains("HTTP 500: xxxx"), "{state}");
+    for i in 0..=TOKEN.len() - 6 {
+        let piece = &TOKEN[i..i + 6];
+        assert!(!out.stderr.contains(piece), "{piece:?} of the token in the log: {}", out.stderr);
+        assert!(!state.contains(piece), "{piece:?} of the token in the state file: {state}");
+    }
+    assert!(out.stderr.contains("Bearer <secret>"), "{}", out.stderr);
 }

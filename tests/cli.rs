@@ -259,7 +259,7 @@ fn validate_prints_a_summary() {
     let cfg = env.config_path();
     let out = env.cmd(&["validate", "-c", cfg.to_str().unwrap()]);
     out.code(0);
-    assert!(out.stdout.contains("1 services, 2 checks"), "{}", out.stdout);
+    assert!(out.stdout.contains("1 service, 2 checks"), "{}", out.stdout);
     assert!(out.stdout.contains("heals web.service"), "{}", out.stdout);
 }
 
@@ -482,4 +482,71 @@ fn host_names_the_host_in_the_status_and_output() {
     bad.code(3);
     let line = env.read("monitor.yml").lines().position(|l| l.starts_with("host:")).unwrap() + 1;
     assert!(bad.stderr.contains(&format!("monitor.yml:{line}:7: host:")), "{}", bad.stderr);
+}
+
+/// Issue 18 #9: an argument that is not UTF-8 (a job's Latin-1 output in
+/// `--message`, a path) never panics: it is taken lossily, for every
+/// subcommand, and the ping is recorded.
+#[test]
+fn arguments_that_are_not_utf8_are_taken_lossily_never_a_panic() {
+    let env = Env::new();
+    env.config(
+        "timeout: 1s\nheal: { enabled: false }\nservices:\n  - name: backup\n    checks: [{ type: push, period: 1h, grace: 1h }]\n",
+    );
+    let cfg = env.config_path().display().to_string();
+    let run = |script: &str| {
+        let out = crate::util::run_bin(env.command_via_sh(script, &[]));
+        crate::util::assert_no_panic(&out);
+        out
+    };
+    let latin1 = "\"$(printf 'caf\\351')\"";
+    let out = run(&format!("exec \"$0\" ping -c '{cfg}' backup --message {latin1}"));
+    out.code(0);
+    assert_eq!(
+        env.state()["services"]["backup"]["push"]["last"]["message"],
+        "caf\u{fffd}",
+        "{}",
+        out.stderr
+    );
+    let out = run(&format!("exec \"$0\" mute -c '{cfg}' backup --for 1h --reason {latin1}"));
+    out.code(0);
+    assert_eq!(env.state()["services"]["backup"]["mute_reason"], "caf\u{fffd}", "{}", out.stderr);
+    // Where the lossy text names something, the error says what was not found.
+    let out = run(&format!("exec \"$0\" ping -c '{cfg}' {latin1}"));
+    out.code(3);
+    assert!(out.stderr.contains("unknown service \"caf\u{fffd}\""), "{}", out.stderr);
+    for sub in ["check", "validate", "status", "history", "incidents", "report", "notify-test"] {
+        let out = run(&format!("exec \"$0\" {sub} -c /tmp/{latin1}.yml"));
+        out.code(3);
+        assert_eq!(out.stderr.lines().count(), 1, "{sub}: {}", out.stderr);
+    }
+    let out = run(&format!("CHATSTACK_STATUS_CONFIG=/tmp/{latin1}.yml exec \"$0\" check"));
+    out.code(3);
+    assert!(out.stderr.contains("/tmp/caf\u{fffd}.yml"), "{}", out.stderr);
+}
+
+/// Issue 18 #16 (SPEC Part 3, small promises): `ping --exit-code` takes an
+/// integer 0-255 (or systemd's signal name); anything else is exit 3 and
+/// records nothing.
+#[test]
+fn ping_exit_code_must_be_0_to_255() {
+    let env = Env::new();
+    env.config(
+        "timeout: 1s\nheal: { enabled: false }\nservices:\n  - name: backup\n    checks: [{ type: push, period: 1h, grace: 1h }]\n",
+    );
+    let cfg = env.config_path().display().to_string();
+    for bad in ["notanumber", "300", "-1", "256", "", "1.5"] {
+        let out = env.cmd(&["ping", "-c", &cfg, "backup", "--exit-code", bad]);
+        out.code(3);
+        assert!(
+            out.stderr.contains("--exit-code: expected an integer 0-255"),
+            "{bad}: {}",
+            out.stderr
+        );
+        assert!(!env.state_path().exists(), "{bad}: nothing recorded");
+    }
+    env.cmd(&["ping", "-c", &cfg, "backup", "--exit-code", "255"]).code(0);
+    assert_eq!(env.state()["services"]["backup"]["push"]["last"]["exit_code"], 255);
+    env.cmd(&["ping", "-c", &cfg, "backup", "--exit-code", "0"]).code(0);
+    assert_eq!(env.state()["services"]["backup"]["push"]["pings"], 2);
 }

@@ -25,6 +25,9 @@ mod alerts;
 // healing and alerts of a push service, pings racing a daemon and checks.
 mod push;
 
+// What a newcomer sees first: tables, mutes on the row, CLI hints and bounds.
+mod newcomer;
+
 // `run` and `serve` as processes: the loop, signals, reloads, sd_notify.
 mod daemon;
 // The history store: faults, concurrency, the history/incidents/report commands.
@@ -36,6 +39,8 @@ mod history;
 mod history_e2e;
 // The HTTP server: endpoints, auth, CORS, path escapes, metrics and promtool.
 mod server;
+// GET /api/openapi.json: served as the rest, every example answers as documented.
+mod openapi;
 // The HTTP front under attack: every hardening finding replayed.
 mod attacks;
 // HTTPS on the listener: certificates, bounds over TLS, rotation.

@@ -19,6 +19,16 @@ use std::path::Path;
 
 /// One `file:line:column: message` line for a failed parse of `text`.
 pub fn describe(path: &Path, text: &str, options: &Options, e: &YamlError) -> String {
+    if is_blank(text) {
+        return format!(
+            "{}: the config file is empty (nothing but blanks and comments): expected at least \
+             `services:` with one service (see config/demo.yml or `man chatstack-status`)",
+            path.display()
+        );
+    }
+    if let YamlError::SerdeUnknownField { field, expected, .. } = e.without_snippet() {
+        return unknown_key(path, text, options, e, field, expected);
+    }
     let problem = classify(e);
     match (explain(text, options, e, &problem), problem) {
         (Some((at, msg)), _) => located(path, Some(at), &msg),
@@ -29,6 +39,52 @@ pub fn describe(path: &Path, text: &str, options: &Options, e: &YamlError) -> St
         (None, Problem::Ours(msg)) => located(path, e.location(), &msg),
         (None, _) => located(path, e.location(), &crate_message(e)),
     }
+}
+
+/// Nothing but blank lines and comments.
+fn is_blank(text: &str) -> bool {
+    text.lines().all(|l| {
+        let l = l.trim_start_matches('\u{feff}').trim();
+        l.is_empty() || l.starts_with('#') || l == "---" || l == "..."
+    })
+}
+
+/// `services[0].checks[0]: unknown key `tiemout` (did you mean `timeout`?):
+/// expected one of …`, at the key.
+fn unknown_key(
+    path: &Path,
+    text: &str,
+    options: &Options,
+    e: &YamlError,
+    field: &str,
+    expected: &[&'static str],
+) -> String {
+    let at = e.location();
+    let parent = at.and_then(|at| {
+        // Only the text up to the key's line: what follows (an alias bomb
+        // the crate stopped reading at this key) is not expanded here.
+        let line = usize::try_from(at.line()).ok()?;
+        let head: String = text.split_inclusive('\n').take(line).collect();
+        let tree: Node = serde_saphyr::from_str_with_options(&head, options.clone()).ok()?;
+        let chain = locate(&tree, &at)?;
+        // The chain ends at the unknown key's value: its parent is the mapping.
+        let path: Vec<Seg> = chain.iter().map(|(s, _)| s.clone()).collect();
+        let n = path.iter().rposition(|s| matches!(s, Seg::Key(k) if k == field))?;
+        Some(path[..n].to_vec())
+    });
+    let place = match &parent {
+        Some(p) if p.is_empty() => "top level: ".to_string(),
+        Some(p) => format!("{}: ", schema::display(p)),
+        None => String::new(),
+    };
+    let hint = crate::suggest::closest(field, expected)
+        .map(|c| format!(" (did you mean `{c}`?)"))
+        .unwrap_or_default();
+    located(
+        path,
+        at,
+        &format!("{place}unknown key `{field}`{hint}: expected one of {}", expected.join(", ")),
+    )
 }
 
 fn located(path: &Path, at: Option<Location>, msg: &str) -> String {

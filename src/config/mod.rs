@@ -6,12 +6,14 @@
 //! each as `file:line:column: what was expected`. The YAML crate (serde-saphyr)
 //! is used only here.
 
+pub mod advice;
 mod diagnosis;
 pub mod duration;
 mod errors;
 #[cfg(test)]
 mod fuzz;
 mod notifier;
+mod owned;
 pub mod raw;
 mod schema;
 
@@ -293,7 +295,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, Vec<String>> {
     };
     let raw: RawConfig = serde_saphyr::from_str_with_options(text, options.clone())
         .map_err(|e| vec![errors::describe(path, text, &options, &e)])?;
-    Validator { path, problems: Vec::new(), trusts: HashMap::new() }.config(raw)
+    Validator { path, problems: Vec::new(), trusts: HashMap::new(), service_index: 0 }.config(raw)
 }
 
 struct Validator<'a> {
@@ -301,6 +303,8 @@ struct Validator<'a> {
     problems: Vec<String>,
     /// One `Trust` per `ca_file`, shared by the checks naming it.
     trusts: HashMap<PathBuf, Arc<Trust>>,
+    /// The index of the service being validated (for key paths in messages).
+    service_index: usize,
 }
 
 impl Validator<'_> {
@@ -392,7 +396,8 @@ impl Validator<'_> {
         let mut seen = HashSet::new();
         let mut services = Vec::new();
         let mut deps = Vec::new();
-        for s in raw.services.value {
+        for (i, s) in raw.services.value.into_iter().enumerate() {
+            self.service_index = i;
             for d in s.value.depends_on.iter().flatten() {
                 deps.push((s.value.name.value.clone(), d.value.clone(), d.referenced));
             }
@@ -560,10 +565,10 @@ impl Validator<'_> {
         let crash_loop = self.crash_loop(r.crash_loop, crash_loop);
         let flap = self.flap(r.flap, flap, &loc);
         let name = r.name.value;
-        if name.trim().is_empty() || name.chars().any(char::is_control) {
+        if name.trim().is_empty() || name.chars().any(|c| c.is_control() || !is_xml_char(c)) {
             self.at(
                 &r.name.referenced,
-                "service name must be non-empty text without control characters",
+                "service name must be non-empty text without control characters (nor U+FFFE, U+FFFF: XML has no place for them, and the badges are XML)",
             );
         }
         let timeout = r.timeout.map_or(default_timeout, |d| d.0);
@@ -609,9 +614,9 @@ impl Validator<'_> {
                 degraded_after: None,
             });
         }
-        for c in r.checks.unwrap_or_default() {
+        for (i, c) in r.checks.unwrap_or_default().into_iter().enumerate() {
             let at = c.referenced;
-            if let Some(check) = self.check(&name, c, timeout) {
+            if let Some(check) = self.check(&name, i, c, timeout) {
                 // Pings are recorded per service: one push check each.
                 let push = |c: &Check| matches!(c.probe, Probe::Push(_));
                 if push(&check) && checks.iter().any(push) {
@@ -650,12 +655,15 @@ impl Validator<'_> {
     fn check(
         &mut self,
         service: &str,
+        index: usize,
         c: Spanned<RawCheck>,
         default_timeout: Duration,
     ) -> Option<Check> {
         let loc = c.referenced;
-        let r = c.value;
+        let mut r = c.value;
         let foreign = r.foreign_keys();
+        let path = format!("services[{}].checks[{index}]", self.service_index);
+        let owned_keys = self.owned_keys(&path, service, &loc, std::mem::take(&mut r.owned))?;
         if !foreign.is_empty() {
             self.at(
                 &loc,
@@ -753,6 +761,10 @@ impl Validator<'_> {
                 let Some(a) = r.argv else { return missing(self, "argv") };
                 let target = a.0.join(" ");
                 (Probe::Command(CommandProbe { argv: a.0 }), target)
+            }
+            CheckKind::Owned(def) => {
+                let degraded_after = r.degraded_after.map(|d| d.0);
+                return self.owned_check(def, owned_keys, timeout, degraded_after);
             }
             CheckKind::Push => {
                 let (Some(period), Some(grace)) = (r.period, r.grace) else {
@@ -904,15 +916,13 @@ pub fn shown_url(url: &str) -> String {
 }
 
 fn kind_name(k: CheckKind) -> &'static str {
-    match k {
-        CheckKind::Http => "http",
-        CheckKind::Tcp => "tcp",
-        CheckKind::Tls => "tls",
-        CheckKind::Systemd => "systemd",
-        CheckKind::Process => "process",
-        CheckKind::Command => "command",
-        CheckKind::Push => "push",
-    }
+    k.name()
+}
+
+/// A character XML 1.0 allows in text (`Char` of the XML grammar): the
+/// SVG badges carry service names.
+pub fn is_xml_char(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r' | ' '..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
 }
 
 #[cfg(test)]

@@ -8,12 +8,14 @@
 use super::duration::{Dur, Timeout};
 use super::notifier::EventName;
 pub use crate::probe::ExpectStatus;
+use crate::probe::owned::{self, KindDef};
 use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_saphyr::Spanned;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
+use std::sync::LazyLock;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -180,8 +182,9 @@ pub struct RawService {
     pub checks: Option<Vec<Spanned<RawCheck>>>,
 }
 
-#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
+/// A check's `type:`: the kinds written out here, or one that owns its keys
+/// (`probe::owned`, listed in `probe::KINDS`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CheckKind {
     Http,
     Tcp,
@@ -190,56 +193,156 @@ pub enum CheckKind {
     Process,
     Command,
     Push,
+    Owned(&'static KindDef),
 }
 
 impl CheckKind {
-    /// Every `type:` word, as serde spells them (the table test checks).
-    pub const NAMES: &'static [&'static str] =
-        &["http", "tcp", "tls", "systemd", "process", "command", "push"];
+    /// The kinds written out here, as their `type:` words.
+    const BUILT_IN: &'static [(&'static str, CheckKind)] = &[
+        ("http", CheckKind::Http),
+        ("tcp", CheckKind::Tcp),
+        ("tls", CheckKind::Tls),
+        ("systemd", CheckKind::Systemd),
+        ("process", CheckKind::Process),
+        ("command", CheckKind::Command),
+        ("push", CheckKind::Push),
+    ];
+
+    /// Every `type:` word (the table test checks them against serde's).
+    pub fn names() -> &'static [&'static str] {
+        static NAMES: LazyLock<Vec<&'static str>> = LazyLock::new(|| {
+            let built_in = CheckKind::BUILT_IN.iter().map(|(n, _)| *n);
+            built_in.chain(crate::probe::KINDS.iter().map(|d| d.name)).collect()
+        });
+        &NAMES
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            CheckKind::Owned(def) => def.name,
+            other => CheckKind::BUILT_IN.iter().find(|(_, k)| *k == other).map_or("?", |(n, _)| n),
+        }
+    }
 }
 
-/// One entry of `checks:`. A flat struct rather than a tagged enum because
-/// serde buffers tagged enums, which would lose the YAML locations of errors.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawCheck {
-    #[serde(rename = "type")]
-    pub kind: CheckKind,
-    pub timeout: Option<Timeout>,
-    pub degraded_after: Option<Dur>,
+impl<'de> Deserialize<'de> for CheckKind {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let word = String::deserialize(d)?;
+        if let Some((_, k)) = CheckKind::BUILT_IN.iter().find(|(n, _)| *n == word) {
+            return Ok(*k);
+        }
+        match owned::def(&word) {
+            Some(def) => Ok(CheckKind::Owned(def)),
+            None => Err(de::Error::unknown_variant(&word, CheckKind::names())),
+        }
+    }
+}
+
+/// Declares `RawCheck`: one `Option` per key, and a hand-written visitor
+/// that reads them as serde's derive would (so errors stay located), and
+/// keeps the keys of the kinds that own theirs (`probe::owned`) as written,
+/// with their places, for the validator to type. An unknown key is an error.
+macro_rules! raw_check {
+    ($( $(#[$m:meta])* $key:literal => $field:ident: $ty:ty, )*) => {
+        /// One entry of `checks:`. A flat struct rather than a tagged enum
+        /// because serde buffers tagged enums, which would lose the YAML
+        /// locations of errors.
+        #[derive(Debug)]
+        pub struct RawCheck {
+            pub kind: CheckKind,
+            $( $(#[$m])* pub $field: Option<$ty>, )*
+            /// The keys of owned kinds, as written (key, value), in order.
+            pub owned: Vec<(Spanned<String>, Spanned<serde_json::Value>)>,
+        }
+
+        impl RawCheck {
+            /// Every key a check may have (serde's "expected one of").
+            pub fn keys() -> &'static [&'static str] {
+                static KEYS: LazyLock<Vec<&'static str>> = LazyLock::new(|| {
+                    let mut keys = vec!["type", $($key),*];
+                    for (k, _) in owned::all_keys() {
+                        if !keys.contains(&k) {
+                            keys.push(k);
+                        }
+                    }
+                    keys
+                });
+                &KEYS
+            }
+        }
+
+        impl<'de> Deserialize<'de> for RawCheck {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                struct V;
+                impl<'de> Visitor<'de> for V {
+                    type Value = RawCheck;
+                    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                        f.write_str("struct RawCheck")
+                    }
+                    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawCheck, A::Error> {
+                        let mut kind: Option<CheckKind> = None;
+                        $( let mut $field: Option<$ty> = None; )*
+                        let mut owned = Vec::new();
+                        let mut seen: Vec<&'static str> = Vec::new();
+                        while let Some(key) = map.next_key::<Spanned<String>>()? {
+                            let Some(&name) = RawCheck::keys().iter().find(|k| **k == key.value) else {
+                                return Err(de::Error::unknown_field(&key.value, RawCheck::keys()));
+                            };
+                            if seen.contains(&name) {
+                                return Err(de::Error::duplicate_field(name));
+                            }
+                            seen.push(name);
+                            match name {
+                                "type" => kind = Some(map.next_value()?),
+                                $( $key => $field = map.next_value::<Option<$ty>>()?, )*
+                                _ => owned.push((key, map.next_value()?)),
+                            }
+                        }
+                        let kind = kind.ok_or_else(|| de::Error::missing_field("type"))?;
+                        Ok(RawCheck { kind, $($field,)* owned })
+                    }
+                }
+                d.deserialize_struct("RawCheck", RawCheck::keys(), V)
+            }
+        }
+    };
+}
+
+raw_check! {
+    "timeout" => timeout: Timeout,
+    "degraded_after" => degraded_after: Dur,
     // http
-    pub url: Option<HttpUrl>,
-    pub method: Option<Method>,
-    pub expect_status: Option<ExpectStatus>,
-    pub body_contains: Option<String>,
-    pub headers: Option<BTreeMap<String, String>>,
-    pub follow_redirects: Option<bool>,
-    pub body_regex: Option<BodyRegex>,
-    pub json: Option<Spanned<RawJson>>,
+    "url" => url: HttpUrl,
+    "method" => method: Method,
+    "expect_status" => expect_status: ExpectStatus,
+    "body_contains" => body_contains: String,
+    "headers" => headers: BTreeMap<String, String>,
+    "follow_redirects" => follow_redirects: bool,
+    "body_regex" => body_regex: BodyRegex,
+    "json" => json: Spanned<RawJson>,
     // tcp, tls
-    pub address: Option<PortOrAddress>,
+    "address" => address: PortOrAddress,
     // https (http), tls
-    pub cert_warn: Option<Spanned<Dur>>,
-    pub cert_crit: Option<Spanned<Dur>>,
-    pub ca_file: Option<Spanned<PathBuf>>,
+    "cert_warn" => cert_warn: Spanned<Dur>,
+    "cert_crit" => cert_crit: Spanned<Dur>,
+    "ca_file" => ca_file: Spanned<PathBuf>,
     // tls
-    pub server_name: Option<ServerNameText>,
+    "server_name" => server_name: ServerNameText,
     // systemd
-    pub unit: Option<UnitName>,
+    "unit" => unit: UnitName,
     // process
-    #[serde(rename = "match")]
-    pub pattern: Option<Pattern>,
-    pub min: Option<u32>,
-    pub max: Option<u32>,
+    "match" => pattern: Pattern,
+    "min" => min: u32,
+    "max" => max: u32,
     // command
-    pub argv: Option<Argv>,
+    "argv" => argv: Argv,
     // push
     /// How often the job reports in.
-    pub period: Option<Spanned<Dur>>,
+    "period" => period: Spanned<Dur>,
     /// How late a report may be on top of `period`.
-    pub grace: Option<Dur>,
+    "grace" => grace: Dur,
     /// A file whose first line is the token the HTTP push accepts as `?token=`.
-    pub token_file: Option<Spanned<PathBuf>>,
+    "token_file" => token_file: Spanned<PathBuf>,
 }
 
 impl RawCheck {
@@ -269,11 +372,24 @@ impl RawCheck {
             ("grace", self.grace.is_some(), &[Push]),
             ("token_file", self.token_file.is_some(), &[Push]),
         ];
-        present
+        let mut foreign: Vec<&'static str> = present
             .iter()
             .filter(|(_, set, kinds)| *set && !kinds.contains(&self.kind))
             .map(|(k, _, _)| *k)
-            .collect()
+            .collect();
+        // An owned kind's keys belong to it alone.
+        let own: &[(&str, owned::KeyType)] = match self.kind {
+            Owned(def) => def.keys,
+            _ => &[],
+        };
+        for (key, _) in &self.owned {
+            if !own.iter().any(|(k, _)| *k == key.value)
+                && let Some(&name) = RawCheck::keys().iter().find(|k| **k == key.value)
+            {
+                foreign.push(name);
+            }
+        }
+        foreign
     }
 }
 

@@ -11,6 +11,8 @@
 
 use super::notifier::EventName;
 use super::raw::{CheckKind, NotifierType};
+use crate::probe::owned::{self, KeyType};
+use std::sync::LazyLock;
 
 /// What a key takes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -49,6 +51,11 @@ pub enum Kind {
     /// `json:`: JSON pointers to what must hold there (any value: the
     /// validator judges each, at its own line and column).
     Pointers,
+    /// A check's `type:`: one of `CheckKind::names()`.
+    CheckType,
+    /// A key of a kind that owns its keys (`probe::owned`): the validator
+    /// types it, at its value.
+    Owned(KeyType),
 }
 
 impl Kind {
@@ -75,6 +82,8 @@ impl Kind {
             Kind::Headers => "a mapping of `Header-Name: value` lines".into(),
             Kind::ServerName => "a DNS name or an IP address".into(),
             Kind::Pointers => "a mapping of JSON pointers to values, like \"/status\": ok".into(),
+            Kind::CheckType => one_of(CheckKind::names()),
+            Kind::Owned(t) => t.expected(),
         }
     }
 
@@ -101,7 +110,7 @@ pub fn one_of(words: &[&str]) -> String {
 use Kind::*;
 
 const NOTIFIER_TYPES: Kind = OneOf(NotifierType::NAMES);
-const CHECK_TYPES: Kind = OneOf(CheckKind::NAMES);
+const CHECK_TYPES: Kind = CheckType;
 const EVENTS: Kind = OneOf(EventName::NAMES);
 
 /// Every key, by path, in the order of `raw.rs`.
@@ -233,6 +242,21 @@ pub const KEYS: &[(&str, Kind)] = &[
     ("services[].checks[].token_file", Path),
 ];
 
+/// Every row: `KEYS`, then the keys of the kinds that own theirs
+/// (`services[].checks[].KEY`, from `probe::KINDS`).
+pub fn rows() -> &'static [(&'static str, Kind)] {
+    static ROWS: LazyLock<Vec<(&'static str, Kind)>> = LazyLock::new(|| {
+        let mut rows = KEYS.to_vec();
+        for (key, t) in owned::all_keys() {
+            let path: &'static str =
+                Box::leak(format!("services[].checks[].{key}").into_boxed_str());
+            rows.push((path, Owned(t)));
+        }
+        rows
+    });
+    &ROWS
+}
+
 /// One step of a path into the document.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Seg {
@@ -242,7 +266,7 @@ pub enum Seg {
 
 /// The row of a concrete path (`services[1].checks[0].timeout`), if any.
 pub fn lookup(path: &[Seg]) -> Option<Kind> {
-    KEYS.iter().find(|(pattern, _)| matches(pattern, path)).map(|(_, kind)| *kind)
+    rows().iter().find(|(pattern, _)| matches(pattern, path)).map(|(_, kind)| *kind)
 }
 
 fn matches(pattern: &str, path: &[Seg]) -> bool {
@@ -330,11 +354,12 @@ mod tests {
 
     #[test]
     fn every_row_is_unique_and_its_parent_has_a_row() {
-        for (i, (p, _)) in KEYS.iter().enumerate() {
-            assert!(!KEYS[..i].iter().any(|(q, _)| q == p), "{p} twice");
+        let rows = rows();
+        for (i, (p, _)) in rows.iter().enumerate() {
+            assert!(!rows[..i].iter().any(|(q, _)| q == p), "{p} twice");
             let parent = p.strip_suffix("[]").or_else(|| p.rsplit_once('.').map(|(a, _)| a));
             if let Some(parent) = parent {
-                let kind = KEYS.iter().find(|(q, _)| *q == parent).map(|(_, k)| *k);
+                let kind = rows.iter().find(|(q, _)| *q == parent).map(|(_, k)| *k);
                 let holds = |k: Kind| k.is_container() || k == Status;
                 assert!(kind.is_some_and(holds), "{p}: parent {parent} has no row");
             }

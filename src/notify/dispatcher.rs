@@ -3,12 +3,15 @@
 //!
 //! After each cycle has saved the state file, `sync` hands the sender the
 //! outbox (and the heartbeat ping). The sender runs due deliveries in
-//! order: each attempt bounded by the notifier's timeout; connection
-//! errors, timeouts, 5xx and 429 retried with backoff (0.5 s, 2 s, 8 s; a
-//! Retry-After of up to a minute is honoured), then again later (1 min,
-//! doubling up to 30 min); a notifier waiting for a retry holds back its
-//! later deliveries (order per notifier is kept) but not the other
-//! notifiers'. What it finishes (sent, or refused for good) or reschedules
+//! order, each attempt on a thread of its own (at most `MAX_IN_FLIGHT` at
+//! once, one per destination) and bounded by the notifier's timeout;
+//! connection errors, timeouts, 5xx and 429 retried with backoff (0.5 s,
+//! 2 s, 8 s; a Retry-After of up to a minute is honoured), then again later
+//! (1 min, doubling up to 30 min). A destination — a notifier, and each
+//! member of an Alertmanager pair and each Twilio recipient on its own —
+//! waiting for a retry or hanging on an attempt holds back its own later
+//! deliveries (order per destination is kept) but no other destination's,
+//! so one dead member never delays the other. What it finishes (sent, or refused for good) or reschedules
 //! it reports through `take_done`, which the next cycle applies to the
 //! state file under the lock: the daemon's cycle stays the one writer of
 //! that file. At shutdown the sender gets a grace period, then the daemon
@@ -30,6 +33,10 @@ use std::time::{Duration, Instant};
 pub const MAX_TRIES: u32 = 4;
 /// The longest Retry-After we wait for; longer ones are cut to this.
 pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
+/// Attempts (and heartbeat pings) running at once, each on its own thread
+/// and to a different destination: enough that a few hanging receivers
+/// leave the others unaffected, few enough to bound the threads.
+pub const MAX_IN_FLIGHT: usize = 16;
 
 /// Backoff before retry number `tries` (1-based): 0.5 s, 2 s, 8 s, ...
 fn backoff(tries: u32) -> Duration {
@@ -62,14 +69,16 @@ struct Queue {
     /// The outbox as the last cycle saved it, minus what is being sent.
     jobs: Vec<Job>,
     heartbeat: Option<(Heartbeat, bool)>,
-    /// The delivery being sent right now.
-    in_progress: Option<String>,
+    /// A heartbeat ping is running.
+    pinging: bool,
+    /// The deliveries being sent right now: id → destination.
+    in_progress: BTreeMap<String, String>,
     /// Reports for the next cycle to apply to the state file.
     done: Vec<Done>,
     notifiers: BTreeMap<String, Arc<Notifier>>,
     /// Shutdown: stop at this instant.
     stop_at: Option<Instant>,
-    /// The sender thread has returned.
+    /// The sender thread has returned (attempts may still be running).
     finished: bool,
     per_notifier: BTreeMap<String, Counts>,
     dropped: u64,
@@ -150,10 +159,9 @@ impl Dispatcher {
                 .collect();
             let mut old: BTreeMap<String, Job> =
                 std::mem::take(&mut q.jobs).into_iter().map(|j| (j.d.id.clone(), j)).collect();
-            let in_progress = q.in_progress.clone();
             let mut jobs = Vec::new();
             for d in outbox {
-                if finished.contains(&d.id) || in_progress.as_ref() == Some(&d.id) {
+                if finished.contains(&d.id) || q.in_progress.contains_key(&d.id) {
                     continue;
                 }
                 jobs.push(old.remove(&d.id).unwrap_or_else(|| {
@@ -183,7 +191,7 @@ impl Dispatcher {
         let mut q = self.shared.lock();
         q.stop_at = Some(deadline);
         self.shared.cv.notify_all();
-        while self.running && !q.finished {
+        while self.running && !(q.finished && q.in_progress.is_empty() && !q.pinging) {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 break;
@@ -195,7 +203,7 @@ impl Dispatcher {
                 .map(|(g, _)| g)
                 .unwrap_or_else(|e| e.into_inner().0);
         }
-        let left = q.jobs.len() + usize::from(q.in_progress.is_some());
+        let left = q.jobs.len() + q.in_progress.len();
         drop(q);
         if left > 0 {
             crate::info!(
@@ -246,7 +254,7 @@ impl Dispatcher {
             "gauge",
             "Deliveries in the outbox, waiting to be sent.",
         );
-        let waiting = q.jobs.len() + usize::from(q.in_progress.is_some());
+        let waiting = q.jobs.len() + q.in_progress.len();
         let _ = writeln!(o, "chatstack_notification_queue_length {waiting}");
         family(&mut o, "chatstack_heartbeats_total", "counter", "Heartbeat pings, by result.");
         let _ = writeln!(o, "chatstack_heartbeats_total{{result=\"sent\"}} {}", q.heartbeats.sent);
@@ -263,86 +271,100 @@ enum Pick {
     Empty,
 }
 
-/// The next thing to do: the heartbeat, else the first due delivery,
-/// skipping notifiers whose earliest delivery still waits for its retry.
+/// The next thing to start: the heartbeat (unless a ping is running), else
+/// the first due delivery whose destination is not busy, skipping the
+/// destinations whose earliest delivery still waits for its retry or is
+/// being sent. Nothing while `MAX_IN_FLIGHT` attempts run.
 fn pick(q: &Queue, now: Instant) -> Pick {
-    if q.heartbeat.is_some() {
+    if q.heartbeat.is_some() && !q.pinging {
         return Pick::Heartbeat;
     }
-    let mut blocked: HashSet<&str> = HashSet::new();
+    if q.in_progress.len() >= MAX_IN_FLIGHT {
+        return Pick::Empty;
+    }
+    let mut blocked: HashSet<String> = q.in_progress.values().cloned().collect();
     let mut earliest: Option<Instant> = None;
     for (i, j) in q.jobs.iter().enumerate() {
-        if blocked.contains(j.d.notifier.as_str()) {
+        let dest = j.d.destination();
+        if blocked.contains(&dest) {
             continue;
         }
         if j.not_before <= now {
             return Pick::Ready(i);
         }
-        blocked.insert(j.d.notifier.as_str());
         earliest = Some(earliest.map_or(j.not_before, |e| e.min(j.not_before)));
+        blocked.insert(dest);
     }
     earliest.map_or(Pick::Empty, Pick::WaitUntil)
 }
 
-enum Work {
-    Ping(Heartbeat, bool),
-    Send(Arc<Notifier>, Box<Job>),
-}
-
-/// The sender thread.
-fn sender(shared: &Shared) {
+/// The sender thread: starts due work, each attempt on a thread of its
+/// own that reports back through the queue and wakes this loop.
+fn sender(shared: &Arc<Shared>) {
+    let mut q = shared.lock();
     loop {
-        let work = {
-            let mut q = shared.lock();
-            loop {
-                let now = Instant::now();
-                if let Some(stop) = q.stop_at
-                    && (now >= stop || q.jobs.iter().all(|j| j.not_before > now))
-                {
-                    q.finished = true;
-                    shared.cv.notify_all();
-                    return;
-                }
-                let wait = match pick(&q, now) {
-                    Pick::Heartbeat => match q.heartbeat.take() {
-                        Some((hb, ok)) => break Work::Ping(hb, ok),
-                        None => continue,
-                    },
-                    Pick::Ready(i) => {
-                        let job = q.jobs.remove(i);
-                        match q.notifiers.get(&job.d.notifier).cloned() {
-                            Some(n) => {
-                                q.in_progress = Some(job.d.id.clone());
-                                break Work::Send(n, Box::new(job));
-                            }
-                            // Its notifier left the config: the next cycle drops it.
-                            None => continue,
-                        }
-                    }
-                    Pick::WaitUntil(t) => t.saturating_duration_since(now),
-                    Pick::Empty => Duration::from_secs(3600),
-                };
-                let wait = match q.stop_at {
-                    Some(stop) => wait.min(stop.saturating_duration_since(now)),
-                    None => wait,
-                };
-                q = shared
-                    .cv
-                    .wait_timeout(q, wait)
-                    .map(|(g, _)| g)
-                    .unwrap_or_else(|e| e.into_inner().0);
-            }
-        };
-        match work {
-            Work::Ping(hb, ok) => ping(shared, &hb, ok),
-            Work::Send(n, job) => deliver(shared, &n, *job),
+        let now = Instant::now();
+        if let Some(stop) = q.stop_at
+            && (now >= stop || q.jobs.iter().all(|j| j.not_before > now))
+        {
+            q.finished = true;
+            shared.cv.notify_all();
+            return;
         }
+        let wait = match pick(&q, now) {
+            Pick::Heartbeat => {
+                if let Some((hb, ok)) = q.heartbeat.take() {
+                    q.pinging = true;
+                    let worker = Arc::clone(shared);
+                    let spawned = std::thread::Builder::new()
+                        .name("notify-ping".into())
+                        .spawn(move || ping(&worker, &hb, ok));
+                    if let Err(e) = spawned {
+                        q.pinging = false;
+                        crate::error!("heartbeat: cannot start a thread for the ping: {e}");
+                    }
+                }
+                continue;
+            }
+            Pick::Ready(i) => {
+                let job = q.jobs.remove(i);
+                // Its notifier left the config: the next cycle drops it.
+                let Some(n) = q.notifiers.get(&job.d.notifier).cloned() else { continue };
+                let (id, dest) = (job.d.id.clone(), job.d.destination());
+                q.in_progress.insert(id.clone(), dest);
+                let worker = Arc::clone(shared);
+                let job = Box::new(job);
+                let spawned = std::thread::Builder::new()
+                    .name("notify-send".into())
+                    .spawn(move || deliver(&worker, &n, *job));
+                match spawned {
+                    Ok(_) => continue,
+                    Err(e) => {
+                        // The job moved into the closure that failed to
+                        // start: the outbox in the state file still has
+                        // it, and the next cycle's `sync` hands it back.
+                        q.in_progress.remove(&id);
+                        crate::error!("notify: cannot start a thread to send ({e}); retried later");
+                        Duration::from_secs(1)
+                    }
+                }
+            }
+            Pick::WaitUntil(t) => t.saturating_duration_since(now),
+            Pick::Empty => Duration::from_secs(3600),
+        };
+        let wait = match q.stop_at {
+            Some(stop) => wait.min(stop.saturating_duration_since(now)),
+            None => wait,
+        };
+        q = shared.cv.wait_timeout(q, wait).map(|(g, _)| g).unwrap_or_else(|e| e.into_inner().0);
     }
 }
 
 fn ping(shared: &Shared, hb: &Heartbeat, ok: bool) {
     let r = heartbeat::ping(hb, ok, hb.timeout);
     let mut q = shared.lock();
+    q.pinging = false;
+    shared.cv.notify_all();
     match r {
         Ok(()) => {
             q.heartbeats.sent += 1;
@@ -366,14 +388,15 @@ fn deliver(shared: &Shared, n: &Notifier, mut job: Job) {
     job.d.attempts = job.d.attempts.saturating_add(1);
     let result = super::attempt(n, &job.d, n.timeout);
     let label = job.d.event.label();
+    let name = super::destination_label(n, &job.d);
     let mut q = shared.lock();
-    q.in_progress = None;
+    q.in_progress.remove(&job.d.id);
     let id = job.d.id.clone();
     let (loud, message) = match result {
         Attempt::Sent => {
             q.per_notifier.entry(n.name.clone()).or_default().sent += 1;
             q.done.push(Done { id, outcome: DoneOutcome::Finished });
-            (false, format!("notify: {}: sent {label}", n.name))
+            (false, format!("notify: {}: sent {label}", name))
         }
         Attempt::Fail(why) => {
             q.per_notifier.entry(n.name.clone()).or_default().failed += 1;
@@ -382,7 +405,7 @@ fn deliver(shared: &Shared, n: &Notifier, mut job: Job) {
                 true,
                 format!(
                     "notify: {}: {label} not delivered: {why}; not retried (check the notifier's config)",
-                    n.name
+                    name
                 ),
             )
         }
@@ -392,7 +415,7 @@ fn deliver(shared: &Shared, n: &Notifier, mut job: Job) {
             job.not_before = Instant::now() + wait;
             let text = format!(
                 "notify: {}: {label}: {why}; retry {} of {} in {} ms",
-                n.name,
+                name,
                 job.tries,
                 MAX_TRIES - 1,
                 wait.as_millis()
@@ -406,7 +429,7 @@ fn deliver(shared: &Shared, n: &Notifier, mut job: Job) {
             let wait = later(job.d.attempts);
             let text = format!(
                 "notify: {}: {label} not delivered after {} attempt(s): {why}; next try in {} s",
-                n.name,
+                name,
                 job.d.attempts,
                 wait.as_secs()
             );
@@ -482,6 +505,29 @@ mod tests {
         let jobs = vec![job("a", 1, later), job("a", 2, now)];
         assert!(matches!(pick(&q(jobs), now), Pick::WaitUntil(t) if t == later));
         assert!(matches!(pick(&q(Vec::new()), now), Pick::Empty));
+    }
+
+    /// Each member of an Alertmanager pair (each Twilio recipient) is a
+    /// destination of its own: one waiting for its retry, or hanging on an
+    /// attempt, never holds back another's delivery.
+    #[test]
+    fn a_member_waiting_or_hanging_holds_back_only_its_own_deliveries() {
+        let now = Instant::now();
+        let later = now + Duration::from_secs(5);
+        let to = |mut j: Job, to: &str| {
+            j.d.to = Some(to.into());
+            j
+        };
+        let jobs = vec![to(job("am", 1, later), "m1"), to(job("am", 2, now), "m2")];
+        let q = Queue { jobs, ..Queue::default() };
+        assert!(matches!(pick(&q, now), Pick::Ready(1)), "member 2 is not held back");
+        // Member 1's attempt hangs (in progress): its next waits, member 2's goes.
+        let jobs = vec![to(job("am", 3, now), "m1"), to(job("am", 4, now), "m2")];
+        let mut q = Queue { jobs, ..Queue::default() };
+        q.in_progress.insert("1".into(), "am|m1".into());
+        assert!(matches!(pick(&q, now), Pick::Ready(1)));
+        q.in_progress.insert("4".into(), "am|m2".into());
+        assert!(matches!(pick(&q, now), Pick::Empty), "both destinations busy");
     }
 
     #[test]

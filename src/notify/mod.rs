@@ -73,6 +73,30 @@ impl Delivery {
     fn key(&self) -> String {
         format!("{}|{}|{}", self.event.id, self.notifier, self.to.as_deref().unwrap_or(""))
     }
+
+    /// Where it goes: the notifier and, for the kinds with several, the
+    /// recipient or member. Each destination is delivered on its own (its
+    /// own order, backoff and time budget), so a dead Alertmanager member or
+    /// a failing Twilio number never delays or prevents delivery to another.
+    pub fn destination(&self) -> String {
+        format!("{}|{}", self.notifier, self.to.as_deref().unwrap_or(""))
+    }
+}
+
+/// How logs name a delivery's destination without its URL (which may
+/// carry credentials): the notifier, and which member or recipient, by
+/// position in the config ("am (member 2)", "sms (recipient 1)").
+pub fn destination_label(n: &Notifier, d: &Delivery) -> String {
+    let Some(to) = d.to.as_deref() else { return n.name.clone() };
+    let (list, what): (&[String], &str) = match &n.kind {
+        NotifierKind::Alertmanager(a) => (&a.urls, "member"),
+        NotifierKind::Twilio(t) => (&t.to, "recipient"),
+        NotifierKind::Webhook(_) | NotifierKind::Slack(_) => return n.name.clone(),
+    };
+    match list.iter().position(|x| x == to) {
+        Some(i) if list.len() > 1 => format!("{} ({what} {})", n.name, i + 1),
+        _ => n.name.clone(),
+    }
 }
 
 /// Undelivered events older than this are dropped (with a warning): a
@@ -361,10 +385,12 @@ fn log_events(config: &Config, events: &[Event]) {
 }
 
 /// `check`: delivers the outbox (earlier runs' leftovers first, then this
-/// cycle's) within one deadline: each notifier gets its own `timeout` in
-/// all (notifiers and the heartbeat run in parallel), so a hanging receiver
-/// costs a `check` run at most the longest timeout. What is not delivered
-/// stays in the outbox for the next run.
+/// cycle's) within one deadline: each destination (a notifier; each member
+/// of an Alertmanager pair and each Twilio recipient on its own) gets its
+/// notifier's `timeout` in all, and destinations and the heartbeat run in
+/// parallel, so a hanging or dead receiver costs a `check` run at most the
+/// longest timeout and never uses up another destination's time. What is
+/// not delivered stays in the outbox for the next run.
 /// Returns whether the outbox changed (and so needs saving).
 pub fn deliver_oneshot(
     config: &Config,
@@ -381,8 +407,23 @@ pub fn deliver_oneshot(
     true
 }
 
-/// Delivers in parallel per notifier, each within its timeout; returns
-/// what was not delivered (and is worth another try).
+/// The queue split by destination, each in its order, destinations in the
+/// order they first appear.
+fn by_destination(queue: Vec<Delivery>) -> Vec<Vec<Delivery>> {
+    let mut lanes: Vec<Vec<Delivery>> = Vec::new();
+    for d in queue {
+        let dest = d.destination();
+        match lanes.iter_mut().find(|l| l[0].destination() == dest) {
+            Some(lane) => lane.push(d),
+            None => lanes.push(vec![d]),
+        }
+    }
+    lanes
+}
+
+/// Delivers in parallel per destination, each within its notifier's
+/// timeout; returns what was not delivered (and is worth another try), in
+/// the queue's order.
 fn deliver_all(
     config: &Config,
     queue: Vec<Delivery>,
@@ -392,16 +433,18 @@ fn deliver_all(
         return Vec::new();
     }
     let started = Instant::now();
-    let per_notifier: Vec<(&Notifier, Vec<Delivery>)> = config
-        .notify
-        .iter()
-        .map(|n| (n, queue.iter().filter(|d| d.notifier == n.name).cloned().collect::<Vec<_>>()))
-        .filter(|(_, ds)| !ds.is_empty())
-        .collect();
+    let order: Vec<String> = queue.iter().map(|d| d.id.clone()).collect();
+    let mut lanes: Vec<(&Notifier, Vec<Delivery>)> = Vec::new();
     let mut unsent = Vec::new();
+    for lane in by_destination(queue) {
+        match config.notify.iter().find(|n| n.name == lane[0].notifier) {
+            Some(n) => lanes.push((n, lane)),
+            None => unsent.extend(lane),
+        }
+    }
     std::thread::scope(|s| {
         let mut handles = Vec::new();
-        for (n, ds) in per_notifier {
+        for (n, ds) in lanes {
             let deadline = started + n.timeout;
             let backup = ds.clone();
             let spawned = std::thread::Builder::new()
@@ -425,13 +468,16 @@ fn deliver_all(
             }
         }
     });
+    unsent.sort_by_key(|d| order.iter().position(|id| *id == d.id));
     unsent
 }
 
-/// One notifier's deliveries in order, until `deadline`. After a notifier
-/// has failed with a connection problem, the rest wait for the next run
-/// rather than each paying the timeout.
+/// One destination's deliveries in order, until `deadline`. After it has
+/// failed with a connection problem, the rest wait for the next run rather
+/// than each paying the timeout.
 fn deliver_serially(n: &Notifier, ds: Vec<Delivery>, deadline: Instant) -> Vec<Delivery> {
+    let Some(first) = ds.first() else { return Vec::new() };
+    let label = destination_label(n, first);
     let mut unsent = Vec::new();
     let mut broken: Option<String> = None;
     let mut sent = 0usize;
@@ -457,8 +503,7 @@ fn deliver_serially(n: &Notifier, ds: Vec<Delivery>, deadline: Instant) -> Vec<D
                 }
                 Attempt::Fail(why) => {
                     crate::error!(
-                        "notify: {}: {} not delivered: {why}; not retried (check the notifier's config)",
-                        n.name,
+                        "notify: {label}: {} not delivered: {why}; not retried (check the notifier's config)",
                         d.event.label()
                     );
                     break;
@@ -477,12 +522,11 @@ fn deliver_serially(n: &Notifier, ds: Vec<Delivery>, deadline: Instant) -> Vec<D
         }
     }
     if sent > 0 {
-        crate::info!("notify: {}: sent {sent} notification(s)", n.name);
+        crate::info!("notify: {label}: sent {sent} notification(s)");
     }
     if let Some(why) = broken {
         crate::warn!(
-            "notify: {}: {} notification(s) not delivered ({why}); kept for the next run",
-            n.name,
+            "notify: {label}: {} notification(s) not delivered ({why}); kept for the next run",
             unsent.len()
         );
     }

@@ -122,3 +122,32 @@ fn sms_fits_one_segment() {
     e.also_affected = vec!["y".repeat(100)];
     assert!(twilio::sms_text(&e, "n").chars().count() <= twilio::SMS_MAX);
 }
+
+/// Outbox entries written before destinations were delivered on their own
+/// (and before deliveries carried an `id`) still load, and split per member
+/// and per recipient: the shape did not change, only how it is worked off.
+#[test]
+fn old_outbox_entries_load_and_split_by_destination() {
+    let c = config(
+        "  - {type: alertmanager, name: am, urls: ['http://127.0.0.1:1', 'http://127.0.0.1:2']}\n  - {type: twilio, name: sms, account_sid: AC1, auth_token_file: /nonexistent, from: '+1', to: ['+2', '+3']}\n",
+    );
+    let e = serde_json::to_value(event("a", EventName::Down, None)).expect("event");
+    let mut state = StateFile::default();
+    for (notifier, to) in
+        [("am", "http://127.0.0.1:1"), ("am", "http://127.0.0.1:2"), ("sms", "+2"), ("sms", "+3")]
+    {
+        state.undelivered.push(serde_json::json!({
+            "notifier": notifier, "to": to, "event": e, "attempts": 7,
+            "last_error": "connection refused",
+        }));
+    }
+    let back = outbox(&c, &state, Timestamp::now());
+    assert_eq!(back.len(), 4);
+    let destinations: std::collections::BTreeSet<String> =
+        back.iter().map(Delivery::destination).collect();
+    assert_eq!(destinations.len(), 4, "{destinations:?}");
+    assert!(back.iter().all(|d| !d.id.is_empty() && d.attempts == 7));
+    let n = &c.notify[0];
+    assert_eq!(destination_label(n, &back[1]), "am (member 2)");
+    assert_eq!(by_destination(back).len(), 4);
+}

@@ -10,6 +10,7 @@ pub mod certs;
 pub mod child;
 pub mod command;
 pub mod http;
+pub mod owned;
 pub mod process;
 pub mod push;
 pub mod systemd;
@@ -25,6 +26,10 @@ use std::fmt;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
+/// The kinds that own their keys (`owned.rs`): adding one is its file and
+/// one line here.
+pub static KINDS: &[&owned::KindDef] = &[];
+
 /// What a check probes, with everything it needs.
 #[derive(Debug, Clone)]
 pub enum Probe {
@@ -36,6 +41,8 @@ pub enum Probe {
     Command(CommandProbe),
     /// Passive: judged from the pings the state file holds.
     Push(push::PushProbe),
+    /// A kind that owns its keys (see `owned.rs` and `KINDS`).
+    Owned(Arc<dyn owned::OwnedProbe>),
 }
 
 #[derive(Debug, Clone)]
@@ -183,6 +190,7 @@ impl Probe {
             Probe::Process(_) => "process",
             Probe::Command(_) => "command",
             Probe::Push(_) => "push",
+            Probe::Owned(p) => p.def().name,
         }
     }
 
@@ -250,6 +258,29 @@ pub enum Reason {
 }
 
 impl Reason {
+    /// Every reason (the fuzzers draw from it): a new one goes here too.
+    pub const ALL: &'static [Reason] = &[
+        Reason::Timeout,
+        Reason::Dns,
+        Reason::Refused,
+        Reason::Tls,
+        Reason::HttpStatus,
+        Reason::BodyMismatch,
+        Reason::Slow,
+        Reason::CertExpiring,
+        Reason::UnitInactive,
+        Reason::UnitFailed,
+        Reason::UnitRestarting,
+        Reason::StartLimitHit,
+        Reason::UnitNotFound,
+        Reason::ProcessMissing,
+        Reason::ProcessCount,
+        Reason::CommandStatus,
+        Reason::PushLate,
+        Reason::PushFailed,
+        Reason::CheckError,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Reason::Timeout => "timeout",
@@ -312,6 +343,8 @@ pub struct Outcome {
     /// Set by a failing http check: what the server answered (the diagnosis
     /// of an incident shows it).
     pub http: Option<HttpAnswer>,
+    /// Set by the kinds that own their keys: `values` and their thresholds.
+    pub measured: Option<owned::Measured>,
 }
 
 /// A failing HTTP check's answer: its status code (None when no answer
@@ -333,6 +366,7 @@ impl Outcome {
             unit: None,
             cert: None,
             http: None,
+            measured: None,
         }
     }
 
@@ -345,11 +379,18 @@ impl Outcome {
             unit: None,
             cert: None,
             http: None,
+            measured: None,
         }
     }
 
     pub fn down(reason: Reason, detail: impl Into<String>) -> Self {
         Self::not_up(CheckStatus::Down, reason, detail)
+    }
+
+    /// With the values a kind measured.
+    pub fn with_values(mut self, measured: owned::Measured) -> Self {
+        self.measured = Some(measured);
+        self
     }
 
     pub fn with_latency(mut self, d: Duration) -> Self {
@@ -398,6 +439,7 @@ pub fn run(check: &Check, ctx: &CycleCtx) -> Outcome {
         Probe::Process(p) => process::check(p, ctx),
         Probe::Command(p) => command::check(p, deadline),
         Probe::Push(p) => push::check(p, ctx.pushes.get(&p.service), ctx.now),
+        Probe::Owned(p) => p.run(ctx),
     };
     let elapsed = started.elapsed();
     if out.latency.is_none()
@@ -420,7 +462,8 @@ pub fn run(check: &Check, ctx: &CycleCtx) -> Outcome {
 /// Cuts untrusted text to one short line for a `detail`.
 pub fn clean_detail(text: &str, max: usize) -> String {
     let line = text.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("");
-    let mut out: String = line.chars().filter(|c| !c.is_control()).take(max).collect();
+    let mut out: String =
+        line.chars().filter(|c| !crate::text::is_control_or_format(*c)).take(max).collect();
     if line.chars().count() > max {
         out.push('…');
     }

@@ -56,28 +56,58 @@ pub struct Ping {
 }
 
 impl Ping {
-    /// A ping from the command line: `--fail`, `--exit-code` (a number, or
-    /// what systemd's `$EXIT_STATUS` holds for a killed job: a signal name
-    /// such as `TERM`, which is a failure too) and `--message`.
-    pub fn from_cli(at: Timestamp, fail: bool, exit: Option<&str>, message: Option<&str>) -> Ping {
+    /// A ping from the command line: `--fail`, `--exit-code` and
+    /// `--message`. The exit code is an integer 0–255, or what systemd's
+    /// `$EXIT_STATUS` holds for a job killed by a signal: the signal's name
+    /// (`TERM`, `SIGKILL`), a failure too. Anything else is refused, so a
+    /// typo never records a success.
+    pub fn from_cli(
+        at: Timestamp,
+        fail: bool,
+        exit: Option<&str>,
+        message: Option<&str>,
+    ) -> Result<Ping, String> {
         let message = message.map(clean_message).unwrap_or_default();
         let Some(exit) = exit.map(str::trim) else {
-            return Ping { at, ok: !fail, message, exit_code: None };
+            return Ok(Ping { at, ok: !fail, message, exit_code: None });
         };
-        match exit.parse::<i32>() {
-            Ok(code) => Ping { at, ok: !fail && code == 0, message, exit_code: Some(code) },
-            Err(_) => {
-                let status = if exit.is_empty() { "unknown (empty)" } else { exit };
-                let said = if message.is_empty() { String::new() } else { format!(": {message}") };
-                Ping {
+        if !exit.is_empty() && exit.bytes().all(|b| b.is_ascii_digit()) {
+            return match exit.parse::<u8>() {
+                Ok(code) => Ok(Ping {
                     at,
-                    ok: false,
-                    message: clean_message(&format!("exit status {status}{said}")),
-                    exit_code: None,
-                }
-            }
+                    ok: !fail && code == 0,
+                    message,
+                    exit_code: Some(i32::from(code)),
+                }),
+                Err(_) => Err(exit_code_error(exit)),
+            };
         }
+        let name = exit.strip_prefix("SIG").unwrap_or(exit);
+        if !SIGNALS.contains(&name) {
+            return Err(exit_code_error(exit));
+        }
+        let said = if message.is_empty() { String::new() } else { format!(": {message}") };
+        Ok(Ping {
+            at,
+            ok: false,
+            message: clean_message(&format!("exit status {name}{said}")),
+            exit_code: None,
+        })
     }
+}
+
+/// The signal names systemd writes to `$EXIT_STATUS` for a killed job.
+const SIGNALS: &[&str] = &[
+    "HUP", "INT", "QUIT", "ILL", "TRAP", "ABRT", "BUS", "FPE", "KILL", "USR1", "SEGV", "USR2",
+    "PIPE", "ALRM", "TERM", "STKFLT", "CHLD", "CONT", "STOP", "TSTP", "TTIN", "TTOU", "URG",
+    "XCPU", "XFSZ", "VTALRM", "PROF", "WINCH", "IO", "POLL", "PWR", "SYS",
+];
+
+fn exit_code_error(found: &str) -> String {
+    let shown: String = found.chars().take(40).flat_map(char::escape_debug).collect();
+    format!(
+        "--exit-code: expected an integer 0-255 (or a signal name such as TERM, as in systemd's $EXIT_STATUS), found \"{shown}\"; nothing recorded"
+    )
 }
 
 /// What the state file remembers of one service's push check.
@@ -181,10 +211,14 @@ fn short(d: Duration) -> String {
 }
 
 /// A job's message as it is kept: control characters (newlines, escapes)
-/// become spaces, runs of blanks one, cut at `MAX_MESSAGE` characters.
+/// become spaces, invisible format characters (bidi overrides, zero-width)
+/// go, runs of blanks become one, cut at `MAX_MESSAGE` characters.
 pub fn clean_message(text: &str) -> String {
-    let spaced: String =
-        text.chars().map(|c| if c.is_control() || c.is_whitespace() { ' ' } else { c }).collect();
+    let spaced: String = text
+        .chars()
+        .filter(|c| !crate::text::is_format(*c))
+        .map(|c| if c.is_control() || c.is_whitespace() { ' ' } else { c })
+        .collect();
     let words: Vec<&str> = spaced.split(' ').filter(|w| !w.is_empty()).collect();
     let line = words.join(" ");
     if line.chars().count() <= MAX_MESSAGE {
@@ -355,7 +389,9 @@ mod tests {
 
     #[test]
     fn command_line_pings() {
-        let p = |fail, exit: Option<&str>, msg: Option<&str>| Ping::from_cli(T0, fail, exit, msg);
+        let p = |fail, exit: Option<&str>, msg: Option<&str>| {
+            Ping::from_cli(T0, fail, exit, msg).expect("a valid ping")
+        };
         assert_eq!(
             p(false, None, None),
             Ping { at: T0, ok: true, message: String::new(), exit_code: None }
@@ -369,11 +405,17 @@ mod tests {
             (p(false, Some(" 3 "), None).ok, p(false, Some("3"), None).exit_code),
             (false, Some(3))
         );
+        assert_eq!(p(false, Some("255"), None).exit_code, Some(255));
         assert!(!p(true, Some("0"), None).ok, "--fail wins");
         // systemd's $EXIT_STATUS for a killed job is a signal name.
         let killed = p(false, Some("TERM"), Some("nightly"));
         assert_eq!((killed.ok, killed.message.as_str()), (false, "exit status TERM: nightly"));
-        assert_eq!(p(false, Some(""), None).message, "exit status unknown (empty)");
+        assert_eq!(p(false, Some("SIGKILL"), None).message, "exit status KILL");
+        // SPEC Part 3: an integer 0-255; anything else is refused.
+        for bad in ["", "notanumber", "300", "256", "-1", "+0", "1.0", "term", "0x1"] {
+            let e = Ping::from_cli(T0, false, Some(bad), None).expect_err(bad);
+            assert!(e.contains("expected an integer 0-255"), "{bad}: {e}");
+        }
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Property tests: The status JSON: round trip through the file and the API.
 
 use crate::probe::CheckStatus;
+use crate::probe::owned::{Thresholds, Values};
 use crate::probe::push::Ping;
 use crate::state::HistoryEntry;
 use crate::state::RestartRecord;
@@ -30,8 +31,9 @@ fn check_report() -> impl Strategy<Value = CheckReport> {
         "(?s).{0,40}",
         prop::option::of((timestamp(), any::<u64>(), prop::option::of(1..u64::MAX))),
         prop::option::of((ping(), timestamp())),
+        prop::option::of(values()),
     )
-        .prop_map(|(kind, target, status, reason, latency_ms, detail, cert, push)| {
+        .prop_map(|(kind, target, status, reason, latency_ms, detail, cert, push, values)| {
             CheckReport {
                 kind: kind.to_string(),
                 target,
@@ -44,8 +46,26 @@ fn check_report() -> impl Strategy<Value = CheckReport> {
                 cert_crit_s: cert.and_then(|c| c.2),
                 last_ping: push.as_ref().map(|p| p.0.clone()),
                 ping_due_by: push.map(|p| p.1),
+                thresholds: values.as_ref().map(|v: &Values| Thresholds {
+                    value: v.0.first().map(|(n, _)| n.clone()).unwrap_or_default(),
+                    warn: Some(80.0),
+                    crit: None,
+                }),
+                values,
             }
         })
+}
+
+/// A kind's `values`: named numbers (as the kinds round them) or null.
+fn values() -> impl Strategy<Value = Values> {
+    let value = prop::option::of(tenths());
+    prop::collection::vec(("[a-z_]{1,12}", value), 0..5).prop_map(|pairs| {
+        let mut v = Values::default();
+        for (name, x) in pairs {
+            v.set(&name, x);
+        }
+        v
+    })
 }
 
 /// A push check's ping as the state and status files hold it.
@@ -88,6 +108,7 @@ fn service_report() -> impl Strategy<Value = ServiceReport> {
                 history,
                 uptime,
             )| ServiceReport {
+                mute_reason: muted_until.map(|_| format!("deploy of {name}")),
                 name,
                 status,
                 critical,

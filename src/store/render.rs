@@ -5,6 +5,7 @@
 //! characters and Markdown escapes what would change the table.
 
 use super::{HistoryDoc, Incident, IncidentsDoc, ReportDoc};
+use crate::table::{Align, Table};
 use crate::time::{Timestamp, human_duration};
 use std::fmt::Write;
 use std::time::Duration;
@@ -18,7 +19,12 @@ pub fn percent(p: Option<f64>) -> String {
     }
 }
 
+/// "3m 20s"; a fraction of a second is "<1s", never "0s" (a 0.4 s outage
+/// beside an uptime below 100% must not read as none).
 fn dur(s: f64) -> String {
+    if s > 0.0 && s < 1.0 {
+        return "<1s".into();
+    }
     human_duration(Duration::from_secs_f64(s.max(0.0)))
 }
 
@@ -31,9 +37,12 @@ fn span_label(from: Timestamp, to: Timestamp) -> String {
     crate::config::duration::format(to.since(from))
 }
 
-/// One line, no control characters.
+/// One line, no control characters, no invisible format characters.
 fn clean(s: &str) -> String {
-    s.chars().map(|c| if c.is_control() { ' ' } else { c }).collect()
+    s.chars()
+        .filter(|c| !crate::text::is_format(*c))
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
 }
 
 fn cause_text(i: &Incident) -> String {
@@ -70,33 +79,71 @@ fn sum_buckets(doc: &HistoryDoc) -> (Option<f64>, f64) {
     (uptime, if total > 0.0 { covered / total } else { 0.0 })
 }
 
-/// `history --format text`.
+/// Buckets without any data in a row, from the `i`th on.
+fn empty_run(buckets: &[super::Bucket], i: usize) -> usize {
+    buckets[i..].iter().take_while(|b| is_empty(b)).count()
+}
+
+fn is_empty(b: &super::Bucket) -> bool {
+    b.up_s + b.degraded_s + b.down_s + b.maintenance_s <= 0.0
+}
+
+/// `history --format text`. Buckets without data are not listed one by one:
+/// a run of them is one line ("no data from … to …"), said once.
 pub fn history_text(docs: &[HistoryDoc], now: Timestamp) -> String {
     let mut s = String::new();
     for doc in docs {
         let (uptime, coverage) = sum_buckets(doc);
+        let step = span_label(Timestamp(0), Timestamp(doc.step_s * 1000));
         let _ = writeln!(
             s,
             "{}: since {} in {} steps: uptime {}, coverage {:.1}%",
             clean(&doc.service),
             doc.since,
-            span_label(Timestamp(0), Timestamp(doc.step_s * 1000)),
+            step,
             percent(uptime),
             coverage * 100.0
         );
-        let _ = writeln!(
-            s,
-            "  {:<22}{:>10}{:>10}{:>10}{:>10}{:>10}{:>10}  latency avg / max",
-            "at (UTC)", "uptime", "up", "degraded", "down", "maint.", "no data"
-        );
-        for b in &doc.buckets {
+        if doc.buckets.iter().all(is_empty) {
+            let _ = writeln!(
+                s,
+                "  no data in any of the {} (nothing recorded for it in this range)",
+                plural(doc.buckets.len(), &format!("{step} step"), &format!("{step} steps"))
+            );
+            continue;
+        }
+        let mut t = Table::new(&[
+            ("at (UTC)", Align::Left),
+            ("uptime", Align::Right),
+            ("up", Align::Right),
+            ("degraded", Align::Right),
+            ("down", Align::Right),
+            ("maint.", Align::Right),
+            ("no data", Align::Right),
+            ("latency avg / max", Align::Left),
+        ])
+        .indent("  ");
+        let mut i = 0;
+        while i < doc.buckets.len() {
+            let run = empty_run(&doc.buckets, i);
+            if run > 1 {
+                let from = doc.buckets[i].at;
+                let to = Timestamp(
+                    (doc.buckets[i + run - 1].at.0 + doc.step_s * 1000).min(now.0.max(from.0)),
+                );
+                t.note(format!(
+                    "no data from {from} to {to} ({})",
+                    plural(run, &format!("{step} step"), &format!("{step} steps"))
+                ));
+                i += run;
+                continue;
+            }
+            let b = &doc.buckets[i];
             let lat = match (b.latency_ms.avg, b.latency_ms.max) {
                 (Some(a), Some(m)) => format!("{a:.1} / {m:.1} ms"),
                 _ => "-".into(),
             };
-            let _ = writeln!(
-                s,
-                "  {:<22}{:>10}{:>10}{:>10}{:>10}{:>10}{:>10}  {lat}",
+            t.row(vec![
                 b.at.to_string(),
                 percent(b.uptime),
                 dur(b.up_s),
@@ -104,13 +151,20 @@ pub fn history_text(docs: &[HistoryDoc], now: Timestamp) -> String {
                 dur(b.down_s),
                 dur(b.maintenance_s),
                 dur(b.nodata_s),
-            );
+                lat,
+            ]);
+            i += 1;
         }
+        s.push_str(&t.render());
     }
     if docs.is_empty() {
         let _ = writeln!(s, "no services (at {now})");
     }
     s
+}
+
+fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 fn csv_field(v: &str) -> String {
@@ -154,11 +208,16 @@ pub fn history_csv(docs: &[HistoryDoc]) -> String {
 }
 
 fn incident_lines(s: &mut String, incidents: &[Incident], indent: &str) {
-    let _ = writeln!(
-        s,
-        "{indent}{:<22}{:<10}{:<20}{:<14}{:<16}{:<8}cause",
-        "started (UTC)", "duration", "service", "state", "restarts", "alerted"
-    );
+    let mut t = Table::new(&[
+        ("started (UTC)", Align::Left),
+        ("duration", Align::Right),
+        ("service", Align::Left),
+        ("state", Align::Left),
+        ("restarts", Align::Left),
+        ("alerted", Align::Left),
+        ("cause", Align::Left),
+    ])
+    .indent(indent);
     for i in incidents {
         let state = match (i.ended_at, i.muted) {
             (None, false) => "ongoing",
@@ -166,18 +225,17 @@ fn incident_lines(s: &mut String, incidents: &[Incident], indent: &str) {
             (Some(_), true) => "ended, muted",
             (Some(_), false) => "ended",
         };
-        let _ = writeln!(
-            s,
-            "{indent}{:<22}{:<10}{:<20}{:<14}{:<16}{:<8}{}",
+        t.row(vec![
             i.started_at.to_string(),
             dur(i.duration_s),
             clean(&i.service),
-            state,
+            state.into(),
             restarts_text(i),
-            if i.alerted { "yes" } else { "no" },
-            cause_text(i)
-        );
+            if i.alerted { "yes" } else { "no" }.into(),
+            cause_text(i),
+        ]);
     }
+    s.push_str(&t.render());
 }
 
 /// `incidents --id ID`: one incident, whole: its cause, each restart with
@@ -250,25 +308,30 @@ pub fn report_text(doc: &ReportDoc) -> String {
     let mut s = String::new();
     let _ =
         writeln!(s, "Report {} to {} ({})", doc.since, doc.until, span_label(doc.since, doc.until));
-    let _ = writeln!(
-        s,
-        "  {:<20}{:>10}{:>11}{:>11}{:>10}{:>10}{:>11}{:>8}",
-        "service", "uptime", "downtime", "incidents", "MTTR", "longest", "restarts", "alerts"
-    );
+    let mut t = Table::new(&[
+        ("service", Align::Left),
+        ("uptime", Align::Right),
+        ("downtime", Align::Right),
+        ("incidents", Align::Right),
+        ("MTTR", Align::Right),
+        ("longest", Align::Right),
+        ("restarts", Align::Right),
+        ("alerts", Align::Right),
+    ])
+    .indent("  ");
     for l in &doc.services {
-        let _ = writeln!(
-            s,
-            "  {:<20}{:>10}{:>11}{:>11}{:>10}{:>10}{:>11}{:>8}",
+        t.row(vec![
             clean(&l.name),
             percent(l.uptime),
             dur(l.downtime_s),
-            l.incidents,
+            l.incidents.to_string(),
             dur_opt(l.mttr_s),
             dur_opt(l.longest_s),
             format!("{}/{}", l.restarts.ok, l.restarts.failed),
-            l.alerts
-        );
+            l.alerts.to_string(),
+        ]);
     }
+    s.push_str(&t.render());
     let _ = writeln!(
         s,
         "uptime = (up + degraded) / (up + degraded + down) over covered, unmuted time; restarts ok/failed"
@@ -295,6 +358,7 @@ pub fn md_escape(s: &str) -> String {
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
             '&' => out.push_str("&amp;"),
+            c if crate::text::is_format(c) => {}
             c if c.is_control() => out.push(' '),
             c => out.push(c),
         }
@@ -368,4 +432,131 @@ pub fn report_markdown(doc: &ReportDoc) -> String {
         );
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::query::{Bucket, Cause, LatencyFigures, RestartCounts, ServiceSla};
+
+    const LONG: &str = "NeuroSphere SendTextended";
+
+    fn incident(service: &str) -> Incident {
+        Incident {
+            id: 1,
+            service: service.into(),
+            started_at: Timestamp(1_796_603_426_250),
+            ended_at: Some(Timestamp(1_796_603_450_250)),
+            duration_s: 24.0,
+            cause: Some(Cause {
+                kind: "tcp".into(),
+                target: "127.0.0.1:5000".into(),
+                reason: Some("refused".into()),
+                detail: "connection refused".into(),
+            }),
+            restarts: Vec::new(),
+            alerted: true,
+            muted: false,
+            alerts: 1,
+            diagnosis: None,
+        }
+    }
+
+    /// The cells, found left to right on one line, are at least two blanks apart.
+    #[track_caller]
+    fn columns_apart(text: &str, cells: &[&str]) {
+        let line = text.lines().find(|l| l.contains(cells[0])).expect(text);
+        let mut at = line.find(cells[0]).expect(text) + cells[0].len();
+        for cell in &cells[1..] {
+            let gap = line[at..].find(cell).unwrap_or_else(|| panic!("{cell:?} missing:\n{text}"));
+            assert!(
+                gap >= 2 && line[at..at + gap].trim().is_empty(),
+                "{cell:?} touches the cell before it:\n{text}"
+            );
+            at += gap + cell.len();
+        }
+    }
+
+    #[test]
+    fn incidents_columns_never_touch() {
+        let text =
+            incidents_text(&IncidentsDoc { incidents: vec![incident(LONG), incident("db")] });
+        columns_apart(
+            &text,
+            &["2026-12-07T00:30:26.250Z", "24s", LONG, "ended", "none", "yes", "tcp"],
+        );
+        let header = text.lines().next().unwrap();
+        let row = text.lines().nth(1).unwrap();
+        assert_eq!(header.find("service"), row.find(LONG), "{text}");
+    }
+
+    #[test]
+    fn report_columns_never_touch() {
+        let doc = ReportDoc {
+            since: Timestamp(1_796_000_000_000),
+            until: Timestamp(1_796_603_450_250),
+            services: vec![ServiceSla {
+                name: LONG.into(),
+                uptime: Some(99.5),
+                downtime_s: 24.0,
+                incidents: 1,
+                mttr_s: Some(24.0),
+                longest_s: Some(24.0),
+                restarts: RestartCounts { ok: 0, failed: 0 },
+                alerts: 1,
+            }],
+            incidents: vec![incident(LONG)],
+        };
+        let text = report_text(&doc);
+        columns_apart(&text, &[LONG, "99.500%", "24s"]);
+        columns_apart(&text, &["2026-12-07T00:30:26.250Z", "24s", LONG, "ended"]);
+    }
+
+    fn bucket(at: i64, up_s: f64, down_s: f64, nodata_s: f64) -> Bucket {
+        Bucket {
+            at: Timestamp(at),
+            up_s,
+            degraded_s: 0.0,
+            down_s,
+            maintenance_s: 0.0,
+            nodata_s,
+            uptime: (up_s + down_s > 0.0).then(|| up_s * 100.0 / (up_s + down_s)),
+            latency_ms: LatencyFigures { min: None, avg: None, max: None },
+            samples: 0,
+        }
+    }
+
+    #[test]
+    fn history_says_no_data_once_not_per_bucket() {
+        let h = 3_600_000;
+        let t0 = 1_796_000_400_000 / h * h;
+        let mut buckets: Vec<Bucket> =
+            (0..100).map(|i| bucket(t0 + i * h, 0.0, 0.0, 3600.0)).collect();
+        buckets.extend((100..108).map(|i| bucket(t0 + i * h, 3600.0, 0.0, 0.0)));
+        let doc = HistoryDoc { service: "web".into(), since: Timestamp(t0), step_s: 3600, buckets };
+        let text = history_text(std::slice::from_ref(&doc), Timestamp(t0 + 108 * h));
+        assert_eq!(text.matches("no data").count(), 2, "the header's column and one run:\n{text}");
+        assert!(text.contains("(100 1h steps)"), "{text}");
+        assert!(text.lines().count() <= 12, "{text}");
+        assert!(text.contains("uptime 100%"), "{text}");
+
+        let empty = HistoryDoc { buckets: doc.buckets[..100].to_vec(), ..doc };
+        let text = history_text(&[empty], Timestamp(t0 + 100 * h));
+        assert_eq!(text.lines().count(), 2, "{text}");
+        assert!(text.contains("no data in any of the 100 1h steps"), "{text}");
+    }
+
+    #[test]
+    fn uptime_is_100_only_without_down_time_and_below_shows_below() {
+        assert_eq!(percent(Some(100.0)), "100%");
+        assert_eq!(percent(Some(99.99999)), "99.999%");
+        // A fraction of a second down is not "0s" beside a 99.999%.
+        assert_eq!(dur(0.4), "<1s");
+        assert_eq!(dur(0.0), "0s");
+        let h = 3_600_000;
+        let buckets: Vec<Bucket> =
+            (0..24).map(|i| bucket(i * h, 3599.9 + (i as f64) * 1e-7, 0.0, 0.1)).collect();
+        let doc = HistoryDoc { service: "web".into(), since: Timestamp(0), step_s: 3600, buckets };
+        assert!(history_text(&[doc], Timestamp(24 * h)).contains("uptime 100%,"));
+    }
 }

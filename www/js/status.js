@@ -317,6 +317,30 @@
     return e;
   }
 
+  // A kind's `values` (disk, memory, load, pressure, …), read generically:
+  // a name's suffix says its unit (_pct percent, _bytes bytes, _s seconds).
+  function fmtBytes(b) {
+    var u = ['B', 'kB', 'MB', 'GB', 'TB', 'PB'], i = 0;
+    while (Math.abs(b) >= 1000 && i < u.length - 1) { b /= 1000; i++; }
+    return i === 0 ? Math.round(b) + ' B' : b.toFixed(1) + ' ' + u[i];
+  }
+  function fmtValue(name, v) {
+    if (v == null) return 'n/a';
+    if (/_pct$/.test(name)) return v.toFixed(1) + '%';
+    if (/_bytes$/.test(name)) return fmtBytes(v);
+    if (/_s$/.test(name)) return fmtDur(v * 1000);
+    return Math.round(v) === v ? String(v) : v.toFixed(2);
+  }
+  function valueLabel(name) { return String(name).replace(/_(pct|bytes|s)$/, '').replace(/_/g, ' '); }
+  function valuesEl(ck) {
+    var vals = ck.values && typeof ck.values === 'object' && !Array.isArray(ck.values) ? ck.values : null;
+    if (!vals) return null;
+    var parts = Object.keys(vals).map(function (k) { return valueLabel(k) + ' ' + fmtValue(k, num(vals[k])); });
+    if (!parts.length) return null;
+    var e = h('span', 'css-ss-values', parts.join(' \u00B7 '));
+    return e;
+  }
+
   function pill(status, extraCls) {
     var s = st(status);
     var p = h('span', 'css-ss-pill css-ss-s-' + s + (extraCls ? ' ' + extraCls : ''));
@@ -1044,7 +1068,7 @@
       if (ck.reason != null) parts.push('reason: ' + String(ck.reason));
       var cl2 = num(ck.latency_ms);
       if (cl2 != null) parts.push('latency: ' + fmtLat(cl2));
-      var extras = [certEl(ck, now), pingEl(ck, now)].filter(function (x) { return x; });
+      var extras = [certEl(ck, now), pingEl(ck, now), valuesEl(ck)].filter(function (x) { return x; });
       if (parts.length || extras.length) {
         var meta = h('div', 'css-ss-cmeta', parts.join(' \u00B7 '));
         extras.forEach(function (x, i) {

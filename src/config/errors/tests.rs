@@ -9,7 +9,8 @@
 
 use crate::config::parse;
 use crate::config::raw::RawConfig;
-use crate::config::schema::{KEYS, Kind};
+use crate::config::schema::{Kind, rows};
+use crate::probe::owned::KeyType;
 use serde_saphyr::Error as YamlError;
 use std::path::Path;
 
@@ -353,7 +354,7 @@ fn samples(pattern: &str, kind: Kind) -> Samples {
         },
         Kind::List => {
             let entry = format!("{pattern}[]");
-            let entry_kind = KEYS.iter().find(|(p, _)| *p == entry).map(|(_, k)| *k);
+            let entry_kind = rows().iter().find(|(p, _)| *p == entry).map(|(_, k)| *k);
             let entry_kind = entry_kind.unwrap_or_else(|| panic!("{pattern}: no row {entry}"));
             // A list of structs is right in the base already.
             let right = match samples(&entry, entry_kind).right.first() {
@@ -385,6 +386,8 @@ fn samples(pattern: &str, kind: Kind) -> Samples {
             refused: vec![],
             right: vec![m(&[("'/status'", s("ok"))])],
         },
+        Kind::CheckType => samples(pattern, Kind::OneOf(crate::config::raw::CheckKind::names())),
+        Kind::Owned(t) => owned_samples(t),
         Kind::Headers => Samples {
             expected: "a mapping of `Header-Name: value` lines".into(),
             wrong: vec![
@@ -396,6 +399,34 @@ fn samples(pattern: &str, kind: Kind) -> Samples {
             right: vec![s("{X-A: b}"), m(&[("Authorization", s("Bearer x"))])],
         },
     }
+}
+
+/// The keys of owned kinds (`probe::owned`), typed by the validator.
+fn owned_samples(t: KeyType) -> Samples {
+    let wrong = |scalars: Vec<(Y, &'static str)>| [scalars, not_scalars()].concat();
+    let (wrong, right) = match t {
+        KeyType::Number => (
+            wrong(vec![(s("lots"), "\"lots\""), (s("true"), "\"true\""), (s("'-5'"), "\"-5\"")]),
+            vec![s("80"), s("'80%'"), s("1.5")],
+        ),
+        KeyType::Count => {
+            (wrong(vec![(s("0"), "\"0\""), (s("many"), "\"many\"")]), vec![s("1"), s("3")])
+        }
+        KeyType::Bool => (wrong(vec![(s("maybe"), "\"maybe\"")]), vec![s("true"), s("false")]),
+        KeyType::Duration => {
+            (wrong(vec![(s("soon"), "\"soon\"")]), vec![s("5s"), s("1d"), s("30")])
+        }
+        KeyType::Path => (wrong(vec![(s("''"), "\"\"")]), vec![s("/tmp/x")]),
+        KeyType::Size => (
+            wrong(vec![(s("lots"), "\"lots\""), (s("12 parsecs"), "\"12 parsecs\"")]),
+            vec![s("512MB"), s("'1.5GiB'"), s("1000")],
+        ),
+        KeyType::OneOf(words) => (
+            wrong(vec![(s("zz_unknown"), "\"zz_unknown\"")]),
+            words.iter().map(|w| Y::S(w)).collect(),
+        ),
+    };
+    Samples { expected: t.expected(), wrong, refused: vec![], right }
 }
 
 /// Words of Rust, not of the user's file.
@@ -421,7 +452,7 @@ fn problems(text: &str) -> Vec<String> {
 fn every_key_refuses_wrong_types_in_words_at_the_value() {
     let mut failures = Vec::new();
     let mut cases = 0;
-    for (pattern, kind) in KEYS {
+    for (pattern, kind) in rows() {
         let want = samples(pattern, *kind);
         for (value, found) in &want.wrong {
             cases += 1;
@@ -442,13 +473,13 @@ fn every_key_refuses_wrong_types_in_words_at_the_value() {
         }
     }
     assert!(failures.is_empty(), "{} of {cases}:\n{}", failures.len(), failures.join("\n"));
-    assert!(cases > 3 * KEYS.len(), "{cases}");
+    assert!(cases > 3 * rows().len(), "{cases}");
 }
 
 #[test]
 fn our_own_value_errors_keep_their_words_and_gain_the_key() {
     let mut failures = Vec::new();
-    for (pattern, kind) in KEYS {
+    for (pattern, kind) in rows() {
         for (value, fragment) in samples(pattern, *kind).refused {
             let (text, (line, col)) = doc(pattern, &value);
             let prefix = format!("m.yml:{line}:{col}: {}: ", concrete(pattern));
@@ -469,7 +500,7 @@ fn our_own_value_errors_keep_their_words_and_gain_the_key() {
 
 #[test]
 fn every_key_accepts_right_values() {
-    for (pattern, kind) in KEYS {
+    for (pattern, kind) in rows() {
         for value in samples(pattern, *kind).right {
             let (text, _) = doc(pattern, &value);
             let raw = serde_saphyr::from_str::<RawConfig>(&text);
@@ -499,10 +530,10 @@ fn serde_keys(struct_pattern: &str) -> Vec<&'static str> {
 
 #[test]
 fn the_rows_under_every_struct_are_the_keys_serde_knows() {
-    let structs =
-        std::iter::once("").chain(KEYS.iter().filter(|(_, k)| *k == Kind::Struct).map(|(p, _)| *p));
+    let structs = std::iter::once("")
+        .chain(rows().iter().filter(|(_, k)| *k == Kind::Struct).map(|(p, _)| *p));
     for prefix in structs {
-        let mut rows: Vec<&str> = KEYS
+        let mut keys: Vec<&str> = rows()
             .iter()
             .filter_map(|(p, _)| {
                 if prefix.is_empty() { Some(*p) } else { p.strip_prefix(prefix)?.strip_prefix('.') }
@@ -510,16 +541,20 @@ fn the_rows_under_every_struct_are_the_keys_serde_knows() {
             .filter(|rest| !rest.contains(['.', '[']))
             .collect();
         let mut known = serde_keys(prefix);
-        rows.sort_unstable();
+        keys.sort_unstable();
         known.sort_unstable();
-        assert_eq!(rows, known, "rows under {prefix:?} (left) against raw.rs (right)");
+        assert_eq!(keys, known, "rows under {prefix:?} (left) against raw.rs (right)");
     }
 }
 
 #[test]
 fn the_words_of_each_choice_are_the_ones_serde_knows() {
-    for (pattern, kind) in KEYS {
-        let Kind::OneOf(words) = kind else { continue };
+    for (pattern, kind) in rows() {
+        let words = match kind {
+            Kind::OneOf(words) => *words,
+            Kind::CheckType => crate::config::raw::CheckKind::names(),
+            _ => continue,
+        };
         let (text, _) = doc(pattern, &s("zz_unknown"));
         let e = serde_saphyr::from_str::<RawConfig>(&text).expect_err(pattern);
         match e.without_snippet() {
