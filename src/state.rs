@@ -339,8 +339,8 @@ pub fn settle_restart(s: &mut ServiceState, rec: RestartRecord) {
     }
 }
 
-pub mod loops;
 pub mod hold;
+pub mod loops;
 
 #[cfg(test)]
 mod tests;
