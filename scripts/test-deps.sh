@@ -17,8 +17,10 @@
 #                   made by tests/smtp/venv.sh when the tests first need it)
 #   nginx-light     make test-flask: docs/EMBEDDING.md's nginx location in front of the agent
 #   zsh             the .deb test checks the zsh completion parses
+#   systemd-container debootstrap   make test-systemd: a real systemd in systemd-nspawn
+#                   (the .deb's units; the diagnosis against the real journal)
 set -eu
-pkgs="chromium prometheus prometheus-alertmanager monitoring-plugins-basic lintian dpkg-dev fakeroot binutils man-db systemd shellcheck nodejs procps curl openssl python3 python3-venv nginx-light zsh"
+pkgs="chromium prometheus prometheus-alertmanager monitoring-plugins-basic lintian dpkg-dev fakeroot binutils man-db systemd shellcheck nodejs procps curl openssl python3 python3-venv nginx-light zsh systemd-container debootstrap"
 missing=""
 for p in $pkgs; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

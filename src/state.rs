@@ -346,7 +346,7 @@ pub fn settle_restart(s: &mut ServiceState, rec: RestartRecord) {
 }
 
 pub mod hold;
-
 pub mod loops;
+
 #[cfg(test)]
 mod tests;

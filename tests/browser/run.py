@@ -1081,6 +1081,21 @@ def scenario_page(args, state, base, fixture, path, label, history_prefix=None, 
             details = [n.text() for n in root.find_all(cls="css-ss-cdetail")]
             c.ok(XSS in details, "%s: XSS probe detail not rendered as text (details: %r)"
                  % (label, details))
+            # the down card's diagnosis, unfolded: result, exit, OOM, and the journal as text
+            # in a scrolling monospace block (a line that is HTML stays text)
+            diags = root.find_all(cls="css-ss-diag")
+            c.ok(len(diags) == 1, "%s: %d diagnosis blocks, the fixture has one" % (label, len(diags)))
+            if diags:
+                text = diags[0].text()
+                for want in ("result", "oom-kill", "killed by SIGKILL", "out-of-memory", "disks over warn: /var"):
+                    c.ok(want in text, "%s: diagnosis lacks %r: %r" % (label, want, text[:400]))
+                pres = diags[0].find_all("pre", cls="css-ss-journal")
+                c.ok(len(pres) == 1 and XSS in pres[0].text() and "Failed with result 'oom-kill'" in pres[0].text(),
+                     "%s: the journal lines are not shown as text: %r" % (label, [p.text() for p in pres]))
+                c.ok(not diags[0].find_all("img"), "%s: a journal line became an <img>" % label)
+            outcomes = [n.text() for n in root.find_all(cls="css-ss-outcome")]
+            c.ok("still down" in outcomes and "pending" in outcomes,
+                 "%s: restart outcomes not shown: %r" % (label, outcomes))
     return [c] + extra
 
 

@@ -1,6 +1,6 @@
 #!/bin/bash
-# Opt-in test of the .deb under a real systemd (this machine has no systemd as
-# PID 1, so test-deb.sh can only verify the units statically):
+# The .deb under a real systemd, part of `make test` (this machine has no
+# systemd as PID 1, so test-deb.sh can only verify the units statically):
 #
 #   bash tests/packaging/test-systemd.sh target/release/chatstack-status
 #   bash tests/packaging/test-systemd.sh --clean      # delete the cached rootfs
@@ -12,7 +12,11 @@
 # plugins, HTTP, SIGHUP reload, healing through the polkit rule (a dummy
 # chatstack.service gets restarted), the one-shot timer unit treating exit 2
 # as success, graceful stop, restart on upgrade, remove/purge with systemd
-# running, the watchdog, and install.sh and its --uninstall on such a host.
+# running, the watchdog, and install.sh and its --uninstall on such a host;
+# and the why against the real thing: a unit that prints a line and exits 1
+# (exit_code 1 and that line from the journal), a MemoryMax= unit that is
+# OOM-killed, Restart=always dying every second (crash_loop), a restart that
+# does not help (still_down), MemoryCurrent of a running unit.
 #
 # Needs root and: apt-get install systemd-container debootstrap. The first run
 # debootstraps a rootfs (about 270 MB, from the Debian mirror) into
@@ -218,6 +222,97 @@ ns systemctl reload $PKG.service
 wait_for "systemctl reload (SIGHUP) is logged as a reload" 10 \
     check_journal $PKG.service "reloaded /etc/$PKG/monitor.yml"
 is "still active after reload" "$(ns systemctl is-active $PKG.service)" active
+
+echo "# the why under a real systemd: exit status and the journal, OOM kill, crash loop, outcome, memory"
+why_started=$(date +%s)
+ns sh -c "cat >/etc/systemd/system/why-exit.service" <<'EOF'
+[Service]
+ExecStart=/bin/sh -c 'echo "why-marker: the last words before exit 1"; exit 1'
+EOF
+ns sh -c "cat >/etc/systemd/system/why-oom.service" <<'EOF'
+[Service]
+MemoryMax=24M
+MemorySwapMax=0
+ExecStart=/bin/sh -c 'x=$(head -c 300000000 /dev/zero | tr "\\000" a); echo survived'
+EOF
+ns sh -c "cat >/etc/systemd/system/why-loop.service" <<'EOF'
+[Unit]
+StartLimitIntervalSec=0
+[Service]
+Restart=always
+RestartSec=1
+ExecStart=/bin/sh -c 'sleep 1; exit 1'
+EOF
+ns sh -c "cat >/etc/systemd/system/why-run.service" <<'EOF'
+[Service]
+ExecStart=/bin/sleep infinity
+EOF
+ns mkdir -p /tmp/why
+ns sh -c "cat >/tmp/why/monitor.yml" <<'EOF'
+interval: 2s
+timeout: 2s
+status_file: /tmp/why/status.json
+state_file: /tmp/why/state.json
+history_db: /tmp/why/history.db
+heal: {after_failures: 1, grace: 0s, max_restarts: 1}
+crash_loop: {restarts: 3, within: 10m}
+services:
+  - name: WhyExit
+    unit: why-exit.service
+  - name: WhyOom
+    unit: why-oom.service
+  - name: WhyLoop
+    unit: why-loop.service
+  - name: WhyRun
+    unit: why-run.service
+    port: 1
+EOF
+ns systemctl daemon-reload
+ns systemctl start why-exit.service why-oom.service why-loop.service why-run.service >/dev/null 2>&1
+# shellcheck disable=SC2317 # called through wait_for
+unit_is() { [ "$(ns systemctl show -p "$2" --value "$1")" = "$3" ]; }
+wait_for "why-exit.service failed with exit-code" 20 unit_is why-exit.service Result exit-code
+wait_for "why-oom.service was OOM-killed (Result=oom-kill)" 30 unit_is why-oom.service Result oom-kill
+why_check() { ns /mnt/pkg/$PKG check -c /tmp/why/monitor.yml >/dev/null 2>&1; }
+# field SERVICE PYTHON-EXPRESSION-ON-s: its value in the status file (JSON unless a string)
+field() {
+    ns cat /tmp/why/status.json | python3 -c "import json,sys
+d=json.load(sys.stdin); s=[x for x in d['services'] if x['name']=='$1'][0]
+v=$2
+print(v if isinstance(v, str) else json.dumps(v))" 2>&1
+}
+why_check
+is "WhyExit: the diagnosis has exit_code 1" "$(field WhyExit "s['incident']['diagnosis']['unit']['exit_code']")" 1
+is "WhyExit: ...and result exit-code" "$(field WhyExit "s['incident']['diagnosis']['unit']['result']")" exit-code
+is "WhyExit: the line it printed, from the real journal" \
+    "$(field WhyExit "any('why-marker: the last words before exit 1' in l for l in s['incident']['diagnosis']['journal'])")" true
+is "WhyExit: journalctl answered (journal_error null)" "$(field WhyExit "s['incident']['diagnosis']['journal_error']")" null
+is "WhyOom: Result=oom-kill in the diagnosis" "$(field WhyOom "s['incident']['diagnosis']['unit']['result']")" oom-kill
+is "WhyOom: oom_kill true" "$(field WhyOom "s['incident']['diagnosis']['oom_kill']")" true
+is "WhyOom: killed by SIGKILL" "$(field WhyOom "s['incident']['diagnosis']['unit']['exit_signal']")" KILL
+mem=$(field WhyRun "s['incident']['diagnosis']['unit']['memory_bytes']")
+case "$mem" in
+    ''|null|*[!0-9]*) not_ok "WhyRun: MemoryCurrent of the running unit reported" "memory_bytes: $mem" ;;
+    *) ok "WhyRun: MemoryCurrent of the running unit reported ($mem bytes)" ;;
+esac
+is "WhyRun: the unit is active in its diagnosis (down by its port)" \
+    "$(field WhyRun "s['incident']['diagnosis']['unit']['active_state']")" active
+# The first run restarted them (after_failures 1): judged at the next cycle (grace 0s).
+sleep 2
+why_check
+is "WhyExit: a restart that does not help is still_down" "$(field WhyExit "s['restarts'][0]['outcome']")" still_down
+# shellcheck disable=SC2317 # called through wait_for
+crash_looping() { why_check; [ "$(field WhyLoop "s['checks'][0]['reason']")" = crash_loop ]; }
+wait_for "WhyLoop: Restart=always dying every second is a crash_loop" 30 crash_looping
+is "WhyLoop: down with it" "$(field WhyLoop "s['status']")" down
+id=$(field WhyExit "s['incident']['id']")
+out=$(ns /mnt/pkg/$PKG incidents -c /tmp/why/monitor.yml --id "$id" 2>&1)
+case "$out" in
+    *"exit code 1"*"why-marker"*) ok "incidents --id $id prints the incident whole" ;;
+    *) not_ok "incidents --id $id prints the incident whole" "$out" ;;
+esac
+ns systemctl stop why-loop.service why-run.service >/dev/null 2>&1
+echo "# (the why section took $(( $(date +%s) - why_started )) s)"
 
 echo "# the watchdog (shortened to 4s by a drop-in)"
 ns mkdir -p /etc/systemd/system/$PKG.service.d

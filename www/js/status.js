@@ -138,6 +138,16 @@
     '.css-ss-why{margin:10px 0 4px}',
     '.css-ss-why h4{margin:0;font-size:12px;font-weight:600;color:var(--ss-muted)}',
     '.css-ss-why .css-ss-checks{margin-top:4px}',
+    /* the why: an open incident's diagnosis, and whether restarts helped */
+    '.css-ss-diag{margin-top:10px;font-size:13px;border-top:1px solid var(--ss-border);padding-top:8px}',
+    '.css-ss-diag h4{margin:0 0 4px;font-size:12px;text-transform:uppercase;letter-spacing:.06em;color:var(--ss-muted)}',
+    '.css-ss-diag dl{display:grid;grid-template-columns:max-content 1fr;gap:2px 10px;margin:0 0 6px}',
+    '.css-ss-diag dt{color:var(--ss-muted)}',
+    '.css-ss-diag dd{margin:0;overflow-wrap:anywhere}',
+    '.css-ss-journal{margin:4px 0 0;max-height:11em;overflow:auto;white-space:pre;padding:6px 8px;border:1px solid var(--ss-border);border-radius:4px;font:12px/1.4 ui-monospace,SFMono-Regular,Menlo,Consolas,"DejaVu Sans Mono",monospace}',
+    '.css-ss-outcome{font-weight:600}',
+    '.css-ss-o-still_down{color:var(--ss-bad,#c62828)}',
+    '.css-ss-o-pending{color:var(--ss-muted)}',
     '.css-ss-restarts{margin-top:10px;font-size:13px}',
     '.css-ss-restarts h4{margin:0 0 4px;font-size:12px;text-transform:uppercase;letter-spacing:.06em;color:var(--ss-muted)}',
     '.css-ss-restarts li{padding:2px 0;overflow-wrap:anywhere}',
@@ -479,6 +489,69 @@
   }
   function fmtSecs(s) { return fmtDur(secs(s) * 1000); }
   function restartsOf(inc) { return objs(inc.restarts); }
+  // Whether a restart helped (`outcome`); null for agents before it existed.
+  var OUTCOMES = { recovered: 'recovered', still_down: 'still down', pending: 'pending' };
+  function outcomeEl(r) {
+    var o = r && typeof r.outcome === 'string' && Object.prototype.hasOwnProperty.call(OUTCOMES, r.outcome)
+      ? r.outcome : null;
+    if (!o) return null;
+    var b = h('span', 'css-ss-outcome css-ss-o-' + o, OUTCOMES[o]);
+    b.setAttribute('data-outcome', o);
+    return b;
+  }
+  // The open incident's diagnosis on a card that is not up: the unit's result and exit, the OOM
+  // kill, the HTTP answer, the host, and the journal's last lines as text in a scrolling block.
+  function diagnosisEl(s) {
+    var inc = s.incident;
+    var d = inc && typeof inc === 'object' ? inc.diagnosis : null;
+    if (!d || typeof d !== 'object') return null;
+    var box = h('div', 'css-ss-diag');
+    box.setAttribute('data-ss-diagnosis', '');
+    var when = parseT(d.captured_at);
+    box.appendChild(h('h4', null, 'Why' + (when != null ? ' \u00B7 captured ' + fmtAbs(when) : '')));
+    var dl = h('dl');
+    var fact = function (k, v) { dl.appendChild(h('dt', null, k)); dl.appendChild(h('dd', 'css-ss-mono', v)); };
+    var u = d.unit;
+    if (u && typeof u === 'object') {
+      fact('unit', String(u.name || '') + ': ' + String(u.active_state || '?') + ' (' + String(u.sub_state || '?') + ')');
+      if (u.result) fact('result', String(u.result));
+      if (num(u.exit_code) != null) fact('exit', 'code ' + num(u.exit_code));
+      if (typeof u.exit_signal === 'string') fact('exit', 'killed by SIG' + u.exit_signal);
+      if (num(u.n_restarts)) fact('systemd restarts', String(num(u.n_restarts)));
+      if (num(u.memory_bytes) != null) fact('memory', fmtBytes(num(u.memory_bytes)));
+    }
+    if (d.oom_kill === true) fact('OOM', 'killed by the out-of-memory killer');
+    var hp = d.http;
+    if (hp && typeof hp === 'object') {
+      fact('HTTP', (num(hp.status) != null ? String(num(hp.status)) : 'no answer') +
+        (hp.body ? ': ' + String(hp.body) : ''));
+    }
+    var sy = d.system;
+    if (sy && typeof sy === 'object') {
+      var parts = [];
+      if (num(sy.memory_used_pct) != null) parts.push('memory ' + num(sy.memory_used_pct) + '% used');
+      if (num(sy.load_per_cpu) != null) parts.push('load ' + num(sy.load_per_cpu) + ' per CPU');
+      if (Array.isArray(sy.disks_over_warn) && sy.disks_over_warn.length) parts.push('disks over warn: ' + sy.disks_over_warn.map(String).join(', '));
+      if (parts.length) fact('host', parts.join(', '));
+    }
+    var top = objs(d.top_memory);
+    if (top.length) {
+      fact('top memory', top.map(function (p) {
+        return String(p.name) + ' (' + String(p.pid) + ') ' + fmtBytes(num(p.rss_bytes));
+      }).join(', '));
+    }
+    box.appendChild(dl);
+    if (Array.isArray(d.journal)) {
+      box.appendChild(h('div', null, 'Journal, last ' + plural(d.journal.length, 'line', 'lines') + ':'));
+      // textContent only: a journal line is whatever the service printed.
+      var pre = h('pre', 'css-ss-journal', d.journal.map(String).join('\n'));
+      pre.setAttribute('tabindex', '0');
+      box.appendChild(pre);
+    } else if (d.journal_error != null) {
+      box.appendChild(h('div', 'css-ss-empty', 'Journal: ' + String(d.journal_error)));
+    }
+    return box;
+  }
   function restartsSummary(rs) {
     if (!rs.length) return 'no restart';
     var failed = rs.filter(function (r) { return r.ok === false; }).length;
@@ -1115,6 +1188,10 @@
     li.appendChild(hw);
     var hb = this.historyBlock(name, s);
     if (hb) li.appendChild(hb);
+    if (status !== 'up') {
+      var dg = diagnosisEl(s);
+      if (dg) li.appendChild(dg);
+    }
 
     // checks (expandable)
     var checks = (Array.isArray(s.checks) ? s.checks : []).filter(function (x) { return x && typeof x === 'object'; });
@@ -1143,6 +1220,8 @@
         if (t != null) item.appendChild(timeEl(t, 'ago'));
         item.appendChild(document.createTextNode(' \u2014 '));
         item.appendChild(h('b', r.ok === false ? 'css-ss-bad' : null, r.ok === false ? 'FAILED' : 'ok'));
+        var oc = outcomeEl(r);
+        if (oc) { item.appendChild(document.createTextNode(', ')); item.appendChild(oc); }
         if (r.detail != null) item.appendChild(document.createTextNode(': '));
         if (r.detail != null) item.appendChild(h('span', 'css-ss-mono', String(r.detail)));
         rl.appendChild(item);
@@ -1581,6 +1660,8 @@
       var t = parseT(r.at);
       if (t != null) item.appendChild(document.createTextNode(fmtHM(t) + ' '));
       item.appendChild(h('b', r.ok === false ? 'css-ss-bad' : null, r.ok === false ? 'FAILED' : 'ok'));
+      var oc = outcomeEl(r);
+      if (oc) { item.appendChild(document.createTextNode(' ')); item.appendChild(oc); }
       if (t != null) item.setAttribute('title', 'systemctl restart at ' + fmtAbs(t));
       heal.appendChild(item);
     });
