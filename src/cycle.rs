@@ -69,7 +69,10 @@ pub fn run(
         .collect();
 
     let checks: Vec<_> = selected.iter().flat_map(|s| s.checks.iter().cloned()).collect();
-    let ctx = push_context(&selected, state, Timestamp::now());
+    let mut ctx = push_context(&selected, state, Timestamp::now());
+    // /proc once per cycle: the memory and load checks and the system block.
+    let figures = std::sync::Arc::new(crate::probe::host::Figures::read());
+    ctx.host = Some(std::sync::Arc::clone(&figures));
     let mut outcomes = runner::run_all(checks, config.workers, ctx).into_iter();
     let mut per_service: Vec<Vec<Outcome>> =
         selected.iter().map(|s| outcomes.by_ref().take(s.checks.len()).collect()).collect();
@@ -212,6 +215,7 @@ pub fn run(
         overall,
         duration_ms: status::ms(started.elapsed()),
         services: reports,
+        system: Some(Box::new(status::System::from_figures(&figures, now))),
     };
     let raised = notify::raise(config, state, &doc, &notes);
     CycleOutput { doc, notes, previous, raised, restarts: ran }

@@ -23,12 +23,14 @@ pub enum EventName {
     Restart,
     HealSuspended,
     Test,
+    /// The host booted since the last cycle (its boot id changed).
+    Rebooted,
 }
 
 impl EventName {
     /// Every event word, as serde spells them (the table test checks).
     pub const NAMES: &'static [&'static str] =
-        &["down", "up", "degraded", "reminder", "restart", "heal_suspended", "test"];
+        &["down", "up", "degraded", "reminder", "restart", "heal_suspended", "test", "rebooted"];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -39,6 +41,7 @@ impl EventName {
             EventName::Restart => "restart",
             EventName::HealSuspended => "heal_suspended",
             EventName::Test => "test",
+            EventName::Rebooted => "rebooted",
         }
     }
 }

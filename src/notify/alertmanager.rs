@@ -153,6 +153,7 @@ fn probe_event(r: &ServiceReport, event: EventName, host: &str, at: Timestamp) -
         text: String::new(),
         down_for_s: None,
         also_affected: Vec::new(),
+        previous_boot_last_cycle_at: None,
         restart_ok: None,
         checks: Vec::new(),
     }
@@ -353,6 +354,7 @@ mod tests {
             overall: Health::Up,
             duration_ms: 1.0,
             services,
+            system: None,
         };
         let n = &c.notify[0];
         let crate::config::NotifierKind::Alertmanager(am) = &n.kind else { panic!("am") };
@@ -409,6 +411,7 @@ mod tests {
             overall: Health::Degraded,
             duration_ms: 1.0,
             services: vec![report("db", Health::Down, false)],
+            system: None,
         };
         let s = st.services.get_mut("db").expect("db");
         s.alerted = Some(Health::Down);

@@ -63,6 +63,10 @@ pub struct Event {
     /// down alerts are folded into this one.
     #[serde(default)]
     pub also_affected: Vec<String>,
+    /// A `rebooted` event: the previous boot's last cycle (the host was
+    /// down, or at least unwatched, from then until `since`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_boot_last_cycle_at: Option<Timestamp>,
     /// For `restart` events: whether the restart command succeeded.
     #[serde(default)]
     pub restart_ok: Option<bool>,
@@ -186,6 +190,7 @@ pub fn evaluate(
             text,
             down_for_s: None,
             also_affected: Vec::new(),
+            previous_boot_last_cycle_at: None,
             restart_ok,
             checks: report.checks.clone(),
         });
@@ -354,6 +359,7 @@ fn build(svc: &Service, r: &ServiceReport, kind: Kind, host: &str, now: Timestam
         text,
         down_for_s: down_for.map(|d| d.as_secs()),
         also_affected: Vec::new(),
+        previous_boot_last_cycle_at: None,
         restart_ok: None,
         checks: r.checks.clone(),
     }

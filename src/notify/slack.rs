@@ -28,6 +28,7 @@ pub fn slack_text(e: &Event) -> String {
         (EventName::Restart, _) => ":arrows_counterclockwise:",
         (EventName::HealSuspended, _) => ":warning:",
         (EventName::Test, _) => ":white_check_mark:",
+        (EventName::Rebooted, _) => ":arrows_counterclockwise:",
     };
     let text = e.text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
     format!("{icon} {text}")

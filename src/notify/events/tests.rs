@@ -84,6 +84,7 @@ impl Sim {
             overall: U,
             duration_ms: 1.0,
             services,
+            system: None,
         };
         evaluate(&self.config, &mut self.state, &doc, &notes, self.now)
     }
@@ -288,6 +289,7 @@ fn alerting_judges_a_mute_at_the_cycles_time_like_healing() {
         overall: D,
         duration_ms: 1.0,
         services: vec![report("s", D, cycle_at)],
+        system: None,
     };
     // `raise` is what both `check` and the daemon's cycle call.
     let raised = crate::notify::raise(&config, &mut state, &doc, &[]);
