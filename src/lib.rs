@@ -11,7 +11,9 @@ pub mod cli;
 pub mod config;
 pub mod cycle;
 pub mod daemon;
+pub mod diagnosis;
 pub mod error;
+pub mod fleet;
 pub mod fsutil;
 pub mod heal;
 #[cfg(test)]
@@ -32,6 +34,7 @@ pub mod suggest;
 pub mod table;
 #[cfg(test)]
 mod testing;
+pub mod text;
 pub mod time;
 
 use std::process::ExitCode;

@@ -23,14 +23,28 @@ pub enum EventName {
     Restart,
     HealSuspended,
     Test,
+    /// The service's status keeps changing (`flap`): one event instead of each transition.
+    Flapping,
+    /// It kept one status for `flap.window` results.
+    FlappingEnded,
     /// The host booted since the last cycle (its boot id changed).
     Rebooted,
 }
 
 impl EventName {
     /// Every event word, as serde spells them (the table test checks).
-    pub const NAMES: &'static [&'static str] =
-        &["down", "up", "degraded", "reminder", "restart", "heal_suspended", "test", "rebooted"];
+    pub const NAMES: &'static [&'static str] = &[
+        "down",
+        "up",
+        "degraded",
+        "reminder",
+        "restart",
+        "heal_suspended",
+        "test",
+        "flapping",
+        "flapping_ended",
+        "rebooted",
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -41,6 +55,8 @@ impl EventName {
             EventName::Restart => "restart",
             EventName::HealSuspended => "heal_suspended",
             EventName::Test => "test",
+            EventName::Flapping => "flapping",
+            EventName::FlappingEnded => "flapping_ended",
             EventName::Rebooted => "rebooted",
         }
     }

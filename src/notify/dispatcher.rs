@@ -481,6 +481,7 @@ mod tests {
             previous_boot_last_cycle_at: None,
             restart_ok: None,
             checks: Vec::new(),
+            diagnosis: None,
         };
         let d = Delivery {
             id: id.to_string(),

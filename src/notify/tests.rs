@@ -31,6 +31,7 @@ fn event(service: &str, event: EventName, previous: Option<Health>) -> Event {
         previous_boot_last_cycle_at: None,
         restart_ok: None,
         checks: Vec::new(),
+        diagnosis: None,
     }
 }
 
