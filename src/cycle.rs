@@ -65,6 +65,8 @@ enum Pending {
 pub struct Probed {
     started: Instant,
     outcomes: Vec<Vec<Option<Outcome>>>,
+    /// The host's figures, read once for the probes and the system block.
+    figures: std::sync::Arc<crate::probe::host::Figures>,
 }
 
 fn selected<'a>(config: &'a Config, opts: &CycleOptions) -> Vec<&'a Service> {
@@ -83,7 +85,10 @@ pub fn probe(config: &Config, opts: &CycleOptions) -> Probed {
     let is_push = |c: &&crate::probe::Check| matches!(c.probe, Probe::Push(_));
     let checks: Vec<_> =
         selected.iter().flat_map(|s| s.checks.iter().filter(|c| !is_push(c)).cloned()).collect();
-    let ctx = CycleCtx { now: Timestamp::now(), ..CycleCtx::default() };
+    // /proc once per cycle: the memory and load checks and the system block.
+    let figures = std::sync::Arc::new(crate::probe::host::Figures::read());
+    let host = Some(std::sync::Arc::clone(&figures));
+    let ctx = CycleCtx { now: Timestamp::now(), host, ..CycleCtx::default() };
     let mut outcomes = runner::run_all(checks, config.workers, ctx).into_iter();
     let outcomes = selected
         .iter()
@@ -91,7 +96,7 @@ pub fn probe(config: &Config, opts: &CycleOptions) -> Probed {
             s.checks.iter().map(|c| if is_push(&c) { None } else { outcomes.next() }).collect()
         })
         .collect();
-    Probed { started, outcomes }
+    Probed { started, outcomes, figures }
 }
 
 /// Runs one cycle, updating `state` in place: `probe` then `apply` (for
@@ -123,7 +128,7 @@ pub fn apply(
     persist: &mut Persist<'_>,
     history: &mut store::Recorder,
 ) -> CycleOutput {
-    let Probed { started, outcomes } = probed;
+    let Probed { started, outcomes, figures } = probed;
     let selected = selected(config, opts);
     // Push checks are judged now, from the pings the state holds under the
     // lock: one that came in while the others were probed counts.
@@ -313,6 +318,7 @@ pub fn apply(
         history: config.history_store.path.as_ref().map(|_| status::HistoryInfo {
             retention_s: config.history_store.retention.rollups.as_secs(),
         }),
+        system: Some(Box::new(status::System::from_figures(&figures, now))),
     };
     let raised = notify::raise(config, state, &doc, &notes);
     CycleOutput { doc, notes, previous, raised, restarts: ran, outcomes: judged, opened, captures }

@@ -272,7 +272,41 @@ fn render_with(doc: Option<&StatusDoc>, now: Timestamp, with_age: bool) -> Strin
         }
     }
     owned_families(&mut o, doc);
+    system_families(&mut o, doc);
     o
+}
+
+/// A derived figure without float noise (`0.491`, not `0.49100000000000005`).
+fn tidy(v: f64) -> f64 {
+    (v * 1e6).round() / 1e6
+}
+
+/// The host's own figures, from the status's `system` block.
+fn system_families(o: &mut String, doc: &StatusDoc) {
+    let Some(sys) = &doc.system else { return };
+    if let Some(pct) = sys.memory.as_ref().and_then(|m| m.used_pct) {
+        family(
+            o,
+            "chatstack_memory_used_ratio",
+            "gauge",
+            "Memory in use (0-1): MemTotal not MemAvailable.",
+        );
+        let _ = writeln!(o, "chatstack_memory_used_ratio {}", tidy(pct / 100.0));
+    }
+    if let (Some(load), Some(cpus)) = (sys.load, sys.cpus.filter(|c| *c > 0)) {
+        family(o, "chatstack_load_per_cpu", "gauge", "Load average divided by the online CPUs.");
+        for (window, v) in ["1m", "5m", "15m"].iter().zip(load) {
+            let _ = writeln!(
+                o,
+                "chatstack_load_per_cpu{{window=\"{window}\"}} {}",
+                v / f64::from(cpus)
+            );
+        }
+    }
+    if let Some(t) = sys.booted_at {
+        family(o, "chatstack_boot_time_seconds", "gauge", "Unix time the host booted.");
+        let _ = writeln!(o, "chatstack_boot_time_seconds {}", t.0.div_euclid(1000));
+    }
 }
 
 /// The families the kinds that own their keys declare (`probe::KINDS`),
@@ -293,7 +327,7 @@ fn owned_families(o: &mut String, doc: &StatusDoc) {
                     );
                     // One sample per series: a second check of the same target adds nothing.
                     if !lines.iter().any(|l| l.starts_with(&format!("{series} "))) {
-                        lines.push(format!("{series} {}", v * m.scale));
+                        lines.push(format!("{series} {}", tidy(v * m.scale)));
                     }
                 }
             }

@@ -156,12 +156,23 @@ impl ServiceState {
     }
 }
 
+/// The boot a cycle last ran in.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BootMark {
+    pub id: String,
+    pub last_cycle_at: Timestamp,
+}
+
 /// The state file.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct StateFile {
     pub schema: u32,
     pub services: BTreeMap<String, ServiceState>,
+    /// The boot this host was last seen in, and that boot's last cycle: a
+    /// different boot id raises one `rebooted` event.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub boot: Option<BootMark>,
     /// The outbox: deliveries not yet done, retried by whichever run comes
     /// next (kept as JSON so one unreadable entry cannot spoil the file).
     pub undelivered: Vec<serde_json::Value>,

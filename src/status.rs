@@ -31,6 +31,10 @@ pub struct StatusDoc {
     /// a dashboard asks for no more than this.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub history: Option<HistoryInfo>,
+    /// The host itself: boot, uptime, CPUs, load, memory (absent where
+    /// /proc could not be read).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub system: Option<Box<System>>,
 }
 
 /// The status document's `"history": {"retention_s": N}`.
@@ -38,6 +42,49 @@ pub struct StatusDoc {
 pub struct HistoryInfo {
     /// `retention.rollups` in seconds: the longest `since` `/api/history` takes.
     pub retention_s: u64,
+}
+
+/// The status's `system` block.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct System {
+    pub boot_id: Option<String>,
+    pub booted_at: Option<Timestamp>,
+    pub uptime_s: Option<u64>,
+    pub cpus: Option<u32>,
+    /// 1, 5 and 15 minute load averages.
+    pub load: Option<[f64; 3]>,
+    pub memory: Option<SystemMemory>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SystemMemory {
+    pub total_bytes: u64,
+    pub available_bytes: u64,
+    pub used_pct: Option<f64>,
+    pub swap_total_bytes: u64,
+    pub swap_used_pct: Option<f64>,
+}
+
+impl System {
+    /// The block from what the cycle read, as of `now`.
+    pub fn from_figures(f: &crate::probe::host::Figures, now: Timestamp) -> Self {
+        let uptime_s = f.uptime.map(|u| u.as_secs());
+        System {
+            boot_id: f.boot_id.clone(),
+            booted_at: uptime_s
+                .map(|s| Timestamp((now.0 - s as i64 * 1000).div_euclid(1000) * 1000)),
+            uptime_s,
+            cpus: f.cpus,
+            load: f.load,
+            memory: f.memory.map(|m| SystemMemory {
+                total_bytes: m.total,
+                available_bytes: m.available,
+                used_pct: m.used_pct(),
+                swap_total_bytes: m.swap_total,
+                swap_used_pct: m.swap_used_pct(),
+            }),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

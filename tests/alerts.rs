@@ -1105,6 +1105,52 @@ fn a_dead_or_hanging_alertmanager_member_never_holds_back_the_other_in_run() {
     }
 }
 
+#[test]
+fn a_new_boot_id_raises_one_rebooted_event_with_the_previous_boots_last_cycle() {
+    let r = Receiver::new(Mode::Status(200));
+    // The webhook takes only service `other`'s events: a reboot is the host's news, so it comes anyway.
+    let env = web_env(&r, "", "");
+    let text = std::fs::read_to_string(env.config_path()).unwrap();
+    env.write(
+        "monitor.yml",
+        &text.replace("headers: {X-Env: test}}", "headers: {X-Env: test}, services: [other]}"),
+    );
+    set_up(&env, "web", true);
+    env.check(&[]).code(0);
+    let boot_id = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap();
+    let state = env.state();
+    assert_eq!(state["boot"]["id"], boot_id.trim(), "{state:#}");
+    assert!(r.requests().is_empty(), "the first boot seen is no news: {:?}", r.requests());
+
+    // As if the last cycle had run in another boot, at a known time.
+    let mut state = env.state();
+    state["boot"] = serde_json::json!({"id": "0e0e0e0e-previous-boot", "last_cycle_at": "2026-11-28T03:00:00Z"});
+    std::fs::write(env.state_path(), serde_json::to_vec(&state).unwrap()).unwrap();
+    env.check(&[]).code(0);
+    env.check(&[]).code(0);
+    assert_eq!(r.kinds("/hook"), ["rebooted"], "{:#?}", r.requests());
+    for prefix in ["/slack", "/twilio"] {
+        let got = r.delivered(prefix);
+        assert_eq!(got.len(), 1, "{prefix}: {got:#?}");
+        let text = if prefix == "/slack" {
+            got[0].json()["text"].as_str().unwrap_or_default().to_string()
+        } else {
+            got[0].form("Body").unwrap_or_default()
+        };
+        assert!(
+            text.contains("rebooted") && text.contains("2026-11-28T03:00:00Z"),
+            "{prefix}: {text}"
+        );
+    }
+    let e = r.delivered("/hook")[0].json();
+    assert_eq!(e["event"], "rebooted");
+    assert_eq!(e["previous_boot_last_cycle_at"], "2026-11-28T03:00:00Z");
+    assert!(e["since"].as_str().is_some_and(|s| s.ends_with('Z')), "booted at: {e:#}");
+    assert!(e["text"].as_str().unwrap().contains("rebooted"), "{e:#}");
+    assert!(e["text"].as_str().unwrap().contains("2026-11-28T03:00:00Z"), "{e:#}");
+    assert_eq!(env.state()["boot"]["id"], boot_id.trim());
+}
+
 /// Issue 18 #11: a receiver answering 500 that quotes the bearer token
 /// right where the answer used to be cut (31 of its 36 characters survived
 /// the cut, and so the scrubbing): no 6 characters of it reach the log or

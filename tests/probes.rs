@@ -1143,3 +1143,135 @@ fn disk_config_errors_are_located() {
         assert!(out.stderr.contains(&line), "missing {line}\n{}", out.stderr);
     }
 }
+
+// ---- memory, load, pressure: /proc files of known content in a private mount namespace ----
+
+#[test]
+fn memory_load_and_pressure_from_proc_files_of_known_content() {
+    if !crate::history::can_mount() {
+        return;
+    }
+    let env = Env::new();
+    let fake = |name: &str, text: &str| env.write(&format!("fake/{name}"), text);
+    let meminfo = fake(
+        "meminfo",
+        "MemTotal:        1000000 kB\nMemFree:          50000 kB\nMemAvailable:     100000 kB\nSwapTotal:        400000 kB\nSwapFree:         100000 kB\n",
+    );
+    let loadavg = fake("loadavg", "6.00 4.00 2.00 3/456 7890\n");
+    let online = fake("online", "0-3\n");
+    fake(
+        "pressure/cpu",
+        "some avg10=30.00 avg60=25.00 avg300=20.00 total=1\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=0\n",
+    );
+    fake(
+        "pressure/io",
+        "some avg10=1.00 avg60=1.00 avg300=1.00 total=1\nfull avg10=60.00 avg60=50.00 avg300=40.00 total=9\n",
+    );
+    let pressure = env.path("fake/pressure");
+    let svc = |name: &str, check: &str| format!("  - name: {name}\n    checks:\n      - {check}\n");
+    env.config(&format!(
+        "services:\n{}{}{}{}{}{}{}",
+        svc("ram", "{type: memory, warn: 85, crit: 95}"),
+        svc("swap", "{type: memory, warn: 95, crit: 99, swap_warn: 50, swap_crit: '70%'}"),
+        svc("load5", "{type: load, warn: 0.9, crit: 3}"),
+        svc("load1", "{type: load, window: 1m, warn: 0.9, crit: 1.4}"),
+        svc("cpu", "{type: pressure, resource: cpu}"),
+        svc("io", "{type: pressure, resource: io, full: true}"),
+        svc("nopsi", "{type: pressure, resource: memory}"),
+    ));
+    let cfg = env.config_path();
+    let json = env.path("out.json");
+    let script = format!(
+        "mount --bind {meminfo:?} /proc/meminfo && mount --bind {loadavg:?} /proc/loadavg && \
+         mount --bind {online:?} /sys/devices/system/cpu/online && \
+         mount --bind {pressure:?} /proc/pressure && \
+         \"$BIN\" check -c {cfg:?} --format json > {json:?}; exit 0"
+    );
+    let out = in_tmpfs(&env, 64, 100, &script);
+    assert_eq!(out.code, 0, "{out:#?}");
+    let doc = crate::util::read_json(&json);
+    let check = |name: &str| crate::util::service_of(&doc, name)["checks"][0].clone();
+
+    let c = check("ram");
+    assert_state(&c, "degraded", Some("memory_used"));
+    assert_eq!(c["values"]["used_pct"], 90.0);
+    assert_eq!(c["values"]["total_bytes"], 1_024_000_000u64);
+    assert_eq!(c["values"]["available_bytes"], 102_400_000u64);
+    assert_eq!(c["values"]["swap_used_pct"], 75.0);
+    let c = check("swap");
+    assert_state(&c, "down", Some("swap_used"));
+
+    let c = check("load5");
+    assert_state(&c, "degraded", Some("load_high"));
+    assert_eq!(
+        c["values"],
+        serde_json::json!({"load1": 6, "load5": 4, "load15": 2, "cpus": 4, "per_cpu": 1})
+    );
+    let c = check("load1");
+    assert_state(&c, "down", Some("load_high"));
+    assert_eq!(c["values"]["per_cpu"], 1.5);
+
+    let c = check("cpu");
+    assert_state(&c, "degraded", Some("pressure_high"));
+    assert_eq!(c["values"], serde_json::json!({"avg10": 30, "avg60": 25, "avg300": 20}));
+    let c = check("io");
+    assert_state(&c, "down", Some("pressure_high"));
+    assert_eq!(c["values"]["avg60"], 50.0);
+    let c = check("nopsi");
+    assert_state(&c, "unknown", Some("check_error"));
+    assert!(c["detail"].as_str().unwrap().contains("/proc/pressure/memory"), "{c:#}");
+
+    // The system block reads the same files.
+    let sys = &doc["system"];
+    assert_eq!(sys["cpus"], 4);
+    assert_eq!(sys["load"], serde_json::json!([6.0, 4.0, 2.0]));
+    assert_eq!(sys["memory"]["used_pct"], 90.0);
+    assert_eq!(sys["memory"]["swap_total_bytes"], 409_600_000u64);
+    assert_eq!(sys["memory"]["swap_used_pct"], 75.0);
+}
+
+#[test]
+fn the_system_block_and_its_metrics_describe_this_host() {
+    let env = Env::new();
+    let prom = env.path("host.prom");
+    env.config(&format!(
+        "prom_file: {prom:?}\nservices:\n  - name: Host\n    checks:\n      - {{type: memory, warn: 100, crit: 100}}\n      - {{type: load, warn: 1000, crit: 1000}}\n"
+    ));
+    let doc = env.check(&["--format", "json"]).json();
+    let sys = &doc["system"];
+    let boot_id = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap();
+    assert_eq!(sys["boot_id"], boot_id.trim());
+    let uptime: f64 = std::fs::read_to_string("/proc/uptime")
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let up = sys["uptime_s"].as_f64().unwrap();
+    assert!((up - uptime).abs() < 60.0, "{up} against {uptime}");
+    assert!(sys["booted_at"].as_str().unwrap().ends_with('Z'));
+    assert!(sys["cpus"].as_u64().unwrap() >= 1);
+    assert_eq!(sys["load"].as_array().unwrap().len(), 3);
+    assert!(sys["memory"]["total_bytes"].as_u64().unwrap() > 0);
+    let c = crate::util::service_of(&doc, "Host")["checks"][0].clone();
+    assert_state(&c, "up", None);
+    assert_eq!(c["values"]["total_bytes"], sys["memory"]["total_bytes"]);
+
+    let text = std::fs::read_to_string(&prom).unwrap();
+    crate::util::promtool_lint(text.as_bytes());
+    for family in [
+        "chatstack_memory_used_ratio ",
+        "chatstack_load_per_cpu{window=\"1m\"} ",
+        "chatstack_load_per_cpu{window=\"15m\"} ",
+        "chatstack_boot_time_seconds ",
+    ] {
+        assert!(text.contains(family), "{family} missing:\n{text}");
+    }
+    // Text and Nagios show the values readably.
+    let out = env.check(&[]);
+    assert!(out.stdout.contains("memory RAM: used "), "{}", out.stdout);
+    let nagios = env.check(&["--format", "nagios"]);
+    assert!(nagios.stdout.contains("'Host memory used_pct'="), "{}", nagios.stdout);
+    assert!(nagios.stdout.contains("%;100;100;0;100"), "{}", nagios.stdout);
+}

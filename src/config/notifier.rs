@@ -28,6 +28,8 @@ pub enum EventName {
     Flapping,
     /// It kept one status for `flap.window` results.
     FlappingEnded,
+    /// The host booted since the last cycle (its boot id changed).
+    Rebooted,
 }
 
 impl EventName {
@@ -42,6 +44,7 @@ impl EventName {
         "test",
         "flapping",
         "flapping_ended",
+        "rebooted",
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -55,6 +58,7 @@ impl EventName {
             EventName::Test => "test",
             EventName::Flapping => "flapping",
             EventName::FlappingEnded => "flapping_ended",
+            EventName::Rebooted => "rebooted",
         }
     }
 }

@@ -157,6 +157,7 @@ fn probe_event(r: &ServiceReport, event: EventName, host: &str, at: Timestamp) -
         text: String::new(),
         down_for_s: None,
         also_affected: Vec::new(),
+        previous_boot_last_cycle_at: None,
         restart_ok: None,
         checks: Vec::new(),
         diagnosis: None,
@@ -378,6 +379,7 @@ mod tests {
             flapping: false,
             services,
             history: None,
+            system: None,
         };
         let n = &c.notify[0];
         let crate::config::NotifierKind::Alertmanager(am) = &n.kind else { panic!("am") };
@@ -436,6 +438,7 @@ mod tests {
             flapping: false,
             services: vec![report("db", Health::Down, false)],
             history: None,
+            system: None,
         };
         let s = st.services.get_mut("db").expect("db");
         s.alerted = Some(Health::Down);

@@ -478,6 +478,7 @@ mod tests {
             text: String::new(),
             down_for_s: None,
             also_affected: Vec::new(),
+            previous_boot_last_cycle_at: None,
             restart_ok: None,
             checks: Vec::new(),
             diagnosis: None,

@@ -129,6 +129,7 @@ pub fn state_word(e: &Event) -> String {
         EventName::Test => "OK (test notification)".into(),
         EventName::Flapping => "FLAPPING".into(),
         EventName::FlappingEnded => "STEADY again".into(),
+        EventName::Rebooted => "REBOOTED".into(),
     }
 }
 

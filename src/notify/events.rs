@@ -66,6 +66,10 @@ pub struct Event {
     /// down alerts are folded into this one.
     #[serde(default)]
     pub also_affected: Vec<String>,
+    /// A `rebooted` event: the previous boot's last cycle (the host was
+    /// down, or at least unwatched, from then until `since`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_boot_last_cycle_at: Option<Timestamp>,
     /// For `restart` events: whether the restart command succeeded.
     #[serde(default)]
     pub restart_ok: Option<bool>,
@@ -200,6 +204,7 @@ pub fn evaluate(
             text,
             down_for_s: None,
             also_affected: Vec::new(),
+            previous_boot_last_cycle_at: None,
             restart_ok,
             checks: report.checks.clone(),
             diagnosis: None,
@@ -268,6 +273,7 @@ fn flap_event(
         text,
         down_for_s: None,
         also_affected: Vec::new(),
+        previous_boot_last_cycle_at: None,
         restart_ok: None,
         checks: r.checks.clone(),
         diagnosis: None,
@@ -435,6 +441,7 @@ fn build(svc: &Service, r: &ServiceReport, kind: Kind, host: &str, now: Timestam
         text,
         down_for_s: down_for.map(|d| d.as_secs()),
         also_affected: Vec::new(),
+        previous_boot_last_cycle_at: None,
         restart_ok: None,
         checks: r.checks.clone(),
         diagnosis: match event {

@@ -183,7 +183,9 @@ fn recipients(n: &Notifier) -> Vec<Option<String>> {
 /// notifiers that were told about the problem it ends: after a degraded,
 /// only to those that take `degraded`.
 pub fn wants(n: &Notifier, e: &Event) -> bool {
+    // A reboot is the host's news, not one service's: every notifier that takes the event gets it.
     let service_ok = n.services.is_empty()
+        || e.event == EventName::Rebooted
         || n.services.iter().any(|s| *s == e.service || e.also_affected.contains(s));
     let takes = |x: EventName| n.events.is_empty() || n.events.contains(&x);
     let event_ok = takes(e.event)
@@ -283,7 +285,8 @@ pub fn raise(
     doc: &StatusDoc,
     notes: &[HealNote],
 ) -> Raised {
-    let events = events::evaluate(config, state, doc, notes, doc.generated_at);
+    let mut events = events::evaluate(config, state, doc, notes, doc.generated_at);
+    events.extend(rebooted(state, doc));
     log_events(config, &events);
     let mut all = outbox(config, state, Timestamp::now());
     all.extend(route(config, &events));
@@ -614,6 +617,45 @@ pub fn test_all(config: &Config) -> Result<u8, Error> {
     Ok(if all_ok { 0 } else { 1 })
 }
 
+/// One `rebooted` event when the host's boot id is not the one the state
+/// file remembers (none the first time a boot id is seen); the state then
+/// remembers this boot and this cycle's time.
+pub fn rebooted(state: &mut StateFile, doc: &StatusDoc) -> Option<Event> {
+    let id = doc.system.as_ref()?.boot_id.clone()?;
+    let at = doc.generated_at;
+    let previous =
+        state.boot.replace(crate::state::BootMark { id: id.clone(), last_cycle_at: at })?;
+    if previous.id == id {
+        return None;
+    }
+    let booted = doc.system.as_ref().and_then(|s| s.booted_at);
+    let host = &doc.host;
+    let detail = format!(
+        "booted at {}; the previous boot's last cycle was at {}",
+        booted.map_or_else(|| "an unknown time".to_string(), |t| t.to_string()),
+        previous.last_cycle_at
+    );
+    Some(Event {
+        id: format!("{host}/rebooted/{id}"),
+        event: EventName::Rebooted,
+        service: String::new(),
+        status: doc.overall,
+        previous: None,
+        since: booted,
+        at,
+        host: host.clone(),
+        critical: false,
+        text: format!("{host} rebooted: {detail}"),
+        detail,
+        down_for_s: None,
+        also_affected: Vec::new(),
+        previous_boot_last_cycle_at: Some(previous.last_cycle_at),
+        restart_ok: None,
+        checks: Vec::new(),
+        diagnosis: None,
+    })
+}
+
 fn test_event(n: &Notifier, host: &str, now: Timestamp) -> Event {
     Event {
         id: format!("{host}/chatstack-status/test/{}", now.0),
@@ -632,6 +674,7 @@ fn test_event(n: &Notifier, host: &str, now: Timestamp) -> Event {
         ),
         down_for_s: None,
         also_affected: Vec::new(),
+        previous_boot_last_cycle_at: None,
         restart_ok: None,
         checks: Vec::new(),
         diagnosis: None,

@@ -38,6 +38,7 @@ pub fn slack_text(e: &Event) -> String {
         (EventName::Test, _) => ":white_check_mark:",
         (EventName::Flapping, _) => ":warning:",
         (EventName::FlappingEnded, _) => ":information_source:",
+        (EventName::Rebooted, _) => ":arrows_counterclockwise:",
     };
     let mut text = format!("{icon} {}", escape(&e.text));
     if let Some(d) = &e.diagnosis {

@@ -28,6 +28,7 @@ fn event(service: &str, event: EventName, previous: Option<Health>) -> Event {
         text: "t".into(),
         down_for_s: None,
         also_affected: Vec::new(),
+        previous_boot_last_cycle_at: None,
         restart_ok: None,
         checks: Vec::new(),
         diagnosis: None,

@@ -79,6 +79,7 @@ pub fn sms_text(e: &Event, notifier: &str) -> String {
         EventName::Restart | EventName::HealSuspended => format!("{svc} on {host}: {}", e.detail),
         EventName::Test => format!("chatstack-status test from {host}: notifier {notifier} works"),
         EventName::Flapping | EventName::FlappingEnded => e.text.trim_end_matches('.').to_string(),
+        EventName::Rebooted => e.text.clone(),
     };
     if !e.also_affected.is_empty() {
         text.push_str(&format!(". Also affected: {}", e.also_affected.join(", ")));

@@ -42,6 +42,7 @@ fn down_event() -> Event {
         text: "AI-Memory is DOWN on h: tcp 127.0.0.1:6379: connection refused.".into(),
         down_for_s: None,
         also_affected: Vec::new(),
+        previous_boot_last_cycle_at: None,
         restart_ok: None,
         checks: Vec::new(),
         diagnosis: Some(diagnosis()),

@@ -10,8 +10,12 @@ pub mod certs;
 pub mod child;
 pub mod command;
 pub mod disk;
+pub mod host;
 pub mod http;
+pub mod load;
+pub mod memory;
 pub mod owned;
+pub mod pressure;
 pub mod process;
 pub mod push;
 pub mod systemd;
@@ -29,7 +33,7 @@ use std::time::{Duration, Instant};
 
 /// The kinds that own their keys (`owned.rs`): adding one is its file and
 /// one line here.
-pub static KINDS: &[&owned::KindDef] = &[&disk::KIND];
+pub static KINDS: &[&owned::KindDef] = &[&disk::KIND, &memory::KIND, &load::KIND, &pressure::KIND];
 
 /// What a check probes, with everything it needs.
 #[derive(Debug, Clone)]
@@ -263,6 +267,14 @@ pub enum Reason {
     ReadOnly,
     /// A file system full within `full_warn` at the current rate.
     DiskFilling,
+    /// RAM over `warn`/`crit` (MemTotal not MemAvailable).
+    MemoryUsed,
+    /// Swap over `swap_warn`/`swap_crit`.
+    SwapUsed,
+    /// Load per CPU over `warn`/`crit`.
+    LoadHigh,
+    /// Pressure stall `avg60` over `warn`/`crit`.
+    PressureHigh,
     CheckError,
 }
 
@@ -291,6 +303,10 @@ impl Reason {
         Reason::DiskInodes,
         Reason::ReadOnly,
         Reason::DiskFilling,
+        Reason::MemoryUsed,
+        Reason::SwapUsed,
+        Reason::LoadHigh,
+        Reason::PressureHigh,
         Reason::CheckError,
     ];
 
@@ -319,6 +335,10 @@ impl Reason {
             Reason::DiskInodes => "disk_inodes",
             Reason::ReadOnly => "read_only",
             Reason::DiskFilling => "disk_filling",
+            Reason::MemoryUsed => "memory_used",
+            Reason::SwapUsed => "swap_used",
+            Reason::LoadHigh => "load_high",
+            Reason::PressureHigh => "pressure_high",
             Reason::CheckError => "check_error",
         }
     }
@@ -362,8 +382,6 @@ pub struct Outcome {
     /// Set by a failing http check: what the server answered (the diagnosis
     /// of an incident shows it).
     pub http: Option<HttpAnswer>,
-    /// Set by the kinds that own their keys: `values` and their thresholds.
-    pub measured: Option<owned::Measured>,
 }
 
 /// A failing HTTP check's answer: its status code (None when no answer
@@ -444,6 +462,9 @@ pub struct CycleCtx {
     /// The time push checks are judged at (set by the cycle; probes that
     /// measure something read their own clock).
     pub now: Timestamp,
+    /// The host's figures, read once by the cycle (memory and load checks,
+    /// and the status's `system` block).
+    pub host: Option<Arc<host::Figures>>,
 }
 
 /// Runs one check, bounded by its timeout.

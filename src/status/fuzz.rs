@@ -8,11 +8,13 @@ use crate::state::RestartRecord;
 use crate::status::CheckReport;
 use crate::status::ServiceReport;
 use crate::status::StatusDoc;
+use crate::status::{System, SystemMemory};
 use crate::testing::cases;
 use crate::testing::health;
 use crate::testing::reason;
 use crate::testing::tenths;
 use crate::testing::timestamp;
+use crate::time::Timestamp;
 use proptest::prelude::*;
 
 /// Inside the range RFC 3339 with a four-digit year can express.
@@ -131,8 +133,36 @@ fn service_report() -> impl Strategy<Value = ServiceReport> {
 }
 
 fn status_doc() -> impl Strategy<Value = StatusDoc> {
-    (timestamp(), "\\PC{0,30}", health(), tenths(), prop::collection::vec(service_report(), 0..5))
-        .prop_map(|(generated_at, host, overall, duration_ms, services)| StatusDoc {
+    let system = (
+        prop::option::of("[0-9a-f-]{36}"),
+        prop::option::of(0..10_000_000u64),
+        prop::option::of(1..64u32),
+        prop::option::of((tenths(), tenths(), tenths())),
+        prop::option::of((any::<u32>(), any::<u32>(), prop::option::of(tenths()))),
+    )
+        .prop_map(|(boot_id, uptime_s, cpus, load, memory)| System {
+            boot_id,
+            booted_at: uptime_s.map(|s| Timestamp(1_700_000_000_000 - s as i64 * 1000)),
+            uptime_s,
+            cpus,
+            load: load.map(|(a, b, c)| [a, b, c]),
+            memory: memory.map(|(t, a, p)| SystemMemory {
+                total_bytes: u64::from(t),
+                available_bytes: u64::from(a),
+                used_pct: p,
+                swap_total_bytes: 0,
+                swap_used_pct: None,
+            }),
+        });
+    (
+        timestamp(),
+        "\\PC{0,30}",
+        health(),
+        tenths(),
+        prop::collection::vec(service_report(), 0..5),
+        prop::option::of(system),
+    )
+        .prop_map(|(generated_at, host, overall, duration_ms, services, system)| StatusDoc {
             schema: crate::status::SCHEMA,
             generated_at,
             host,
@@ -141,6 +171,7 @@ fn status_doc() -> impl Strategy<Value = StatusDoc> {
             flapping: false,
             services,
             history: None,
+            system: system.map(Box::new),
         })
 }
 

@@ -90,6 +90,7 @@ impl Sim {
             flapping: false,
             services,
             history: None,
+            system: None,
         };
         evaluate(&self.config, &mut self.state, &doc, &notes, self.now)
     }
@@ -296,6 +297,7 @@ fn alerting_judges_a_mute_at_the_cycles_time_like_healing() {
         flapping: false,
         services: vec![report("s", D, cycle_at)],
         history: None,
+        system: None,
     };
     // `raise` is what both `check` and the daemon's cycle call.
     let raised = crate::notify::raise(&config, &mut state, &doc, &[]);

@@ -1,0 +1,138 @@
+//! The host's own figures from /proc, read once per cycle (`CycleCtx::host`)
+//! for the `memory` and `load` checks and the status's `system` block.
+
+use std::time::Duration;
+
+/// /proc/meminfo, in bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct MemInfo {
+    pub total: u64,
+    pub available: u64,
+    pub swap_total: u64,
+    pub swap_free: u64,
+}
+
+impl MemInfo {
+    /// Percent of MemTotal not MemAvailable.
+    pub fn used_pct(&self) -> Option<f64> {
+        pct(self.total.saturating_sub(self.available), self.total)
+    }
+
+    /// Percent of swap in use; None without swap.
+    pub fn swap_used_pct(&self) -> Option<f64> {
+        pct(self.swap_total.saturating_sub(self.swap_free), self.swap_total)
+    }
+}
+
+/// `part` of `whole` in percent, to 0.1; None when `whole` is 0.
+pub fn pct(part: u64, whole: u64) -> Option<f64> {
+    (whole > 0).then(|| (part as f64 * 1000.0 / whole as f64).round() / 10.0)
+}
+
+/// What one cycle read about the host; a field is None when its file could
+/// not be read (not Linux, a restricted /proc).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Figures {
+    pub memory: Option<MemInfo>,
+    /// 1, 5 and 15 minute load averages.
+    pub load: Option<[f64; 3]>,
+    /// Online CPUs.
+    pub cpus: Option<u32>,
+    pub uptime: Option<Duration>,
+    pub boot_id: Option<String>,
+}
+
+impl Figures {
+    pub fn read() -> Self {
+        let text = |p: &str| {
+            crate::fsutil::read_regular(std::path::Path::new(p), 64 << 10)
+                .ok()
+                .and_then(|b| String::from_utf8(b).ok())
+        };
+        Figures {
+            memory: text("/proc/meminfo").and_then(|t| parse_meminfo(&t)),
+            load: text("/proc/loadavg").and_then(|t| parse_loadavg(&t)),
+            cpus: text("/sys/devices/system/cpu/online")
+                .and_then(|t| parse_cpu_list(&t))
+                .or_else(|| std::thread::available_parallelism().ok().map(|n| n.get() as u32)),
+            uptime: text("/proc/uptime").and_then(|t| {
+                let s: f64 = t.split_whitespace().next()?.parse().ok()?;
+                (s.is_finite() && s >= 0.0).then(|| Duration::from_secs_f64(s))
+            }),
+            boot_id: text("/proc/sys/kernel/random/boot_id")
+                .map(|t| t.trim().to_string())
+                .filter(|t| !t.is_empty()),
+        }
+    }
+}
+
+/// MemTotal, MemAvailable, SwapTotal, SwapFree (kB in the file).
+pub fn parse_meminfo(text: &str) -> Option<MemInfo> {
+    let field = |name: &str| {
+        text.lines().find_map(|l| {
+            let rest = l.strip_prefix(name)?.strip_prefix(':')?;
+            let kb: u64 = rest.split_whitespace().next()?.parse().ok()?;
+            Some(kb.saturating_mul(1024))
+        })
+    };
+    Some(MemInfo {
+        total: field("MemTotal")?,
+        available: field("MemAvailable")?,
+        swap_total: field("SwapTotal").unwrap_or(0),
+        swap_free: field("SwapFree").unwrap_or(0),
+    })
+}
+
+pub fn parse_loadavg(text: &str) -> Option<[f64; 3]> {
+    let mut it = text.split_whitespace().map(|w| w.parse::<f64>().ok());
+    Some([it.next()??, it.next()??, it.next()??])
+}
+
+/// `0-3,5,7-8` → 7.
+pub fn parse_cpu_list(text: &str) -> Option<u32> {
+    let mut n = 0u32;
+    for part in text.trim().split(',').filter(|p| !p.is_empty()) {
+        let (a, b) = match part.split_once('-') {
+            Some((a, b)) => (a.parse::<u32>().ok()?, b.parse::<u32>().ok()?),
+            None => {
+                let a = part.parse::<u32>().ok()?;
+                (a, a)
+            }
+        };
+        n = n.checked_add(b.checked_sub(a)? + 1)?;
+    }
+    (n > 0).then_some(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn proc_files_parse() {
+        let m = parse_meminfo(
+            "MemTotal:        2000 kB\nMemFree: 1 kB\nMemAvailable:     500 kB\nSwapTotal: 1000 kB\nSwapFree: 250 kB\n",
+        )
+        .unwrap();
+        assert_eq!(m.total, 2_048_000);
+        assert_eq!(m.used_pct(), Some(75.0));
+        assert_eq!(m.swap_used_pct(), Some(75.0));
+        let no_swap = MemInfo { swap_total: 0, ..m };
+        assert_eq!(no_swap.swap_used_pct(), None);
+        assert_eq!(parse_meminfo("MemTotal: 5 kB\n"), None);
+        assert_eq!(parse_loadavg("0.50 1.25 2.00 1/123 456\n"), Some([0.5, 1.25, 2.0]));
+        assert_eq!(parse_loadavg("x"), None);
+        assert_eq!(parse_cpu_list("0-3,5,7-8\n"), Some(7));
+        assert_eq!(parse_cpu_list("0\n"), Some(1));
+        assert_eq!(parse_cpu_list("3-1"), None);
+    }
+
+    #[test]
+    fn this_host_has_figures() {
+        let f = Figures::read();
+        assert!(f.memory.is_some_and(|m| m.total > 0));
+        assert!(f.load.is_some());
+        assert!(f.cpus.is_some_and(|c| c > 0));
+        assert!(f.boot_id.is_some());
+    }
+}
