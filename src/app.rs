@@ -86,6 +86,11 @@ pub enum Command {
         since: Duration,
         format: DataFormat,
     },
+    /// The fleet's state from Prometheus (`fleet --prometheus URL`).
+    Fleet {
+        prometheus: String,
+        format: DataFormat,
+    },
     /// Hidden (`__seed-history`): fills a new history database with synthetic
     /// data for benchmarks and tests.
     SeedHistory {
@@ -135,6 +140,9 @@ pub fn execute(cmd: Command) -> Result<u8, Error> {
         }
         Command::Report { config, since, format } => report(&config, since, format),
         Command::SeedHistory { db, spec } => seed_history(&db, &spec),
+        Command::Fleet { prometheus, format } => {
+            crate::fleet::run(&prometheus, format == DataFormat::Json)
+        }
     }
 }
 
@@ -155,12 +163,12 @@ fn check(path: &Path, no_restart: bool, format: Format, only: Vec<String>) -> Re
     // Restarts are on disk before they run: a run that cannot record one
     // (full disk) must not run it, or the budget never advances.
     let mut persist = |s: &crate::state::StateFile| statefile::save(&config.state_file, s);
-    let mut out = cycle::apply(&config, &mut state, &opts, probed, &mut persist);
+    let mut history = crate::store::Recorder::new(&config.history_store);
+    let mut out = cycle::apply(&config, &mut state, &opts, probed, &mut persist, &mut history);
     // The cycle's alerts are in the outbox: saved before delivery, which
     // may take a notifier's whole timeout, so a run killed meanwhile loses
     // none (they go out with the next run: at least once).
     statefile::save(&config.state_file, &state)?;
-    let mut history = crate::store::Recorder::new(&config.history_store);
     cycle::add_uptime(&mut out.doc, &mut history);
     // `--only` leaves the status file and the prom file to full runs: one
     // service's view must not replace the host's.

@@ -125,6 +125,10 @@ pub struct ServiceState {
     /// the check was first seen; absent for services without one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub push: Option<PushState>,
+    /// Consecutive cycles each check with `for` has been over its
+    /// threshold (see `hold`), by check.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub over: BTreeMap<String, u32>,
     /// The open incident (None while not down).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub incident: Option<OpenIncident>,
@@ -138,10 +142,6 @@ pub struct ServiceState {
     pub flapping: bool,
     /// The alerts announced the flapping (`flapping` sent, `flapping_ended` not yet).
     pub flap_alerted: bool,
-    /// Consecutive cycles each check with `for` has been over its
-    /// threshold (see `hold`), by check.
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    pub over: BTreeMap<String, u32>,
 }
 
 impl ServiceState {

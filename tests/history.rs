@@ -55,7 +55,7 @@ fn service(name: &str, status: Health) -> ServiceRecord {
 }
 
 fn cycle(at: Timestamp, services: Vec<ServiceRecord>) -> CycleRecord {
-    CycleRecord { at, interval: Duration::from_secs(30), services }
+    CycleRecord { at, interval: Duration::from_secs(30), services, samples: Vec::new() }
 }
 
 fn names(prefix: &str, n: usize) -> Vec<String> {

@@ -129,8 +129,8 @@ pub fn evaluate(u: UnitInfo) -> Outcome {
         latency: None,
         unit: Some(u),
         cert: None,
-        http: None,
         measured: None,
+        http: None,
     }
 }
 
