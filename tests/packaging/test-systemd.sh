@@ -118,6 +118,12 @@ done
 [ -n "$cpid" ] || { not_ok "systemd-nspawn boots" "$(cat "$tmp/nspawn.log")"; finish; }
 
 ns() { nsenter -t "$cpid" -a "$@"; }
+# PID 1 of the container exists before its bus does: on a loaded machine
+# `systemctl` asked at once says "Failed to connect to bus". Wait for it.
+for _ in $(seq 1 180); do
+    nsenter -t "$cpid" -a test -S /run/systemd/private 2>/dev/null && break
+    sleep 0.5
+done
 state=$(timeout 90 nsenter -t "$cpid" -a systemctl is-system-running --wait 2>&1)
 case "$state" in
     running|degraded) ok "container systemd is up ($state)" ;;
