@@ -8,7 +8,7 @@
 
 use crate::util::{self, Env, Out};
 use chatstack_status::config::{HistoryConfig, Retention};
-use chatstack_status::state::Health;
+use chatstack_status::state::{Health, RestartOutcome};
 use chatstack_status::store::seed::{self, Run, SeedSpec};
 use chatstack_status::store::{
     CheckProblem, CycleRecord, ReaderPool, Recorder, RestartRun, ServiceRecord, Store, StoreError,
@@ -45,11 +45,12 @@ fn service(name: &str, status: Health) -> ServiceRecord {
             }]
         },
         restarts: if status == Health::Down {
-            vec![RestartRun { at: Timestamp::now(), ok: true }]
+            vec![RestartRun { at: Timestamp::now(), ok: true, outcome: RestartOutcome::Pending }]
         } else {
             Vec::new()
         },
         alerted: status == Health::Down,
+        outcomes: Vec::new(),
     }
 }
 

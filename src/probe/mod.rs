@@ -251,6 +251,9 @@ pub enum Reason {
     PushLate,
     /// A push check's last ping reported failure.
     PushFailed,
+    /// systemd keeps restarting the unit itself (`crash_loop`), whatever
+    /// state the probe caught it in.
+    CrashLoop,
     CheckError,
 }
 
@@ -298,6 +301,7 @@ impl Reason {
             Reason::CommandStatus => "command_status",
             Reason::PushLate => "push_late",
             Reason::PushFailed => "push_failed",
+            Reason::CrashLoop => "crash_loop",
             Reason::CheckError => "check_error",
         }
     }
@@ -338,6 +342,18 @@ pub struct Outcome {
     pub cert: Option<Arc<CertInfo>>,
     /// Set by the kinds that own their keys: `values` and their thresholds.
     pub measured: Option<owned::Measured>,
+    /// Set by a failing http check: what the server answered (the diagnosis
+    /// of an incident shows it).
+    pub http: Option<HttpAnswer>,
+}
+
+/// A failing HTTP check's answer: its status code (None when no answer
+/// came) and the first `http::EXCERPT` bytes of its body, as text with
+/// control characters escaped.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HttpAnswer {
+    pub status: Option<u16>,
+    pub body: String,
 }
 
 impl Outcome {
@@ -350,6 +366,7 @@ impl Outcome {
             unit: None,
             cert: None,
             measured: None,
+            http: None,
         }
     }
 
@@ -362,6 +379,7 @@ impl Outcome {
             unit: None,
             cert: None,
             measured: None,
+            http: None,
         }
     }
 
@@ -444,7 +462,8 @@ pub fn run(check: &Check, ctx: &CycleCtx) -> Outcome {
 /// Cuts untrusted text to one short line for a `detail`.
 pub fn clean_detail(text: &str, max: usize) -> String {
     let line = text.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("");
-    let mut out: String = line.chars().filter(|c| !c.is_control()).take(max).collect();
+    let mut out: String =
+        line.chars().filter(|c| !crate::text::is_control_or_format(*c)).take(max).collect();
     if line.chars().count() > max {
         out.push('…');
     }

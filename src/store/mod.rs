@@ -14,6 +14,7 @@
 //! while monitoring goes on.
 
 pub mod accounting;
+mod diagnosis;
 mod query;
 pub mod render;
 mod schema;
