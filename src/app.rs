@@ -163,12 +163,12 @@ fn check(path: &Path, no_restart: bool, format: Format, only: Vec<String>) -> Re
     // Restarts are on disk before they run: a run that cannot record one
     // (full disk) must not run it, or the budget never advances.
     let mut persist = |s: &crate::state::StateFile| statefile::save(&config.state_file, s);
-    let mut out = cycle::apply(&config, &mut state, &opts, probed, &mut persist);
+    let mut history = crate::store::Recorder::new(&config.history_store);
+    let mut out = cycle::apply(&config, &mut state, &opts, probed, &mut persist, &mut history);
     // The cycle's alerts are in the outbox: saved before delivery, which
     // may take a notifier's whole timeout, so a run killed meanwhile loses
     // none (they go out with the next run: at least once).
     statefile::save(&config.state_file, &state)?;
-    let mut history = crate::store::Recorder::new(&config.history_store);
     cycle::add_uptime(&mut out.doc, &mut history);
     // `--only` leaves the status file and the prom file to full runs: one
     // service's view must not replace the host's.

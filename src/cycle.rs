@@ -12,7 +12,7 @@ use crate::config::{Config, HealPolicy, Service};
 use crate::error::Error;
 use crate::heal::{HealNote, HealNoteKind};
 use crate::probe::push::PushState;
-use crate::probe::{CycleCtx, Outcome, Probe, UnitInfo};
+use crate::probe::{CheckStatus, CycleCtx, Outcome, Probe, UnitInfo, owned};
 use crate::state::{
     self, Action, Health, Observation, OpenIncident, RestartOutcome, RestartRecord, ServiceState,
     StateFile, StepCtx,
@@ -101,9 +101,10 @@ pub fn run(
     state: &mut StateFile,
     opts: &CycleOptions,
     persist: &mut Persist<'_>,
+    history: &mut store::Recorder,
 ) -> CycleOutput {
     let probed = probe(config, opts);
-    apply(config, state, opts, probed, persist)
+    apply(config, state, opts, probed, persist, history)
 }
 
 /// The rest of a cycle, under the state lock, on the state as it is now.
@@ -120,6 +121,7 @@ pub fn apply(
     opts: &CycleOptions,
     probed: Probed,
     persist: &mut Persist<'_>,
+    history: &mut store::Recorder,
 ) -> CycleOutput {
     let Probed { started, outcomes } = probed;
     let selected = selected(config, opts);
@@ -138,6 +140,7 @@ pub fn apply(
         })
         .collect();
     for (svc, outs) in selected.iter().zip(per_service.iter_mut()) {
+        forecast(svc, outs, history, Timestamp::now());
         if svc.checks.iter().any(|c| matches!(&c.probe, Probe::Owned(p) if p.for_cycles() > 1)) {
             let st = state.services.entry(svc.name.clone()).or_default();
             state::hold::apply(st, &svc.checks, outs);
@@ -408,6 +411,55 @@ pub fn diagnose(
     true
 }
 
+/// The forecasts of the kinds that declare one (a disk's `full_in_s`): a
+/// least-squares line through the history store's samples of the last
+/// `window` and this cycle's value; null with fewer than 3 samples, a value
+/// not falling, or no store. Under `warn`, an up check is degraded.
+fn forecast(svc: &Service, outs: &mut [Outcome], history: &mut store::Recorder, now: Timestamp) {
+    for (c, out) in svc.checks.iter().zip(outs.iter_mut()) {
+        let Probe::Owned(p) = &c.probe else { continue };
+        let Some(f) = p.forecast() else { continue };
+        let Some(m) = out.measured.as_mut() else { continue };
+        let Some(current) = m.values.get(f.value) else { continue };
+        let series = store::series_name(&svc.name, c.kind(), &c.target, f.value);
+        let past = history.open().and_then(|s| s.samples(&series, f.window, now).ok());
+        let left = past.and_then(|mut pts| {
+            pts.push((now.as_secs_f64(), current));
+            owned::time_to_zero(&pts)
+        });
+        m.values.set(f.into, left);
+        if let (Some(left), Some(warn)) = (left, f.warn)
+            && left < warn.as_secs_f64()
+            && out.status == CheckStatus::Up
+        {
+            out.status = CheckStatus::Degraded;
+            out.reason = Some(f.reason);
+            out.detail = format!(
+                "{}; full in {} at the rate of the last {}",
+                out.detail,
+                owned::show_seconds(left),
+                crate::config::duration::format(f.window)
+            );
+        }
+    }
+}
+
+/// The samples this cycle adds to the history store: the values forecasts read.
+fn samples(config: &Config, doc: &StatusDoc) -> Vec<(String, f64)> {
+    let mut out = Vec::new();
+    for r in &doc.services {
+        let Some(svc) = config.service(&r.name) else { continue };
+        for (c, rep) in svc.checks.iter().zip(&r.checks) {
+            let Probe::Owned(p) = &c.probe else { continue };
+            let Some(f) = p.forecast() else { continue };
+            if let Some(v) = rep.values.as_ref().and_then(|v| v.get(f.value)) {
+                out.push((store::series_name(&r.name, c.kind(), &c.target, f.value), v));
+            }
+        }
+    }
+    out
+}
+
 /// The probes' context: each push check's pings as the state holds them,
 /// judged at `now`. A push check seen for the first time is remembered
 /// (`first_seen`: "waiting for the first ping" runs from it); a service
@@ -593,5 +645,6 @@ pub fn history_record(config: &Config, state: &StateFile, out: &CycleOutput) -> 
                 .collect(),
         })
         .collect();
-    store::CycleRecord { at, interval: config.interval, services }
+    let samples = samples(config, &out.doc);
+    store::CycleRecord { at, interval: config.interval, services, samples }
 }

@@ -86,7 +86,7 @@ fn cycle_once(
         let pushes = live.map(server::Live::take_pushes).unwrap_or_default();
         record_pushes(config, &mut state, &pushes);
         let mut persist = |s: &crate::state::StateFile| statefile::save(&config.state_file, s);
-        let mut out = cycle::apply(config, &mut state, opts, probed, &mut persist);
+        let mut out = cycle::apply(config, &mut state, opts, probed, &mut persist, &mut history);
         if let Err(e) = statefile::save(&config.state_file, &state) {
             // Not on disk: back in the queue for the next cycle, not lost.
             if let Some(live) = live {

@@ -9,6 +9,7 @@ pub mod body;
 pub mod certs;
 pub mod child;
 pub mod command;
+pub mod disk;
 pub mod http;
 pub mod owned;
 pub mod process;
@@ -28,7 +29,7 @@ use std::time::{Duration, Instant};
 
 /// The kinds that own their keys (`owned.rs`): adding one is its file and
 /// one line here.
-pub static KINDS: &[&owned::KindDef] = &[];
+pub static KINDS: &[&owned::KindDef] = &[&disk::KIND];
 
 /// What a check probes, with everything it needs.
 #[derive(Debug, Clone)]
@@ -254,6 +255,14 @@ pub enum Reason {
     /// systemd keeps restarting the unit itself (`crash_loop`), whatever
     /// state the probe caught it in.
     CrashLoop,
+    /// A file system over its `warn`/`crit` space.
+    DiskSpace,
+    /// A file system over its inode limits.
+    DiskInodes,
+    /// A file system mounted read-only (without `read_only_ok`).
+    ReadOnly,
+    /// A file system full within `full_warn` at the current rate.
+    DiskFilling,
     CheckError,
 }
 
@@ -278,6 +287,10 @@ impl Reason {
         Reason::CommandStatus,
         Reason::PushLate,
         Reason::PushFailed,
+        Reason::DiskSpace,
+        Reason::DiskInodes,
+        Reason::ReadOnly,
+        Reason::DiskFilling,
         Reason::CheckError,
     ];
 
@@ -302,6 +315,10 @@ impl Reason {
             Reason::PushLate => "push_late",
             Reason::PushFailed => "push_failed",
             Reason::CrashLoop => "crash_loop",
+            Reason::DiskSpace => "disk_space",
+            Reason::DiskInodes => "disk_inodes",
+            Reason::ReadOnly => "read_only",
+            Reason::DiskFilling => "disk_filling",
             Reason::CheckError => "check_error",
         }
     }

@@ -51,7 +51,12 @@ fn svc(name: &str, status: Health, muted: bool) -> ServiceRecord {
 }
 
 fn cycle(at_s: i64, interval_s: u64, services: Vec<ServiceRecord>) -> CycleRecord {
-    CycleRecord { at: ts(at_s), interval: Duration::from_secs(interval_s), services }
+    CycleRecord {
+        at: ts(at_s),
+        interval: Duration::from_secs(interval_s),
+        services,
+        samples: Vec::new(),
+    }
 }
 
 fn window(ms: i64) -> Window {
@@ -791,4 +796,31 @@ fn a_version_1_file_gains_diagnosis_and_outcome_and_keeps_its_incidents() {
     assert_eq!(old.restarts[0].outcome, RestartOutcome::Pending, "not judged then");
     store.set_diagnosis(7, r#"{"oom_kill":false}"#).unwrap();
     assert!(store.incident(7, Timestamp(3000)).unwrap().unwrap().diagnosis.is_some());
+}
+
+#[test]
+fn samples_are_kept_per_series_read_by_window_and_retained_like_results() {
+    let retention = Retention { results: Duration::from_secs(3600), ..Retention::default() };
+    let mut d = db_with(retention);
+    let series = series_name("web", "disk", "/", "available_bytes");
+    let other = series_name("web", "disk", "/var", "available_bytes");
+    let record = |store: &mut Store, at: i64, v: f64| {
+        let mut rec = cycle(at, 30, vec![svc("web", Up, false)]);
+        rec.samples = vec![(series.clone(), v), (other.clone(), 1.0)];
+        rec.samples.push((series_name("web", "disk", "/", "nan"), f64::NAN));
+        store.record(&rec).unwrap();
+    };
+    for (at, v) in [(1_000, 900.0), (1_030, 899.0), (1_060, 898.0)] {
+        record(&mut d.store, at, v);
+    }
+    let secs = |s: i64| (T0 / 1000 + s) as f64;
+    // The last 60 s before 1060 hold this series' three samples (not the other's).
+    let got = d.store.samples(&series, Duration::from_secs(60), ts(1_060)).unwrap();
+    assert_eq!(got, vec![(secs(1_000), 900.0), (secs(1_030), 899.0), (secs(1_060), 898.0)]);
+    let got = d.store.samples(&series, Duration::from_secs(30), ts(1_060)).unwrap();
+    assert_eq!(got, vec![(secs(1_030), 899.0), (secs(1_060), 898.0)]);
+    // At 5000, retention (1 h) drops everything before 1400.
+    record(&mut d.store, 5_000, 897.0);
+    let all = d.store.samples(&series, Duration::from_secs(100_000), ts(5_000)).unwrap();
+    assert_eq!(all, vec![(secs(5_000), 897.0)]);
 }

@@ -22,6 +22,8 @@ pub struct CycleRecord {
     /// The cycle's `interval`: a result covers at most twice this.
     pub interval: Duration,
     pub services: Vec<ServiceRecord>,
+    /// Values kept over time (`samples.rs`): (series, value).
+    pub samples: Vec<(String, f64)>,
 }
 
 /// One service in one cycle.
@@ -299,6 +301,8 @@ fn write_cycle(
         ])?;
     }
     flush_deltas(tx, &deltas)?;
+    super::samples::insert(tx, now, &rec.samples)?;
+    super::samples::enforce_retention(tx, now.saturating_sub(ms(retention.results)))?;
     enforce_retention(tx, now, retention)
 }
 
