@@ -122,6 +122,9 @@ history_db: {d}/history.db
     port: {port_up}
   - name: Down
     url: http://127.0.0.1:{free_port()}/health
+  - name: Disk
+    checks:
+      - {{ type: disk, path: /, warn: 100, crit: 100, read_only_ok: true }}
   - name: Job
     checks:
       - type: push
