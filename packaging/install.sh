@@ -219,7 +219,7 @@ if [ "$mode" = install ]; then
     echo "  systemctl daemon-reload"
     echo "  systemctl enable --now $PKG.service"
     echo "     (or, instead of the daemon: systemctl enable --now $PKG-check.timer)"
-    echo "  a Flask admin panel: $sharedir/integrations/$BLUEPRINT (README: Embedding in your admin panel)"
+    echo "  a Flask admin panel: $sharedir/integrations/$BLUEPRINT (docs/EMBEDDING.md)"
     exit 0
 fi
 

@@ -13,7 +13,7 @@
 #   python3 python3-venv   the browser test's runner; the Flask blueprint's test
 #                   (make test-flask: a venv with Flask and pytest from PyPI;
 #                   make test-openapi: one with schemathesis and openapi-spec-validator)
-#   nginx-light     make test-flask: the README's nginx location in front of the agent
+#   nginx-light     make test-flask: docs/EMBEDDING.md's nginx location in front of the agent
 #   zsh             the .deb test checks the zsh completion parses
 set -eu
 pkgs="chromium prometheus prometheus-alertmanager monitoring-plugins-basic lintian dpkg-dev fakeroot binutils man-db systemd shellcheck nodejs procps curl openssl python3 python3-venv nginx-light zsh"

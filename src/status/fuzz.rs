@@ -138,6 +138,7 @@ fn status_doc() -> impl Strategy<Value = StatusDoc> {
             duration_ms,
             flapping: false,
             services,
+            history: None,
         })
 }
 
