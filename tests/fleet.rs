@@ -1282,11 +1282,11 @@ fn a_300_service_metrics_is_scraped_whole_over_https_by_prometheus() {
 
 // ----- the monitoring mixin and `fleet` ------------------------------------
 
-/// Dashboard panels whose metrics come from the host-resources issue
-/// (`chatstack_memory_used_ratio`, `chatstack_disk_used_ratio`): not exported
-/// by this build, so not evaluated here. Remove an entry (and give the agents
-/// a `disk` check in `mixin_services`) once the agents export its metric.
-const AWAITING_HOST_METRICS: &[&str] = &["Memory used", "Disk used", "Memory and disk over time"];
+/// Host-resource metrics (SPEC, "Host resources") the dashboard reads that
+/// this build's agents do not export yet: the dashboard queries reading one
+/// are skipped here, and named in the test's output. Remove an entry once
+/// the agents export it.
+const AWAITING_HOST_METRICS: &[&str] = &["chatstack_memory_used_ratio"];
 
 /// Every target of the shipped dashboard as (panel title, PromQL), with
 /// Grafana's template variables replaced as Grafana would for "All".
@@ -1337,11 +1337,13 @@ fn panel_needs(title: &str) -> (&'static [&'static str], &'static [&'static str]
 
 /// More services for the mixin's fleet: each agent checks its own listener
 /// with a `tls` check against the fleet's CA, so certificate series exist
-/// (the test CA lives days: warnings from an hour before expiry).
+/// (the test CA lives days: warnings from an hour before expiry), and its
+/// root file system with a `disk` check (thresholds at 100%: never down for
+/// a full test machine).
 fn mixin_services(_host: &str, addr: SocketAddr, ca: Option<&Path>) -> String {
     let ca = ca.expect("the mixin fleet is https");
     format!(
-        "  - name: Listener\n    critical: false\n    checks:\n      - {{ type: tls, address: \"{addr}\", ca_file: {ca:?}, cert_warn: 1h, cert_crit: 1m }}\n"
+        "  - name: Listener\n    critical: false\n    checks:\n      - {{ type: tls, address: \"{addr}\", ca_file: {ca:?}, cert_warn: 1h, cert_crit: 1m }}\n      - {{ type: disk, path: /, warn: 100, crit: 100, inodes_warn: 100, inodes_crit: 100, read_only_ok: true }}\n"
     )
 }
 
@@ -1375,8 +1377,10 @@ fn the_mixin_dashboard_and_the_fleet_command_read_the_real_prometheus() {
     // this Prometheus over the three agents' series.
     let queries = dashboard_queries();
     let mut evaluated = Vec::new();
+    let mut skipped = Vec::new();
     for (title, expr) in &queries {
-        if AWAITING_HOST_METRICS.contains(&title.as_str()) {
+        if AWAITING_HOST_METRICS.iter().any(|m| expr.contains(m)) {
+            skipped.push(format!("{title}: {expr}"));
             continue;
         }
         let (labels, hosts) = panel_needs(title);
@@ -1473,10 +1477,11 @@ fn the_mixin_dashboard_and_the_fleet_command_read_the_real_prometheus() {
     );
     eprintln!("fleet table:\n{}", text.stdout);
     eprintln!(
-        "mixin: {} of the dashboard's {} queries evaluated (panels {:?} await the host metrics); fleet took {:?}; total {:?}",
+        "mixin: {} of the dashboard's {} queries evaluated; skipped, awaiting {:?}: {:#?}; fleet took {:?}; total {:?}",
         evaluated.len(),
         queries.len(),
         AWAITING_HOST_METRICS,
+        skipped,
         text.elapsed,
         started.elapsed()
     );
