@@ -939,7 +939,7 @@ def bench_push(w, runs, seconds, interval="1s", rate=10):
     port = free_port()
     token = w.path("backup.token")
     with open(token, "w") as f:
-        f.write("bench-token\n")
+        f.write("bench-token-0123456\n")
     svc = four_services(w) + f"""
   - name: backup
     checks:
@@ -947,7 +947,7 @@ def bench_push(w, runs, seconds, interval="1s", rate=10):
     cfg = w.config("push", svc, interval=interval)
     d = Daemon(w, cfg, port)
     status_url = f"http://127.0.0.1:{port}/api/status"
-    push_url = f"http://127.0.0.1:{port}/api/push/backup?token=bench-token&msg=bench"
+    push_url = f"http://127.0.0.1:{port}/api/push/backup?token=bench-token-0123456&msg=bench"
     writes = FileWrites(w.dir, ["push.state.json", "push.status.json"])
 
     def pings():

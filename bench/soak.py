@@ -4,8 +4,17 @@ targets that flip between up, slow, down and hanging, with healing on (a fake
 `systemctl` first on PATH logs every restart) and a SIGHUP reload every 200
 cycles, while concurrent readers parse the status file and /api/status.
 
+From cycle 300 to 300 cycles before the end, the attacks of the hardening
+issue run beside the readers (`Attacks`): 200 clients at a time asking for a
+year of history at one-minute steps (1.6 MB each, from a seeded service) and
+never reading, and 520 clients at a time pipelining requests for the 83 KB
+widget and never reading, to hold every connection place; each wave is held
+5 s, then closed, and the next one comes. A prober asks for /healthz every
+250 ms throughout.
+
 Fails (exit 1, saying why) on: a daemon crash, RSS at the end more than 1 MiB
-above RSS after the first 100 cycles, open fds or threads growing, any
+above RSS after the first 100 cycles, RSS ever at 64 MiB or more (VmHWM), a
+/healthz not answered 200 within 1 s, open fds or threads growing, any
 unparseable read of the status file or the API, no restart or no reload
 observed, a SIGTERM not ending the daemon with 0 within 5 s, or the run not
 finishing within its time bound. Every process it starts it ends, by PID.
@@ -17,6 +26,7 @@ import argparse
 import json
 import os
 import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -99,6 +109,9 @@ heal:
     checks:
       - {{ type: http, url: "http://127.0.0.1:{h}/flip/beta", body_contains: "ok" }}
       - {{ type: process, match: "bench/target\\\\.py", min: 1 }}
+  - name: svc-00
+    critical: false
+    port: {h}
   - name: Delta
     critical: false
     checks:
@@ -172,6 +185,66 @@ class Readers:
             time.sleep(0.02)
 
 
+class Attacks:
+    """Clients that never read (the hardening issue's findings 3 and 4), in
+    waves held 5 s each, and a /healthz prober, until `stop`."""
+
+    HISTORY = b"GET /api/history?service=svc-00&since=400d&step=1m HTTP/1.1\r\nHost: x\r\n\r\n"
+    WIDGET = b"GET /static/js/status.js HTTP/1.1\r\nHost: x\r\n\r\n" * 8
+
+    def __init__(self, port, stop):
+        self.port, self.stop = port, stop
+        self.history_clients = self.lockout_clients = self.refused = 0
+        self.health_ok, self.health_bad, self.health_worst = 0, [], 0.0
+        self.threads = [threading.Thread(target=self.wave, args=(self.HISTORY, 200, "history"),
+                                         daemon=True),
+                        threading.Thread(target=self.wave, args=(self.WIDGET, 520, "lockout"),
+                                         daemon=True),
+                        threading.Thread(target=self.health_loop, daemon=True)]
+        for t in self.threads:
+            t.start()
+
+    def wave(self, request, n, kind):
+        while not self.stop.is_set():
+            socks = []
+            for _ in range(n):
+                if self.stop.is_set():
+                    break
+                try:
+                    s = socket.create_connection(("127.0.0.1", self.port), timeout=2)
+                    s.sendall(request)
+                    socks.append(s)
+                except OSError:
+                    self.refused += 1
+            if kind == "history":
+                self.history_clients += len(socks)
+            else:
+                self.lockout_clients += len(socks)
+            self.stop.wait(5)
+            for s in socks:
+                s.close()
+
+    def health_loop(self):
+        while not self.stop.is_set():
+            t0 = time.monotonic()
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz",
+                                            timeout=1) as r:
+                    r.read()
+                    code = r.status
+            except urllib.error.HTTPError as e:
+                code = e.code
+            except OSError as e:
+                code = str(e)
+            took = time.monotonic() - t0
+            self.health_worst = max(self.health_worst, took)
+            if code == 200 and took <= 1.0:
+                self.health_ok += 1
+            elif len(self.health_bad) < 1000:
+                self.health_bad.append(f"{code} after {took:.2f} s")
+            self.stop.wait(0.25)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--cycles", type=int, default=2000)
@@ -212,6 +285,10 @@ def main():
             os.replace(tmp, cfg)
 
         write_config(variant)
+        # A year of history for svc-00: the history attack's answers are 1.6 MB.
+        subprocess.run([B.BIN, "__seed-history", "--db", w.path("soak.history.db"),
+                        "--services", "1", "--days", "400"], check=True,
+                       stdout=subprocess.DEVNULL, env=w.env)
         errlog = w.path("soak.stderr")
         err = open(errlog, "wb")
         env = dict(w.env)
@@ -228,6 +305,8 @@ def main():
 
         B.wait_for(lambda: cycles() >= 1, 30, "the first cycle")
         readers = Readers(w.path("soak.status.json"), port, stop)
+        attack_stop = threading.Event()
+        attacks = None
         samples = []  # (cycle, rss_kb, threads, fds)
         reloads_sent = 0
         next_reload = args.reload_every
@@ -248,6 +327,10 @@ def main():
                 os.kill(pid, signal.SIGHUP)
                 reloads_sent += 1
                 next_reload += args.reload_every
+            if attacks is None and n >= 300 and n < args.cycles - 300:
+                attacks = Attacks(port, attack_stop)
+            if attacks is not None and n >= args.cycles - 300:
+                attack_stop.set()
             if n >= args.cycles:
                 break
             if time.monotonic() - started > limit:
@@ -259,7 +342,15 @@ def main():
                       f"fds {samples[-1][3]}, {time.monotonic() - started:.0f} s")
             time.sleep(0.05)
         final_cycles = cycles()
+        try:
+            hwm_kb = B.proc_status(pid)["hwm_kb"]
+        except (OSError, ValueError):
+            hwm_kb = None
+        attack_stop.set()
         stop.set()
+        if attacks is not None:
+            for t in attacks.threads:
+                t.join(timeout=10)
         for t in readers.threads:
             t.join(timeout=10)
         # graceful stop
@@ -307,6 +398,14 @@ def main():
                                   f"100-200, {th_end}/{thmax_end} in the last 100")
             if th_end > th_base or thmax_end > thmax_base + 8:
                 failures.append("thread growth: " + summary["threads"])
+        if hwm_kb is None or hwm_kb >= 64 * 1024:
+            failures.append(f"peak RSS (VmHWM) {hwm_kb} KiB: the limit is 64 MiB")
+        if attacks is None or attacks.history_clients == 0 or attacks.lockout_clients == 0:
+            failures.append("the attacks did not run")
+        elif attacks.health_bad or attacks.health_ok < 100:
+            failures.append(f"/healthz: {len(attacks.health_bad)} of "
+                            f"{len(attacks.health_bad) + attacks.health_ok} not 200 within 1 s: "
+                            f"{attacks.health_bad[:3]}")
         if readers.file_bad:
             failures.append(f"{readers.file_bad} unparseable reads of the status file: "
                             f"{readers.errors[:3]}")
@@ -339,6 +438,14 @@ def main():
         print(f"- concurrent readers: status file {readers.file_ok} parsed / {readers.file_bad} "
               f"failed; /api/status {readers.api_ok} / {readers.api_bad}; /metrics "
               f"{readers.metrics_ok} / {readers.metrics_bad}")
+        print(f"- peak RSS (VmHWM) {hwm_kb} KiB (limit 65536), max sampled "
+              f"{max((x[1] for x in samples), default=0)} KiB")
+        if attacks is not None:
+            print(f"- attacks: {attacks.history_clients} history clients and "
+                  f"{attacks.lockout_clients} pipelining widget clients that never read "
+                  f"({attacks.refused} connects refused); /healthz {attacks.health_ok} answered "
+                  f"200 within 1 s, {len(attacks.health_bad)} not; slowest "
+                  f"{attacks.health_worst * 1000:.0f} ms")
         print(f"- healing: {restarts} restarts run (fake systemctl); reloads: {reloads_sent} "
               f"SIGHUP sent, {reloaded} logged; {len(log_lines)} log lines")
         if failures:

@@ -78,6 +78,8 @@ pub enum Command {
         since: Duration,
         limit: usize,
         format: DataFormat,
+        /// `--id`: one incident, whole.
+        id: Option<i64>,
     },
     Report {
         config: PathBuf,
@@ -95,7 +97,9 @@ pub enum Command {
 pub const UNKNOWN: u8 = 3;
 /// How long `check` waits for another holder of the state lock.
 const LOCK_WAIT: Duration = Duration::from_secs(2);
-/// `mute`/`unmute`/`ping` wait longer: the daemon holds the lock for a whole cycle.
+/// `mute`/`unmute`/`ping` wait longer: a cycle holds the lock while it
+/// steps, heals (restarts are bounded by `heal.timeout`) and saves, though
+/// never while it probes.
 const EDIT_LOCK_WAIT: Duration = Duration::from_secs(30);
 
 pub fn execute(cmd: Command) -> Result<u8, Error> {
@@ -125,7 +129,8 @@ pub fn execute(cmd: Command) -> Result<u8, Error> {
         Command::History { config, service, since, step, format } => {
             history(&config, service, since, step, format)
         }
-        Command::Incidents { config, service, since, limit, format } => {
+        Command::Incidents { config, id: Some(id), format, .. } => incident(&config, id, format),
+        Command::Incidents { config, service, since, limit, format, id: None } => {
             incidents(&config, service, since, limit, format)
         }
         Command::Report { config, since, format } => report(&config, since, format),
@@ -141,25 +146,21 @@ fn print(s: &str) {
 fn check(path: &Path, no_restart: bool, format: Format, only: Vec<String>) -> Result<u8, Error> {
     let config = config::load(path)?;
     let only = only.iter().map(|name| known(&config, name)).collect::<Result<Vec<_>, _>>()?;
+    let opts = CycleOptions { no_restart, only: only.clone() };
+    // Probed before the lock is taken: a slow target never keeps the
+    // daemon's cycle, `ping` or `mute` waiting on this run.
+    let probed = cycle::probe(&config, &opts);
     let _lock = statefile::lock(&config.state_file, LOCK_WAIT)?;
     let mut state = statefile::load(&config.state_file)?;
-    let opts = CycleOptions { no_restart, only: only.clone() };
     // Restarts are on disk before they run: a run that cannot record one
     // (full disk) must not run it, or the budget never advances.
     let mut persist = |s: &crate::state::StateFile| statefile::save(&config.state_file, s);
-    let out = cycle::run(&config, &mut state, &opts, &mut persist);
+    let mut history = crate::store::Recorder::new(&config.history_store);
+    let mut out = cycle::apply(&config, &mut state, &opts, probed, &mut persist, &mut history);
     // The cycle's alerts are in the outbox: saved before delivery, which
     // may take a notifier's whole timeout, so a run killed meanwhile loses
     // none (they go out with the next run: at least once).
     statefile::save(&config.state_file, &state)?;
-    let heartbeat = crate::notify::heartbeat_due(&config, &out.doc);
-    // Saved again only when delivery changed the outbox: with nothing to
-    // send (the usual run) that is one fsync and rename fewer.
-    if crate::notify::deliver_oneshot(&config, &mut state, heartbeat) {
-        statefile::save(&config.state_file, &state)?;
-    }
-    let mut history = crate::store::Recorder::new(&config.history_store);
-    let mut out = out;
     cycle::add_uptime(&mut out.doc, &mut history);
     // `--only` leaves the status file and the prom file to full runs: one
     // service's view must not replace the host's.
@@ -167,9 +168,20 @@ fn check(path: &Path, no_restart: bool, format: Format, only: Vec<String>) -> Re
         write_status(&config, &out.doc)?;
         crate::metrics::write_prom_file(&config, &out.doc);
     }
-    // Last, so a history fault never costs the status: it warns, and the
-    // exit code stays the services'.
+    // After the status, so a history fault never costs it: it warns, and
+    // the exit code stays the services'.
     let _ = history.record(&cycle::history_record(&config, &state, &out));
+    // The diagnoses of the incidents this run opened: after the status is
+    // written (never delaying it), before the alerts go (they carry them).
+    if cycle::diagnose(&config, &mut state, &mut out, &mut history) {
+        cycle::save_diagnosed(&config, &state, only.is_empty().then_some(&out.doc));
+    }
+    let heartbeat = crate::notify::heartbeat_due(&config, &out.doc);
+    // Saved again only when delivery changed the outbox: with nothing to
+    // send (the usual run) that is one fsync and rename fewer.
+    if crate::notify::deliver_oneshot(&config, &mut state, heartbeat) {
+        statefile::save(&config.state_file, &state)?;
+    }
     print(&output::render(&out.doc, format, &out.notes, output::use_color()));
     Ok(output::exit_code(&out.doc))
 }
@@ -216,6 +228,12 @@ fn status(path: &Path, format: Format) -> Result<u8, Error> {
 
 fn validate(path: &Path) -> Result<u8, Error> {
     let c = config::load(path)?;
+    // The push tokens as `run` will read them (present, long enough).
+    crate::server::push::gates(&c)
+        .map_err(|e| Error::ConfigInvalid { path: c.path.clone(), problems: vec![e] })?;
+    for warning in crate::server::push::open_push_warnings(&c) {
+        crate::warn!("{warning}");
+    }
     let mut kinds = std::collections::BTreeMap::new();
     for ch in c.services.iter().flat_map(|s| &s.checks) {
         *kinds.entry(ch.kind()).or_insert(0) += 1;
@@ -286,6 +304,9 @@ fn validate(path: &Path) -> Result<u8, Error> {
         s.push_str(&format!("certificates: trusting {}\n", crate::probe::certs::roots_source()));
     }
     print(&s);
+    for w in config::advice::warnings(&c) {
+        crate::warn!("{}: {w}", c.path.display());
+    }
     Ok(0)
 }
 
@@ -329,6 +350,9 @@ fn mute(
             config::duration::format(dur)
         )));
     }
+    // Shown in the status, the dashboard and logs: one clean line, like a
+    // job's message (no controls, no bidi or zero-width characters).
+    let reason = reason.map(|r| crate::probe::push::clean_message(&r)).filter(|r| !r.is_empty());
     let _lock = statefile::lock(&config.state_file, EDIT_LOCK_WAIT)?;
     let mut state = statefile::load(&config.state_file)?;
     let until = Timestamp::now().plus(dur);
@@ -485,6 +509,21 @@ fn history(
         DataFormat::Json => json_line(&docs),
         DataFormat::Csv => store::render::history_csv(&docs),
         _ => store::render::history_text(&docs, now),
+    });
+    Ok(0)
+}
+
+/// `incidents --id ID`: one incident whole; an unknown id is an error (exit 3).
+fn incident(path: &Path, id: i64, format: DataFormat) -> Result<u8, Error> {
+    let config = config::load(path)?;
+    let mut db = open_history(&config)?;
+    let found = db.incident(id, Timestamp::now()).map_err(store_err)?;
+    let Some(inc) = found else {
+        return Err(Error::Other(format!("no incident with id {id} in {}", db.path().display())));
+    };
+    print(&match format {
+        DataFormat::Json => json_line(&inc),
+        _ => store::render::incident_whole_text(&inc),
     });
     Ok(0)
 }

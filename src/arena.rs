@@ -15,6 +15,13 @@
 use std::os::unix::process::CommandExt;
 
 pub const ENV: &str = "MALLOC_ARENA_MAX";
+/// Set with it: allocations over 128 KiB (large HTTP answers) are mapped
+/// alone and unmapped when freed. By default glibc raises this threshold to
+/// the largest block freed, after which megabyte answers came from the
+/// arenas, whose freed memory stayed: RSS held hundreds of megabytes after
+/// the clients of a history flood had left.
+const MMAP_ENV: &str = "MALLOC_MMAP_THRESHOLD_";
+const MMAP_THRESHOLD: &str = "131072";
 
 /// Re-executes this program with `MALLOC_ARENA_MAX=2` unless it is set
 /// already; returns only when that is not done or not possible.
@@ -30,6 +37,11 @@ pub fn limit() {
     }
     let mut args = std::env::args_os();
     let arg0 = args.next().unwrap_or_else(|| exe.clone().into_os_string());
-    let err = std::process::Command::new(&exe).arg0(arg0).args(args).env(ENV, "2").exec();
+    let mut cmd = std::process::Command::new(&exe);
+    cmd.arg0(arg0).args(args).env(ENV, "2");
+    if std::env::var_os(MMAP_ENV).is_none() {
+        cmd.env(MMAP_ENV, MMAP_THRESHOLD);
+    }
+    let err = cmd.exec();
     crate::warn!("cannot re-execute {} with {ENV}=2 ({err}); continuing", exe.display());
 }

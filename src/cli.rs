@@ -214,6 +214,9 @@ struct IncidentsArgs {
     /// output: text or json (default text)
     #[argh(option, default = "String::from(\"text\")")]
     format: String,
+    /// print this one incident whole (its restarts and diagnosis)
+    #[argh(option)]
+    id: Option<i64>,
 }
 
 /// SLA summary per service: uptime, downtime, incidents, MTTR, restarts, alerts.
@@ -324,6 +327,7 @@ pub fn parse(program: &str, args: &[&str], config_env: Option<String>) -> Result
                     }
                 },
                 format: data_format(&a.format, &[DataFormat::Text, DataFormat::Json])?,
+                id: a.id,
             },
             Sub::Report(a) => Command::Report {
                 config: cfg(a.config),
@@ -549,7 +553,8 @@ mod tests {
                 service: None,
                 since: Duration::from_secs(30 * 86_400),
                 limit: 5,
-                format: DataFormat::Json
+                format: DataFormat::Json,
+                id: None,
             })
         );
         assert_eq!(

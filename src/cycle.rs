@@ -1,13 +1,21 @@
 //! One monitoring cycle, shared by `check` and `run`: probe every selected
 //! service, step its state, heal, and build the status document.
+//!
+//! In two steps, so that the state lock is never held while targets are
+//! probed (a target slower than the interval would otherwise keep `ping`,
+//! `mute` and `unmute` out for good): `probe` needs no state and runs
+//! unlocked; `apply`, under the lock, on the state as it is then, judges
+//! the push checks (pure: from the pings the state holds now), steps,
+//! heals and raises the alerts.
 
 use crate::config::{Config, HealPolicy, Service};
 use crate::error::Error;
 use crate::heal::{HealNote, HealNoteKind};
 use crate::probe::push::PushState;
-use crate::probe::{CycleCtx, Outcome, Probe, UnitInfo};
+use crate::probe::{CheckStatus, CycleCtx, Outcome, Probe, UnitInfo, owned};
 use crate::state::{
-    self, Action, Health, Observation, RestartRecord, ServiceState, StateFile, StepCtx,
+    self, Action, Health, Observation, OpenIncident, RestartOutcome, RestartRecord, ServiceState,
+    StateFile, StepCtx,
 };
 use crate::status::{self, CheckReport, ServiceReport, StatusDoc, Uptime};
 use crate::time::Timestamp;
@@ -34,6 +42,12 @@ pub struct CycleOutput {
     /// The restarts it ran, by service, at the time each started (as the
     /// state's records say: the history must agree with the status file).
     pub restarts: Vec<(String, store::RestartRun)>,
+    /// Earlier restarts whose outcome this cycle judged, by service.
+    pub outcomes: Vec<(String, Timestamp, RestartOutcome)>,
+    /// The services whose incident opened in this cycle.
+    pub opened: Vec<String>,
+    /// What their diagnoses need (services with `diagnosis: false` have none).
+    pub captures: Vec<crate::diagnosis::Job>,
 }
 
 /// Saves the state file; `run` calls it before running any restart.
@@ -46,7 +60,54 @@ enum Pending {
     Restart { reset_failed: bool, failures: u32 },
 }
 
-/// Runs one cycle, updating `state` in place.
+/// What probing found, before the state is read: every selected service's
+/// outcomes in check order, push checks left for `apply` to judge.
+pub struct Probed {
+    started: Instant,
+    outcomes: Vec<Vec<Option<Outcome>>>,
+}
+
+fn selected<'a>(config: &'a Config, opts: &CycleOptions) -> Vec<&'a Service> {
+    config
+        .services
+        .iter()
+        .filter(|s| opts.only.is_empty() || opts.only.iter().any(|o| o == &s.name))
+        .collect()
+}
+
+/// Probes every selected service except its push checks. Reads and locks
+/// nothing: the callers run it before taking the state lock.
+pub fn probe(config: &Config, opts: &CycleOptions) -> Probed {
+    let started = Instant::now();
+    let selected = selected(config, opts);
+    let is_push = |c: &&crate::probe::Check| matches!(c.probe, Probe::Push(_));
+    let checks: Vec<_> =
+        selected.iter().flat_map(|s| s.checks.iter().filter(|c| !is_push(c)).cloned()).collect();
+    let ctx = CycleCtx { now: Timestamp::now(), ..CycleCtx::default() };
+    let mut outcomes = runner::run_all(checks, config.workers, ctx).into_iter();
+    let outcomes = selected
+        .iter()
+        .map(|s| {
+            s.checks.iter().map(|c| if is_push(&c) { None } else { outcomes.next() }).collect()
+        })
+        .collect();
+    Probed { started, outcomes }
+}
+
+/// Runs one cycle, updating `state` in place: `probe` then `apply` (for
+/// callers that hold the lock throughout, and tests).
+pub fn run(
+    config: &Config,
+    state: &mut StateFile,
+    opts: &CycleOptions,
+    persist: &mut Persist<'_>,
+    history: &mut store::Recorder,
+) -> CycleOutput {
+    let probed = probe(config, opts);
+    apply(config, state, opts, probed, persist, history)
+}
+
+/// The rest of a cycle, under the state lock, on the state as it is now.
 ///
 /// Restarts are recorded in `state` and handed to `persist` before any of
 /// them runs: a run killed meanwhile, or a result that cannot be saved,
@@ -54,25 +115,32 @@ enum Pending {
 /// runs at all (a full disk would otherwise restart every run, budget or
 /// not). Their results then replace the provisional records; saving those
 /// is the caller's, as for the rest of the cycle.
-pub fn run(
+pub fn apply(
     config: &Config,
     state: &mut StateFile,
     opts: &CycleOptions,
+    probed: Probed,
     persist: &mut Persist<'_>,
+    history: &mut store::Recorder,
 ) -> CycleOutput {
-    let started = Instant::now();
-    let selected: Vec<&Service> = config
-        .services
-        .iter()
-        .filter(|s| opts.only.is_empty() || opts.only.iter().any(|o| o == &s.name))
-        .collect();
-
-    let checks: Vec<_> = selected.iter().flat_map(|s| s.checks.iter().cloned()).collect();
+    let Probed { started, outcomes } = probed;
+    let selected = selected(config, opts);
+    // Push checks are judged now, from the pings the state holds under the
+    // lock: one that came in while the others were probed counts.
     let ctx = push_context(&selected, state, Timestamp::now());
-    let mut outcomes = runner::run_all(checks, config.workers, ctx).into_iter();
-    let mut per_service: Vec<Vec<Outcome>> =
-        selected.iter().map(|s| outcomes.by_ref().take(s.checks.len()).collect()).collect();
+    let mut per_service: Vec<Vec<Outcome>> = selected
+        .iter()
+        .zip(outcomes)
+        .map(|(s, outs)| {
+            s.checks
+                .iter()
+                .zip(outs)
+                .map(|(c, o)| o.unwrap_or_else(|| crate::probe::run(c, &ctx)))
+                .collect()
+        })
+        .collect();
     for (svc, outs) in selected.iter().zip(per_service.iter_mut()) {
+        forecast(svc, outs, history, Timestamp::now());
         if svc.checks.iter().any(|c| matches!(&c.probe, Probe::Owned(p) if p.for_cycles() > 1)) {
             let st = state.services.entry(svc.name.clone()).or_default();
             state::hold::apply(st, &svc.checks, outs);
@@ -80,6 +148,9 @@ pub fn run(
     }
 
     let now = Timestamp::now();
+    for (svc, outs) in selected.iter().zip(per_service.iter_mut()) {
+        judge_crash_loop(svc, outs, state, now);
+    }
     let healths: HashMap<&str, Health> = selected
         .iter()
         .zip(&per_service)
@@ -90,6 +161,7 @@ pub fn run(
     };
 
     // Decide (pure): every service's next state and what it asks for.
+    let (mut judged, mut opened, mut captures) = (Vec::new(), Vec::new(), Vec::new());
     let mut previous = HashMap::new();
     let mut plans = Vec::new();
     for (svc, outs) in selected.iter().zip(&per_service) {
@@ -109,7 +181,22 @@ pub fn run(
         };
         let prev = state.services.get(&svc.name).cloned().unwrap_or_default();
         previous.insert(svc.name.clone(), prev.status);
-        let (next, actions) = state::step(&prev, &obs, &ctx);
+        let (mut next, actions) = state::step(&prev, &obs, &ctx);
+        state::loops::observe_flap(&mut next, health, svc.flap);
+        for (p, n) in prev.restarts.iter().zip(&next.restarts) {
+            if p.at == n.at && p.outcome != n.outcome {
+                judged.push((svc.name.clone(), n.at, n.outcome));
+            }
+        }
+        if health != Health::Down {
+            next.incident = None;
+        } else if next.incident.is_none() {
+            next.incident = Some(OpenIncident { id: None, started_at: now, diagnosis: None });
+            opened.push(svc.name.clone());
+            if svc.diagnosis {
+                captures.push(capture_job(svc, outs));
+            }
+        }
         let unit = svc.unit.as_deref().unwrap_or_default();
         let pending: Vec<Pending> = actions
             .into_iter()
@@ -178,7 +265,10 @@ pub fn run(
                     let n_restarts = unit_info(svc, outs).and_then(|u| u.n_restarts);
                     let rec = heal::restart(&config.heal, unit, reset_failed, n_restarts);
                     let ok = rec.ok;
-                    ran.push((svc.name.clone(), store::RestartRun { at: rec.at, ok }));
+                    ran.push((
+                        svc.name.clone(),
+                        store::RestartRun { at: rec.at, ok, outcome: RestartOutcome::Pending },
+                    ));
                     let text = if ok {
                         format!("restarted {unit} after {failures} failed cycles")
                     } else {
@@ -209,13 +299,168 @@ pub fn run(
         host: config.host.clone(),
         overall,
         duration_ms: status::ms(started.elapsed()),
+        flapping: reports.iter().any(|r| r.flapping),
         services: reports,
         history: config.history_store.path.as_ref().map(|_| status::HistoryInfo {
             retention_s: config.history_store.retention.rollups.as_secs(),
         }),
     };
     let raised = notify::raise(config, state, &doc, &notes);
-    CycleOutput { doc, notes, previous, raised, restarts: ran }
+    CycleOutput { doc, notes, previous, raised, restarts: ran, outcomes: judged, opened, captures }
+}
+
+/// `crash_loop`: the service's own unit check is down, whatever state the
+/// probe caught the unit in, when systemd restarted it `crash_loop.restarts`
+/// times within `crash_loop.within` (the samples live in the state file).
+fn judge_crash_loop(svc: &Service, outs: &mut [Outcome], state: &mut StateFile, now: Timestamp) {
+    let Some(unit) = svc.unit.as_ref() else { return };
+    let Some(out) =
+        svc.checks.iter().zip(outs.iter_mut()).find_map(|(c, o)| {
+            matches!(&c.probe, Probe::Systemd(p) if &p.unit == unit).then_some(o)
+        })
+    else {
+        return;
+    };
+    let st = state.services.entry(svc.name.clone()).or_default();
+    let ours: Vec<Timestamp> = st.restarts.iter().map(|r| r.at).collect();
+    let n_now = out.unit.as_ref().and_then(|u| u.n_restarts);
+    let cfg = svc.crash_loop;
+    if let Some(n) = state::loops::crash_loop(&mut st.unit_restarts, n_now, now, cfg, &ours) {
+        out.status = crate::probe::CheckStatus::Down;
+        out.reason = Some(crate::probe::Reason::CrashLoop);
+        out.detail = format!(
+            "crash loop: {n} restarts by systemd within {}; now {}",
+            crate::config::duration::format(cfg.within),
+            out.detail
+        );
+    }
+}
+
+/// What the diagnosis of `svc`'s new incident needs from this cycle.
+fn capture_job(svc: &Service, outs: &[Outcome]) -> crate::diagnosis::Job {
+    crate::diagnosis::Job {
+        service: svc.name.clone(),
+        unit: svc.unit.clone(),
+        http: outs.iter().find_map(|o| o.http.clone()),
+        disks_over_warn: svc
+            .checks
+            .iter()
+            .zip(outs)
+            .filter(|(c, o)| c.kind() == "disk" && o.status != crate::probe::CheckStatus::Up)
+            .map(|(c, _)| c.target.clone())
+            .collect(),
+    }
+}
+
+/// After the status file is written: captures the diagnoses of the
+/// incidents this cycle opened (at most `diagnosis::MAX_WALL`), attaches
+/// them (and the store's incident ids) to the state, the history store, the
+/// status document and the alerts still in the outbox. Returns whether it
+/// changed anything (the caller then saves the state and rewrites the
+/// status file).
+pub fn diagnose(
+    config: &Config,
+    state: &mut StateFile,
+    out: &mut CycleOutput,
+    recorder: &mut store::Recorder,
+) -> bool {
+    if out.opened.is_empty() {
+        return false;
+    }
+    let started = Instant::now();
+    let diagnoses = crate::diagnosis::capture_all(&out.captures, &config.diagnosis);
+    if !diagnoses.is_empty() {
+        crate::info!(
+            "diagnosis: captured {} in {} ms",
+            diagnoses.len(),
+            started.elapsed().as_millis()
+        );
+    }
+    let mut store = recorder.store();
+    for name in &out.opened {
+        let Some(inc) = state.services.get_mut(name).and_then(|s| s.incident.as_mut()) else {
+            continue;
+        };
+        if let Some(st) = store.as_deref_mut() {
+            inc.id = st.open_incident(name).ok().flatten();
+        }
+        let diagnosis = out.captures.iter().zip(&diagnoses).find(|(j, _)| &j.service == name);
+        if let Some((_, d)) = diagnosis {
+            inc.diagnosis = Some(d.clone());
+            if let (Some(st), Some(id)) = (store.as_deref_mut(), inc.id)
+                && let Ok(json) = serde_json::to_string(d)
+            {
+                let _ = st.set_diagnosis(id, &json);
+            }
+        }
+        if let Some(r) = out.doc.services.iter_mut().find(|r| &r.name == name) {
+            r.incident = Some(inc.clone());
+        }
+    }
+    notify::attach_diagnoses(state, &out.doc);
+    for e in &mut out.raised.events {
+        if matches!(e.event, crate::config::EventName::Down | crate::config::EventName::Reminder)
+            && e.diagnosis.is_none()
+        {
+            e.diagnosis = out
+                .doc
+                .services
+                .iter()
+                .find(|r| r.name == e.service)
+                .and_then(|r| r.incident.as_ref())
+                .and_then(|i| i.diagnosis.clone());
+        }
+    }
+    true
+}
+
+/// The forecasts of the kinds that declare one (a disk's `full_in_s`): a
+/// least-squares line through the history store's samples of the last
+/// `window` and this cycle's value; null with fewer than 3 samples, a value
+/// not falling, or no store. Under `warn`, an up check is degraded.
+fn forecast(svc: &Service, outs: &mut [Outcome], history: &mut store::Recorder, now: Timestamp) {
+    for (c, out) in svc.checks.iter().zip(outs.iter_mut()) {
+        let Probe::Owned(p) = &c.probe else { continue };
+        let Some(f) = p.forecast() else { continue };
+        let Some(m) = out.measured.as_mut() else { continue };
+        let Some(current) = m.values.get(f.value) else { continue };
+        let series = store::series_name(&svc.name, c.kind(), &c.target, f.value);
+        let past = history.open().and_then(|s| s.samples(&series, f.window, now).ok());
+        let left = past.and_then(|mut pts| {
+            pts.push((now.as_secs_f64(), current));
+            owned::time_to_zero(&pts)
+        });
+        m.values.set(f.into, left);
+        if let (Some(left), Some(warn)) = (left, f.warn)
+            && left < warn.as_secs_f64()
+            && out.status == CheckStatus::Up
+        {
+            out.status = CheckStatus::Degraded;
+            out.reason = Some(f.reason);
+            out.detail = format!(
+                "{}; full in {} at the rate of the last {}",
+                out.detail,
+                owned::show_seconds(left),
+                crate::config::duration::format(f.window)
+            );
+        }
+    }
+}
+
+/// The samples this cycle adds to the history store: the values forecasts read.
+fn samples(config: &Config, doc: &StatusDoc) -> Vec<(String, f64)> {
+    let mut out = Vec::new();
+    for r in &doc.services {
+        let Some(svc) = config.service(&r.name) else { continue };
+        for (c, rep) in svc.checks.iter().zip(&r.checks) {
+            let Probe::Owned(p) = &c.probe else { continue };
+            let Some(f) = p.forecast() else { continue };
+            if let Some(v) = rep.values.as_ref().and_then(|v| v.get(f.value)) {
+                out.push((store::series_name(&r.name, c.kind(), &c.target, f.value), v));
+            }
+        }
+    }
+    out
 }
 
 /// The probes' context: each push check's pings as the state holds them,
@@ -265,6 +510,7 @@ fn provisional(
             argv.join(" ")
         ),
         n_restarts: unit_info(svc, outs).and_then(|u| u.n_restarts),
+        outcome: crate::state::RestartOutcome::Pending,
     }
 }
 
@@ -284,6 +530,8 @@ pub fn report(svc: &Service, outs: &[Outcome], st: &ServiceState) -> ServiceRepo
         mute_reason: st.muted_until.and(st.mute_reason.clone()),
         restarts: st.restarts.clone(),
         restarts_total: st.restarts_total,
+        incident: st.incident.clone(),
+        flapping: st.flapping,
         checks: svc
             .checks
             .iter()
@@ -337,6 +585,21 @@ pub fn add_uptime(doc: &mut StatusDoc, recorder: &mut store::Recorder) {
     }
 }
 
+/// Saves the state and rewrites the status file (when given) after
+/// `diagnose`. The cycle's own results are already on disk: a failure here
+/// costs only the diagnosis in those files (it is in the history store and
+/// the alerts), so it warns instead of failing the cycle.
+pub fn save_diagnosed(config: &Config, state: &StateFile, doc: Option<&StatusDoc>) {
+    if let Err(e) = crate::statefile::save(&config.state_file, state) {
+        crate::warn!("diagnosis: not kept in the state file: {e}");
+    }
+    if let Some(doc) = doc
+        && let Err(e) = status::write(&config.status_file, doc)
+    {
+        crate::warn!("diagnosis: not in the status file: {e}");
+    }
+}
+
 /// What the history store is told about this cycle.
 pub fn history_record(config: &Config, state: &StateFile, out: &CycleOutput) -> store::CycleRecord {
     let at = out.doc.generated_at;
@@ -377,7 +640,14 @@ pub fn history_record(config: &Config, state: &StateFile, out: &CycleOutput) -> 
                 .map(|(_, run)| *run)
                 .collect(),
             alerted: alerted(&r.name),
+            outcomes: out
+                .outcomes
+                .iter()
+                .filter(|(name, ..)| *name == r.name)
+                .map(|(_, at, o)| (*at, *o))
+                .collect(),
         })
         .collect();
-    store::CycleRecord { at, interval: config.interval, services }
+    let samples = samples(config, &out.doc);
+    store::CycleRecord { at, interval: config.interval, services, samples }
 }

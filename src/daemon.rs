@@ -56,11 +56,13 @@ fn bind(addr: &str) -> Result<TcpListener, Error> {
     TcpListener::bind(addr).map_err(|source| Error::Listen { addr: addr.to_string(), source })
 }
 
-/// One cycle with persistence, under the state lock: load the state,
-/// apply what the sender finished, record the HTTP pushes received since
-/// the last cycle, probe and heal, save (the cycle's alerts and pings are
-/// then durable: one write however many pings came), write the status and
-/// prom files; then hand the outbox to the sender.
+/// One cycle with persistence: probe (without the state lock: `ping`,
+/// `mute` and `unmute` never wait for a slow target), then under the lock:
+/// load the state, apply what the sender finished, record the HTTP pushes
+/// received since the last cycle, judge the push checks, step and heal,
+/// save (the cycle's alerts and pings are then durable: one write however
+/// many pings came), write the status and prom files; then hand the outbox
+/// to the sender.
 fn cycle_once(
     config: &Config,
     opts: &CycleOptions,
@@ -68,6 +70,7 @@ fn cycle_once(
     history: &Mutex<store::Recorder>,
     server: Option<&server::Server>,
 ) -> Result<StatusDoc, Error> {
+    let probed = cycle::probe(config, opts);
     let mut history = history.lock().unwrap_or_else(PoisonError::into_inner);
     history.reconfigure(&config.history_store); // a reload may have moved it
     let (out, state) = {
@@ -83,7 +86,7 @@ fn cycle_once(
         let pushes = live.map(server::Live::take_pushes).unwrap_or_default();
         record_pushes(config, &mut state, &pushes);
         let mut persist = |s: &crate::state::StateFile| statefile::save(&config.state_file, s);
-        let mut out = cycle::run(config, &mut state, opts, &mut persist);
+        let mut out = cycle::apply(config, &mut state, opts, probed, &mut persist, &mut history);
         if let Err(e) = statefile::save(&config.state_file, &state) {
             // Not on disk: back in the queue for the next cycle, not lost.
             if let Some(live) = live {
@@ -100,6 +103,11 @@ fn cycle_once(
         // our unlock and our record would otherwise be recorded first, and
         // the incidents and time spans would follow the wrong order.
         let _ = history.record(&cycle::history_record(config, &state, &out));
+        // The incidents this cycle opened: diagnosed after the status is
+        // written, before the sender gets their alerts (which carry it).
+        if cycle::diagnose(config, &mut state, &mut out, &mut history) {
+            cycle::save_diagnosed(config, &state, Some(&out.doc));
+        }
         (out, state)
     };
     let outbox = notify::outbox(config, &state, Timestamp::now());
@@ -169,6 +177,9 @@ impl<'a> Daemon<'a> {
         };
         let (tx, rx) = mpsc::channel();
         spawn_signals(tx.clone())?;
+        for w in config::advice::warnings(&config) {
+            crate::warn!("{w}");
+        }
         crate::info!(
             "started: {}, every {}{}",
             crate::output::plural(config.services.len(), "service", "services"),

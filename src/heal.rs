@@ -31,7 +31,7 @@ pub fn restart(
         policy.restart_command.iter().map(|a| a.replace("{unit}", unit)).collect();
     let (ok, note) = run(&argv, deadline);
     notes.push(note);
-    RestartRecord { at, ok, detail: notes.join("; "), n_restarts }
+    RestartRecord { at, ok, detail: notes.join("; "), n_restarts, outcome: Default::default() }
 }
 
 fn run(argv: &[String], deadline: Instant) -> (bool, String) {

@@ -9,9 +9,10 @@ use std::path::{Path, PathBuf};
 /// Bottom to top. Same layer: no imports either way.
 const LAYERS: &[&[&str]] = &[
     &["table", "suggest"],
-    &["time", "log", "error", "fsutil", "sdnotify", "arena"],
+    &["time", "log", "error", "fsutil", "sdnotify", "arena", "text"],
     &["probe"],
     &["config"],
+    &["diagnosis"],
     &["state"],
     &["status", "statefile", "heal", "runner"],
     &["metrics", "output", "store"],

@@ -11,6 +11,7 @@ pub mod cli;
 pub mod config;
 pub mod cycle;
 pub mod daemon;
+pub mod diagnosis;
 pub mod error;
 pub mod fsutil;
 pub mod heal;
@@ -32,6 +33,7 @@ pub mod suggest;
 pub mod table;
 #[cfg(test)]
 mod testing;
+pub mod text;
 pub mod time;
 
 use std::process::ExitCode;

@@ -145,6 +145,9 @@ fn text(doc: &StatusDoc, notes: &[HealNote], color: bool) -> String {
         if let Some(note) = cert_note(s, doc.generated_at) {
             detail = if detail.is_empty() { note } else { format!("{detail} ({note})") };
         }
+        for note in why_notes(s) {
+            detail = if detail.is_empty() { note } else { format!("{detail} ({note})") };
+        }
         for mark in service_marks(s, doc.generated_at) {
             detail =
                 if detail.is_empty() { format!("[{mark}]") } else { format!("{detail} [{mark}]") };
@@ -237,6 +240,24 @@ fn perf_number(v: f64) -> String {
     let t = format!("{v:.3}");
     let t = t.trim_end_matches('0').trim_end_matches('.');
     if t.is_empty() || t == "-" { "0".into() } else { t.to_string() }
+}
+
+/// What the row adds about the why: the open incident's unit result,
+/// flapping, and whether the last restart helped.
+fn why_notes(s: &ServiceReport) -> Vec<String> {
+    let mut notes = Vec::new();
+    let diagnosis = s.incident.as_ref().and_then(|i| i.diagnosis.as_ref());
+    if let Some(r) = diagnosis.and_then(crate::diagnosis::text::result) {
+        notes.push(format!("unit: {r}"));
+    }
+    if s.flapping {
+        notes.push("flapping".into());
+    }
+    if let Some(r) = s.restarts.last() {
+        let ran = if r.ok { "ok" } else { "failed" };
+        notes.push(format!("last restart {} {ran}, {}", r.at, r.outcome.as_str()));
+    }
+    notes
 }
 
 /// Seconds as days for a threshold: `14`, `0.5`.

@@ -8,6 +8,7 @@
 //! alerts exactly like the daemon.
 
 use crate::config::HealPolicy;
+use crate::diagnosis::Diagnosis;
 use crate::probe::UnitInfo;
 use crate::probe::push::{Ping, PushState};
 use crate::time::Timestamp;
@@ -42,6 +43,42 @@ pub struct RestartRecord {
     /// systemd's NRestarts of the unit when we restarted it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub n_restarts: Option<u64>,
+    /// Whether it helped: judged at the first cycle after the grace.
+    #[serde(default)]
+    pub outcome: RestartOutcome,
+}
+
+/// Whether a restart helped (`ok` only says the command succeeded).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RestartOutcome {
+    /// The grace has not passed yet.
+    #[default]
+    Pending,
+    /// Not down at the first cycle after the grace.
+    Recovered,
+    /// Still down then.
+    StillDown,
+}
+
+impl RestartOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RestartOutcome::Pending => "pending",
+            RestartOutcome::Recovered => "recovered",
+            RestartOutcome::StillDown => "still_down",
+        }
+    }
+}
+
+/// The service's open incident (while it is down), as the status JSON
+/// shows it: the store's id (null without a history store), when it
+/// started, and its diagnosis once captured (null when off or not yet).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OpenIncident {
+    pub id: Option<i64>,
+    pub started_at: Timestamp,
+    pub diagnosis: Option<Diagnosis>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -92,6 +129,19 @@ pub struct ServiceState {
     /// threshold (see `hold`), by check.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub over: BTreeMap<String, u32>,
+    /// The open incident (None while not down).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub incident: Option<OpenIncident>,
+    /// The unit's NRestarts as the last cycles saw it (crash loops; see
+    /// `loops`), oldest first, within `crash_loop.within` plus one before.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unit_restarts: Vec<loops::RestartSample>,
+    /// The last `flap.window` statuses, oldest first.
+    #[serde(skip_serializing_if = "VecDeque::is_empty")]
+    pub recent: VecDeque<Health>,
+    pub flapping: bool,
+    /// The alerts announced the flapping (`flapping` sent, `flapping_ended` not yet).
+    pub flap_alerted: bool,
 }
 
 impl ServiceState {
@@ -186,6 +236,7 @@ pub fn step(
     let policy = ctx.policy;
     let mut actions = Vec::new();
 
+    resolve_outcomes(&mut s, obs.health, now, policy);
     if s.status != Some(obs.health) {
         s.since = Some(now);
     }
@@ -250,6 +301,20 @@ pub fn step(
     (s, actions)
 }
 
+/// Judges the restarts whose grace has passed: this is the first cycle
+/// after it, so the service's status now says whether the restart helped.
+fn resolve_outcomes(s: &mut ServiceState, health: Health, now: Timestamp, policy: &HealPolicy) {
+    for r in s.restarts.iter_mut().filter(|r| r.outcome == RestartOutcome::Pending) {
+        if now > r.at && now.since(r.at) >= policy.grace {
+            r.outcome = if health == Health::Down {
+                RestartOutcome::StillDown
+            } else {
+                RestartOutcome::Recovered
+            };
+        }
+    }
+}
+
 /// Records a restart we run: it counts against the window and starts grace.
 /// Recorded (and persisted) before it runs, so that no restart goes
 /// uncounted; `settle_restart` then fills in its result.
@@ -276,5 +341,6 @@ pub fn settle_restart(s: &mut ServiceState, rec: RestartRecord) {
 
 pub mod hold;
 
+pub mod loops;
 #[cfg(test)]
 mod tests;

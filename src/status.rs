@@ -6,7 +6,7 @@ use crate::fsutil;
 use crate::probe::owned::{Thresholds, Values};
 use crate::probe::push::Ping;
 use crate::probe::{CheckStatus, Reason};
-use crate::state::{Health, HistoryEntry, RestartRecord};
+use crate::state::{Health, HistoryEntry, OpenIncident, RestartRecord};
 use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -23,6 +23,9 @@ pub struct StatusDoc {
     pub host: String,
     pub overall: Health,
     pub duration_ms: f64,
+    /// Some service is flapping.
+    #[serde(default)]
+    pub flapping: bool,
     pub services: Vec<ServiceReport>,
     /// What the history endpoints can answer (absent with `history_db: off`):
     /// a dashboard asks for no more than this.
@@ -55,6 +58,12 @@ pub struct ServiceReport {
     #[serde(default)]
     pub restarts_total: u64,
     pub checks: Vec<CheckReport>,
+    /// The open incident while down: `{id, started_at, diagnosis}` (null otherwise).
+    #[serde(default)]
+    pub incident: Option<OpenIncident>,
+    /// Its status changed `flap.changes` times within the last `flap.window` results.
+    #[serde(default)]
+    pub flapping: bool,
     pub history: Vec<HistoryEntry>,
     /// Time-weighted uptime from the history store (absent with `history_db: off`).
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -27,6 +27,10 @@ enum Mode {
     Hang,
     /// Reads the request, closes the connection.
     Close,
+    /// Answers this status with a body quoting the request's Authorization
+    /// header after 81 characters of text (so a cut at 120 characters of
+    /// the answer would keep most of a 36-character token).
+    QuoteAuth(u16),
 }
 
 /// One request the receiver read.
@@ -220,14 +224,27 @@ fn serve(mut stream: TcpStream, mode: &Mutex<Mode>, seen: &Mutex<Vec<Req>>, stop
     }
     let body = String::from_utf8_lossy(&buf[head_end..]).into_owned();
     let m = *mode.lock().unwrap();
+    let auth = headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("authorization"))
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default();
     let answered = match m {
-        Mode::Status(code) => Some(code),
+        Mode::Status(code) | Mode::QuoteAuth(code) => Some(code),
         _ => None,
     };
     seen.lock().unwrap().push(Req { method, path, headers, body, answered });
     match m {
         Mode::Status(code) => {
             let text = if (200..300).contains(&code) { "ok" } else { "nope" };
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {code} X\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
+                text.len()
+            );
+        }
+        Mode::QuoteAuth(code) => {
+            let text = format!("{} {auth}", "x".repeat(80));
             let _ = write!(
                 stream,
                 "HTTP/1.1 {code} X\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
@@ -1086,4 +1103,35 @@ fn a_dead_or_hanging_alertmanager_member_never_holds_back_the_other_in_run() {
             assert!(d.logged("am (member 1)").is_some(), "{:?}", d.log());
         }
     }
+}
+
+/// Issue 18 #11: a receiver answering 500 that quotes the bearer token
+/// right where the answer used to be cut (31 of its 36 characters survived
+/// the cut, and so the scrubbing): no 6 characters of it reach the log or
+/// `last_error` in the state file.
+#[test]
+fn a_token_quoted_in_an_error_answer_is_scrubbed_before_the_answer_is_cut() {
+    const TOKEN: &str = "tok-0123456789abcdefghijklmnopqrstuv";
+    assert_eq!(TOKEN.len(), 36);
+    let r = Receiver::new(Mode::QuoteAuth(500));
+    let env = Env::new();
+    let probe = probe(&env, "web");
+    let token = env.write("hook-token", &format!("{TOKEN}\n"));
+    env.config(&format!(
+        "interval: 100ms\nnotify:\n  - {{type: webhook, name: hook, url: \"{}\", bearer_token_file: \"{}\", timeout: 1s}}\nservices:\n  - name: web\n    checks: [{{type: command, argv: [\"{probe}\"]}}]\n",
+        r.url("/hook"),
+        token.display()
+    ));
+    set_up(&env, "web", false);
+    let out = env.check(&[]);
+    out.code(2);
+    assert!(out.stderr.contains("HTTP 500: xxxx"), "{}", out.stderr);
+    let state = std::fs::read_to_string(env.state_path()).expect("state file");
+    assert!(state.contains("HTTP 500: xxxx"), "{state}");
+    for i in 0..=TOKEN.len() - 6 {
+        let piece = &TOKEN[i..i + 6];
+        assert!(!out.stderr.contains(piece), "{piece:?} of the token in the log: {}", out.stderr);
+        assert!(!state.contains(piece), "{piece:?} of the token in the state file: {state}");
+    }
+    assert!(out.stderr.contains("Bearer <secret>"), "{}", out.stderr);
 }

@@ -252,3 +252,50 @@ fn watchdog_pings_continue_between_long_cycles() {
         pings += usize::from(&buf[..n] == b"WATCHDOG=1");
     }
 }
+
+/// Issue 18 #8: a target slower than the interval (timeout 3 s, interval
+/// 500 ms) made cycles run back to back holding the state lock through
+/// their probing: `ping`, `mute` and `unmute` waited 30 s and failed. Now
+/// probing holds no lock: each answers at once, and its effect shows in
+/// the next cycle. `validate` warns about such a timeout.
+#[test]
+fn a_target_slower_than_the_interval_never_locks_out_ping_mute_or_unmute() {
+    let env = Env::new();
+    let hang = crate::util::http_fixture(crate::util::Behaviour::HangAfterAccept);
+    env.config(&format!(
+        "interval: 500ms\ntimeout: 3s\nheal: {{ enabled: false }}\nservices:\n  - name: slow\n    url: {}\n  - name: backup\n    checks: [{{ type: push, period: 1h, grace: 1h }}]\n",
+        hang.url("/")
+    ));
+    let cfg = cfg(&env);
+    let out = env.cmd(&["validate", "-c", &cfg]);
+    out.code(0);
+    assert!(
+        out.stderr.contains("service \"slow\": http check")
+            && out.stderr.contains("timeout 3s is longer than the interval 500ms"),
+        "{}",
+        out.stderr
+    );
+    let d = Daemon::start(&env, &["run", "-c", &cfg, "--no-http"], &[]);
+    // Two cycles in: they now run back to back.
+    wait_until(Duration::from_secs(15), || {
+        d.log().iter().filter(|l| l.contains("longer than the interval")).count() >= 2
+    });
+    for round in 0..3 {
+        let started = Instant::now();
+        for args in [
+            vec!["ping", "-c", &cfg, "backup", "--message", "nightly"],
+            vec!["mute", "-c", &cfg, "slow", "--for", "1h"],
+            vec!["unmute", "-c", &cfg, "slow"],
+        ] {
+            let out = env.cmd(&args);
+            out.code(0);
+            let took = started.elapsed();
+            assert!(took < Duration::from_secs(2), "round {round}: {args:?} took {took:?}");
+        }
+    }
+    assert_eq!(env.state()["services"]["backup"]["push"]["pings"], 3);
+    // The next cycle judges the push check from the pings.
+    wait_until(Duration::from_secs(15), || {
+        crate::util::check_of(&env.status(), "backup")["last_ping"]["message"] == "nightly"
+    });
+}

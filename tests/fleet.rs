@@ -1206,3 +1206,56 @@ fn the_test_copies_of_the_scrape_config_pass_promtool_plain_and_https() {
     assert!(https.contains("scheme: https\n") || https.contains("scheme: https "), "{https}");
     assert!(https.contains(&format!("      ca_file: {}", ca.display())), "{https}");
 }
+
+#[test]
+fn a_300_service_metrics_is_scraped_whole_over_https_by_prometheus() {
+    // Hardening round two, finding 1: over `tls:` /metrics of a 300-service
+    // host (over 200 KB) stopped at ~65,360 bytes, so an HTTPS scrape failed.
+    require(PROMETHEUS, "prometheus");
+    let dir = tempfile::Builder::new().prefix("chatstack-fleet.").tempdir().expect("tempdir");
+    let pki = crate::util::Pki::new(&dir.path().join("pki"), "big", &["IP:127.0.0.1"]);
+    let tcp = crate::util::TcpFixture::new();
+    let env = Env::new();
+    let mut yaml = format!(
+        "host: big\ninterval: 1s\ntimeout: 1s\nheal: {{ enabled: false }}\ntls: {{ cert_file: {:?}, key_file: {:?} }}\nservices:\n",
+        pki.cert, pki.key
+    );
+    for i in 0..300 {
+        yaml.push_str(&format!("  - name: service-{i:03}\n    port: {}\n", tcp.port()));
+    }
+    env.config(&yaml);
+    let cfg = env.config_path().display().to_string();
+    let agent = Daemon::start(&env, &["run", "-c", &cfg], &[]);
+    // No Alertmanager here: rules may fire into the void.
+    let nowhere = SocketAddr::from(([127, 0, 0, 1], util::closed_port()));
+    let prometheus = Prometheus::start(dir.path(), nowhere, Some(&pki.ca));
+    let targets = format!("- targets: [\"{}\"]\n  labels:\n    host: big\n", agent.addr);
+    let tmp = prometheus.targets_dir.join(".big.tmp");
+    fs::write(&tmp, targets).expect("write targets");
+    fs::rename(&tmp, prometheus.targets_dir.join("big.yml")).expect("rename targets");
+    let deadline = Instant::now() + Duration::from_secs(40);
+    let mut last = String::new();
+    loop {
+        let up = prometheus.by_label(r#"up{job="chatstack-status"}"#, "host");
+        let count = prometheus.query(r#"count(chatstack_service_up{host="big"})"#);
+        let n = count.first().and_then(|s| s["value"][1].as_str()).unwrap_or("0").to_string();
+        if up.get("big").map(String::as_str) == Some("1") && n == "300" {
+            break;
+        }
+        last = format!("up {up:?}, services {n}");
+        assert!(Instant::now() < deadline, "not scraped whole within 40 s: {last}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // The scrape was large: the answer really crossed the 64 KiB line.
+    let scraped = prometheus.query(r#"scrape_samples_scraped{host="big"}"#);
+    let samples: f64 =
+        scraped.first().and_then(|s| s["value"][1].as_str()?.parse().ok()).unwrap_or(0.0);
+    assert!(samples > 2000.0, "only {samples} samples scraped: {last}");
+    let metrics = Command::new("curl")
+        .args(["-sS", "--max-time", "10", "--cacert"])
+        .arg(&pki.ca)
+        .arg(format!("https://{}/metrics", agent.addr))
+        .output()
+        .expect("curl");
+    assert!(metrics.stdout.len() > 64 * 1024, "{} bytes", metrics.stdout.len());
+}

@@ -8,7 +8,7 @@
 
 use crate::util::{self, Env, Out};
 use chatstack_status::config::{HistoryConfig, Retention};
-use chatstack_status::state::Health;
+use chatstack_status::state::{Health, RestartOutcome};
 use chatstack_status::store::seed::{self, Run, SeedSpec};
 use chatstack_status::store::{
     CheckProblem, CycleRecord, ReaderPool, Recorder, RestartRun, ServiceRecord, Store, StoreError,
@@ -45,16 +45,17 @@ fn service(name: &str, status: Health) -> ServiceRecord {
             }]
         },
         restarts: if status == Health::Down {
-            vec![RestartRun { at: Timestamp::now(), ok: true }]
+            vec![RestartRun { at: Timestamp::now(), ok: true, outcome: RestartOutcome::Pending }]
         } else {
             Vec::new()
         },
         alerted: status == Health::Down,
+        outcomes: Vec::new(),
     }
 }
 
 fn cycle(at: Timestamp, services: Vec<ServiceRecord>) -> CycleRecord {
-    CycleRecord { at, interval: Duration::from_secs(30), services }
+    CycleRecord { at, interval: Duration::from_secs(30), services, samples: Vec::new() }
 }
 
 fn names(prefix: &str, n: usize) -> Vec<String> {
@@ -353,7 +354,7 @@ fn a_newer_schema_is_left_untouched_with_a_warning() {
     let before = std::fs::read(&db).unwrap();
     let child = run_child("once", &env.path("w"), None, &[("DB", db.to_str().unwrap())]);
     assert_eq!(child.steps[0]["kind"], "newer_schema", "{:?}", child.steps);
-    child.one_warning(&db, "schema 99 is newer than this version understands (1); left untouched; no history is written");
+    child.one_warning(&db, "schema 99 is newer than this version understands (2); left untouched; no history is written");
     assert_eq!(std::fs::read(&db).unwrap(), before, "not one byte changed");
     // The commands refuse it with exit 3 too.
     env.config(&format!("history_db: {db:?}\nservices:\n  - name: web\n    port: 1\n"));

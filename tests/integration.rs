@@ -45,6 +45,9 @@ mod openapi;
 mod attacks;
 // HTTPS on the listener: certificates, bounds over TLS, rotation.
 mod tls;
+// The why: diagnoses (fake systemctl and journalctl), restart outcomes,
+// crash loops and flapping, in `check` and `run`.
+mod why;
 // The dashboard in headless Chromium.
 mod browser;
 

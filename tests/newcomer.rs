@@ -196,26 +196,28 @@ fn the_readme_is_a_page_that_starts_with_the_two_commands_and_links_only_what_ex
     let readme = repo_file("README.md");
     let lines: Vec<&str> = readme.lines().collect();
     assert!(lines.len() <= 350, "README.md has {} lines", lines.len());
-    let first_block: Vec<&str> =
-        lines.iter().skip_while(|l| **l != "```sh").skip(1).take_while(|l| **l != "```").copied().collect();
+    let first_block: Vec<&str> = lines
+        .iter()
+        .skip_while(|l| **l != "```sh")
+        .skip(1)
+        .take_while(|l| **l != "```")
+        .copied()
+        .collect();
     assert_eq!(first_block.len(), 2, "{first_block:?}");
     assert!(first_block[0].starts_with("make run ") && first_block[0].contains("config/demo.yml"));
     assert!(first_block[1].starts_with("make test "));
     let cargo = repo_file("Cargo.toml");
-    let version = cargo.lines().find_map(|l| l.strip_prefix("rust-version = ")).unwrap().trim_matches('"');
+    let version =
+        cargo.lines().find_map(|l| l.strip_prefix("rust-version = ")).unwrap().trim_matches('"');
     assert!(readme.contains(&format!("**{version}**")), "README does not state Rust {version}");
     assert!(repo_file("docs/MIGRATING.md").contains(&format!("**{version}**")));
-    for doc in ["README.md", "ARCHITECTURE.md"]
-        .into_iter()
-        .map(String::from)
-        .chain(
-            std::fs::read_dir(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs"))
-                .unwrap()
-                .flatten()
-                .map(|e| format!("docs/{}", e.file_name().to_string_lossy()))
-                .filter(|n| n.ends_with(".md")),
-        )
-    {
+    for doc in ["README.md", "ARCHITECTURE.md"].into_iter().map(String::from).chain(
+        std::fs::read_dir(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs"))
+            .unwrap()
+            .flatten()
+            .map(|e| format!("docs/{}", e.file_name().to_string_lossy()))
+            .filter(|n| n.ends_with(".md")),
+    ) {
         let text = repo_file(&doc);
         let dir = std::path::Path::new(&doc).parent().unwrap().to_path_buf();
         let mut in_code = false;
@@ -230,7 +232,8 @@ fn the_readme_is_a_page_that_starts_with_the_two_commands_and_links_only_what_ex
                 let rest = &line[i + 2..];
                 let Some(end) = rest.find(')') else { continue };
                 let link = &rest[..end];
-                if link.starts_with("http") || link.starts_with('#') || link.starts_with("mailto:") {
+                if link.starts_with("http") || link.starts_with('#') || link.starts_with("mailto:")
+                {
                     continue;
                 }
                 let path = link.split('#').next().unwrap();

@@ -925,3 +925,221 @@ fn multi_line_plugin_output_is_a_summary_line_plus_long_text() {
     assert!(lines[2].starts_with("other "), "{}", text.stdout);
     assert!(!text.stdout.contains("line-t"), "{}", text.stdout);
 }
+
+// ---- disk: a tmpfs of known size in a private mount namespace ----
+
+/// Runs `script` (sh, `$BIN` is the binary) in a private mount namespace
+/// where `mnt` is a fresh tmpfs of `size_k` KiB and at most `inodes` inodes.
+#[track_caller]
+fn in_tmpfs(env: &Env, size_k: u32, inodes: u32, script: &str) -> crate::util::Out {
+    let mnt = env.path("mnt");
+    std::fs::create_dir_all(&mnt).expect("mnt");
+    let file = env.write(
+        "in-tmpfs.sh",
+        &format!(
+            "mount -t tmpfs -o size={size_k}k,nr_inodes={inodes} tmpfs {mnt:?} || exit 9\n{script}\n"
+        ),
+    );
+    let c = env.command_via_sh(&format!("BIN=\"$0\" exec unshare -m sh {file:?}"), &[]);
+    crate::util::run_bin(c)
+}
+
+/// df's own figures for a path: (Size, Avail, Use% without the sign), in bytes.
+fn df_line(text: &str) -> (u64, u64, u64) {
+    let row: Vec<u64> = text
+        .lines()
+        .nth(1)
+        .expect("df row")
+        .split_whitespace()
+        .map(|w| w.trim_end_matches('%').parse().expect("df number"))
+        .collect();
+    (row[0], row[1], row[2])
+}
+
+#[test]
+fn disk_space_inodes_and_read_only_on_a_tmpfs_of_known_size() {
+    if !crate::history::can_mount() {
+        return;
+    }
+    let env = Env::new();
+    let mnt = env.path("mnt");
+    let disk = |name: &str, extra: &str| {
+        format!("  - name: {name}\n    checks:\n      - {{type: disk, path: {mnt:?}{extra}}}\n")
+    };
+    env.config(&format!(
+        "services:\n{}{}{}{}",
+        disk("warned", ", warn: 50, crit: 90"),
+        disk("full", ", warn: 50, crit: '60%'"),
+        disk("inodes", ", warn: 99, crit: 99.5, inodes_warn: 10, inodes_crit: 50"),
+        disk("ro_ok", ", warn: 99, crit: 99.5, read_only_ok: true"),
+    ));
+    let cfg = env.config_path();
+    let (rw, ro, df) = (env.path("rw.json"), env.path("ro.json"), env.path("df.txt"));
+    // 3000 KiB of 4096, 20 files of 100 inodes; then remounted read-only.
+    let script = format!(
+        "dd if=/dev/zero of={mnt:?}/fill bs=1k count=3000 2>/dev/null && \
+         for i in $(seq 1 20); do : > {mnt:?}/f$i; done && \
+         df -B1 --output=size,avail,pcent {mnt:?} > {df:?} && \
+         \"$BIN\" check -c {cfg:?} --format json > {rw:?}; \
+         mount -o remount,ro {mnt:?} && \
+         \"$BIN\" check -c {cfg:?} --format json > {ro:?}; exit 0"
+    );
+    let out = in_tmpfs(&env, 4096, 100, &script);
+    assert_eq!(out.code, 0, "{out:#?}\n{}", env.read("in-tmpfs.sh"));
+    let rw = crate::util::read_json(&rw);
+    let check = |doc: &Value, name: &str| crate::util::service_of(doc, name)["checks"][0].clone();
+
+    let c = check(&rw, "warned");
+    assert_state(&c, "degraded", Some("disk_space"));
+    let (size, avail, pct) = df_line(&std::fs::read_to_string(&df).unwrap());
+    assert_eq!(c["values"]["total_bytes"], size, "df's Size: {c:#}");
+    assert_eq!(size, 4096 * 1024);
+    assert_eq!(c["values"]["available_bytes"], avail, "df's Avail: {c:#}");
+    let used = c["values"]["used_pct"].as_f64().unwrap();
+    // df rounds Use% up to a whole percent; we keep one decimal.
+    assert!(used <= pct as f64 && used > pct as f64 - 1.0, "{used} against df's {pct}%");
+    assert!(c["detail"].as_str().unwrap().contains("% used"), "{c:#}");
+    assert_eq!(
+        c["thresholds"],
+        serde_json::json!({"value": "used_pct", "warn": 50.0, "crit": 90.0})
+    );
+    assert!(c["values"]["full_in_s"].is_null(), "one sample is no forecast: {c:#}");
+
+    assert_state(&check(&rw, "full"), "down", Some("disk_space"));
+    let c = check(&rw, "inodes");
+    assert_state(&c, "degraded", Some("disk_inodes"));
+    // 21 of 100 inodes: the root directory and 21 files.
+    let inodes = c["values"]["inodes_used_pct"].as_f64().unwrap();
+    assert!((21.0..=23.0).contains(&inodes), "{c:#}");
+    assert_state(&check(&rw, "ro_ok"), "up", None);
+
+    let ro = crate::util::read_json(&ro);
+    for name in ["warned", "full", "inodes"] {
+        let c = check(&ro, name);
+        assert_state(&c, "down", Some("read_only"));
+        assert!(c["detail"].as_str().unwrap().contains("read-only"), "{c:#}");
+    }
+    assert_state(&check(&ro, "ro_ok"), "up", None);
+    assert_eq!(ro["overall"], "down");
+}
+
+#[test]
+fn a_disk_path_that_is_not_there_is_down_and_says_why() {
+    let env = Env::new();
+    let missing = env.path("not-mounted");
+    let c = one(&env, &format!("{{type: disk, path: {missing:?}}}"));
+    assert_state(&c, "down", Some("check_error"));
+    assert!(c["detail"].as_str().unwrap().contains("No such file or directory"), "{c:#}");
+}
+
+#[test]
+fn disk_for_counts_cycles_across_check_runs() {
+    let env = Env::new();
+    // Any used space is over 0%: over every cycle; `for: 3` holds it up twice.
+    let check = "{type: disk, path: /, warn: 0, crit: 100, for: 3}";
+    for (run, (status, reason)) in
+        [("up", None), ("up", None), ("degraded", Some("disk_space"))].into_iter().enumerate()
+    {
+        let c = one(&env, check);
+        assert_state(&c, status, reason);
+        let over = &env.state()["services"]["svc"]["over"];
+        assert_eq!(over.as_object().map(|o| o.len()), Some(1), "{over}");
+        assert_eq!(over.as_object().unwrap().values().next().unwrap(), run + 1);
+        if run < 2 {
+            assert!(
+                c["detail"].as_str().unwrap().contains(&format!("over {} of the 3", run + 1)),
+                "{c:#}"
+            );
+        }
+    }
+    // Under the threshold again: the count starts afresh.
+    let c = one(&env, "{type: disk, path: /, warn: 100, crit: 100, for: 3}");
+    assert_state(&c, "up", None);
+    assert!(env.state()["services"]["svc"].get("over").is_none(), "{}", env.state());
+}
+
+#[test]
+fn disk_forecast_fills_in_from_the_history_and_warns() {
+    if !crate::history::can_mount() {
+        return;
+    }
+    let env = Env::new();
+    let mnt = env.path("mnt");
+    let prom = env.path("disk.prom");
+    env.config(&format!(
+        "prom_file: {prom:?}\nservices:\n  - name: Host\n    checks:\n      - {{type: disk, path: {mnt:?}, warn: 99, crit: 99.5, full_warn: 1d, forecast_window: 1h}}\n"
+    ));
+    let cfg = env.config_path();
+    // Four cycles, 512 KiB more each time: the third has a trend.
+    let mut script = String::new();
+    for i in 0..4 {
+        script.push_str(&format!(
+            "dd if=/dev/zero of={mnt:?}/f{i} bs=1k count=512 2>/dev/null && \
+             \"$BIN\" check -c {cfg:?} --format json > {:?}; ",
+            env.path(&format!("run{i}.json"))
+        ));
+    }
+    script.push_str("exit 0");
+    let out = in_tmpfs(&env, 8192, 1000, &script);
+    assert_eq!(out.code, 0, "{out:#?}");
+    let runs: Vec<Value> = (0..4)
+        .map(|i| {
+            let doc = crate::util::read_json(&env.path(&format!("run{i}.json")));
+            crate::util::service_of(&doc, "Host")["checks"][0].clone()
+        })
+        .collect();
+    for c in &runs[..2] {
+        assert!(c["values"]["full_in_s"].is_null(), "fewer than 3 samples: {c:#}");
+        assert_state(c, "up", None);
+    }
+    for c in &runs[2..] {
+        let left = c["values"]["full_in_s"].as_f64().unwrap_or_else(|| panic!("{c:#}"));
+        // Filling 512 KiB per run (well under a minute apart), with at most 7 MiB left.
+        assert!(left > 0.0 && left < 3600.0, "{c:#}");
+        assert_state(c, "degraded", Some("disk_filling"));
+        assert!(c["detail"].as_str().unwrap().contains("full in"), "{c:#}");
+    }
+    // The metrics of the last run: promtool-clean, with the disk's families.
+    let text = std::fs::read_to_string(&prom).unwrap();
+    crate::util::promtool_lint(text.as_bytes());
+    let series = format!(
+        "chatstack_disk_used_ratio{{service=\"Host\",path={:?}}} ",
+        mnt.display().to_string()
+    );
+    assert!(text.contains(&series), "{text}");
+    assert!(text.contains("chatstack_disk_inodes_used_ratio{"), "{text}");
+
+    // Without a history store there is no forecast.
+    env.config(
+        "history_db: \"off\"\nservices:\n  - name: Host\n    checks:\n      - {type: disk, path: /, full_warn: 1d}\n",
+    );
+    let doc = env.check(&["--format", "json"]).json();
+    let c = crate::util::service_of(&doc, "Host")["checks"][0].clone();
+    assert!(c["values"]["full_in_s"].is_null(), "{c:#}");
+    assert_ne!(c["reason"], "disk_filling");
+}
+
+#[test]
+fn disk_config_errors_are_located() {
+    let env = Env::new();
+    env.write(
+        "bad.yml",
+        "services:\n  - name: Host\n    checks:\n      - type: disk\n        path: /\n        warn: lots\n      - {type: disk, path: rel, warn: 95, crit: 90, forecast_window: 5s}\n      - {type: tcp, address: 'h:1', path: /}\n      - {type: disk}\n",
+    );
+    let bad = env.path("bad.yml");
+    let out = env.cmd(&["validate", "-c", bad.to_str().unwrap()]);
+    out.code(3);
+    let f = bad.display();
+    for line in [
+        format!(
+            "{f}:6:15: services[0].checks[0].warn: expected a number like 80 (a percentage may be written \"80%\"), found \"lots\""
+        ),
+        format!("{f}:7:28: service \"Host\": disk path \"rel\": expected an absolute path"),
+        format!("{f}:7:49: service \"Host\": crit (90) is below warn (95)"),
+        format!("{f}:7:70: service \"Host\": forecast_window: expected at least 10s"),
+        format!("{f}:8:9: service \"Host\": `path` not valid for a tcp check"),
+        format!("{f}:9:9: service \"Host\": a disk check needs `path`"),
+    ] {
+        assert!(out.stderr.contains(&line), "missing {line}\n{}", out.stderr);
+    }
+}

@@ -310,7 +310,7 @@ const ADMIN: (&str, &str) = ("Authorization", "Basic YWRtaW46czNjcmV0"); // admi
 /// `run` with `backup` (a token) and `sync` (none) push checks and a tcp `web`.
 fn daemon(env: &Env, top: &str, interval: &str) -> (Daemon, TcpFixture) {
     let tcp = TcpFixture::new();
-    env.write("backup.token", "t0k3n-backup\nignored second line\n");
+    env.write("backup.token", "t0k3n-backup-2026x\nignored second line\n");
     env.config(&format!(
         "interval: {interval}\ntimeout: 1s\nheal: {{ enabled: false }}\n{top}services:\n  - name: backup\n    checks: [{{ type: push, period: 1h, grace: 1h, token_file: {:?} }}]\n  - name: sync job\n    checks: [{{ type: push, period: 1h, grace: 1h }}]\n  - name: web\n    port: {}\n",
         env.path("backup.token"),
@@ -364,7 +364,7 @@ fn http_push_with_basic_auth_or_the_token_and_every_refusal() {
     let code = |method: &str, path: &str, h: &[(&str, &str)]| request(p, method, path, h).status;
 
     // The token alone, or basic auth alone.
-    let ok = request(p, "GET", "/api/push/backup?token=t0k3n-backup&msg=by+token", &[]);
+    let ok = request(p, "GET", "/api/push/backup?token=t0k3n-backup-2026x&msg=by+token", &[]);
     assert_eq!(ok.status, 200, "{}", ok.text());
     assert_eq!(ok.header("cache-control").as_deref(), Some("no-store"));
     let v = ok.json();
@@ -381,7 +381,7 @@ fn http_push_with_basic_auth_or_the_token_and_every_refusal() {
         "/api/push/backup?token=t0k3n-backu",
         "/api/push/backup",
         "/api/push/backup?token=",
-        "/api/push/sync%20job?token=t0k3n-backup",
+        "/api/push/sync%20job?token=t0k3n-backup-2026x",
     ] {
         let r = request(p, "GET", path, &[]);
         assert_eq!(r.status, 401, "{path}: {}", r.text());
@@ -403,20 +403,27 @@ fn http_push_with_basic_auth_or_the_token_and_every_refusal() {
         with_body(
             p,
             "POST",
-            "/api/push/backup?token=t0k3n-backup&msg=posted",
+            "/api/push/backup?token=t0k3n-backup-2026x&msg=posted",
             &[],
             b"{\"ignored\": true}"
         ),
         200
     );
     assert_eq!(
-        with_body(p, "POST", "/api/push/backup?token=t0k3n-backup", &[], &vec![b'x'; 9 * 1024]),
+        with_body(
+            p,
+            "POST",
+            "/api/push/backup?token=t0k3n-backup-2026x",
+            &[],
+            &vec![b'x'; 9 * 1024]
+        ),
         413
     );
-    let head = request(p, "HEAD", "/api/push/backup?token=t0k3n-backup&msg=head", &[]);
+    let head = request(p, "HEAD", "/api/push/backup?token=t0k3n-backup-2026x&msg=head", &[]);
     assert_eq!((head.status, head.body.len()), (200, 0));
     for m in ["PUT", "DELETE", "PATCH"] {
-        let r = request(p, m, "/api/push/backup?token=t0k3n-backup", &[("Content-Length", "0")]);
+        let r =
+            request(p, m, "/api/push/backup?token=t0k3n-backup-2026x", &[("Content-Length", "0")]);
         assert_eq!(r.status, 405, "{m}");
         assert_eq!(r.header("allow").as_deref(), Some("GET, HEAD, POST"), "{m}");
     }
@@ -433,7 +440,7 @@ fn http_push_with_basic_auth_or_the_token_and_every_refusal() {
     assert_eq!(pre.header("access-control-allow-methods").as_deref(), Some("GET, HEAD, POST"));
     let pre = request(p, "OPTIONS", "/api/status", &[origin]);
     assert_eq!(pre.header("access-control-allow-methods").as_deref(), Some("GET, HEAD"));
-    let cross = request(p, "GET", "/api/push/backup?token=t0k3n-backup&msg=cross", &[origin]);
+    let cross = request(p, "GET", "/api/push/backup?token=t0k3n-backup-2026x&msg=cross", &[origin]);
     assert_eq!(
         cross.header("access-control-allow-origin").as_deref(),
         Some("https://admin.example")
@@ -490,7 +497,7 @@ fn without_basic_auth_a_push_needs_the_token_if_the_check_has_one() {
     assert_eq!(code("/api/push/backup?token=nope"), 401);
     let r = request(d.port, "GET", "/api/push/backup", &[]);
     assert_eq!(r.header("www-authenticate"), None, "no basic auth to offer");
-    assert_eq!(code("/api/push/backup?token=t0k3n-backup"), 200);
+    assert_eq!(code("/api/push/backup?token=t0k3n-backup-2026x"), 200);
     assert_eq!(code("/api/push/web"), 404);
     assert_eq!(code("/api/push/nope"), 404);
 }
@@ -590,19 +597,23 @@ fn the_token_file_is_read_at_start_and_on_reload_not_per_request() {
     let code = |token: &str| {
         request(d.port, "GET", &format!("/api/push/backup?token={token}"), &[]).status
     };
-    assert_eq!(code("t0k3n-backup"), 200);
-    env.write("backup.token", "rotated\n");
-    assert_eq!((code("t0k3n-backup"), code("rotated")), (200, 401), "read per request");
+    assert_eq!(code("t0k3n-backup-2026x"), 200);
+    env.write("backup.token", "rotated-token-2026\n");
+    assert_eq!(
+        (code("t0k3n-backup-2026x"), code("rotated-token-2026")),
+        (200, 401),
+        "read per request"
+    );
     d.signal(rustix::process::Signal::HUP);
-    wait_until(Duration::from_secs(10), || code("rotated") == 200);
-    assert_eq!(code("t0k3n-backup"), 401);
+    wait_until(Duration::from_secs(10), || code("rotated-token-2026") == 200);
+    assert_eq!(code("t0k3n-backup-2026x"), 401);
     // An unreadable one on reload keeps the old config, and says why.
     std::fs::remove_file(env.path("backup.token")).unwrap();
     d.signal(rustix::process::Signal::HUP);
     wait_until(Duration::from_secs(10), || {
         d.logged("cannot read token_file of service \"backup\"").is_some()
     });
-    assert_eq!(code("rotated"), 200);
+    assert_eq!(code("rotated-token-2026"), 200);
 }
 
 #[test]
@@ -717,4 +728,42 @@ fn fifty_pings_racing_a_daemon_and_cron_checks_lose_none_and_the_last_wins() {
 #[track_caller]
 fn chrono_ms(s: &str) -> i64 {
     chatstack_status::time::Timestamp::parse(s).unwrap_or_else(|| panic!("not RFC 3339: {s}")).0
+}
+
+/// Issue 18 #13: bidi overrides and zero-width characters in a job's
+/// message (CLI and HTTP) and in a mute reason never reach the state, the
+/// status, the alerts or the logs; controls are removed as before.
+#[test]
+fn bidi_and_zero_width_characters_are_removed_from_messages_and_reasons() {
+    let env = Env::new();
+    backup(&env, "period: 1h, grace: 1h", "");
+    let evil = "invoice\u{202E}fdp.exe\u{200B}\u{200F}\u{2066}\u{FEFF} done";
+    let clean = "invoicefdp.exe done";
+    ping(&env, &["backup", "--fail", "--message", evil]).code(0);
+    let out = env.check(&[]);
+    out.code(2);
+    let state = std::fs::read_to_string(env.state_path()).unwrap();
+    let status = std::fs::read_to_string(env.status_path()).unwrap();
+    assert_eq!(env.state()["services"]["backup"]["push"]["last"]["message"], clean);
+    assert!(push_check(&env, "backup")["detail"].as_str().unwrap().contains(clean), "{status}");
+    let hidden = ['\u{202E}', '\u{200B}', '\u{200F}', '\u{2066}', '\u{FEFF}'];
+    for text in [&state, &status, &out.stdout, &out.stderr] {
+        assert!(!text.contains(hidden), "{text}");
+    }
+    let cfg = env.config_path().display().to_string();
+    let out = env.cmd(&["mute", "-c", &cfg, "backup", "--reason", evil]);
+    out.code(0);
+    assert_eq!(env.state()["services"]["backup"]["mute_reason"], clean);
+    assert!(!out.stdout.contains(hidden), "{}", out.stdout);
+
+    // Over HTTP: the daemon's push endpoint cleans the same way.
+    let (d, _tcp) = daemon(&env, "", "100ms");
+    let msg = "a%E2%80%AEb%E2%80%8Bc";
+    let path = format!("/api/push/backup?status=down&msg={msg}&token=t0k3n-backup");
+    let code = request(d.port, "GET", &path, &[]).status;
+    assert!(code < 300, "{code}");
+    wait_until(Duration::from_secs(10), || {
+        env.state()["services"]["backup"]["push"]["last"]["message"] == "abc"
+    });
+    assert!(!d.log().join("\n").contains(hidden));
 }

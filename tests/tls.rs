@@ -215,3 +215,81 @@ fn a_tls_record_trickled_after_the_handshake_is_cut_off_at_the_head_timeout() {
         "cut off after {took:?}"
     );
 }
+
+/// `curl --cacert CA https://127.0.0.1:PORT/PATH`, the body as bytes:
+/// (HTTP status, body, curl's exit code).
+fn curl_bytes(ca: &Path, port: u16, path: &str) -> (u16, Vec<u8>, i32) {
+    let out = Command::new("curl")
+        .args(["-sS", "--max-time", "10", "-o", "-", "-w", "%{stderr}%{http_code}", "--cacert"])
+        .arg(ca)
+        .arg(format!("https://127.0.0.1:{port}{path}"))
+        .stdin(Stdio::null())
+        .output()
+        .expect("curl is installed (CI installs it)");
+    let err = String::from_utf8_lossy(&out.stderr);
+    let code = err.trim().rsplit(|c: char| !c.is_ascii_digit()).next().unwrap_or("0");
+    (code.parse().unwrap_or(0), out.stdout, out.status.code().unwrap_or(-1))
+}
+
+/// `services` tcp services on one listener: a status and metrics of
+/// hundreds of kilobytes.
+fn big_config(env: &Env, tls: &str, tcp: &TcpFixture, services: usize) {
+    let mut yaml =
+        format!("interval: 1s\ntimeout: 1s\nheal: {{ enabled: false }}\n{tls}services:\n");
+    for i in 0..services {
+        yaml.push_str(&format!("  - name: service-{i:03}\n    port: {}\n", tcp.port()));
+    }
+    env.config(&yaml);
+}
+
+#[test]
+fn answers_over_64_kib_arrive_whole_over_tls() {
+    // Hardening round two, finding 1: every answer over ~64 KiB stopped at
+    // ~65,360 bytes over TLS (rustls buffers 64 KiB of plaintext, and the
+    // whole answer was handed to it before draining): the widget, so the
+    // dashboard never loaded over HTTPS, a 300-service /metrics, a large
+    // /api/status.
+    let env = Env::new();
+    let tcp = TcpFixture::new();
+    let p = pki(&env, "big");
+    big_config(&env, &tls_yaml(&p.cert, &p.key), &tcp, 300);
+    let d = start(&env);
+    wait_until(Duration::from_secs(20), || curl(&p.ca, d.port, "/healthz").0 == 200);
+
+    let widget = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/www/js/status.js"))
+        .expect("www/js/status.js");
+    assert!(widget.len() > 64 * 1024, "the widget is no longer over 64 KiB: pick a larger file");
+    let (code, body, rc) = curl_bytes(&p.ca, d.port, "/static/js/status.js");
+    assert_eq!((code, rc), (200, 0), "widget over TLS");
+    assert_eq!(body.len(), widget.len(), "the widget over TLS was cut");
+    assert!(body == widget, "the widget over TLS differs from www/js/status.js");
+
+    let (code, body, rc) = curl_bytes(&p.ca, d.port, "/metrics");
+    assert_eq!((code, rc), (200, 0), "/metrics over TLS");
+    assert!(body.len() > 64 * 1024, "/metrics of 300 services is only {} bytes", body.len());
+    let text = String::from_utf8(body).expect("utf-8");
+    assert!(text.ends_with('\n'), "/metrics ends mid-line");
+    assert!(text.contains("service=\"service-299\""), "/metrics lacks the last service");
+
+    let (code, body, rc) = curl_bytes(&p.ca, d.port, "/api/status");
+    assert_eq!((code, rc), (200, 0), "/api/status over TLS");
+    assert!(body.len() > 64 * 1024, "/api/status of 300 services is only {} bytes", body.len());
+    let doc: serde_json::Value = serde_json::from_slice(&body).expect("/api/status whole JSON");
+    assert_eq!(doc["services"].as_array().map(Vec::len), Some(300));
+
+    // Several at once, on kept-alive connections (curl reuses one per run).
+    let many = Command::new("curl")
+        .args(["-sS", "--max-time", "20", "-o", "/dev/null", "-o", "/dev/null", "-o", "/dev/null"])
+        .args(["-w", "%{size_download} ", "--cacert"])
+        .arg(&p.ca)
+        .arg(format!("https://127.0.0.1:{}/static/js/status.js", d.port))
+        .arg(format!("https://127.0.0.1:{}/metrics", d.port))
+        .arg(format!("https://127.0.0.1:{}/static/js/status.js", d.port))
+        .output()
+        .expect("curl");
+    let sizes = String::from_utf8_lossy(&many.stdout).into_owned();
+    let sizes: Vec<usize> = sizes.split_whitespace().filter_map(|s| s.parse().ok()).collect();
+    assert_eq!(sizes.len(), 3, "{:?}", String::from_utf8_lossy(&many.stderr));
+    assert_eq!((sizes[0], sizes[2]), (widget.len(), widget.len()), "keep-alive: {sizes:?}");
+    assert!(sizes[1] > 64 * 1024, "keep-alive /metrics: {sizes:?}");
+}

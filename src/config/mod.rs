@@ -6,6 +6,8 @@
 //! each as `file:line:column: what was expected`. The YAML crate (serde-saphyr)
 //! is used only here.
 
+pub mod advice;
+mod diagnosis;
 pub mod duration;
 mod errors;
 #[cfg(test)]
@@ -15,6 +17,7 @@ mod owned;
 pub mod raw;
 mod schema;
 
+pub use diagnosis::{CrashLoop, DEFAULT_REDACT, DiagnosisSettings, Flap, MAX_JOURNAL_LINES};
 pub use notifier::{
     ALERT_LABELS, Alertmanager, EventName, Notifier, NotifierKind, Slack, Twilio, Webhook,
 };
@@ -79,6 +82,8 @@ pub struct Config {
     pub prom_file: Option<PathBuf>,
     pub heartbeat: Option<Heartbeat>,
     pub heal: HealPolicy,
+    /// How incidents' diagnoses are taken (`diagnosis:`).
+    pub diagnosis: DiagnosisSettings,
     pub notify: Vec<Notifier>,
     pub services: Vec<Service>,
 }
@@ -196,6 +201,10 @@ pub struct Service {
     /// Re-send "still down" this often (None: never).
     pub reminder: Option<Duration>,
     pub checks: Vec<Check>,
+    /// Its incidents get a diagnosis (`diagnosis: false` turns it off).
+    pub diagnosis: bool,
+    pub crash_loop: CrashLoop,
+    pub flap: Flap,
 }
 
 impl Config {
@@ -368,6 +377,9 @@ impl Validator<'_> {
         };
         let cors_origins = self.cors_origins(raw.cors_origins, raw.basic_auth.is_some());
         let heal = self.heal(raw.heal);
+        let diagnosis = self.diagnosis(raw.diagnosis);
+        let crash_loop = self.crash_loop(raw.crash_loop, CrashLoop::default());
+        let flap = self.flap(raw.flap, Flap::default(), &raw.services.referenced);
         let history_store = self.history_store(raw.history_db, raw.retention);
         let notify = raw
             .notify
@@ -399,7 +411,7 @@ impl Validator<'_> {
                     ),
                 );
             }
-            if let Some(svc) = self.service(s, timeout) {
+            if let Some(svc) = self.service(s, timeout, crash_loop, flap) {
                 services.push(svc);
             }
         }
@@ -442,6 +454,7 @@ impl Validator<'_> {
                 timeout: h.timeout.map_or(Duration::from_secs(5), |d| d.0),
             }),
             heal,
+            diagnosis,
             notify,
             services,
         })
@@ -540,14 +553,22 @@ impl Validator<'_> {
         }
     }
 
-    fn service(&mut self, s: Spanned<RawService>, default_timeout: Duration) -> Option<Service> {
+    fn service(
+        &mut self,
+        s: Spanned<RawService>,
+        default_timeout: Duration,
+        crash_loop: CrashLoop,
+        flap: Flap,
+    ) -> Option<Service> {
         let loc = s.referenced;
         let r = s.value;
+        let crash_loop = self.crash_loop(r.crash_loop, crash_loop);
+        let flap = self.flap(r.flap, flap, &loc);
         let name = r.name.value;
-        if name.trim().is_empty() || name.chars().any(char::is_control) {
+        if name.trim().is_empty() || name.chars().any(|c| c.is_control() || !is_xml_char(c)) {
             self.at(
                 &r.name.referenced,
-                "service name must be non-empty text without control characters",
+                "service name must be non-empty text without control characters (nor U+FFFE, U+FFFF: XML has no place for them, and the badges are XML)",
             );
         }
         let timeout = r.timeout.map_or(default_timeout, |d| d.0);
@@ -625,6 +646,9 @@ impl Validator<'_> {
             confirm: r.confirm.unwrap_or(1).max(1),
             reminder: r.reminder.map(|d| d.0).filter(|d| !d.is_zero()),
             checks,
+            diagnosis: r.diagnosis.unwrap_or(true),
+            crash_loop,
+            flap,
         })
     }
 
@@ -893,6 +917,12 @@ pub fn shown_url(url: &str) -> String {
 
 fn kind_name(k: CheckKind) -> &'static str {
     k.name()
+}
+
+/// A character XML 1.0 allows in text (`Char` of the XML grammar): the
+/// SVG badges carry service names.
+pub fn is_xml_char(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r' | ' '..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
 }
 
 #[cfg(test)]

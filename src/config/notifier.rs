@@ -23,12 +23,25 @@ pub enum EventName {
     Restart,
     HealSuspended,
     Test,
+    /// The service's status keeps changing (`flap`): one event instead of each transition.
+    Flapping,
+    /// It kept one status for `flap.window` results.
+    FlappingEnded,
 }
 
 impl EventName {
     /// Every event word, as serde spells them (the table test checks).
-    pub const NAMES: &'static [&'static str] =
-        &["down", "up", "degraded", "reminder", "restart", "heal_suspended", "test"];
+    pub const NAMES: &'static [&'static str] = &[
+        "down",
+        "up",
+        "degraded",
+        "reminder",
+        "restart",
+        "heal_suspended",
+        "test",
+        "flapping",
+        "flapping_ended",
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -39,6 +52,8 @@ impl EventName {
             EventName::Restart => "restart",
             EventName::HealSuspended => "heal_suspended",
             EventName::Test => "test",
+            EventName::Flapping => "flapping",
+            EventName::FlappingEnded => "flapping_ended",
         }
     }
 }

@@ -40,6 +40,9 @@ pub struct RawConfig {
     pub prom_file: Option<PathBuf>,
     pub heartbeat: Option<RawHeartbeat>,
     pub heal: Option<RawHeal>,
+    pub diagnosis: Option<super::diagnosis::RawDiagnosis>,
+    pub crash_loop: Option<super::diagnosis::RawCrashLoop>,
+    pub flap: Option<super::diagnosis::RawFlap>,
     pub notify: Option<Vec<Spanned<RawNotifier>>>,
     pub services: Spanned<Vec<Spanned<RawService>>>,
 }
@@ -172,6 +175,10 @@ pub struct RawService {
     pub confirm: Option<u32>,
     pub reminder: Option<Dur>,
     pub timeout: Option<Timeout>,
+    /// `false`: no diagnosis is taken for its incidents.
+    pub diagnosis: Option<bool>,
+    pub crash_loop: Option<super::diagnosis::RawCrashLoop>,
+    pub flap: Option<super::diagnosis::RawFlap>,
     pub checks: Option<Vec<Spanned<RawCheck>>>,
 }
 

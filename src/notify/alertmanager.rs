@@ -132,6 +132,8 @@ fn gone(service: &str) -> ServiceReport {
         restarts: Vec::new(),
         restarts_total: 0,
         checks: Vec::new(),
+        incident: None,
+        flapping: false,
         history: Vec::new(),
         uptime: None,
     }
@@ -155,6 +157,22 @@ fn probe_event(r: &ServiceReport, event: EventName, host: &str, at: Timestamp) -
         also_affected: Vec::new(),
         restart_ok: None,
         checks: Vec::new(),
+        diagnosis: None,
+    }
+}
+
+/// The most text the `diagnosis` annotation carries.
+pub const MAX_DIAGNOSIS: usize = 1024;
+
+/// Adds the `diagnosis` annotation (plain text, at most `MAX_DIAGNOSIS`
+/// bytes) to a `service_down` alert.
+pub fn annotate(alert: &mut serde_json::Value, d: &crate::diagnosis::Diagnosis) {
+    if alert["labels"]["alertname"] != SERVICE_DOWN {
+        return;
+    }
+    let text = super::diagnosis_text::cut(&super::diagnosis_text::plain_text(d), MAX_DIAGNOSIS);
+    if let Some(a) = alert.get_mut("annotations").and_then(|a| a.as_object_mut()) {
+        a.insert("diagnosis".into(), text.into());
     }
 }
 
@@ -200,6 +218,9 @@ fn deliveries(
     }
     if let Some(u) = &config.public_url {
         alert["generatorURL"] = u.clone().into();
+    }
+    if let Some(d) = r.incident.as_ref().and_then(|i| i.diagnosis.as_ref()) {
+        annotate(&mut alert, d);
     }
     let state = if ends_at.is_some() { "resolved" } else { "firing" };
     let event = Event {
@@ -352,6 +373,7 @@ mod tests {
             host: "h1".into(),
             overall: Health::Up,
             duration_ms: 1.0,
+            flapping: false,
             services,
             history: None,
         };
@@ -409,6 +431,7 @@ mod tests {
             host: "h1".into(),
             overall: Health::Degraded,
             duration_ms: 1.0,
+            flapping: false,
             services: vec![report("db", Health::Down, false)],
             history: None,
         };

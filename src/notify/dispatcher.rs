@@ -480,6 +480,7 @@ mod tests {
             also_affected: Vec::new(),
             restart_ok: None,
             checks: Vec::new(),
+            diagnosis: None,
         };
         let d = Delivery {
             id: id.to_string(),

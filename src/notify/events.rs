@@ -15,6 +15,9 @@
 //!   while still down; `restart` and `heal_suspended` from the healing notes.
 //! - Muted services raise nothing; their pending state keeps counting, and a
 //!   service still down when its mute ends raises one down event then.
+//! - Flapping (`state::loops`): one `flapping` event when it starts, no
+//!   transitions while it lasts, one `flapping_ended` when it settles (the
+//!   alerted state is then the status it settled on).
 //! - While one of its `depends_on` is down, a service's own down is held
 //!   (not announced); it is named in the dependency's down event instead
 //!   ("also affected"). If it is still down when the dependency recovers,
@@ -68,6 +71,10 @@ pub struct Event {
     pub restart_ok: Option<bool>,
     #[serde(default)]
     pub checks: Vec<CheckReport>,
+    /// The open incident's diagnosis (down and reminder events; null
+    /// otherwise, or before it is captured, or with `diagnosis: false`).
+    #[serde(default)]
+    pub diagnosis: Option<crate::diagnosis::Diagnosis>,
 }
 
 impl Event {
@@ -118,6 +125,13 @@ pub fn evaluate(
         let Some(report) = reports.get(svc.name.as_str()) else { continue };
         let st = state.services.entry(svc.name.clone()).or_default();
         let cur = report.status;
+        if let Some(flap) = flap_step(st, cur, report.since, now) {
+            events.push(flap_event(svc, report, flap, host, now));
+            continue;
+        }
+        if st.flap_alerted {
+            continue; // flapping: one event said so, not each transition
+        }
         let is_held = cur == Health::Down && deps.held(&svc.name);
         let Some(kind) = step(st, svc, cur, report.since, is_held, now) else {
             if is_held && st.pending_cycles == svc.confirm && st.alerted != Some(Health::Down) {
@@ -188,9 +202,76 @@ pub fn evaluate(
             also_affected: Vec::new(),
             restart_ok,
             checks: report.checks.clone(),
+            diagnosis: None,
         });
     }
     events
+}
+
+/// Flapping's alert memory: `Some(Flapping)` when it starts, `Some(FlappingEnded)`
+/// when it ends (the alerted state becomes the status then), None otherwise.
+/// A muted service announces neither.
+fn flap_step(
+    st: &mut ServiceState,
+    cur: Health,
+    since: Option<Timestamp>,
+    now: Timestamp,
+) -> Option<EventName> {
+    if st.is_muted(now) {
+        return None;
+    }
+    match (st.flapping, st.flap_alerted) {
+        (true, false) => {
+            st.flap_alerted = true;
+            Some(EventName::Flapping)
+        }
+        (false, true) => {
+            st.flap_alerted = false;
+            remember(st, cur, since.unwrap_or(now));
+            Some(EventName::FlappingEnded)
+        }
+        _ => None,
+    }
+}
+
+fn flap_event(
+    svc: &Service,
+    r: &ServiceReport,
+    event: EventName,
+    host: &str,
+    now: Timestamp,
+) -> Event {
+    let name = &svc.name;
+    let (detail, text) = if event == EventName::Flapping {
+        let d = format!(
+            "status changed {} times within the last {} results (now {}); single transitions are not announced until it settles",
+            svc.flap.changes,
+            svc.flap.window,
+            r.status.as_str()
+        );
+        (d, format!("{name} is FLAPPING on {host} (now {}).", r.status.as_str().to_uppercase()))
+    } else {
+        let d = format!("kept one status for {} results: {}", svc.flap.window, r.status.as_str());
+        (d, format!("{name} stopped flapping on {host}: {}.", r.status.as_str().to_uppercase()))
+    };
+    Event {
+        id: event_id(host, name, event, now),
+        event,
+        service: name.clone(),
+        status: r.status,
+        previous: None,
+        since: r.since,
+        at: now,
+        host: host.to_string(),
+        critical: svc.critical,
+        detail,
+        text,
+        down_for_s: None,
+        also_affected: Vec::new(),
+        restart_ok: None,
+        checks: r.checks.clone(),
+        diagnosis: None,
+    }
 }
 
 /// What `step` decided to announce.
@@ -356,6 +437,12 @@ fn build(svc: &Service, r: &ServiceReport, kind: Kind, host: &str, now: Timestam
         also_affected: Vec::new(),
         restart_ok: None,
         checks: r.checks.clone(),
+        diagnosis: match event {
+            EventName::Down | EventName::Reminder => {
+                r.incident.as_ref().and_then(|i| i.diagnosis.clone())
+            }
+            _ => None,
+        },
     }
 }
 

@@ -103,11 +103,10 @@ pub fn classify_answer(mut resp: ureq::http::Response<ureq::Body>) -> Attempt {
     let _ = resp.body_mut().as_reader().take(MAX_ANSWER).read_to_end(&mut body);
     let answer = String::from_utf8_lossy(&body);
     let answer = answer.trim();
-    let why = if answer.is_empty() {
-        format!("HTTP {code}")
-    } else {
-        format!("HTTP {code}: {}", truncate(answer, 120))
-    };
+    // Whole (at most MAX_ANSWER bytes): `scrub`, which every answer goes
+    // through, blanks secrets first and then cuts the text to length.
+    let why =
+        if answer.is_empty() { format!("HTTP {code}") } else { format!("HTTP {code}: {answer}") };
     if code == 408 || code == 425 || code == 429 || code >= 500 {
         Attempt::Retry { why, after: retry_after }
     } else {
@@ -179,6 +178,8 @@ static URL_RE: LazyLock<Option<regex::Regex>> =
 /// Removes every secret and every URL from a message, flattens it to one
 /// line and bounds its length.
 pub fn scrub(text: &str, secrets: &[String]) -> String {
+    // Secrets are blanked in the whole text before anything is cut: cut
+    // first, a secret quoted near the limit would survive in part.
     let mut t = text.replace(['\n', '\r', '\t'], " ");
     for s in secrets {
         if s.len() >= 4 {
@@ -188,7 +189,7 @@ pub fn scrub(text: &str, secrets: &[String]) -> String {
     if let Some(re) = URL_RE.as_ref() {
         t = re.replace_all(&t, "<url>").into_owned();
     }
-    t.retain(|c| !c.is_control());
+    t.retain(|c| !crate::text::is_control_or_format(c));
     truncate(&t, 240)
 }
 

@@ -16,6 +16,8 @@
 //! in a message.
 
 pub mod alertmanager;
+/// The diagnosis as plain text (Slack, Alertmanager, Twilio, email).
+pub use crate::diagnosis::text as diagnosis_text;
 pub mod events;
 pub mod heartbeat;
 pub mod http;
@@ -282,6 +284,38 @@ pub fn raise(
     }
     let dropped = set_outbox(state, all);
     Raised { events, dropped }
+}
+
+/// Puts the diagnoses captured after this cycle's status into the alerts
+/// this cycle raised that are still in the outbox: its down and reminder
+/// events, and its Alertmanager `service_down` alerts (annotation
+/// `diagnosis`). Earlier cycles' deliveries are left as they were sent.
+pub fn attach_diagnoses(state: &mut StateFile, doc: &StatusDoc) {
+    for v in &mut state.undelivered {
+        let Ok(mut d) = serde_json::from_value::<Delivery>(v.clone()) else { continue };
+        let Some(diag) = doc
+            .services
+            .iter()
+            .find(|r| r.name == d.event.service)
+            .and_then(|r| r.incident.as_ref())
+            .and_then(|i| i.diagnosis.as_ref())
+        else {
+            continue;
+        };
+        if d.event.at != doc.generated_at || d.event.diagnosis.is_some() {
+            continue;
+        }
+        match &mut d.alert {
+            Some(alert) => alertmanager::annotate(alert, diag),
+            None if matches!(d.event.event, EventName::Down | EventName::Reminder) => {
+                d.event.diagnosis = Some(diag.clone());
+            }
+            None => continue,
+        }
+        if let Ok(new) = serde_json::to_value(&d) {
+            *v = new;
+        }
+    }
 }
 
 /// Applies what senders report done: delivered or given up deliveries
@@ -576,6 +610,7 @@ fn test_event(n: &Notifier, host: &str, now: Timestamp) -> Event {
         also_affected: Vec::new(),
         restart_ok: None,
         checks: Vec::new(),
+        diagnosis: None,
     }
 }
 
@@ -617,3 +652,5 @@ fn test_one(config: &Config, n: &Notifier, now: Timestamp) -> Result<usize, Stri
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod why_tests;

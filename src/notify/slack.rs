@@ -18,6 +18,14 @@ pub fn secrets(s: &Slack) -> Vec<String> {
     std::iter::once(s.url.clone()).chain(s.headers.iter().map(|(_, v)| v.clone())).collect()
 }
 
+/// Journal lines a Slack message shows.
+pub const SLACK_JOURNAL_LINES: usize = 5;
+
+/// Slack's mrkdwn escapes.
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+}
+
 /// The Slack message: an emoji for the kind, then the event's line
 /// (escaped as Slack's mrkdwn requires).
 pub fn slack_text(e: &Event) -> String {
@@ -28,7 +36,20 @@ pub fn slack_text(e: &Event) -> String {
         (EventName::Restart, _) => ":arrows_counterclockwise:",
         (EventName::HealSuspended, _) => ":warning:",
         (EventName::Test, _) => ":white_check_mark:",
+        (EventName::Flapping, _) => ":warning:",
+        (EventName::FlappingEnded, _) => ":information_source:",
     };
-    let text = e.text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
-    format!("{icon} {text}")
+    let mut text = format!("{icon} {}", escape(&e.text));
+    if let Some(d) = &e.diagnosis {
+        // The result or exit, then the journal's last lines as a code block.
+        if let Some(unit) = super::diagnosis_text::unit_line(d) {
+            text.push_str(&format!("\n{}", escape(&unit)));
+        }
+        let lines = super::diagnosis_text::journal_tail(d, SLACK_JOURNAL_LINES);
+        if !lines.is_empty() {
+            let block = lines.join("\n").replace("```", "'''");
+            text.push_str(&format!("\n```{}```", escape(&block)));
+        }
+    }
+    text
 }

@@ -30,6 +30,7 @@ fn event(service: &str, event: EventName, previous: Option<Health>) -> Event {
         also_affected: Vec::new(),
         restart_ok: None,
         checks: Vec::new(),
+        diagnosis: None,
     }
 }
 

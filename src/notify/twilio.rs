@@ -49,6 +49,12 @@ pub fn sms_text(e: &Event, notifier: &str) -> String {
         .map(|c| c.detail.clone())
         .unwrap_or_default();
     let with = |s: String, extra: &str| if extra.is_empty() { s } else { format!("{s}: {extra}") };
+    // The unit's result first: of all the diagnosis it is what fits an SMS.
+    let first_problem = match e.diagnosis.as_ref().and_then(super::diagnosis_text::result) {
+        Some(r) if first_problem.is_empty() => r,
+        Some(r) => format!("{r}; {first_problem}"),
+        None => first_problem,
+    };
     let (svc, host) = (&e.service, &e.host);
     let mut text = match e.event {
         EventName::Down => with(format!("{svc} DOWN on {host}"), &first_problem),
@@ -72,6 +78,7 @@ pub fn sms_text(e: &Event, notifier: &str) -> String {
         }
         EventName::Restart | EventName::HealSuspended => format!("{svc} on {host}: {}", e.detail),
         EventName::Test => format!("chatstack-status test from {host}: notifier {notifier} works"),
+        EventName::Flapping | EventName::FlappingEnded => e.text.trim_end_matches('.').to_string(),
     };
     if !e.also_affected.is_empty() {
         text.push_str(&format!(". Also affected: {}", e.also_affected.join(", ")));

@@ -128,7 +128,7 @@ fn long_text(lines: &[&str]) -> String {
         .map(|l| {
             l.chars()
                 .map(|c| if c == '\t' { ' ' } else { c })
-                .filter(|c| !c.is_control())
+                .filter(|c| !crate::text::is_control_or_format(*c))
                 .collect::<String>()
                 .trim_end()
                 .to_string()

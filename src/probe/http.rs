@@ -21,6 +21,8 @@ pub const MAX_REDIRECTS: u32 = 5;
 /// defaults (128 KiB in + 128 KiB out) cost 1 MiB of memset for 4 targets in
 /// a one-shot `check` and 256 KiB of RSS per pooled connection in `run`.
 pub const MAX_RESPONSE_HEAD: usize = 32 * 1024;
+/// How much of a failing answer's body an incident keeps.
+pub const EXCERPT: usize = 512;
 
 /// The agent of a trust: ureq's defaults (proxy from the environment, as
 /// before) with our connector in place of ureq's rustls one.
@@ -78,7 +80,10 @@ fn exchange(p: &HttpProbe, timeout: Duration) -> Outcome {
     };
     let mut resp = match agent.run(req) {
         Ok(r) => r,
-        Err(e) => return classify(&e, timeout, p.is_https()).with_latency(started.elapsed()),
+        Err(e) => {
+            let out = classify(&e, timeout, p.is_https()).with_latency(started.elapsed());
+            return answered(out, None, b"");
+        }
     };
     let code = resp.status().as_u16();
     let status_line = format!("HTTP {code}");
@@ -89,7 +94,12 @@ fn exchange(p: &HttpProbe, timeout: Duration) -> Outcome {
         {
             detail.push_str(&format!(" (Location: {})", clean_detail(loc, 120)));
         }
-        return Outcome::down(Reason::HttpStatus, detail).with_latency(started.elapsed());
+        // The start of the body says why (a proxy's error page, a stack
+        // trace): read within what is left of the timeout, at most EXCERPT.
+        let mut head = Vec::new();
+        let _ = resp.body_mut().as_reader().take(EXCERPT as u64).read_to_end(&mut head);
+        let out = Outcome::down(Reason::HttpStatus, detail).with_latency(started.elapsed());
+        return answered(out, Some(code), &head);
     }
     if p.body_contains.is_none() && p.body_regex.is_none() && p.json.is_empty() {
         return Outcome::up(status_line).with_latency(started.elapsed());
@@ -101,19 +111,53 @@ fn exchange(p: &HttpProbe, timeout: Duration) -> Outcome {
     if let Err(e) = read {
         let timed_out = latency >= timeout || e.to_string().to_lowercase().contains("timeout");
         let reason = if timed_out { Reason::Timeout } else { Reason::CheckError };
-        return Outcome::down(
+        let out = Outcome::down(
             reason,
             format!("{status_line}, reading body: {}", clean_detail(&e.to_string(), 160)),
         )
         .with_latency(latency);
+        return answered(out, Some(code), &body);
     }
     let capped = body.len() as u64 > MAX_BODY;
     body.truncate(MAX_BODY as usize);
     match body_verdict(p, &body, capped) {
-        Ok(()) => Outcome::up(status_line),
-        Err(why) => Outcome::down(Reason::BodyMismatch, format!("{status_line}, {why}")),
+        Ok(()) => Outcome::up(status_line).with_latency(latency),
+        Err(why) => answered(
+            Outcome::down(Reason::BodyMismatch, format!("{status_line}, {why}"))
+                .with_latency(latency),
+            Some(code),
+            &body,
+        ),
     }
-    .with_latency(latency)
+}
+
+/// A failing outcome with what the server answered kept for the diagnosis.
+fn answered(mut out: Outcome, status: Option<u16>, body: &[u8]) -> Outcome {
+    out.http = Some(super::HttpAnswer { status, body: excerpt(body) });
+    out
+}
+
+/// The first `EXCERPT` bytes of `body` as text: invalid UTF-8 replaced,
+/// control characters escaped (`\n`, `\u{1b}`), so it is one safe string
+/// whatever the server sent.
+pub fn excerpt(body: &[u8]) -> String {
+    let head = &body[..body.len().min(EXCERPT)];
+    escape_controls(&String::from_utf8_lossy(head))
+}
+
+/// Control characters as Rust-style escapes; everything else as it is.
+pub fn escape_controls(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control() => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// `body_contains`, then `body_regex`, then the `json` assertions.

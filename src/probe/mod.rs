@@ -9,6 +9,7 @@ pub mod body;
 pub mod certs;
 pub mod child;
 pub mod command;
+pub mod disk;
 pub mod http;
 pub mod owned;
 pub mod process;
@@ -28,7 +29,7 @@ use std::time::{Duration, Instant};
 
 /// The kinds that own their keys (`owned.rs`): adding one is its file and
 /// one line here.
-pub static KINDS: &[&owned::KindDef] = &[];
+pub static KINDS: &[&owned::KindDef] = &[&disk::KIND];
 
 /// What a check probes, with everything it needs.
 #[derive(Debug, Clone)]
@@ -251,6 +252,17 @@ pub enum Reason {
     PushLate,
     /// A push check's last ping reported failure.
     PushFailed,
+    /// systemd keeps restarting the unit itself (`crash_loop`), whatever
+    /// state the probe caught it in.
+    CrashLoop,
+    /// A file system over its `warn`/`crit` space.
+    DiskSpace,
+    /// A file system over its inode limits.
+    DiskInodes,
+    /// A file system mounted read-only (without `read_only_ok`).
+    ReadOnly,
+    /// A file system full within `full_warn` at the current rate.
+    DiskFilling,
     CheckError,
 }
 
@@ -275,6 +287,10 @@ impl Reason {
         Reason::CommandStatus,
         Reason::PushLate,
         Reason::PushFailed,
+        Reason::DiskSpace,
+        Reason::DiskInodes,
+        Reason::ReadOnly,
+        Reason::DiskFilling,
         Reason::CheckError,
     ];
 
@@ -298,6 +314,11 @@ impl Reason {
             Reason::CommandStatus => "command_status",
             Reason::PushLate => "push_late",
             Reason::PushFailed => "push_failed",
+            Reason::CrashLoop => "crash_loop",
+            Reason::DiskSpace => "disk_space",
+            Reason::DiskInodes => "disk_inodes",
+            Reason::ReadOnly => "read_only",
+            Reason::DiskFilling => "disk_filling",
             Reason::CheckError => "check_error",
         }
     }
@@ -338,6 +359,18 @@ pub struct Outcome {
     pub cert: Option<Arc<CertInfo>>,
     /// Set by the kinds that own their keys: `values` and their thresholds.
     pub measured: Option<owned::Measured>,
+    /// Set by a failing http check: what the server answered (the diagnosis
+    /// of an incident shows it).
+    pub http: Option<HttpAnswer>,
+}
+
+/// A failing HTTP check's answer: its status code (None when no answer
+/// came) and the first `http::EXCERPT` bytes of its body, as text with
+/// control characters escaped.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HttpAnswer {
+    pub status: Option<u16>,
+    pub body: String,
 }
 
 impl Outcome {
@@ -350,6 +383,7 @@ impl Outcome {
             unit: None,
             cert: None,
             measured: None,
+            http: None,
         }
     }
 
@@ -362,6 +396,7 @@ impl Outcome {
             unit: None,
             cert: None,
             measured: None,
+            http: None,
         }
     }
 
@@ -444,7 +479,8 @@ pub fn run(check: &Check, ctx: &CycleCtx) -> Outcome {
 /// Cuts untrusted text to one short line for a `detail`.
 pub fn clean_detail(text: &str, max: usize) -> String {
     let line = text.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("");
-    let mut out: String = line.chars().filter(|c| !c.is_control()).take(max).collect();
+    let mut out: String =
+        line.chars().filter(|c| !crate::text::is_control_or_format(*c)).take(max).collect();
     if line.chars().count() > max {
         out.push('…');
     }

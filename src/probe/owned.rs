@@ -307,7 +307,13 @@ impl Serialize for Values {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut m = s.serialize_map(Some(self.0.len()))?;
         for (k, v) in &self.0 {
-            m.serialize_entry(k, v)?;
+            // Whole numbers (bytes, counts) as JSON integers: `1024`, not `1024.0`.
+            match v {
+                Some(x) if x.fract() == 0.0 && x.abs() < 9.0e15 => {
+                    m.serialize_entry(k, &(*x as i64))?
+                }
+                _ => m.serialize_entry(k, v)?,
+            }
         }
         m.end()
     }
@@ -404,6 +410,25 @@ pub fn judge(value: f64, warn: f64, crit: f64) -> super::CheckStatus {
     }
 }
 
+/// Seconds until a falling value reaches zero, at the rate of the
+/// least-squares line through `points` (unix seconds, value), from the last
+/// point's value; None with fewer than 3 points or a rate that is not falling.
+pub fn time_to_zero(points: &[(f64, f64)]) -> Option<f64> {
+    if points.len() < 3 {
+        return None;
+    }
+    let n = points.len() as f64;
+    let (mt, mv) = points.iter().fold((0.0, 0.0), |(a, b), (t, v)| (a + t / n, b + v / n));
+    let (mut num, mut den) = (0.0, 0.0);
+    for (t, v) in points {
+        num += (t - mt) * (v - mv);
+        den += (t - mt) * (t - mt);
+    }
+    let slope = num / den;
+    let last = points.last().map(|p| p.1)?;
+    (den > 0.0 && slope < 0.0 && slope.is_finite()).then(|| (last.max(0.0) / -slope).round())
+}
+
 /// Every key any owned kind declares, each once, with its type. A key shared
 /// by several kinds has one type in all of them (a test checks).
 pub fn all_keys() -> Vec<(&'static str, KeyType)> {
@@ -447,6 +472,35 @@ mod tests {
         assert_eq!(text, r#"{"z_pct":1.5,"a_bytes":null}"#);
         let back: Values = serde_json::from_str(&text).unwrap();
         assert_eq!(back, v);
+    }
+
+    #[test]
+    fn a_falling_line_reaches_zero() {
+        // 1000 → 700 in 30 s: 10 per second, 700 left: 70 s.
+        let pts = [(0.0, 1000.0), (10.0, 900.0), (20.0, 800.0), (30.0, 700.0)];
+        assert_eq!(time_to_zero(&pts), Some(70.0));
+        assert_eq!(time_to_zero(&pts[..2]), None, "two samples are not a trend");
+        let flat = [(0.0, 5.0), (10.0, 5.0), (20.0, 5.0)];
+        assert_eq!(time_to_zero(&flat), None);
+        let rising = [(0.0, 5.0), (10.0, 6.0), (20.0, 7.0)];
+        assert_eq!(time_to_zero(&rising), None);
+        let same_time = [(1.0, 5.0), (1.0, 4.0), (1.0, 3.0)];
+        assert_eq!(time_to_zero(&same_time), None);
+    }
+
+    #[test]
+    fn every_reason_has_its_word_once() {
+        let words: Vec<String> = Reason::ALL
+            .iter()
+            .map(|r| serde_json::to_value(r).unwrap().as_str().unwrap().to_string())
+            .collect();
+        for (r, w) in Reason::ALL.iter().zip(&words) {
+            assert_eq!(r.as_str(), w);
+        }
+        let mut unique = words.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), words.len());
     }
 
     #[test]

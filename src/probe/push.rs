@@ -211,10 +211,14 @@ fn short(d: Duration) -> String {
 }
 
 /// A job's message as it is kept: control characters (newlines, escapes)
-/// become spaces, runs of blanks one, cut at `MAX_MESSAGE` characters.
+/// become spaces, invisible format characters (bidi overrides, zero-width)
+/// go, runs of blanks become one, cut at `MAX_MESSAGE` characters.
 pub fn clean_message(text: &str) -> String {
-    let spaced: String =
-        text.chars().map(|c| if c.is_control() || c.is_whitespace() { ' ' } else { c }).collect();
+    let spaced: String = text
+        .chars()
+        .filter(|c| !crate::text::is_format(*c))
+        .map(|c| if c.is_control() || c.is_whitespace() { ' ' } else { c })
+        .collect();
     let words: Vec<&str> = spaced.split(' ').filter(|w| !w.is_empty()).collect();
     let line = words.join(" ");
     if line.chars().count() <= MAX_MESSAGE {

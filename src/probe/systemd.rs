@@ -122,7 +122,16 @@ pub fn evaluate(u: UnitInfo) -> Outcome {
     } else {
         (CheckStatus::Unknown, Some(Reason::CheckError))
     };
-    Outcome { status, reason, detail, latency: None, unit: Some(u), cert: None, measured: None }
+    Outcome {
+        status,
+        reason,
+        detail,
+        latency: None,
+        unit: Some(u),
+        cert: None,
+        measured: None,
+        http: None,
+    }
 }
 
 fn or_unknown(s: &str) -> &str {

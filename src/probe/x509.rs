@@ -230,8 +230,11 @@ fn name(mut rdns: &[u8]) -> Result<String, &'static str> {
         }
     }
     let full = parts.join(", ");
-    let mut out: String =
-        full.chars().filter(|c| !c.is_control()).take(MAX_SUBJECT).collect::<String>();
+    let mut out: String = full
+        .chars()
+        .filter(|c| !crate::text::is_control_or_format(*c))
+        .take(MAX_SUBJECT)
+        .collect::<String>();
     if full.chars().count() > MAX_SUBJECT {
         out.push('…');
     }

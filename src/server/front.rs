@@ -9,9 +9,10 @@
 //! reset it) and within 8 KiB whatever its line endings; a connection idle
 //! for `idle` is closed; an answer must be taken within `write` or the
 //! connection is dropped. At most `max_connections` are served at once; when
-//! full, the connection that has been quiet the longest (and is not being
-//! answered) is closed to make room, so idle or trickling connections cannot
-//! lock everyone out. Accept errors (EMFILE) are logged and waited out.
+//! full, the connection that has been quiet the longest (no byte read from
+//! it, none of its answer taken) is closed to make room, so idle, trickling
+//! or non-reading connections cannot lock everyone out. Accept errors
+//! (EMFILE) are logged and waited out.
 //!
 //! Never here: routing, auth, or anything about what is being served.
 
@@ -59,9 +60,10 @@ const CONN_STACK: usize = 256 * 1024;
 /// One live connection, as the accept thread sees it.
 struct Conn {
     id: u64,
-    /// Milliseconds since the registry's epoch of the last byte read.
+    /// Milliseconds since the registry's epoch of the last byte read, or
+    /// written to the client.
     last_active: AtomicU64,
-    /// Being answered: never evicted then (its write is bounded anyway).
+    /// Being answered (evicted after an idle one that is as quiet).
     busy: AtomicBool,
     evicted: AtomicBool,
     /// A handle on the socket, to close it from the accept thread.
@@ -79,17 +81,20 @@ impl Registry {
         self.epoch.elapsed().as_millis() as u64
     }
 
-    /// Registers a new connection, closing the quietest idle one when full.
-    /// None when even that is impossible (every connection busy).
+    /// Registers a new connection, closing the quietest one when full.
+    /// None when even that is impossible (too many still ending).
     fn admit(&self, socket: &TcpStream, limit: usize) -> Option<Arc<Conn>> {
         let handle = socket.try_clone().ok()?;
         let mut conns = self.conns.lock().unwrap_or_else(PoisonError::into_inner);
         let live = conns.iter().filter(|c| !c.evicted.load(Ordering::Relaxed)).count();
         if live >= limit {
-            let victim = conns
-                .iter()
-                .filter(|c| !c.evicted.load(Ordering::Relaxed) && !c.busy.load(Ordering::Relaxed))
-                .min_by_key(|c| c.last_active.load(Ordering::Relaxed))?;
+            // Quietest first: idle, trickling, or not reading its answer (a
+            // write that makes no progress is as quiet as an idle socket).
+            // Among equals, one not being answered goes first.
+            let victim =
+                conns.iter().filter(|c| !c.evicted.load(Ordering::Relaxed)).min_by_key(|c| {
+                    (c.last_active.load(Ordering::Relaxed), c.busy.load(Ordering::Relaxed))
+                })?;
             victim.evicted.store(true, Ordering::Relaxed);
             let _ = victim.socket.shutdown(Shutdown::Both);
         }
@@ -317,9 +322,15 @@ impl Socket<'_> {
         true
     }
 
-    /// Writes all of `bytes` within `limit` in total, however slowly the
-    /// client reads (the socket's write timeout is `limit` to begin with).
-    fn write_within(&mut self, bytes: &[u8], limit: Duration) -> bool {
+    /// Writes all of `parts` (head, body) within `limit` in total, however
+    /// slowly the client reads (the socket's write timeout is `limit` to
+    /// begin with); `progress` is told of every write the client took, so a
+    /// client that reads is never taken for one that does not.
+    ///
+    /// Over TLS the plaintext goes to rustls in pieces, each drained to the
+    /// socket before the next: its buffer takes at most 64 KiB, and a larger
+    /// answer handed over whole was cut off there.
+    fn write_within(&mut self, parts: &[&[u8]], limit: Duration, progress: &dyn Fn()) -> bool {
         let deadline = Instant::now() + limit;
         let tcp = self.tcp;
         let mut first = true;
@@ -332,7 +343,9 @@ impl Socket<'_> {
         };
         let done = match &mut self.transport {
             Transport::Plain => {
-                let mut rest = bytes;
+                let mut slices: Vec<io::IoSlice<'_>> =
+                    parts.iter().filter(|p| !p.is_empty()).map(|p| io::IoSlice::new(p)).collect();
+                let mut rest = &mut slices[..];
                 loop {
                     if rest.is_empty() {
                         break true;
@@ -340,23 +353,37 @@ impl Socket<'_> {
                     if !rearm() {
                         break false;
                     }
-                    match (&mut &*tcp).write(rest) {
+                    match (&mut &*tcp).write_vectored(rest) {
                         Ok(0) | Err(_) => break false,
-                        Ok(n) => rest = &rest[n..],
+                        Ok(n) => {
+                            progress();
+                            io::IoSlice::advance_slices(&mut rest, n);
+                        }
                     }
                 }
             }
             Transport::Tls(conn) => {
-                // Plaintext is buffered by rustls; records go out one write at a time.
-                if conn.writer().write_all(bytes).is_err() {
-                    return false;
-                }
+                let mut pieces = parts.iter().copied().filter(|p| !p.is_empty());
+                let mut rest: &[u8] = pieces.next().unwrap_or(&[]);
                 loop {
-                    if !conn.wants_write() {
-                        break true;
+                    // Drain what rustls holds, one socket write at a time.
+                    if conn.wants_write() {
+                        if !rearm() || conn.write_tls(&mut &*tcp).is_err() {
+                            break false;
+                        }
+                        progress();
+                        continue;
                     }
-                    if !rearm() || conn.write_tls(&mut &*tcp).is_err() {
-                        break false;
+                    if rest.is_empty() {
+                        match pieces.next() {
+                            Some(p) => rest = p,
+                            None => break true,
+                        }
+                    }
+                    // Takes what fits in its buffer; the rest after a drain.
+                    match conn.writer().write(rest) {
+                        Ok(0) | Err(_) => break false,
+                        Ok(n) => rest = &rest[n..],
                     }
                 }
             }
@@ -411,6 +438,8 @@ fn serve_http(
     handler: &Handler,
 ) {
     let mut buf: Vec<u8> = Vec::with_capacity(2048);
+    let peer = sock.tcp.peer_addr().ok().map(|a| a.ip());
+    let progress = || conn.last_active.store(reg.now_ms(), Ordering::Relaxed);
     // A head's clock starts with its first byte (already buffered, for a
     // pipelined one), and does not restart however it trickles.
     let mut deadline: Option<Instant> = None;
@@ -418,13 +447,15 @@ fn serve_http(
         if !buf.is_empty() {
             deadline.get_or_insert_with(|| Instant::now() + limits.head);
         }
-        let (answer, close, used) = match wire::parse(&buf) {
-            Parsed::Complete { req, head_len, body_len } if buf.len() >= head_len + body_len => {
+        let (resp, head_only, close, used) = match wire::parse(&buf) {
+            Parsed::Complete { mut req, head_len, body_len }
+                if buf.len() >= head_len + body_len =>
+            {
                 conn.busy.store(true, Ordering::Relaxed);
+                req.peer = peer;
                 let used = head_len + body_len;
                 let resp = handler(&req, &buf[head_len..used]);
-                let close = req.wants_close();
-                (wire::encode(&resp, req.method == wire::Method::Head, close), close, used)
+                (resp, req.method == wire::Method::Head, req.wants_close(), used)
             }
             Parsed::Complete { .. } | Parsed::Partial => {
                 match sock.read_once(&mut buf, deadline, &limits) {
@@ -433,18 +464,22 @@ fn serve_http(
                     Got::Nothing => {
                         deadline.get_or_insert_with(|| Instant::now() + limits.head);
                     }
-                    Got::Bytes => conn.last_active.store(reg.now_ms(), Ordering::Relaxed),
+                    Got::Bytes => progress(),
                 }
                 continue;
             }
             Parsed::Reject(status, msg) => {
                 let answer = wire::encode(&Response::json_error(status, msg), false, true);
-                let _ = sock.write_within(&answer, limits.write);
+                let _ = sock.write_within(&[&answer], limits.write, &progress);
                 sock.close();
                 return;
             }
         };
-        let written = sock.write_within(&answer, limits.write);
+        let head = wire::encode_head(&resp, close);
+        let body: &[u8] = if head_only { &[] } else { &resp.body };
+        let written = sock.write_within(&[&head, body], limits.write, &progress);
+        // The body's bytes go back to the budget (`resp.held`) here.
+        drop(resp);
         conn.busy.store(false, Ordering::Relaxed);
         if !written || close || conn.evicted.load(Ordering::Relaxed) {
             sock.close();

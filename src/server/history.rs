@@ -203,8 +203,17 @@ fn uptime_colour(p: f64) -> &'static str {
     }
 }
 
+/// Text safe inside an XML attribute or element: markup escaped, and any
+/// character XML does not allow (controls, U+FFFE, U+FFFF) dropped, so the
+/// badge is well-formed whatever a name holds.
 fn xml_escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    s.chars()
+        .filter(|c| crate::config::is_xml_char(*c) && !c.is_control())
+        .collect::<String>()
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 /// A flat two-part badge; text widths estimated (7 px per character of Verdana 11).
@@ -237,5 +246,12 @@ mod tests {
         let s = svg("<a&b>", "up", GREEN);
         assert!(s.contains("&lt;a&amp;b&gt;") && !s.contains("<a&b>"), "{s}");
         assert!(s.starts_with("<svg") && s.ends_with("</svg>"));
+    }
+
+    #[test]
+    fn badges_drop_what_xml_does_not_allow() {
+        let s = svg("a\u{FFFF}b\u{FFFE}\u{1}c\u{7f}", "up", GREEN);
+        assert!(s.contains(">abc<"), "{s}");
+        assert!(s.chars().all(|c| crate::config::is_xml_char(c) && !c.is_control()), "{s:?}");
     }
 }

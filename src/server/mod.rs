@@ -11,6 +11,7 @@
 //! second parser that disagreed with the front's (the bare-LF smuggling of
 //! issue 10) and a relay that could wedge both (see docs/BENCHMARKS.md).
 
+pub mod budget;
 pub mod front;
 pub mod history;
 pub mod push;
@@ -202,6 +203,10 @@ pub struct Server {
     source: Source,
     web: RwLock<Arc<Web>>,
     front: OnceLock<front::Front>,
+    /// Bytes of large answers built and not yet sent (see `budget`).
+    budget: budget::Budget,
+    /// Failed push tokens per client (see `push::Throttle`).
+    push_throttle: push::Throttle,
 }
 
 impl Server {
@@ -282,8 +287,13 @@ impl Server {
 /// are reported at start-up). Returns the shared server state.
 pub fn start(listener: TcpListener, source: Source, web: Web) -> std::io::Result<Arc<Server>> {
     let addr = listener.local_addr()?;
-    let server =
-        Arc::new(Server { source, web: RwLock::new(Arc::new(web)), front: OnceLock::new() });
+    let server = Arc::new(Server {
+        source,
+        web: RwLock::new(Arc::new(web)),
+        front: OnceLock::new(),
+        budget: budget::Budget::new(budget::DEFAULT_BYTES),
+        push_throttle: push::Throttle::default(),
+    });
     let routed = Arc::clone(&server);
     let handler: front::Handler = Arc::new(move |req, body| route::route(&routed, req, body));
     let settings = Arc::clone(&server);

@@ -83,9 +83,13 @@ pub struct Gate {
     pub token: Option<Vec<u8>>,
 }
 
+/// The shortest token a `token_file` may hold: 16 characters of even a
+/// small alphabet are beyond guessing at the throttled rate below.
+pub const MIN_TOKEN_CHARS: usize = 16;
+
 /// The push checks' gates by service name, reading every `token_file`
-/// (bounded, never blocking on a FIFO): an unreadable or empty one is an
-/// error at start and a kept old config on reload.
+/// (bounded, never blocking on a FIFO): an unreadable, empty or short one is
+/// an error at start (and in `validate`) and a kept old config on reload.
 pub fn gates(c: &crate::config::Config) -> Result<HashMap<String, Gate>, String> {
     let mut out = HashMap::new();
     for svc in &c.services {
@@ -100,6 +104,13 @@ pub fn gates(c: &crate::config::Config) -> Result<HashMap<String, Gate>, String>
                     if first.is_empty() {
                         return Err(format!("{}: {what}: the first line is empty", path.display()));
                     }
+                    let n = first.chars().count();
+                    if n < MIN_TOKEN_CHARS {
+                        return Err(format!(
+                            "{}: {what}: the token is {n} characters long; at least {MIN_TOKEN_CHARS} are needed (e.g. `openssl rand -hex 16`)",
+                            path.display()
+                        ));
+                    }
                     Some(first.as_bytes().to_vec())
                 }
             };
@@ -107,6 +118,29 @@ pub fn gates(c: &crate::config::Config) -> Result<HashMap<String, Gate>, String>
         }
     }
     Ok(out)
+}
+
+/// `validate`'s warnings: push checks that anyone who reaches `listen` may
+/// report up (hiding a failure) or down, having neither a `token_file` nor
+/// `basic_auth` in front of them.
+pub fn open_push_warnings(c: &crate::config::Config) -> Vec<String> {
+    if c.basic_auth.is_some() {
+        return Vec::new();
+    }
+    c.services
+        .iter()
+        .filter(|svc| {
+            svc.checks.iter().any(|ch| {
+                matches!(&ch.probe, crate::probe::Probe::Push(p) if p.token_file.is_none())
+            })
+        })
+        .map(|svc| {
+            format!(
+                "service {:?}: its push check has no token_file and basic_auth is off: any client that reaches {} can report it up or down over HTTP",
+                svc.name, c.listen
+            )
+        })
+        .collect()
 }
 
 /// Answers `/api/push/{rest}` (CORS is added by the caller).
@@ -121,6 +155,9 @@ pub fn handle(server: &Server, web: &Web, req: &Request<'_>, rest: &str) -> Resp
             "no pushes here: `serve` only shows the status file that `check` writes, and has no cycle to judge a push; push to `run`, or record it on the host with `chatstack-status ping SERVICE`",
         );
     };
+    if let Some(bad) = req.undecodable_param() {
+        return super::route::bad_query(bad);
+    }
     let name = percent_encoding::percent_decode_str(rest).decode_utf8().ok();
     let gate = name.as_deref().and_then(|n| web.pushes.get(n));
     let basic = web.auth.is_some() && super::route::authorized(web, req);
@@ -131,15 +168,28 @@ pub fn handle(server: &Server, web: &Web, req: &Request<'_>, rest: &str) -> Resp
         }
         return Response::json_error(404, "not found: no push check by that service name");
     };
-    let token = gate.token.as_deref().is_some_and(|t| {
-        req.param("token").is_some_and(|given| {
-            use subtle::ConstantTimeEq;
-            // Constant time in the content; the length of our own token is no secret.
-            given.len() == t.len() && bool::from(given.as_bytes().ct_eq(t))
-        })
+    let given = req.param("token").filter(|_| !basic && gate.token.is_some());
+    // A client that guessed wrong too often waits: its token is not even
+    // looked at, so guessing runs at the refill rate at most.
+    if given.is_some()
+        && let Some(wait) = server.push_throttle.locked(req.peer)
+    {
+        return Response::json_error(
+            429,
+            "too many wrong push tokens from this address: retry later",
+        )
+        .with("Retry-After", wait.to_string());
+    }
+    let token = gate.token.as_deref().zip(given.as_deref()).is_some_and(|(t, given)| {
+        use subtle::ConstantTimeEq;
+        // Constant time in the content; the length of our own token is no secret.
+        given.len() == t.len() && bool::from(given.as_bytes().ct_eq(t))
     });
     let open = web.auth.is_none() && gate.token.is_none();
     if !(basic || token || open) {
+        if given.is_some() {
+            server.push_throttle.failed(req.peer);
+        }
         return unauthorized(web);
     }
     let ok = match req.param("status").as_deref() {
@@ -165,6 +215,80 @@ pub fn handle(server: &Server, web: &Web, req: &Request<'_>, rest: &str) -> Resp
         .with("Cache-Control", "no-store")
 }
 
+/// Wrong push tokens per client address, as token buckets: each address
+/// may guess wrong `BURST` times at once, then once per `REFILL`; beyond,
+/// its pushes with a token are 429 until a guess is due. IPv6 clients are
+/// counted per /64 (one host holds a whole one). At most `MAX_CLIENTS`
+/// addresses are remembered (the one that failed longest ago is forgotten
+/// first), so the table's memory is bounded whoever guesses.
+#[derive(Default)]
+pub struct Throttle {
+    table: Mutex<HashMap<std::net::IpAddr, Bucket>>,
+}
+
+#[derive(Clone, Copy)]
+struct Bucket {
+    /// Guesses left at `at` (refilled with time).
+    left: f64,
+    at: std::time::Instant,
+}
+
+const BURST: f64 = 10.0;
+const REFILL: std::time::Duration = std::time::Duration::from_secs(1);
+const MAX_CLIENTS: usize = 4096;
+
+impl Bucket {
+    fn now(self, now: std::time::Instant) -> f64 {
+        let refilled = now.duration_since(self.at).as_secs_f64() / REFILL.as_secs_f64();
+        (self.left + refilled).min(BURST)
+    }
+}
+
+fn client_key(ip: std::net::IpAddr) -> std::net::IpAddr {
+    match ip {
+        std::net::IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.into(),
+            None => std::net::Ipv6Addr::from(v6.to_bits() & !((1u128 << 64) - 1)).into(),
+        },
+        v4 => v4,
+    }
+}
+
+impl Throttle {
+    /// Seconds to wait when `peer` has no guess left, else None.
+    pub fn locked(&self, peer: Option<std::net::IpAddr>) -> Option<u64> {
+        let key = client_key(peer?);
+        let table = self.table.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let left = table.get(&key)?.now(std::time::Instant::now());
+        (left < 1.0).then(|| ((1.0 - left) * REFILL.as_secs_f64()).ceil().max(1.0) as u64)
+    }
+
+    /// Counts a wrong token from `peer`.
+    pub fn failed(&self, peer: Option<std::net::IpAddr>) {
+        let Some(ip) = peer else { return };
+        let key = client_key(ip);
+        let now = std::time::Instant::now();
+        let mut table = self.table.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if !table.contains_key(&key) && table.len() >= MAX_CLIENTS {
+            // Forget those who have their whole burst back; else the stalest.
+            table.retain(|_, b| b.now(now) < BURST);
+            if table.len() >= MAX_CLIENTS
+                && let Some(oldest) = table.iter().min_by_key(|(_, b)| b.at).map(|(k, _)| *k)
+            {
+                table.remove(&oldest);
+            }
+        }
+        let b = table.entry(key).or_insert(Bucket { left: BURST, at: now });
+        *b = Bucket { left: (b.now(now) - 1.0).max(0.0), at: now };
+    }
+
+    /// Addresses remembered now (for tests).
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.table.lock().unwrap_or_else(std::sync::PoisonError::into_inner).len()
+    }
+}
+
 /// 401: with basic auth on, its challenge too (a token alone has none).
 fn unauthorized(web: &Web) -> Response {
     let resp = Response::json_error(
@@ -181,6 +305,33 @@ fn unauthorized(web: &Web) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn wrong_tokens_are_throttled_per_client_and_the_table_stays_bounded() {
+        let t = Throttle::default();
+        let me: std::net::IpAddr = "10.0.0.1".parse().unwrap();
+        let other: std::net::IpAddr = "10.0.0.2".parse().unwrap();
+        for _ in 0..BURST as usize {
+            assert_eq!(t.locked(Some(me)), None);
+            t.failed(Some(me));
+        }
+        assert_eq!(t.locked(Some(me)), Some(1), "the burst is spent");
+        assert_eq!(t.locked(Some(other)), None, "others are not held back");
+        // One /64 is one client; a v4-mapped address is its v4 address.
+        let a: std::net::IpAddr = "2001:db8::1".parse().unwrap();
+        let b: std::net::IpAddr = "2001:db8::ffff:2".parse().unwrap();
+        for _ in 0..BURST as usize {
+            t.failed(Some(a));
+        }
+        assert!(t.locked(Some(b)).is_some());
+        let mapped: std::net::IpAddr = "::ffff:10.0.0.1".parse().unwrap();
+        assert!(t.locked(Some(mapped)).is_some());
+        // However many addresses guess, the table holds MAX_CLIENTS at most.
+        for i in 0..(MAX_CLIENTS as u32 + 500) {
+            t.failed(Some(std::net::Ipv4Addr::from(0x0b00_0000 + i).into()));
+        }
+        assert!(t.len() <= MAX_CLIENTS, "{}", t.len());
+    }
 
     #[test]
     fn the_inbox_keeps_the_last_ping_per_service_and_counts_them_all() {

@@ -6,7 +6,7 @@
 //! `push.rs`.
 
 use super::wire::{Method, Request, Response};
-use super::{Server, Web, history, push, www};
+use super::{Server, Web, budget, history, push, www};
 use crate::metrics;
 use crate::time::Timestamp;
 use std::borrow::Cow;
@@ -129,8 +129,16 @@ pub fn route(server: &Server, req: &Request<'_>, _body: &[u8]) -> Response {
         };
     }
     // The one path that takes POST, with its own auth (basic, or the
-    // check's token): it answers for itself.
+    // check's token): it answers for itself. A push is a GET any web page
+    // could make a browser send: one from a page whose origin is not
+    // allowed is refused, whatever it carries.
     if let Some((Route { handler: Handler::Push, .. }, name)) = found {
+        if origin.is_none() && req.header("origin").is_some() {
+            return Response::json_error(
+                403,
+                "push refused: the request's Origin is not in cors_origins",
+            );
+        }
         let resp = push::handle(server, &web, req, name);
         return match origin {
             Some(o) => cors(resp, &o, &web),
@@ -152,9 +160,23 @@ pub fn route(server: &Server, req: &Request<'_>, _body: &[u8]) -> Response {
         // from "unreachable".
         Response::json_error(401, "authentication required")
             .with("WWW-Authenticate", "Basic realm=\"chatstack-status\", charset=\"UTF-8\"")
+    } else if let Some(bad) =
+        found.filter(|(r, _)| reads_query(r.handler)).and_then(|_| req.undecodable_param())
+    {
+        bad_query(bad)
+    } else if let Some((r, _)) = found.filter(|(r, _)| expensive(r.handler)) {
+        // Room is taken before the answer is built; none left: not built.
+        match server.budget.take(budget::BUILD_ESTIMATE) {
+            Some(building) => {
+                let resp = answer(server, &web, req, r.handler);
+                drop(building);
+                within_budget(server, resp)
+            }
+            None => busy(),
+        }
     } else {
         match found {
-            Some((r, _)) => answer(server, &web, req, r.handler),
+            Some((r, _)) => within_budget(server, answer(server, &web, req, r.handler)),
             None => Response::json_error(404, "not found"),
         }
     };
@@ -197,6 +219,58 @@ fn answer(server: &Server, web: &Web, req: &Request<'_>, h: Handler) -> Response
             }
             None => Response::json_error(404, "not found"),
         },
+    }
+}
+
+/// 400 for a query parameter that is not UTF-8 once decoded: never read as
+/// if it were absent (a push with `status=%FF` was recorded as up).
+pub(super) fn bad_query(raw: &str) -> Response {
+    let shown: String = raw.chars().take(64).collect();
+    Response::json_error(
+        400,
+        &format!("query parameter {shown:?} is not valid UTF-8 once percent-decoded"),
+    )
+}
+
+/// The routes that read query parameters (others ignore the query).
+fn reads_query(h: Handler) -> bool {
+    matches!(h, Handler::History | Handler::Incidents)
+}
+
+/// Answers built from the history store (the others are cheap to build).
+fn expensive(h: Handler) -> bool {
+    matches!(
+        h,
+        Handler::Uptime
+            | Handler::History
+            | Handler::Incidents
+            | Handler::BadgeStatus
+            | Handler::BadgeUptime
+    )
+}
+
+fn busy() -> Response {
+    Response::json_error(
+        503,
+        "busy: too many large answers are waiting for their clients to read them; retry shortly",
+    )
+    .with("Retry-After", "1")
+    .with("Cache-Control", "no-store")
+}
+
+/// Holds a large built answer's bytes in the server's budget until it is
+/// written, or answers 503 when they do not fit. Small answers and bytes
+/// compiled into the binary cost nothing.
+fn within_budget(server: &Server, mut resp: Response) -> Response {
+    if matches!(resp.body, Cow::Borrowed(_)) || resp.body.len() <= budget::SMALL {
+        return resp;
+    }
+    match server.budget.take(resp.body.len()) {
+        Some(held) => {
+            resp.held = Some(held);
+            resp
+        }
+        None => busy(),
     }
 }
 

@@ -33,6 +33,8 @@ pub struct Request<'a> {
     pub query: &'a str,
     /// 0 for HTTP/1.0, 1 for HTTP/1.1.
     pub minor: u8,
+    /// The client's address (set by the front; None in unit tests).
+    pub peer: Option<std::net::IpAddr>,
     headers: Vec<(&'a str, &'a [u8])>,
 }
 
@@ -52,6 +54,16 @@ impl<'a> Request<'a> {
         let tokens = self.header_str("connection").unwrap_or("");
         let has = |t: &str| tokens.split(',').any(|x| x.trim().eq_ignore_ascii_case(t));
         if self.minor == 0 { !has("keep-alive") } else { has("close") }
+    }
+
+    /// The first query parameter, key or value, that is not valid UTF-8
+    /// once percent-decoded (its raw text): such a query is refused, never
+    /// read as if the parameter were absent.
+    pub fn undecodable_param(&self) -> Option<&'a str> {
+        self.query.split('&').find(|kv| {
+            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+            decode_query(k).is_none() || decode_query(v).is_none()
+        })
     }
 
     /// One query parameter, percent-decoded (`+` is a space).
@@ -117,7 +129,7 @@ pub fn parse(buf: &[u8]) -> Parsed<'_> {
     let path = if path.is_empty() { "/" } else { path };
     let query = query.split('#').next().unwrap_or("");
     let headers: Vec<(&str, &[u8])> = raw.headers.iter().map(|h| (h.name, h.value)).collect();
-    let req = Request { method, method_text, path, query, minor, headers };
+    let req = Request { method, method_text, path, query, minor, peer: None, headers };
     if req.header("transfer-encoding").is_some() {
         return Parsed::Reject(400, "chunked request bodies are not accepted: send Content-Length");
     }
@@ -152,6 +164,9 @@ pub struct Response {
     pub content_type: &'static str,
     pub headers: Vec<(&'static str, Cow<'static, str>)>,
     pub body: Cow<'static, [u8]>,
+    /// The body's bytes counted in the server's budget until the answer is
+    /// written (see `budget`).
+    pub held: Option<super::budget::Held>,
 }
 
 impl Response {
@@ -160,7 +175,7 @@ impl Response {
         content_type: &'static str,
         body: impl Into<Cow<'static, [u8]>>,
     ) -> Self {
-        Response { status, content_type, headers: Vec::new(), body: body.into() }
+        Response { status, content_type, headers: Vec::new(), body: body.into(), held: None }
     }
 
     /// `{"error": msg}` with this status.
@@ -186,6 +201,7 @@ pub fn reason_phrase(status: u16) -> &'static str {
         405 => "Method Not Allowed",
         408 => "Request Timeout",
         413 => "Content Too Large",
+        429 => "Too Many Requests",
         431 => "Request Header Fields Too Large",
         500 => "Internal Server Error",
         503 => "Service Unavailable",
@@ -197,8 +213,17 @@ pub fn reason_phrase(status: u16) -> &'static str {
 /// The bytes of `resp`: head, and the body unless `head_only` (HEAD keeps
 /// the Content-Length of the body it omits).
 pub fn encode(resp: &Response, head_only: bool, close: bool) -> Vec<u8> {
-    let body = if head_only { &[][..] } else { &resp.body[..] };
-    let mut out = Vec::with_capacity(body.len() + 256);
+    let mut out = encode_head(resp, close);
+    if !head_only {
+        out.extend_from_slice(&resp.body);
+    }
+    out
+}
+
+/// The head of `resp` alone: the front writes the body from where it lies
+/// (compiled in, or built once), never copying it.
+pub fn encode_head(resp: &Response, close: bool) -> Vec<u8> {
+    let mut out = Vec::with_capacity(256);
     out.extend_from_slice(
         format!("HTTP/1.1 {} {}\r\n", resp.status, reason_phrase(resp.status)).as_bytes(),
     );
@@ -217,7 +242,6 @@ pub fn encode(resp: &Response, head_only: bool, close: bool) -> Vec<u8> {
         out.extend_from_slice(b"\r\nConnection: close");
     }
     out.extend_from_slice(format!("\r\nContent-Length: {}\r\n\r\n", resp.body.len()).as_bytes());
-    out.extend_from_slice(body);
     out
 }
 

@@ -93,7 +93,13 @@ fn run(name: &str, policy: &HealPolicy, start: ServiceState, has_unit: bool, tab
             if let Action::Restart { .. } = a {
                 record_restart(
                     &mut next,
-                    RestartRecord { at: now, ok: true, detail: "test".into(), n_restarts: None },
+                    RestartRecord {
+                        at: now,
+                        ok: true,
+                        detail: "test".into(),
+                        n_restarts: None,
+                        outcome: Default::default(),
+                    },
                 );
             }
         }
@@ -424,6 +430,7 @@ fn state_file_round_trips_and_tolerates_missing_keys() {
             ok: true,
             detail: "x".into(),
             n_restarts: Some(3),
+            outcome: Default::default(),
         },
     );
     f.services.insert("web".into(), s);

@@ -76,7 +76,13 @@ fn ping() -> impl Strategy<Value = Ping> {
 
 fn service_report() -> impl Strategy<Value = ServiceReport> {
     let restart = (timestamp(), any::<bool>(), "\\PC{0,20}", prop::option::of(any::<u64>()))
-        .prop_map(|(at, ok, detail, n_restarts)| RestartRecord { at, ok, detail, n_restarts });
+        .prop_map(|(at, ok, detail, n_restarts)| RestartRecord {
+            at,
+            ok,
+            detail,
+            n_restarts,
+            outcome: Default::default(),
+        });
     let history = (timestamp(), health(), prop::option::of(tenths()))
         .prop_map(|(at, status, latency_ms)| HistoryEntry { at, status, latency_ms });
     (
@@ -114,6 +120,8 @@ fn service_report() -> impl Strategy<Value = ServiceReport> {
                 restarts,
                 restarts_total,
                 checks,
+                incident: None,
+                flapping: false,
                 history,
                 uptime: uptime.map(|(day, week, month)| crate::status::Uptime { day, week, month }),
             },
@@ -128,6 +136,7 @@ fn status_doc() -> impl Strategy<Value = StatusDoc> {
             host,
             overall,
             duration_ms,
+            flapping: false,
             services,
             history: None,
         })

@@ -14,8 +14,10 @@
 //! while monitoring goes on.
 
 pub mod accounting;
+mod diagnosis;
 mod query;
 pub mod render;
+mod samples;
 mod schema;
 #[doc(hidden)]
 pub mod seed;
@@ -29,6 +31,7 @@ pub use query::{
     OrderedMap, REPORT_WINDOW_LIMIT, ReportDoc, RestartCounts, STATUS_WINDOWS, ServiceSla,
     ServiceUptime, UPTIME_WINDOWS, UptimeDoc, Window, WindowFigures, check_history_query,
 };
+pub use samples::series_name;
 pub use write::{CheckProblem, CycleRecord, RestartRun, ServiceRecord};
 
 use crate::config::{HistoryConfig, Retention};

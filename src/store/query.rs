@@ -183,6 +183,8 @@ pub struct Incident {
     /// Down alerts raised during it (not in the API object: for the report).
     #[serde(skip)]
     pub alerts: i64,
+    /// What was captured when it opened (null: off, not captured, or older).
+    pub diagnosis: Option<serde_json::Value>,
 }
 
 /// `GET /api/incidents`.
@@ -582,6 +584,23 @@ impl Store {
         limit: usize,
         now: Timestamp,
     ) -> Result<IncidentsDoc> {
+        self.incidents_where(service, since, limit, now, None)
+    }
+
+    /// `incidents --id ID`: that one incident, whole (None: no such id).
+    pub fn incident(&mut self, id: i64, now: Timestamp) -> Result<Option<Incident>> {
+        let doc = self.incidents_where(None, Timestamp(i64::MIN), 1, now, Some(id))?;
+        Ok(doc.incidents.into_iter().next())
+    }
+
+    fn incidents_where(
+        &mut self,
+        service: Option<&str>,
+        since: Timestamp,
+        limit: usize,
+        now: Timestamp,
+        only_id: Option<i64>,
+    ) -> Result<IncidentsDoc> {
         self.refresh()?;
         if self.empty {
             return Ok(IncidentsDoc { incidents: Vec::new() });
@@ -592,15 +611,16 @@ impl Store {
                 .conn
                 .prepare_cached(
                     "SELECT i.id, s.name, i.started_at, i.ended_at, i.cause_type, i.cause_target,
-                            i.cause_reason, i.cause_detail, i.alerts, i.muted
+                            i.cause_reason, i.cause_detail, i.alerts, i.muted, i.diagnosis
                      FROM incidents i JOIN services s ON s.id = i.service_id
                      WHERE (?1 IS NULL OR s.name = ?1)
                        AND (i.ended_at IS NULL OR i.ended_at >= ?2)
+                       AND (?4 IS NULL OR i.id = ?4)
                      ORDER BY i.started_at DESC, i.id DESC LIMIT ?3",
                 )
                 .map_err(|e| self.sql_err(e))?;
             let rows = st
-                .query_map(params![service, since.0, limit], |r| {
+                .query_map(params![service, since.0, limit, only_id], |r| {
                     let started: i64 = r.get(2)?;
                     let ended: Option<i64> = r.get(3)?;
                     let kind: Option<String> = r.get(4)?;
@@ -624,6 +644,9 @@ impl Store {
                         alerted: alerts > 0,
                         muted: r.get(9)?,
                         alerts,
+                        diagnosis: r
+                            .get::<_, Option<String>>(10)?
+                            .and_then(|t| serde_json::from_str(&t).ok()),
                     })
                 })
                 .map_err(|e| self.sql_err(e))?;
@@ -631,12 +654,18 @@ impl Store {
         };
         let mut st = self
             .conn
-            .prepare_cached("SELECT at, ok FROM restarts WHERE incident_id = ?1 ORDER BY at, id")
+            .prepare_cached(
+                "SELECT at, ok, outcome FROM restarts WHERE incident_id = ?1 ORDER BY at, id",
+            )
             .map_err(|e| self.sql_err(e))?;
         for inc in &mut incidents {
             let rows = st
                 .query_map([inc.id], |r| {
-                    Ok(super::RestartRun { at: Timestamp(r.get(0)?), ok: r.get(1)? })
+                    Ok(super::RestartRun {
+                        at: Timestamp(r.get(0)?),
+                        ok: r.get(1)?,
+                        outcome: outcome_of(r.get::<_, Option<String>>(2)?.as_deref()),
+                    })
                 })
                 .map_err(|e| self.sql_err(e))?;
             inc.restarts =
@@ -702,5 +731,16 @@ impl Store {
                 })
             })
             .map_err(|e| self.sql_err(e))
+    }
+}
+
+/// A stored restart outcome (null: recorded before outcomes existed, or
+/// not judged yet).
+fn outcome_of(text: Option<&str>) -> crate::state::RestartOutcome {
+    use crate::state::RestartOutcome as O;
+    match text {
+        Some("recovered") => O::Recovered,
+        Some("still_down") => O::StillDown,
+        _ => O::Pending,
     }
 }

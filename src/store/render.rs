@@ -37,9 +37,12 @@ fn span_label(from: Timestamp, to: Timestamp) -> String {
     crate::config::duration::format(to.since(from))
 }
 
-/// One line, no control characters.
+/// One line, no control characters, no invisible format characters.
 fn clean(s: &str) -> String {
-    s.chars().map(|c| if c.is_control() { ' ' } else { c }).collect()
+    s.chars()
+        .filter(|c| !crate::text::is_format(*c))
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
 }
 
 fn cause_text(i: &Incident) -> String {
@@ -235,6 +238,60 @@ fn incident_lines(s: &mut String, incidents: &[Incident], indent: &str) {
     s.push_str(&t.render());
 }
 
+/// `incidents --id ID`: one incident, whole: its cause, each restart with
+/// whether it helped, and its diagnosis as text.
+pub fn incident_whole_text(i: &Incident) -> String {
+    let mut s = String::new();
+    let state = if i.ended_at.is_some() { "ended" } else { "ongoing" };
+    let _ = writeln!(
+        s,
+        "incident {} of {} ({state}{})",
+        i.id,
+        clean(&i.service),
+        if i.muted { ", muted" } else { "" }
+    );
+    let _ = writeln!(s, "started: {}", i.started_at);
+    match i.ended_at {
+        Some(end) => {
+            let _ = writeln!(s, "ended:   {end} ({})", dur(i.duration_s));
+        }
+        None => {
+            let _ = writeln!(s, "ongoing: {} so far", dur(i.duration_s));
+        }
+    }
+    let _ = writeln!(s, "cause:   {}", cause_text(i));
+    let _ = writeln!(s, "alerted: {}", if i.alerted { "yes" } else { "no" });
+    if i.restarts.is_empty() {
+        let _ = writeln!(s, "restarts: none");
+    } else {
+        let _ = writeln!(s, "restarts:");
+        for r in &i.restarts {
+            let ran = if r.ok { "ok" } else { "failed" };
+            let _ = writeln!(s, "  {} {ran}, {}", r.at, r.outcome.as_str());
+        }
+    }
+    let diagnosis = i
+        .diagnosis
+        .as_ref()
+        .and_then(|v| serde_json::from_value::<crate::diagnosis::Diagnosis>(v.clone()).ok());
+    match diagnosis {
+        Some(d) => {
+            let _ = writeln!(s, "diagnosis:");
+            for line in crate::diagnosis::text::plain_text(&d).lines() {
+                let _ = writeln!(
+                    s,
+                    "  {}",
+                    line.chars().filter(|c| !c.is_control()).collect::<String>()
+                );
+            }
+        }
+        None => {
+            let _ = writeln!(s, "diagnosis: none (off for the service, or not captured)");
+        }
+    }
+    s
+}
+
 /// `incidents --format text`.
 pub fn incidents_text(doc: &IncidentsDoc) -> String {
     let mut s = String::new();
@@ -301,6 +358,7 @@ pub fn md_escape(s: &str) -> String {
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
             '&' => out.push_str("&amp;"),
+            c if crate::text::is_format(c) => {}
             c if c.is_control() => out.push(' '),
             c => out.push(c),
         }
@@ -400,6 +458,7 @@ mod tests {
             alerted: true,
             muted: false,
             alerts: 1,
+            diagnosis: None,
         }
     }
 

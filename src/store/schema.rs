@@ -12,7 +12,7 @@ use crate::state::Health;
 pub const APPLICATION_ID: i64 = 0x4353_4844;
 
 /// Migration `i` takes the database from version `i` to `i + 1`.
-pub const MIGRATIONS: &[&str] = &[V1];
+pub const MIGRATIONS: &[&str] = &[V1, V2, V3];
 
 /// The schema version this build writes and reads.
 pub const LATEST: i64 = MIGRATIONS.len() as i64;
@@ -80,6 +80,24 @@ CREATE TABLE restarts (
 );
 CREATE INDEX restarts_by_incident ON restarts (incident_id);
 CREATE INDEX restarts_by_service ON restarts (service_id, at);
+";
+
+/// The why: an incident's diagnosis (JSON, redacted, at most 16 KiB) and
+/// whether each restart helped (`pending`, `recovered`, `still_down`).
+const V2: &str = "
+ALTER TABLE incidents ADD COLUMN diagnosis TEXT;
+ALTER TABLE restarts ADD COLUMN outcome TEXT;
+";
+
+/// Version 3: measured values over time (`samples.rs`), for forecasts.
+const V3: &str = "
+CREATE TABLE samples (
+    series TEXT NOT NULL,
+    at     INTEGER NOT NULL,
+    value  REAL NOT NULL
+);
+CREATE INDEX samples_by_series ON samples (series, at);
+CREATE INDEX samples_by_time ON samples (at);
 ";
 
 pub fn status_code(h: Health) -> i64 {

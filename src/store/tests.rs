@@ -6,6 +6,7 @@ use super::accounting::{self, DAY, HOUR, MINUTE};
 use super::*;
 use crate::config::{HistoryConfig, Retention};
 use crate::state::Health::{self, Degraded, Down, Up};
+use crate::state::RestartOutcome;
 use std::time::Duration;
 
 /// 2026-11-28T00:00:00Z: a UTC midnight.
@@ -45,11 +46,17 @@ fn svc(name: &str, status: Health, muted: bool) -> ServiceRecord {
         problems: Vec::new(),
         restarts: Vec::new(),
         alerted: false,
+        outcomes: Vec::new(),
     }
 }
 
 fn cycle(at_s: i64, interval_s: u64, services: Vec<ServiceRecord>) -> CycleRecord {
-    CycleRecord { at: ts(at_s), interval: Duration::from_secs(interval_s), services }
+    CycleRecord {
+        at: ts(at_s),
+        interval: Duration::from_secs(interval_s),
+        services,
+        samples: Vec::new(),
+    }
 }
 
 fn window(ms: i64) -> Window {
@@ -344,17 +351,21 @@ fn one_down_stretch_is_one_incident_with_cause_restarts_and_alert() {
             problem("http", "http://127.0.0.1:5000/health", "down", "refused"),
             problem("systemd", "web.service", "down", "unit_failed"),
         ];
-        s.restarts = restart.map(|ok| vec![RestartRun { at: ts(at + 1), ok }]).unwrap_or_default();
+        s.restarts = restart
+            .map(|ok| vec![RestartRun { at: ts(at + 1), ok, outcome: RestartOutcome::Pending }])
+            .unwrap_or_default();
         s.alerted = alerted;
         cycle(at, 30, vec![s, svc("other", Up, false)])
     };
     d.store.record(&cycle(0, 30, vec![svc("web", Up, false), svc("other", Up, false)])).unwrap();
     d.store.record(&down(30, None, true)).unwrap();
     d.store.record(&down(60, Some(false), false)).unwrap();
-    d.store.record(&down(90, Some(true), false)).unwrap();
-    d.store
-        .record(&cycle(120, 30, vec![svc("web", Degraded, false), svc("other", Degraded, false)]))
-        .unwrap();
+    let mut judged = down(90, Some(true), false);
+    judged.services[0].outcomes = vec![(ts(61), RestartOutcome::StillDown)];
+    d.store.record(&judged).unwrap();
+    let mut web = svc("web", Degraded, false);
+    web.outcomes = vec![(ts(91), RestartOutcome::Recovered)];
+    d.store.record(&cycle(120, 30, vec![web, svc("other", Degraded, false)])).unwrap();
     d.store.record(&cycle(150, 30, vec![svc("web", Up, false), svc("other", Up, false)])).unwrap();
 
     let all = d.store.incidents(None, ts(-DAY / 1000), 50, ts(180)).unwrap();
@@ -374,7 +385,10 @@ fn one_down_stretch_is_one_incident_with_cause_restarts_and_alert() {
     );
     assert_eq!(
         i.restarts,
-        [RestartRun { at: ts(61), ok: false }, RestartRun { at: ts(91), ok: true }]
+        [
+            RestartRun { at: ts(61), ok: false, outcome: RestartOutcome::StillDown },
+            RestartRun { at: ts(91), ok: true, outcome: RestartOutcome::Recovered }
+        ]
     );
     assert!(i.alerted && !i.muted);
     let json = serde_json::to_value(i).unwrap();
@@ -384,10 +398,21 @@ fn one_down_stretch_is_one_incident_with_cause_restarts_and_alert() {
             "id": i.id, "service": "web", "started_at": "2026-11-28T00:00:30Z",
             "ended_at": "2026-11-28T00:02:00Z", "duration_s": 90.0,
             "cause": {"type": "http", "target": "http://127.0.0.1:5000/health", "reason": "refused", "detail": "refused detail"},
-            "restarts": [{"at": "2026-11-28T00:01:01Z", "ok": false}, {"at": "2026-11-28T00:01:31Z", "ok": true}],
-            "alerted": true, "muted": false
+            "restarts": [
+                {"at": "2026-11-28T00:01:01Z", "ok": false, "outcome": "still_down"},
+                {"at": "2026-11-28T00:01:31Z", "ok": true, "outcome": "recovered"}
+            ],
+            "alerted": true, "muted": false, "diagnosis": null
         })
     );
+    // The diagnosis is attached after the cycle is recorded, by id, and
+    // `incident(id)` reads that one incident whole.
+    d.store.set_diagnosis(i.id, r#"{"oom_kill":true,"journal":["a"]}"#).unwrap();
+    let one = d.store.incident(i.id, ts(180)).unwrap().expect("by id");
+    assert_eq!(one.diagnosis, Some(serde_json::json!({"oom_kill": true, "journal": ["a"]})));
+    assert_eq!(one.restarts, i.restarts);
+    assert_eq!(d.store.incident(i.id + 1, ts(180)).unwrap(), None);
+    assert_eq!(d.store.open_incident("web").unwrap(), None, "it ended");
     // Filters: by service, and by since (an incident ended before it is left out).
     assert_eq!(d.store.incidents(Some("other"), ts(-100), 50, ts(180)).unwrap().incidents.len(), 0);
     assert_eq!(d.store.incidents(Some("web"), ts(121), 50, ts(180)).unwrap().incidents.len(), 0);
@@ -737,4 +762,65 @@ fn every_connection_bounds_its_page_cache() {
         let kib: i64 = conn.pragma_query_value(None, "cache_size", |r| r.get(0)).expect("pragma");
         assert_eq!(kib, -CACHE_KIB, "SQLite's default is -2000 (2 MiB per connection)");
     }
+}
+
+#[test]
+fn a_version_1_file_gains_diagnosis_and_outcome_and_keeps_its_incidents() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("history.db");
+    {
+        let c = rusqlite::Connection::open(&path).unwrap();
+        c.execute_batch(schema::MIGRATIONS[0]).unwrap();
+        c.pragma_update(None, "application_id", schema::APPLICATION_ID).unwrap();
+        c.pragma_update(None, "user_version", 1).unwrap();
+        c.execute_batch(
+            "INSERT INTO services (id, name) VALUES (1, 'web');
+             INSERT INTO incidents (id, service_id, started_at, ended_at, muted) VALUES (7, 1, 1000, 2000, 0);
+             INSERT INTO restarts (incident_id, service_id, at, ok) VALUES (7, 1, 1500, 1);",
+        )
+        .unwrap();
+    }
+    let cfg = HistoryConfig {
+        path: Some(path.clone()),
+        retention: Retention::default(),
+        busy_timeout: Duration::from_secs(2),
+    };
+    let mut store = Store::open(&cfg).expect("migrates");
+    let version: i64 = rusqlite::Connection::open(&path)
+        .unwrap()
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, schema::LATEST);
+    let old = store.incident(7, Timestamp(3000)).unwrap().expect("kept");
+    assert_eq!(old.diagnosis, None);
+    assert_eq!(old.restarts[0].outcome, RestartOutcome::Pending, "not judged then");
+    store.set_diagnosis(7, r#"{"oom_kill":false}"#).unwrap();
+    assert!(store.incident(7, Timestamp(3000)).unwrap().unwrap().diagnosis.is_some());
+}
+
+#[test]
+fn samples_are_kept_per_series_read_by_window_and_retained_like_results() {
+    let retention = Retention { results: Duration::from_secs(3600), ..Retention::default() };
+    let mut d = db_with(retention);
+    let series = series_name("web", "disk", "/", "available_bytes");
+    let other = series_name("web", "disk", "/var", "available_bytes");
+    let record = |store: &mut Store, at: i64, v: f64| {
+        let mut rec = cycle(at, 30, vec![svc("web", Up, false)]);
+        rec.samples = vec![(series.clone(), v), (other.clone(), 1.0)];
+        rec.samples.push((series_name("web", "disk", "/", "nan"), f64::NAN));
+        store.record(&rec).unwrap();
+    };
+    for (at, v) in [(1_000, 900.0), (1_030, 899.0), (1_060, 898.0)] {
+        record(&mut d.store, at, v);
+    }
+    let secs = |s: i64| (T0 / 1000 + s) as f64;
+    // The last 60 s before 1060 hold this series' three samples (not the other's).
+    let got = d.store.samples(&series, Duration::from_secs(60), ts(1_060)).unwrap();
+    assert_eq!(got, vec![(secs(1_000), 900.0), (secs(1_030), 899.0), (secs(1_060), 898.0)]);
+    let got = d.store.samples(&series, Duration::from_secs(30), ts(1_060)).unwrap();
+    assert_eq!(got, vec![(secs(1_030), 899.0), (secs(1_060), 898.0)]);
+    // At 5000, retention (1 h) drops everything before 1400.
+    record(&mut d.store, 5_000, 897.0);
+    let all = d.store.samples(&series, Duration::from_secs(100_000), ts(5_000)).unwrap();
+    assert_eq!(all, vec![(secs(5_000), 897.0)]);
 }

@@ -7,7 +7,7 @@ use super::accounting::{self, DAY, HOUR, Kind, Latency, MINUTE, MINUTE_KEEP, Tot
 use super::schema::{status_code, status_of};
 use super::{Result, Store, StoreError};
 use crate::config::Retention;
-use crate::state::Health;
+use crate::state::{Health, RestartOutcome};
 use crate::time::Timestamp;
 use rusqlite::{Transaction, params};
 use serde::Serialize;
@@ -22,6 +22,8 @@ pub struct CycleRecord {
     /// The cycle's `interval`: a result covers at most twice this.
     pub interval: Duration,
     pub services: Vec<ServiceRecord>,
+    /// Values kept over time (`samples.rs`): (series, value).
+    pub samples: Vec<(String, f64)>,
 }
 
 /// One service in one cycle.
@@ -38,6 +40,8 @@ pub struct ServiceRecord {
     pub restarts: Vec<RestartRun>,
     /// A down alert was raised for it in this cycle.
     pub alerted: bool,
+    /// Earlier restarts judged in this cycle (by their time).
+    pub outcomes: Vec<(Timestamp, RestartOutcome)>,
 }
 
 /// A check that was not up.
@@ -52,11 +56,13 @@ pub struct CheckProblem {
     pub detail: String,
 }
 
-/// A restart run by the healer: when, and whether the command succeeded.
+/// A restart run by the healer: when, whether the command succeeded, and
+/// whether it helped (`pending` until the first cycle after the grace).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct RestartRun {
     pub at: Timestamp,
     pub ok: bool,
+    pub outcome: RestartOutcome,
 }
 
 /// Rows past retention deleted per cycle and table, at most: enough to keep
@@ -274,6 +280,12 @@ fn write_cycle(
         add_sample(&mut deltas, sid, now, svc.latency_ms);
         insert_result(tx, sid, now, interval, svc)?;
         mark.open_incident = track_incident(tx, sid, now, svc, mark.open_incident)?;
+        for (at, outcome) in &svc.outcomes {
+            tx.prepare_cached(
+                "UPDATE restarts SET outcome = ?3 WHERE service_id = ?1 AND at = ?2",
+            )?
+            .execute(params![sid, at.0, outcome.as_str()])?;
+        }
         tx.prepare_cached(
             "UPDATE services SET last_at = ?2, last_status = ?3, last_muted = ?4,
                  last_interval = ?5, covered_until = ?6, open_incident = ?7 WHERE id = ?1",
@@ -289,6 +301,8 @@ fn write_cycle(
         ])?;
     }
     flush_deltas(tx, &deltas)?;
+    super::samples::insert(tx, now, &rec.samples)?;
+    super::samples::enforce_retention(tx, now.saturating_sub(ms(retention.results)))?;
     enforce_retention(tx, now, retention)
 }
 
@@ -384,9 +398,10 @@ fn track_incident(
     };
     for r in &svc.restarts {
         tx.prepare_cached(
-            "INSERT INTO restarts (incident_id, service_id, at, ok) VALUES (?1, ?2, ?3, ?4)",
+            "INSERT INTO restarts (incident_id, service_id, at, ok, outcome)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
         )?
-        .execute(params![id, sid, r.at.0, r.ok])?;
+        .execute(params![id, sid, r.at.0, r.ok, r.outcome.as_str()])?;
     }
     Ok(Some(id))
 }

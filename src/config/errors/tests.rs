@@ -462,7 +462,12 @@ fn every_key_refuses_wrong_types_in_words_at_the_value() {
                 concrete(pattern),
                 want.expected
             );
-            let got = problems(&text);
+            let mut got = problems(&text);
+            if matches!(kind, Kind::Owned(_)) {
+                // Typed by the validator, which also judges the rest of the
+                // base document: only the messages about this key count.
+                got.retain(|m| m.contains(&concrete(pattern)));
+            }
             if got != [expected.clone()] {
                 failures.push(format!("{pattern} = {value:?}\n  want {expected}\n  got  {got:?}"));
             }
@@ -633,7 +638,14 @@ fn hand_written_documents() {
         // A mapping where a word of a choice belongs.
         (
             "services:\n  - name: a\n    checks:\n      - type: {http: x}\n".into(),
-            "m.yml:4:15: services[0].checks[0].type: expected one of http, tcp, tls, systemd, process, command or push, found a mapping",
+            // The words are every kind's, the built-in ones first.
+            Box::leak(
+                format!(
+                    "m.yml:4:15: services[0].checks[0].type: expected {}, found a mapping",
+                    crate::config::schema::one_of(crate::config::raw::CheckKind::names())
+                )
+                .into_boxed_str(),
+            ),
         ),
         // A webhook URL out of place is not echoed past its host.
         (

@@ -29,6 +29,8 @@ fn report(name: &str, h: Health, since: Timestamp) -> ServiceReport {
         mute_reason: None,
         restarts: Vec::new(),
         restarts_total: 0,
+        incident: None,
+        flapping: false,
         checks: vec![CheckReport {
             kind: "tcp".into(),
             target: "127.0.0.1:1".into(),
@@ -83,6 +85,7 @@ impl Sim {
             host: "h".into(),
             overall: U,
             duration_ms: 1.0,
+            flapping: false,
             services,
             history: None,
         };
@@ -288,6 +291,7 @@ fn alerting_judges_a_mute_at_the_cycles_time_like_healing() {
         host: "h".into(),
         overall: D,
         duration_ms: 1.0,
+        flapping: false,
         services: vec![report("s", D, cycle_at)],
         history: None,
     };
@@ -297,4 +301,22 @@ fn alerting_judges_a_mute_at_the_cycles_time_like_healing() {
     let st = &state.services["s"];
     assert_eq!(st.alerted, None, "paged in a cycle that healing treated as muted");
     assert!(st.alert_muted);
+}
+
+#[test]
+fn flapping_is_one_event_then_flapping_ended_then_transitions_again() {
+    let svc = "  - name: s\n    port: 1\n    flap: { changes: 3, window: 4 }\n";
+    let mut sim = Sim::new(svc);
+    let cfg = sim.config.services[0].flap;
+    let seq = [U, D, U, D, U, D, D, D, D, U];
+    let got: Vec<String> = seq
+        .iter()
+        .map(|h| {
+            let st = sim.state.services.entry("s".into()).or_default();
+            crate::state::loops::observe_flap(st, *h, cfg);
+            let events = sim.cycle(&[("s", *h)], Vec::new());
+            events.iter().map(|e| event_str(e.event).to_string()).collect::<Vec<_>>().join(",")
+        })
+        .collect();
+    assert_eq!(got, ["", "down", "up", "flapping", "", "", "", "", "flapping_ended", "up"]);
 }
