@@ -8,9 +8,11 @@
 #   monitoring-plugins-basic   real Nagios plugins for the command probe
 #   lintian dpkg-dev fakeroot binutils man-db systemd shellcheck   the .deb test
 #   nodejs          syntax check of the generated polkit rule and the widget
-#   openssl         a TLS fixture (self-signed s_server) for the tls reason
+#   openssl         a TLS fixture (self-signed s_server) for the tls reason; make
+#                   test-openapi's certificate for the TLS variant
 #   python3 python3-venv   the browser test's runner; the Flask blueprint's test
-#                   (make test-flask: a venv with Flask and pytest from PyPI)
+#                   (make test-flask: a venv with Flask and pytest from PyPI;
+#                   make test-openapi: one with schemathesis and openapi-spec-validator)
 #   nginx-light     make test-flask: docs/EMBEDDING.md's nginx location in front of the agent
 #   zsh             the .deb test checks the zsh completion parses
 set -eu

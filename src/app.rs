@@ -86,6 +86,11 @@ pub enum Command {
         since: Duration,
         format: DataFormat,
     },
+    /// The fleet's state from Prometheus (`fleet --prometheus URL`).
+    Fleet {
+        prometheus: String,
+        format: DataFormat,
+    },
     /// Hidden (`__seed-history`): fills a new history database with synthetic
     /// data for benchmarks and tests.
     SeedHistory {
@@ -135,6 +140,9 @@ pub fn execute(cmd: Command) -> Result<u8, Error> {
         }
         Command::Report { config, since, format } => report(&config, since, format),
         Command::SeedHistory { db, spec } => seed_history(&db, &spec),
+        Command::Fleet { prometheus, format } => {
+            crate::fleet::run(&prometheus, format == DataFormat::Json)
+        }
     }
 }
 

@@ -1539,9 +1539,9 @@ def main():
     ap.add_argument("--history-fixture", default=os.path.join(FIXTURES, "history-mixed.json"))
     ap.add_argument("--expect-history", action="store_true",
                     help="daemon mode: fail unless the daemon serves history (uptime, bars, incidents)")
+    ap.add_argument("--ca-file", help="daemon mode over https: the CA that signed its certificate")
     ap.add_argument("--expect-clean", action="store_true",
                     help="daemon mode: fail on any error or warning text on the page (a fresh demo)")
-    ap.add_argument("--ca-file", help="daemon mode over https: the CA that signed its certificate")
     ap.add_argument("--chromium", default=os.environ.get("CHROMIUM", "/usr/bin/chromium"))
     ap.add_argument("--timeout", type=float, default=120.0,
                     help="wait for chromium to be installed / the daemon to answer (default 120)")
