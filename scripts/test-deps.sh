@@ -15,8 +15,9 @@
 #                   (make test-flask: a venv with Flask and pytest from PyPI)
 #   nginx-light     make test-flask: the README's nginx location in front of the agent
 #   zsh             the .deb test checks the zsh completion parses
+#   tzdata          /usr/share/zoneinfo: maintenance windows' time zones (the DST tests)
 set -eu
-pkgs="chromium prometheus prometheus-alertmanager monitoring-plugins-basic lintian dpkg-dev fakeroot binutils man-db systemd shellcheck nodejs procps curl openssl python3 python3-venv nginx-light zsh"
+pkgs="chromium prometheus prometheus-alertmanager monitoring-plugins-basic lintian dpkg-dev fakeroot binutils man-db systemd shellcheck nodejs procps curl openssl python3 python3-venv nginx-light zsh tzdata"
 missing=""
 for p in $pkgs; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
