@@ -5,7 +5,7 @@ DESTDIR ?=
 BIN := target/release/chatstack-status
 PYTHON ?= python3
 
-.PHONY: help build release run test unit test-flask test-deb test-systemd lint forbid deps deb install uninstall bench soak fuzz clean
+.PHONY: help build release run test unit test-flask test-openapi test-deb test-systemd lint forbid deps deb install uninstall bench soak fuzz clean
 
 help: ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -22,7 +22,7 @@ run: release ## the daemon on config/demo.yml: open http://127.0.0.1:8095/
 deps: ## install the Debian packages the tests use (no-op when present)
 	sh scripts/test-deps.sh
 
-test: deps lint forbid unit test-flask test-deb ## everything: lint, unit + integration + browser tests, the Flask blueprint, the .deb
+test: deps lint forbid unit test-flask test-openapi test-deb ## everything: lint, unit + integration + browser tests, the Flask blueprint, the OpenAPI fuzz, the .deb
 	@echo "make test: all passed"
 
 unit: ## cargo test: unit, integration (real binary, loopback servers) and browser tests
@@ -30,6 +30,9 @@ unit: ## cargo test: unit, integration (real binary, loopback servers) and brows
 
 test-flask: build ## the Flask blueprint: pytest (venv in target/flask-venv) vs a real Flask app and the agent
 	PYTHON=$(PYTHON) CHATSTACK_STATUS_BIN=$(CURDIR)/target/debug/chatstack-status bash tests/flask/run.sh
+
+test-openapi: build ## the OpenAPI document: openapi-spec-validator, schemathesis vs live run/serve (venv in target/openapi-venv; < 3 min)
+	PYTHON=$(PYTHON) CHATSTACK_STATUS_BIN=$(CURDIR)/target/debug/chatstack-status bash tests/openapi/run.sh
 
 test-deb: release ## build the .deb, lintian, install/upgrade/purge it, install.sh (root)
 	bash tests/packaging/test-deb.sh $(BIN)

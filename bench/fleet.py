@@ -45,7 +45,10 @@ METHOD = """\
   CPU = utime + stime from `/proc/PID/stat` over the window, summed over the
   fleet (10 ms ticks), beside the same agents unscraped for S/2 seconds
   before Prometheus starts; RSS = `VmRSS` at the window end; Prometheus's
-  CPU the same way, its series from `/api/v1/status/tsdb`.
+  CPU the same way, its series from `/api/v1/status/tsdb`. Before the window,
+  `chatstack-status fleet --prometheus URL --format json` runs 9 times
+  against that Prometheus (wall time of the whole process; every host's rows
+  must be there and up); target: median ≤ 200 ms.
 """
 SHIPPED = os.path.join(b.ROOT, "packaging", "prometheus")
 FIRST_ADDR = ipaddress.IPv4Address("127.0.1.1")
@@ -97,6 +100,7 @@ def prometheus_files(d, scrape_s, targets):
     with open(os.path.join(d, "prometheus.yml"), "w") as f:
         f.write(text)
     shutil.copy(os.path.join(SHIPPED, "alerts.yml"), os.path.join(d, "alerts.yml"))
+    shutil.copy(os.path.join(SHIPPED, "rules.yml"), os.path.join(d, "rules.yml"))
     with open(os.path.join(d, "chatstack-targets", "fleet.yml"), "w") as f:
         for addr, host in targets:
             f.write(f'- targets: ["{addr}"]\n  labels:\n    host: {host}\n')
@@ -164,6 +168,26 @@ def agents_cpu(agents):
     return {p.pid: cpu_s(p.pid) for p, _, _ in agents}
 
 
+def fleet_command(prom, n, runs=9):
+    """`chatstack-status fleet --prometheus URL --format json` against the
+    fleet's Prometheus: wall time of each run (ms) and the rows of the last.
+    Every row must be up (the bench's services all are)."""
+    url = f"http://127.0.0.1:{prom.port}"
+    times, rows = [], []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        out = b.subprocess.run([b.BIN, "fleet", "--prometheus", url, "--format", "json"],
+                               capture_output=True, text=True, timeout=30)
+        times.append((time.perf_counter() - t0) * 1000)
+        if out.returncode != 0:
+            raise RuntimeError(f"fleet exited {out.returncode}: {out.stderr}{out.stdout[:500]}")
+        rows = json.loads(out.stdout)["rows"]
+    hosts = {r["host"] for r in rows}
+    if len(hosts) != n or any(r["status"] != "up" for r in rows):
+        raise RuntimeError(f"fleet: {len(hosts)} hosts, not all up: {rows[:3]}")
+    return times, rows
+
+
 def bench_fleet(w, n, seconds, scrape_s=5, services=4, baseline_s=None):
     """`baseline_s` (default: half the window): the same agents measured
     first without Prometheus, as the reference."""
@@ -204,6 +228,7 @@ def bench_fleet(w, n, seconds, scrape_s=5, services=4, baseline_s=None):
         b.wait_for(lambda: int(float((prom.query('count(up{job="chatstack-status"} == 1)')
                                       or [{"value": [0, "0"]}])[0]["value"][1])) == n,
                    60, f"all {n} agents up", 0.2)
+        fleet_ms, fleet_rows = fleet_command(prom, n)
         t0 = time.monotonic()
         a0 = agents_cpu(agents)
         p0 = cpu_s(prom.p.pid)
@@ -248,6 +273,9 @@ def bench_fleet(w, n, seconds, scrape_s=5, services=4, baseline_s=None):
           f"all {n}: {fleet_cpu:.2f} %)", ref, ratio, "", None, f"{n}")
     b.row("", "agent RSS (VmRSS at the window end)", b.Stat(rss, "MB", "{:.2f}"),
           f"all {n}: {sum(rss):.0f} MB", None, "", None, f"{n}")
+    b.row("", f"`fleet --prometheus` (wall, {len(fleet_ms)} runs, {len(fleet_rows)} rows)",
+          b.Stat(fleet_ms, "ms", "{:.1f}"), f"{n} agents' series, six queries", None,
+          "≤ 200 ms", statistics.median(fleet_ms) <= 200 and max(fleet_ms) <= 400, f"{len(fleet_ms)}")
     b.row("", "Prometheus CPU, RSS", f"**{prom_cpu:.2f}** % of a core, "
           f"{prom_st['rss_kb'] / 1024:.0f} MB RSS",
           f"{prom_cpu / n:.3f} % per agent; {series} head series", None, "", None, "1")

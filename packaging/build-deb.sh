@@ -100,11 +100,12 @@ while IFS= read -r f; do
     inst 0644 "$repo/www/$f" "$share/www/$f"
 done < <(cd "$repo/www" && find . -type f ! -path '*/.*' -printf '%P\n' | LC_ALL=C sort)
 inst 0644 "$repo/integrations/flask/chatstack_status_flask.py" "$share/integrations/chatstack_status_flask.py"
+inst 0644 "$repo/src/server/openapi.json" "$share/openapi.json"
 
 doc=/usr/share/doc/$PKG
 inst 0644 "$here/debian/copyright" $doc/copyright
 inst 0644 "$here/debian/lintian-overrides" /usr/share/lintian/overrides/$PKG
-for f in scrape.yml targets.yml alerts.yml alerts_test.yml alertmanager.yml; do
+for f in scrape.yml targets.yml alerts.yml alerts_test.yml rules.yml rules_test.yml dashboard.json alertmanager.yml; do
     inst 0644 "$here/prometheus/$f" $doc/examples/$f
 done
 inst 0644 "$repo/integrations/nginx/status-location.conf" $doc/examples/nginx-status-location.conf

@@ -16,6 +16,7 @@
 #   PREFIX/share/zsh/site-functions/_chatstack-status
 #   PREFIX/share/doc/chatstack-status/examples/  (Prometheus files, nginx location)
 #   PREFIX/share/chatstack-status/www/       the dashboard's files (as embedded)
+#   PREFIX/share/chatstack-status/openapi.json  the HTTP API's OpenAPI document
 #   PREFIX/share/chatstack-status/integrations/chatstack_status_flask.py
 #                                            the Flask blueprint (it finds the
 #                                            www/ beside it)
@@ -73,7 +74,7 @@ confdir=/etc/$PKG
 unitdir=/etc/systemd/system
 statedir=/var/lib/chatstack
 polkit_rule=/etc/polkit-1/rules.d/50-$PKG.rules
-EXAMPLES="scrape.yml targets.yml alerts.yml alerts_test.yml alertmanager.yml"
+EXAMPLES="scrape.yml targets.yml alerts.yml alerts_test.yml rules.yml rules_test.yml dashboard.json alertmanager.yml"
 NGINX_EXAMPLE=nginx-status-location.conf
 BLUEPRINT=chatstack_status_flask.py
 # www/ relative paths, one a line, as build.rs embeds them (no dotfiles).
@@ -183,6 +184,7 @@ if [ "$mode" = install ]; then
         put 0644 "$repo/www/$f" "$sharedir/www/$f"
     done
     put 0644 "$repo/integrations/flask/$BLUEPRINT" "$sharedir/integrations/$BLUEPRINT"
+    put 0644 "$repo/src/server/openapi.json" "$sharedir/openapi.json"
 
     if [ ! -d "$DESTDIR$statedir" ]; then
         mkdir -p "$DESTDIR$statedir"
@@ -223,7 +225,7 @@ if [ "$mode" = install ]; then
     echo "  systemctl daemon-reload"
     echo "  systemctl enable --now $PKG.service"
     echo "     (or, instead of the daemon: systemctl enable --now $PKG-check.timer)"
-    echo "  a Flask admin panel: $sharedir/integrations/$BLUEPRINT (README: Embedding in your admin panel)"
+    echo "  a Flask admin panel: $sharedir/integrations/$BLUEPRINT (docs/EMBEDDING.md)"
     exit 0
 fi
 
@@ -254,6 +256,7 @@ www_files | while IFS= read -r f; do
     del "$sharedir/www/$f"
 done
 del "$sharedir/integrations/$BLUEPRINT"
+del "$sharedir/openapi.json"
 www_dirs | while IFS= read -r d; do
     rmdir_quiet "$sharedir/www/$d"
 done

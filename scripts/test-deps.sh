@@ -8,12 +8,14 @@
 #   monitoring-plugins-basic   real Nagios plugins for the command probe
 #   lintian dpkg-dev fakeroot binutils man-db systemd shellcheck   the .deb test
 #   nodejs          syntax check of the generated polkit rule and the widget
-#   openssl         a TLS fixture (self-signed s_server) for the tls reason
+#   openssl         a TLS fixture (self-signed s_server) for the tls reason; make
+#                   test-openapi's certificate for the TLS variant
 #   python3 python3-venv   the browser test's runner; the Flask blueprint's test
 #                   and the email tests' SMTP server (aiosmtpd from PyPI in target/smtp-venv,
 #                   made by tests/smtp/venv.sh when the tests first need it)
-#                   (make test-flask: a venv with Flask and pytest from PyPI)
-#   nginx-light     make test-flask: the README's nginx location in front of the agent
+#                   (make test-flask: a venv with Flask and pytest from PyPI;
+#                   make test-openapi: one with schemathesis and openapi-spec-validator)
+#   nginx-light     make test-flask: docs/EMBEDDING.md's nginx location in front of the agent
 #   zsh             the .deb test checks the zsh completion parses
 #   tzdata          /usr/share/zoneinfo: maintenance windows' time zones (the DST tests)
 set -eu

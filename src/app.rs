@@ -91,6 +91,11 @@ pub enum Command {
         since: Duration,
         format: DataFormat,
     },
+    /// The fleet's state from Prometheus (`fleet --prometheus URL`).
+    Fleet {
+        prometheus: String,
+        format: DataFormat,
+    },
     /// Hidden (`__seed-history`): fills a new history database with synthetic
     /// data for benchmarks and tests.
     SeedHistory {
@@ -148,6 +153,9 @@ pub fn execute(cmd: Command) -> Result<u8, Error> {
             Ok(0)
         }
         Command::SeedHistory { db, spec } => seed_history(&db, &spec),
+        Command::Fleet { prometheus, format } => {
+            crate::fleet::run(&prometheus, format == DataFormat::Json)
+        }
     }
 }
 

@@ -35,6 +35,7 @@ enum Sub {
     Incidents(IncidentsArgs),
     Report(ReportArgs),
     Maintenance(MaintenanceArgs),
+    Fleet(FleetArgs),
 }
 
 /// Probe once, heal, write the status file; exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
@@ -247,6 +248,18 @@ struct MaintenanceArgs {
     format: String,
 }
 
+/// The fleet's state from the Prometheus that scrapes its agents: one row per host and service, worst first.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "fleet")]
+struct FleetArgs {
+    /// the Prometheus to ask, e.g. http://prometheus:9090
+    #[argh(option)]
+    prometheus: String,
+    /// output: text or json (default text)
+    #[argh(option, default = "String::from(\"text\")")]
+    format: String,
+}
+
 /// What parsing the command line led to.
 pub enum Parsed {
     Command(Command),
@@ -280,7 +293,7 @@ pub fn parse(program: &str, args: &[&str], config_env: Option<String>) -> Result
         (true, _) => Command::Version,
         (false, None) => {
             return Err(Error::Usage(format!(
-                "a command is required: check, run, serve, status, validate, mute, unmute, ping, notify-test, polkit-rule, history, incidents, report or maintenance\nRun '{program} --help' for usage."
+                "a command is required: check, run, serve, status, validate, mute, unmute, ping, notify-test, polkit-rule, history, incidents, report, fleet or maintenance\nRun '{program} --help' for usage."
             )));
         }
         (false, Some(sub)) => match sub {
@@ -346,6 +359,10 @@ pub fn parse(program: &str, args: &[&str], config_env: Option<String>) -> Result
                 config: cfg(a.config),
                 format: data_format(&a.format, &[DataFormat::Text, DataFormat::Json])?,
             },
+            Sub::Fleet(a) => Command::Fleet {
+                prometheus: prometheus_url(&a.prometheus)?,
+                format: data_format(&a.format, &[DataFormat::Text, DataFormat::Json])?,
+            },
             Sub::Report(a) => Command::Report {
                 config: cfg(a.config),
                 since: duration("--since", &a.since)?,
@@ -364,6 +381,21 @@ fn duration(flag: &str, s: &str) -> Result<Duration, Error> {
         Ok(d) if !d.is_zero() => Ok(d),
         Ok(_) => Err(Error::Usage(format!("{flag}: must be greater than 0"))),
         Err(e) => Err(Error::Usage(format!("{flag}: {e}"))),
+    }
+}
+
+/// `--prometheus`: an http(s) URL (a path prefix is kept, for a
+/// Prometheus behind a reverse proxy).
+fn prometheus_url(s: &str) -> Result<String, Error> {
+    let ok = ["http://", "https://"]
+        .iter()
+        .any(|p| s.strip_prefix(p).is_some_and(|rest| !rest.is_empty() && !rest.starts_with('/')));
+    if ok && !s.contains(char::is_whitespace) {
+        Ok(s.to_string())
+    } else {
+        Err(Error::Usage(format!(
+            "invalid --prometheus {s:?}: expected an http:// or https:// URL, e.g. http://127.0.0.1:9090"
+        )))
     }
 }
 

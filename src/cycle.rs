@@ -310,6 +310,9 @@ pub fn apply(
         duration_ms: status::ms(started.elapsed()),
         flapping: reports.iter().any(|r| r.flapping),
         services: reports,
+        history: config.history_store.path.as_ref().map(|_| status::HistoryInfo {
+            retention_s: config.history_store.retention.rollups.as_secs(),
+        }),
     };
     let raised = notify::raise(config, state, &doc, &notes);
     CycleOutput { doc, notes, previous, raised, restarts: ran, outcomes: judged, opened, captures }

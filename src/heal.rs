@@ -1,8 +1,11 @@
 //! Runs the restarts that `state::step` asks for: `restart_command` with
 //! `{unit}` substituted, never through a shell, bounded by `heal.timeout`.
+//! What a restart command that exited 0 left running is not killed (only
+//! at the timeout or after a failure): a script may start the service in
+//! the background.
 
 use crate::config::HealPolicy;
-use crate::probe::child::{RunError, run_bounded};
+use crate::probe::child::{RunError, run_bounded_keep};
 use crate::probe::clean_detail;
 use crate::state::RestartRecord;
 use crate::time::Timestamp;
@@ -33,7 +36,9 @@ pub fn restart(
 
 fn run(argv: &[String], deadline: Instant) -> (bool, String) {
     let cmd = argv.join(" ");
-    match run_bounded(argv, deadline, 16 * 1024) {
+    // What a successful restart command started stays (a script that
+    // backgrounds the service); see `child::AfterExit`.
+    match run_bounded_keep(argv, deadline, 16 * 1024) {
         Ok(out) if out.code == Some(0) => (true, cmd),
         Ok(out) => {
             let err = clean_detail(&String::from_utf8_lossy(&out.stderr), 160);

@@ -15,7 +15,7 @@ const LAYERS: &[&[&str]] = &[
     &["diagnosis"],
     &["state"],
     &["status", "statefile", "heal", "runner"],
-    &["metrics", "output", "store"],
+    &["metrics", "output", "store", "fleet"],
     &["notify"],
     &["cycle"],
     &["server"],

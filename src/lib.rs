@@ -13,6 +13,7 @@ pub mod cycle;
 pub mod daemon;
 pub mod diagnosis;
 pub mod error;
+pub mod fleet;
 pub mod fsutil;
 pub mod heal;
 #[cfg(test)]

@@ -137,6 +137,43 @@ fn render_with(doc: Option<&StatusDoc>, now: Timestamp, with_age: bool) -> Strin
             );
         }
     }
+    // What `chatstack-status fleet` and the fleet dashboard show beside a
+    // state: since when, and why (the status JSON's `since` and reasons).
+    family(
+        &mut o,
+        "chatstack_service_since_timestamp_seconds",
+        "gauge",
+        "Unix time the service's current state began.",
+    );
+    for s in &doc.services {
+        if let Some(t) = s.since {
+            let _ = writeln!(
+                o,
+                "chatstack_service_since_timestamp_seconds{{service=\"{}\"}} {:.3}",
+                label(&s.name),
+                t.as_secs_f64()
+            );
+        }
+    }
+    family(
+        &mut o,
+        "chatstack_check_reason_info",
+        "gauge",
+        "1 for each check that is not up, labelled with its reason.",
+    );
+    for s in &doc.services {
+        for (i, c) in s.checks.iter().enumerate() {
+            if let Some(r) = c.reason {
+                let _ = writeln!(
+                    o,
+                    "chatstack_check_reason_info{{service=\"{}\",check=\"{i}\",type=\"{}\",reason=\"{}\"}} 1",
+                    label(&s.name),
+                    c.kind,
+                    r.as_str()
+                );
+            }
+        }
+    }
     svc(
         &mut o,
         "chatstack_service_consecutive_failures",

@@ -27,6 +27,17 @@ pub struct StatusDoc {
     #[serde(default)]
     pub flapping: bool,
     pub services: Vec<ServiceReport>,
+    /// What the history endpoints can answer (absent with `history_db: off`):
+    /// a dashboard asks for no more than this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub history: Option<HistoryInfo>,
+}
+
+/// The status document's `"history": {"retention_s": N}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryInfo {
+    /// `retention.rollups` in seconds: the longest `since` `/api/history` takes.
+    pub retention_s: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -167,3 +167,41 @@ fn dashboard_over_tls_in_chromium() {
     let ca = pki.ca.display().to_string();
     run_browser_test(&["--base-url", &base, "--ca-file", &ca, "--timeout", "60"]);
 }
+
+/// The shipped demo as a newcomer starts it (`make run`: `run -c config/demo.yml`), only its
+/// files moved into a tempdir and its port picked free: the dashboard shows no error text (it
+/// keeps 30 days of rollups; the dashboard must not ask for 90), every card that is not up
+/// says why.
+#[test]
+fn the_shipped_demo_shows_no_error_text_in_chromium() {
+    if !chromium_available() {
+        return;
+    }
+    let env = Env::new();
+    let demo = concat!(env!("CARGO_MANIFEST_DIR"), "/config/demo.yml");
+    let (status, state, db) = (env.status_path(), env.state_path(), env.history_path());
+    let d = Daemon::start(
+        &env,
+        &["run", "-c", demo],
+        &[
+            ("CHATSTACK_STATUS_FILE", status.to_str().unwrap()),
+            ("CHATSTACK_STATE_FILE", state.to_str().unwrap()),
+            ("CHATSTACK_HISTORY_DB", db.to_str().unwrap()),
+        ],
+    );
+    wait_until(Duration::from_secs(20), || {
+        let r = d.get("/api/status");
+        r.status == 200
+            && r.json()["services"][0]["uptime"].is_object()
+            && d.get("/api/uptime").status == 200
+    });
+    let doc = d.get("/api/status").json();
+    assert_eq!(doc["history"]["retention_s"], 30 * 86_400, "{doc:#}");
+    run_browser_test(&[
+        "--base-url",
+        &format!("http://127.0.0.1:{}", d.port),
+        "--expect-clean",
+        "--timeout",
+        "60",
+    ]);
+}

@@ -152,3 +152,125 @@ fn mute_refuses_durations_outside_1s_to_90d() {
     env.cmd(&["mute", "-c", &cfg(&env), "web", "--for", "90d"]).code(0);
     env.cmd(&["mute", "-c", &cfg(&env), "web", "--for", "1s"]).code(0);
 }
+
+#[test]
+fn a_restart_script_that_backgrounds_the_service_keeps_it() {
+    let env = Env::new();
+    env.fake_systemctl();
+    env.unit("web.service", "failed", "failed", "exit-code");
+    let pidfile = env.path("service.pid");
+    // The service as a script might start it: in the background, output
+    // redirected, the script exiting 0 at once.
+    let script = env.write(
+        "restart.sh",
+        &format!(
+            "#!/bin/sh\nsleep 300 >/dev/null 2>&1 &\necho $! > {}\nexit 0\n",
+            pidfile.display()
+        ),
+    );
+    env.config(&format!(
+        "timeout: 1s\nheal: {{after_failures: 1, grace: 0s, restart_command: [sh, {script:?}]}}\n\
+         services:\n  - name: web\n    unit: web.service\n    port: {}\n",
+        closed_port()
+    ));
+    env.check(&[]).code(2);
+    let r = &env.service("web")["restarts"][0];
+    assert_eq!(r["ok"], true, "{r:#}");
+    let pid: u32 = std::fs::read_to_string(&pidfile).unwrap().trim().parse().unwrap();
+    let alive = !crate::util::cmdline(pid).is_empty();
+    crate::util::kill(pid);
+    assert!(alive, "the service the restart script started in the background was killed");
+}
+
+fn repo_file(rel: &str) -> String {
+    std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(rel))
+        .unwrap_or_else(|e| panic!("{rel}: {e}"))
+}
+
+/// Docs other helpers write in parallel: linked from the README already.
+const DOCS_TO_COME: [&str; 4] =
+    ["docs/DIAGNOSIS.md", "docs/HOST.md", "docs/MAINTENANCE.md", "docs/OPENAPI.md"];
+
+#[test]
+fn the_readme_is_a_page_that_starts_with_the_two_commands_and_links_only_what_exists() {
+    let readme = repo_file("README.md");
+    let lines: Vec<&str> = readme.lines().collect();
+    assert!(lines.len() <= 350, "README.md has {} lines", lines.len());
+    let first_block: Vec<&str> = lines
+        .iter()
+        .skip_while(|l| **l != "```sh")
+        .skip(1)
+        .take_while(|l| **l != "```")
+        .copied()
+        .collect();
+    assert_eq!(first_block.len(), 2, "{first_block:?}");
+    assert!(first_block[0].starts_with("make run ") && first_block[0].contains("config/demo.yml"));
+    assert!(first_block[1].starts_with("make test "));
+    let cargo = repo_file("Cargo.toml");
+    let version =
+        cargo.lines().find_map(|l| l.strip_prefix("rust-version = ")).unwrap().trim_matches('"');
+    assert!(readme.contains(&format!("**{version}**")), "README does not state Rust {version}");
+    assert!(repo_file("docs/MIGRATING.md").contains(&format!("**{version}**")));
+    for doc in ["README.md", "ARCHITECTURE.md"].into_iter().map(String::from).chain(
+        std::fs::read_dir(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs"))
+            .unwrap()
+            .flatten()
+            .map(|e| format!("docs/{}", e.file_name().to_string_lossy()))
+            .filter(|n| n.ends_with(".md")),
+    ) {
+        let text = repo_file(&doc);
+        let dir = std::path::Path::new(&doc).parent().unwrap().to_path_buf();
+        let mut in_code = false;
+        for line in text.lines() {
+            if line.starts_with("```") {
+                in_code = !in_code;
+            }
+            if in_code {
+                continue;
+            }
+            for (i, _) in line.match_indices("](") {
+                let rest = &line[i + 2..];
+                let Some(end) = rest.find(')') else { continue };
+                let link = &rest[..end];
+                if link.starts_with("http") || link.starts_with('#') || link.starts_with("mailto:")
+                {
+                    continue;
+                }
+                let path = link.split('#').next().unwrap();
+                let target = normalize(&dir.join(path));
+                if DOCS_TO_COME.contains(&target.as_str()) {
+                    continue;
+                }
+                let full = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(&target);
+                assert!(full.exists(), "{doc}: broken link {link}");
+            }
+        }
+    }
+}
+
+/// `a/b/../c` as `a/c`, without touching the file system.
+fn normalize(p: &std::path::Path) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for c in p.components() {
+        match c {
+            std::path::Component::ParentDir => {
+                parts.pop();
+            }
+            std::path::Component::Normal(s) => parts.push(s.to_string_lossy().into_owned()),
+            _ => {}
+        }
+    }
+    parts.join("/")
+}
+
+#[test]
+fn the_worked_config_of_the_migration_guide_validates() {
+    let guide = repo_file("docs/MIGRATING.md");
+    let section = guide.split("## A worked ChatStack config").nth(1).unwrap();
+    let yaml = section.split("```yaml\n").nth(1).unwrap().split("```").next().unwrap();
+    let env = Env::new();
+    let file = env.write("chatstack.yml", yaml);
+    let out = env.cmd(&["validate", "-c", file.to_str().unwrap()]);
+    assert_eq!(out.code, 0, "{out:#?}");
+    assert!(out.stdout.contains("4 services"), "{}", out.stdout);
+}

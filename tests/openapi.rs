@@ -35,6 +35,7 @@ fn live(env: &Env, auth: bool) -> (Daemon, TcpFixture) {
     let d = Daemon::start(env, &["run", "-c", &cfg], &[]);
     wait_until(Duration::from_secs(10), || {
         request(d.port, "GET", "/api/uptime", &[GOOD]).status == 200
+            && request(d.port, "GET", "/api/status", &[GOOD]).status == 200
     });
     (d, tcp)
 }
@@ -150,4 +151,26 @@ fn every_example_in_the_document_answers_as_documented() {
         }
     }
     assert!(tried >= 15, "only {tried} operations tried");
+}
+
+#[test]
+fn query_durations_take_exactly_the_documented_grammar() {
+    // The document's pattern for `since`/`step` has no blanks; schemathesis's
+    // negative cases (" 1h") were accepted, the config parser trimming them.
+    let env = Env::new();
+    let (d, _t) = live(&env, false);
+    for ok in ["/api/history?service=Web&since=1h&step=5m", "/api/incidents?since=1.5d"] {
+        assert_eq!(d.get(ok).status, 200, "{ok}");
+    }
+    for bad in [
+        "/api/history?service=Web&since=%201h",
+        "/api/history?service=Web&step=5m%20",
+        "/api/history?service=Web&since=1%20h",
+        "/api/incidents?since=7d%0A",
+        "/api/incidents?since=+7d",
+    ] {
+        let r = d.get(bad);
+        assert_eq!(r.status, 400, "{bad}: {}", String::from_utf8_lossy(&r.body));
+        assert!(r.json()["error"].as_str().is_some_and(|e| e.contains("expected a duration")));
+    }
 }

@@ -8,14 +8,22 @@
     <script src="/static/js/status.js"></script>
     <script>SystemStatus.mount('#system-status');</script>
 
-The blueprint adds two routes, answered the way `chatstack-status run` / `serve` answer them:
+The blueprint adds these routes, answered the way `chatstack-status run` / `serve` answer them:
 
   GET /api/status         the status file plus "stale" and "age_s", `Cache-Control: no-store`;
                           503 {"error": "..."} (also no-store) while the file is missing or
                           unreadable. It reads the file `chatstack-status check` writes, so it
                           works in cron mode, with no agent HTTP server at all.
-  GET /static/js/status.js  the widget, from the installed www files
-                          (/usr/share/chatstack-status/www, the layout of the agent's `www_dir`).
+  GET /api/uptime, /api/history?service=&since=&step=, /api/incidents?service=&since=&limit=
+                          from the history database (`history_db`, opened read-only: SQLite
+                          `mode=ro`), the same JSON as the agent's, to the byte; the services
+                          are the status file's, `since` at most its `history.retention_s`.
+                          404 with history_db "off", 503 before the first recorded cycle.
+  GET /static/js/status.js  the widget, and
+  GET /static/admin_status.html  the dashboard page, from the www files: the installed ones
+                          (/usr/share/chatstack-status/www), or, used from a checkout, the
+                          checkout's www/ (found beside integrations/; the log says which).
+                          Without them both are 404 and a warning says why at registration.
 
 HEAD works on both; other methods get the agent's 405. For a file the agent wrote, the JSON is
 byte for byte the agent's: the document's own keys in their order, compact, numbers and strings
@@ -39,14 +47,19 @@ import json
 import logging
 import math
 import os
+import re
+import sqlite3
 import stat
 import threading
 import time
+import urllib.parse
+from collections import OrderedDict
 
 from flask import Blueprint, Response, request
 
-__all__ = ["status_blueprint", "StatusSource", "Unavailable", "DEFAULT_STATUS_FILE",
-           "DEFAULT_WWW_DIR", "DEFAULT_STALE_AFTER", "DEFAULT_MAX_BYTES"]
+__all__ = ["status_blueprint", "StatusSource", "HistorySource", "HistoryError", "Unavailable",
+           "DEFAULT_STATUS_FILE", "DEFAULT_HISTORY_DB", "DEFAULT_WWW_DIR", "DEFAULT_STALE_AFTER",
+           "DEFAULT_MAX_BYTES"]
 
 DEFAULT_STATUS_FILE = "/var/lib/chatstack/status.json"
 #: Where the .deb installs the www files (install.sh: PREFIX/share/chatstack-status/www).
@@ -60,6 +73,8 @@ DEFAULT_MAX_BYTES = 8 * 1024 * 1024
 MAX_DEPTH = 512
 
 _WIDGET = ("js", "status.js")
+_PAGE = "admin_status.html"
+DEFAULT_HISTORY_DB = "/var/lib/chatstack/history.db"
 _TOP_LEVEL = ("schema", "generated_at", "host", "overall", "duration_ms", "services")
 _HEALTH = ("up", "degraded", "down")
 
@@ -73,8 +88,10 @@ class Unavailable(Exception):
 # --------------------------------------------------------------------------- the blueprint
 
 def status_blueprint(status_file=None, stale_after=None, www_dir=None,
-                     max_bytes=DEFAULT_MAX_BYTES, name="chatstack_status"):
-    """A Blueprint with GET /api/status and GET /static/js/status.js.
+                     max_bytes=DEFAULT_MAX_BYTES, name="chatstack_status", history_db=None,
+                     clock=None):
+    """A Blueprint with GET /api/status, /api/uptime, /api/history, /api/incidents,
+    /static/js/status.js and /static/admin_status.html.
 
     status_file  the agent's `status_file`; default $CHATSTACK_STATUS_FILE, else
                  /var/lib/chatstack/status.json.
@@ -85,6 +102,10 @@ def status_blueprint(status_file=None, stale_after=None, www_dir=None,
                  else /usr/share/chatstack-status/www.
     max_bytes    a larger status file is a 503, not a slow parse.
     name         the blueprint's name, to register it twice (e.g. with a url_prefix).
+    history_db   the agent's `history_db`; default $CHATSTACK_HISTORY_DB, else
+                 /var/lib/chatstack/history.db; "off": the history endpoints answer 404.
+                 Opened read-only (SQLite `mode=ro`), once per request.
+    clock        a function returning the time in milliseconds (tests); default the clock.
 
     Protect it like the rest of the panel: the app's own `before_request` login check covers
     it, or add one to the returned blueprint (`bp.before_request(require_admin)`).
@@ -104,12 +125,24 @@ def status_blueprint(status_file=None, stale_after=None, www_dir=None,
         raise ValueError("max_bytes: expected a whole number of bytes (1 or more), found %r"
                          % (max_bytes,))
 
+    if history_db is None:
+        history_db = os.environ.get("CHATSTACK_HISTORY_DB") or DEFAULT_HISTORY_DB
+    history_db = os.fsdecode(os.fspath(history_db))
+    history = None if history_db.strip() == "off" else HistorySource(history_db)
+    now_ms = clock or (lambda: time.time_ns() // 1_000_000)
+
     source = StatusSource(status_file, max_bytes)
     widget = os.path.join(www_dir, *_WIDGET)
     widget_cache = _FileCache(widget, max_bytes, lambda data: data, what="widget")
+    page_cache = _FileCache(os.path.join(www_dir, _PAGE), max_bytes, lambda data: data,
+                            what="page")
     if not os.path.isfile(widget):
         log.warning("chatstack-status: no widget at %s (install the chatstack-status package, "
-                    "or pass www_dir=): /static/js/status.js will answer 404", widget)
+                    "or pass www_dir= the www/ of a checkout): /static/js/status.js and "
+                    "/static/admin_status.html will answer 404 and the panel's status "
+                    "section stays empty", widget)
+    else:
+        log.info("chatstack-status: the widget and page from %s", www_dir)
 
     bp = Blueprint(name, __name__)
 
@@ -129,8 +162,36 @@ def status_blueprint(status_file=None, stale_after=None, www_dir=None,
         return Response(data, status=200, content_type="text/javascript; charset=utf-8",
                         headers={"Cache-Control": "no-cache"})
 
+    def admin_page():
+        try:
+            data = page_cache.get()
+        except Unavailable:
+            return _json_response(404, {"error": "not found"})
+        return Response(data, status=200, content_type="text/html; charset=utf-8",
+                        headers={"Cache-Control": "no-cache"})
+
+    def history_view(answer):
+        def view():
+            if history is None:
+                return _json_response(404, {"error": "history is off (history_db: off in "
+                                                     "the config)"})
+            try:
+                doc = answer(history, source, request.args, now_ms())
+            except HistoryError as e:
+                return _json_response(e.status, {"error": str(e)})
+            except Unavailable as e:
+                return _json_response(503, {"error": str(e)})
+            return Response(_lossy(_dumps(doc)).encode("utf-8"), status=200,
+                            content_type="application/json", headers={"Cache-Control": "no-store"})
+        view.__name__ = answer.__name__
+        return view
+
     for rule, endpoint, view in (("/api/status", "api_status", api_status),
-                                 ("/static/js/status.js", "widget", widget_js)):
+                                 ("/api/uptime", "api_uptime", history_view(_uptime)),
+                                 ("/api/history", "api_history", history_view(_history)),
+                                 ("/api/incidents", "api_incidents", history_view(_incidents)),
+                                 ("/static/js/status.js", "widget", widget_js),
+                                 ("/static/admin_status.html", "admin_page", admin_page)):
         bp.add_url_rule(rule, endpoint, _get_or_head(view), methods=_METHODS,
                         provide_automatic_options=False)
     return bp
@@ -176,10 +237,17 @@ def _lossy(text):
 
 def _default_www_dir():
     # Installed as <share>/chatstack-status/integrations/chatstack_status_flask.py next to
-    # <share>/chatstack-status/www: use that copy (install.sh with any PREFIX).
+    # <share>/chatstack-status/www: use that copy (install.sh with any PREFIX). In a checkout
+    # the module is integrations/flask/chatstack_status_flask.py and the checkout's www/ is
+    # two levels up: use it (the files the agent embeds).
     here = os.path.dirname(os.path.abspath(__file__))
+    candidates = []
     if os.path.basename(here) == "integrations":
-        beside = os.path.join(os.path.dirname(here), "www")
+        candidates.append(os.path.join(os.path.dirname(here), "www"))
+    if os.path.basename(here) == "flask" and \
+            os.path.basename(os.path.dirname(here)) == "integrations":
+        candidates.append(os.path.join(os.path.dirname(os.path.dirname(here)), "www"))
+    for beside in candidates:
         if os.path.isfile(os.path.join(beside, *_WIDGET)):
             return beside
     return DEFAULT_WWW_DIR
@@ -194,9 +262,13 @@ class StatusSource:
         self.path = path
         self._cache = _FileCache(path, max_bytes, self._parse)
 
+    def document(self):
+        """The parsed status document; raises Unavailable."""
+        return self._cache.get()[2]
+
     def api_json(self, stale_after_s, now_ms=None):
         """The body of GET /api/status, as bytes; raises Unavailable."""
-        json_open, generated_ms = self._cache.get()
+        json_open, generated_ms, _ = self._cache.get()
         if now_ms is None:
             now_ms = time.time_ns() // 1_000_000
         age = max(now_ms - generated_ms, 0) / 1000.0
@@ -242,7 +314,7 @@ class StatusSource:
             raise Unavailable(where + "a string holds a lone surrogate escape") from None
         except RecursionError:
             raise Unavailable(where + "nested too deeply") from None
-        return body[:-1], generated_ms
+        return body[:-1], generated_ms, doc
 
 
 def _check_top_level(doc):
@@ -506,6 +578,403 @@ def format_float(f):
     return "%se%s%d" % (mantissa, "+" if e >= 0 else "-", abs(e))
 
 
+# --------------------------------------------------------------------------- the history
+
+def _services(source):
+    """The services the agent knows, in its order: the status file's (the agent's config)."""
+    doc = source.document()
+    return [str(x.get("name")) for x in doc.get("services", []) if isinstance(x, dict)]
+
+
+def _retention_ms(source):
+    """`retention.rollups` as the status file says (`history.retention_s`), else the default."""
+    doc = source.document()
+    h = doc.get("history")
+    r = h.get("retention_s") if isinstance(h, dict) else None
+    return (r if _is_int(r) and r > 0 else DEFAULT_ROLLUPS_S) * 1000
+
+
+def _known(source, name):
+    if name not in _services(source):
+        raise HistoryError(404, "unknown service %s" % json.dumps(name, ensure_ascii=False))
+    return name
+
+
+def _duration_arg(args, name, default_ms):
+    v = args.get(name)
+    if v is None:
+        return default_ms
+    try:
+        return parse_duration_ms(v)
+    except ValueError:
+        raise HistoryError(400, "%s: expected a duration like 5m, 24h or 30d, found %s"
+                           % (name, json.dumps(v, ensure_ascii=False))) from None
+
+
+def _uptime(history, source, args, now):
+    return history.uptime_doc(_services(source), now)
+
+
+def _history(history, source, args, now):
+    service = args.get("service")
+    if service is None:
+        raise HistoryError(400, "service: required (?service=NAME)")
+    service = _known(source, service)
+    since = _duration_arg(args, "since", DAY)
+    step = _duration_arg(args, "step", HOUR)
+    keep = _retention_ms(source)
+    if since == 0 or since > keep:
+        raise HistoryError(400, "since %s: expected more than 0 and at most retention.rollups "
+                           "(%s)" % (_format_duration_ms(since), _format_duration_ms(keep)))
+    if step < HISTORY_MIN_STEP_MS:
+        raise HistoryError(400, "step %s: expected at least 1m" % _format_duration_ms(step))
+    return history.history_doc(service, since, step, now)
+
+
+def _incidents(history, source, args, now):
+    service = args.get("service")
+    if service is not None:
+        service = _known(source, service)
+    since = _duration_arg(args, "since", 30 * DAY)
+    v = args.get("limit")
+    limit = 50
+    if v is not None:
+        if not re.fullmatch(r"\+?[0-9]+", v) or not 1 <= int(v) <= 10_000:
+            raise HistoryError(400, "limit: expected 1 to 10000, found %s"
+                               % json.dumps(v, ensure_ascii=False))
+        limit = int(v)
+    return history.incidents_doc(service, max(now - since, -2 ** 63), limit, now)
+
+
+MINUTE, HOUR, DAY = 60_000, 3_600_000, 86_400_000
+MINUTE_KEEP = 48 * HOUR
+HISTORY_MIN_STEP_MS = MINUTE
+MAX_BUCKETS = 10_000
+MAX_INCIDENTS = 10_000
+#: `retention.rollups` when the status file does not say (the agent's default, 400 d).
+DEFAULT_ROLLUPS_S = 400 * 86_400
+UPTIME_WINDOWS = (("1h", HOUR), ("24h", DAY), ("7d", 7 * DAY), ("30d", 30 * DAY),
+                  ("90d", 90 * DAY), ("365d", 365 * DAY))
+NO_HISTORY_YET = "no history yet: the first check cycle has not been recorded"
+
+
+class HistoryError(Exception):
+    """An answer other than 200: (status, message) as the agent's `{"error"}` body."""
+
+    def __init__(self, status, message):
+        Exception.__init__(self, message)
+        self.status = status
+
+
+def _round_half_away(x):
+    """Rust's f64::round (half away from zero)."""
+    return math.floor(x + 0.5) if x >= 0 else -math.floor(-x + 0.5)
+
+
+def _secs(ms):
+    return ms / 1000.0
+
+
+def _ratio(num, den):
+    if den <= 0:
+        return 0.0
+    return min(max(_round_half_away((num / den) * 1e6), 0.0), 1e6) / 1e6
+
+
+def _uptime_percent(t):
+    up, degraded, down, _ = t
+    counted = up + degraded + down
+    if counted <= 0:
+        return None
+    p = float(up + degraded) * 100.0 / float(counted)
+    return min(max(math.floor(p * 10_000.0) / 10_000.0, 0.0), 100.0)
+
+
+def _scaled(t, num, den):
+    """An edge bucket's share: Rust's `(v as i128 * num) / den`, truncating toward zero."""
+    den = max(den, 1)
+    return tuple(_div_trunc(v * num, den) for v in t)
+
+
+def _div_trunc(a, b):
+    q = abs(a) // abs(b)
+    return q if (a >= 0) == (b >= 0) else -q
+
+
+def _add(t, o):
+    return tuple(a + b for a, b in zip(t, o))
+
+
+_KINDS = {"up": 0, "degraded": 1, "down": 2, "maintenance": 3}
+ZERO = (0, 0, 0, 0)
+
+
+def _bucket_start(t, res):
+    return (t // res) * res
+
+
+def _round_up(v, unit):
+    return (v // unit) * unit + (0 if v % unit == 0 else unit)
+
+
+def _plan(frm, now):
+    """The agent's query::plan: (res, lo, hi, weight or None) × 4."""
+    p = [(MINUTE, 0, 0, None), (MINUTE, 0, 0, None), (HOUR, 0, 0, None), (DAY, 0, 0, None)]
+    if frm >= now:
+        return p
+    first_res = MINUTE if frm >= now - MINUTE_KEEP + MINUTE else HOUR
+    edge = _bucket_start(frm, first_res)
+    nxt = edge
+    if edge < frm:
+        p[0] = (first_res, edge, edge + 1, (edge + first_res - frm, first_res))
+        nxt = edge + first_res
+    hour = _round_up(nxt, HOUR)
+    if first_res == MINUTE:
+        p[1] = (MINUTE, nxt, min(hour, now), None)
+    day = _round_up(hour, DAY)
+    p[2] = (HOUR, hour, min(day, now), None)
+    p[3] = (DAY, day, now, None)
+    return p
+
+
+def _format_duration_ms(ms):
+    """The agent's config::duration::format."""
+    if ms % 86_400_000 == 0 and ms > 0:
+        return "%dd" % (ms // 86_400_000)
+    if ms % 3_600_000 == 0 and ms > 0:
+        return "%dh" % (ms // 3_600_000)
+    if ms % 60_000 == 0 and ms > 0:
+        return "%dm" % (ms // 60_000)
+    if ms % 1000 == 0:
+        return "%ds" % (ms // 1000)
+    return "%dms" % ms
+
+
+def format_rfc3339(ms):
+    """A timestamp as the agent writes it: milliseconds only when there are some."""
+    secs, msec = divmod(ms, 1000)
+    days, sod = divmod(secs, 86400)
+    y, m, d = _civil_from_days(days)
+    s = "%04d-%02d-%02dT%02d:%02d:%02d" % (y, m, d, sod // 3600, sod // 60 % 60, sod % 60)
+    return s + (".%03dZ" % msec if msec else "Z")
+
+
+def _civil_from_days(z):
+    z += 719468
+    era = z // 146097
+    doe = z - era * 146097
+    yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
+    y = yoe + era * 400
+    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
+    mp = (5 * doy + 2) // 153
+    d = doy - (153 * mp + 2) // 5 + 1
+    m = mp + 3 if mp < 10 else mp - 9
+    return (y + 1 if m <= 2 else y), m, d
+
+
+class HistorySource:
+    """The agent's history database, read-only: the answers of GET /api/uptime, /api/history
+    and /api/incidents as the agent computes them (src/store/query.rs), to the byte."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def _connect(self):
+        try:
+            os.stat(self.path)
+        except FileNotFoundError:
+            raise HistoryError(503, NO_HISTORY_YET) from None
+        except OSError as e:
+            raise HistoryError(503, "%s: cannot read it: %s" % (self.path, _os_error(e))) from None
+        uri = "file:%s?mode=ro" % urllib.parse.quote(self.path)
+        try:
+            conn = sqlite3.connect(uri, uri=True, timeout=2.0, check_same_thread=False)
+            conn.execute("PRAGMA query_only = 1")
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+        except sqlite3.Error as e:
+            raise HistoryError(503, "%s: %s" % (self.path, e)) from None
+        return conn, version == 0
+
+    def _read(self, fn):
+        conn, empty = self._connect()
+        try:
+            return fn(conn, empty)
+        except sqlite3.Error as e:
+            raise HistoryError(503, "%s: %s" % (self.path, e)) from None
+        finally:
+            conn.close()
+
+    @staticmethod
+    def _mark(conn, empty, service):
+        if empty:
+            return None
+        row = conn.execute(
+            "SELECT id, last_at, last_status, last_muted, last_interval, covered_until, "
+            "open_incident FROM services WHERE name = ?1", (service,)).fetchone()
+        if row is None:
+            return None
+        sid, last_at, last_status, last_muted, last_interval, covered_until, _ = row
+        return {"id": sid, "last_at": last_at,
+                "status": {0: "up", 1: "degraded"}.get(last_status or 0, "down"),
+                "muted": bool(last_muted or 0), "interval": last_interval or 0,
+                "covered_until": covered_until if covered_until is not None else -2 ** 63}
+
+    @staticmethod
+    def _tail(mark, now):
+        if mark is None or mark["last_at"] is None:
+            return None
+        last_at = mark["last_at"]
+        frm = max(last_at, mark["covered_until"])
+        to = min(now, last_at + 2 * mark["interval"])
+        if to <= frm:
+            return None
+        kind = "maintenance" if mark["muted"] else mark["status"]
+        return frm, to, kind
+
+    def _windows(self, conn, mark, froms, now):
+        out = []
+        tail = self._tail(mark, now)
+        for frm in froms:
+            t = ZERO
+            for res, lo, hi, weight in _plan(frm, now):
+                row = conn.execute(
+                    "SELECT coalesce(sum(up), 0), coalesce(sum(degraded), 0), "
+                    "coalesce(sum(down), 0), coalesce(sum(maintenance), 0) FROM rollups "
+                    "WHERE service_id = ?1 AND res = ?2 AND start >= ?3 AND start < ?4",
+                    (mark["id"], res, lo, hi)).fetchone()
+                part = tuple(int(v) for v in row)
+                t = _add(t, _scaled(part, weight[0], weight[1]) if weight else part)
+            if tail is not None:
+                a, b = max(tail[0], frm), min(tail[1], now)
+                if b > a:
+                    t = _add(t, _one(tail[2], b - a))
+            out.append(t)
+        return out
+
+    @staticmethod
+    def _figures(t, length):
+        covered = min(sum(t), max(length, 0))
+        return OrderedDict((
+            ("uptime", _uptime_percent(t)), ("up_s", _secs(t[0])), ("degraded_s", _secs(t[1])),
+            ("down_s", _secs(t[2])), ("maintenance_s", _secs(t[3])),
+            ("nodata_s", _secs(max(length - covered, 0))),
+            ("coverage", _ratio(covered, length))))
+
+    def uptime_doc(self, services, now):
+        def run(conn, empty):
+            out = []
+            for name in services:
+                mark = self._mark(conn, empty, name)
+                froms = [now - ms for _, ms in UPTIME_WINDOWS]
+                totals = self._windows(conn, mark, froms, now) if mark else [ZERO] * len(froms)
+                out.append(OrderedDict((("name", name), ("windows", OrderedDict(
+                    (label, self._figures(t, ms)) for (label, ms), t in zip(UPTIME_WINDOWS, totals)))))
+                )
+            return OrderedDict((("generated_at", format_rfc3339(now)), ("services", out)))
+        return self._read(run)
+
+    def history_doc(self, service, since_ms, step_ms, now):
+        def run(conn, empty):
+            asked_start = now - max(since_ms, MINUTE)
+            want = max(step_ms, MINUTE)
+            res = MINUTE
+            step = _round_up(want, res)
+            start = _bucket_start(asked_start, step)
+            if start < now - MINUTE_KEEP + MINUTE:
+                res = HOUR
+                step = _round_up(want, res)
+                start = _bucket_start(asked_start, step)
+            if (now - start) // step > MAX_BUCKETS:
+                step = _round_up((now - asked_start) // MAX_BUCKETS + 1, res)
+                start = _bucket_start(asked_start, step)
+            read_res = DAY if step % DAY == 0 else HOUR if step % HOUR == 0 else MINUTE
+            n = max((now - start + step - 1) // step, 1)
+            acc = [[ZERO, [0, 0.0, None, None], 0] for _ in range(n)]
+            mark = self._mark(conn, empty, service)
+            if mark is not None:
+                rows = conn.execute(
+                    "SELECT start, up, degraded, down, maintenance, samples, lat_n, lat_sum, "
+                    "lat_min, lat_max FROM rollups WHERE service_id = ?1 AND res = ?2 "
+                    "AND start >= ?3 AND start < ?4 ORDER BY start",
+                    (mark["id"], read_res, start, start + n * step))
+                for r in rows:
+                    i = (r[0] - start) // step
+                    if 0 <= i < n:
+                        slot = acc[i]
+                        slot[0] = _add(slot[0], tuple(int(v) for v in r[1:5]))
+                        lat = slot[1]
+                        lat[0] += r[6]
+                        lat[1] += r[7]
+                        if r[8] is not None:
+                            lat[2] = r[8] if lat[2] is None else min(lat[2], r[8])
+                        if r[9] is not None:
+                            lat[3] = r[9] if lat[3] is None else max(lat[3], r[9])
+                        slot[2] += r[5]
+                tail = self._tail(mark, now)
+                if tail is not None:
+                    a, b = max(tail[0], start), min(tail[1], now)
+                    t = a
+                    while t < b:
+                        bs = _bucket_start(t, step)
+                        end = min(bs + step, b)
+                        i = (bs - start) // step
+                        if 0 <= i < n:
+                            acc[i][0] = _add(acc[i][0], _one(tail[2], end - t))
+                        t = end
+            buckets = []
+            for i, (t, lat, _) in enumerate(acc):
+                at = start + i * step
+                length = min(at + step, now) - at
+                covered = min(sum(t), length)
+                r3 = lambda v: None if v is None else _round_half_away(v * 1000.0) / 1000.0
+                avg = lat[1] / float(lat[0]) if lat[0] > 0 else None
+                buckets.append(OrderedDict((
+                    ("at", format_rfc3339(at)), ("up_s", _secs(t[0])), ("degraded_s", _secs(t[1])),
+                    ("down_s", _secs(t[2])), ("maintenance_s", _secs(t[3])),
+                    ("nodata_s", _secs(max(length - covered, 0))), ("uptime", _uptime_percent(t)),
+                    ("latency_ms", OrderedDict((("min", r3(lat[2])), ("avg", r3(avg)),
+                                                ("max", r3(lat[3]))))))))
+            return OrderedDict((("service", service), ("since", format_rfc3339(start)),
+                                ("step_s", step // 1000), ("buckets", buckets)))
+        return self._read(run)
+
+    def incidents_doc(self, service, since, limit, now):
+        def run(conn, empty):
+            if empty:
+                return OrderedDict((("incidents", []),))
+            rows = conn.execute(
+                "SELECT i.id, s.name, i.started_at, i.ended_at, i.cause_type, i.cause_target, "
+                "i.cause_reason, i.cause_detail, i.alerts, i.muted "
+                "FROM incidents i JOIN services s ON s.id = i.service_id "
+                "WHERE (?1 IS NULL OR s.name = ?1) AND (i.ended_at IS NULL OR i.ended_at >= ?2) "
+                "ORDER BY i.started_at DESC, i.id DESC LIMIT ?3",
+                (service, since, min(limit, MAX_INCIDENTS))).fetchall()
+            out = []
+            for (iid, name, started, ended, kind, target, reason, detail, alerts, muted) in rows:
+                cause = None
+                if kind is not None:
+                    cause = OrderedDict((("type", kind), ("target", target or ""),
+                                         ("reason", reason), ("detail", detail or "")))
+                restarts = [OrderedDict((("at", format_rfc3339(at)), ("ok", bool(ok))))
+                            for at, ok in conn.execute(
+                                "SELECT at, ok FROM restarts WHERE incident_id = ?1 ORDER BY at, id",
+                                (iid,))]
+                out.append(OrderedDict((
+                    ("id", iid), ("service", name), ("started_at", format_rfc3339(started)),
+                    ("ended_at", format_rfc3339(ended) if ended is not None else None),
+                    ("duration_s", _secs(max((ended if ended is not None else now) - started, 0))),
+                    ("cause", cause), ("restarts", restarts), ("alerted", alerts > 0),
+                    ("muted", bool(muted)))))
+            return OrderedDict((("incidents", out),))
+        return self._read(run)
+
+
+def _one(kind, ms):
+    t = [0, 0, 0, 0]
+    t[_KINDS[kind]] = ms
+    return tuple(t)
+
+
 # --------------------------------------------------------------------------- time and durations
 
 def parse_rfc3339(s):
@@ -572,6 +1041,17 @@ _UNITS_NS = {"ms": 1e6, "": 1e9, "s": 1e9, "m": 6e10, "h": 3.6e12, "d": 8.64e13}
 def parse_duration(text):
     """Seconds of a duration as the config writes it (`500ms`, `5s`, `1.5s`, `2m`, `1h`, `1d`,
     bare seconds); raises ValueError. The agent's `config::duration::parse`."""
+    secs, nanos = _duration_parts(text)
+    return secs + nanos / 1e9
+
+
+def parse_duration_ms(text):
+    """Whole milliseconds of a duration (as the agent's `Duration::as_millis`)."""
+    secs, nanos = _duration_parts(text)
+    return secs * 1000 + nanos // 1_000_000
+
+
+def _duration_parts(text):
     t = text.strip()
     split = len(t)
     for i, c in enumerate(t):
@@ -587,8 +1067,7 @@ def parse_duration(text):
     ns = float(num) * scale
     if not (math.isfinite(ns) and 0.0 <= ns <= 315_360_000e9):
         raise bad
-    secs, nanos = divmod(int(math.floor(ns + 0.5)), 1_000_000_000)
-    return secs + nanos / 1e9
+    return divmod(int(math.floor(ns + 0.5)), 1_000_000_000)
 
 
 def _seconds(value, what):

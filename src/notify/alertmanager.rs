@@ -377,6 +377,7 @@ mod tests {
             duration_ms: 1.0,
             flapping: false,
             services,
+            history: None,
         };
         let n = &c.notify[0];
         let crate::config::NotifierKind::Alertmanager(am) = &n.kind else { panic!("am") };
@@ -434,6 +435,7 @@ mod tests {
             duration_ms: 1.0,
             flapping: false,
             services: vec![report("db", Health::Down, false)],
+            history: None,
         };
         let s = st.services.get_mut("db").expect("db");
         s.alerted = Some(Health::Down);

@@ -8,6 +8,11 @@
 //! stops at the deadline, or `EXIT_GRACE` after the child exits; then the
 //! group is killed and our pipe ends closed. Output is capped per stream;
 //! the rest is read and dropped so the child never blocks on a full pipe.
+//!
+//! A restart command is the exception (`AfterExit::KeepOnSuccess`): a script
+//! that starts the service in the background and exits 0 did its job, and
+//! what it left running stays; its group is killed only at the deadline or
+//! after a failed exit.
 
 use rustix::event::{PollFd, PollFlags, Timespec};
 use rustix::process::{Pid, PidfdFlags};
@@ -42,11 +47,31 @@ pub enum RunError {
     Timeout,
 }
 
+/// What happens to the child's process group once the child has exited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AfterExit {
+    /// Killed: a plugin's leftovers never outlive its check.
+    KillGroup,
+    /// Left running when the child exited 0 (a restart command that put the
+    /// service in the background); killed after a failure. At the deadline
+    /// the group is killed either way.
+    KeepOnSuccess,
+}
+
 /// Runs `argv` until it exits or `deadline` passes (then its whole process
 /// group is killed). Returns at the deadline, or at most `EXIT_GRACE` after
 /// the child exits; keeps at most `cap` bytes of each stream.
 pub fn run_bounded(argv: &[String], deadline: Instant, cap: usize) -> Result<RunOutput, RunError> {
-    run(argv, deadline, cap, true)
+    run(argv, deadline, cap, true, AfterExit::KillGroup)
+}
+
+/// `run_bounded`, leaving what the child started running when it exits 0.
+pub fn run_bounded_keep(
+    argv: &[String],
+    deadline: Instant,
+    cap: usize,
+) -> Result<RunOutput, RunError> {
+    run(argv, deadline, cap, true, AfterExit::KeepOnSuccess)
 }
 
 /// `run_bounded`; `use_pidfd: false` takes the `try_wait` path (for tests).
@@ -55,6 +80,7 @@ fn run(
     deadline: Instant,
     cap: usize,
     use_pidfd: bool,
+    after: AfterExit,
 ) -> Result<RunOutput, RunError> {
     let Some((program, args)) = argv.split_first() else {
         return Err(RunError::Spawn(io::Error::new(io::ErrorKind::InvalidInput, "empty command")));
@@ -125,18 +151,29 @@ fn run(
             }
         }
     }
-    // Whatever is left of the group (descendants holding our pipes) goes;
-    // what they wrote before that is kept.
-    kill_group(pid);
+    let status = match reaped {
+        Some(s) => s,
+        // Exited already: this does not block. (Reaped now, its pid may be
+        // reused, but a group id stays while any member lives: `kill` of
+        // the group still reaches only ours.)
+        None => match child.wait() {
+            Ok(s) => s,
+            Err(e) => {
+                kill_group(pid);
+                return Err(RunError::Spawn(e));
+            }
+        },
+    };
+    // Whatever is left of the group (descendants holding our pipes) goes,
+    // unless the caller keeps what a successful child started; what they
+    // wrote before that is kept.
+    if !(after == AfterExit::KeepOnSuccess && status.success()) {
+        kill_group(pid);
+    }
     for pipe in &mut pipes {
         pipe.read_available();
     }
     let [stdout, stderr] = pipes.map(Pipe::into_kept);
-    let status = match reaped {
-        Some(s) => s,
-        // Exited already: this does not block.
-        None => child.wait().map_err(RunError::Spawn)?,
-    };
     Ok(RunOutput { code: status.code(), signal: status.signal(), stdout, stderr })
 }
 
@@ -266,9 +303,11 @@ mod tests {
     fn output_exit_and_bounds_with_and_without_a_pidfd() {
         for use_pidfd in [true, false] {
             let deadline = Instant::now() + Duration::from_secs(5);
-            let out = run(&sh("echo out; echo err >&2; exit 3"), deadline, 1024, use_pidfd)
-                .ok()
-                .expect("runs");
+            let run = |argv: &[String], deadline, cap| {
+                run(argv, deadline, cap, use_pidfd, AfterExit::KillGroup)
+            };
+            let out =
+                run(&sh("echo out; echo err >&2; exit 3"), deadline, 1024).ok().expect("runs");
             assert_eq!(
                 (out.code, out.stdout, out.stderr),
                 (Some(3), b"out\n".to_vec(), b"err\n".to_vec())
@@ -276,21 +315,71 @@ mod tests {
 
             // A descendant in the group holding stdout: killed after the grace.
             let started = Instant::now();
-            let out =
-                run(&sh("sleep 30 & echo done"), deadline, 1024, use_pidfd).ok().expect("runs");
+            let out = run(&sh("sleep 30 & echo done"), deadline, 1024).ok().expect("runs");
             assert_eq!((out.code, out.stdout), (Some(0), b"done\n".to_vec()));
             assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
 
             // Capped, and cut at the deadline.
-            let out =
-                run(&sh("head -c 100000 /dev/zero"), deadline, 1000, use_pidfd).ok().expect("runs");
+            let out = run(&sh("head -c 100000 /dev/zero"), deadline, 1000).ok().expect("runs");
             assert_eq!(out.stdout.len(), 1000);
             let started = Instant::now();
-            let r =
-                run(&sh("sleep 30"), Instant::now() + Duration::from_millis(200), 1024, use_pidfd);
+            let r = run(&sh("sleep 30"), Instant::now() + Duration::from_millis(200), 1024);
             assert!(matches!(r, Err(RunError::Timeout)));
             assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
         }
         assert!(matches!(run_bounded(&[], Instant::now(), 1), Err(RunError::Spawn(_))));
+    }
+
+    /// The pid a script wrote to `file`, once it is there.
+    fn pid_in(file: &std::path::Path) -> i32 {
+        let text = std::fs::read_to_string(file).expect("pid file");
+        text.trim().parse().expect("a pid")
+    }
+
+    fn alive(pid: i32) -> bool {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .is_ok_and(|s| s.rsplit(')').next().is_some_and(|r| !r.trim_start().starts_with('Z')))
+    }
+
+    /// Polls for the process to be gone (a SIGKILL lands at once, but
+    /// /proc may show it a moment longer).
+    fn gone_soon(pid: i32) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while alive(pid) {
+            if Instant::now() > deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        true
+    }
+
+    #[test]
+    fn a_successful_restart_command_keeps_what_it_backgrounded() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let pidfile = dir.path().join("pid");
+        let script = format!("sleep 60 >/dev/null 2>&1 & echo $! > {}; exit 0", pidfile.display());
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let out = run_bounded_keep(&sh(&script), deadline, 1024).ok().expect("runs");
+        assert_eq!(out.code, Some(0));
+        let pid = pid_in(&pidfile);
+        std::thread::sleep(Duration::from_millis(200)); // a kill would have landed by now
+        let kept = alive(pid);
+        let _ = rustix::process::kill_process(
+            rustix::process::Pid::from_raw(pid).expect("pid"),
+            rustix::process::Signal::KILL,
+        );
+        assert!(kept, "the backgrounded sleep was killed");
+
+        // The same script through run_bounded (a plugin): its leftover goes.
+        let out = run_bounded(&sh(&script), deadline, 1024).ok().expect("runs");
+        assert_eq!(out.code, Some(0));
+        assert!(gone_soon(pid_in(&pidfile)));
+
+        // A failed restart command's leftovers go too.
+        let failing = format!("sleep 60 >/dev/null 2>&1 & echo $! > {}; exit 1", pidfile.display());
+        let out = run_bounded_keep(&sh(&failing), deadline, 1024).ok().expect("runs");
+        assert_eq!(out.code, Some(1));
+        assert!(gone_soon(pid_in(&pidfile)));
     }
 }

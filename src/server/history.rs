@@ -48,12 +48,16 @@ fn history(web: &Web) -> Result<&History, Response> {
 fn duration_param(req: &Request<'_>, name: &str, default: Duration) -> Result<Duration, Response> {
     match req.param(name) {
         None => Ok(default),
-        Some(v) => duration::parse(&v).map_err(|_| {
-            Response::json_error(
-                400,
-                &format!("{name}: expected a duration like 5m, 24h or 30d, found {v:?}"),
-            )
-        }),
+        // Exactly the grammar the OpenAPI document gives (no blanks around
+        // or inside), so a client reading it is never surprised.
+        Some(v) => {
+            duration::parse(&v).ok().filter(|_| !v.contains(char::is_whitespace)).ok_or_else(|| {
+                Response::json_error(
+                    400,
+                    &format!("{name}: expected a duration like 5m, 24h or 30d, found {v:?}"),
+                )
+            })
+        }
     }
 }
 

@@ -140,6 +140,7 @@ fn status_doc() -> impl Strategy<Value = StatusDoc> {
             duration_ms,
             flapping: false,
             services,
+            history: None,
         })
 }
 

@@ -49,6 +49,8 @@ Usage:
   --screenshots DIR Fixture mode only: also write DIR/dashboard-desktop.png (1280x900, one day's
                     tooltip open) and DIR/dashboard-phone.png (390 px wide) of the page with the
                     fixtures.
+  --expect-clean    Daemon mode: no error or warning text anywhere on the page, and every
+                    history request answered 200 (the shipped demo on a fresh start).
   --dump-dir DIR    Save each scenario's rendered DOM and Chromium's stderr there.
   --chromium PATH   Browser binary (default $CHROMIUM or /usr/bin/chromium).
   --timeout S       How long to wait for the daemon to answer (default 120).
@@ -554,6 +556,9 @@ def check_widget(c, root, code, body, label, expect_error=False, expect_data=Non
         mu = parse_ts(svc.get("muted_until"))
         if mu is not None and now is not None and mu > now + 10:
             c.ok("Muted" in badges, "%s: muted_until in the future but no Muted badge" % where)
+            if svc.get("mute_reason"):
+                c.ok(svc["mute_reason"] in badges, "%s: mute_reason %r not on the Muted badge: %r"
+                     % (where, svc["mute_reason"], badges))
         elif svc.get("muted_until") is None:
             c.ok("Muted" not in badges, "%s: Muted badge without muted_until" % where)
         stats = card.find(cls="css-ss-stats")
@@ -587,6 +592,23 @@ def check_widget(c, root, code, body, label, expect_error=False, expect_data=Non
         if len(lat) >= 2:
             c.ok(card.find("svg") is not None and card.find("polyline") is not None,
                  "%s: no latency sparkline (inline SVG)" % where)
+        # a card not up says why, unfolded: every check not up, its reason and detail
+        why = card.find(cls="css-ss-why")
+        bad = [x for x in (svc.get("checks") or []) if isinstance(x, dict) and x.get("status") != "up"]
+        if status == "up" or not bad:
+            c.ok(why is None, "%s: a 'why' block on a card that is up" % where)
+        elif c.ok(why is not None and why.parent is not None and why.parent is card,
+                  "%s: %s card without its failing checks unfolded (.css-ss-why outside <details>)"
+                  % (where, status)):
+            rows = why.find_all("li", cls="css-ss-check")
+            c.ok(len(rows) == len(bad), "%s: %d rows in the why block for %d checks not up" % (where, len(rows), len(bad)))
+            for ck, row in zip(bad, rows):
+                rt = row.text()
+                for field in ("reason", "target"):
+                    if ck.get(field) is not None:
+                        c.ok(str(ck[field]) in rt, "%s: why block lacks the %s %r" % (where, field, ck[field]))
+                summary = str(ck.get("detail") or "").split("\n")[0]
+                c.ok(summary in rt, "%s: why block lacks the detail %r" % (where, summary))
         # checks in <details>
         det = card.find("details")
         if c.ok(det is not None and det.find("summary") is not None, "%s: no <details>/<summary>" % where):
@@ -731,8 +753,26 @@ def cards_by_service(c, root, services, label):
     return list(zip(services, cards))
 
 
-def check_uptime(c, pairs, answer, label):
-    """Per card: 24 h / 7 d / 30 d / 90 d uptime as /api/uptime said (else the status's `uptime`)."""
+def kept_days(body):
+    """Days of history the status says the agent keeps (`history.retention_s`), or None."""
+    h = body.get("history") if isinstance(body, dict) else None
+    r = num_or_none(h.get("retention_s")) if isinstance(h, dict) else None
+    return r / 86400.0 if r else None
+
+
+def bar_days(body):
+    """The days the daily bar asks for: 90, or what the agent keeps when that is less."""
+    k = kept_days(body)
+    return 90 if k is None else min(90, int(math.floor(k)))
+
+
+WINDOW_DAYS = {"24h": 1, "7d": 7, "30d": 30, "90d": 90}
+
+
+def check_uptime(c, pairs, answer, label, body=None):
+    """Per card: 24 h / 7 d / 30 d / 90 d uptime as /api/uptime said (else the status's `uptime`);
+    windows longer than the agent keeps are not shown, and the card says why."""
+    kept = kept_days(body)
     windows = {}
     if answer and answer[0] == 200 and isinstance(answer[1], dict):
         windows = {str(s.get("name")): s.get("windows") or {} for s in answer[1].get("services", [])
@@ -748,8 +788,15 @@ def check_uptime(c, pairs, answer, label):
             continue
         if not c.ok(row is not None, "%s: no uptime row (.css-ss-uptime)" % where):
             continue
+        if kept is not None and kept < 90:
+            head = card.find(cls="css-ss-kept")
+            c.ok(head is not None and "history kept" in head.text(),
+                 "%s: windows beyond the agent's %.0f days hidden without a word why" % (where, kept))
         for w in ("24h", "7d", "30d", "90d"):
             cell = row.find(data_window=w)
+            if kept is not None and WINDOW_DAYS[w] > kept + 1e-9:
+                c.ok(cell is None, "%s: a %s uptime tile, but the agent keeps %.1f days" % (where, w, kept))
+                continue
             if not c.ok(cell is not None, "%s: no %s uptime" % (where, w)):
                 continue
             if win is not None:
@@ -769,10 +816,10 @@ def check_uptime(c, pairs, answer, label):
     return shown
 
 
-def incidents_known(state):
+def incidents_known(state, days=90):
     """The incidents the widget was given (90-day list merged with the fresher 30-day one)."""
     by_id = {}
-    for params in ({"since": "90d", "limit": "1000"}, {"since": "30d", "limit": "50"}):
+    for params in ({"since": "%dd" % days, "limit": "1000"}, {"since": "30d", "limit": "50"}):
         a = state.last_answer("/api/incidents", **params)
         if a and a[0] == 200 and isinstance(a[1], dict):
             for i in a[1].get("incidents", []):
@@ -781,19 +828,28 @@ def incidents_known(state):
     return list(by_id.values())
 
 
-def check_bars(c, pairs, state, now, label):
-    """Per card: one cell per daily bucket of the last 90, in order, coloured by that day's uptime."""
-    incs = incidents_known(state)
+def check_bars(c, pairs, state, now, label, body=None):
+    """Per card: one cell per daily bucket of the last 90 (or as many days as the agent keeps),
+    in order, coloured by that day's uptime; never a longer `since` than the agent keeps."""
+    ndays = bar_days(body)
+    incs = incidents_known(state, ndays)
     kinds = {}
+    kept = kept_days(body)
+    if kept is not None:
+        for q, _, _ in state.answers("/api/history") + state.answers("/api/incidents"):
+            since = (q.get("since") or ["24h"])[-1]
+            m = re.match(r"^(\d+)([hdm])$", since)
+            n = int(m.group(1)) / {"d": 1.0, "h": 24.0, "m": 1440.0}[m.group(2)] if m else None
+            c.ok(n is not None and n <= kept + 1e-9, "%s: asked since=%s, the agent keeps %.1f days" % (label, since, kept))
     for svc, card in pairs:
         name, where = str(svc.get("name")), "%s: service %r" % (label, svc.get("name"))
-        ans = state.last_answer("/api/history", service=name, since="90d", step="1d")
+        ans = state.last_answer("/api/history", service=name, since="%dd" % ndays, step="1d")
         cells = card.find_all(cls="css-ss-day")
         if ans is None or ans[0] != 200 or not isinstance(ans[1], dict):
-            c.ok(not cells, "%s: day cells without a 90-day answer" % where)
+            c.ok(not cells, "%s: day cells without a %d-day answer" % (where, ndays))
             continue
         step = num_or_none(ans[1].get("step_s")) or 86400
-        buckets = [b for b in ans[1].get("buckets", []) if isinstance(b, dict) and parse_ts(b.get("at")) is not None][-90:]
+        buckets = [b for b in ans[1].get("buckets", []) if isinstance(b, dict) and parse_ts(b.get("at")) is not None][-max(1, ndays):]
         if not c.ok(len(cells) == len(buckets), "%s: %d day cells for %d daily buckets (of the last 90)"
                     % (where, len(cells), len(buckets))):
             continue
@@ -941,8 +997,8 @@ def history_checks(root, state, data, label, prefix):
     for aspect in ("uptime", "bar", "incidents", "latency"):
         out[aspect] = Checker("%s-%s" % (prefix, aspect))
     pairs = cards_by_service(out["uptime"], root, services, label)
-    out["uptime_shown"] = check_uptime(out["uptime"], pairs, state.last_answer("/api/uptime"), label)
-    out["kinds"] = check_bars(out["bar"], pairs, state, now, label)
+    out["uptime_shown"] = check_uptime(out["uptime"], pairs, state.last_answer("/api/uptime"), label, data)
+    out["kinds"] = check_bars(out["bar"], pairs, state, now, label, data)
     out["incidents_shown"] = check_incidents(out["incidents"], root, state, label)
     out["charts"] = check_latency(out["latency"], pairs, state, label)
     tip = root.find(cls="css-ss-tip")
@@ -992,6 +1048,11 @@ def scenario_page(args, state, base, fixture, path, label, history_prefix=None, 
     if isinstance(res, tuple):
         dom, root, code, body = res
         check_widget(c, root, code, body, label)
+        if getattr(args, "expect_clean", False):
+            check_no_error_text(c, root, label)
+            for q, code_, ans in state.answers("/api/history") + state.answers("/api/incidents") + \
+                    state.answers("/api/uptime"):
+                c.ok(code_ == 200, "%s: a history request answered %s: %r" % (label, code_, ans))
         up = state.last_answer("/api/uptime")
         if expect_history:
             c.ok(up is not None and up[0] == 200, "%s: expected history, but /api/uptime answered %s"
@@ -1127,7 +1188,8 @@ def scenario_twice(args, state, base, label="twice"):
                 # (A live daemon's figures move between the two widgets' requests: presence only.)
                 n = len(services_of(rec[1]) or [])
                 c.ok(len(roots[0].find_all(cls="css-ss-uptime")) == n, "%s: %s lacks uptime rows" % (label, sel))
-                c.ok(len(roots[0].find_all(cls="css-ss-day")) == 90 * n, "%s: %s shows no 90-day bars" % (label, sel))
+                nd = bar_days(rec[1])
+                c.ok(len(roots[0].find_all(cls="css-ss-day")) == nd * n, "%s: %s shows no %d-day bars" % (label, sel, nd))
     third = dom.find(cls="third-widget")
     troot = third.find("div", cls="css-ss") if third else None
     if c.ok(troot is not None, "%s: the third widget (history: false) is missing" % label):
@@ -1179,13 +1241,59 @@ def scenario_history_variant(args, state, base, label, status, history, expect):
     elif expect == "error":
         check_uptime(c, pairs, state.last_answer("/api/uptime"), label)
         cards_text = [card.text() for _, card in pairs]
-        c.ok(all("90-day history unavailable: HTTP 500" in t for t in cards_text),
-             "%s: a card does not say its 90-day history failed" % label)
+        c.ok(all("Daily history unavailable: HTTP 500" in t for t in cards_text),
+             "%s: a card does not say its daily history failed" % label)
         c.ok(all("24 h latency unavailable: HTTP 500" in t for t in cards_text),
              "%s: a card does not say its latency history failed" % label)
         check_incidents(c, root, state, label)
         c.ok(root.find(cls="css-ss-day") is None, "%s: day cells from a failed answer" % label)
     return c
+
+
+def scenario_retention(args, state, base, status, model, label="history-retention"):
+    """An agent that keeps 30 days (`history.retention_s`, as config/demo.yml): the dashboard
+    asks for no more (the model answers 400 beyond, as the agent does), shows no 90 d tile but
+    says why, and a 30-day bar; no error text anywhere."""
+    kept = 30 * 86400
+    doc = copy.deepcopy(status)
+    doc["history"] = {"retention_s": kept}
+
+    def answer(path, params):
+        since = (params.get("since") or ["24h"])[-1]
+        m = re.match(r"^(\d+)d$", since)
+        if path == "/api/history" and m and int(m.group(1)) * 86400 > kept:
+            return 400, {"error": "since %s: expected more than 0 and at most retention.rollups (30d)" % since}
+        return model.answer(path, params)
+
+    state.reset(Scenario([(200, doc)]), answer)
+    c, res = run_page(args, state, base, "/", label)
+    if not isinstance(res, tuple):
+        return c
+    dom, root, code, body = res
+    check_widget(c, root, code, body, label)
+    hc = history_checks(root, state, body, label, label)
+    for k in ("uptime", "bar", "incidents", "latency"):
+        c.failures.extend(hc[k].failures)
+    check_no_error_text(c, root, label)
+    n = len(root.find_all(cls="css-ss-day"))
+    c.ok(n == 30 * len(services_of(body)), "%s: %d day cells, expected 30 per service" % (label, n))
+    return c
+
+
+#: What the widget says when something failed; a clean page has none of it.
+ERROR_WORDS = ("unavailable", "could not", "HTTP 4", "HTTP 5", "retention.rollups (", "not loaded")
+
+
+def check_no_error_text(c, root, label):
+    """No error or warning text on the page: no note, no '... unavailable: HTTP 400'."""
+    warn = root.find(cls="css-ss-warn")
+    c.ok(warn is None or "hidden" in warn.attrs, "%s: the live view's warning is shown: %r"
+         % (label, warn.text() if warn else ""))
+    for n in root.find_all(cls="css-ss-hnote"):
+        c.ok(False, "%s: a history note is shown: %r" % (label, n.text()))
+    for n in root.find_all(cls="css-ss-empty"):
+        t = n.text()
+        c.ok(not any(w in t for w in ERROR_WORDS), "%s: error text on the page: %r" % (label, t))
 
 
 def history_failing(model):
@@ -1432,6 +1540,8 @@ def main():
     ap.add_argument("--expect-history", action="store_true",
                     help="daemon mode: fail unless the daemon serves history (uptime, bars, incidents)")
     ap.add_argument("--ca-file", help="daemon mode over https: the CA that signed its certificate")
+    ap.add_argument("--expect-clean", action="store_true",
+                    help="daemon mode: fail on any error or warning text on the page (a fresh demo)")
     ap.add_argument("--chromium", default=os.environ.get("CHROMIUM", "/usr/bin/chromium"))
     ap.add_argument("--timeout", type=float, default=120.0,
                     help="wait for chromium to be installed / the daemon to answer (default 120)")
@@ -1523,6 +1633,7 @@ def main():
                                                     lambda p, q: (502, b"<html>Bad Gateway</html>"), "down"))
             results.append(scenario_history_variant(args, state, base, "history-error", full,
                                                     history_failing(model), "error"))
+            results.append(scenario_retention(args, state, base, full, model))
             results.append(scenario_cadence(args, state, base, full, model))
             results.append(scenario_credentials(args, state, base, full, model))
             if args.screenshots:

@@ -5,10 +5,14 @@ status file, and their answers must be the same bytes (age_s aside, which moves 
 import json
 import os
 import random
+import shutil
+import subprocess
+import time
 
 import pytest
 
-from conftest import WWW, copy_checked, iso, split_age, write_file, write_status
+from conftest import (WWW, Agent, agent_env, config_text, copy_checked, csf, fixture_doc, iso,
+                      split_age, write_file, write_status)
 
 
 @pytest.fixture
@@ -166,3 +170,138 @@ def test_same_widget_as_the_agent(both, tmp_path):
     assert ra.status == 200
     with open(os.path.join(WWW, "js", "status.js"), "rb") as f:
         assert rp.body == f.read(), "the agent embeds this checkout's www/"
+
+
+# --------------------------------------------------------------------------- the history
+
+SEEDED = ["svc-00", "svc-01", "svc-02"]
+
+
+@pytest.fixture(scope="module")
+def seeded(binary, tmp_path_factory):
+    """A history database seeded by the agent itself: 3 services, 120 days, ending an hour
+    ago (so no open tail moves while the test compares)."""
+    d = tmp_path_factory.mktemp("seeded")
+    db = d / "history.db"
+    now = time.time() - 3600
+    r = subprocess.run([binary, "__seed-history", "--db", str(db), "--services", "3",
+                        "--days", "120", "--result-days", "2", "--interval", "60s",
+                        "--now", iso(int(now))], env=agent_env(), capture_output=True,
+                       timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+    return db
+
+
+@pytest.fixture
+def history_pair(binary, seeded, panel, tmp_path):
+    """(agent, panel, status doc) over the same seeded database and status file."""
+    status = tmp_path / "status.json"
+    doc = fixture_doc()
+    names = list(SEEDED)
+    doc["services"] = [dict(doc["services"][i % len(doc["services"])], name=n)
+                       for i, n in enumerate(names)]
+    doc["history"] = {"retention_s": 400 * 86400}
+    write_status(status, doc)
+    state = tmp_path / "agent-state.json"
+    cfg = tmp_path / "agent.yml"
+    text = config_text(status, state, [(n, 1, True) for n in names])
+    shutil.copyfile(str(seeded), str(tmp_path / "history.db"))
+    cfg.write_text(text)
+    a = Agent(binary, cfg)
+    try:
+        yield a, panel(status_file=str(status), history_db=str(tmp_path / "history.db")), \
+            csf.HistorySource(str(tmp_path / "history.db"))
+    finally:
+        a.stop()
+
+
+def parse_ms(s):
+    return csf.parse_rfc3339(s)
+
+
+def history_now(doc):
+    """The `now` an /api/history answer was computed at: its last bucket ends there (the
+    bucket's covered time plus its no-data time), unless it is a whole bucket."""
+    b = doc["buckets"][-1]
+    covered = b["up_s"] + b["degraded_s"] + b["down_s"] + b["maintenance_s"] + b["nodata_s"]
+    return parse_ms(b["at"]) + int(round(covered * 1000))
+
+
+def test_uptime_history_and_incidents_are_the_agents_bytes(history_pair):
+    a, p, source = history_pair
+    # /api/uptime: computed at its generated_at; the same document, byte for byte.
+    ra = a.get("/api/uptime")
+    assert ra.status == 200, ra
+    now = parse_ms(ra.json()["generated_at"])
+    mine = csf._dumps(source.uptime_doc(SEEDED, now)).encode()
+    assert mine == ra.body, first_difference(ra.body, mine)
+    rp = p.get("/api/uptime")
+    assert (rp.status, rp.header("Content-Type"), rp.header("Cache-Control")) == \
+        (200, "application/json", "no-store")
+    assert [s["name"] for s in rp.json()["services"]] == SEEDED
+    assert list(rp.json()["services"][0]["windows"]) == ["1h", "24h", "7d", "30d", "90d", "365d"]
+
+    # /api/history at several resolutions (minutes, hours, days; the coarsest-rollup path).
+    for service in SEEDED:
+        for since, step in (("24h", "1h"), ("90d", "1d"), ("2h", "1m"), ("7d", "1h"),
+                            ("3d", "90m"), ("365d", "1d")):
+            q = "/api/history?service=%s&since=%s&step=%s" % (service, since, step)
+            ra = a.get(q)
+            assert ra.status == 200, (q, ra)
+            doc = ra.json()
+            now = history_now(doc)
+            mine = csf._dumps(source.history_doc(
+                service, csf.parse_duration_ms(since), csf.parse_duration_ms(step), now)).encode()
+            assert mine == ra.body, (q, first_difference(ra.body, mine))
+            rp = p.get(q)
+            assert rp.status == 200 and [b["at"] for b in rp.json()["buckets"]] == \
+                [b["at"] for b in doc["buckets"]], q
+
+    # /api/incidents: newest first, their causes and restarts.
+    for q, service, since, limit in (("/api/incidents", None, "30d", 50),
+                                     ("/api/incidents?since=120d&limit=1000", None, "120d", 1000),
+                                     ("/api/incidents?service=svc-01&limit=5", "svc-01", "30d", 5)):
+        ra = a.get(q)
+        assert ra.status == 200, (q, ra)
+        incidents = ra.json()["incidents"]
+        open_ = [i for i in incidents if i["ended_at"] is None]
+        now = parse_ms(open_[0]["started_at"]) + int(round(open_[0]["duration_s"] * 1000)) \
+            if open_ else int(time.time() * 1000)
+        mine = csf._dumps(source.incidents_doc(
+            service, now - csf.parse_duration_ms(since), limit, now)).encode()
+        assert mine == ra.body, (q, first_difference(ra.body, mine))
+        rp = p.get(q)
+        assert rp.status == 200 and [i["id"] for i in rp.json()["incidents"]] == \
+            [i["id"] for i in incidents], q
+    assert len(a.get("/api/incidents?since=120d&limit=1000").json()["incidents"]) > 3
+
+
+@pytest.mark.parametrize("query", [
+    "/api/history", "/api/history?service=nope", "/api/history?service=svc-00&since=0s",
+    "/api/history?service=svc-00&since=500d", "/api/history?service=svc-00&step=30s",
+    "/api/history?service=svc-00&since=soon", "/api/incidents?limit=0",
+    "/api/incidents?limit=10001", "/api/incidents?limit=x", "/api/incidents?service=nope",
+    "/api/incidents?since=-1d",
+])
+def test_the_same_errors_as_the_agent(history_pair, query):
+    a, p, _ = history_pair
+    ra, rp = a.get(query), p.get(query)
+    assert (ra.status, ra.header("Content-Type"), ra.body) == \
+        (rp.status, rp.header("Content-Type"), rp.body), (ra, rp)
+    assert ra.status in (400, 404)
+
+
+def test_the_same_503_before_the_first_cycle(binary, panel, tmp_path):
+    status = tmp_path / "status.json"
+    write_status(status, fixture_doc())
+    cfg = tmp_path / "agent.yml"
+    cfg.write_text(config_text(status, tmp_path / "state.json", [("ChatStack", 1, True)]))
+    a = Agent(binary, cfg)
+    try:
+        p = panel(status_file=str(status), history_db=str(tmp_path / "history.db"))
+        for q in ("/api/uptime", "/api/history?service=ChatStack", "/api/incidents"):
+            ra, rp = a.get(q), p.get(q)
+            assert (ra.status, ra.body) == (rp.status, rp.body) == \
+                (503, b'{"error":"no history yet: the first check cycle has not been recorded"}'), q
+    finally:
+        a.stop()

@@ -385,7 +385,16 @@ def test_widget_follows_the_file_and_404s_without_it(panel, tmp_path, caplog):
 
 def test_default_www_dir_is_the_installed_one(tmp_path):
     assert csf.DEFAULT_WWW_DIR == "/usr/share/chatstack-status/www"
-    assert csf._default_www_dir() == csf.DEFAULT_WWW_DIR, "from the source tree"
+    # In a checkout (integrations/flask/), the checkout's own www/: the page is never blank.
+    assert csf._default_www_dir() == WWW, "from a checkout: its www/"
+    elsewhere = tmp_path / "lib"
+    elsewhere.mkdir()
+    shutil.copy(MODULE, str(elsewhere))
+    spec = importlib.util.spec_from_file_location(
+        "copied_csf", str(elsewhere / "chatstack_status_flask.py"))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    assert mod._default_www_dir() == csf.DEFAULT_WWW_DIR, "a copy elsewhere: the installed one"
     share = tmp_path / "share" / "chatstack-status"
     (share / "integrations").mkdir(parents=True)
     shutil.copy(MODULE, str(share / "integrations"))
@@ -451,3 +460,54 @@ def test_module_is_python_3_9_and_stdlib_plus_flask():
     stdlib = getattr(sys, "stdlib_module_names", None)
     assert stdlib, "Python 3.10+ runs the tests"
     assert {m for m in imported if m not in stdlib} == {"flask"}
+
+
+def test_from_a_checkout_the_widget_and_page_are_served_without_www_dir(panel, tmp_path):
+    p = panel(www_dir=None)
+    for path, name, ctype in (("/static/js/status.js", os.path.join("js", "status.js"),
+                               "text/javascript; charset=utf-8"),
+                              ("/static/admin_status.html", "admin_status.html",
+                               "text/html; charset=utf-8")):
+        r = p.get(path)
+        assert r.status == 200, (path, r)
+        assert r.header("Content-Type") == ctype
+        with open(os.path.join(WWW, name), "rb") as f:
+            assert r.body == f.read(), path
+
+
+def test_admin_status_page_404s_without_the_www_files(panel, tmp_path, caplog):
+    caplog.clear()
+    p = panel(www_dir=str(tmp_path / "nowhere"))
+    r = p.get("/static/admin_status.html")
+    assert (r.status, r.body) == (404, b'{"error":"not found"}')
+    msgs = " ".join(rec.getMessage() for rec in caplog.records)
+    assert "no widget at" in msgs and "admin_status.html" in msgs, msgs
+
+
+def test_history_is_off_with_history_db_off_and_503_before_the_first_cycle(panel, tmp_path):
+    write_status(tmp_path / "status.json", fixture_doc())
+    p = panel(history_db="off")
+    for path in ("/api/uptime", "/api/history?service=ChatStack", "/api/incidents"):
+        r = p.get(path)
+        assert (r.status, r.json()) == (404, {"error": "history is off (history_db: off in the "
+                                                       "config)"}), path
+    p = panel(history_db=str(tmp_path / "none-yet.db"))
+    r = p.get("/api/uptime")
+    assert (r.status, r.json()["error"]) == \
+        (503, "no history yet: the first check cycle has not been recorded")
+
+
+def test_history_is_opened_read_only(panel, tmp_path):
+    import sqlite3
+    db = tmp_path / "h.db"
+    conn = sqlite3.connect(str(db))
+    conn.execute("CREATE TABLE t (x)")
+    conn.commit()
+    conn.close()
+    os.chmod(str(db), 0o444)
+    before = os.stat(str(db)).st_mtime_ns
+    write_status(tmp_path / "status.json", fixture_doc())
+    r = panel(history_db=str(db)).get("/api/incidents")
+    assert (r.status, r.json()) == (200, {"incidents": []}), "user_version 0: no history yet"
+    assert os.stat(str(db)).st_mtime_ns == before
+    assert not os.path.exists(str(db) + "-wal")

@@ -1,4 +1,4 @@
-"""The README's nginx `location`s (integrations/nginx/status-location.conf) in a real nginx in
+"""The nginx `location`s of docs/EMBEDDING.md (integrations/nginx/status-location.conf) in a real nginx in
 front of the real agent: the panel's origin answers as the agent does."""
 
 import os
@@ -16,11 +16,11 @@ SNIPPET = os.path.join(ROOT, "integrations", "nginx", "status-location.conf")
 
 
 def readme_nginx_block():
-    with open(os.path.join(ROOT, "README.md")) as f:
-        readme = f.read()
-    section = readme.split("## Embedding in your admin panel", 1)[1].split("\n## ", 1)[0]
+    with open(os.path.join(ROOT, "docs", "EMBEDDING.md")) as f:
+        doc = f.read()
+    section = doc.split("## nginx in front of the agent", 1)[1].split("\n## ", 1)[0]
     m = re.search(r"```nginx\n(.*?)```", section, re.S)
-    assert m, "no ```nginx block in the README's embedding section"
+    assert m, "no ```nginx block in docs/EMBEDDING.md's nginx section"
     return m.group(1)
 
 
@@ -91,7 +91,7 @@ def nginx_for(tmp_path):
     def start(agent_port):
         with open(SNIPPET) as f:
             body = f.read()
-        body = body.replace("http://127.0.0.1:8095", "http://127.0.0.1:%d" % agent_port, 1)
+        body = body.replace("http://127.0.0.1:8095", "http://127.0.0.1:%d" % agent_port)
         body = body.replace("/usr/share/chatstack-status/www", WWW)
         n = Nginx(tmp_path, body)
         started.append(n)
@@ -128,3 +128,17 @@ def test_nginx_serves_the_installed_widget_as_the_agent_does(agent, nginx_for, t
     assert rn.body == ra.body
     for h in ("Content-Type", "Cache-Control"):
         assert rn.header(h) == ra.header(h), h
+
+
+def test_nginx_proxies_the_history_and_the_badges(agent, nginx_for, checked, tmp_path):
+    a = agent(str(copy_checked(checked, tmp_path / "status.json")))
+    n = nginx_for(a.port)
+    # No history recorded for this agent yet: its 503 and 404 pass through unchanged, and a
+    # badge (SVG) too: every path under /api/ and /badge/ reaches the agent.
+    for path in ("/api/uptime", "/api/incidents?since=7d", "/api/history?service=nope",
+                 "/badge/Idle/status.svg", "/badge/nope/status.svg"):
+        ra, rn = a.get(path), n.get(path)
+        assert (rn.status, rn.body, rn.header("Content-Type")) == \
+            (ra.status, ra.body, ra.header("Content-Type")), path
+    assert a.get("/badge/Idle/status.svg").status == 200
+    assert n.get("/api/uptime").status == 503

@@ -306,6 +306,9 @@ expected=$(
 -rw-r--r-- ./usr/share/doc/$PKG/examples/scrape.yml
 -rw-r--r-- ./usr/share/doc/$PKG/examples/alerts.yml
 -rw-r--r-- ./usr/share/doc/$PKG/examples/alerts_test.yml
+-rw-r--r-- ./usr/share/doc/$PKG/examples/rules.yml
+-rw-r--r-- ./usr/share/doc/$PKG/examples/rules_test.yml
+-rw-r--r-- ./usr/share/doc/$PKG/examples/dashboard.json
 -rw-r--r-- ./usr/share/doc/$PKG/examples/targets.yml
 -rw-r--r-- ./usr/share/doc/$PKG/examples/alertmanager.yml
 -rw-r--r-- ./usr/share/doc/$PKG/examples/nginx-status-location.conf
@@ -313,6 +316,7 @@ expected=$(
 -rw-r--r-- ./usr/share/zsh/vendor-completions/_$PKG
 -rw-r--r-- ./usr/share/lintian/overrides/$PKG
 -rw-r--r-- ./usr/share/$PKG/integrations/chatstack_status_flask.py
+-rw-r--r-- ./usr/share/$PKG/openapi.json
 EOF
     # The dashboard's files: all of www/, as build.rs embeds it (no dotfiles).
     (cd "$repo/www" && find . -type f ! -path '*/.*' -printf '%P\n' | LC_ALL=C sort) |
@@ -346,6 +350,11 @@ check "changelog.Debian.gz names version $debversion" \
 www_diff=$(cd "$repo/www" && find . -type f ! -path '*/.*' -printf '%P\n' | while IFS= read -r f; do
     cmp -s "$f" "$tmp/x/usr/share/$PKG/www/$f" || echo "$f"; done)
 is "packaged www files are this checkout's www/ (what the binary embeds)" "${www_diff:-same}" same
+is "packaged openapi.json is src/server/openapi.json (what GET /api/openapi.json answers)" \
+    "$(cmp "$repo/src/server/openapi.json" "$tmp/x/usr/share/$PKG/openapi.json" 2>&1 && echo same)" same
+check "packaged openapi.json is JSON with an openapi version" python3 -c \
+    'import json, sys; assert json.load(open(sys.argv[1]))["openapi"].startswith("3.1")' \
+    "$tmp/x/usr/share/$PKG/openapi.json"
 is "packaged blueprint is integrations/flask/chatstack_status_flask.py" \
     "$(cmp "$repo/integrations/flask/chatstack_status_flask.py" \
         "$tmp/x/usr/share/$PKG/integrations/chatstack_status_flask.py" 2>&1 && echo same)" same
@@ -576,6 +585,8 @@ for f in usr/local/bin/$PKG:755 etc/$PKG/monitor.yml:640 etc/systemd/system/$PKG
     usr/local/share/doc/$PKG/examples/targets.yml:644 usr/local/share/doc/$PKG/examples/alertmanager.yml:644 \
     usr/local/share/$PKG/www/admin_status.html:644 usr/local/share/$PKG/www/js/status.js:644 \
     usr/local/share/$PKG/integrations/chatstack_status_flask.py:644 etc/$PKG/conf.d:755 \
+    usr/local/share/$PKG/openapi.json:644 usr/local/share/doc/$PKG/examples/rules.yml:644 \
+    usr/local/share/doc/$PKG/examples/dashboard.json:644 \
     usr/local/share/doc/$PKG/examples/nginx-status-location.conf:644; do
     is "install.sh: /${f%:*} mode ${f##*:}" "$(stat -c %a "$dest/${f%:*}" 2>&1)" "${f##*:}"
 done
@@ -627,7 +638,7 @@ done
 check "shellcheck packaging/completions/$PKG.bash" shellcheck -s bash "$repo/packaging/completions/$PKG.bash"
 
 echo "# completions"
-for cmd in check run serve status validate mute unmute ping notify-test polkit-rule history incidents report; do
+for cmd in check run serve status validate mute unmute ping notify-test polkit-rule history incidents report fleet; do
     check "bash completion names '$cmd'" grep -qw -- "$cmd" "$repo/packaging/completions/$PKG.bash"
     check "zsh completion names '$cmd'" grep -q -- "'$cmd:" "$repo/packaging/completions/_$PKG"
 done
@@ -655,7 +666,7 @@ fi
 echo "# man page source"
 quiet "man --warnings on packaging/man/$PKG.1 (lintian's check)" \
     bash -c "MANROFFSEQ='' MANWIDTH=80 man --warnings -E UTF-8 -l -Tutf8 -Z '$repo/packaging/man/$PKG.1' >/dev/null"
-for cmd in check run serve status validate mute unmute ping notify-test polkit-rule history incidents report; do
+for cmd in check run serve status validate mute unmute ping notify-test polkit-rule history incidents report fleet; do
     check "man page documents '$cmd'" grep -q "^\.B ${cmd//-/\\\\-}" "$repo/packaging/man/$PKG.1"
 done
 for env in CHATSTACK_STATUS_CONFIG CHATSTACK_STATUS_FILE CHATSTACK_STATE_FILE CHATSTACK_HISTORY_DB CHATSTACK_STATUS_STALE NO_COLOR NOTIFY_SOCKET; do
@@ -666,6 +677,8 @@ echo "# prometheus"
 check "promtool check config scrape.yml" promtool check config "$repo/packaging/prometheus/scrape.yml"
 check "promtool check rules alerts.yml" promtool check rules "$repo/packaging/prometheus/alerts.yml"
 check "promtool test rules alerts_test.yml" promtool test rules "$repo/packaging/prometheus/alerts_test.yml"
+check "promtool check rules rules.yml" promtool check rules "$repo/packaging/prometheus/rules.yml"
+check "promtool test rules rules_test.yml" promtool test rules "$repo/packaging/prometheus/rules_test.yml"
 check "amtool check-config alertmanager.yml" amtool check-config "$repo/packaging/prometheus/alertmanager.yml"
 for a in ChatstackServiceDown ChatstackHealSuspended ChatstackAgentStale ChatstackCheckStale ChatstackAgentAbsent; do
     check "alerts.yml has $a" grep -q "alert: $a\$" "$repo/packaging/prometheus/alerts.yml"

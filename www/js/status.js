@@ -135,6 +135,9 @@
     '.css-ss-cert-warn{color:var(--ss-degraded);font-weight:600}.css-ss-cert-bad{color:var(--ss-down);font-weight:600}',
     '.css-ss-mono,.css-ss-cdetail{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,"DejaVu Sans Mono",monospace}',
     '.css-ss-cdetail{font-size:12px;white-space:pre-wrap;overflow-wrap:anywhere}',
+    '.css-ss-why{margin:10px 0 4px}',
+    '.css-ss-why h4{margin:0;font-size:12px;font-weight:600;color:var(--ss-muted)}',
+    '.css-ss-why .css-ss-checks{margin-top:4px}',
     '.css-ss-restarts{margin-top:10px;font-size:13px}',
     '.css-ss-restarts h4{margin:0 0 4px;font-size:12px;text-transform:uppercase;letter-spacing:.06em;color:var(--ss-muted)}',
     '.css-ss-restarts li{padding:2px 0;overflow-wrap:anywhere}',
@@ -415,6 +418,18 @@
 
   // ---- history helpers (the agent's /api/uptime, /api/history, /api/incidents) ----
   var BAR_DAYS = 90;
+  // How many days of history the agent keeps (the status document's
+  // `history.retention_s`, its `retention.rollups`), or null when it does not say
+  // (an older agent): then the dashboard asks for its usual 90 days.
+  function keptDays(doc) {
+    var hs = doc && doc.history && typeof doc.history === 'object' ? num(doc.history.retention_s) : null;
+    return hs != null && hs > 0 ? hs / 86400 : null;
+  }
+  // The days the daily bar shows: 90, or fewer when the agent keeps less (0: no bar).
+  function barDays(doc) {
+    var k = keptDays(doc);
+    return k == null ? BAR_DAYS : Math.min(BAR_DAYS, Math.floor(k));
+  }
   var HISTORY_TIMEOUT_MS = 15000;
   var HISTORY_PARALLEL = 3; // the agent keeps 3 history readers; more would only queue there
   var UPTIME_WINDOWS = [
@@ -434,6 +449,14 @@
     if (typeof opt === 'string') return opt.replace(/\/+$/, '');
     var m = /^([^?#]*?)\/api\/status\/?(?:[?#].*)?$/.exec(url);
     return m ? m[1] : null;
+  }
+  function windowDays(label) {
+    var m = /^(\d+)([hd])$/.exec(label);
+    return m ? Number(m[1]) / (m[2] === 'h' ? 24 : 1) : 0;
+  }
+  function fmtKept(days) {
+    if (days >= 1) { var d = Math.floor(days * 10) / 10; return d + (d === 1 ? ' day' : ' days'); }
+    return Math.max(1, Math.round(days * 24)) + ' h';
   }
   function objs(a) { return (Array.isArray(a) ? a : []).filter(function (x) { return x && typeof x === 'object'; }); }
   function secs(v) { var n = num(v); return n != null && n > 0 ? n : 0; }
@@ -644,7 +667,7 @@
       uptime: null,       // name -> {"24h": {uptime, ...}, ...} from /api/uptime
       hours: Object.create(null), days: Object.create(null), // name -> history document
       errs: Object.create(null),                              // name -> why its history failed
-      inc30: null, inc90: null, inc90Limit: 0, incErr: null,
+      inc30: null, inc90: null, inc90Limit: 0, inc90Days: BAR_DAYS, incErr: null,
       ctrls: []
     };
     this.cellInfo = Object.create(null); // data-ss-key of a day cell -> what its tooltip shows
@@ -935,6 +958,50 @@
     if (again) this.showTip(again); else this.hideTip();
   };
 
+  // One check: its state, type and target, reason and latency, and its detail.
+  function checkRow(ck, now) {
+    var row = h('li', 'css-ss-check css-ss-s-' + st(ck.status));
+    row.appendChild(pill(ck.status));
+    var tl = h('div', 'css-ss-ctarget');
+    tl.appendChild(h('span', 'css-ss-ctype', ck.type != null ? String(ck.type) : 'check'));
+    tl.appendChild(h('span', 'css-ss-mono', ck.target != null ? String(ck.target) : ''));
+    row.appendChild(tl);
+    var parts = [];
+    if (ck.reason != null) parts.push('reason: ' + String(ck.reason));
+    var cl2 = num(ck.latency_ms);
+    if (cl2 != null) parts.push('latency: ' + fmtLat(cl2));
+    var extras = [certEl(ck, now), pingEl(ck, now), valuesEl(ck)].filter(function (x) { return x; });
+    if (parts.length || extras.length) {
+      var meta = h('div', 'css-ss-cmeta', parts.join(' \u00B7 '));
+      extras.forEach(function (x, i) {
+        if (parts.length || i) meta.appendChild(document.createTextNode(' \u00B7 '));
+        meta.appendChild(x);
+      });
+      row.appendChild(meta);
+    }
+    if (ck.detail != null && ck.detail !== '') row.appendChild(h('div', 'css-ss-cdetail', String(ck.detail)));
+    return row;
+  }
+
+  // A card that is not up says why at once: its checks that are not up, with their reasons
+  // and details, unfolded (the full list stays in the <details> below).
+  Widget.prototype.whyBlock = function (s, status) {
+    if (status === 'up') return null;
+    var bad = (Array.isArray(s.checks) ? s.checks : []).filter(function (x) {
+      return x && typeof x === 'object' && st(x.status) !== 'up';
+    });
+    if (!bad.length) return null;
+    var box = h('div', 'css-ss-why');
+    box.setAttribute('data-ss-why', '');
+    box.appendChild(h('h4', null, bad.length === 1 ? 'Why: the check that is not up'
+      : 'Why: the ' + bad.length + ' checks that are not up'));
+    var ul = h('ul', 'css-ss-checks');
+    var now = this.now();
+    bad.forEach(function (ck) { ul.appendChild(checkRow(ck, now)); });
+    box.appendChild(ul);
+    return box;
+  };
+
   Widget.prototype.card = function (s) {
     var status = st(s.status);
     var name = typeof s.name === 'string' ? s.name : String(s.name);
@@ -961,7 +1028,10 @@
       var mb = h('span', 'css-ss-badge css-ss-badge-mute');
       mb.appendChild(document.createTextNode('Muted \u00B7 ends '));
       mb.appendChild(timeEl(mu, 'rel'));
-      mb.setAttribute('title', 'Maintenance: no healing and no alerts until ' + fmtAbs(mu));
+      var reason = typeof s.mute_reason === 'string' && s.mute_reason ? s.mute_reason : null;
+      if (reason) mb.appendChild(h('span', 'css-ss-mreason', ' \u00B7 ' + reason));
+      mb.setAttribute('title', 'Maintenance: no healing and no alerts until ' + fmtAbs(mu) +
+        (reason ? '\nReason: ' + reason : ''));
       head.appendChild(mb);
     }
     // A maintenance window open now, else the next one ("maintenance Sun 03:00 CET, in 2 days").
@@ -987,6 +1057,8 @@
     }
     head.appendChild(pill(status, 'css-ss-status'));
     li.appendChild(head);
+    var why = this.whyBlock(s, status);
+    if (why) li.appendChild(why);
 
     // stats
     var stats = h('dl', 'css-ss-stats');
@@ -1089,29 +1161,7 @@
     det.appendChild(sum);
     var cl = h('ul', 'css-ss-checks');
     var now = this.now();
-    checks.forEach(function (ck) {
-      var row = h('li', 'css-ss-check css-ss-s-' + st(ck.status));
-      row.appendChild(pill(ck.status));
-      var tl = h('div', 'css-ss-ctarget');
-      tl.appendChild(h('span', 'css-ss-ctype', ck.type != null ? String(ck.type) : 'check'));
-      tl.appendChild(h('span', 'css-ss-mono', ck.target != null ? String(ck.target) : ''));
-      row.appendChild(tl);
-      var parts = [];
-      if (ck.reason != null) parts.push('reason: ' + String(ck.reason));
-      var cl2 = num(ck.latency_ms);
-      if (cl2 != null) parts.push('latency: ' + fmtLat(cl2));
-      var extras = [certEl(ck, now), pingEl(ck, now), valuesEl(ck)].filter(function (x) { return x; });
-      if (parts.length || extras.length) {
-        var meta = h('div', 'css-ss-cmeta', parts.join(' \u00B7 '));
-        extras.forEach(function (x, i) {
-          if (parts.length || i) meta.appendChild(document.createTextNode(' \u00B7 '));
-          meta.appendChild(x);
-        });
-        row.appendChild(meta);
-      }
-      if (ck.detail != null && ck.detail !== '') row.appendChild(h('div', 'css-ss-cdetail', String(ck.detail)));
-      cl.appendChild(row);
-    });
+    checks.forEach(function (ck) { cl.appendChild(checkRow(ck, now)); });
     if (!checks.length) cl.appendChild(h('li', 'css-ss-empty', 'No checks.'));
     det.appendChild(cl);
     if (restarts.length) {
@@ -1177,10 +1227,10 @@
             .then(function (doc) {
               if (!Array.isArray(doc.buckets)) throw new Error('no "buckets" in the answer');
               into[name] = doc;
-              delete H.errs[name + since];
+              delete H.errs[name + (into === H.days ? 'days' : 'hours')];
             }, function (err) {
               if (into === H.days) slowFailed = true;
-              H.errs[name + since] = err.message;
+              H.errs[name + (into === H.days ? 'days' : 'hours')] = err.message;
               if (err.status === 404) delete into[name]; // the history does not know this service
             });
         };
@@ -1189,17 +1239,20 @@
         return function () {
           return get('/api/incidents?since=' + since + '&limit=' + limit).then(function (doc) {
             if (!Array.isArray(doc.incidents)) throw new Error('no "incidents" in the answer');
-            if (slowJob) { H.inc90 = objs(doc.incidents); H.inc90Limit = limit; } else { H.inc30 = objs(doc.incidents); H.incErr = null; }
+            if (slowJob) { H.inc90 = objs(doc.incidents); H.inc90Limit = limit; H.inc90Days = days; } else { H.inc30 = objs(doc.incidents); H.incErr = null; }
           }, function (err) {
             if (slowJob) slowFailed = true; else H.incErr = err.message;
           });
         };
       };
+      // Never more than the agent keeps: it answers 400 to a longer `since`.
+      var days = barDays(self.data), kept = keptDays(self.data);
+      var recent = kept != null && kept < 1 ? Math.max(1, Math.floor(kept * 24)) + 'h' : '24h';
       var jobs = [incidents('30d', 50, false)];
-      names.forEach(function (n) { jobs.push(hist(n, '24h', '1h', H.hours)); });
-      if (slow) {
-        jobs.push(incidents('90d', 1000, true));
-        names.forEach(function (n) { jobs.push(hist(n, '90d', '1d', H.days)); });
+      names.forEach(function (n) { jobs.push(hist(n, recent, '1h', H.hours)); });
+      if (slow && days > 0) {
+        jobs.push(incidents(days + 'd', 1000, true));
+        names.forEach(function (n) { jobs.push(hist(n, days + 'd', '1d', H.days)); });
       }
       return runLimited(jobs, HISTORY_PARALLEL).then(function () {
         H.state = 'ok';
@@ -1240,7 +1293,7 @@
     p.setAttribute('role', 'note');
     var retry = ' Retrying every ' + fmtDur(this.histFastMs) + '; the live status is not affected.';
     if (H.state === 'empty') {
-      p.textContent = 'No history recorded yet (' + H.error + '): uptime, the 90-day bars and incidents ' +
+      p.textContent = 'No history recorded yet (' + H.error + '): uptime, the daily bars and incidents ' +
         'appear after the first recorded check cycle.' + retry;
     } else if (H.okAt != null) {
       p.appendChild(document.createTextNode('History could not be refreshed (' + H.error + '); showing what was loaded '));
@@ -1270,12 +1323,20 @@
     ul.setAttribute('title', 'Share of the monitored time the service was up or degraded; time muted for ' +
       'maintenance and time without results (the monitor was not running) count neither way');
     uhead.appendChild(ul);
+    var kept = keptDays(this.data);
+    var windows = UPTIME_WINDOWS.filter(function (w) { return kept == null || windowDays(w[0]) <= kept + 1e-9; });
+    if (windows.length < UPTIME_WINDOWS.length) {
+      var why = h('span', 'css-ss-kept', 'history kept ' + fmtKept(kept));
+      why.setAttribute('title', 'The agent keeps ' + fmtKept(kept) + ' of history (retention.rollups in its ' +
+        'config): longer windows are not shown');
+      uhead.appendChild(why);
+    }
     var uw = h('div', 'css-ss-uptimes');
     uw.appendChild(uhead);
     var row = h('div', 'css-ss-uptime');
     row.setAttribute('role', 'group');
     row.setAttribute('aria-label', 'Uptime of ' + name);
-    UPTIME_WINDOWS.forEach(function (w) {
+    windows.forEach(function (w) {
       var f = win && win[w[0]] && typeof win[w[0]] === 'object' ? win[w[0]] : null;
       var p = f ? num(f.uptime) : live ? num(live[w[0]]) : null;
       var cell = h('div', 'css-ss-uwin');
@@ -1301,13 +1362,13 @@
 
     var days = H.state === 'ok' || H.state === 'error' ? H.days[name] : null;
     if (days && objs(days.buckets).length) left.appendChild(this.dayBar(name, days));
-    else if (H.errs[name + '90d'] && H.state === 'ok') {
-      left.appendChild(h('p', 'css-ss-empty', '90-day history unavailable: ' + H.errs[name + '90d'] + '.'));
+    else if (H.errs[name + 'days'] && H.state === 'ok') {
+      left.appendChild(h('p', 'css-ss-empty', 'Daily history unavailable: ' + H.errs[name + 'days'] + '.'));
     }
     var hours = H.state === 'ok' || H.state === 'error' ? H.hours[name] : null;
     if (hours) right.appendChild(this.latencyBlock(hours));
-    else if (H.errs[name + '24h'] && H.state === 'ok') {
-      right.appendChild(h('p', 'css-ss-empty', '24 h latency unavailable: ' + H.errs[name + '24h'] + '.'));
+    else if (H.errs[name + 'hours'] && H.state === 'ok') {
+      right.appendChild(h('p', 'css-ss-empty', '24 h latency unavailable: ' + H.errs[name + 'hours'] + '.'));
     }
     if (right.firstChild) block.appendChild(right);
     return block;
@@ -1336,13 +1397,14 @@
       if (list.length < limit) return now - days * 86400000;
       return Math.min.apply(null, list.map(incStart).filter(function (t) { return t != null; }).concat([now]));
     };
-    return Math.min(from(H.inc90, H.inc90Limit, 90), from(H.inc30, 50, 30));
+    return Math.min(from(H.inc90, H.inc90Limit, H.inc90Days), from(H.inc30, 50, 30));
   };
 
   Widget.prototype.dayBar = function (name, doc) {
     var self = this;
     var step = (num(doc.step_s) || 86400) * 1000;
-    var buckets = objs(doc.buckets).filter(function (b) { return parseT(b.at) != null; }).slice(-BAR_DAYS);
+    var buckets = objs(doc.buckets).filter(function (b) { return parseT(b.at) != null; })
+      .slice(-Math.max(1, barDays(this.data)));
     var incs = this.incidentsOf(name), now = this.now();
     var knownFrom = this.incidentsKnownFrom(now);
     var wrap = h('div', 'css-ss-days');

@@ -89,6 +89,7 @@ impl Sim {
             duration_ms: 1.0,
             flapping: false,
             services,
+            history: None,
         };
         evaluate(&self.config, &mut self.state, &doc, &notes, self.now)
     }
@@ -294,6 +295,7 @@ fn alerting_judges_a_mute_at_the_cycles_time_like_healing() {
         duration_ms: 1.0,
         flapping: false,
         services: vec![report("s", D, cycle_at)],
+        history: None,
     };
     // `raise` is what both `check` and the daemon's cycle call.
     let raised = crate::notify::raise(&config, &mut state, &doc, &[]);
