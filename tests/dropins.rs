@@ -105,7 +105,7 @@ fn every_form_of_dollar_in_every_file() {
     let tcp = TcpFixture::new();
     let env = Env::new();
     env.config(
-        "host: ${CS_TEST_HOST}\nservices:\n  - name: \"${CS_TEST_NAME:-fallback}\"\n    port: ${CS_TEST_PORT}\n  - name: price$$\n    process: ${CS_TEST_UNSET_OK:-^chatstack-none$}\n    critical: false\n",
+        "host: ${CS_TEST_HOST}\nworkers: ${CS_TEST_WORKERS:-2}\nservices:\n  - name: \"${CS_TEST_NAME:-fallback}\"\n    port: ${CS_TEST_PORT}\n  - name: price$$\n    process: ${CS_TEST_UNSET_OK:-^chatstack-none$}\n    critical: ${CS_TEST_CRITICAL:-false}\n",
     );
     env.write(
         "conf.d/app.yml",
@@ -127,6 +127,7 @@ fn every_form_of_dollar_in_every_file() {
     assert_eq!(svc("fallback")["checks"][0]["target"], format!("127.0.0.1:{port}"));
     assert_eq!(svc("fallback")["status"], "up");
     assert_eq!(svc("price$")["checks"][0]["target"], "^chatstack-none$", "the default, its $ kept");
+    assert_eq!(svc("price$")["critical"], false, "a boolean stays a boolean");
     assert_eq!(svc("app")["checks"][0]["target"], format!("127.0.0.1:{port}"));
     assert_eq!(svc("app")["checks"][1]["target"], "^a$|$HOME", "other $ stay as written");
 

@@ -37,7 +37,7 @@ _chatstack_status()
         cword=$COMP_CWORD
     fi
 
-    local commands="check run serve status validate mute unmute ping notify-test polkit-rule history incidents report fleet"
+    local commands="check run serve status validate mute unmute ping notify-test polkit-rule history incidents report fleet maintenance"
 
     # Find the subcommand and the config file given so far.
     local i cmd="" cfg=${CHATSTACK_STATUS_CONFIG:-/etc/chatstack-status/monitor.yml}
@@ -64,7 +64,7 @@ _chatstack_status()
         --format)
             local formats="text json nagios"
             case $cmd in
-                status | incidents | fleet) formats="text json" ;;
+                status | incidents | fleet | maintenance) formats="text json" ;;
                 history) formats="text json csv" ;;
                 report) formats="text json markdown" ;;
             esac
@@ -128,6 +128,7 @@ _chatstack_status()
         history) opts+=" --since --step --format" ;;
         incidents) opts+=" --since --limit --format" ;;
         report) opts+=" --since --format" ;;
+        maintenance) opts+=" --format" ;;
         fleet) opts="--prometheus --format --help" ;;
         validate | unmute | notify-test | polkit-rule) ;;
         *) return ;;

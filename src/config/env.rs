@@ -3,7 +3,8 @@
 //!
 //! The file is read once as a tree of located nodes (`errors::Node`); each
 //! scalar *value* (not a key) holding a reference is rewritten in the text as
-//! a double-quoted YAML string of its expansion, at the same place, with as
+//! its expansion — plain if it was plain and reads back the same (so numbers
+//! and booleans stay so), else double-quoted — at the same place, with as
 //! many line breaks after it as it spanned, so every line (and every column
 //! before it) keeps its number and errors stay located. Any other `$` stays
 //! as written (`^a$`, `$HOME`, `${1}`). An unset NAME without a default is an
@@ -128,9 +129,22 @@ fn edit(text: &str, node: &Node, value: &str, expanded: &str) -> Option<(usize, 
         // A form we cannot place.
         return None;
     }
-    let quoted = serde_json::to_string(expanded).ok()?;
+    // A plain scalar stays plain when it can, so `workers: ${N}` is still a
+    // number and `enabled: ${B}` a boolean; anything else is double-quoted.
+    let plain = !written.starts_with(['"', '\'', '|', '>']) && plain_safe(expanded);
+    let shown = if plain { expanded.to_string() } else { serde_json::to_string(expanded).ok()? };
     let breaks = "\n".repeat(written.matches('\n').count());
-    Some((start, end, format!("{quoted}{breaks}")))
+    Some((start, end, format!("{shown}{breaks}")))
+}
+
+/// Text YAML reads back as the same plain scalar in any context (block or
+/// flow): letters, digits and `_./@+=~:-`, not starting with an indicator,
+/// no `:` at the end.
+fn plain_safe(s: &str) -> bool {
+    let ok_char = |c: char| c.is_ascii_alphanumeric() || "_./+=~:-".contains(c);
+    let first_ok = s.chars().next().is_some_and(|c| c.is_ascii_alphanumeric() || "_./".contains(c))
+        || (s.starts_with('-') && s[1..].starts_with(|c: char| c.is_ascii_digit()));
+    first_ok && s.chars().all(ok_char) && !s.ends_with(':')
 }
 
 /// `${NAME}`, `${NAME:-default}` and `$$` in `s`: None if nothing changes,
@@ -226,7 +240,7 @@ mod tests {
         let out = run(text).expect("expands");
         assert_eq!(
             out,
-            "x: &h \"web1\"\ny: *h\na: \"web1\"\n\"${HOST}\": x\nb: [\"8080\", '^a$', plain$]\nc: \"web1\\ntwo\\n\"\n\n\nd: \"a \\\"b\\\": #c\"\ne: 1\n"
+            "x: &h web1\ny: *h\na: web1\n\"${HOST}\": x\nb: [\"8080\", '^a$', plain$]\nc: \"web1\\ntwo\\n\"\n\n\nd: \"a \\\"b\\\": #c\"\ne: 1\n"
         );
         assert_eq!(out.lines().count(), text.lines().count(), "lines keep their numbers");
     }

@@ -272,6 +272,17 @@
     var d = new Date(t);
     return d.toLocaleString() + ' (' + d.toISOString().replace('T', ' ').replace(/\.\d+Z$/, ' UTC') + ')';
   }
+  // "Sun 03:00 CET": the weekday and time in the window's own time zone.
+  function fmtWindow(t, tz) {
+    var o = { weekday: 'short', hour: '2-digit', minute: '2-digit', hour12: false, timeZoneName: 'short' };
+    try {
+      if (typeof tz === 'string' && tz) o.timeZone = tz;
+      return new Intl.DateTimeFormat('en-GB', o).format(new Date(t)).replace(',', '');
+    } catch (e) {
+      delete o.timeZone;
+      return new Intl.DateTimeFormat('en-GB', o).format(new Date(t)).replace(',', '');
+    }
+  }
   function fmtHM(t) {
     return new Date(t).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
   }
@@ -1098,6 +1109,27 @@
       mb.setAttribute('title', 'Maintenance: no healing and no alerts until ' + fmtAbs(mu) +
         (reason ? '\nReason: ' + reason : ''));
       head.appendChild(mb);
+    }
+    // A maintenance window open now, else the next one ("maintenance Sun 03:00 CET, in 2 days").
+    var mw = s.maintenance && typeof s.maintenance === 'object' ? s.maintenance : null;
+    var mwUntil = mw ? parseT(mw.until) : null;
+    if (mwUntil != null && mwUntil > this.now()) {
+      var wb = h('span', 'css-ss-badge css-ss-badge-mute css-ss-maint-open');
+      wb.appendChild(document.createTextNode('Maintenance ' + String(mw.name || '') + ' \u00B7 ends '));
+      wb.appendChild(timeEl(mwUntil, 'rel'));
+      wb.setAttribute('title', 'Maintenance window: no healing and no alerts until ' + fmtAbs(mwUntil));
+      head.appendChild(wb);
+    } else {
+      var nw = s.next_maintenance && typeof s.next_maintenance === 'object' ? s.next_maintenance : null;
+      var nwStart = nw ? parseT(nw.start) : null;
+      if (nwStart != null && nwStart > this.now()) {
+        var nb = h('span', 'css-ss-badge css-ss-maint-next');
+        nb.appendChild(document.createTextNode('maintenance ' + fmtWindow(nwStart, nw.timezone) + ', '));
+        nb.appendChild(timeEl(nwStart, 'rel'));
+        nb.setAttribute('title', 'Next maintenance window ' + String(nw.name || '') + ': ' + fmtAbs(nwStart) +
+          (parseT(nw.end) != null ? ' to ' + fmtAbs(parseT(nw.end)) : ''));
+        head.appendChild(nb);
+      }
     }
     head.appendChild(pill(status, 'css-ss-status'));
     li.appendChild(head);
