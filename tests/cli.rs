@@ -391,7 +391,7 @@ fn validate_names_the_key_what_it_takes_and_what_was_found() {
         ),
         (
             format!("notify:\n  - {{type: slack, url: 'https://hooks.example/x', events: [down, sideways]}}\n{svc}"),
-            "2:66: notify[0].events[1]: expected one of down, up, degraded, reminder, restart, heal_suspended, test, flapping or flapping_ended, found \"sideways\"",
+            "2:66: notify[0].events[1]: expected one of down, up, degraded, reminder, restart, heal_suspended, test, flapping, flapping_ended or rebooted, found \"sideways\"",
         ),
         // Our own value errors keep their words and gain the key.
         (

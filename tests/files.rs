@@ -51,7 +51,17 @@ fn status_file_has_the_spec_shape() {
     let doc = env.status();
     assert_eq!(
         keys(&doc),
-        set(&["schema", "generated_at", "host", "overall", "duration_ms", "flapping", "services"])
+        set(&[
+            "schema",
+            "generated_at",
+            "host",
+            "overall",
+            "duration_ms",
+            "flapping",
+            "services",
+            "history",
+            "system"
+        ])
     );
     assert_eq!(doc["schema"], 1);
     assert_utc(&doc["generated_at"]);

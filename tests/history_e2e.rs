@@ -536,7 +536,8 @@ fn twenty_checks_a_daemon_and_readers_of_every_endpoint_at_once_lose_no_result()
     assert!(!warnings(&log).iter().any(about_history), "{log}");
 
     // Every `check` ended with the services' code, or 3 when the state lock
-    // stayed busy (it then probed and recorded nothing).
+    // stayed busy (it probes before taking the lock, so a slow target never
+    // keeps the daemon waiting; then it recorded nothing).
     let pids = std::fs::read_to_string(&probes).unwrap();
     let probed = |tag: &str| pids.lines().filter(|l| l.trim() == tag).count();
     let recorded: BTreeMap<&str, Vec<i64>> = ["web", "flap", "count"]
@@ -544,6 +545,7 @@ fn twenty_checks_a_daemon_and_readers_of_every_endpoint_at_once_lose_no_result()
         .map(|name| (name, results(&db, name).into_iter().map(|(at, _)| at).collect()))
         .collect();
     let mut ok = 0;
+    let mut locked_out = 0;
     for (tag, out) in &checks {
         util::assert_no_panic(out);
         assert!(warnings(&out.stderr).is_empty(), "a history warning under load: {}", out.stderr);
@@ -561,7 +563,8 @@ fn twenty_checks_a_daemon_and_readers_of_every_endpoint_at_once_lose_no_result()
             }
             3 => {
                 assert!(out.stderr.contains("lock"), "exit 3 for another reason: {out:#?}");
-                assert_eq!(probed(tag), 0, "{out:#?}");
+                assert!(probed(tag) <= 1, "{out:#?}");
+                locked_out += probed(tag);
             }
             _ => panic!("unexpected exit: {out:#?}"),
         }
@@ -570,8 +573,8 @@ fn twenty_checks_a_daemon_and_readers_of_every_endpoint_at_once_lose_no_result()
     assert!(ok >= 20 && cycles >= 10, "too little happened: {ok} checks, {cycles} daemon cycles");
     assert_eq!(
         pids.lines().count(),
-        ok + cycles,
-        "every probe was a check that exited 0-2 or a daemon cycle"
+        ok + cycles + locked_out,
+        "every probe was a check (exit 0-2, or 3 when the lock stayed busy) or a daemon cycle"
     );
     for (name, times) in &recorded {
         assert_eq!(times.len(), ok + cycles, "{name}: {ok} checks + {cycles} daemon cycles");
