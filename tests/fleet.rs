@@ -1338,8 +1338,8 @@ fn panel_needs(title: &str) -> (&'static [&'static str], &'static [&'static str]
 /// More services for the mixin's fleet: each agent checks its own listener
 /// with a `tls` check against the fleet's CA, so certificate series exist
 /// (the test CA lives days: warnings from an hour before expiry), and its
-/// root file system with a `disk` check (thresholds at 100%: never down for
-/// a full test machine).
+/// root file system and memory with `disk` and `memory` checks (thresholds
+/// at 100%: never down on a busy test machine).
 fn mixin_services(_host: &str, addr: SocketAddr, ca: Option<&Path>) -> String {
     let ca = ca.expect("the mixin fleet is https");
     format!(
