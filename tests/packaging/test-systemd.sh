@@ -278,7 +278,15 @@ ns systemctl start why-exit.service why-oom.service why-loop.service why-run.ser
 # shellcheck disable=SC2317 # called through wait_for
 unit_is() { [ "$(ns systemctl show -p "$2" --value "$1")" = "$3" ]; }
 wait_for "why-exit.service failed with exit-code" 20 unit_is why-exit.service Result exit-code
-wait_for "why-oom.service was OOM-killed (Result=oom-kill)" 30 unit_is why-oom.service Result oom-kill
+# MemoryMax= and MemoryCurrent need the memory controller in the container's
+# cgroup: a cgroup v1 host (this kind of VM) gives nspawn none, so the OOM
+# and memory checks are skipped there, saying so, instead of failing.
+if ns grep -qw memory /sys/fs/cgroup/cgroup.controllers 2>/dev/null; then memcg=yes; else memcg=no; fi
+if [ $memcg = yes ]; then
+    wait_for "why-oom.service was OOM-killed (Result=oom-kill)" 30 unit_is why-oom.service Result oom-kill
+else
+    echo "skip  MemoryMax/OOM and MemoryCurrent: no memory controller in the container's cgroup (cgroup v1 host)"
+fi
 why_check() { ns /mnt/pkg/$PKG check -c /tmp/why/monitor.yml >/dev/null 2>&1; }
 # field SERVICE PYTHON-EXPRESSION-ON-s: its value in the status file (JSON unless a string)
 field() {
@@ -293,14 +301,16 @@ is "WhyExit: ...and result exit-code" "$(field WhyExit "s['incident']['diagnosis
 is "WhyExit: the line it printed, from the real journal" \
     "$(field WhyExit "any('why-marker: the last words before exit 1' in l for l in s['incident']['diagnosis']['journal'])")" true
 is "WhyExit: journalctl answered (journal_error null)" "$(field WhyExit "s['incident']['diagnosis']['journal_error']")" null
-is "WhyOom: Result=oom-kill in the diagnosis" "$(field WhyOom "s['incident']['diagnosis']['unit']['result']")" oom-kill
-is "WhyOom: oom_kill true" "$(field WhyOom "s['incident']['diagnosis']['oom_kill']")" true
-is "WhyOom: killed by SIGKILL" "$(field WhyOom "s['incident']['diagnosis']['unit']['exit_signal']")" KILL
-mem=$(field WhyRun "s['incident']['diagnosis']['unit']['memory_bytes']")
-case "$mem" in
-    ''|null|*[!0-9]*) not_ok "WhyRun: MemoryCurrent of the running unit reported" "memory_bytes: $mem" ;;
-    *) ok "WhyRun: MemoryCurrent of the running unit reported ($mem bytes)" ;;
-esac
+if [ $memcg = yes ]; then
+    is "WhyOom: Result=oom-kill in the diagnosis" "$(field WhyOom "s['incident']['diagnosis']['unit']['result']")" oom-kill
+    is "WhyOom: oom_kill true" "$(field WhyOom "s['incident']['diagnosis']['oom_kill']")" true
+    is "WhyOom: killed by SIGKILL" "$(field WhyOom "s['incident']['diagnosis']['unit']['exit_signal']")" KILL
+    mem=$(field WhyRun "s['incident']['diagnosis']['unit']['memory_bytes']")
+    case "$mem" in
+        ''|null|*[!0-9]*) not_ok "WhyRun: MemoryCurrent of the running unit reported" "memory_bytes: $mem" ;;
+        *) ok "WhyRun: MemoryCurrent of the running unit reported ($mem bytes)" ;;
+    esac
+fi
 is "WhyRun: the unit is active in its diagnosis (down by its port)" \
     "$(field WhyRun "s['incident']['diagnosis']['unit']['active_state']")" active
 # The first run restarted them (after_failures 1): judged at the next cycle (grace 0s).
