@@ -362,8 +362,6 @@ pub struct Outcome {
     /// Set by a failing http check: what the server answered (the diagnosis
     /// of an incident shows it).
     pub http: Option<HttpAnswer>,
-    /// Set by the kinds that own their keys: `values` and their thresholds.
-    pub measured: Option<owned::Measured>,
 }
 
 /// A failing HTTP check's answer: its status code (None when no answer
