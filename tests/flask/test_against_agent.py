@@ -282,7 +282,8 @@ def test_uptime_history_and_incidents_are_the_agents_bytes(history_pair):
     "/api/history?service=svc-00&since=500d", "/api/history?service=svc-00&step=30s",
     "/api/history?service=svc-00&since=soon", "/api/incidents?limit=0",
     "/api/incidents?limit=10001", "/api/incidents?limit=x", "/api/incidents?service=nope",
-    "/api/incidents?since=-1d",
+    "/api/incidents?since=-1d", "/api/incidents?since=5m%20",
+    "/api/history?service=svc-00&step=+1h",
 ])
 def test_the_same_errors_as_the_agent(history_pair, query):
     a, p, _ = history_pair
