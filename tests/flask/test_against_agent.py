@@ -326,7 +326,7 @@ exit 0
 FAKE_JOURNALCTL = """#!/bin/sh
 [ "$1" = __ready ] && exit 0
 printf '%s\\n' '2026-12-07T03:12:00+0000 web[812]: starting "h\\u00e9" \\\\ tab\there' \\
-  '2026-12-07T03:12:02+0000 systemd[1]: web.service: Main process exited, code=exited, status=3/NOTIMPLEMENTED'
+  '2026-12-07T03:12:02+0000 systemd[1]: web.service: Main process exited, status=3'
 """
 
 
