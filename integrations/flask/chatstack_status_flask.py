@@ -18,7 +18,11 @@ The blueprint adds these routes, answered the way `chatstack-status run` / `serv
                           from the history database (`history_db`, opened read-only: SQLite
                           `mode=ro`), the same JSON as the agent's, to the byte; the services
                           are the status file's, `since` at most its `history.retention_s`.
-                          404 with history_db "off", 503 before the first recorded cycle.
+                          404 with history_db "off", 503 before the first recorded cycle,
+                          and, as the agent, 503 for a file of another program or of a schema
+                          other than the agent's (3; a fresh empty file reads as no data).
+                          Incidents carry their `diagnosis` (re-encoded as serde_json writes
+                          a JSON value: keys sorted) and each restart its `outcome`.
   GET /static/js/status.js  the widget, and
   GET /static/admin_status.html  the dashboard page, from the www files: the installed ones
                           (/usr/share/chatstack-status/www), or, used from a checkout, the
@@ -605,10 +609,19 @@ def _duration_arg(args, name, default_ms):
     if v is None:
         return default_ms
     try:
+        if any(c in _RUST_WHITESPACE for c in v):
+            # The agent refuses what its parser would trim ("5m " from a stray "+" in a URL).
+            raise ValueError(v)
         return parse_duration_ms(v)
     except ValueError:
         raise HistoryError(400, "%s: expected a duration like 5m, 24h or 30d, found %s"
                            % (name, json.dumps(v, ensure_ascii=False))) from None
+
+
+#: Rust's `char::is_whitespace` (Unicode White_Space).
+_RUST_WHITESPACE = frozenset("\t\n\x0b\x0c\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004"
+                             "\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f"
+                             "\u3000")
 
 
 def _uptime(history, source, args, now):
@@ -790,9 +803,15 @@ class HistorySource:
         try:
             conn = sqlite3.connect(uri, uri=True, timeout=2.0, check_same_thread=False)
             conn.execute("PRAGMA query_only = 1")
+            app_id = conn.execute("PRAGMA application_id").fetchone()[0]
             version = conn.execute("PRAGMA user_version").fetchone()[0]
+            objects = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
         except sqlite3.Error as e:
             raise HistoryError(503, "%s: %s" % (self.path, e)) from None
+        problem = _schema_problem(app_id, version, objects)
+        if problem is not None:
+            conn.close()
+            raise HistoryError(503, "%s: %s" % (_lossy(self.path), problem))
         return conn, version == 0
 
     def _read(self, fn):
@@ -944,29 +963,103 @@ class HistorySource:
                 return OrderedDict((("incidents", []),))
             rows = conn.execute(
                 "SELECT i.id, s.name, i.started_at, i.ended_at, i.cause_type, i.cause_target, "
-                "i.cause_reason, i.cause_detail, i.alerts, i.muted "
+                "i.cause_reason, i.cause_detail, i.alerts, i.muted, i.diagnosis "
                 "FROM incidents i JOIN services s ON s.id = i.service_id "
                 "WHERE (?1 IS NULL OR s.name = ?1) AND (i.ended_at IS NULL OR i.ended_at >= ?2) "
                 "ORDER BY i.started_at DESC, i.id DESC LIMIT ?3",
                 (service, since, min(limit, MAX_INCIDENTS))).fetchall()
             out = []
-            for (iid, name, started, ended, kind, target, reason, detail, alerts, muted) in rows:
+            for (iid, name, started, ended, kind, target, reason, detail, alerts, muted,
+                 diagnosis) in rows:
                 cause = None
                 if kind is not None:
                     cause = OrderedDict((("type", kind), ("target", target or ""),
                                          ("reason", reason), ("detail", detail or "")))
-                restarts = [OrderedDict((("at", format_rfc3339(at)), ("ok", bool(ok))))
-                            for at, ok in conn.execute(
-                                "SELECT at, ok FROM restarts WHERE incident_id = ?1 ORDER BY at, id",
-                                (iid,))]
+                restarts = [OrderedDict((("at", format_rfc3339(at)), ("ok", bool(ok)),
+                                         ("outcome", _outcome_of(outcome))))
+                            for at, ok, outcome in conn.execute(
+                                "SELECT at, ok, outcome FROM restarts WHERE incident_id = ?1 "
+                                "ORDER BY at, id", (iid,))]
                 out.append(OrderedDict((
                     ("id", iid), ("service", name), ("started_at", format_rfc3339(started)),
                     ("ended_at", format_rfc3339(ended) if ended is not None else None),
                     ("duration_s", _secs(max((ended if ended is not None else now) - started, 0))),
                     ("cause", cause), ("restarts", restarts), ("alerted", alerts > 0),
-                    ("muted", bool(muted)))))
+                    ("muted", bool(muted)), ("diagnosis", _serde_value(diagnosis)))))
             return OrderedDict((("incidents", out),))
         return self._read(run)
+
+
+#: The schema the agent writes and reads (src/store/schema.rs: `LATEST`, `APPLICATION_ID`).
+SCHEMA_VERSION = 3
+APPLICATION_ID = 0x43534844  # "CSHD"
+
+
+def _schema_problem(app_id, version, objects):
+    """Why the agent's reader refuses this file (store::Header::check), or None: a fresh file
+    (no id, no version, no objects) reads as empty; another program's file, a newer schema and
+    an older one (which only a writer migrates) are each a 503 in the agent's words."""
+    if app_id == 0 and version == 0 and objects == 0:
+        return None
+    if app_id != APPLICATION_ID:
+        return ("not a chatstack-status history database (application_id %d, user_version %d, "
+                "%d schema objects); left untouched" % (app_id, version, objects))
+    if version > SCHEMA_VERSION:
+        return ("history database schema %d is newer than this version understands (%d); "
+                "left untouched" % (version, SCHEMA_VERSION))
+    if 0 < version < SCHEMA_VERSION:
+        return ("history database schema %d is older than this version reads (%d); the next "
+                "`check` or `run` migrates it" % (version, SCHEMA_VERSION))
+    return None
+
+
+def _outcome_of(text):
+    """A stored restart outcome as the agent reads it (query.rs `outcome_of`): NULL (recorded
+    before outcomes existed, or not judged yet) and anything unknown are "pending"."""
+    return text if text in ("recovered", "still_down") else "pending"
+
+
+#: serde_json's recursion limit: a 128th level of nesting is an error.
+_SERDE_DEPTH = 127
+_U64_MAX = 2 ** 64 - 1
+_I64_MIN = -2 ** 63
+
+
+def _serde_value(text):
+    """incidents.diagnosis as the agent answers it: its text read into a `serde_json::Value`
+    (None when it does not read: NULL, not JSON, a lone surrogate, nested too deeply, a number
+    out of range), which serde_json writes with every object's keys sorted (a BTreeMap: no
+    `preserve_order`), integers beyond i64/u64 as floats, duplicate keys the last one's."""
+    if not isinstance(text, str):
+        return None
+    try:
+        value = json.loads(text, parse_constant=_no_constant, parse_float=_finite_float)
+        return _as_serde(value, 0)
+    except (ValueError, RecursionError, _NotJson):
+        return None
+
+
+def _as_serde(v, depth):
+    if isinstance(v, bool) or v is None:
+        return v
+    if isinstance(v, int):
+        if _I64_MIN <= v <= _U64_MAX:
+            return v
+        f = float(v)
+        if math.isinf(f):
+            raise _NotJson("number out of range")
+        return f
+    if isinstance(v, float):
+        return v
+    if isinstance(v, str):
+        if any("\ud800" <= c <= "\udfff" for c in v):
+            raise _NotJson("lone surrogate")
+        return v
+    if depth >= _SERDE_DEPTH:
+        raise _NotJson("recursion limit exceeded")
+    if isinstance(v, list):
+        return [_as_serde(x, depth + 1) for x in v]
+    return OrderedDict((_as_serde(k, depth), _as_serde(v[k], depth + 1)) for k in sorted(v))
 
 
 def _one(kind, ms):

@@ -6,6 +6,7 @@ import json
 import os
 import random
 import shutil
+import sqlite3
 import subprocess
 import time
 
@@ -281,7 +282,8 @@ def test_uptime_history_and_incidents_are_the_agents_bytes(history_pair):
     "/api/history?service=svc-00&since=500d", "/api/history?service=svc-00&step=30s",
     "/api/history?service=svc-00&since=soon", "/api/incidents?limit=0",
     "/api/incidents?limit=10001", "/api/incidents?limit=x", "/api/incidents?service=nope",
-    "/api/incidents?since=-1d",
+    "/api/incidents?since=-1d", "/api/incidents?since=5m%20",
+    "/api/history?service=svc-00&step=+1h",
 ])
 def test_the_same_errors_as_the_agent(history_pair, query):
     a, p, _ = history_pair
@@ -303,5 +305,178 @@ def test_the_same_503_before_the_first_cycle(binary, panel, tmp_path):
             ra, rp = a.get(q), p.get(q)
             assert (ra.status, ra.body) == (rp.status, rp.body) == \
                 (503, b'{"error":"no history yet: the first check cycle has not been recorded"}'), q
+    finally:
+        a.stop()
+
+
+# --------------------------------------------------------------------------- the why
+
+FAKE_SYSTEMCTL = """#!/bin/sh
+[ "$1" = __ready ] && exit 0
+echo "$*" >> '{d}/systemctl.log'
+case "$1" in
+  show)
+    for unit; do :; done
+    cat '{d}/units/'"$unit"
+    exit 0 ;;
+esac
+exit 0
+"""
+
+FAKE_JOURNALCTL = """#!/bin/sh
+[ "$1" = __ready ] && exit 0
+printf '%s\\n' '2026-12-07T03:12:00+0000 web[812]: starting "h\\u00e9" \\\\ tab\there' \\
+  '2026-12-07T03:12:02+0000 systemd[1]: web.service: Main process exited, status=3'
+"""
+
+
+def set_unit(d, name, active):
+    """What the fake systemctl says of `name`: active, or failed with exit code 3."""
+    failed = active != "active"
+    (d / "units" / name).write_text(
+        "LoadState=loaded\nActiveState=%s\nSubState=%s\nResult=%s\nExecMainCode=%s\n"
+        "ExecMainStatus=%d\nNRestarts=0\nInvocationID=0123456789abcdef0123456789abcdef\n"
+        "MemoryCurrent=%s\n" % (active, "failed" if failed else "running",
+                                "exit-code" if failed else "success", "1", 3 if failed else 0,
+                                "[not set]" if failed else "73400320"))
+
+
+@pytest.fixture(scope="module")
+def why(binary, tmp_path_factory):
+    """A history database and status file written by three real `check` runs with a fake
+    systemctl and journalctl first on PATH: `web` and `db` (units, no other check) fail, get a
+    diagnosis each and are restarted; then web is active again (its restart "recovered"), db
+    still failed ("still_down"); then db is active too. Returns the directory."""
+    d = tmp_path_factory.mktemp("why")
+    (d / "bin").mkdir()
+    (d / "units").mkdir()
+    for name, text in (("systemctl", FAKE_SYSTEMCTL), ("journalctl", FAKE_JOURNALCTL)):
+        (d / "bin" / name).write_text(text.replace("{d}", str(d)))
+        os.chmod(str(d / "bin" / name), 0o755)
+    cfg = d / "monitor.yml"
+    cfg.write_text("\n".join([
+        "status_file: %s" % json.dumps(str(d / "status.json")),
+        "state_file: %s" % json.dumps(str(d / "state.json")),
+        "history_db: %s" % json.dumps(str(d / "history.db")),
+        "timeout: 2s",
+        "heal: { after_failures: 1, grace: 0s, max_restarts: 1 }",
+        "services:",
+        "  - name: web", "    unit: web.service",
+        "  - name: db", "    unit: db.service", ""]))
+    env = dict(agent_env(), PATH="%s:%s" % (d / "bin", os.environ.get("PATH", "/usr/bin:/bin")))
+    for web, db in (("failed", "failed"), ("active", "failed"), ("active", "active")):
+        set_unit(d, "web.service", web)
+        set_unit(d, "db.service", db)
+        r = subprocess.run([binary, "check", "-c", str(cfg)], env=env, stdin=subprocess.DEVNULL,
+                           capture_output=True, timeout=60)
+        assert r.returncode in (0, 1, 2), r.stdout + r.stderr
+    assert "restart" in (d / "systemctl.log").read_text(), "the agent restarted the units"
+    return d
+
+
+def test_diagnoses_and_restart_outcomes_are_the_agents_bytes(binary, why, panel, tmp_path):
+    db = tmp_path / "history.db"
+    shutil.copyfile(str(why / "history.db"), str(db))
+    status = tmp_path / "status.json"
+    shutil.copyfile(str(why / "status.json"), str(status))
+    cfg = tmp_path / "agent.yml"
+    cfg.write_text(config_text(status, tmp_path / "state.json", [("web", 1, True),
+                                                                 ("db", 1, True)]))
+    a = Agent(binary, cfg)
+    try:
+        p = panel(status_file=str(status), history_db=str(db))
+        ra = a.get("/api/incidents")
+        assert ra.status == 200, ra
+        incidents = {i["service"]: i for i in ra.json()["incidents"]}
+        assert sorted(incidents) == ["db", "web"], ra
+        for name, outcome in (("web", "recovered"), ("db", "still_down")):
+            inc = incidents[name]
+            assert inc["ended_at"] is not None, inc
+            assert [(r["ok"], r["outcome"]) for r in inc["restarts"]] == [(True, outcome)], inc
+            d = inc["diagnosis"]
+            assert d["unit"]["exit_code"] == 3 and d["journal"], d
+            assert list(d) == sorted(d), "serde_json writes a Value's keys sorted"
+        rp = p.get("/api/incidents")
+        assert (rp.status, rp.header("Content-Type"), rp.header("Cache-Control")) == \
+            (200, "application/json", "no-store")
+        assert rp.body == ra.body, first_difference(ra.body, rp.body)
+
+        # What the agent reads but did not write this time: a restart whose outcome is NULL
+        # (recorded before schema 2) or unknown is "pending"; a diagnosis with numbers and
+        # strings at serde_json's edges, keys in no order and a duplicate; one that does not
+        # read as JSON (null).
+        conn = sqlite3.connect(str(db))
+        with conn:
+            ids = {name: (iid, sid) for iid, sid, name in conn.execute(
+                "SELECT i.id, i.service_id, s.name FROM incidents i "
+                "JOIN services s ON s.id = i.service_id")}
+            (web_id, web_sid), db_id = ids["web"], ids["db"][0]
+            at = conn.execute("SELECT max(at) FROM restarts").fetchone()[0]
+            for k, outcome in enumerate((None, "someday")):
+                conn.execute("INSERT INTO restarts (incident_id, service_id, at, ok, outcome) "
+                             "VALUES (?, ?, ?, ?, ?)", (web_id, web_sid, at + k + 1, k, outcome))
+            conn.execute("UPDATE incidents SET diagnosis = ? WHERE id = ?", (
+                '{"z": 1e16, "a": [1.5e-7, 0.00001, -0.0, 18446744073709551615, '
+                '18446744073709551616, -9223372036854775809, 1E2, 3.20], "\u00e9": "\\u00e9\\n", '
+                '"A": {"b": null, "a": true}, "dup": 1, "dup": 2, "\U0001F600": "\\ud83d\\ude00"}',
+                web_id))
+        conn.close()
+        for bad in ('{"lone": "\\ud800"}', "{not json", "[" * 128 + "]" * 128, '{"n": 1e999}'):
+            conn = sqlite3.connect(str(db))
+            with conn:
+                conn.execute("UPDATE incidents SET diagnosis = ? WHERE id = ?", (bad, db_id))
+            conn.close()
+            ra, rp = a.get("/api/incidents"), p.get("/api/incidents")
+            assert ra.status == rp.status == 200
+            assert rp.body == ra.body, (bad, first_difference(ra.body, rp.body))
+            got = {i["id"]: i for i in ra.json()["incidents"]}
+            assert got[db_id]["diagnosis"] is None, bad
+        web = got[web_id]
+        assert [r["outcome"] for r in web["restarts"]] == ["recovered", "pending", "pending"]
+        assert list(web["diagnosis"]) == ["A", "a", "dup", "z", "\u00e9", "\U0001F600"], web
+        assert web["diagnosis"]["dup"] == 2
+        # 127 levels of nesting still read (serde_json's limit is 128).
+        conn = sqlite3.connect(str(db))
+        with conn:
+            conn.execute("UPDATE incidents SET diagnosis = ? WHERE id = ?",
+                         ("[" * 127 + "]" * 127, db_id))
+        conn.close()
+        ra, rp = a.get("/api/incidents"), p.get("/api/incidents")
+        assert rp.body == ra.body, first_difference(ra.body, rp.body)
+        assert {i["id"]: i for i in ra.json()["incidents"]}[db_id]["diagnosis"] is not None
+    finally:
+        a.stop()
+
+
+@pytest.mark.parametrize("case", ["fresh", "foreign", "newer", "older"])
+def test_the_same_answer_as_the_agent_for_each_schema(binary, panel, tmp_path, case):
+    status = tmp_path / "status.json"
+    write_status(status, fixture_doc())
+    db = tmp_path / "history.db"
+    conn = sqlite3.connect(str(db))
+    if case == "foreign":
+        conn.execute("CREATE TABLE t (x)")
+    elif case in ("newer", "older"):
+        conn.execute("PRAGMA application_id = %d" % 0x43534844)
+        conn.execute("PRAGMA user_version = %d" % (4 if case == "newer" else 2))
+        conn.execute("CREATE TABLE services (id INTEGER PRIMARY KEY, name TEXT)")
+    conn.commit()
+    conn.close()
+    cfg = tmp_path / "agent.yml"
+    cfg.write_text(config_text(status, tmp_path / "state.json", [("ChatStack", 1, True)]))
+    a = Agent(binary, cfg)
+    try:
+        p = panel(status_file=str(status), history_db=str(db))
+        for q in ("/api/incidents", "/api/history?service=ChatStack"):
+            ra, rp = a.get(q), p.get(q)
+            if case == "fresh" and q == "/api/incidents":
+                assert (ra.status, ra.body) == (200, b'{"incidents":[]}'), ra
+            elif case != "fresh":
+                assert ra.status == 503, ra
+            if case == "fresh" and q != "/api/incidents":
+                # Time-dependent buckets: the same shape, not the same bytes.
+                assert (rp.status, rp.json()["step_s"]) == (ra.status, ra.json()["step_s"])
+            else:
+                assert (rp.status, rp.body) == (ra.status, ra.body), (q, ra, rp)
     finally:
         a.stop()

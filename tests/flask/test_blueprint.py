@@ -508,6 +508,9 @@ def test_history_is_opened_read_only(panel, tmp_path):
     before = os.stat(str(db)).st_mtime_ns
     write_status(tmp_path / "status.json", fixture_doc())
     r = panel(history_db=str(db)).get("/api/incidents")
-    assert (r.status, r.json()) == (200, {"incidents": []}), "user_version 0: no history yet"
+    # As the agent's reader: a file with tables but no application_id is another program's.
+    assert (r.status, r.json()) == (503, {"error": "%s: not a chatstack-status history database "
+                                                  "(application_id 0, user_version 0, 1 schema "
+                                                  "objects); left untouched" % db})
     assert os.stat(str(db)).st_mtime_ns == before
     assert not os.path.exists(str(db) + "-wal")
