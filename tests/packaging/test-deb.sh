@@ -525,8 +525,9 @@ echo "# upgrade to a newer package whose shipped config changed"
 # A copy of the repo's packaging inputs with a changed config/monitor.yml,
 # built as revision 2 of the same version.
 repo2=$tmp/repo2
-mkdir -p "$repo2/config"
+mkdir -p "$repo2/config" "$repo2/src/server"
 cp -r "$repo/packaging" "$repo/www" "$repo/integrations" "$repo2/"
+cp "$repo/src/server/openapi.json" "$repo2/src/server/"
 cp "$repo/Cargo.toml" "$repo2/"
 { cat "$config"; echo "# changed in the newer package"; } >"$repo2/config/monitor.yml"
 out=$(DEB_REVISION=2 bash "$repo2/packaging/build-deb.sh" "$BINARY" "$tmp/out2" 2>&1)
@@ -646,11 +647,11 @@ for flag in --config --no-restart --format --only --listen --no-http --for --rea
     check "bash completion has $flag" grep -q -- "$flag" "$repo/packaging/completions/$PKG.bash"
     check "zsh completion has $flag" grep -q -- "$flag" "$repo/packaging/completions/_$PKG"
 done
-check "bash completion: 'chatstack-status <TAB>' offers the 13 subcommands" bash -c "
+check "bash completion: 'chatstack-status <TAB>' offers the 15 subcommands" bash -c "
     . '$repo/packaging/completions/$PKG.bash'
     COMP_WORDS=($PKG ''); COMP_CWORD=1; COMP_LINE='$PKG '; COMP_POINT=\${#COMP_LINE}
     _chatstack_status $PKG '' $PKG
-    [ \"\${COMPREPLY[*]}\" = 'check run serve status validate mute unmute ping notify-test polkit-rule history incidents report' ] || { echo \"\${COMPREPLY[*]}\"; exit 1; }"
+    [ \"\${COMPREPLY[*]}\" = 'check run serve status validate mute unmute ping notify-test polkit-rule history incidents report fleet maintenance' ] || { echo \"\${COMPREPLY[*]}\"; exit 1; }"
 check "bash completion: 'check --only <TAB>' offers the config's services" bash -c "
     . '$repo/packaging/completions/$PKG.bash'
     COMP_WORDS=($PKG check -c '$config' --only ''); COMP_CWORD=5; COMP_LINE='x'; COMP_POINT=1
