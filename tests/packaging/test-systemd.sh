@@ -295,6 +295,12 @@ d=json.load(sys.stdin); s=[x for x in d['services'] if x['name']=='$1'][0]
 v=$2
 print(v if isinstance(v, str) else json.dumps(v))" 2>&1
 }
+# The unit's last line reaches the journal through its stdout stream, which
+# journald may not have written yet when systemd already reports the failure:
+# wait for it there first, so the capture below has something to find.
+# shellcheck disable=SC2317 # called through wait_for
+journal_has_marker() { ns journalctl -u why-exit.service -o cat --no-pager 2>/dev/null | grep -q "why-marker"; }
+wait_for "why-exit.service's last line is in the journal" 20 journal_has_marker
 why_check
 is "WhyExit: the diagnosis has exit_code 1" "$(field WhyExit "s['incident']['diagnosis']['unit']['exit_code']")" 1
 is "WhyExit: ...and result exit-code" "$(field WhyExit "s['incident']['diagnosis']['unit']['result']")" exit-code
@@ -313,9 +319,10 @@ if [ $memcg = yes ]; then
 fi
 is "WhyRun: the unit is active in its diagnosis (down by its port)" \
     "$(field WhyRun "s['incident']['diagnosis']['unit']['active_state']")" active
-# The first run restarted them (after_failures 1): judged at the next cycle (grace 0s).
-sleep 2
-why_check
+# The first run restarted them (after_failures 1): judged at a later cycle (grace 0s).
+# shellcheck disable=SC2317 # called through wait_for
+restart_judged() { why_check; [ "$(field WhyExit "s['restarts'][0]['outcome']")" != pending ]; }
+wait_for "WhyExit: its restart judged" 20 restart_judged
 is "WhyExit: a restart that does not help is still_down" "$(field WhyExit "s['restarts'][0]['outcome']")" still_down
 # shellcheck disable=SC2317 # called through wait_for
 crash_looping() { why_check; [ "$(field WhyLoop "s['checks'][0]['reason']")" = crash_loop ]; }
