@@ -110,8 +110,13 @@ echo "# boot the container"
 systemd-nspawn -D "$NSROOT" --volatile=overlay --private-network --register=no --keep-unit \
     --bind-ro="$tmp/pkg:/mnt/pkg" --bind-ro="$repo:/mnt/repo" --console=pipe -q --boot >"$tmp/nspawn.log" 2>&1 </dev/null &
 nspid=$!
-for _ in $(seq 1 60); do
-    cpid=$(pgrep -P "$nspid" | head -n 1)
+# The container's PID 1 is the child of nspawn that runs systemd: nspawn
+# forks helpers first, which end, so a child found too early may be gone.
+cpid=""
+for _ in $(seq 1 120); do
+    for c in $(pgrep -P "$nspid"); do
+        [ "$(cat "/proc/$c/comm" 2>/dev/null)" = systemd ] && cpid=$c
+    done
     [ -n "$cpid" ] && break
     sleep 0.5
 done
