@@ -295,6 +295,20 @@ fn closed_port_is_refused() {
     assert_state(&c, "down", Some("refused"));
 }
 
+/// The test fixture itself: a closed port must stay closed while other tests
+/// bind, or a "down" service comes up mid-test (a CI run saw exactly that).
+#[test]
+fn a_closed_port_cannot_be_taken_by_another_bind() {
+    let port = closed_port();
+    assert!(std::net::TcpListener::bind(("127.0.0.1", port)).is_err(), "port {port} rebound");
+    for _ in 0..2000 {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        assert_ne!(l.local_addr().unwrap().port(), port);
+    }
+    let e = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap_err();
+    assert_eq!(e.kind(), std::io::ErrorKind::ConnectionRefused);
+}
+
 #[test]
 fn unresolvable_host_is_dns() {
     let env = Env::new();

@@ -395,10 +395,22 @@ pub fn write_executable(path: &Path, script: &str) {
 
 // ----- fixtures -----------------------------------------------------------
 
-/// A port on 127.0.0.1 that nothing listens on (bound, recorded, dropped).
+/// A port on 127.0.0.1 that nothing listens on and nothing else can take.
+///
+/// Why not bind, record and drop: the port is then free, and another test's
+/// fixture or daemon binding port 0 can be handed it while this test still
+/// expects "refused" (a CI run saw a "down" service come up that way). Here
+/// the port is the client end of a loopback connection held for the life of
+/// the test binary: no listener on it, so a connect is refused, and bind
+/// (explicit or port 0) cannot reuse it while the connection exists.
 pub fn closed_port() -> u16 {
+    static HELD: Mutex<Vec<(TcpListener, TcpStream, TcpStream)>> = Mutex::new(Vec::new());
     let l = TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("addr").port()
+    let client = TcpStream::connect(l.local_addr().expect("addr")).expect("connect");
+    let (server, _) = l.accept().expect("accept");
+    let port = client.local_addr().expect("client addr").port();
+    HELD.lock().unwrap_or_else(|p| p.into_inner()).push((l, client, server));
+    port
 }
 
 /// A TCP listener on 127.0.0.1 that accepts (and drops) connections until dropped.
