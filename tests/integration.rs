@@ -38,6 +38,8 @@ mod newcomer;
 mod daemon;
 // What the daemon costs its host: probe threads kept, /proc read once, process figures.
 mod cost;
+// Process checks' count, memory and CPU against real child processes; max_rss, max_cpu, for.
+mod process_figures;
 // The history store: faults, concurrency, the history/incidents/report commands.
 mod history;
 // The history store through the real binary only: incidents across `check`

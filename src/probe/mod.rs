@@ -161,6 +161,8 @@ pub struct ProcessProbe {
     pub matcher: Matcher,
     pub min: u32,
     pub max: Option<u32>,
+    /// `max_rss`, `max_cpu` and their `for`.
+    pub limits: process::Limits,
 }
 
 #[derive(Debug, Clone)]
@@ -196,6 +198,26 @@ impl Probe {
             Probe::Command(_) => "command",
             Probe::Push(_) => "push",
             Probe::Owned(p) => p.def().name,
+        }
+    }
+
+    /// `for: N`: cycles a threshold must be crossed before the check
+    /// leaves up (counted in the state file by `state::hold`).
+    pub fn for_cycles(&self) -> u32 {
+        match self {
+            Probe::Owned(p) => p.for_cycles(),
+            Probe::Process(p) => p.limits.for_cycles,
+            _ => 1,
+        }
+    }
+
+    /// Whether `for` holds this reason back (a threshold crossed) rather
+    /// than reporting it at once.
+    pub fn holds(&self, reason: Reason) -> bool {
+        match self {
+            Probe::Owned(p) => p.is_threshold(reason),
+            Probe::Process(_) => process::Limits::holds(reason),
+            _ => false,
         }
     }
 
@@ -275,6 +297,10 @@ pub enum Reason {
     LoadHigh,
     /// Pressure stall `avg60` over `warn`/`crit`.
     PressureHigh,
+    /// A process check's matching processes over `max_rss`.
+    ProcessMemory,
+    /// A process check's matching processes over `max_cpu`.
+    ProcessCpu,
     CheckError,
 }
 
@@ -307,6 +333,8 @@ impl Reason {
         Reason::SwapUsed,
         Reason::LoadHigh,
         Reason::PressureHigh,
+        Reason::ProcessMemory,
+        Reason::ProcessCpu,
         Reason::CheckError,
     ];
 
@@ -339,6 +367,8 @@ impl Reason {
             Reason::SwapUsed => "swap_used",
             Reason::LoadHigh => "load_high",
             Reason::PressureHigh => "pressure_high",
+            Reason::ProcessMemory => "process_memory",
+            Reason::ProcessCpu => "process_cpu",
             Reason::CheckError => "check_error",
         }
     }
@@ -382,6 +412,9 @@ pub struct Outcome {
     /// Set by a failing http check: what the server answered (the diagnosis
     /// of an incident shows it).
     pub http: Option<HttpAnswer>,
+    /// Set by process checks: their processes' CPU time now, which the
+    /// cycle turns into `cpu_pct` against the state file's last sample.
+    pub cpu: Option<process::CpuSample>,
 }
 
 /// A failing HTTP check's answer: its status code (None when no answer
@@ -404,6 +437,7 @@ impl Outcome {
             cert: None,
             measured: None,
             http: None,
+            cpu: None,
         }
     }
 
@@ -417,6 +451,7 @@ impl Outcome {
             cert: None,
             measured: None,
             http: None,
+            cpu: None,
         }
     }
 

@@ -131,6 +131,7 @@ pub fn evaluate(u: UnitInfo) -> Outcome {
         cert: None,
         measured: None,
         http: None,
+        cpu: None,
     }
 }
 
