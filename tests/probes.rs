@@ -519,7 +519,7 @@ fn systemd_states_map_as_the_spec_says() {
     let calls = env.systemctl_calls();
     assert!(
         calls.contains(
-            &"show -p LoadState,ActiveState,SubState,Result,NRestarts limit.service".to_string()
+            &"show -p LoadState,ActiveState,SubState,Result,NRestarts,Id,ExecMainCode,ExecMainStatus,ExecMainPID,InvocationID,MemoryCurrent limit.service".to_string()
         ),
         "{calls:?}"
     );
