@@ -370,6 +370,7 @@ fn capture_job(svc: &Service, outs: &[Outcome]) -> crate::diagnosis::Job {
     crate::diagnosis::Job {
         service: svc.name.clone(),
         unit: svc.unit.clone(),
+        unit_answer: unit_info(svc, outs).map(|u| u.answer.clone()).filter(|a| !a.is_empty()),
         http: outs.iter().find_map(|o| o.http.clone()),
         disks_over_warn: svc
             .checks

@@ -33,6 +33,8 @@ mod push;
 
 // What a newcomer sees first: tables, mutes on the row, CLI hints and bounds.
 mod newcomer;
+// The docs' YAML blocks validate as written (docs/HOST.md's recipes).
+mod docs;
 
 // `run` and `serve` as processes: the loop, signals, reloads, sd_notify.
 mod daemon;
