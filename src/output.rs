@@ -153,7 +153,7 @@ fn text(doc: &StatusDoc, notes: &[HealNote], color: bool) -> String {
                 if detail.is_empty() { format!("[{mark}]") } else { format!("{detail} [{mark}]") };
         }
         table.row(vec![clean(&s.name), paint(&label, s.status, color), latency(s), detail]);
-        for line in value_lines(s) {
+        for line in value_lines(s).into_iter().chain(resources_line(s)) {
             table.row(vec![String::new(), String::new(), String::new(), line]);
         }
     }
@@ -184,6 +184,19 @@ fn text(doc: &StatusDoc, notes: &[HealNote], color: bool) -> String {
 /// "1 service", "2 services".
 pub fn plural(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// A service's unit's figures: `unit memory 734.0 MB, cpu 12.5%, 7 tasks`
+/// (`n/a` where systemd has none).
+fn resources_line(s: &ServiceReport) -> Option<String> {
+    let r = s.resources.as_ref()?;
+    let na = || "n/a".to_string();
+    Some(format!(
+        "unit memory {}, cpu {}, tasks {}",
+        r.memory_bytes.map_or_else(na, crate::state::resources::bytes),
+        r.cpu_pct.map_or_else(na, |c| format!("{c:.1}%")),
+        r.tasks.map_or_else(na, |t| t.to_string())
+    ))
 }
 
 /// One line per check that measured something (`disk /: used 85.2%, …`).

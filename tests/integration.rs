@@ -36,6 +36,9 @@ mod newcomer;
 
 // `run` and `serve` as processes: the loop, signals, reloads, sd_notify.
 mod daemon;
+// Per service: one `systemctl show` per cycle, the units' resources, limits,
+// their history and /api/resources.
+mod resources;
 // The history store: faults, concurrency, the history/incidents/report commands.
 mod history;
 // The history store through the real binary only: incidents across `check`

@@ -516,12 +516,14 @@ fn systemd_states_map_as_the_spec_says() {
         assert_eq!(c["target"], *unit);
         assert_state(c, status, *reason);
     }
-    let calls = env.systemctl_calls();
-    assert!(
-        calls.contains(
-            &"show -p LoadState,ActiveState,SubState,Result,NRestarts limit.service".to_string()
-        ),
-        "{calls:?}"
+    // One `systemctl show` for every unit of the cycle, in check order.
+    let units: Vec<&str> = cases.iter().map(|c| c.0).collect();
+    assert_eq!(
+        env.systemctl_calls(),
+        [format!(
+            "show -p LoadState,ActiveState,SubState,Result,NRestarts,MemoryCurrent,CPUUsageNSec,TasksCurrent {}",
+            units.join(" ")
+        )]
     );
 }
 

@@ -25,8 +25,14 @@ D='{d}'
 echo "$*" >> "$D/systemctl.log"
 case "$1" in
   show)
-    for unit; do :; done
-    while IFS= read -r l; do printf '%s\n' "$l"; done < "$D/units/$unit"
+    # One block per unit, separated by an empty line (as systemd answers).
+    shift; first=1
+    while [ $# -gt 0 ]; do
+      case "$1" in -p) shift 2; continue ;; -*) shift; continue ;; esac
+      [ $first = 1 ] || echo; first=0
+      while IFS= read -r l; do printf '%s\n' "$l"; done < "$D/units/$1"
+      shift
+    done
     exit 0 ;;
 esac
 exit 0

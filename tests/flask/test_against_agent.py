@@ -316,8 +316,9 @@ FAKE_SYSTEMCTL = """#!/bin/sh
 echo "$*" >> '{d}/systemctl.log'
 case "$1" in
   show)
-    for unit; do :; done
-    cat '{d}/units/'"$unit"
+    # one block per unit, separated by an empty line, as systemd answers
+    shift 3; first=1
+    for unit; do [ $first = 1 ] || echo; first=0; cat '{d}/units/'"$unit"; done
     exit 0 ;;
 esac
 exit 0
