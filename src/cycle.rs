@@ -737,5 +737,18 @@ pub fn history_record(config: &Config, state: &StateFile, out: &CycleOutput) -> 
         })
         .collect();
     let samples = samples(config, &out.doc);
-    store::CycleRecord { at, interval: config.interval, services, samples }
+    let resources = out
+        .doc
+        .services
+        .iter()
+        .filter_map(|r| {
+            let res = r.resources.as_ref()?;
+            Some(store::ResourceSample {
+                service: r.name.clone(),
+                memory_bytes: res.memory_bytes.map(|m| m as f64),
+                cpu_pct: res.cpu_pct,
+            })
+        })
+        .collect();
+    store::CycleRecord { at, interval: config.interval, services, samples, resources }
 }

@@ -300,3 +300,97 @@ fn limits_are_checked_and_located() {
     let out = env.cmd(&["validate", "-c", env.config_path().to_str().unwrap()]);
     assert_eq!(out.code, 0, "{out:#?}");
 }
+
+/// Minute rows straight into the history store (a day of them takes
+/// 1,440 cycles otherwise): `(minutes ago, memory, cpu)` for `service`.
+fn seed_minutes(env: &Env, service: &str, rows: &[(i64, Option<f64>, Option<f64>)]) {
+    let c = rusqlite::Connection::open(env.history_path()).unwrap();
+    c.execute("INSERT INTO services (name) VALUES (?1) ON CONFLICT (name) DO NOTHING", [service])
+        .unwrap();
+    let sid: i64 =
+        c.query_row("SELECT id FROM services WHERE name = ?1", [service], |r| r.get(0)).unwrap();
+    let now = Timestamp::now().0;
+    let minute = now - now % 60_000;
+    for (ago, mem, cpu) in rows {
+        c.execute(
+            "INSERT OR REPLACE INTO resource_minutes (service_id, start, mem_n, mem_sum, cpu_n, cpu_sum)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            rusqlite::params![
+                sid,
+                minute - ago * 60_000,
+                i64::from(mem.is_some()),
+                mem.unwrap_or(0.0),
+                i64::from(cpu.is_some()),
+                cpu.unwrap_or(0.0)
+            ],
+        )
+        .unwrap();
+    }
+}
+
+fn minute_rows(env: &Env) -> i64 {
+    let c = rusqlite::Connection::open(env.history_path()).unwrap();
+    c.query_row("SELECT COUNT(*) FROM resource_minutes", [], |r| r.get(0)).unwrap()
+}
+
+#[test]
+fn the_figures_go_to_the_history_per_minute_and_come_back_as_at_most_288_averaged_points() {
+    let env = Env::new();
+    env.fake_systemctl();
+    env.config(
+        "timeout: 2s\ninterval: 5s\nservices:\n  - name: web\n    unit: web.service\n  - name: nounit\n    checks:\n      - {type: command, argv: [sh, -c, 'echo OK']}\n",
+    );
+    // Three cycles: one row per minute holds them all (two if a minute
+    // boundary falls between them).
+    for (mem, cpu) in [("100", "0"), ("200", "1000000000"), ("300", "2000000000")] {
+        unit(&env, "web.service", mem, cpu, "1");
+        env.check(&[]).code(0);
+    }
+    let rows = minute_rows(&env);
+    assert!((1..=2).contains(&rows), "{rows} rows for 3 cycles");
+    let cfg = env.config_path().display().to_string();
+    let d = Daemon::start(&env, &["serve", "-c", &cfg], &[]);
+    let doc = d.get("/api/resources").json();
+    let web = doc["services"]["web"].as_array().expect("web's points").clone();
+    assert!(doc["services"].get("nounit").is_none(), "{doc}");
+    let mems: Vec<f64> = web.iter().filter_map(|p| p[1].as_f64()).collect();
+    assert!(!mems.is_empty() && mems.iter().all(|m| (100.0..=300.0).contains(m)), "{doc}");
+    assert_eq!(doc["step_s"], 300, "24h in 288 buckets of 5 minutes");
+
+    // A day of minutes: 288 points, each the average of its 5 minutes.
+    let day: Vec<_> = (0..1440)
+        .map(|ago| (ago, Some(1_000.0 + (ago % 5) as f64), (ago % 2 == 0).then_some(10.0)))
+        .collect();
+    seed_minutes(&env, "web", &day);
+    let doc = d.get("/api/resources?since=24h").json();
+    let web = doc["services"]["web"].as_array().unwrap().clone();
+    eprintln!("FIGURE /api/resources?since=24h over 1440 minute rows: {} points", web.len());
+    assert!(web.len() <= 288 && web.len() >= 287, "{}", web.len());
+    let since = Timestamp::parse(doc["since"].as_str().unwrap()).unwrap().0 / 1000;
+    let times: Vec<i64> = web.iter().map(|p| p[0].as_i64().unwrap()).collect();
+    assert!(times.windows(2).all(|w| w[1] - w[0] == 300), "{times:?}");
+    assert!(times[0] >= since && (times[0] - since) % 300 == 0, "{} {since}", times[0]);
+    // A full bucket in the middle: minutes with ago%5 = 0..4 once each.
+    let mid = &web[web.len() / 2];
+    assert_eq!(mid[1], 1_002, "{mid}");
+    assert_eq!(mid[2], 10.0, "{mid}");
+    let hour = d.get("/api/resources?since=1h").json();
+    assert_eq!(hour["step_s"], 60);
+    assert!(hour["services"]["web"].as_array().unwrap().len() <= 60);
+    for bad in ["0", "3d", "soon", "49h"] {
+        let r = d.get(&format!("/api/resources?since={bad}"));
+        assert_eq!(r.status, 400, "{bad}: {}", r.text());
+        assert!(r.json()["error"].as_str().unwrap().starts_with("since: "), "{}", r.text());
+    }
+    drop(d);
+
+    // Retention: rows older than 48 h go at the next cycle, bounded.
+    seed_minutes(&env, "web", &[(49 * 60, Some(1.0), None), (50 * 60, Some(1.0), None)]);
+    let before = minute_rows(&env);
+    env.check(&[]).code(0);
+    assert!(minute_rows(&env) < before, "{} -> {}", before, minute_rows(&env));
+    let c = rusqlite::Connection::open(env.history_path()).unwrap();
+    let oldest: i64 =
+        c.query_row("SELECT MIN(start) FROM resource_minutes", [], |r| r.get(0)).unwrap();
+    assert!(Timestamp::now().0 - oldest <= 48 * 3_600_000 + 60_000);
+}
