@@ -979,3 +979,24 @@ fn check_runs_put_uptime_in_the_status_and_the_daemon_serves_the_history() {
         "{metrics}"
     );
 }
+
+/// A reader that opened the file before any writer initialised it (the
+/// daemon's first `/api/…` request racing its first cycle) used to answer
+/// "no data" for as long as it lived: it re-read the header only when the
+/// file was replaced. Found by tests/openapi.rs: `/api/incidents` stayed
+/// `[]` while the status showed an open incident.
+#[test]
+fn a_reader_opened_before_the_first_write_sees_what_is_written_later() {
+    let env = Env::new();
+    let db = env.history_path();
+    std::fs::write(&db, b"").unwrap();
+    let mut early = Store::open_read(&db).unwrap();
+    let now = Timestamp::now();
+    assert!(early.incidents(None, Timestamp(0), 10, now).unwrap().incidents.is_empty());
+    let cfg = HistoryConfig { path: Some(db.clone()), ..HistoryConfig::default() };
+    let mut writer = Store::open(&cfg).unwrap();
+    writer.record(&cycle(now, vec![service("Down", Health::Down)])).unwrap();
+    let seen = early.incidents(None, Timestamp(0), 10, now).unwrap();
+    assert_eq!(seen.incidents.len(), 1, "{seen:?}");
+    assert_eq!(early.result_count(Some("Down")).unwrap(), 1);
+}

@@ -33,9 +33,13 @@ mod push;
 
 // What a newcomer sees first: tables, mutes on the row, CLI hints and bounds.
 mod newcomer;
+// The docs' YAML blocks validate as written (docs/HOST.md's recipes).
+mod docs;
 
 // `run` and `serve` as processes: the loop, signals, reloads, sd_notify.
 mod daemon;
+// What the daemon costs its host: probe threads kept, /proc read once, process figures.
+mod cost;
 // Per service: one `systemctl show` per cycle, the units' resources, limits,
 // their history and /api/resources.
 mod resources;

@@ -372,6 +372,11 @@ pub struct UnitInfo {
     /// When systemd was asked (the CPU figure's time).
     #[serde(skip)]
     pub sampled_at: Option<Timestamp>,
+    /// The unit's block of the `systemctl show` answer (every property the diagnosis
+    /// needs): an incident's diagnosis reads the unit as the probe saw it,
+    /// before a restart of ours started a new invocation.
+    #[serde(skip)]
+    pub answer: String,
 }
 
 impl UnitInfo {

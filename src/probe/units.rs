@@ -19,9 +19,9 @@ use std::collections::HashMap;
 use std::sync::OnceLock;
 use std::time::Instant;
 
-/// Every property a cycle reads: the unit check's and the resources'.
-pub const PROPERTIES: &str =
-    "LoadState,ActiveState,SubState,Result,NRestarts,MemoryCurrent,CPUUsageNSec,TasksCurrent";
+/// Every property a cycle reads: the unit check's, an incident's
+/// diagnosis's (exit status, invocation, memory) and the resources'.
+pub const PROPERTIES: &str = "LoadState,ActiveState,SubState,Result,NRestarts,Id,ExecMainCode,ExecMainStatus,ExecMainPID,InvocationID,MemoryCurrent,CPUUsageNSec,TasksCurrent";
 
 /// Bytes kept of systemctl's answer: a block is ~250 bytes.
 fn byte_cap(units: usize) -> usize {
@@ -165,6 +165,7 @@ fn show(units: &[String], deadline: Instant) -> Result<Blocks, (bool, Failure)> 
             if answers_show(b) {
                 let mut u = parse_show(b);
                 u.sampled_at = Some(at);
+                u.answer = b.to_string();
                 Ok(u)
             } else {
                 let said = clean_detail(b, 120);
