@@ -1688,6 +1688,9 @@ def check_host_panel(c, root, state, body, label):
                  "%s: kind/status %r %r, expected %s %s" % (where, tile.attrs.get("data-kind"), tile.attrs.get("class"),
                                                             kind, status))
             text = tile.text()
+            tt = tile.find(cls="css-ss-rtitle")
+            c.ok(tt is not None and tt.text().endswith("(%s)" % STATES[status]),
+                 "%s: the title does not say the state in words: %r" % (where, tt.text() if tt else None))
             c.ok(str(ck.get("target")) in text or kind == "memory", "%s: target not shown as text: %r" % (where, text))
             c.ok(svc in tile.attrs.get("title", ""), "%s: the tile's title does not name service %r" % (where, svc))
             meter = tile.find(cls="css-ss-meter")
@@ -1823,7 +1826,7 @@ def host_scenarios(args, state, base, fixture, model):
         c.ok(len(var) == 1 and var[0].has_class("css-ss-s-degraded") and "full in 3 days" in var[0].text(),
              "host: the disk over warn (/var) is not degraded with 'full in 3 days': %r"
              % [t.text() for t in var])
-        root_disk = [t for t in tiles if t.find(cls="css-ss-rtitle") and t.find(cls="css-ss-rtitle").text() == "Disk /"]
+        root_disk = [t for t in tiles if t.find(cls="css-ss-rtitle") and t.find(cls="css-ss-rtitle").text() == "Disk / (UP)"]
         c.ok(len(root_disk) == 1 and "full in" not in root_disk[0].text(), "host: '/' (no forecast) says full in")
         c.ok("up since" in (panel.text() if panel else "") and "3 d 4 h" in panel.text(),
              "host: no 'up since' with the 3 d 4 h uptime: %r" % (panel.text() if panel else None))
@@ -1845,7 +1848,7 @@ def host_scenarios(args, state, base, fixture, model):
 
     def hostile_(c, root, panel):
         titles = [n.text() for n in (panel.find_all(cls="css-ss-rtitle") if panel else [])]
-        c.ok("Disk " + HOSTILE_PATH in titles, "host-hostile: the hostile path is not shown as text: %r" % titles)
+        c.ok("Disk " + HOSTILE_PATH + " (DOWN)" in titles, "host-hostile: the hostile path is not shown as text: %r" % titles)
         ro = [t for t in (panel.find_all("li", cls="css-ss-res") if panel else []) if HOSTILE_PATH in t.text()]
         c.ok(len(ro) == 1 and ro[0].has_class("css-ss-s-down") and "read-only" in ro[0].text(),
              "host-hostile: the read-only disk is not down with 'read-only'")

@@ -1343,10 +1343,13 @@
     li.setAttribute('data-kind', kind);
     li.setAttribute('data-status', status);
     var top = h('div', 'css-ss-rtop');
-    top.appendChild(h('span', 'css-ss-rtitle', title));
+    var tt = h('span', 'css-ss-rtitle', title);
+    // The state in words for a screen reader; the eye has the bar's and figure's colour.
+    if (status !== 'info') tt.appendChild(h('span', 'css-ss-sr', ' (' + STATES[status] + ')'));
+    top.appendChild(tt);
     top.appendChild(h('span', 'css-ss-rfig', figure));
     li.appendChild(top);
-    if (bar) li.appendChild(bar);
+    if (bar) { bar.setAttribute('aria-valuetext', figure); li.appendChild(bar); }
     var meta = h('div', 'css-ss-rmeta', facts.filter(function (x) { return x; }).join(' \u00B7 '));
     flags.forEach(function (f) {
       if (!f) return;
