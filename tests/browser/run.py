@@ -1734,6 +1734,9 @@ def check_host_panel(c, root, state, body, label):
                  "%s: no 'up since' from booted_at: %r" % (label, up.text() if up else None))
         else:
             c.ok(up is None, "%s: 'up since' without a system block" % label)
+    # a check row's figures leave out what the check has not got (no forecast yet, no swap)
+    for n in root.find_all(cls="css-ss-values"):
+        c.ok("n/a" not in n.text(), "%s: a check row shows a figure it has not got: %r" % (label, n.text()))
     # per service: memory and CPU now, and the 24 h charts
     ans = state.last_answer("/api/resources")
     rows = ans[1].get("services", {}) if ans and ans[0] == 200 and isinstance(ans[1], dict) else {}
