@@ -1351,7 +1351,7 @@
     li.setAttribute('data-kind', kind);
     li.setAttribute('data-status', status);
     var top = h('div', 'css-ss-rtop');
-    var tt = h('span', 'css-ss-rtitle', title);
+    var tt = h('span', 'css-ss-rtitle', title.trim());
     // The state in words for a screen reader; the eye has the bar's and figure's colour.
     if (status !== 'info') tt.appendChild(h('span', 'css-ss-sr', ' (' + STATES[status] + ')'));
     top.appendChild(tt);
