@@ -58,7 +58,7 @@ Usage:
                     one more scenario, page-tls-direct, has Chromium load the page from the daemon
                     itself over TLS (the widget is over 64 KiB): every service must render.
   --screenshots DIR Fixture mode only: also write DIR/dashboard-desktop.png (1280x1600, one day's
-                    tooltip open) and DIR/dashboard-phone.png (390x1840, laid out at 390 px in a
+                    tooltip open) and DIR/dashboard-phone.png (390x2600, laid out at 390 px in a
                     frame) of the page with the fixtures, the down card with a diagnosis first.
   --expect-clean    Daemon mode: no error or warning text anywhere on the page, and every
                     history request answered 200 (the shipped demo on a fresh start).
@@ -1971,7 +1971,7 @@ def main():
     ap.add_argument("--browser-timeout", type=float, default=45.0,
                     help="limit for one headless chromium run (default 45)")
     ap.add_argument("--screenshots", metavar="DIR")
-    ap.add_argument("--phone-size", default="390,1840", help=argparse.SUPPRESS)
+    ap.add_argument("--phone-size", default="390,2600", help=argparse.SUPPRESS)
     ap.add_argument("--desktop-size", default="1280,1600", help=argparse.SUPPRESS)
     ap.add_argument("--dark", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--screenshots-only", action="store_true", help=argparse.SUPPRESS)
