@@ -1075,6 +1075,11 @@ def scenario_page(args, state, base, fixture, path, label, history_prefix=None, 
             check_host_panel(c, root, state, body, label)
         if getattr(args, "expect_clean", False):
             check_no_error_text(c, root, label)
+            # the shipped demo watches the host: its panel with / and memory, and up since
+            hp = root.find(cls="css-ss-hostp")
+            kinds = [t.attrs.get("data-kind") for t in hp.find_all("li", cls="css-ss-res")] if hp else []
+            c.ok("disk" in kinds and "memory" in kinds and hp.find(cls="css-ss-upsince") is not None,
+                 "%s: the demo shows no host panel with a disk, memory and up since: %r" % (label, kinds))
             for q, code_, ans in state.answers("/api/history") + state.answers("/api/incidents") + \
                     state.answers("/api/uptime"):
                 c.ok(code_ == 200, "%s: a history request answered %s: %r" % (label, code_, ans))
