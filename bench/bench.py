@@ -36,7 +36,7 @@ BENCH = os.path.join(ROOT, "bench")
 BIN = os.path.join(ROOT, "target", "release", "chatstack-status")
 PLUGINS = "/usr/lib/nagios/plugins"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-SHOW = "LoadState,ActiveState,SubState,Result,NRestarts"
+SHOW = "LoadState,ActiveState,SubState,Result,NRestarts,Id,ExecMainCode,ExecMainStatus,ExecMainPID,InvocationID,MemoryCurrent"
 
 # ------------------------------------------------------------------ plumbing
 

@@ -80,6 +80,12 @@ fn selected<'a>(config: &'a Config, opts: &CycleOptions) -> Vec<&'a Service> {
 /// Probes every selected service except its push checks. Reads and locks
 /// nothing: the callers run it before taking the state lock.
 pub fn probe(config: &Config, opts: &CycleOptions) -> Probed {
+    probe_on(config, opts, None)
+}
+
+/// `probe` on the daemon's probe threads, kept across cycles (`None`:
+/// threads started for this round, as `check` does).
+pub fn probe_on(config: &Config, opts: &CycleOptions, pool: Option<&runner::Pool>) -> Probed {
     let started = Instant::now();
     let selected = selected(config, opts);
     let is_push = |c: &&crate::probe::Check| matches!(c.probe, Probe::Push(_));
@@ -89,7 +95,11 @@ pub fn probe(config: &Config, opts: &CycleOptions) -> Probed {
     let figures = std::sync::Arc::new(crate::probe::host::Figures::read());
     let host = Some(std::sync::Arc::clone(&figures));
     let ctx = CycleCtx { now: Timestamp::now(), host, ..CycleCtx::default() };
-    let mut outcomes = runner::run_all(checks, config.workers, ctx).into_iter();
+    let outcomes = match pool {
+        Some(pool) => pool.run(checks, config.workers, ctx),
+        None => runner::run_all(checks, config.workers, ctx),
+    };
+    let mut outcomes = outcomes.into_iter();
     let outcomes = selected
         .iter()
         .map(|s| {
@@ -356,6 +366,7 @@ fn capture_job(svc: &Service, outs: &[Outcome]) -> crate::diagnosis::Job {
     crate::diagnosis::Job {
         service: svc.name.clone(),
         unit: svc.unit.clone(),
+        unit_answer: unit_info(svc, outs).map(|u| u.answer.clone()).filter(|a| !a.is_empty()),
         http: outs.iter().find_map(|o| o.http.clone()),
         disks_over_warn: svc
             .checks

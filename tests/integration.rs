@@ -38,6 +38,8 @@ mod docs;
 
 // `run` and `serve` as processes: the loop, signals, reloads, sd_notify.
 mod daemon;
+// What the daemon costs its host: probe threads kept, /proc read once, process figures.
+mod cost;
 // The history store: faults, concurrency, the history/incidents/report commands.
 mod history;
 // The history store through the real binary only: incidents across `check`

@@ -251,7 +251,7 @@ fn a_push_service_with_a_unit_heals_like_any_other_and_a_mute_holds_it() {
     let calls = env.systemctl_calls();
     assert!(
         calls.len() == 1
-            && calls[0].starts_with("show -p ActiveState,SubState,Result,ExecMainCode"),
+            && calls[0].starts_with("show -p Id,ActiveState,SubState,Result,ExecMainCode"),
         "the unit is not observed: {calls:?}"
     );
     // The second failed cycle restarts the job's unit (a oneshot runs again).

@@ -43,7 +43,7 @@ fn unit(env: &Env, name: &str, active: &str, result: &str, code: &str, status: i
     env.write(
         &format!("units/{name}"),
         &format!(
-            "LoadState=loaded\nActiveState={active}\nSubState={sub}\nResult={result}\nExecMainCode={code}\nExecMainStatus={status}\nNRestarts={n}\nInvocationID={INVOCATION}\nMemoryCurrent=[not set]\n"
+            "Id={name}\nLoadState=loaded\nActiveState={active}\nSubState={sub}\nResult={result}\nExecMainCode={code}\nExecMainStatus={status}\nExecMainPID=812\nNRestarts={n}\nInvocationID={INVOCATION}\nMemoryCurrent=[not set]\n"
         ),
     );
 }
@@ -182,11 +182,12 @@ fn a_failed_unit_gets_a_diagnosis_in_status_state_store_incidents_and_alerts() {
         "{jlog}"
     );
     assert!(jlog.contains("--lines 20"), "{jlog}");
-    // One systemctl show for the diagnosis, with every property it needs.
+    // One systemctl show in all, the probe's, with every property the
+    // diagnosis needs: the diagnosis reads the unit as the probe saw it.
     let slog = env.read("systemctl.log");
-    assert_eq!(
-        slog.matches("show -p ActiveState,SubState,Result,ExecMainCode,ExecMainStatus,NRestarts,InvocationID,MemoryCurrent web.service").count(),
-        1,
+    assert_eq!(slog.lines().count(), 1, "{slog}");
+    assert!(
+        slog.starts_with("show -p LoadState,ActiveState,SubState,Result,NRestarts,Id,ExecMainCode,ExecMainStatus,ExecMainPID,InvocationID,MemoryCurrent web.service"),
         "{slog}"
     );
 
@@ -234,6 +235,109 @@ fn a_failed_unit_gets_a_diagnosis_in_status_state_store_incidents_and_alerts() {
     ] {
         assert!(!text.contains("hunter2") && !text.contains("s3cr3t"), "a secret in the {what}");
     }
+}
+
+/// A fake journal as systemd 252 writes it for `echo …; exit 3`: the main
+/// process (pid 812) exited before journald read its line, so journald
+/// could not read its invocation id from its cgroup: the line carries only
+/// `_SYSTEMD_UNIT` (from the stream) and `_PID`. The fake prints each line
+/// whose fields one of its match groups names, in the journal's order.
+fn fake_journal_with_an_untagged_last_line(env: &Env) {
+    fake_journalctl(
+        env,
+        &format!(
+            r#"a=" $* "
+read -r b < /proc/sys/kernel/random/boot_id; b=$(echo "$b" | tr -d -)
+inv=no; pid=no
+case "$a" in *" _SYSTEMD_INVOCATION_ID={INVOCATION} + INVOCATION_ID={INVOCATION} "*) inv=yes ;; esac
+case "$a" in *" + _SYSTEMD_UNIT=web.service _PID=812 _BOOT_ID=$b "*) pid=yes ;; esac
+[ $inv = yes ] && echo '2026-12-07T03:12:00+0000 systemd[1]: Started web.service.'
+[ $pid = yes ] && echo '2026-12-07T03:12:01+0000 web[812]: fatal: the last words before exit 3'
+[ $inv = yes ] && echo '2026-12-07T03:12:01+0000 systemd[1]: web.service: Main process exited, code=exited, status=3/NOTIMPLEMENTED'
+exit 0"#
+        ),
+    );
+}
+
+#[test]
+fn the_main_process_last_line_without_an_invocation_id_is_in_the_journal() {
+    let env = Env::new();
+    fake_systemctl(&env);
+    // `unit: web`: systemd's own name (`Id`) is what the journal knows.
+    unit(&env, "web", "failed", "exit-code", "1", 3, 0);
+    env.write("units/web", &env.read("units/web").replace("Id=web\n", "Id=web.service\n"));
+    fake_journal_with_an_untagged_last_line(&env);
+    env.config("timeout: 2s\nheal: { enabled: false }\nservices:\n  - name: web\n    unit: web\n");
+    env.check(&[]).code(2);
+    let d = &env.service("web")["incident"]["diagnosis"];
+    assert_eq!(d["journal_error"], Value::Null, "{d}");
+    assert_eq!(
+        d["journal"],
+        serde_json::json!([
+            "2026-12-07T03:12:00+0000 systemd[1]: Started web.service.",
+            "2026-12-07T03:12:01+0000 web[812]: fatal: the last words before exit 3",
+            "2026-12-07T03:12:01+0000 systemd[1]: web.service: Main process exited, code=exited, status=3/NOTIMPLEMENTED",
+        ]),
+        "journalctl was asked: {}",
+        env.read("journalctl.log")
+    );
+}
+
+/// A fake `systemctl` whose `restart` starts a new invocation: the unit is
+/// then active, with a new id and main pid.
+fn fake_systemctl_whose_restart_starts_a_new_invocation(env: &Env) {
+    fake_systemctl(env);
+    let d = env.root().display();
+    env.fake_program(
+        "systemctl",
+        &format!(
+            r#"#!/bin/sh
+[ "$1" = __ready ] && exit 0
+D='{d}'
+echo "$*" >> "$D/systemctl.log"
+for unit; do :; done
+case "$1" in
+  show) while IFS= read -r l; do printf '%s
+' "$l"; done < "$D/units/$unit" ;;
+  restart) while IFS= read -r l; do printf '%s
+' "$l"; done < "$D/units/$unit.restarted" > "$D/units/$unit" ;;
+esac
+exit 0
+"#
+        ),
+    );
+}
+
+#[test]
+fn the_diagnosis_is_of_the_failed_invocation_not_of_the_one_our_restart_started() {
+    const NEW: &str = "fedcba9876543210fedcba9876543210";
+    let env = Env::new();
+    fake_systemctl_whose_restart_starts_a_new_invocation(&env);
+    unit(&env, "web.service", "failed", "exit-code", "1", 3, 0);
+    env.write(
+        "units/web.service.restarted",
+        &format!("Id=web.service\nLoadState=loaded\nActiveState=active\nSubState=running\nResult=success\nExecMainCode=0\nExecMainStatus=0\nExecMainPID=900\nNRestarts=0\nInvocationID={NEW}\nMemoryCurrent=4096\n"),
+    );
+    fake_journal_with_an_untagged_last_line(&env);
+    // after_failures 1: the restart runs in the cycle the incident opens,
+    // before the capture (which runs after the status file is written).
+    env.config("timeout: 2s\nheal: { after_failures: 1, grace: 0s }\nservices:\n  - name: web\n    unit: web.service\n");
+    env.check(&[]).code(2);
+    assert_eq!(env.systemctl_actions(), ["restart web.service"]);
+    let d = &env.service("web")["incident"]["diagnosis"];
+    assert_eq!(
+        (&d["unit"]["active_state"], &d["unit"]["result"], &d["unit"]["exit_code"]),
+        (&"failed".into(), &"exit-code".into(), &3.into()),
+        "{d}"
+    );
+    let jlog = env.read("journalctl.log");
+    assert!(jlog.contains(&format!("INVOCATION_ID={INVOCATION}")) && !jlog.contains(NEW), "{jlog}");
+    assert!(
+        d["journal"]
+            .as_array()
+            .is_some_and(|j| j.iter().any(|l| l.as_str().unwrap().contains("the last words"))),
+        "{d}"
+    );
 }
 
 /// Runs one `check` with `journalctl` doing `body` (None: no journalctl on
@@ -334,7 +438,7 @@ fn diagnosis_false_and_a_custom_redaction() {
     assert!(inc["id"].as_i64().is_some() && inc["started_at"].is_string(), "{inc}");
     assert_eq!(inc["diagnosis"], Value::Null);
     assert_eq!(env.read("journalctl.log"), "", "journalctl never ran");
-    assert!(!env.read("systemctl.log").contains("InvocationID"));
+    assert_eq!(env.read("systemctl.log").lines().count(), 1, "the probe's show alone");
 
     // `redact` replaces the default list: here only "starting" goes.
     let env = Env::new();

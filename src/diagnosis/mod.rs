@@ -2,8 +2,9 @@
 //! captured once, bounded, redacted, and kept with the incident.
 //!
 //! `capture_all` runs after the cycle's status file is written (the cycle
-//! thread, `cycle::diagnose`): one `systemctl show` per unit (`unit.rs`),
-//! the unit's latest invocation's journal through `journalctl` (`journal.rs`),
+//! thread, `cycle::diagnose`): the unit as the probe's `systemctl show` saw
+//! it, before any restart of ours (one `systemctl show` of its own for a
+//! unit no probe observes; `unit.rs`), the unit's latest invocation's journal through `journalctl` (`journal.rs`),
 //! the host from /proc (`host.rs`), the failing HTTP answer the probe kept.
 //! Every child is bounded in time and bytes (`probe::child`), the whole
 //! capture by `MAX_WALL`, the result by `MAX_BYTES`; every text passes the
@@ -82,6 +83,10 @@ pub struct SystemDiag {
 pub struct Job {
     pub service: String,
     pub unit: Option<String>,
+    /// The probe's `systemctl show` answer for the unit, taken before any
+    /// restart of ours (None when no probe observes it: then the capture
+    /// asks systemd itself).
+    pub unit_answer: Option<String>,
     pub http: Option<HttpAnswer>,
     pub disks_over_warn: Vec<String>,
 }
@@ -135,12 +140,16 @@ pub fn capture(
     deadline: Instant,
 ) -> Diagnosis {
     let captured_at = Timestamp::now();
-    let (unit, unit_error, invocation) = match &job.unit {
-        Some(name) => match unit::show(name, deadline) {
+    let (unit, unit_error, invocation) = match (&job.unit, &job.unit_answer) {
+        (Some(name), Some(answer)) => {
+            let (u, inv) = unit::parse(name, answer);
+            (Some(u), None, inv)
+        }
+        (Some(name), None) => match unit::show(name, deadline) {
             Ok((u, inv)) => (Some(u), None, inv),
-            Err(e) => (None, Some(e), None),
+            Err(e) => (None, Some(e), journal::Invocation::default()),
         },
-        None => (None, None, None),
+        (None, _) => (None, None, journal::Invocation::default()),
     };
     let (journal, journal_error) = match &job.unit {
         None => (None, Some("no unit: the service has no journal of its own".to_string())),
@@ -148,8 +157,7 @@ pub fn capture(
             (None, Some("diagnosis.journal_lines is 0".to_string()))
         }
         Some(name) => {
-            match journal::last_lines(name, invocation.as_deref(), settings.journal_lines, deadline)
-            {
+            match journal::last_lines(name, &invocation, settings.journal_lines, deadline) {
                 Ok(lines) => (Some(lines), None),
                 Err(e) => (None, Some(e)),
             }

@@ -352,6 +352,11 @@ pub struct UnitInfo {
     pub sub_state: String,
     pub result: String,
     pub n_restarts: Option<u64>,
+    /// The whole `systemctl show` answer (every property the diagnosis
+    /// needs): an incident's diagnosis reads the unit as the probe saw it,
+    /// before a restart of ours started a new invocation.
+    #[serde(skip)]
+    pub answer: String,
 }
 
 impl UnitInfo {

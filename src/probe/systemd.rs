@@ -1,5 +1,7 @@
-//! systemd probe: `systemctl show -p LoadState,ActiveState,SubState,Result,NRestarts UNIT`,
-//! run from PATH without a shell (which is also what lets tests fake it).
+//! systemd probe: `systemctl show -p PROPERTIES UNIT`, run from PATH without
+//! a shell (which is also what lets tests fake it). The same call asks for
+//! what an incident's diagnosis needs (exit status, invocation, memory), so
+//! the diagnosis sees the unit as it was when it failed.
 //!
 //! When `systemctl` itself fails (missing, past the timeout, killed, an
 //! answer that is not `systemctl show`'s) the unit could not be evaluated:
@@ -9,7 +11,7 @@ use super::child::{RunError, run_bounded};
 use super::{CheckStatus, Outcome, Reason, SystemdProbe, UnitInfo, clean_detail};
 use std::time::Instant;
 
-pub const PROPERTIES: &str = "LoadState,ActiveState,SubState,Result,NRestarts";
+pub const PROPERTIES: &str = "LoadState,ActiveState,SubState,Result,NRestarts,Id,ExecMainCode,ExecMainStatus,ExecMainPID,InvocationID,MemoryCurrent";
 
 pub fn check(p: &SystemdProbe, deadline: Instant) -> Outcome {
     let argv = ["systemctl", "show", "-p", PROPERTIES, p.unit.as_str()].map(String::from);
@@ -64,7 +66,9 @@ pub fn check(p: &SystemdProbe, deadline: Instant) -> Outcome {
             },
         );
     }
-    evaluate(parse_show(&text))
+    let mut u = parse_show(&text);
+    u.answer = text.into_owned();
+    evaluate(u)
 }
 
 /// Whether `text` carries the properties a verdict needs: `systemctl show`
