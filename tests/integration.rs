@@ -33,7 +33,7 @@ mod push;
 
 // What a newcomer sees first: tables, mutes on the row, CLI hints and bounds.
 mod newcomer;
-// The docs' YAML blocks validate as written (docs/HOST.md's recipes).
+// Every YAML block in docs/ (and the man page's host example) validates as written.
 mod docs;
 
 // `run` and `serve` as processes: the loop, signals, reloads, sd_notify.
