@@ -205,10 +205,12 @@ class World:
         with open(fake, "w") as f:
             f.write(
                 "#!/bin/sh\n"
-                "# fake systemctl: every unit is active; calls other than show are logged\n"
+                "# fake systemctl: every unit is active (one block each, as systemd answers); calls other than show are logged\n"
                 'case "$1" in\n'
-                "  show) printf 'LoadState=loaded\\nActiveState=active\\nSubState=running\\n"
-                "Result=success\\nNRestarts=0\\n' ;;\n"
+                "  show) shift 3; first=1\n"
+                "    for u; do [ $first = 1 ] || echo; first=0\n"
+                "      printf 'LoadState=loaded\\nActiveState=active\\nSubState=running\\n"
+                "Result=success\\nNRestarts=0\\n'; done ;;\n"
                 f'  *) echo "$*" >> "{self.systemctl_log}" ;;\n'
                 "esac\n")
         os.chmod(fake, 0o755)

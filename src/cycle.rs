@@ -12,6 +12,7 @@ use crate::config::{Config, HealPolicy, Service};
 use crate::error::Error;
 use crate::heal::{HealNote, HealNoteKind};
 use crate::probe::push::PushState;
+use crate::probe::units::UnitQuery;
 use crate::probe::{CheckStatus, CycleCtx, Outcome, Probe, UnitInfo, owned};
 use crate::state::{
     self, Action, Health, Observation, OpenIncident, RestartOutcome, RestartRecord, ServiceState,
@@ -67,6 +68,8 @@ pub struct Probed {
     outcomes: Vec<Vec<Option<Outcome>>>,
     /// The host's figures, read once for the probes and the system block.
     figures: std::sync::Arc<crate::probe::host::Figures>,
+    /// The cycle's one `systemctl show` (the units' state and resources).
+    units: Option<std::sync::Arc<UnitQuery>>,
 }
 
 fn selected<'a>(config: &'a Config, opts: &CycleOptions) -> Vec<&'a Service> {
@@ -80,6 +83,12 @@ fn selected<'a>(config: &'a Config, opts: &CycleOptions) -> Vec<&'a Service> {
 /// Probes every selected service except its push checks. Reads and locks
 /// nothing: the callers run it before taking the state lock.
 pub fn probe(config: &Config, opts: &CycleOptions) -> Probed {
+    probe_on(config, opts, None)
+}
+
+/// `probe` on the daemon's probe threads, kept across cycles (`None`:
+/// threads started for this round, as `check` does).
+pub fn probe_on(config: &Config, opts: &CycleOptions, pool: Option<&runner::Pool>) -> Probed {
     let started = Instant::now();
     let selected = selected(config, opts);
     let is_push = |c: &&crate::probe::Check| matches!(c.probe, Probe::Push(_));
@@ -88,15 +97,34 @@ pub fn probe(config: &Config, opts: &CycleOptions) -> Probed {
     // /proc once per cycle: the memory and load checks and the system block.
     let figures = std::sync::Arc::new(crate::probe::host::Figures::read());
     let host = Some(std::sync::Arc::clone(&figures));
-    let ctx = CycleCtx { now: Timestamp::now(), host, ..CycleCtx::default() };
-    let mut outcomes = runner::run_all(checks, config.workers, ctx).into_iter();
+    // systemd once per cycle: every unit a check observes or a service has.
+    let query = UnitQuery::new(
+        checks
+            .iter()
+            .filter_map(|c| match &c.probe {
+                Probe::Systemd(p) => Some(p.unit.clone()),
+                _ => None,
+            })
+            .chain(selected.iter().filter_map(|s| s.unit.clone())),
+    );
+    let units = (!query.is_empty()).then(|| std::sync::Arc::new(query));
+    let ctx = CycleCtx { now: Timestamp::now(), host, units: units.clone(), ..CycleCtx::default() };
+    let outcomes = match pool {
+        Some(pool) => pool.run(checks, config.workers, ctx),
+        None => runner::run_all(checks, config.workers, ctx),
+    };
+    let mut outcomes = outcomes.into_iter();
     let outcomes = selected
         .iter()
         .map(|s| {
             s.checks.iter().map(|c| if is_push(&c) { None } else { outcomes.next() }).collect()
         })
         .collect();
-    Probed { started, outcomes, figures }
+    if let Some(q) = &units {
+        // A unit no check observes (a push service's) is asked for now.
+        q.ask(Instant::now() + config.timeout);
+    }
+    Probed { started, outcomes, figures, units }
 }
 
 /// Runs one cycle, updating `state` in place: `probe` then `apply` (for
@@ -128,7 +156,7 @@ pub fn apply(
     persist: &mut Persist<'_>,
     history: &mut store::Recorder,
 ) -> CycleOutput {
-    let Probed { started, outcomes, figures } = probed;
+    let Probed { started, outcomes, figures, units } = probed;
     let selected = selected(config, opts);
     // Push checks are judged now, from the pings the state holds under the
     // lock: one that came in while the others were probed counts.
@@ -160,7 +188,9 @@ pub fn apply(
             state.services.entry(svc.name.clone()).or_default().maintenance = open;
         }
     }
+    let mut resources = Vec::with_capacity(selected.len());
     for (svc, outs) in selected.iter().zip(per_service.iter_mut()) {
+        resources.push(judge_resources(svc, outs, state, units.as_deref(), now));
         judge_crash_loop(svc, outs, state, now);
     }
     let healths: HashMap<&str, Health> = selected
@@ -262,7 +292,7 @@ pub fn apply(
     let mut notes = Vec::new();
     let mut ran = Vec::new();
     let mut reports = Vec::new();
-    for (svc, outs, mut next, pending) in plans {
+    for ((svc, outs, mut next, pending), res) in plans.into_iter().zip(resources) {
         let unit = svc.unit.as_deref().unwrap_or_default();
         for p in pending {
             let (text, kind, loud) = match (p, &unrecorded) {
@@ -299,6 +329,7 @@ pub fn apply(
         }
         let mut r = report(svc, outs, &next);
         r.next_maintenance = next_window(config, &svc.name, now);
+        r.resources = res;
         reports.push(r);
         state.services.insert(svc.name.clone(), next);
     }
@@ -322,6 +353,34 @@ pub fn apply(
     };
     let raised = notify::raise(config, state, &doc, &notes);
     CycleOutput { doc, notes, previous, raised, restarts: ran, outcomes: judged, opened, captures }
+}
+
+/// The service's `resources` from the cycle's `systemctl show` (None: no
+/// unit), and its `limits`: held `for` cycles, the unit check is down
+/// (`memory_limit`, `cpu_limit`) unless it already is for its own reason.
+fn judge_resources(
+    svc: &Service,
+    outs: &mut [Outcome],
+    state: &mut StateFile,
+    units: Option<&UnitQuery>,
+    now: Timestamp,
+) -> Option<state::resources::Resources> {
+    let unit = svc.unit.as_ref()?;
+    let seen = units.and_then(|q| q.answered(unit));
+    let st = state.services.entry(svc.name.clone()).or_default();
+    let res = state::resources::observe(st, seen, now);
+    if let Some(limits) = svc.limits.as_ref()
+        && let Some((reason, detail)) = state::resources::judge(st, limits, &res)
+        && let Some(out) = svc.checks.iter().zip(outs.iter_mut()).find_map(|(c, o)| {
+            matches!(&c.probe, Probe::Systemd(p) if &p.unit == unit).then_some(o)
+        })
+        && out.status != CheckStatus::Down
+    {
+        out.status = CheckStatus::Down;
+        out.reason = Some(reason);
+        out.detail = format!("{detail}; unit {}", out.detail);
+    }
+    Some(res)
 }
 
 /// `crash_loop`: the service's own unit check is down, whatever state the
@@ -605,6 +664,7 @@ pub fn report(svc: &Service, outs: &[Outcome], st: &ServiceState) -> ServiceRepo
         uptime: None,
         maintenance: st.maintenance.clone(),
         next_maintenance: None,
+        resources: None,
     }
 }
 
@@ -728,5 +788,18 @@ pub fn history_record(config: &Config, state: &StateFile, out: &CycleOutput) -> 
         })
         .collect();
     let samples = samples(config, &out.doc);
-    store::CycleRecord { at, interval: config.interval, services, samples }
+    let resources = out
+        .doc
+        .services
+        .iter()
+        .filter_map(|r| {
+            let res = r.resources.as_ref()?;
+            Some(store::ResourceSample {
+                service: r.name.clone(),
+                memory_bytes: res.memory_bytes.map(|m| m as f64),
+                cpu_pct: res.cpu_pct,
+            })
+        })
+        .collect();
+    store::CycleRecord { at, interval: config.interval, services, samples, resources }
 }

@@ -13,7 +13,7 @@ use crate::server::{self, Live, Source, Web};
 use crate::state::StateFile;
 use crate::status::{self, StatusDoc};
 use crate::time::Timestamp;
-use crate::{metrics, notify, statefile, store};
+use crate::{metrics, notify, runner, statefile, store};
 use std::net::TcpListener;
 use std::path::Path;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
@@ -69,8 +69,9 @@ fn cycle_once(
     alerts: &notify::Dispatcher,
     history: &Mutex<store::Recorder>,
     server: Option<&server::Server>,
+    pool: &runner::Pool,
 ) -> Result<StatusDoc, Error> {
-    let probed = cycle::probe(config, opts);
+    let probed = cycle::probe_on(config, opts, Some(pool));
     let mut history = history.lock().unwrap_or_else(PoisonError::into_inner);
     history.reconfigure(&config.history_store); // a reload may have moved it
     let (mut out, state) = {
@@ -167,6 +168,8 @@ struct Daemon<'a> {
     alerts: Arc<notify::Dispatcher>,
     /// The history writer, kept open across cycles (one cycle at a time uses it).
     history: Arc<Mutex<store::Recorder>>,
+    /// The probe threads, kept across cycles.
+    pool: Arc<runner::Pool>,
     /// A SIGHUP came in: reload before the next cycle.
     reload: bool,
     /// The claim on the state file, held for the daemon's life.
@@ -224,6 +227,7 @@ impl<'a> Daemon<'a> {
             sd: sdnotify::Notifier::from_env(),
             alerts: Arc::new(notify::Dispatcher::start()),
             history: Arc::new(Mutex::new(store::Recorder::new(&config.history_store))),
+            pool: Arc::new(runner::Pool::new()),
             reload: false,
             _claim: claim,
         })
@@ -233,18 +237,19 @@ impl<'a> Daemon<'a> {
     /// watchdog while it is within its worst-case bound (a cycle stuck
     /// beyond it stops the pings and systemd steps in).
     fn cycle(&mut self, started: Instant) -> Result<Waited, Error> {
-        let (config, tx, alerts, opts, history, server) = (
+        let (config, tx, alerts, opts, history, server, pool) = (
             Arc::clone(&self.config),
             self.tx.clone(),
             Arc::clone(&self.alerts),
             self.opts.clone(),
             Arc::clone(&self.history),
             self.server.clone(),
+            Arc::clone(&self.pool),
         );
         std::thread::Builder::new()
             .name("cycle".into())
             .spawn(move || {
-                let done = cycle_once(&config, &opts, &alerts, &history, server.as_deref());
+                let done = cycle_once(&config, &opts, &alerts, &history, server.as_deref(), &pool);
                 let _ = tx.send(Msg::CycleDone(done));
             })
             .map_err(|e| Error::Other(format!("cannot start a cycle: {e}")))?;

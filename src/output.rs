@@ -61,21 +61,25 @@ fn paint(s: &str, h: Health, color: bool) -> String {
     format!("\x1b[{code}m{s}\x1b[0m")
 }
 
-/// The most telling line about a service: its first non-up check, else its
-/// first check. Always one line (a plugin's long output stays in the JSON).
-fn service_detail(s: &ServiceReport) -> String {
+/// The check a service's row speaks of: its first worst non-up check, else its first check.
+fn picked(s: &ServiceReport) -> Option<&CheckReport> {
     let worst = s.checks.iter().map(|c| c.status).max();
-    let pick = s
-        .checks
+    s.checks
         .iter()
         .find(|c| Some(c.status) == worst && c.status != CheckStatus::Up)
-        .or(s.checks.first());
-    match pick {
+        .or(s.checks.first())
+}
+
+/// The most telling line about a service: its first non-up check, else its
+/// first check (a check that measures says what and its figures). Always one
+/// line (a plugin's long output stays in the JSON).
+fn service_detail(s: &ServiceReport) -> String {
+    match picked(s) {
         Some(c) if c.status != CheckStatus::Up => {
             let reason = c.reason.map(|r| format!(" [{}]", r.as_str())).unwrap_or_default();
             format!("{} {}: {}{reason}", c.kind, c.target_line(), c.summary())
         }
-        Some(c) => c.summary().to_string(),
+        Some(c) => value_line(c).unwrap_or_else(|| c.summary().to_string()),
         None => String::new(),
     }
 }
@@ -128,6 +132,17 @@ fn clean(s: &str) -> String {
     s.chars().map(|c| if c.is_control() { ' ' } else { c }).collect()
 }
 
+/// What a terminal line may take: a check's figures wrap to stay within it.
+const TEXT_COLUMNS: usize = 100;
+
+fn status_label(s: &ServiceReport) -> String {
+    let mut label = s.status.as_str().to_uppercase();
+    if !s.critical && s.status == Health::Down {
+        label.push('*');
+    }
+    label
+}
+
 fn text(doc: &StatusDoc, notes: &[HealNote], color: bool) -> String {
     let mut out = String::new();
     let mut table = Table::new(&[
@@ -136,11 +151,17 @@ fn text(doc: &StatusDoc, notes: &[HealNote], color: bool) -> String {
         ("LATENCY", Align::Right),
         ("DETAIL", Align::Left),
     ]);
+    // Where the DETAIL column starts, as the table will lay it out (two spaces between columns).
+    let col = |head: &str, cell: &dyn Fn(&ServiceReport) -> String| {
+        doc.services.iter().map(|s| cell(s).chars().count()).fold(head.len(), usize::max)
+    };
+    let indent = col("SERVICE", &|s| clean(&s.name))
+        + col("STATUS", &status_label)
+        + col("LATENCY", &latency)
+        + 3 * 2;
+    let room = TEXT_COLUMNS.saturating_sub(indent).max(40);
     for s in &doc.services {
-        let mut label = s.status.as_str().to_uppercase();
-        if !s.critical && s.status == Health::Down {
-            label.push('*');
-        }
+        let label = status_label(s);
         let mut detail = service_detail(s);
         if let Some(note) = cert_note(s, doc.generated_at) {
             detail = if detail.is_empty() { note } else { format!("{detail} ({note})") };
@@ -152,8 +173,21 @@ fn text(doc: &StatusDoc, notes: &[HealNote], color: bool) -> String {
             detail =
                 if detail.is_empty() { format!("[{mark}]") } else { format!("{detail} [{mark}]") };
         }
-        table.row(vec![clean(&s.name), paint(&label, s.status, color), latency(s), detail]);
-        for line in value_lines(s) {
+        // A row about a check that measures wraps: its figures after a comma, its sentence
+        // (not up) between words; any other row stays one line, as it always was.
+        let mut first = match picked(s) {
+            Some(c) if c.values.is_some() && c.status == CheckStatus::Up => {
+                wrap(&detail, room, ", ")
+            }
+            Some(c) if c.values.is_some() => wrap(&detail, room, " "),
+            _ => vec![detail],
+        }
+        .into_iter();
+        let head = first.next().unwrap_or_default();
+        table.row(vec![clean(&s.name), paint(&label, s.status, color), latency(s), head]);
+        for line in first.chain(
+            value_lines(s).iter().chain(&resources_line(s)).flat_map(|l| wrap(l, room, ", ")),
+        ) {
             table.row(vec![String::new(), String::new(), String::new(), line]);
         }
     }
@@ -186,31 +220,77 @@ pub fn plural(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
 
-/// One line per check that measured something (`disk /: used 85.2%, …`).
+/// A service's unit's figures: `unit memory 734.0 MB, cpu 12.5%, tasks 7`; a
+/// figure systemd has not got is left out (all of them: said so).
+fn resources_line(s: &ServiceReport) -> Option<String> {
+    let r = s.resources.as_ref()?;
+    let shown: Vec<String> = [
+        r.memory_bytes.map(|m| format!("memory {}", crate::state::resources::bytes(m))),
+        r.cpu_pct.map(|c| format!("cpu {c:.1}%")),
+        r.tasks.map(|t| format!("tasks {t}")),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    Some(if shown.is_empty() {
+        "unit: no memory, cpu or tasks figures from systemd".to_string()
+    } else {
+        format!("unit {}", shown.join(", "))
+    })
+}
+
+/// One line per check that measured something (`disk /: used 85.2%, …`), but the one the
+/// service's row already speaks of.
 fn value_lines(s: &ServiceReport) -> Vec<String> {
+    let shown = picked(s);
     s.checks
         .iter()
-        .filter_map(|c| {
-            let values = c.values.as_ref()?;
-            let shown: Vec<String> = values
-                .0
-                .iter()
-                .map(|(name, v)| {
-                    format!("{} {}", owned::value_label(name), owned::show_value(name, *v))
-                })
-                .collect();
-            let status = if c.status == CheckStatus::Up {
-                String::new()
-            } else {
-                format!(
-                    " ({}{})",
-                    c.status.as_str(),
-                    c.reason.map(|r| format!(": {}", r.as_str())).unwrap_or_default()
-                )
-            };
-            Some(format!("{} {}{status}: {}", c.kind, c.target_line(), shown.join(", ")))
-        })
+        .filter(|c| !shown.is_some_and(|p| std::ptr::eq(p, *c)))
+        .filter_map(value_line)
         .collect()
+}
+
+/// A check's figures: `disk / (degraded: disk_space): used 85.2%, total 80.0 GB, …`; a
+/// figure the check has not got (null: no swap, no forecast yet) is left out.
+fn value_line(c: &CheckReport) -> Option<String> {
+    let values = c.values.as_ref()?;
+    let shown: Vec<String> = values
+        .0
+        .iter()
+        .filter(|(_, v)| v.is_some())
+        .map(|(name, v)| format!("{} {}", owned::value_label(name), owned::show_value(name, *v)))
+        .collect();
+    let status = if c.status == CheckStatus::Up {
+        String::new()
+    } else {
+        format!(
+            " ({}{})",
+            c.status.as_str(),
+            c.reason.map(|r| format!(": {}", r.as_str())).unwrap_or_default()
+        )
+    };
+    Some(format!("{} {}{status}: {}", c.kind, c.target_line(), shown.join(", ")))
+}
+
+/// A line cut at `sep` (`", "` between figures, `" "` between words) so that each piece
+/// takes at most `room` characters; the pieces after the first are indented two spaces. A
+/// piece with nowhere to cut stays whole.
+fn wrap(line: &str, room: usize, sep: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    for (i, part) in line.split(sep).enumerate() {
+        if i == 0 {
+            cur.push_str(part);
+        } else if cur.chars().count() + sep.len() + part.chars().count() < room {
+            cur.push_str(sep);
+            cur.push_str(part);
+        } else {
+            cur.push_str(sep.trim_end());
+            out.push(std::mem::replace(&mut cur, format!("  {part}")));
+        }
+    }
+    out.push(cur);
+    out
 }
 
 /// Nagios perfdata of a check's values: `'svc disk used_pct'=85.2%;80;90;0;100`.

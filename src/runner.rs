@@ -1,20 +1,24 @@
 //! The probe pool: runs a cycle's checks on at most `workers` OS threads.
 //!
-//! Workers take the next check from a shared index, so a cycle lasts about as
-//! long as its slowest wave, never the sum. Each probe bounds itself by its
-//! timeout; as a last line of defence (a DNS lookup in libc cannot be
-//! cancelled) the collector stops waiting at a deadline and reports any check
-//! still running as timed out. Its worker is abandoned: it ends on its own.
+//! Workers take the next check from a shared queue, so a cycle lasts about
+//! as long as its slowest wave, never the sum. Each probe bounds itself by
+//! its timeout; as a last line of defence (a DNS lookup in libc cannot be
+//! cancelled) the collector stops waiting at a deadline and reports any
+//! check still running as timed out. Its worker is abandoned: it ends on
+//! its own.
+//!
+//! `run_all` starts its threads for one round (`check` runs once); the
+//! daemon keeps a `Pool` whose threads live across cycles.
 
 use crate::probe::{self, Check, CheckStatus, CycleCtx, Outcome, Probe, Reason};
-use std::sync::Arc;
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, mpsc};
 use std::time::{Duration, Instant};
 
 thread_local! {
-    /// Set on probe threads, whose panics `run_all` catches and reports as
-    /// a failed check: the process's panic hook lets those pass.
+    /// Set on probe threads, whose panics are caught and reported as a
+    /// failed check: the process's panic hook lets those pass.
     static CATCHES_PANICS: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
@@ -27,54 +31,31 @@ pub fn panics_are_caught() -> bool {
 /// Slack on top of the timeouts before the collector gives up on a probe.
 const DEADLINE_SLACK: Duration = Duration::from_millis(500);
 
-/// Runs every check once with the cycle's context (the pings push checks
-/// judge, the clock they judge at); `results[i]` belongs to `checks[i]`.
-pub fn run_all(checks: Vec<Check>, workers: usize, ctx: CycleCtx) -> Vec<Outcome> {
-    let n = checks.len();
-    if n == 0 {
-        return Vec::new();
-    }
-    let workers = workers.clamp(1, n);
+/// A probe thread's stack: probes are shallow, and most of it is never touched.
+const PROBE_STACK: usize = 256 * 1024;
+
+/// How long a cycle of `checks` on `workers` threads may take: for
+/// well-behaved probes, every wave waits for a full timeout.
+fn deadline_after(checks: &[Check], workers: usize) -> Duration {
     let max_timeout = checks.iter().map(|c| c.timeout).max().unwrap_or_default();
-    // Worst case for well-behaved probes: every wave waits for a full timeout.
-    let waves = n.div_ceil(workers) as u32;
-    let deadline = Instant::now() + max_timeout * waves + DEADLINE_SLACK;
+    let waves = checks.len().div_ceil(workers.max(1)) as u32;
+    max_timeout * waves + DEADLINE_SLACK
+}
 
-    let job = Arc::new((checks, AtomicUsize::new(0), ctx));
-    let (tx, rx) = mpsc::channel::<(usize, Outcome)>();
-    for _ in 0..workers {
-        let job = Arc::clone(&job);
-        let tx = tx.clone();
-        let spawned = std::thread::Builder::new()
-            .name("probe".into())
-            .stack_size(256 * 1024)
-            .spawn(move || {
-                CATCHES_PANICS.with(|c| c.set(true));
-                let (checks, next, ctx) = &*job;
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(check) = checks.get(i) else { break };
-                    let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                        probe::run(check, ctx)
-                    }))
-                    .unwrap_or_else(|_| {
-                        Outcome::not_up(
-                            CheckStatus::Unknown,
-                            Reason::CheckError,
-                            "internal error in probe",
-                        )
-                    });
-                    if tx.send((i, out)).is_err() {
-                        break;
-                    }
-                }
-            });
-        if let Err(e) = spawned {
-            crate::warn!("cannot start a probe thread: {e}");
-        }
-    }
-    drop(tx);
+/// One probe, a panic in it reported as a failed check.
+fn run_caught(check: &Check, ctx: &CycleCtx) -> Outcome {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| probe::run(check, ctx)))
+        .unwrap_or_else(|_| {
+            Outcome::not_up(CheckStatus::Unknown, Reason::CheckError, "internal error in probe")
+        })
+}
 
+/// Waits for `n` results until `deadline` (or until every sender is gone).
+fn collect(
+    rx: &mpsc::Receiver<(usize, Outcome)>,
+    n: usize,
+    deadline: Instant,
+) -> Vec<Option<Outcome>> {
     let mut results: Vec<Option<Outcome>> = vec![None; n];
     let mut got = 0;
     while got < n {
@@ -89,21 +70,363 @@ pub fn run_all(checks: Vec<Check>, workers: usize, ctx: CycleCtx) -> Vec<Outcome
             Err(_) => break, // deadline passed, or every worker is gone
         }
     }
-    let checks = &job.0;
+    results
+}
+
+/// The results in check order, a missing one reported as timed out.
+fn finish(results: Vec<Option<Outcome>>, checks: &[Check]) -> Vec<Outcome> {
     results
         .into_iter()
-        .enumerate()
-        .map(|(i, r)| {
+        .zip(checks)
+        .map(|(r, check)| {
             r.unwrap_or_else(|| {
-                let why =
-                    format!("probe did not return within {} ms", checks[i].timeout.as_millis());
+                let why = format!("probe did not return within {} ms", check.timeout.as_millis());
                 // The systemd check's silence is our tool's, not the unit's.
-                let status = match checks[i].probe {
+                let status = match check.probe {
                     Probe::Systemd(_) => CheckStatus::Unknown,
                     _ => CheckStatus::Down,
                 };
-                Outcome::not_up(status, Reason::Timeout, why).with_latency(checks[i].timeout)
+                Outcome::not_up(status, Reason::Timeout, why).with_latency(check.timeout)
             })
         })
         .collect()
+}
+
+/// Runs every check once with the cycle's context (the pings push checks
+/// judge, the clock they judge at) on threads started for this round;
+/// `results[i]` belongs to `checks[i]`.
+pub fn run_all(checks: Vec<Check>, workers: usize, ctx: CycleCtx) -> Vec<Outcome> {
+    let n = checks.len();
+    if n == 0 {
+        return Vec::new();
+    }
+    let workers = workers.clamp(1, n);
+    let deadline = Instant::now() + deadline_after(&checks, workers);
+    let job = Arc::new((checks, AtomicUsize::new(0), ctx));
+    let (tx, rx) = mpsc::channel::<(usize, Outcome)>();
+    for _ in 0..workers {
+        let job = Arc::clone(&job);
+        let tx = tx.clone();
+        let spawned = std::thread::Builder::new()
+            .name("probe".into())
+            .stack_size(PROBE_STACK)
+            .spawn(move || {
+                CATCHES_PANICS.with(|c| c.set(true));
+                let (checks, next, ctx) = &*job;
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(check) = checks.get(i) else { break };
+                    if tx.send((i, run_caught(check, ctx))).is_err() {
+                        break;
+                    }
+                }
+            });
+        if let Err(e) = spawned {
+            crate::warn!("cannot start a probe thread: {e}");
+        }
+    }
+    drop(tx);
+    let results = collect(&rx, n, deadline);
+    finish(results, &job.0)
+}
+
+/// Probe threads kept across the daemon's cycles (`run`): creating a
+/// cycle's threads was the largest single part of an idle daemon's CPU
+/// (bench/NOTES.md). A cycle hands its checks to the pool and waits for
+/// them as `run_all` does, with the same deadline.
+///
+/// A probe that outlives the deadline (a DNS lookup in libc cannot be
+/// cancelled) keeps its thread: the next cycle does not wait for it but
+/// starts another thread in its place, and when it does come back, a
+/// thread beyond what the last cycle needed ends. So a stuck probe never
+/// delays a cycle and never shrinks the pool for good.
+pub struct Pool {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    queue: Mutex<Queue>,
+    wake: Condvar,
+    /// Threads started over the pool's life (tests read it).
+    started: AtomicUsize,
+}
+
+#[derive(Default)]
+struct Queue {
+    tasks: VecDeque<Task>,
+    /// Threads alive, and those of them running a probe now.
+    alive: usize,
+    busy: usize,
+    /// How many idle threads to keep: the last cycle's need.
+    keep: usize,
+    closed: bool,
+}
+
+/// One cycle's checks, shared by the tasks of the cycle.
+struct Job {
+    checks: Vec<Check>,
+    ctx: CycleCtx,
+    results: mpsc::Sender<(usize, Outcome)>,
+}
+
+struct Task {
+    job: Arc<Job>,
+    index: usize,
+}
+
+impl Default for Pool {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Pool {
+    pub fn new() -> Self {
+        Pool {
+            shared: Arc::new(Shared {
+                queue: Mutex::new(Queue::default()),
+                wake: Condvar::new(),
+                started: AtomicUsize::new(0),
+            }),
+        }
+    }
+
+    /// Threads alive now (idle, probing, or stuck in a probe).
+    pub fn threads(&self) -> usize {
+        self.shared.lock().alive
+    }
+
+    /// Threads started since the pool was made.
+    pub fn threads_started(&self) -> usize {
+        self.shared.started.load(Ordering::Relaxed)
+    }
+
+    /// Runs every check once on the pool, at most `workers` at a time, as
+    /// `run_all` does; `results[i]` belongs to `checks[i]`.
+    pub fn run(&self, checks: Vec<Check>, workers: usize, ctx: CycleCtx) -> Vec<Outcome> {
+        let n = checks.len();
+        if n == 0 {
+            return Vec::new();
+        }
+        let need = workers.clamp(1, n);
+        let deadline = Instant::now() + deadline_after(&checks, need);
+        let (tx, rx) = mpsc::channel();
+        let job = Arc::new(Job { checks, ctx, results: tx });
+        let spawn = {
+            let mut q = self.shared.lock();
+            q.keep = need;
+            // Threads stuck in an earlier cycle's probe are busy: not counted.
+            let idle = q.alive - q.busy;
+            let spawn = need.saturating_sub(idle);
+            q.alive += spawn;
+            spawn
+        };
+        for _ in 0..spawn {
+            let shared = Arc::clone(&self.shared);
+            let spawned = std::thread::Builder::new()
+                .name("probe".into())
+                .stack_size(PROBE_STACK)
+                .spawn(move || shared.work());
+            match spawned {
+                Ok(_) => {
+                    self.shared.started.fetch_add(1, Ordering::Relaxed);
+                }
+                Err(e) => {
+                    self.shared.lock().alive -= 1;
+                    crate::warn!("cannot start a probe thread: {e}");
+                }
+            }
+        }
+        {
+            let mut q = self.shared.lock();
+            // Only `need` of them run at once: the rest wait in the queue.
+            q.tasks.extend((0..n).map(|index| Task { job: Arc::clone(&job), index }));
+        }
+        self.shared.wake.notify_all();
+        let results = collect(&rx, n, deadline);
+        // Given up (deadline): what is still queued of this cycle is dropped.
+        self.shared.lock().tasks.retain(|t| !Arc::ptr_eq(&t.job, &job));
+        finish(results, &job.checks)
+    }
+}
+
+impl Drop for Pool {
+    /// Ends the idle threads; those still probing end when they return.
+    fn drop(&mut self) {
+        self.shared.lock().closed = true;
+        self.shared.wake.notify_all();
+    }
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Queue> {
+        // A panic is never raised while the lock is held; be safe anyway.
+        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A pool thread: takes tasks until the pool closes or it is one idle
+    /// thread too many.
+    fn work(&self) {
+        CATCHES_PANICS.with(|c| c.set(true));
+        loop {
+            let task = {
+                let mut q = self.lock();
+                loop {
+                    if q.closed || (q.tasks.is_empty() && q.alive - q.busy > q.keep) {
+                        q.alive -= 1;
+                        return;
+                    }
+                    if let Some(t) = q.tasks.pop_front() {
+                        q.busy += 1;
+                        break t;
+                    }
+                    q = self.wake.wait(q).unwrap_or_else(PoisonError::into_inner);
+                }
+            };
+            let out = run_caught(&task.job.checks[task.index], &task.job.ctx);
+            // Idle again before the collector hears of it: a cycle that
+            // starts right after this one's last result counts this thread
+            // as free, rather than starting another.
+            self.lock().busy -= 1;
+            // The collector may have given up on it: nobody to tell then.
+            let _ = task.job.results.send((task.index, out));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::probe::owned::{Built, Keys, KindDef, OwnedProbe};
+    use std::sync::atomic::AtomicBool;
+
+    fn no_build(_: &mut Keys) -> Option<Built> {
+        None
+    }
+
+    static TEST_KIND: KindDef = KindDef { name: "test", keys: &[], build: no_build, metrics: &[] };
+
+    /// A probe that answers at once, panics, or blocks until released
+    /// (ignoring its timeout, as a libc DNS lookup does).
+    #[derive(Debug)]
+    enum Act {
+        Answer,
+        Panic,
+        Block(Arc<AtomicBool>),
+    }
+
+    impl OwnedProbe for Act {
+        fn def(&self) -> &'static KindDef {
+            &TEST_KIND
+        }
+        fn run(&self, _: &CycleCtx) -> Outcome {
+            match self {
+                Act::Answer => {
+                    let name = std::thread::current().name().unwrap_or("").to_string();
+                    Outcome::up(format!("{name} {:?}", std::thread::current().id()))
+                }
+                Act::Panic => panic!("a probe's bug"),
+                Act::Block(released) => {
+                    let deadline = Instant::now() + Duration::from_secs(30);
+                    while !released.load(Ordering::SeqCst) && Instant::now() < deadline {
+                        std::thread::sleep(Duration::from_millis(5));
+                    }
+                    Outcome::up("released")
+                }
+            }
+        }
+    }
+
+    fn check(act: Act) -> Check {
+        Check {
+            probe: Probe::Owned(Arc::new(act)),
+            timeout: Duration::from_millis(100),
+            degraded_after: None,
+            target: "t".into(),
+        }
+    }
+
+    fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !cond() {
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    #[test]
+    fn the_pool_keeps_its_threads_across_cycles() {
+        let pool = Pool::new();
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..5 {
+            let outs =
+                pool.run((0..8).map(|_| check(Act::Answer)).collect(), 4, CycleCtx::default());
+            assert_eq!(outs.len(), 8);
+            for o in outs {
+                assert_eq!(o.status, CheckStatus::Up, "{}", o.detail);
+                assert!(o.detail.starts_with("probe "), "{}", o.detail);
+                seen.insert(o.detail);
+            }
+        }
+        // Five cycles of 8 checks on 4 workers: 4 threads in all, not 20.
+        assert_eq!(pool.threads_started(), 4);
+        assert_eq!(pool.threads(), 4);
+        assert!(seen.len() <= 4, "{seen:?}");
+        // A cycle that needs fewer threads: the surplus ends.
+        let outs = pool.run(vec![check(Act::Answer)], 4, CycleCtx::default());
+        assert_eq!(outs[0].status, CheckStatus::Up);
+        wait_until("the surplus threads to end", || pool.threads() == 1);
+        assert_eq!(pool.threads_started(), 4);
+    }
+
+    #[test]
+    fn a_panicking_probe_is_a_failed_check_and_its_thread_lives_on() {
+        let pool = Pool::new();
+        for _ in 0..3 {
+            let outs =
+                pool.run(vec![check(Act::Panic), check(Act::Answer)], 1, CycleCtx::default());
+            assert_eq!(outs[0].status, CheckStatus::Unknown);
+            assert_eq!(outs[0].reason, Some(Reason::CheckError));
+            assert_eq!(outs[1].status, CheckStatus::Up);
+        }
+        assert_eq!(pool.threads_started(), 1, "the panic cost its thread");
+    }
+
+    #[test]
+    fn a_stuck_probe_neither_delays_the_next_cycle_nor_shrinks_the_pool() {
+        let pool = Pool::new();
+        let released = Arc::new(AtomicBool::new(false));
+        let started = Instant::now();
+        let outs = pool.run(
+            vec![check(Act::Block(Arc::clone(&released))), check(Act::Answer)],
+            2,
+            CycleCtx::default(),
+        );
+        // Given up at the deadline: one wave of 100 ms, plus the slack.
+        assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
+        assert_eq!(outs[0].status, CheckStatus::Down);
+        assert_eq!(outs[0].reason, Some(Reason::Timeout));
+        assert_eq!(outs[1].status, CheckStatus::Up);
+        // The next cycle: two threads free while the stuck one hangs on.
+        let started = Instant::now();
+        let outs = pool.run(vec![check(Act::Answer), check(Act::Answer)], 2, CycleCtx::default());
+        assert!(started.elapsed() < Duration::from_millis(400), "{:?}", started.elapsed());
+        assert!(outs.iter().all(|o| o.status == CheckStatus::Up));
+        assert_eq!(pool.threads(), 3, "a replacement for the stuck thread");
+        // It comes back: one thread too many, so it ends; the pool is whole.
+        released.store(true, Ordering::SeqCst);
+        wait_until("the stuck thread to come back and end", || pool.threads() == 2);
+        let outs = pool.run(vec![check(Act::Answer), check(Act::Answer)], 2, CycleCtx::default());
+        assert!(outs.iter().all(|o| o.status == CheckStatus::Up));
+        assert_eq!(pool.threads_started(), 3);
+    }
+
+    #[test]
+    fn a_dropped_pool_ends_its_threads() {
+        let pool = Pool::new();
+        pool.run(vec![check(Act::Answer), check(Act::Answer)], 2, CycleCtx::default());
+        let shared = Arc::clone(&pool.shared);
+        drop(pool);
+        wait_until("the idle threads to end", || shared.lock().alive == 0);
+    }
 }

@@ -55,7 +55,13 @@ fn service(name: &str, status: Health) -> ServiceRecord {
 }
 
 fn cycle(at: Timestamp, services: Vec<ServiceRecord>) -> CycleRecord {
-    CycleRecord { at, interval: Duration::from_secs(30), services, samples: Vec::new() }
+    CycleRecord {
+        at,
+        interval: Duration::from_secs(30),
+        services,
+        samples: Vec::new(),
+        resources: Vec::new(),
+    }
 }
 
 fn names(prefix: &str, n: usize) -> Vec<String> {
@@ -354,7 +360,7 @@ fn a_newer_schema_is_left_untouched_with_a_warning() {
     let before = std::fs::read(&db).unwrap();
     let child = run_child("once", &env.path("w"), None, &[("DB", db.to_str().unwrap())]);
     assert_eq!(child.steps[0]["kind"], "newer_schema", "{:?}", child.steps);
-    child.one_warning(&db, "schema 99 is newer than this version understands (3); left untouched; no history is written");
+    child.one_warning(&db, "schema 99 is newer than this version understands (4); left untouched; no history is written");
     assert_eq!(std::fs::read(&db).unwrap(), before, "not one byte changed");
     // The commands refuse it with exit 3 too.
     env.config(&format!("history_db: {db:?}\nservices:\n  - name: web\n    port: 1\n"));
@@ -972,4 +978,25 @@ fn check_runs_put_uptime_in_the_status_and_the_daemon_serves_the_history() {
         metrics.contains("chatstack_service_uptime_ratio{service=\"Web\",window=\"24h\"} 1"),
         "{metrics}"
     );
+}
+
+/// A reader that opened the file before any writer initialised it (the
+/// daemon's first `/api/…` request racing its first cycle) used to answer
+/// "no data" for as long as it lived: it re-read the header only when the
+/// file was replaced. Found by tests/openapi.rs: `/api/incidents` stayed
+/// `[]` while the status showed an open incident.
+#[test]
+fn a_reader_opened_before_the_first_write_sees_what_is_written_later() {
+    let env = Env::new();
+    let db = env.history_path();
+    std::fs::write(&db, b"").unwrap();
+    let mut early = Store::open_read(&db).unwrap();
+    let now = Timestamp::now();
+    assert!(early.incidents(None, Timestamp(0), 10, now).unwrap().incidents.is_empty());
+    let cfg = HistoryConfig { path: Some(db.clone()), ..HistoryConfig::default() };
+    let mut writer = Store::open(&cfg).unwrap();
+    writer.record(&cycle(now, vec![service("Down", Health::Down)])).unwrap();
+    let seen = early.incidents(None, Timestamp(0), 10, now).unwrap();
+    assert_eq!(seen.incidents.len(), 1, "{seen:?}");
+    assert_eq!(early.result_count(Some("Down")).unwrap(), 1);
 }

@@ -33,9 +33,16 @@ mod push;
 
 // What a newcomer sees first: tables, mutes on the row, CLI hints and bounds.
 mod newcomer;
+// Every YAML block in docs/ (and the man page's host example) validates as written.
+mod docs;
 
 // `run` and `serve` as processes: the loop, signals, reloads, sd_notify.
 mod daemon;
+// What the daemon costs its host: probe threads kept, /proc read once, process figures.
+mod cost;
+// Per service: one `systemctl show` per cycle, the units' resources, limits,
+// their history and /api/resources.
+mod resources;
 // The history store: faults, concurrency, the history/incidents/report commands.
 mod history;
 // The history store through the real binary only: incidents across `check`

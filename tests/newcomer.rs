@@ -182,7 +182,8 @@ fn a_restart_script_that_backgrounds_the_service_keeps_it() {
     assert!(alive, "the service the restart script started in the background was killed");
 }
 
-fn repo_file(rel: &str) -> String {
+/// A file of this checkout, by its path from the repository root.
+pub(crate) fn repo_file(rel: &str) -> String {
     std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(rel))
         .unwrap_or_else(|e| panic!("{rel}: {e}"))
 }

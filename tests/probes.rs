@@ -516,12 +516,11 @@ fn systemd_states_map_as_the_spec_says() {
         assert_eq!(c["target"], *unit);
         assert_state(c, status, *reason);
     }
-    let calls = env.systemctl_calls();
-    assert!(
-        calls.contains(
-            &"show -p LoadState,ActiveState,SubState,Result,NRestarts,Id,ExecMainCode,ExecMainStatus,ExecMainPID,InvocationID,MemoryCurrent limit.service".to_string()
-        ),
-        "{calls:?}"
+    // One `systemctl show` for every unit of the cycle, in check order.
+    let units: Vec<&str> = cases.iter().map(|c| c.0).collect();
+    assert_eq!(
+        env.systemctl_calls(),
+        [format!("show -p {} {}", chatstack_status::probe::units::PROPERTIES, units.join(" "))]
     );
 }
 
@@ -1288,4 +1287,30 @@ fn the_system_block_and_its_metrics_describe_this_host() {
     let nagios = env.check(&["--format", "nagios"]);
     assert!(nagios.stdout.contains("'Host memory used_pct'="), "{}", nagios.stdout);
     assert!(nagios.stdout.contains("%;100;100;0;100"), "{}", nagios.stdout);
+}
+
+/// `check` in a terminal (issue 21, "seen"): under a long service name the resource checks'
+/// figures wrap within 100 columns, a figure a check has not got (no forecast with
+/// `history_db: off`, no swap here) is left out rather than shown as "n/a", and the service's
+/// row says which check its figures are (`disk /: used …`), not a bare "65.7% used".
+#[test]
+fn resource_checks_read_within_100_columns() {
+    let env = Env::new();
+    env.config(
+        "history_db: off\nservices:\n  - name: The droplet itself, with a long name\n    checks:\n      \
+         - { type: disk, path: /, warn: 98, crit: 99 }\n      - { type: memory, warn: 98, crit: 99 }\n      \
+         - { type: load, warn: 100, crit: 200 }\n",
+    );
+    let out = env.check(&[]);
+    let text = &out.stdout;
+    for line in text.lines() {
+        assert!(line.chars().count() <= 100, "{} columns: {line:?}\n{text}", line.chars().count());
+    }
+    assert!(!text.contains("n/a"), "{text}");
+    let row = text.lines().find(|l| l.starts_with("The droplet itself")).expect(text);
+    assert!(row.contains(" UP ") && row.contains("disk /: used "), "{row:?}\n{text}");
+    assert_eq!(text.matches("disk /").count(), 1, "{text}");
+    for want in ["memory RAM: used ", "load per CPU, 5m: load1 ", "per cpu "] {
+        assert!(text.contains(want), "{want:?} missing:\n{text}");
+    }
 }

@@ -17,6 +17,7 @@ pub mod accounting;
 mod diagnosis;
 mod query;
 pub mod render;
+pub mod resources;
 mod samples;
 mod schema;
 #[doc(hidden)]
@@ -31,6 +32,7 @@ pub use query::{
     OrderedMap, REPORT_WINDOW_LIMIT, ReportDoc, RestartCounts, STATUS_WINDOWS, ServiceSla,
     ServiceUptime, UPTIME_WINDOWS, UptimeDoc, Window, WindowFigures, check_history_query,
 };
+pub use resources::{ResourceSample, ResourcesDoc};
 pub use samples::series_name;
 pub use write::{CheckProblem, CycleRecord, RestartRun, ServiceRecord};
 
@@ -348,10 +350,12 @@ impl Store {
         &self.path
     }
 
-    /// Reopens when the path now names another file (or none, for a writer).
+    /// Reopens when the path now names another file (or none, for a writer),
+    /// or, for a reader of a file no writer had initialised, until one has
+    /// (else it would answer "no data" for as long as it lives).
     fn refresh(&mut self) -> Result<()> {
         let now = std::fs::metadata(&self.path).ok().map(|m| (m.dev(), m.ino()));
-        if now == Some(self.identity) {
+        if now == Some(self.identity) && !self.empty {
             return Ok(());
         }
         let fresh = match self.writer {

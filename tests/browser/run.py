@@ -33,6 +33,17 @@ Usage:
                       history-cadence    365 s of virtual time: requests per refresh and how often
                       credentials        a page on one origin, the agent on another with basic auth:
                                          credentials 'include' sends the login, the default does not
+                      host               the host panel (every check in it has the `system` block,
+                                         resource checks on AI-Memory and `resources` per unit): a
+                                         disk over warn with "full in 3 days", up since, per service
+                                         memory/CPU and the 24 h charts from /api/resources
+                      host-hostile       a disk path that is markup, read-only: text, flagged
+                      host-none          no system block, no resource checks: no panel, no error
+                      host-system-only   the system block alone: memory and load tiles, up since
+                      host-no-system     resource checks, no system block (an older status file)
+                      resources-failing  /api/resources 500 (and resources-404): no chart, no note
+                      host-desktop       1280x900 and 390x844 (host-phone, in a frame): no
+                                         horizontal scroll, the panel above the cards, in the window
   --base-url URL    Daemon mode, e.g. --base-url http://127.0.0.1:8095 against a running
                     `chatstack-status run|serve`. A loopback proxy forwards every request to URL
                     (so the pages, /static/js/status.js and /api/status come from the daemon) and
@@ -46,9 +57,9 @@ Usage:
   --ca-file FILE    Daemon mode over https (--base-url https://...): the proxy trusts this CA, and
                     one more scenario, page-tls-direct, has Chromium load the page from the daemon
                     itself over TLS (the widget is over 64 KiB): every service must render.
-  --screenshots DIR Fixture mode only: also write DIR/dashboard-desktop.png (1280x900, one day's
-                    tooltip open) and DIR/dashboard-phone.png (390 px wide) of the page with the
-                    fixtures.
+  --screenshots DIR Fixture mode only: also write DIR/dashboard-desktop.png (1280x1600, one day's
+                    tooltip open) and DIR/dashboard-phone.png (390x2600, laid out at 390 px in a
+                    frame) of the page with the fixtures, the down card with a diagnosis first.
   --expect-clean    Daemon mode: no error or warning text anywhere on the page, and every
                     history request answered 200 (the shipped demo on a fresh start).
   --dump-dir DIR    Save each scenario's rendered DOM and Chromium's stderr there.
@@ -100,7 +111,7 @@ HOVER_SCRIPT = b"""<script>
     for (var i = 0; i < cs.length; i++) {
       var k = cs[i].getAttribute('data-ss-key').split('\u001f');
       if (k[1] === q.get('service') && k[2] === q.get('day') && document.querySelector('.css-ss-inc')) {
-        cs[i].focus();
+        cs[i].focus({ preventScroll: true });
         clearInterval(t);
       }
     }
@@ -230,7 +241,7 @@ class Scenario:
             return a
 
 
-HISTORY_PATHS = ("/api/uptime", "/api/history", "/api/incidents")
+HISTORY_PATHS = ("/api/uptime", "/api/history", "/api/incidents", "/api/resources")
 HISTORY_OFF = (404, {"error": "history is off (history_db: off in the config)"})
 
 
@@ -340,6 +351,18 @@ def make_handler(state, agent=None):
                 # of the 90-day bar (its tooltip open), for the README's screenshot.
                 with open(os.path.join(WWW, "admin_status.html"), "rb") as f:
                     page_ = f.read().replace(b"</body>", HOVER_SCRIPT + b"</body>")
+                return self.send(200, page_, "text/html; charset=utf-8")
+            if path == FRAME_PATH:
+                q = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
+                src = q.get("src", ["/"])[-1]
+                if not src.startswith("/") or src.startswith("//"):
+                    return self.send(400, b"src: a path on this server\n", "text/plain")
+                page_ = FRAME_PAGE % (int(q["w"][-1]), int(q["h"][-1]), html.escape(src, quote=True))
+                return self.send(200, page_.encode(), "text/html; charset=utf-8")
+            if path == LAYOUT_PATH:
+                # The dashboard page as shipped, plus a script that records its layout.
+                with open(os.path.join(WWW, "admin_status.html"), "rb") as f:
+                    page_ = f.read().replace(b"</body>", LAYOUT_SCRIPT + b"</body>")
                 return self.send(200, page_, "text/html; charset=utf-8")
             page = TEST_PAGES.get(path)
             if page:
@@ -1048,8 +1071,15 @@ def scenario_page(args, state, base, fixture, path, label, history_prefix=None, 
     if isinstance(res, tuple):
         dom, root, code, body = res
         check_widget(c, root, code, body, label)
+        if code == 200 and isinstance(body, dict):
+            check_host_panel(c, root, state, body, label)
         if getattr(args, "expect_clean", False):
             check_no_error_text(c, root, label)
+            # the shipped demo watches the host: its panel with / and memory, and up since
+            hp = root.find(cls="css-ss-hostp")
+            kinds = [t.attrs.get("data-kind") for t in hp.find_all("li", cls="css-ss-res")] if hp else []
+            c.ok("disk" in kinds and "memory" in kinds and hp.find(cls="css-ss-upsince") is not None,
+                 "%s: the demo shows no host panel with a disk, memory and up since: %r" % (label, kinds))
             for q, code_, ans in state.answers("/api/history") + state.answers("/api/incidents") + \
                     state.answers("/api/uptime"):
                 c.ok(code_ == 200, "%s: a history request answered %s: %r" % (label, code_, ans))
@@ -1476,10 +1506,17 @@ def screenshots(args, base, state, fixture, history=None):
     out = os.path.abspath(args.screenshots)
     os.makedirs(out, exist_ok=True)
     hover = HOVER_PATH + "?" + urllib.parse.urlencode({"service": "ChatStack", "day": "2026-11-25"})
-    for name, size, path in (("dashboard-desktop.png", "1280,900", hover if history else "/"),
+    # The down service with an open incident's diagnosis first, so the pictures show, under the
+    # host panel, a card that is not up with its failing checks and its "Why" unfolded.
+    doc = copy.deepcopy(fixture)
+    doc["services"].sort(key=lambda s_: not (isinstance(s_.get("incident"), dict) and s_["incident"].get("diagnosis")))
+    for name, size, path in (("dashboard-desktop.png", args.desktop_size, hover if history else "/"),
                              ("dashboard-phone.png", args.phone_size, "/")):
-        state.reset(Scenario([(200, fixture)]), history)
+        state.reset(Scenario([(200, doc)]), history)
         dest = os.path.join(out, name)
+        w, h_ = (int(x) for x in size.split(","))
+        if w < 500:  # Chromium lays out at least 500 px: a frame of the phone's width, shot at its size
+            path = FRAME_PATH + "?" + urllib.parse.urlencode({"w": w, "h": h_, "src": path})
         extra = ["--screenshot=" + dest, "--window-size=" + size, "--hide-scrollbars",
                  "--force-device-scale-factor=1"]
         if args.dark:
@@ -1489,6 +1526,382 @@ def screenshots(args, base, state, fixture, history=None):
         if rc != 0 or not os.path.exists(dest):
             raise SetupError("screenshot %s failed (chromium exit %s)" % (dest, rc))
         print("wrote %s (%d bytes)" % (dest, os.path.getsize(dest)))
+
+
+
+# ---------------------------------------------------------------- the host panel (SPEC Part 3)
+
+RESOURCE_KINDS = ("disk", "memory", "load", "pressure")
+HOSTILE_PATH = "/srv/<img src=x onerror=alert(2)>"
+LAYOUT_PATH = "/__test__/dashboard-layout.html"
+# A phone-sized viewport: headless Chromium will not make its window narrower than 500 px, so a
+# page of ?w=390&h=844&src=PATH shows PATH in an iframe of that size at the top left, and copies
+# the iframe's <html> data-* attributes (the layout script's) onto its own for --dump-dom.
+FRAME_PATH = "/__test__/frame.html"
+FRAME_PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>frame</title></head>
+<body style="margin:0"><iframe style="display:block;border:0;width:%dpx;height:%dpx" src="%s"></iframe>
+<script>
+setInterval(function () {
+  var f = document.querySelector('iframe'), d = f.contentDocument && f.contentDocument.documentElement;
+  if (!d) return;
+  for (var i = 0; i < d.attributes.length; i++) {
+    var a = d.attributes[i];
+    if (a.name.indexOf('data-') === 0) document.documentElement.setAttribute(a.name, a.value);
+  }
+}, 50);
+</script></body></html>
+"""
+# Records, once the host panel and the cards are there, what a user on this window would see:
+# the viewport and document widths (horizontal scroll), and the boxes of the panel, its tiles
+# and the first card, on <html> for --dump-dom to carry out.
+LAYOUT_SCRIPT = b"""<script>
+(function () {
+  var n = 0, t = setInterval(function () {
+    var p = document.querySelector('.css-ss-hostp'), card = document.querySelector('.css-ss-card');
+    if ((!p || !card) && ++n < 200) return;
+    clearInterval(t);
+    var r = function (e) { var b = e.getBoundingClientRect(); return [b.left, b.top, b.right, b.bottom].map(Math.round).join(','); };
+    var a = document.documentElement;
+    a.setAttribute('data-vw', String(window.innerWidth));
+    a.setAttribute('data-sw', String(document.documentElement.scrollWidth));
+    if (p) a.setAttribute('data-panel', r(p));
+    if (card) a.setAttribute('data-card', r(card));
+    var tiles = document.querySelectorAll('.css-ss-res');
+    a.setAttribute('data-tiles', Array.prototype.map.call(tiles, r).join(';'));
+    var meta = document.querySelector('.css-ss-rmeta');
+    if (meta) a.setAttribute('data-meta-font', getComputedStyle(meta).fontSize);
+    var fill = document.querySelector('.css-ss-res[data-kind=disk] .css-ss-mfill');
+    if (fill) a.setAttribute('data-fill', r(fill) + '|' + getComputedStyle(fill).backgroundColor);
+  }, 50);
+})();
+</script>
+"""
+
+
+def host_status(status):
+    """The fixture as an agent with host resources writes it: the `system` block, AI-Memory
+    (degraded) carrying the resource checks (a disk over warn that fills in about 3 days, one
+    up with no forecast, memory with swap, load, pressure), and `resources` per unit."""
+    doc = copy.deepcopy(status)
+    gen = parse_ts(doc["generated_at"])
+    doc["system"] = {"boot_id": "0b8f6c2e-5b41-4d8e-9e0e-2f7d1c3a9b10", "booted_at": iso(gen - 3 * 86400 - 4 * 3600),
+                     "uptime_s": 3 * 86400 + 4 * 3600, "cpus": 2, "load": [0.62, 0.84, 0.71],
+                     "memory": {"total_bytes": 4102029312, "available_bytes": 1538260992, "used_pct": 62.5,
+                                "swap_total_bytes": 1073737728, "swap_used_pct": 3.1}}
+
+    def rc(kind, target, status_, values, warn, crit, value, reason=None, detail=""):
+        return {"type": kind, "target": target, "status": status_, "reason": reason, "latency_ms": None,
+                "detail": detail, "cert_expires_at": None, "values": values,
+                "thresholds": {"value": value, "warn": warn, "crit": crit}}
+    checks = [
+        rc("disk", "/var", "degraded", {"used_pct": 87.4, "total_bytes": 80000000000, "available_bytes": 10080000000,
+                                        "inodes_used_pct": 12.0, "full_in_s": 3 * 86400 + 5 * 3600},
+           85.0, 95.0, "used_pct", "disk_space", "87.4% used, 10.1 GB of 80.0 GB available, inodes 12.0% used (over 85%)"),
+        rc("disk", "/", "up", {"used_pct": 41.2, "total_bytes": 25000000000, "available_bytes": 14700000000,
+                               "inodes_used_pct": 8.3, "full_in_s": None},
+           80.0, 90.0, "used_pct", None, "41.2% used, 14.7 GB of 25.0 GB available, inodes 8.3% used"),
+        rc("memory", "RAM", "up", {"used_pct": 62.5, "total_bytes": 4102029312, "available_bytes": 1538260992,
+                                   "swap_used_pct": 3.1}, 85.0, 95.0, "used_pct", None,
+           "62.5% used, 1.5 GB of 4.1 GB available, swap 3.1% used"),
+        rc("load", "per CPU, 5m", "up", {"load1": 0.62, "load5": 0.84, "load15": 0.71, "cpus": 2, "per_cpu": 0.42},
+           1.5, 3.0, "per_cpu", None, "load 0.62 0.84 0.71 on 2 CPUs: 0.42 per CPU over 5m"),
+        rc("pressure", "io (some)", "up", {"avg10": 0.8, "avg60": 1.2, "avg300": 0.9}, 10.0, 40.0, "avg60", None,
+           "io some avg60 1.2%"),
+    ]
+    res = {"ChatStack": {"memory_bytes": 412000000, "cpu_pct": 3.4, "tasks": 17},
+           "AI-Memory": {"memory_bytes": 1210000000, "cpu_pct": 27.5, "tasks": 9},
+           "NeuroSphere SendText": {"memory_bytes": None, "cpu_pct": None, "tasks": None}}
+    for s in doc["services"]:
+        if s.get("name") == "AI-Memory":
+            s["checks"] = s["checks"] + checks
+        if s.get("name") in res:
+            s["resources"] = res[s["name"]]
+    return doc
+
+
+def resources_doc(now):
+    """What /api/resources?since=24h answers for the fixture: 288 five-minute points per service
+    with a unit; ChatStack has an hour with no figure, AI-Memory leaks, NeuroSphere stopped 40
+    minutes ago (nulls since)."""
+    out = {}
+    for name, base, cpu in (("ChatStack", 380e6, 3.0), ("AI-Memory", 600e6, 20.0), ("NeuroSphere SendText", 250e6, 8.0)):
+        rows = []
+        for i in range(288):
+            t = int(now - 86400 + 300 * (i + 1))
+            mem, c = base * (1 + 0.08 * math.sin(i / 17.0)), cpu * (1 + 0.5 * math.sin(i / 7.0))
+            if name == "AI-Memory":
+                mem = base + 2.1e6 * i
+            if (name == "ChatStack" and 100 <= i < 112) or (name == "NeuroSphere SendText" and i >= 280):
+                mem = c = None
+            rows.append([t, None if mem is None else int(mem), None if c is None else round(c, 1)])
+        out[name] = rows
+    return {"since": iso(now - 86400), "services": out}
+
+
+def with_resources(answer, now):
+    """A history answer function that also answers /api/resources as an agent that has it."""
+    def a(path, params):
+        if path == "/api/resources":
+            since = (params.get("since") or ["24h"])[-1]
+            if since != "24h":
+                return 400, {"error": "since: expected 24h in this fixture, got %r" % since}
+            return 200, resources_doc(now)
+        return answer(path, params)
+    return a
+
+
+def resource_checks(body):
+    """[(service name, check)] of every resource check in a status document, in order."""
+    return [(str(s.get("name")), ck) for s in services_of(body) or []
+            for ck in (s.get("checks") or []) if isinstance(ck, dict) and ck.get("type") in RESOURCE_KINDS]
+
+
+def full_in_words(s):
+    m = max(1, js_round(s / 60))
+    if m < 90:
+        return "full in %d minute%s" % (m, "" if m == 1 else "s")
+    hrs = js_round(s / 3600)
+    if hrs < 48:
+        return "full in %d hour%s" % (hrs, "" if hrs == 1 else "s")
+    d = js_round(s / 86400)
+    return "full in %d day%s" % (d, "" if d == 1 else "s")
+
+
+def check_host_panel(c, root, state, body, label):
+    """The host panel against the status the browser got: one tile per resource check (status
+    colour, figure, bar at the value, flags), the system block's memory/load where no check
+    has them, "up since"; nothing at all for a status without either. And per service its
+    memory and CPU, and the 24 h charts exactly when /api/resources answered with its rows."""
+    panel = root.find(cls="css-ss-hostp")
+    rcs = resource_checks(body)
+    sys_ = body.get("system") if isinstance(body.get("system"), dict) else None
+    if not rcs and sys_ is None:
+        c.ok(panel is None, "%s: a host panel without resource checks or a system block" % label)
+    elif c.ok(panel is not None, "%s: no host panel (.css-ss-hostp) for %d resource checks / system %s"
+              % (label, len(rcs), sys_ is not None)):
+        first_card = root.find("li", cls="css-ss-card")
+        order = [n for n in root.walk() if n is panel or n is first_card]
+        c.ok(not first_card or order[0] is panel, "%s: the host panel is not above the services" % label)
+        tiles = panel.find_all("li", cls="css-ss-res")
+        kinds = set()
+        for (svc, ck), tile in zip(rcs, tiles):
+            kind, v = ck["type"], ck.get("values") or {}
+            kinds.add(kind)
+            where = "%s: %s tile %r" % (label, kind, ck.get("target"))
+            status = ck.get("status") if ck.get("status") in STATES else "unknown"
+            c.ok(tile.attrs.get("data-kind") == kind and tile.has_class("css-ss-s-" + status),
+                 "%s: kind/status %r %r, expected %s %s" % (where, tile.attrs.get("data-kind"), tile.attrs.get("class"),
+                                                            kind, status))
+            text = tile.text()
+            tt = tile.find(cls="css-ss-rtitle")
+            c.ok(tt is not None and tt.text().endswith("(%s)" % STATES[status]),
+                 "%s: the title does not say the state in words: %r" % (where, tt.text() if tt else None))
+            c.ok(str(ck.get("target")) in text or kind == "memory", "%s: target not shown as text: %r" % (where, text))
+            c.ok(svc in tile.attrs.get("title", ""), "%s: the tile's title does not name service %r" % (where, svc))
+            meter = tile.find(cls="css-ss-meter")
+            val = v.get((ck.get("thresholds") or {}).get("value") or "used_pct")
+            if c.ok(meter is not None and meter.attrs.get("role") == "meter", "%s: no bar (role=meter)" % where):
+                if isinstance(val, (int, float)):
+                    now_ = float(meter.attrs.get("aria-valuenow", "nan"))
+                    c.ok(abs(now_ - min(val, float(meter.attrs.get("aria-valuemax", "inf")))) < 1e-6,
+                         "%s: bar at %s, value %s" % (where, now_, val))
+                th = ck.get("thresholds") or {}
+                marks = len(meter.find_all(cls="css-ss-mmark"))
+                want = sum(1 for k in ("warn", "crit") if isinstance(th.get(k), (int, float)))
+                c.ok(marks == want, "%s: %d threshold marks on the bar, thresholds %r" % (where, marks, th))
+            if kind == "disk":
+                fc = [n.text() for n in tile.find_all(cls="css-ss-rflag-forecast")]
+                full = v.get("full_in_s")
+                if isinstance(full, (int, float)):
+                    c.ok(fc == [full_in_words(full)], "%s: forecast %r, full_in_s %s" % (where, fc, full))
+                else:
+                    c.ok(fc == [] and "full in" not in text, "%s: a forecast without full_in_s: %r" % (where, text))
+                ro = [n.text() for n in tile.find_all(cls="css-ss-rflag-bad")]
+                c.ok(("read-only" in ro) == (ck.get("reason") == "read_only"),
+                     "%s: read-only flag %r, reason %r" % (where, ro, ck.get("reason")))
+                if isinstance(v.get("used_pct"), (int, float)):
+                    c.ok("%.1f%%" % v["used_pct"] in text, "%s: used %% not shown: %r" % (where, text))
+            if kind == "memory" and isinstance(v.get("swap_used_pct"), (int, float)):
+                c.ok("swap %.1f%% used" % v["swap_used_pct"] in text, "%s: swap not shown: %r" % (where, text))
+            if kind == "load":
+                c.ok(isinstance(v.get("per_cpu"), (int, float)) and "%.2f per CPU" % v["per_cpu"] in text,
+                     "%s: per-CPU load not shown: %r" % (where, text))
+        extra = 0
+        if sys_ is not None:
+            mem = sys_.get("memory") if isinstance(sys_.get("memory"), dict) else {}
+            extra += "memory" not in kinds and isinstance(mem.get("used_pct"), (int, float))
+            extra += "load" not in kinds and isinstance(sys_.get("load"), list) and len(sys_["load"]) == 3
+        c.ok(len(tiles) == len(rcs) + extra, "%s: %d tiles for %d resource checks + %d from the system block"
+             % (label, len(tiles), len(rcs), extra))
+        up = panel.find(cls="css-ss-upsince")
+        if sys_ is not None and parse_ts(sys_.get("booted_at")) is not None:
+            c.ok(up is not None and up.text().startswith("up since ") and up.find("time") is not None,
+                 "%s: no 'up since' from booted_at: %r" % (label, up.text() if up else None))
+        else:
+            c.ok(up is None, "%s: 'up since' without a system block" % label)
+    # a check row's figures leave out what the check has not got (no forecast yet, no swap)
+    for n in root.find_all(cls="css-ss-values"):
+        c.ok("n/a" not in n.text(), "%s: a check row shows a figure it has not got: %r" % (label, n.text()))
+    # per service: memory and CPU now, and the 24 h charts
+    ans = state.last_answer("/api/resources")
+    rows = ans[1].get("services", {}) if ans and ans[0] == 200 and isinstance(ans[1], dict) else {}
+    for svc, card in cards_by_service(c, root, services_of(body) or [], label):
+        name, where = str(svc.get("name")), "%s: service %r" % (label, svc.get("name"))
+        r = svc.get("resources") if isinstance(svc.get("resources"), dict) else None
+        stat = {n.attrs.get("data-ss-res"): n.text() for n in card.walk() if n.attrs.get("data-ss-res")}
+        if r is None:
+            c.ok(not stat, "%s: memory/CPU shown without `resources`: %r" % (where, stat))
+        else:
+            c.ok(set(stat) == {"memory", "cpu"}, "%s: memory and CPU not both shown: %r" % (where, stat))
+            if isinstance(r.get("cpu_pct"), (int, float)):
+                c.ok(stat.get("cpu", "").endswith("%"), "%s: CPU %r" % (where, stat.get("cpu")))
+        mine = [x for x in rows.get(name, []) if isinstance(x, list)]
+        want = sum(1 for col in (1, 2) if sum(1 for x in mine if isinstance(x[col], (int, float))) >= 2)
+        charts = card.find_all(cls="css-ss-rchart")
+        c.ok(len(charts) == want, "%s: %d memory/CPU charts, expected %d (/api/resources %s)"
+             % (where, len(charts), want, ans[0] if ans else "not asked"))
+        for ch in charts:
+            c.ok(ch.find("polyline") is not None and ch.attrs.get("aria-label", "").endswith(")"),
+                 "%s: a resource chart without a line or label" % where)
+    return panel
+
+
+def scenario_host(args, state, base, label, status, history, expect):
+    """The dashboard on a variant of the status: the generic host checks, and `expect(c, root,
+    panel)` for what this variant is about."""
+    state.reset(Scenario([(200, status)]), history)
+    c, res = run_page(args, state, base, "/", label)
+    if isinstance(res, tuple):
+        dom, root, code, body = res
+        check_widget(c, root, code, body, label)
+        panel = check_host_panel(c, root, state, body, label)
+        expect(c, root, panel)
+    return c
+
+
+def scenario_host_layout(args, state, base, status, history, label, size):
+    """The page in a window of `size` (desktop or phone): no horizontal scroll, the panel and
+    every tile inside the window, above the first card, its small print at least 12 px, and
+    the disk over warn's bar filled in the degraded colour."""
+    c = Checker(label)
+    state.reset(Scenario([(200, status)]), history)
+    w, h_ = (int(x) for x in size.split(","))
+    url = base + LAYOUT_PATH
+    if w < 500:  # narrower than Chromium's smallest window: the page in an iframe that size
+        url = base + FRAME_PATH + "?" + urllib.parse.urlencode({"w": w, "h": h_, "src": LAYOUT_PATH})
+    try:
+        rc, dom_text, err = chromium(args, url, 5000, timeout=args.browser_timeout,
+                                     extra=["--window-size=%d,%d" % (max(w, 500), h_), "--hide-scrollbars"])
+    except BrowserHang as e:
+        c.ok(False, "%s: %s" % (label, e))
+        return c
+    save(args, label, dom_text, err)
+    c.ok(rc == 0, "%s: chromium exited %s" % (label, rc))
+    check_console(c, err, label)
+    a = (parse_dom(dom_text).find("html") or Node("html", {}, None)).attrs
+    width = int(size.split(",")[0])
+    box = lambda k: [int(x) for x in a[k].split(",")] if a.get(k) else None
+    c.ok(a.get("data-vw") == str(width), "%s: window %r wide, asked for %d" % (label, a.get("data-vw"), width))
+    c.ok(a.get("data-sw") == a.get("data-vw"), "%s: horizontal scroll: document %r px in a %r px window"
+         % (label, a.get("data-sw"), a.get("data-vw")))
+    panel, card = box("data-panel"), box("data-card")
+    if c.ok(panel is not None and card is not None, "%s: panel %r or first card %r not laid out"
+            % (label, a.get("data-panel"), a.get("data-card"))):
+        c.ok(panel[0] >= 0 and panel[2] <= width, "%s: the panel %s sticks out of the window" % (label, panel))
+        c.ok(panel[3] <= card[1], "%s: the panel %s is not above the first card %s" % (label, panel, card))
+        tiles = [[int(x) for x in t.split(",")] for t in (a.get("data-tiles") or "").split(";") if t]
+        c.ok(len(tiles) >= 5, "%s: %d tiles laid out" % (label, len(tiles)))
+        c.ok(all(t[0] >= panel[0] and t[2] <= panel[2] and t[2] - t[0] >= min(240, width - 60) for t in tiles),
+             "%s: a tile outside the panel or squeezed: %s in %s" % (label, tiles, panel))
+    c.ok(a.get("data-meta-font") in ("12px", "13px", "14px"), "%s: the tiles' small print is %r"
+         % (label, a.get("data-meta-font")))
+    fill = (a.get("data-fill") or "|").split("|")
+    f = [int(x) for x in fill[0].split(",")] if fill[0] else None
+    c.ok(f is not None and f[2] - f[0] > 0 and "rgb(" in fill[1] and fill[1] not in ("rgba(0, 0, 0, 0)",),
+         "%s: the first disk's bar is not drawn: %r" % (label, a.get("data-fill")))
+    return c
+
+
+def host_scenarios(args, state, base, fixture, model):
+    """The host panel's variants (fixture mode); `fixture` already has the host data."""
+    full = model.status_with_uptime(fixture)
+    answer = with_resources(model.answer, model.now)
+    out = []
+
+    def forecast(c, root, panel):
+        tiles = panel.find_all("li", cls="css-ss-res") if panel else []
+        var = [t for t in tiles if "Disk /var" in t.text()]
+        c.ok(len(var) == 1 and var[0].has_class("css-ss-s-degraded") and "full in 3 days" in var[0].text(),
+             "host: the disk over warn (/var) is not degraded with 'full in 3 days': %r"
+             % [t.text() for t in var])
+        root_disk = [t for t in tiles if t.find(cls="css-ss-rtitle") and t.find(cls="css-ss-rtitle").text() == "Disk / (UP)"]
+        c.ok(len(root_disk) == 1 and "full in" not in root_disk[0].text(), "host: '/' (no forecast) says full in")
+        c.ok("up since" in (panel.text() if panel else "") and "3 d 4 h" in panel.text(),
+             "host: no 'up since' with the 3 d 4 h uptime: %r" % (panel.text() if panel else None))
+        cards = {n.text(): n for n in root.find_all(cls="css-ss-name")}
+        chat = root.find_all("li", cls="css-ss-card")[0]
+        c.ok("412.0 MB" in chat.find(cls="css-ss-stats").text() and "3.4%" in chat.find(cls="css-ss-stats").text(),
+             "host: ChatStack's memory and CPU not on its card: %r" % chat.find(cls="css-ss-stats").text())
+        c.ok(len(chat.find_all(cls="css-ss-rchart")) == 2, "host: ChatStack has no memory and CPU charts")
+        c.ok(bool(cards), "host: no cards")
+    out.append(scenario_host(args, state, base, "host", full, answer, forecast))
+
+    hostile = copy.deepcopy(full)
+    for s in hostile["services"]:
+        for ck in s["checks"]:
+            if ck.get("type") == "disk" and ck.get("target") == "/":
+                ck.update(target=HOSTILE_PATH, status="down", reason="read_only",
+                          detail="cannot write: mounted read-only " + XSS)
+    hostile["system"]["boot_id"] = XSS
+
+    def hostile_(c, root, panel):
+        titles = [n.text() for n in (panel.find_all(cls="css-ss-rtitle") if panel else [])]
+        c.ok("Disk " + HOSTILE_PATH + " (DOWN)" in titles, "host-hostile: the hostile path is not shown as text: %r" % titles)
+        ro = [t for t in (panel.find_all("li", cls="css-ss-res") if panel else []) if HOSTILE_PATH in t.text()]
+        c.ok(len(ro) == 1 and ro[0].has_class("css-ss-s-down") and "read-only" in ro[0].text(),
+             "host-hostile: the read-only disk is not down with 'read-only'")
+    out.append(scenario_host(args, state, base, "host-hostile", hostile, answer, hostile_))
+
+    bare = copy.deepcopy(full)
+    bare.pop("system", None)
+    for s in bare["services"]:
+        s["checks"] = [ck for ck in s["checks"] if ck.get("type") not in RESOURCE_KINDS]
+        s.pop("resources", None)
+    out.append(scenario_host(args, state, base, "host-none", bare, answer, lambda c, root, panel: c.ok(
+        root.find(cls="css-ss-meter") is None, "host-none: a bar without host data")))
+
+    sys_only = copy.deepcopy(bare)
+    sys_only["system"] = copy.deepcopy(full["system"])
+
+    def sys_(c, root, panel):
+        kinds = [t.attrs.get("data-kind") for t in (panel.find_all("li", cls="css-ss-res") if panel else [])]
+        c.ok(kinds == ["memory", "load"], "host-system-only: tiles %r, expected memory and load" % kinds)
+        c.ok(panel is not None and "swap 3.1% used" in panel.text() and "0.42 per CPU" in panel.text(),
+             "host-system-only: the system block's swap / load per CPU missing: %r" % (panel.text() if panel else None))
+    out.append(scenario_host(args, state, base, "host-system-only", sys_only, answer, sys_))
+
+    old = copy.deepcopy(full)
+    old.pop("system", None)
+    out.append(scenario_host(args, state, base, "host-no-system", old, answer, lambda c, root, panel: c.ok(
+        panel is not None and len(panel.find_all("li", cls="css-ss-res")) == 5, "host-no-system: not 5 tiles")))
+
+    def failing(path, params):
+        if path == "/api/resources":
+            return 500, b"<html><body>Internal Server Error</body></html>"
+        return model.answer(path, params)
+
+    def no_chart(c, root, panel):
+        c.ok(root.find(cls="css-ss-rchart") is None, "%s: a chart from a failed answer" % c.name)
+        c.ok(root.find(cls="css-ss-hnote") is None, "%s: a note for the chart" % c.name)
+        c.ok(state.count("/api/resources") >= 1, "%s: /api/resources never asked" % c.name)
+        c.ok(any(n.attrs.get("data-ss-res") == "memory" for n in root.walk()),
+             "%s: the memory figure went with the chart" % c.name)
+    out.append(scenario_host(args, state, base, "resources-failing", full, failing, no_chart))
+    out.append(scenario_host(args, state, base, "resources-404", full, model.answer, no_chart))
+
+    out.append(scenario_host_layout(args, state, base, full, answer, "host-desktop", "1280,900"))
+    out.append(scenario_host_layout(args, state, base, full, answer, "host-phone", "390,844"))
+    return out
 
 
 def scenario_tls_direct(args, label="page-tls-direct"):
@@ -1563,7 +1976,8 @@ def main():
     ap.add_argument("--browser-timeout", type=float, default=45.0,
                     help="limit for one headless chromium run (default 45)")
     ap.add_argument("--screenshots", metavar="DIR")
-    ap.add_argument("--phone-size", default="390,1840", help=argparse.SUPPRESS)
+    ap.add_argument("--phone-size", default="390,2600", help=argparse.SUPPRESS)
+    ap.add_argument("--desktop-size", default="1280,1600", help=argparse.SUPPRESS)
     ap.add_argument("--dark", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--screenshots-only", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--dump-dir", metavar="DIR")
@@ -1586,7 +2000,7 @@ def main():
     if not args.base_url:
         try:
             with open(args.fixture) as f:
-                fixture = json.load(f)
+                fixture = host_status(json.load(f))
             model = HistoryModel(args.history_fixture)
         except (OSError, ValueError, KeyError) as e:
             print("run.py: cannot read fixture %s / %s: %s" % (args.fixture, args.history_fixture, e), file=sys.stderr)
@@ -1617,11 +2031,12 @@ def main():
                   % (os.path.relpath(args.fixture, ROOT), os.path.relpath(args.history_fixture, ROOT), base))
             # The fixture as an agent with history sends it: per-service uptime, history API on.
             full = model.status_with_uptime(fixture)
+            answer = with_resources(model.answer, model.now)
             if args.screenshots_only:
-                screenshots(args, base, state, full, model.answer)
+                screenshots(args, base, state, full, answer)
                 return 0
             for path, label in (("/", "page"), ("/static/admin_status.html", "page-static")):
-                state.reset(Scenario([(200, full)]), model.answer)
+                state.reset(Scenario([(200, full)]), answer)
                 results.extend(scenario_page(args, state, base, fixture, path, label,
                                              "history" if label == "page" else None, expect_history=True))
             stale = copy.deepcopy(full)
@@ -1651,8 +2066,9 @@ def main():
             results.append(scenario_retention(args, state, base, full, model))
             results.append(scenario_cadence(args, state, base, full, model))
             results.append(scenario_credentials(args, state, base, full, model))
+            results.extend(host_scenarios(args, state, base, fixture, model))
             if args.screenshots:
-                screenshots(args, base, state, full, model.answer)
+                screenshots(args, base, state, full, answer)
     except SetupError as e:
         print("run.py: %s" % e, file=sys.stderr)
         return 2

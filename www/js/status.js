@@ -12,12 +12,18 @@
  *                   another origin sending the agent's basic-auth login; needs cors_origins)
  *                   or 'omit'
  *   history         true (default): the agent's history API next to `url` (…/api/uptime,
- *                   …/api/history, …/api/incidents, found by replacing /api/status);
+ *                   …/api/history, …/api/incidents, and …/api/resources when a service
+ *                   reports `resources`, found by replacing /api/status);
  *                   false: none (the live view only); a string: that base URL instead
  *   historyRefresh  seconds between uptime/incident/latency refreshes (default 60, at least
  *                   `refresh`); the 90-day bars refresh every 5 × historyRefresh
  * The mount element receives a `systemstatus` CustomEvent after every poll
  * (detail: {overall, host, generatedAt, stale, error}).
+ *
+ * Above the services, a host panel: every disk/memory/load/pressure check as a bar (its
+ * `values` and `thresholds`), the status's `system` block (up since the boot; its memory and
+ * load where no check has them); none for a status with neither. A service's `resources`
+ * (memory, CPU) show on its card, with 24 h charts when /api/resources answers (else none).
  *
  * History is asked for only once a status document carries per-service `uptime` (an agent
  * with a history store), so an older agent or `history_db: off` costs no extra request and
@@ -221,6 +227,32 @@
     '.css-ss-more{margin-top:8px}',
     '.css-ss-more summary{cursor:pointer;color:var(--ss-muted);font-size:13px;font-weight:600;width:max-content;max-width:100%}',
     '.css-ss-more .css-ss-incs{margin-top:8px}',
+    /* the host panel: resource checks as bars, the system block, up since */
+    '.css-ss-s-info{--ss-c:var(--ss-spark);--ss-cb:var(--ss-subtle)}',
+    '.css-ss-hostp{margin-top:14px;padding:12px 16px 14px;border:1px solid var(--ss-border);border-radius:10px;background:var(--ss-card)}',
+    '.css-ss-hphead{display:flex;flex-wrap:wrap;align-items:baseline;justify-content:space-between;gap:2px 12px}',
+    '.css-ss-hphead h3{font-size:16px;font-weight:650}',
+    '.css-ss-upsince{font-size:13px;color:var(--ss-muted)}',
+    '.css-ss-res-list{display:grid;grid-template-columns:repeat(auto-fill,minmax(min(100%,250px),1fr));gap:10px 18px;margin-top:8px}',
+    '.css-ss-res{min-width:0}',
+    '.css-ss-rtop{display:flex;align-items:baseline;justify-content:space-between;gap:8px}',
+    '.css-ss-rtitle{min-width:0;font-weight:600;overflow-wrap:anywhere}',
+    '.css-ss-rfig{flex:none;font-weight:700;color:var(--ss-c)}',
+    '.css-ss-s-up .css-ss-rfig,.css-ss-s-info .css-ss-rfig{color:var(--ss-fg)}',
+    '.css-ss-meter{position:relative;height:10px;margin:4px 0 3px;border-radius:5px;background:var(--ss-subtle);',
+    'box-shadow:inset 0 0 0 1px var(--ss-border);overflow:hidden}',
+    '.css-ss-mfill{position:absolute;left:0;top:0;bottom:0;border-radius:5px;background:var(--ss-c)}',
+    '.css-ss-s-up .css-ss-mfill{background:var(--ss-t-up)}',
+    '.css-ss-mmark{position:absolute;top:0;bottom:0;width:2px;margin-left:-1px;background:var(--ss-fg);opacity:.45}',
+    '.css-ss-mmark-crit{opacity:.8}',
+    '.css-ss-rmeta{font-size:12px;color:var(--ss-muted);overflow-wrap:anywhere}',
+    '.css-ss-rflag{display:inline-block;padding:0 6px;border-radius:4px;font-weight:700;white-space:nowrap;border:1px solid currentColor}',
+    '.css-ss-rflag-bad{color:var(--ss-down);background:var(--ss-down-bg)}',
+    '.css-ss-rflag-forecast{color:var(--ss-fg)}',
+    '.css-ss-rflag-warn{color:var(--ss-degraded);background:var(--ss-degraded-bg)}',
+    '.css-ss-resblock{display:flex;flex-wrap:wrap;gap:8px 28px;margin-top:12px}',
+    '.css-ss-rseries{flex:1 1 240px;min-width:0}',
+    '.css-ss-rchart{display:block;width:100%;height:44px;overflow:visible}',
     '@media (max-width:520px){.css-ss-banner{padding:14px}.css-ss-btitle{font-size:18px}.css-ss-card{padding:12px 12px 10px 16px}',
     '.css-ss-stats{gap:8px 18px}.css-ss-strip{gap:2px}.css-ss-tick{border-radius:2px}',
     '.css-ss-head .css-ss-name{order:-2;flex:1 0 60%}.css-ss-head .css-ss-status{order:-1}',
@@ -362,7 +394,9 @@
   function valuesEl(ck) {
     var vals = ck.values && typeof ck.values === 'object' && !Array.isArray(ck.values) ? ck.values : null;
     if (!vals) return null;
-    var parts = Object.keys(vals).map(function (k) { return valueLabel(k) + ' ' + fmtValue(k, num(vals[k])); });
+    // A figure the check has not got (no swap, no forecast yet) is left out, as in the text output.
+    var parts = Object.keys(vals).filter(function (k) { return num(vals[k]) != null; })
+      .map(function (k) { return valueLabel(k) + ' ' + fmtValue(k, num(vals[k])); });
     if (!parts.length) return null;
     var e = h('span', 'css-ss-values', parts.join(' \u00B7 '));
     return e;
@@ -744,6 +778,7 @@
       hours: Object.create(null), days: Object.create(null), // name -> history document
       errs: Object.create(null),                              // name -> why its history failed
       inc30: null, inc90: null, inc90Limit: 0, inc90Days: BAR_DAYS, incErr: null,
+      res: null,          // name -> [[unix_s, memory_bytes, cpu_pct]] from /api/resources; null: none
       ctrls: []
     };
     this.cellInfo = Object.create(null); // data-ss-key of a day cell -> what its tooltip shows
@@ -1005,6 +1040,8 @@
     frag.appendChild(banner);
     var note = this.historyNote();
     if (note) frag.appendChild(note);
+    var host = this.hostPanel(d, services);
+    if (host) frag.appendChild(host);
 
     // services
     if (!services.length) frag.appendChild(h('p', 'css-ss-nodata', 'No services configured.'));
@@ -1172,6 +1209,7 @@
       up.setAttribute('title', 'Share of the last ' + hist.length + ' results not down: ' + hc.up + ' up, ' +
         hc.degraded + ' degraded, ' + hc.down + ' down' + (hc.unknown ? ', ' + hc.unknown + ' unknown' : ''));
     }
+    resourceStats(s, addStat);
     li.appendChild(stats);
 
     // history: latency sparkline over the strip of results, both oldest first, aligned
@@ -1223,6 +1261,8 @@
     li.appendChild(hw);
     var hb = this.historyBlock(name, s);
     if (hb) li.appendChild(hb);
+    var rb = this.histOff ? null : this.resourceBlock(name);
+    if (rb) li.appendChild(rb);
     if (status !== 'up') {
       var dg = diagnosisEl(s);
       if (dg) li.appendChild(dg);
@@ -1266,6 +1306,242 @@
     }
     li.appendChild(det);
     return li;
+  };
+
+  // ---- the host: resource checks and the system block, above the services ----
+
+  var RESOURCE_KINDS = { disk: 'Disk', memory: 'Memory', load: 'Load', pressure: 'Pressure' };
+  function vals(ck) {
+    return ck.values && typeof ck.values === 'object' && !Array.isArray(ck.values) ? ck.values : {};
+  }
+  function pct1(v) { return v == null ? 'n/a' : (Math.round(v * 10) / 10).toFixed(1) + '%'; }
+  // "full in 3 days", "full in 5 hours", "full in 20 minutes": a forecast in words.
+  function fullIn(s) {
+    var m = Math.max(1, Math.round(s / 60));
+    if (m < 90) return 'full in ' + plural(m, 'minute', 'minutes');
+    var hrs = Math.round(s / 3600);
+    if (hrs < 48) return 'full in ' + plural(hrs, 'hour', 'hours');
+    return 'full in ' + plural(Math.round(s / 86400), 'day', 'days');
+  }
+  // A bar from 0 to `top` filled to `v`, with the check's warn and crit marked on it. The
+  // fill takes the colour of the row's status class; the figures are in its aria attributes.
+  function meter(v, top, warn, crit, label) {
+    var m = h('div', 'css-ss-meter');
+    m.setAttribute('role', 'meter');
+    m.setAttribute('aria-label', label);
+    m.setAttribute('aria-valuemin', '0');
+    m.setAttribute('aria-valuemax', String(top));
+    if (v != null) m.setAttribute('aria-valuenow', String(Math.min(v, top)));
+    var at = function (x) { return Math.max(0, Math.min(100, (x / top) * 100)).toFixed(1) + '%'; };
+    var fill = h('span', 'css-ss-mfill');
+    fill.style.width = v != null ? at(v) : '0%';
+    m.appendChild(fill);
+    [['warn', warn], ['crit', crit]].forEach(function (t) {
+      if (t[1] == null || t[1] > top) return;
+      var k = h('span', 'css-ss-mmark css-ss-mmark-' + t[0]);
+      k.style.left = at(t[1]);
+      k.setAttribute('title', t[0] + ' ' + t[1]);
+      m.appendChild(k);
+    });
+    return m;
+  }
+  // One tile of the host panel: a title, the figure, a bar, a line of facts, and flags.
+  function hostTile(kind, title, status, figure, bar, facts, flags) {
+    var li = h('li', 'css-ss-res css-ss-s-' + status);
+    li.setAttribute('data-kind', kind);
+    li.setAttribute('data-status', status);
+    var top = h('div', 'css-ss-rtop');
+    var tt = h('span', 'css-ss-rtitle', title.trim());
+    // The state in words for a screen reader; the eye has the bar's and figure's colour.
+    if (status !== 'info') tt.appendChild(h('span', 'css-ss-sr', ' (' + STATES[status] + ')'));
+    top.appendChild(tt);
+    top.appendChild(h('span', 'css-ss-rfig', figure));
+    li.appendChild(top);
+    if (bar) { bar.setAttribute('aria-valuetext', figure); li.appendChild(bar); }
+    var meta = h('div', 'css-ss-rmeta', facts.filter(function (x) { return x; }).join(' \u00B7 '));
+    flags.forEach(function (f) {
+      if (!f) return;
+      var b = h('span', 'css-ss-rflag css-ss-rflag-' + f[0], f[1]);
+      meta.appendChild(document.createTextNode(' '));
+      meta.appendChild(b);
+    });
+    li.appendChild(meta);
+    return li;
+  }
+  // A resource check as a tile: disk, memory, load or pressure, from its `values` and
+  // `thresholds` (the service and detail in its title); null for any other kind.
+  function resourceTile(ck, service) {
+    var kind = String(ck.type), v = vals(ck), status = ck.status === 'info' ? 'info' : st(ck.status);
+    var th = ck.thresholds && typeof ck.thresholds === 'object' ? ck.thresholds : {};
+    var warn = num(th.warn), crit = num(th.crit);
+    var target = ck.target != null ? String(ck.target) : '';
+    var tile;
+    if (kind === 'disk') {
+      var used = num(v.used_pct), total = num(v.total_bytes), avail = num(v.available_bytes);
+      var inodes = num(v.inodes_used_pct), full = num(v.full_in_s);
+      tile = hostTile('disk', 'Disk ' + target, status, pct1(used), meter(used, 100, warn, crit, 'Disk ' + target + ' used, percent'), [
+        avail != null && total != null ? fmtBytes(avail) + ' free of ' + fmtBytes(total) : null,
+        inodes != null && (inodes >= 90 || ck.reason === 'disk_inodes') ? 'inodes ' + pct1(inodes) + ' used' : null
+      ], [
+        ck.reason === 'read_only' ? ['bad', 'read-only'] : null,
+        full != null ? ['forecast' + (ck.reason === 'disk_filling' ? ' css-ss-rflag-warn' : ''), fullIn(full)] : null
+      ]);
+    } else if (kind === 'memory') {
+      var mu = num(v.used_pct), sw = num(v.swap_used_pct);
+      tile = hostTile('memory', 'Memory', status, pct1(mu), meter(mu, 100, warn, crit, 'Memory used, percent'), [
+        num(v.available_bytes) != null && num(v.total_bytes) != null
+          ? fmtBytes(num(v.available_bytes)) + ' available of ' + fmtBytes(num(v.total_bytes)) : null,
+        sw != null ? 'swap ' + pct1(sw) + ' used' : null
+      ], [ck.reason === 'swap_used' ? ['warn', 'swapping'] : null]);
+    } else if (kind === 'load') {
+      var pc = num(v.per_cpu), l = [num(v.load1), num(v.load5), num(v.load15)];
+      var ltop = Math.max(crit != null ? crit * 1.25 : 2, pc || 0);
+      tile = hostTile('load', 'Load ' + target, status, pc != null ? pc.toFixed(2) + ' per CPU' : 'n/a',
+        meter(pc, ltop, warn, crit, 'Load per CPU'), [
+          'load ' + l.map(function (x) { return x != null ? x.toFixed(2) : '\u2013'; }).join(' / ') + ' (1, 5, 15 min)',
+          num(v.cpus) != null ? plural(num(v.cpus), 'CPU', 'CPUs') : null
+        ], []);
+    } else if (kind === 'pressure') {
+      var a60 = num(v.avg60);
+      tile = hostTile('pressure', 'Pressure ' + target, status, pct1(a60), meter(a60, 100, warn, crit, 'Pressure ' + target + ', avg60 percent'), [
+        'avg10 ' + pct1(num(v.avg10)), 'avg60 ' + pct1(a60), 'avg300 ' + pct1(num(v.avg300))
+      ], []);
+    } else {
+      return null;
+    }
+    tile.setAttribute('title', (status === 'info' ? 'from the system block (no ' + kind + ' check)'
+      : service + ': ' + kind + ' ' + target + ' \u2014 ' + STATES[status]) +
+      (ck.detail != null && ck.detail !== '' ? '\n' + String(ck.detail) : ''));
+    return tile;
+  }
+  // The panel above the services: every resource check of every service as a tile, the system
+  // block's memory and load where no check reports them, and "up since" the boot. Null when the
+  // status has neither (an agent before host resources): nothing changes on such a page.
+  Widget.prototype.hostPanel = function (d, services) {
+    var sys = d.system && typeof d.system === 'object' && !Array.isArray(d.system) ? d.system : null;
+    var tiles = [], have = {};
+    services.forEach(function (s) {
+      objs(s.checks).forEach(function (ck) {
+        if (!Object.prototype.hasOwnProperty.call(RESOURCE_KINDS, ck.type)) return;
+        var t = resourceTile(ck, String(s.name));
+        if (t) { tiles.push(t); have[ck.type] = true; }
+      });
+    });
+    if (sys) {
+      var mem = sys.memory && typeof sys.memory === 'object' ? sys.memory : null;
+      if (!have.memory && mem && num(mem.used_pct) != null) {
+        tiles.push(resourceTile({ type: 'memory', status: 'info', values: {
+          used_pct: mem.used_pct, total_bytes: mem.total_bytes, available_bytes: mem.available_bytes,
+          swap_used_pct: num(mem.swap_total_bytes) ? mem.swap_used_pct : null
+        } }, 'system'));
+      }
+      var ld = Array.isArray(sys.load) ? sys.load.map(num) : [];
+      var cpus = num(sys.cpus);
+      if (!have.load && ld.length === 3 && ld[0] != null) {
+        tiles.push(resourceTile({ type: 'load', target: '', status: 'info', values: {
+          load1: ld[0], load5: ld[1], load15: ld[2], cpus: cpus,
+          per_cpu: cpus ? Math.round((ld[1] != null ? ld[1] : ld[0]) / cpus * 100) / 100 : null
+        } }, 'system'));
+      }
+    }
+    var booted = sys ? parseT(sys.booted_at) : null;
+    if (!tiles.length && booted == null) return null;
+    var box = h('section', 'css-ss-hostp');
+    box.setAttribute('aria-label', 'Host resources');
+    var head = h('div', 'css-ss-hphead');
+    head.appendChild(h('h3', null, 'Host'));
+    if (booted != null) {
+      var up = h('span', 'css-ss-upsince');
+      up.appendChild(document.createTextNode('up since ' + fmtWhen(booted) + ' ('));
+      up.appendChild(timeEl(booted, 'for'));
+      up.appendChild(document.createTextNode(')'));
+      up.setAttribute('title', 'booted ' + fmtAbs(booted) + (sys.boot_id != null ? '\nboot id ' + String(sys.boot_id) : ''));
+      head.appendChild(up);
+    }
+    box.appendChild(head);
+    if (tiles.length) {
+      var ul = h('ul', 'css-ss-res-list');
+      tiles.forEach(function (t) { ul.appendChild(t); });
+      box.appendChild(ul);
+    }
+    return box;
+  };
+
+  // ---- per service: memory and CPU now (status `resources`) and over 24 h (/api/resources) ----
+
+  // One series of a service's 24 h resources as a small line chart over [t0, t1] (ms), scaled
+  // from 0 like the latency chart; a gap where the agent had no figure. Null under 2 points.
+  function resourceChart(rows, col, t0, t1, fmt, what) {
+    var pts = rows.map(function (r) { return [num(r[0]), num(r[col])]; })
+      .filter(function (p) { return p[0] != null; });
+    var have = pts.filter(function (p) { return p[1] != null; });
+    if (have.length < 2) return null;
+    var peak = have.reduce(function (a, p) { return p[1] > a[1] ? p : a; }, have[0]);
+    var top = niceCeil(peak[1]);
+    var W = 600, H = 44, span = Math.max(1, t1 - t0);
+    var x = function (t) { return (Math.max(0, Math.min(1, (t * 1000 - t0) / span)) * W).toFixed(1); };
+    var y = function (v) { return (H - 1 - (Math.min(v, top) / top) * (H - 4)).toFixed(1); };
+    var label = what + ' over the last 24 hours: now ' + fmt(have[have.length - 1][1]) + ', peak ' + fmt(peak[1]) +
+      ' (' + fmtWhen(peak[0] * 1000) + ')';
+    var s = svg('svg', {
+      viewBox: '0 0 ' + W + ' ' + H, preserveAspectRatio: 'none', role: 'img', focusable: 'false',
+      'class': 'css-ss-rchart', 'data-points': have.length, 'data-peak': peak[1]
+    });
+    s.setAttribute('aria-label', label);
+    var title = svg('title', {});
+    title.textContent = label;
+    s.appendChild(title);
+    s.appendChild(svg('line', { x1: 0, x2: W, y1: H - 0.5, y2: H - 0.5, stroke: 'var(--ss-border)', 'vector-effect': 'non-scaling-stroke' }));
+    var segs = [], seg = [];
+    pts.forEach(function (p) {
+      if (p[1] == null) { if (seg.length) segs.push(seg); seg = []; return; }
+      seg.push(x(p[0]) + ',' + y(p[1]));
+    });
+    if (seg.length) segs.push(seg);
+    segs.forEach(function (sg) {
+      if (sg.length === 1) sg = [sg[0], sg[0]];
+      s.appendChild(svg('polyline', {
+        points: sg.join(' '), fill: 'none', stroke: 'var(--ss-spark)', 'stroke-width': 1.5, 'stroke-linejoin': 'round',
+        'vector-effect': 'non-scaling-stroke', 'class': 'css-ss-rline'
+      }));
+    });
+    var wrap = h('div', 'css-ss-rseries');
+    var cap = h('div', 'css-ss-hhead');
+    var b = h('span');
+    b.appendChild(h('b', null, what));
+    b.appendChild(document.createTextNode(' \u00B7 24 h'));
+    cap.appendChild(b);
+    cap.appendChild(h('span', null, 'peak ' + fmt(peak[1])));
+    wrap.appendChild(cap);
+    wrap.appendChild(s);
+    return wrap;
+  }
+  function fmtCpu(v) { return v == null ? '\u2014' : (v >= 10 ? Math.round(v) : Math.round(v * 10) / 10) + '%'; }
+  function fmtMem(v) { return v == null ? '\u2014' : fmtBytes(v); }
+  // The card's "Memory" and "CPU" figures from the status's `resources` (a service with a unit).
+  function resourceStats(s, addStat) {
+    var r = s.resources && typeof s.resources === 'object' && !Array.isArray(s.resources) ? s.resources : null;
+    if (!r) return;
+    var mem = num(r.memory_bytes), cpu = num(r.cpu_pct), tasks = num(r.tasks);
+    var m = addStat('Memory', fmtMem(mem));
+    m.setAttribute('data-ss-res', 'memory');
+    if (tasks != null) m.setAttribute('title', plural(tasks, 'task', 'tasks') + ' in the unit');
+    addStat('CPU', fmtCpu(cpu)).setAttribute('data-ss-res', 'cpu');
+  }
+  // The 24 h memory and CPU charts of one service, when /api/resources answered with its rows.
+  Widget.prototype.resourceBlock = function (name) {
+    var H = this.hist, all = H.res;
+    var rows = all && Object.prototype.hasOwnProperty.call(all, name) && Array.isArray(all[name])
+      ? all[name].filter(Array.isArray) : [];
+    if (rows.length < 2) return null;
+    var t1 = this.now(), t0 = t1 - 86400000;
+    var charts = [resourceChart(rows, 1, t0, t1, fmtMem, 'Memory'), resourceChart(rows, 2, t0, t1, fmtCpu, 'CPU')]
+      .filter(function (c) { return c; });
+    if (!charts.length) return null;
+    var box = h('div', 'css-ss-resblock');
+    box.setAttribute('data-ss-resources', '');
+    charts.forEach(function (c) { box.appendChild(c); });
+    return box;
   };
 
   // ---- history: fetching ----
@@ -1332,6 +1608,16 @@
       var recent = kept != null && kept < 1 ? Math.max(1, Math.floor(kept * 24)) + 'h' : '24h';
       var jobs = [incidents('30d', 50, false)];
       names.forEach(function (n) { jobs.push(hist(n, recent, '1h', H.hours)); });
+      // Memory and CPU over 24 h, for services that report them: an agent without the
+      // endpoint (404) or any failure just shows no chart, and no note.
+      if (self.data.services.some(function (s) { return s && s.resources && typeof s.resources === 'object'; })) {
+        jobs.push(function () {
+          return get('/api/resources?since=' + recent).then(function (doc) {
+            var sv = doc.services;
+            H.res = sv && typeof sv === 'object' && !Array.isArray(sv) ? sv : null;
+          }, function () { H.res = null; });
+        });
+      }
       if (slow && days > 0) {
         jobs.push(incidents(days + 'd', 1000, true));
         names.forEach(function (n) { jobs.push(hist(n, days + 'd', '1d', H.days)); });
@@ -1354,6 +1640,7 @@
         H.hours = Object.create(null);
         H.days = Object.create(null);
         H.inc30 = H.inc90 = null;
+        H.res = null;
         H.nextAt = now + self.histSlowMs;
       } else {
         H.state = code === 503 ? 'empty' : 'error';
