@@ -302,7 +302,7 @@ if [ $memcg = yes ]; then
 else
     is "no memory controller: systemd has no MemoryCurrent of a running unit either" \
         "$(ns systemctl show -p MemoryCurrent --value why-run.service 2>&1)" "[not set]"
-    echo "skip  OOM kill (Result=oom-kill, oom_kill: true) and MemoryCurrent: the container has no cgroup v2 memory controller (its /sys/fs/cgroup is $cgfs, not cgroup2fs; v2 controllers: '${controllers:-none}'; the host is cgroup v1: $(grep -c . /proc/self/cgroup) hierarchies in /proc/self/cgroup), so systemd can neither enforce MemoryMax= nor report an OOM kill"
+    echo "skip  OOM kill (Result=oom-kill, oom_kill: true) and MemoryCurrent: the container has no cgroup v2 memory controller (its /sys/fs/cgroup is $cgfs, not cgroup2fs; v2 controllers: '${controllers:-none}'; the host is cgroup v1: $(grep -vc "^0::" /proc/self/cgroup) v1 hierarchies in /proc/self/cgroup), so systemd can neither enforce MemoryMax= nor report an OOM kill"
 fi
 why_check() { ns /mnt/pkg/$PKG check -c /tmp/why/monitor.yml >/dev/null 2>&1; }
 # field SERVICE PYTHON-EXPRESSION-ON-s: its value in the status file (JSON unless a string)
