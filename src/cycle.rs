@@ -488,11 +488,17 @@ pub fn attach(
         {
             let _ = st.set_diagnosis(id, &json);
         }
-        if let Some(now) = state.services.get_mut(&job.service).and_then(|s| s.incident.as_mut())
-            && now.started_at == inc.started_at
+    }
+    // Every incident the cycle opened (those without a capture too: their
+    // ids were numbered under the first lock, on the state re-read since).
+    for name in &out.opened {
+        let ours = out.doc.services.iter().find(|r| &r.name == name);
+        let Some(ours) = ours.and_then(|r| r.incident.as_ref()) else { continue };
+        if let Some(now) = state.services.get_mut(name).and_then(|s| s.incident.as_mut())
+            && now.started_at == ours.started_at
         {
-            now.id = inc.id;
-            now.diagnosis = Some(d.clone());
+            now.id = now.id.or(ours.id);
+            now.diagnosis = now.diagnosis.take().or_else(|| ours.diagnosis.clone());
         }
     }
     notify::attach_diagnoses(state, &out.doc);

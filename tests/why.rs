@@ -399,6 +399,25 @@ fn a_second_check_does_not_wait_for_the_first_ones_capture() {
     assert_eq!(env.read("journalctl.log").lines().count(), 1, "captured once");
 }
 
+#[test]
+fn incidents_without_a_capture_keep_their_ids_beside_one_with_a_capture() {
+    let env = Env::new();
+    fake_systemctl(&env);
+    unit(&env, "web.service", "failed", "exit-code", "1", 3, 0);
+    unit(&env, "quiet.service", "failed", "exit-code", "1", 3, 0);
+    fake_journalctl(&env, JOURNAL);
+    env.config("timeout: 2s\nheal: { enabled: false }\nservices:\n  - name: web\n    unit: web.service\n  - name: quiet\n    unit: quiet.service\n    diagnosis: false\n");
+    env.check(&[]).code(2);
+    let state = env.state();
+    for name in ["web", "quiet"] {
+        let inc = &state["services"][name]["incident"];
+        assert!(inc["id"].as_i64().is_some(), "{name}: {inc}");
+        assert_eq!(&env.service(name)["incident"]["id"], &inc["id"], "{name}");
+    }
+    assert!(state["services"]["web"]["incident"]["diagnosis"].is_object());
+    assert_eq!(state["services"]["quiet"]["incident"]["diagnosis"], Value::Null);
+}
+
 /// Runs one `check` with `journalctl` doing `body` (None: no journalctl on
 /// PATH at all) and returns the service's diagnosis and the run's wall time.
 fn capture_with(body: Option<&str>) -> (Value, Duration) {
