@@ -12,12 +12,18 @@
  *                   another origin sending the agent's basic-auth login; needs cors_origins)
  *                   or 'omit'
  *   history         true (default): the agent's history API next to `url` (…/api/uptime,
- *                   …/api/history, …/api/incidents, found by replacing /api/status);
+ *                   …/api/history, …/api/incidents, and …/api/resources when a service
+ *                   reports `resources`, found by replacing /api/status);
  *                   false: none (the live view only); a string: that base URL instead
  *   historyRefresh  seconds between uptime/incident/latency refreshes (default 60, at least
  *                   `refresh`); the 90-day bars refresh every 5 × historyRefresh
  * The mount element receives a `systemstatus` CustomEvent after every poll
  * (detail: {overall, host, generatedAt, stale, error}).
+ *
+ * Above the services, a host panel: every disk/memory/load/pressure check as a bar (its
+ * `values` and `thresholds`), the status's `system` block (up since the boot; its memory and
+ * load where no check has them); none for a status with neither. A service's `resources`
+ * (memory, CPU) show on its card, with 24 h charts when /api/resources answers (else none).
  *
  * History is asked for only once a status document carries per-service `uptime` (an agent
  * with a history store), so an older agent or `history_db: off` costs no extra request and
@@ -388,7 +394,9 @@
   function valuesEl(ck) {
     var vals = ck.values && typeof ck.values === 'object' && !Array.isArray(ck.values) ? ck.values : null;
     if (!vals) return null;
-    var parts = Object.keys(vals).map(function (k) { return valueLabel(k) + ' ' + fmtValue(k, num(vals[k])); });
+    // A figure the check has not got (no swap, no forecast yet) is left out, as in the text output.
+    var parts = Object.keys(vals).filter(function (k) { return num(vals[k]) != null; })
+      .map(function (k) { return valueLabel(k) + ' ' + fmtValue(k, num(vals[k])); });
     if (!parts.length) return null;
     var e = h('span', 'css-ss-values', parts.join(' \u00B7 '));
     return e;
@@ -1343,10 +1351,13 @@
     li.setAttribute('data-kind', kind);
     li.setAttribute('data-status', status);
     var top = h('div', 'css-ss-rtop');
-    top.appendChild(h('span', 'css-ss-rtitle', title));
+    var tt = h('span', 'css-ss-rtitle', title.trim());
+    // The state in words for a screen reader; the eye has the bar's and figure's colour.
+    if (status !== 'info') tt.appendChild(h('span', 'css-ss-sr', ' (' + STATES[status] + ')'));
+    top.appendChild(tt);
     top.appendChild(h('span', 'css-ss-rfig', figure));
     li.appendChild(top);
-    if (bar) li.appendChild(bar);
+    if (bar) { bar.setAttribute('aria-valuetext', figure); li.appendChild(bar); }
     var meta = h('div', 'css-ss-rmeta', facts.filter(function (x) { return x; }).join(' \u00B7 '));
     flags.forEach(function (f) {
       if (!f) return;
