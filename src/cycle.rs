@@ -373,6 +373,9 @@ fn judge_resources(
     let seen = units.and_then(|q| q.answered(unit));
     let st = state.services.entry(svc.name.clone()).or_default();
     let res = state::resources::observe(st, seen, now);
+    if svc.limits.is_none() {
+        st.limits_over = Default::default();
+    }
     if let Some(limits) = svc.limits.as_ref()
         && let Some((reason, detail)) = state::resources::judge(st, limits, &res)
         && let Some(out) = svc.checks.iter().zip(outs.iter_mut()).find_map(|(c, o)| {
