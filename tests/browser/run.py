@@ -62,6 +62,8 @@ Usage:
                     frame) of the page with the fixtures, the down card with a diagnosis first.
   --expect-clean    Daemon mode: no error or warning text anywhere on the page, and every
                     history request answered 200 (the shipped demo on a fresh start).
+  --expect-resources SERVICE  Daemon mode: SERVICE's card shows its unit's memory and CPU and
+                    their 24 h charts, /api/resources answered 200.
   --dump-dir DIR    Save each scenario's rendered DOM and Chromium's stderr there.
   --chromium PATH   Browser binary (default $CHROMIUM or /usr/bin/chromium).
   --timeout S       How long to wait for the daemon to answer (default 120).
