@@ -174,7 +174,11 @@ pub fn apply(
         .collect();
     for (svc, outs) in selected.iter().zip(per_service.iter_mut()) {
         forecast(svc, outs, history, Timestamp::now());
-        if svc.checks.iter().any(|c| matches!(&c.probe, Probe::Owned(p) if p.for_cycles() > 1)) {
+        if svc.checks.iter().any(|c| matches!(c.probe, Probe::Process(_))) {
+            let st = state.services.entry(svc.name.clone()).or_default();
+            state::cpu::apply(st, &svc.checks, outs);
+        }
+        if svc.checks.iter().any(|c| c.probe.for_cycles() > 1) {
             let st = state.services.entry(svc.name.clone()).or_default();
             state::hold::apply(st, &svc.checks, outs);
         }
