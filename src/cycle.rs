@@ -12,6 +12,7 @@ use crate::config::{Config, HealPolicy, Service};
 use crate::error::Error;
 use crate::heal::{HealNote, HealNoteKind};
 use crate::probe::push::PushState;
+use crate::probe::units::UnitQuery;
 use crate::probe::{CheckStatus, CycleCtx, Outcome, Probe, UnitInfo, owned};
 use crate::state::{
     self, Action, Health, Observation, OpenIncident, RestartOutcome, RestartRecord, ServiceState,
@@ -67,6 +68,8 @@ pub struct Probed {
     outcomes: Vec<Vec<Option<Outcome>>>,
     /// The host's figures, read once for the probes and the system block.
     figures: std::sync::Arc<crate::probe::host::Figures>,
+    /// The cycle's one `systemctl show` (the units' state and resources).
+    units: Option<std::sync::Arc<UnitQuery>>,
 }
 
 fn selected<'a>(config: &'a Config, opts: &CycleOptions) -> Vec<&'a Service> {
@@ -94,7 +97,18 @@ pub fn probe_on(config: &Config, opts: &CycleOptions, pool: Option<&runner::Pool
     // /proc once per cycle: the memory and load checks and the system block.
     let figures = std::sync::Arc::new(crate::probe::host::Figures::read());
     let host = Some(std::sync::Arc::clone(&figures));
-    let ctx = CycleCtx { now: Timestamp::now(), host, ..CycleCtx::default() };
+    // systemd once per cycle: every unit a check observes or a service has.
+    let query = UnitQuery::new(
+        checks
+            .iter()
+            .filter_map(|c| match &c.probe {
+                Probe::Systemd(p) => Some(p.unit.clone()),
+                _ => None,
+            })
+            .chain(selected.iter().filter_map(|s| s.unit.clone())),
+    );
+    let units = (!query.is_empty()).then(|| std::sync::Arc::new(query));
+    let ctx = CycleCtx { now: Timestamp::now(), host, units: units.clone(), ..CycleCtx::default() };
     let outcomes = match pool {
         Some(pool) => pool.run(checks, config.workers, ctx),
         None => runner::run_all(checks, config.workers, ctx),
@@ -106,7 +120,11 @@ pub fn probe_on(config: &Config, opts: &CycleOptions, pool: Option<&runner::Pool
             s.checks.iter().map(|c| if is_push(&c) { None } else { outcomes.next() }).collect()
         })
         .collect();
-    Probed { started, outcomes, figures }
+    if let Some(q) = &units {
+        // A unit no check observes (a push service's) is asked for now.
+        q.ask(Instant::now() + config.timeout);
+    }
+    Probed { started, outcomes, figures, units }
 }
 
 /// Runs one cycle, updating `state` in place: `probe` then `apply` (for
@@ -138,7 +156,7 @@ pub fn apply(
     persist: &mut Persist<'_>,
     history: &mut store::Recorder,
 ) -> CycleOutput {
-    let Probed { started, outcomes, figures } = probed;
+    let Probed { started, outcomes, figures, units } = probed;
     let selected = selected(config, opts);
     // Push checks are judged now, from the pings the state holds under the
     // lock: one that came in while the others were probed counts.
@@ -174,7 +192,9 @@ pub fn apply(
             state.services.entry(svc.name.clone()).or_default().maintenance = open;
         }
     }
+    let mut resources = Vec::with_capacity(selected.len());
     for (svc, outs) in selected.iter().zip(per_service.iter_mut()) {
+        resources.push(judge_resources(svc, outs, state, units.as_deref(), now));
         judge_crash_loop(svc, outs, state, now);
     }
     let healths: HashMap<&str, Health> = selected
@@ -276,7 +296,7 @@ pub fn apply(
     let mut notes = Vec::new();
     let mut ran = Vec::new();
     let mut reports = Vec::new();
-    for (svc, outs, mut next, pending) in plans {
+    for ((svc, outs, mut next, pending), res) in plans.into_iter().zip(resources) {
         let unit = svc.unit.as_deref().unwrap_or_default();
         for p in pending {
             let (text, kind, loud) = match (p, &unrecorded) {
@@ -313,6 +333,7 @@ pub fn apply(
         }
         let mut r = report(svc, outs, &next);
         r.next_maintenance = next_window(config, &svc.name, now);
+        r.resources = res;
         reports.push(r);
         state.services.insert(svc.name.clone(), next);
     }
@@ -336,6 +357,37 @@ pub fn apply(
     };
     let raised = notify::raise(config, state, &doc, &notes);
     CycleOutput { doc, notes, previous, raised, restarts: ran, outcomes: judged, opened, captures }
+}
+
+/// The service's `resources` from the cycle's `systemctl show` (None: no
+/// unit), and its `limits`: held `for` cycles, the unit check is down
+/// (`memory_limit`, `cpu_limit`) unless it already is for its own reason.
+fn judge_resources(
+    svc: &Service,
+    outs: &mut [Outcome],
+    state: &mut StateFile,
+    units: Option<&UnitQuery>,
+    now: Timestamp,
+) -> Option<state::resources::Resources> {
+    let unit = svc.unit.as_ref()?;
+    let seen = units.and_then(|q| q.answered(unit));
+    let st = state.services.entry(svc.name.clone()).or_default();
+    let res = state::resources::observe(st, seen, now);
+    if svc.limits.is_none() {
+        st.limits_over = Default::default();
+    }
+    if let Some(limits) = svc.limits.as_ref()
+        && let Some((reason, detail)) = state::resources::judge(st, limits, &res)
+        && let Some(out) = svc.checks.iter().zip(outs.iter_mut()).find_map(|(c, o)| {
+            matches!(&c.probe, Probe::Systemd(p) if &p.unit == unit).then_some(o)
+        })
+        && out.status != CheckStatus::Down
+    {
+        out.status = CheckStatus::Down;
+        out.reason = Some(reason);
+        out.detail = format!("{detail}; unit {}", out.detail);
+    }
+    Some(res)
 }
 
 /// `crash_loop`: the service's own unit check is down, whatever state the
@@ -382,30 +434,16 @@ fn capture_job(svc: &Service, outs: &[Outcome]) -> crate::diagnosis::Job {
     }
 }
 
-/// After the status file is written: captures the diagnoses of the
-/// incidents this cycle opened (at most `diagnosis::MAX_WALL`), attaches
-/// them (and the store's incident ids) to the state, the history store, the
-/// status document and the alerts still in the outbox. Returns whether it
-/// changed anything (the caller then saves the state and rewrites the
-/// status file).
-pub fn diagnose(
-    config: &Config,
+/// Under the lock, once the cycle is recorded in the history store: the
+/// store's ids of the incidents this cycle opened, in the state and the
+/// document. Returns whether there are any (their files are then saved
+/// again: `save_diagnosed`, at once when nothing is to be captured, else
+/// after `attach`).
+pub fn number_incidents(
     state: &mut StateFile,
     out: &mut CycleOutput,
     recorder: &mut store::Recorder,
 ) -> bool {
-    if out.opened.is_empty() {
-        return false;
-    }
-    let started = Instant::now();
-    let diagnoses = crate::diagnosis::capture_all(&out.captures, &config.diagnosis);
-    if !diagnoses.is_empty() {
-        crate::info!(
-            "diagnosis: captured {} in {} ms",
-            diagnoses.len(),
-            started.elapsed().as_millis()
-        );
-    }
     let mut store = recorder.store();
     for name in &out.opened {
         let Some(inc) = state.services.get_mut(name).and_then(|s| s.incident.as_mut()) else {
@@ -414,17 +452,60 @@ pub fn diagnose(
         if let Some(st) = store.as_deref_mut() {
             inc.id = st.open_incident(name).ok().flatten();
         }
-        let diagnosis = out.captures.iter().zip(&diagnoses).find(|(j, _)| &j.service == name);
-        if let Some((_, d)) = diagnosis {
-            inc.diagnosis = Some(d.clone());
-            if let (Some(st), Some(id)) = (store.as_deref_mut(), inc.id)
-                && let Ok(json) = serde_json::to_string(d)
-            {
-                let _ = st.set_diagnosis(id, &json);
-            }
-        }
         if let Some(r) = out.doc.services.iter_mut().find(|r| &r.name == name) {
             r.incident = Some(inc.clone());
+        }
+    }
+    !out.opened.is_empty()
+}
+
+/// The diagnoses of the incidents this cycle opened (at most
+/// `diagnosis::MAX_WALL`), in the order of `out.captures`. Holds no lock
+/// and reads no state: the callers release the state lock first, so a
+/// `check` from cron, `ping` or `mute` never waits for a capture.
+pub fn capture(config: &Config, out: &CycleOutput) -> Vec<crate::diagnosis::Diagnosis> {
+    if out.captures.is_empty() {
+        return Vec::new();
+    }
+    let started = Instant::now();
+    let diagnoses = crate::diagnosis::capture_all(&out.captures, &config.diagnosis);
+    crate::info!("diagnosis: captured {} in {} ms", diagnoses.len(), started.elapsed().as_millis());
+    diagnoses
+}
+
+/// Under the lock again, on the state as it is now (another run may have
+/// stepped it meanwhile): each diagnosis goes to its incident in the
+/// history store, in the state when it is still the same incident (same
+/// `started_at`), in the document, and in the alerts still in the outbox.
+pub fn attach(
+    state: &mut StateFile,
+    out: &mut CycleOutput,
+    diagnoses: &[crate::diagnosis::Diagnosis],
+    recorder: &mut store::Recorder,
+) {
+    let mut store = recorder.store();
+    for (job, d) in out.captures.iter().zip(diagnoses) {
+        let Some(r) = out.doc.services.iter_mut().find(|r| r.name == job.service) else {
+            continue;
+        };
+        let Some(inc) = r.incident.as_mut() else { continue };
+        inc.diagnosis = Some(d.clone());
+        if let (Some(st), Some(id)) = (store.as_deref_mut(), inc.id)
+            && let Ok(json) = serde_json::to_string(d)
+        {
+            let _ = st.set_diagnosis(id, &json);
+        }
+    }
+    // Every incident the cycle opened (those without a capture too: their
+    // ids were numbered under the first lock, on the state re-read since).
+    for name in &out.opened {
+        let ours = out.doc.services.iter().find(|r| &r.name == name);
+        let Some(ours) = ours.and_then(|r| r.incident.as_ref()) else { continue };
+        if let Some(now) = state.services.get_mut(name).and_then(|s| s.incident.as_mut())
+            && now.started_at == ours.started_at
+        {
+            now.id = now.id.or(ours.id);
+            now.diagnosis = now.diagnosis.take().or_else(|| ours.diagnosis.clone());
         }
     }
     notify::attach_diagnoses(state, &out.doc);
@@ -441,7 +522,6 @@ pub fn diagnose(
                 .and_then(|i| i.diagnosis.clone());
         }
     }
-    true
 }
 
 /// The forecasts of the kinds that declare one (a disk's `full_in_s`): a
@@ -597,6 +677,7 @@ pub fn report(svc: &Service, outs: &[Outcome], st: &ServiceState) -> ServiceRepo
         uptime: None,
         maintenance: st.maintenance.clone(),
         next_maintenance: None,
+        resources: None,
     }
 }
 
@@ -639,16 +720,34 @@ pub fn add_uptime(doc: &mut StatusDoc, recorder: &mut store::Recorder) {
 }
 
 /// Saves the state and rewrites the status file (when given) after
-/// `diagnose`. The cycle's own results are already on disk: a failure here
-/// costs only the diagnosis in those files (it is in the history store and
-/// the alerts), so it warns instead of failing the cycle.
+/// `number_incidents` or `attach` (under the lock). When another run wrote
+/// a newer status file meanwhile, that one keeps its results and only
+/// gains the incidents' ids and diagnoses. The cycle's own results are
+/// already on disk: a failure here costs only the diagnosis in those files
+/// (it is in the history store and the alerts), so it warns instead of
+/// failing the cycle.
 pub fn save_diagnosed(config: &Config, state: &StateFile, doc: Option<&StatusDoc>) {
     if let Err(e) = crate::statefile::save(&config.state_file, state) {
         crate::warn!("diagnosis: not kept in the state file: {e}");
     }
-    if let Some(doc) = doc
-        && let Err(e) = status::write(&config.status_file, doc)
-    {
+    let Some(doc) = doc else { return };
+    let newer = status::read(&config.status_file)
+        .ok()
+        .filter(|on_disk| on_disk.generated_at > doc.generated_at)
+        .map(|mut on_disk| {
+            for r in &mut on_disk.services {
+                let ours = doc.services.iter().find(|o| o.name == r.name);
+                let ours = ours.and_then(|o| o.incident.as_ref());
+                if let (Some(inc), Some(ours)) = (r.incident.as_mut(), ours)
+                    && inc.started_at == ours.started_at
+                {
+                    inc.id = inc.id.or(ours.id);
+                    inc.diagnosis = inc.diagnosis.take().or_else(|| ours.diagnosis.clone());
+                }
+            }
+            on_disk
+        });
+    if let Err(e) = status::write(&config.status_file, newer.as_ref().unwrap_or(doc)) {
         crate::warn!("diagnosis: not in the status file: {e}");
     }
 }
@@ -702,5 +801,18 @@ pub fn history_record(config: &Config, state: &StateFile, out: &CycleOutput) -> 
         })
         .collect();
     let samples = samples(config, &out.doc);
-    store::CycleRecord { at, interval: config.interval, services, samples }
+    let resources = out
+        .doc
+        .services
+        .iter()
+        .filter_map(|r| {
+            let res = r.resources.as_ref()?;
+            Some(store::ResourceSample {
+                service: r.name.clone(),
+                memory_bytes: res.memory_bytes.map(|m| m as f64),
+                cpu_pct: res.cpu_pct,
+            })
+        })
+        .collect();
+    store::CycleRecord { at, interval: config.interval, services, samples, resources }
 }

@@ -137,6 +137,7 @@ fn render_with(doc: Option<&StatusDoc>, now: Timestamp, with_age: bool) -> Strin
             );
         }
     }
+    service_resources(&mut o, doc);
     // What `chatstack-status fleet` and the fleet dashboard show beside a
     // state: since when, and why (the status JSON's `since` and reasons).
     family(
@@ -351,5 +352,46 @@ pub fn write_prom_file(config: &Config, doc: &StatusDoc) {
     let text = render_with(Some(doc), Timestamp::now(), false);
     if let Err(e) = crate::fsutil::write_atomic(path, text.as_bytes(), 0o644) {
         crate::warn!("{}: cannot write prom_file: {e}", path.display());
+    }
+}
+
+/// The units' figures of services with a unit (`resources`); a figure
+/// systemd does not give has no sample.
+fn service_resources(o: &mut String, doc: &StatusDoc) {
+    let res = || doc.services.iter().filter_map(|s| Some((s, s.resources.as_ref()?)));
+    if res().any(|(_, r)| r.memory_bytes.is_some()) {
+        family(
+            o,
+            "chatstack_service_memory_bytes",
+            "gauge",
+            "Memory of the service's unit (its cgroup's MemoryCurrent, from systemd).",
+        );
+        for (s, r) in res() {
+            if let Some(m) = r.memory_bytes {
+                let _ = writeln!(
+                    o,
+                    "chatstack_service_memory_bytes{{service=\"{}\"}} {m}",
+                    label(&s.name)
+                );
+            }
+        }
+    }
+    if res().any(|(_, r)| r.cpu_pct.is_some()) {
+        family(
+            o,
+            "chatstack_service_cpu_ratio",
+            "gauge",
+            "CPU of the service's unit since the previous cycle, in CPUs (1 = one CPU busy).",
+        );
+        for (s, r) in res() {
+            if let Some(c) = r.cpu_pct {
+                let _ = writeln!(
+                    o,
+                    "chatstack_service_cpu_ratio{{service=\"{}\"}} {}",
+                    label(&s.name),
+                    c / 100.0
+                );
+            }
+        }
     }
 }

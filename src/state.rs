@@ -149,6 +149,12 @@ pub struct ServiceState {
     pub flapping: bool,
     /// The alerts announced the flapping (`flapping` sent, `flapping_ended` not yet).
     pub flap_alerted: bool,
+    /// The unit's CPU counter at the last cycle (`cpu_pct`; see `resources`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpu_sample: Option<resources::CpuSample>,
+    /// Consecutive cycles over each of the service's `limits`.
+    #[serde(skip_serializing_if = "resources::LimitCounts::is_zero")]
+    pub limits_over: resources::LimitCounts,
 }
 
 impl ServiceState {
@@ -362,6 +368,7 @@ pub fn settle_restart(s: &mut ServiceState, rec: RestartRecord) {
 pub mod cpu;
 pub mod hold;
 pub mod loops;
+pub mod resources;
 
 #[cfg(test)]
 mod tests;

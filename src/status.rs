@@ -121,6 +121,10 @@ pub struct ServiceReport {
     /// The next window to open for this service (the dashboard shows it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_maintenance: Option<NextWindow>,
+    /// A service with a unit: its cgroup's `{"memory_bytes", "cpu_pct",
+    /// "tasks"}` from systemd (each null without a figure); absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<crate::state::resources::Resources>,
 }
 
 /// The next maintenance window of a service, as the dashboard shows it

@@ -55,7 +55,13 @@ fn service(name: &str, status: Health) -> ServiceRecord {
 }
 
 fn cycle(at: Timestamp, services: Vec<ServiceRecord>) -> CycleRecord {
-    CycleRecord { at, interval: Duration::from_secs(30), services, samples: Vec::new() }
+    CycleRecord {
+        at,
+        interval: Duration::from_secs(30),
+        services,
+        samples: Vec::new(),
+        resources: Vec::new(),
+    }
 }
 
 fn names(prefix: &str, n: usize) -> Vec<String> {
@@ -354,7 +360,7 @@ fn a_newer_schema_is_left_untouched_with_a_warning() {
     let before = std::fs::read(&db).unwrap();
     let child = run_child("once", &env.path("w"), None, &[("DB", db.to_str().unwrap())]);
     assert_eq!(child.steps[0]["kind"], "newer_schema", "{:?}", child.steps);
-    child.one_warning(&db, "schema 99 is newer than this version understands (3); left untouched; no history is written");
+    child.one_warning(&db, "schema 99 is newer than this version understands (4); left untouched; no history is written");
     assert_eq!(std::fs::read(&db).unwrap(), before, "not one byte changed");
     // The commands refuse it with exit 3 too.
     env.config(&format!("history_db: {db:?}\nservices:\n  - name: web\n    port: 1\n"));

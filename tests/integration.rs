@@ -33,13 +33,16 @@ mod push;
 
 // What a newcomer sees first: tables, mutes on the row, CLI hints and bounds.
 mod newcomer;
-// The docs' YAML blocks validate as written (docs/HOST.md's recipes).
+// Every YAML block in docs/ (and the man page's host example) validates as written.
 mod docs;
 
 // `run` and `serve` as processes: the loop, signals, reloads, sd_notify.
 mod daemon;
 // What the daemon costs its host: probe threads kept, /proc read once, process figures.
 mod cost;
+// Per service: one `systemctl show` per cycle, the units' resources, limits,
+// their history and /api/resources.
+mod resources;
 // Process checks' count, memory and CPU against real child processes; max_rss, max_cpu, for.
 mod process_figures;
 // The history store: faults, concurrency, the history/incidents/report commands.

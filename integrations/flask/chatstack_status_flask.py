@@ -991,7 +991,7 @@ class HistorySource:
 
 
 #: The schema the agent writes and reads (src/store/schema.rs: `LATEST`, `APPLICATION_ID`).
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 APPLICATION_ID = 0x43534844  # "CSHD"
 
 

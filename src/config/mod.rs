@@ -15,6 +15,7 @@ mod env;
 mod errors;
 #[cfg(test)]
 mod fuzz;
+pub mod limits;
 pub mod maintenance;
 mod notifier;
 mod owned;
@@ -216,6 +217,8 @@ pub struct Service {
     pub diagnosis: bool,
     pub crash_loop: CrashLoop,
     pub flap: Flap,
+    /// `limits:` on the unit's memory and CPU (None: none).
+    pub limits: Option<limits::Limits>,
 }
 
 impl Config {
@@ -734,6 +737,7 @@ impl<'a> Validator<'a> {
                 }
             }
         }
+        let limits = self.limits(r.limits, r.unit.is_some(), !has_push);
         if checks.is_empty() {
             self.at(&loc, format!("service {name:?} has nothing to check: expected url, port, unit, process or checks"));
             return None;
@@ -752,6 +756,7 @@ impl<'a> Validator<'a> {
             diagnosis: r.diagnosis.unwrap_or(true),
             crash_loop,
             flap,
+            limits,
         })
     }
 

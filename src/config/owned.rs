@@ -77,7 +77,7 @@ impl Validator<'_> {
 }
 
 /// A value of type `t`, or None.
-fn typed(t: KeyType, v: &serde_json::Value) -> Option<Val> {
+pub(super) fn typed(t: KeyType, v: &serde_json::Value) -> Option<Val> {
     use serde_json::Value as J;
     let text = match v {
         J::String(s) => Some(s.trim().to_string()),
@@ -130,7 +130,7 @@ pub fn size(text: &str) -> Option<u64> {
 }
 
 /// What the file holds, for "found …" (as `errors.rs` says it).
-fn found(v: &serde_json::Value) -> String {
+pub(super) fn found(v: &serde_json::Value) -> String {
     use serde_json::Value as J;
     match v {
         J::Null => "nothing".into(),

@@ -228,6 +228,8 @@ pub struct RawService {
     pub diagnosis: Option<bool>,
     pub crash_loop: Option<super::diagnosis::RawCrashLoop>,
     pub flap: Option<super::diagnosis::RawFlap>,
+    /// `limits: {memory, cpu, for}` on the unit's figures.
+    pub limits: Option<Spanned<super::limits::RawLimits>>,
     pub checks: Option<Vec<Spanned<RawCheck>>>,
 }
 

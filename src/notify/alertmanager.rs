@@ -138,6 +138,7 @@ fn gone(service: &str) -> ServiceReport {
         uptime: None,
         maintenance: None,
         next_maintenance: None,
+        resources: None,
     }
 }
 

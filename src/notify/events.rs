@@ -82,6 +82,40 @@ pub struct Event {
 }
 
 impl Event {
+    /// An event about `svc` as this cycle's report `r` shows it. What only
+    /// some events carry (`previous`, `down_for_s`, `also_affected`,
+    /// `restart_ok`, `diagnosis`, `previous_boot_last_cycle_at`) starts
+    /// empty: a caller sets it with `..Event::about(…)`.
+    fn about(
+        svc: &Service,
+        r: &ServiceReport,
+        event: EventName,
+        host: &str,
+        now: Timestamp,
+        detail: String,
+        text: String,
+    ) -> Event {
+        Event {
+            id: event_id(host, &svc.name, event, now),
+            event,
+            service: svc.name.clone(),
+            status: r.status,
+            previous: None,
+            since: r.since,
+            at: now,
+            host: host.to_string(),
+            critical: svc.critical,
+            detail,
+            text,
+            down_for_s: None,
+            also_affected: Vec::new(),
+            previous_boot_last_cycle_at: None,
+            restart_ok: None,
+            checks: r.checks.clone(),
+            diagnosis: None,
+        }
+    }
+
     /// "AI-Memory down", for log lines.
     pub fn label(&self) -> String {
         format!("{} {}", self.service, event_str(self.event))
@@ -191,23 +225,8 @@ pub fn evaluate(
             HealNoteKind::Skipped => continue,
         };
         events.push(Event {
-            id: event_id(host, &svc.name, event, now),
-            event,
-            service: svc.name.clone(),
-            status: report.status,
-            previous: None,
-            since: report.since,
-            at: now,
-            host: host.clone(),
-            critical: svc.critical,
-            detail: note.text.clone(),
-            text,
-            down_for_s: None,
-            also_affected: Vec::new(),
-            previous_boot_last_cycle_at: None,
             restart_ok,
-            checks: report.checks.clone(),
-            diagnosis: None,
+            ..Event::about(svc, report, event, host, now, note.text.clone(), text)
         });
     }
     events
@@ -259,25 +278,7 @@ fn flap_event(
         let d = format!("kept one status for {} results: {}", svc.flap.window, r.status.as_str());
         (d, format!("{name} stopped flapping on {host}: {}.", r.status.as_str().to_uppercase()))
     };
-    Event {
-        id: event_id(host, name, event, now),
-        event,
-        service: name.clone(),
-        status: r.status,
-        previous: None,
-        since: r.since,
-        at: now,
-        host: host.to_string(),
-        critical: svc.critical,
-        detail,
-        text,
-        down_for_s: None,
-        also_affected: Vec::new(),
-        previous_boot_last_cycle_at: None,
-        restart_ok: None,
-        checks: r.checks.clone(),
-        diagnosis: None,
-    }
+    Event::about(svc, r, event, host, now, detail, text)
 }
 
 /// What `step` decided to announce.
@@ -428,28 +429,15 @@ fn build(svc: &Service, r: &ServiceReport, kind: Kind, host: &str, now: Timestam
         ),
     };
     Event {
-        id: event_id(host, name, event, now),
-        event,
-        service: name.clone(),
-        status: r.status,
         previous,
-        since: r.since,
-        at: now,
-        host: host.to_string(),
-        critical: svc.critical,
-        detail,
-        text,
         down_for_s: down_for.map(|d| d.as_secs()),
-        also_affected: Vec::new(),
-        previous_boot_last_cycle_at: None,
-        restart_ok: None,
-        checks: r.checks.clone(),
         diagnosis: match event {
             EventName::Down | EventName::Reminder => {
                 r.incident.as_ref().and_then(|i| i.diagnosis.clone())
             }
             _ => None,
         },
+        ..Event::about(svc, r, event, host, now, detail, text)
     }
 }
 

@@ -21,6 +21,7 @@ pub mod push;
 pub mod systemd;
 pub mod tcp;
 pub mod tls;
+pub mod units;
 pub mod x509;
 
 use crate::time::Timestamp;
@@ -297,6 +298,10 @@ pub enum Reason {
     LoadHigh,
     /// Pressure stall `avg60` over `warn`/`crit`.
     PressureHigh,
+    /// The unit's memory over the service's `limits.memory` for `for` cycles.
+    MemoryLimit,
+    /// The unit's CPU over the service's `limits.cpu` for `for` cycles.
+    CpuLimit,
     /// A process check's matching processes over `max_rss`.
     ProcessMemory,
     /// A process check's matching processes over `max_cpu`.
@@ -333,6 +338,8 @@ impl Reason {
         Reason::SwapUsed,
         Reason::LoadHigh,
         Reason::PressureHigh,
+        Reason::MemoryLimit,
+        Reason::CpuLimit,
         Reason::ProcessMemory,
         Reason::ProcessCpu,
         Reason::CheckError,
@@ -367,6 +374,8 @@ impl Reason {
             Reason::SwapUsed => "swap_used",
             Reason::LoadHigh => "load_high",
             Reason::PressureHigh => "pressure_high",
+            Reason::MemoryLimit => "memory_limit",
+            Reason::CpuLimit => "cpu_limit",
             Reason::ProcessMemory => "process_memory",
             Reason::ProcessCpu => "process_cpu",
             Reason::CheckError => "check_error",
@@ -382,7 +391,18 @@ pub struct UnitInfo {
     pub sub_state: String,
     pub result: String,
     pub n_restarts: Option<u64>,
-    /// The whole `systemctl show` answer (every property the diagnosis
+    /// `MemoryCurrent`, `CPUUsageNSec`, `TasksCurrent` (None: systemd has
+    /// no figure, e.g. no accounting for the unit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_bytes: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_usage_ns: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tasks: Option<u64>,
+    /// When systemd was asked (the CPU figure's time).
+    #[serde(skip)]
+    pub sampled_at: Option<Timestamp>,
+    /// The unit's block of the `systemctl show` answer (every property the diagnosis
     /// needs): an incident's diagnosis reads the unit as the probe saw it,
     /// before a restart of ours started a new invocation.
     #[serde(skip)]
@@ -505,6 +525,8 @@ pub struct CycleCtx {
     /// The host's figures, read once by the cycle (memory and load checks,
     /// and the status's `system` block).
     pub host: Option<Arc<host::Figures>>,
+    /// The cycle's one `systemctl show` for every unit (`units.rs`).
+    pub units: Option<Arc<units::UnitQuery>>,
 }
 
 /// Runs one check, bounded by its timeout.
@@ -515,7 +537,7 @@ pub fn run(check: &Check, ctx: &CycleCtx) -> Outcome {
         Probe::Http(p) => http::check(p, check.timeout),
         Probe::Tcp(p) => tcp::check(p, check.timeout),
         Probe::Tls(p) => tls::check(p, check.timeout),
-        Probe::Systemd(p) => systemd::check(p, deadline),
+        Probe::Systemd(p) => systemd::check(p, ctx, deadline),
         Probe::Process(p) => process::check(p, ctx),
         Probe::Command(p) => command::check(p, deadline),
         Probe::Push(p) => push::check(p, ctx.pushes.get(&p.service), ctx.now),

@@ -1,102 +1,30 @@
-//! systemd probe: `systemctl show -p PROPERTIES UNIT`, run from PATH without
-//! a shell (which is also what lets tests fake it). The same call asks for
-//! what an incident's diagnosis needs (exit status, invocation, memory), so
-//! the diagnosis sees the unit as it was when it failed.
+//! systemd probe: the unit's `LoadState`, `ActiveState`, `SubState`,
+//! `Result` and `NRestarts` from the cycle's one `systemctl show` (see
+//! `units.rs`: run from PATH without a shell, which is also what lets tests
+//! fake it), mapped to a check state. The same call asks for what an
+//! incident's diagnosis needs (exit status, invocation, memory), so the
+//! diagnosis sees the unit as it was when it failed.
 //!
 //! When `systemctl` itself fails (missing, past the timeout, killed, an
 //! answer that is not `systemctl show`'s) the unit could not be evaluated:
 //! `unknown`, never `down`, so the monitor's own tool never triggers a heal.
 
-use super::child::{RunError, run_bounded};
-use super::{CheckStatus, Outcome, Reason, SystemdProbe, UnitInfo, clean_detail};
+use super::units::UnitQuery;
+use super::{CheckStatus, CycleCtx, Outcome, Reason, SystemdProbe, UnitInfo};
 use std::time::Instant;
 
-pub const PROPERTIES: &str = "LoadState,ActiveState,SubState,Result,NRestarts,Id,ExecMainCode,ExecMainStatus,ExecMainPID,InvocationID,MemoryCurrent";
-
-pub fn check(p: &SystemdProbe, deadline: Instant) -> Outcome {
-    let argv = ["systemctl", "show", "-p", PROPERTIES, p.unit.as_str()].map(String::from);
-    let out = match run_bounded(&argv, deadline, 16 * 1024) {
-        Ok(o) => o,
-        Err(RunError::Spawn(e)) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Outcome::not_up(
-                CheckStatus::Unknown,
-                Reason::CheckError,
-                "systemctl not found on PATH",
-            );
-        }
-        Err(RunError::Spawn(e)) => {
-            return Outcome::not_up(
-                CheckStatus::Unknown,
-                Reason::CheckError,
-                format!("cannot run systemctl: {e}"),
-            );
-        }
-        Err(RunError::Timeout) => {
-            return Outcome::not_up(
-                CheckStatus::Unknown,
-                Reason::Timeout,
-                "systemctl did not answer in time",
-            );
-        }
+/// The unit's state from the cycle's one `systemctl show` (`units.rs`);
+/// a check run outside a cycle that asked (none covers its unit) asks for
+/// its unit alone.
+pub fn check(p: &SystemdProbe, ctx: &CycleCtx, deadline: Instant) -> Outcome {
+    let answer = match ctx.units.as_deref().filter(|q| q.covers(&p.unit)) {
+        Some(q) => q.get(&p.unit, deadline),
+        None => UnitQuery::new([p.unit.clone()]).get(&p.unit, deadline),
     };
-    if out.code != Some(0) {
-        let msg = clean_detail(&String::from_utf8_lossy(&out.stderr), 160);
-        let msg = match (msg.is_empty(), out.code, out.signal) {
-            (false, ..) => msg,
-            (true, Some(c), _) => format!("exited with {c}"),
-            (true, None, Some(sig)) => format!("killed by signal {sig}"),
-            (true, None, None) => "ended without an exit status".into(),
-        };
-        return Outcome::not_up(
-            CheckStatus::Unknown,
-            Reason::CheckError,
-            format!("systemctl: {msg}"),
-        );
+    match answer {
+        Ok(u) => evaluate(u),
+        Err(f) => f.outcome(),
     }
-    let text = String::from_utf8_lossy(&out.stdout);
-    if !answers_show(&text) {
-        let said = clean_detail(&text, 120);
-        return Outcome::not_up(
-            CheckStatus::Unknown,
-            Reason::CheckError,
-            if said.is_empty() {
-                "systemctl show answered nothing".to_string()
-            } else {
-                format!("not an answer of systemctl show: {said}")
-            },
-        );
-    }
-    let mut u = parse_show(&text);
-    u.answer = text.into_owned();
-    evaluate(u)
-}
-
-/// Whether `text` carries the properties a verdict needs: `systemctl show`
-/// prints every property asked for, so one missing means someone else spoke.
-fn answers_show(text: &str) -> bool {
-    ["LoadState", "ActiveState", "SubState"].iter().all(|key| {
-        text.lines().any(|l| {
-            l.split_once('=').is_some_and(|(k, v)| k.trim() == *key && !v.trim().is_empty())
-        })
-    })
-}
-
-/// Reads `KEY=VALUE` lines of `systemctl show`.
-pub fn parse_show(text: &str) -> UnitInfo {
-    let mut u = UnitInfo::default();
-    for line in text.lines() {
-        let Some((k, v)) = line.split_once('=') else { continue };
-        let v = v.trim().to_string();
-        match k.trim() {
-            "LoadState" => u.load_state = v,
-            "ActiveState" => u.active_state = v,
-            "SubState" => u.sub_state = v,
-            "Result" => u.result = v,
-            "NRestarts" => u.n_restarts = v.parse().ok(),
-            _ => {}
-        }
-    }
-    u
 }
 
 /// The SPEC's mapping from unit state to check state.
@@ -146,6 +74,7 @@ fn or_unknown(s: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::probe::units::parse_show;
 
     fn eval(active: &str, sub: &str, result: &str, load: &str) -> (CheckStatus, Option<Reason>) {
         let text = format!(
@@ -188,14 +117,5 @@ mod tests {
             (Unknown, Some(Reason::UnitNotFound))
         );
         assert_eq!(eval("", "", "", ""), (Unknown, Some(Reason::CheckError)));
-    }
-
-    #[test]
-    fn only_a_full_answer_is_one() {
-        assert!(answers_show("LoadState=loaded\nActiveState=active\nSubState=running\n"));
-        assert!(!answers_show("ActiveState=inactive\nSubState=dead\n"));
-        assert!(!answers_show("LoadState=\nActiveState=inactive\nSubState=dead\n"));
-        assert!(!answers_show("Failed to connect to bus: No such file or directory\n"));
-        assert!(!answers_show(""));
     }
 }

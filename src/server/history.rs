@@ -1,4 +1,5 @@
-//! The history endpoints (`/api/uptime`, `/api/history`, `/api/incidents`)
+//! The history endpoints (`/api/uptime`, `/api/history`, `/api/incidents`,
+//! `/api/resources`)
 //! and the badges, answered from the history store through a small pool of
 //! read-only connections, in `run` and `serve` alike. A missing or malformed
 //! parameter is 400 with `{"error"}`, an unknown service 404; a database not
@@ -93,6 +94,29 @@ pub fn history_buckets(web: &Web, req: &Request<'_>) -> Response {
             .map_err(|e| Response::json_error(400, &e))?;
         h.pool
             .with(|s| s.history(service, since, step, Timestamp::now()))
+            .map(|doc| json(&doc))
+            .map_err(|e| store_error(&e))
+    };
+    run().unwrap_or_else(|r| r)
+}
+
+/// `/api/resources?since=24h`: the services' unit figures (memory, CPU),
+/// at most 288 averaged points each, over at most the 48 h kept.
+pub fn resources(web: &Web, req: &Request<'_>) -> Response {
+    let run = || -> Result<Response, Response> {
+        let h = history(web)?;
+        let since = duration_param(req, "since", Duration::from_secs(24 * 3600))?;
+        if since.is_zero() || since > store::resources::KEEP {
+            return Err(Response::json_error(
+                400,
+                &format!(
+                    "since: expected more than 0 and at most 48h (the figures are kept 48 h), found {:?}",
+                    req.param("since").unwrap_or_default()
+                ),
+            ));
+        }
+        h.pool
+            .with(|s| s.resources(&web.services, since, Timestamp::now()))
             .map(|doc| json(&doc))
             .map_err(|e| store_error(&e))
     };

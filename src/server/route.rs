@@ -25,6 +25,7 @@ enum Handler {
     Uptime,
     History,
     Incidents,
+    Resources,
     BadgeStatus,
     BadgeUptime,
     Metrics,
@@ -61,6 +62,7 @@ pub const ROUTES: &[Route] = &[
     get("/api/uptime", Handler::Uptime),
     get("/api/history", Handler::History),
     get("/api/incidents", Handler::Incidents),
+    get("/api/resources", Handler::Resources),
     get("/api/openapi.json", Handler::OpenApi),
     Route {
         path: "/api/push/{service}",
@@ -197,6 +199,7 @@ fn answer(server: &Server, web: &Web, req: &Request<'_>, h: Handler) -> Response
         Handler::Uptime => history::uptime(web),
         Handler::History => history::history_buckets(web, req),
         Handler::Incidents => history::incidents(web, req),
+        Handler::Resources => history::resources(web, req),
         Handler::BadgeStatus | Handler::BadgeUptime => {
             history::badge(server, web, &req.path["/badge/".len()..])
         }
@@ -234,7 +237,7 @@ pub(super) fn bad_query(raw: &str) -> Response {
 
 /// The routes that read query parameters (others ignore the query).
 fn reads_query(h: Handler) -> bool {
-    matches!(h, Handler::History | Handler::Incidents)
+    matches!(h, Handler::History | Handler::Incidents | Handler::Resources)
 }
 
 /// Answers built from the history store (the others are cheap to build).
@@ -244,6 +247,7 @@ fn expensive(h: Handler) -> bool {
         Handler::Uptime
             | Handler::History
             | Handler::Incidents
+            | Handler::Resources
             | Handler::BadgeStatus
             | Handler::BadgeUptime
     )

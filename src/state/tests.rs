@@ -33,7 +33,7 @@ fn unit_info(u: U) -> Option<UnitInfo> {
         sub_state: sub.into(),
         result: result.into(),
         n_restarts: Some(0),
-        answer: String::new(),
+        ..UnitInfo::default()
     })
 }
 

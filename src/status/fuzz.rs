@@ -128,6 +128,7 @@ fn service_report() -> impl Strategy<Value = ServiceReport> {
                 uptime: uptime.map(|(day, week, month)| crate::status::Uptime { day, week, month }),
                 maintenance: None,
                 next_maintenance: None,
+                resources: None,
             },
         )
 }

@@ -17,6 +17,7 @@ pub mod accounting;
 mod diagnosis;
 mod query;
 pub mod render;
+pub mod resources;
 mod samples;
 mod schema;
 #[doc(hidden)]
@@ -31,6 +32,7 @@ pub use query::{
     OrderedMap, REPORT_WINDOW_LIMIT, ReportDoc, RestartCounts, STATUS_WINDOWS, ServiceSla,
     ServiceUptime, UPTIME_WINDOWS, UptimeDoc, Window, WindowFigures, check_history_query,
 };
+pub use resources::{ResourceSample, ResourcesDoc};
 pub use samples::series_name;
 pub use write::{CheckProblem, CycleRecord, RestartRun, ServiceRecord};
 

@@ -12,7 +12,7 @@ use crate::state::Health;
 pub const APPLICATION_ID: i64 = 0x4353_4844;
 
 /// Migration `i` takes the database from version `i` to `i + 1`.
-pub const MIGRATIONS: &[&str] = &[V1, V2, V3];
+pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
 
 /// The schema version this build writes and reads.
 pub const LATEST: i64 = MIGRATIONS.len() as i64;
@@ -98,6 +98,21 @@ CREATE TABLE samples (
 );
 CREATE INDEX samples_by_series ON samples (series, at);
 CREATE INDEX samples_by_time ON samples (at);
+";
+
+/// Version 4: the services' unit figures (`resources.rs`), one row per
+/// service and minute (sums and counts of its cycles), kept 48 h.
+const V4: &str = "
+CREATE TABLE resource_minutes (
+    service_id INTEGER NOT NULL,
+    start      INTEGER NOT NULL,
+    mem_n      INTEGER NOT NULL DEFAULT 0,
+    mem_sum    REAL NOT NULL DEFAULT 0,
+    cpu_n      INTEGER NOT NULL DEFAULT 0,
+    cpu_sum    REAL NOT NULL DEFAULT 0,
+    PRIMARY KEY (service_id, start)
+);
+CREATE INDEX resource_minutes_by_start ON resource_minutes (start);
 ";
 
 pub fn status_code(h: Health) -> i64 {

@@ -56,6 +56,7 @@ fn cycle(at_s: i64, interval_s: u64, services: Vec<ServiceRecord>) -> CycleRecor
         interval: Duration::from_secs(interval_s),
         services,
         samples: Vec::new(),
+        resources: Vec::new(),
     }
 }
 

@@ -24,6 +24,8 @@ pub struct CycleRecord {
     pub services: Vec<ServiceRecord>,
     /// Values kept over time (`samples.rs`): (series, value).
     pub samples: Vec<(String, f64)>,
+    /// The services' unit figures (`resources.rs`).
+    pub resources: Vec<super::ResourceSample>,
 }
 
 /// One service in one cycle.
@@ -302,6 +304,7 @@ fn write_cycle(
     }
     flush_deltas(tx, &deltas)?;
     super::samples::insert(tx, now, &rec.samples)?;
+    super::resources::record(tx, now, &rec.resources)?;
     super::samples::enforce_retention(tx, now.saturating_sub(ms(retention.results)))?;
     enforce_retention(tx, now, retention)
 }

@@ -58,10 +58,12 @@ Usage:
                     one more scenario, page-tls-direct, has Chromium load the page from the daemon
                     itself over TLS (the widget is over 64 KiB): every service must render.
   --screenshots DIR Fixture mode only: also write DIR/dashboard-desktop.png (1280x1600, one day's
-                    tooltip open) and DIR/dashboard-phone.png (390x1840, laid out at 390 px in a
+                    tooltip open) and DIR/dashboard-phone.png (390x2600, laid out at 390 px in a
                     frame) of the page with the fixtures, the down card with a diagnosis first.
   --expect-clean    Daemon mode: no error or warning text anywhere on the page, and every
                     history request answered 200 (the shipped demo on a fresh start).
+  --expect-resources SERVICE  Daemon mode: SERVICE's card shows its unit's memory and CPU and
+                    their 24 h charts, /api/resources answered 200.
   --dump-dir DIR    Save each scenario's rendered DOM and Chromium's stderr there.
   --chromium PATH   Browser binary (default $CHROMIUM or /usr/bin/chromium).
   --timeout S       How long to wait for the daemon to answer (default 120).
@@ -1075,9 +1077,26 @@ def scenario_page(args, state, base, fixture, path, label, history_prefix=None, 
             check_host_panel(c, root, state, body, label)
         if getattr(args, "expect_clean", False):
             check_no_error_text(c, root, label)
+            # the shipped demo watches the host: its panel with / and memory, and up since
+            hp = root.find(cls="css-ss-hostp")
+            kinds = [t.attrs.get("data-kind") for t in hp.find_all("li", cls="css-ss-res")] if hp else []
+            c.ok("disk" in kinds and "memory" in kinds and hp.find(cls="css-ss-upsince") is not None,
+                 "%s: the demo shows no host panel with a disk, memory and up since: %r" % (label, kinds))
             for q, code_, ans in state.answers("/api/history") + state.answers("/api/incidents") + \
                     state.answers("/api/uptime"):
                 c.ok(code_ == 200, "%s: a history request answered %s: %r" % (label, code_, ans))
+        want_res = getattr(args, "expect_resources", None)
+        if want_res and code == 200:
+            ans = state.last_answer("/api/resources")
+            c.ok(ans is not None and ans[0] == 200, "%s: /api/resources answered %s" % (label, ans[0] if ans else "nothing"))
+            cards = [card for svc, card in cards_by_service(c, root, services_of(body) or [], label)
+                     if svc.get("name") == want_res]
+            card = cards[0] if cards else None
+            stats = card.find(cls="css-ss-stats").text() if card and card.find(cls="css-ss-stats") else ""
+            c.ok("Memory" in stats and " MB" in stats and "CPU" in stats,
+                 "%s: %s's card does not show its memory and CPU: %r" % (label, want_res, stats))
+            n = len(card.find_all(cls="css-ss-rchart")) if card else 0
+            c.ok(n == 2, "%s: %s's card has %d memory/CPU charts, expected 2" % (label, want_res, n))
         up = state.last_answer("/api/uptime")
         if expect_history:
             c.ok(up is not None and up[0] == 200, "%s: expected history, but /api/uptime answered %s"
@@ -1688,6 +1707,9 @@ def check_host_panel(c, root, state, body, label):
                  "%s: kind/status %r %r, expected %s %s" % (where, tile.attrs.get("data-kind"), tile.attrs.get("class"),
                                                             kind, status))
             text = tile.text()
+            tt = tile.find(cls="css-ss-rtitle")
+            c.ok(tt is not None and tt.text().endswith("(%s)" % STATES[status]),
+                 "%s: the title does not say the state in words: %r" % (where, tt.text() if tt else None))
             c.ok(str(ck.get("target")) in text or kind == "memory", "%s: target not shown as text: %r" % (where, text))
             c.ok(svc in tile.attrs.get("title", ""), "%s: the tile's title does not name service %r" % (where, svc))
             meter = tile.find(cls="css-ss-meter")
@@ -1731,6 +1753,9 @@ def check_host_panel(c, root, state, body, label):
                  "%s: no 'up since' from booted_at: %r" % (label, up.text() if up else None))
         else:
             c.ok(up is None, "%s: 'up since' without a system block" % label)
+    # a check row's figures leave out what the check has not got (no forecast yet, no swap)
+    for n in root.find_all(cls="css-ss-values"):
+        c.ok("n/a" not in n.text(), "%s: a check row shows a figure it has not got: %r" % (label, n.text()))
     # per service: memory and CPU now, and the 24 h charts
     ans = state.last_answer("/api/resources")
     rows = ans[1].get("services", {}) if ans and ans[0] == 200 and isinstance(ans[1], dict) else {}
@@ -1823,7 +1848,7 @@ def host_scenarios(args, state, base, fixture, model):
         c.ok(len(var) == 1 and var[0].has_class("css-ss-s-degraded") and "full in 3 days" in var[0].text(),
              "host: the disk over warn (/var) is not degraded with 'full in 3 days': %r"
              % [t.text() for t in var])
-        root_disk = [t for t in tiles if t.find(cls="css-ss-rtitle") and t.find(cls="css-ss-rtitle").text() == "Disk /"]
+        root_disk = [t for t in tiles if t.find(cls="css-ss-rtitle") and t.find(cls="css-ss-rtitle").text() == "Disk / (UP)"]
         c.ok(len(root_disk) == 1 and "full in" not in root_disk[0].text(), "host: '/' (no forecast) says full in")
         c.ok("up since" in (panel.text() if panel else "") and "3 d 4 h" in panel.text(),
              "host: no 'up since' with the 3 d 4 h uptime: %r" % (panel.text() if panel else None))
@@ -1845,7 +1870,7 @@ def host_scenarios(args, state, base, fixture, model):
 
     def hostile_(c, root, panel):
         titles = [n.text() for n in (panel.find_all(cls="css-ss-rtitle") if panel else [])]
-        c.ok("Disk " + HOSTILE_PATH in titles, "host-hostile: the hostile path is not shown as text: %r" % titles)
+        c.ok("Disk " + HOSTILE_PATH + " (DOWN)" in titles, "host-hostile: the hostile path is not shown as text: %r" % titles)
         ro = [t for t in (panel.find_all("li", cls="css-ss-res") if panel else []) if HOSTILE_PATH in t.text()]
         c.ok(len(ro) == 1 and ro[0].has_class("css-ss-s-down") and "read-only" in ro[0].text(),
              "host-hostile: the read-only disk is not down with 'read-only'")
@@ -1957,6 +1982,8 @@ def main():
     ap.add_argument("--expect-history", action="store_true",
                     help="daemon mode: fail unless the daemon serves history (uptime, bars, incidents)")
     ap.add_argument("--ca-file", help="daemon mode over https: the CA that signed its certificate")
+    ap.add_argument("--expect-resources", metavar="SERVICE",
+                    help="daemon mode: fail unless SERVICE's card shows its memory and CPU and their 24 h charts")
     ap.add_argument("--expect-clean", action="store_true",
                     help="daemon mode: fail on any error or warning text on the page (a fresh demo)")
     ap.add_argument("--chromium", default=os.environ.get("CHROMIUM", "/usr/bin/chromium"))
@@ -1965,7 +1992,7 @@ def main():
     ap.add_argument("--browser-timeout", type=float, default=45.0,
                     help="limit for one headless chromium run (default 45)")
     ap.add_argument("--screenshots", metavar="DIR")
-    ap.add_argument("--phone-size", default="390,1840", help=argparse.SUPPRESS)
+    ap.add_argument("--phone-size", default="390,2600", help=argparse.SUPPRESS)
     ap.add_argument("--desktop-size", default="1280,1600", help=argparse.SUPPRESS)
     ap.add_argument("--dark", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--screenshots-only", action="store_true", help=argparse.SUPPRESS)

@@ -19,23 +19,9 @@ set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
-PYTHON=${PYTHON:-python3}
 VENV=${FLASK_VENV:-$repo/target/flask-venv}
-req=$here/requirements.txt
-
-die() { echo "tests/flask/run.sh: error: $*" >&2; exit 2; }
-
-command -v "$PYTHON" >/dev/null 2>&1 || die "no $PYTHON: apt-get install python3 python3-venv (make deps)"
-want=$( { cat "$req"; "$PYTHON" -c 'import sys; print(sys.version)'; } | sha256sum | cut -d' ' -f1)
-stamp=$VENV/.chatstack-requirements
-if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-    echo "test-flask: making $VENV (Flask and pytest from the package index)"
-    rm -rf "$VENV"
-    "$PYTHON" -m venv "$VENV" || die "$PYTHON -m venv failed: apt-get install python3-venv (make deps)"
-    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-input -r "$req" ||
-        die "pip install -r $req failed (is the package index reachable?)"
-    echo "$want" >"$stamp"
-fi
+. "$repo/tests/python-venv.sh"
+python_venv tests/flask/run.sh "$VENV" "$here/requirements.txt" test-flask "Flask and pytest"
 
 export CHATSTACK_STATUS_BIN=${CHATSTACK_STATUS_BIN:-$repo/target/debug/chatstack-status}
 # No __pycache__ in the source tree (the blueprint is packaged from it), no .pytest_cache.

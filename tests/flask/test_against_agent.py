@@ -316,8 +316,9 @@ FAKE_SYSTEMCTL = """#!/bin/sh
 echo "$*" >> '{d}/systemctl.log'
 case "$1" in
   show)
-    for unit; do :; done
-    cat '{d}/units/'"$unit"
+    # one block per unit, separated by an empty line, as systemd answers
+    shift 3; first=1
+    for unit; do [ $first = 1 ] || echo; first=0; cat '{d}/units/'"$unit"; done
     exit 0 ;;
 esac
 exit 0
@@ -458,7 +459,7 @@ def test_the_same_answer_as_the_agent_for_each_schema(binary, panel, tmp_path, c
         conn.execute("CREATE TABLE t (x)")
     elif case in ("newer", "older"):
         conn.execute("PRAGMA application_id = %d" % 0x43534844)
-        conn.execute("PRAGMA user_version = %d" % (4 if case == "newer" else 2))
+        conn.execute("PRAGMA user_version = %d" % (5 if case == "newer" else 2))
         conn.execute("CREATE TABLE services (id INTEGER PRIMARY KEY, name TEXT)")
     conn.commit()
     conn.close()

@@ -23,23 +23,10 @@ set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
-PYTHON=${PYTHON:-python3}
 VENV=${OPENAPI_VENV:-$repo/target/openapi-venv}
-req=$here/requirements.txt
-
-die() { echo "tests/openapi/run.sh: error: $*" >&2; exit 2; }
-
-command -v "$PYTHON" >/dev/null 2>&1 || die "no $PYTHON: apt-get install python3 python3-venv (make deps)"
-want=$( { cat "$req"; "$PYTHON" -c 'import sys; print(sys.version)'; } | sha256sum | cut -d' ' -f1)
-stamp=$VENV/.chatstack-requirements
-if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-    echo "test-openapi: making $VENV (schemathesis and openapi-spec-validator from the package index)"
-    rm -rf "$VENV"
-    "$PYTHON" -m venv "$VENV" || die "$PYTHON -m venv failed: apt-get install python3-venv (make deps)"
-    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-input -r "$req" ||
-        die "pip install -r $req failed (is the package index reachable?)"
-    echo "$want" >"$stamp"
-fi
+. "$repo/tests/python-venv.sh"
+python_venv tests/openapi/run.sh "$VENV" "$here/requirements.txt" test-openapi \
+    "schemathesis and openapi-spec-validator"
 
 export CHATSTACK_STATUS_BIN=${CHATSTACK_STATUS_BIN:-$repo/target/debug/chatstack-status}
 export PYTHONDONTWRITEBYTECODE=1

@@ -13,25 +13,8 @@ set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
-PYTHON=${PYTHON:-python3}
 VENV=${SMTP_VENV:-$repo/target/smtp-venv}
-req=$here/requirements.txt
-
-die() { echo "tests/smtp/venv.sh: error: $*" >&2; exit 2; }
-
-command -v "$PYTHON" >/dev/null 2>&1 || die "no $PYTHON: apt-get install python3 python3-venv (make deps)"
-mkdir -p "$(dirname "$VENV")"
-# One maker at a time: the test binary may ask from several threads.
-exec 9>"$VENV.lock"
-flock 9
-want=$( { cat "$req"; "$PYTHON" -c 'import sys; print(sys.version)'; } | sha256sum | cut -d' ' -f1)
-stamp=$VENV/.chatstack-requirements
-if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-    echo "smtp venv: making $VENV (aiosmtpd from the package index)" >&2
-    rm -rf "$VENV"
-    "$PYTHON" -m venv "$VENV" || die "$PYTHON -m venv failed: apt-get install python3-venv (make deps)"
-    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-input -r "$req" >&2 ||
-        die "pip install -r $req failed (is the package index reachable?)"
-    echo "$want" >"$stamp"
-fi
+. "$repo/tests/python-venv.sh"
+# Only the venv's python on stdout: the caller reads it.
+python_venv tests/smtp/venv.sh "$VENV" "$here/requirements.txt" "smtp venv" aiosmtpd >&2
 echo "$VENV/bin/python"

@@ -155,7 +155,8 @@ impl Env {
     }
 
     /// A fake `systemctl`: `show` answers from `units/<unit>` (KEY=VALUE
-    /// lines; missing file: `LoadState=not-found`), `restart` and
+    /// lines; missing file: `LoadState=not-found`), one block per unit
+    /// named, separated by an empty line, as systemd does, `restart` and
     /// `reset-failed` exit with the code in `systemctl.rc` (default 0), and
     /// every call's arguments are appended to `systemctl.log`.
     pub fn fake_systemctl(&self) -> &Self {
@@ -172,10 +173,17 @@ D='{d}'
 echo "$*" >> "$D/systemctl.log"
 case "$1" in
   show)
-    for unit; do :; done
-    if [ -f "$D/units/$unit" ]; then cat "$D/units/$unit"
-    else printf 'LoadState=not-found\nActiveState=inactive\nSubState=dead\nResult=success\nNRestarts=0\n'
-    fi
+    # As systemd answers: one block per unit, in argument order, separated
+    # by an empty line.
+    shift; first=1
+    while [ $# -gt 0 ]; do
+      case "$1" in -p) shift 2; continue ;; -*) shift; continue ;; esac
+      [ $first = 1 ] || echo; first=0
+      if [ -f "$D/units/$1" ]; then cat "$D/units/$1"
+      else printf 'LoadState=not-found\nActiveState=inactive\nSubState=dead\nResult=success\nNRestarts=0\n'
+      fi
+      shift
+    done
     exit 0 ;;
   restart|reset-failed)
     exit "$(cat "$D/systemctl.rc" 2>/dev/null || echo 0)" ;;

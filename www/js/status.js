@@ -12,12 +12,18 @@
  *                   another origin sending the agent's basic-auth login; needs cors_origins)
  *                   or 'omit'
  *   history         true (default): the agent's history API next to `url` (…/api/uptime,
- *                   …/api/history, …/api/incidents, found by replacing /api/status);
+ *                   …/api/history, …/api/incidents, and …/api/resources when a service
+ *                   reports `resources`, found by replacing /api/status);
  *                   false: none (the live view only); a string: that base URL instead
  *   historyRefresh  seconds between uptime/incident/latency refreshes (default 60, at least
  *                   `refresh`); the 90-day bars refresh every 5 × historyRefresh
  * The mount element receives a `systemstatus` CustomEvent after every poll
  * (detail: {overall, host, generatedAt, stale, error}).
+ *
+ * Above the services, a host panel: every disk/memory/load/pressure check as a bar (its
+ * `values` and `thresholds`), the status's `system` block (up since the boot; its memory and
+ * load where no check has them); none for a status with neither. A service's `resources`
+ * (memory, CPU) show on its card, with 24 h charts when /api/resources answers (else none).
  *
  * History is asked for only once a status document carries per-service `uptime` (an agent
  * with a history store), so an older agent or `history_db: off` costs no extra request and
@@ -388,7 +394,9 @@
   function valuesEl(ck) {
     var vals = ck.values && typeof ck.values === 'object' && !Array.isArray(ck.values) ? ck.values : null;
     if (!vals) return null;
-    var parts = Object.keys(vals).map(function (k) { return valueLabel(k) + ' ' + fmtValue(k, num(vals[k])); });
+    // A figure the check has not got (no swap, no forecast yet) is left out, as in the text output.
+    var parts = Object.keys(vals).filter(function (k) { return num(vals[k]) != null; })
+      .map(function (k) { return valueLabel(k) + ' ' + fmtValue(k, num(vals[k])); });
     if (!parts.length) return null;
     var e = h('span', 'css-ss-values', parts.join(' \u00B7 '));
     return e;
@@ -1343,10 +1351,13 @@
     li.setAttribute('data-kind', kind);
     li.setAttribute('data-status', status);
     var top = h('div', 'css-ss-rtop');
-    top.appendChild(h('span', 'css-ss-rtitle', title));
+    var tt = h('span', 'css-ss-rtitle', title.trim());
+    // The state in words for a screen reader; the eye has the bar's and figure's colour.
+    if (status !== 'info') tt.appendChild(h('span', 'css-ss-sr', ' (' + STATES[status] + ')'));
+    top.appendChild(tt);
     top.appendChild(h('span', 'css-ss-rfig', figure));
     li.appendChild(top);
-    if (bar) li.appendChild(bar);
+    if (bar) { bar.setAttribute('aria-valuetext', figure); li.appendChild(bar); }
     var meta = h('div', 'css-ss-rmeta', facts.filter(function (x) { return x; }).join(' \u00B7 '));
     flags.forEach(function (f) {
       if (!f) return;
@@ -1460,7 +1471,7 @@
 
   // One series of a service's 24 h resources as a small line chart over [t0, t1] (ms), scaled
   // from 0 like the latency chart; a gap where the agent had no figure. Null under 2 points.
-  function resourceChart(rows, col, t0, t1, fmt, what) {
+  function resourceChart(rows, col, t0, t1, fmt, what, spanText) {
     var pts = rows.map(function (r) { return [num(r[0]), num(r[col])]; })
       .filter(function (p) { return p[0] != null; });
     var have = pts.filter(function (p) { return p[1] != null; });
@@ -1470,7 +1481,7 @@
     var W = 600, H = 44, span = Math.max(1, t1 - t0);
     var x = function (t) { return (Math.max(0, Math.min(1, (t * 1000 - t0) / span)) * W).toFixed(1); };
     var y = function (v) { return (H - 1 - (Math.min(v, top) / top) * (H - 4)).toFixed(1); };
-    var label = what + ' over the last 24 hours: now ' + fmt(have[have.length - 1][1]) + ', peak ' + fmt(peak[1]) +
+    var label = what + ' over the ' + spanText + ': now ' + fmt(have[have.length - 1][1]) + ', peak ' + fmt(peak[1]) +
       ' (' + fmtWhen(peak[0] * 1000) + ')';
     var s = svg('svg', {
       viewBox: '0 0 ' + W + ' ' + H, preserveAspectRatio: 'none', role: 'img', focusable: 'false',
@@ -1498,7 +1509,7 @@
     var cap = h('div', 'css-ss-hhead');
     var b = h('span');
     b.appendChild(h('b', null, what));
-    b.appendChild(document.createTextNode(' \u00B7 24 h'));
+    b.appendChild(document.createTextNode(' \u00B7 ' + spanText.replace(/^last 24 hours$/, '24 h')));
     cap.appendChild(b);
     cap.appendChild(h('span', null, 'peak ' + fmt(peak[1])));
     wrap.appendChild(cap);
@@ -1523,8 +1534,16 @@
     var rows = all && Object.prototype.hasOwnProperty.call(all, name) && Array.isArray(all[name])
       ? all[name].filter(Array.isArray) : [];
     if (rows.length < 2) return null;
+    // The last 24 h, or since the first figure when the agent has less (a fresh one has
+    // minutes: drawn across the width, and said so, rather than as a dot at the right end).
     var t1 = this.now(), t0 = t1 - 86400000;
-    var charts = [resourceChart(rows, 1, t0, t1, fmtMem, 'Memory'), resourceChart(rows, 2, t0, t1, fmtCpu, 'CPU')]
+    var first = rows.reduce(function (a, r) {
+      var t = num(r[0]);
+      return t != null && (num(r[1]) != null || num(r[2]) != null) ? Math.min(a, t * 1000) : a;
+    }, Infinity);
+    if (first > t0 + 3600000 && first < t1) t0 = first;
+    var span = t1 - t0 >= 86400000 - 3600000 ? 'last 24 hours' : 'last ' + fmtDur(t1 - t0);
+    var charts = [resourceChart(rows, 1, t0, t1, fmtMem, 'Memory', span), resourceChart(rows, 2, t0, t1, fmtCpu, 'CPU', span)]
       .filter(function (c) { return c; });
     if (!charts.length) return null;
     var box = h('div', 'css-ss-resblock');

@@ -50,6 +50,7 @@ fn report(name: &str, h: Health, since: Timestamp) -> ServiceReport {
         uptime: None,
         maintenance: None,
         next_maintenance: None,
+        resources: None,
     }
 }
 
