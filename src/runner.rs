@@ -406,10 +406,9 @@ mod tests {
             }
             started.push(pool.threads_started());
         }
-        // Quick checks: a thread or a few, started in the first cycle and
-        // kept (on a slow machine a later cycle may still add one).
+        // Quick checks: a thread or a few, kept: never more than `workers`
+        // over the five cycles (a thread each per cycle would be 20 or more).
         assert!(started[4] <= 4, "{started:?}");
-        assert!(started[4] - started[0] <= 1, "threads started every cycle: {started:?}");
         assert!(seen.len() <= 4, "{seen:?}");
         // A cycle that needs fewer threads: the surplus ends.
         let outs = pool.run(vec![check(Act::Answer)], 4, CycleCtx::default());
@@ -469,7 +468,8 @@ mod tests {
         // The next cycle: not delayed by the stuck thread.
         let started = Instant::now();
         let outs = pool.run(vec![check(Act::Answer), check(Act::Answer)], 2, CycleCtx::default());
-        assert!(started.elapsed() < Duration::from_millis(400), "{:?}", started.elapsed());
+        // (The stuck probe holds on for 30 s unless released.)
+        assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
         assert!(outs.iter().all(|o| o.status == CheckStatus::Up));
         let before = pool.threads();
         assert!((2..=3).contains(&before), "{before} threads");
