@@ -309,7 +309,8 @@ fn value_perf(s: &ServiceReport, c: &CheckReport, n: usize, perf: &mut Vec<Strin
         let fmt = |x: Option<f64>| x.map(perf_number).unwrap_or_default();
         let (warn, crit) =
             limits.map_or((String::new(), String::new()), |t| (fmt(t.warn), fmt(t.crit)));
-        let max = if unit == "%" { "100" } else { "" };
+        // A process check's `cpu_pct` is of one CPU: it may pass 100.
+        let max = if unit == "%" && name != "cpu_pct" { "100" } else { "" };
         let _ = write!(item, ";{warn};{crit};0;{max}");
         perf.push(item.trim_end_matches(';').to_string());
     }

@@ -165,6 +165,11 @@ fn cpu_is_measured_between_check_runs_and_max_cpu_is_down() {
     assert!(s["detail"].as_str().unwrap().contains("over max_cpu 10.0%"), "{s:#}");
     assert_eq!(i["status"], "up", "{i:#}");
     assert!(value(&i, "cpu_pct").unwrap() < 10.0, "{i:#}");
+    // Nagios perfdata: a share of one CPU has no maximum of 100.
+    let nagios = env.check(&["--format", "nagios"]).stdout;
+    let at = nagios.find("'s0 process cpu_pct'=").unwrap_or_else(|| panic!("{nagios}"));
+    let item = nagios[at..].split_whitespace().nth(2).unwrap_or_default();
+    assert!(item.ends_with(";;;0"), "{item} in {nagios}");
 }
 
 #[test]
