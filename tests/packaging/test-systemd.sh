@@ -14,9 +14,12 @@
 # as success, graceful stop, restart on upgrade, remove/purge with systemd
 # running, the watchdog, and install.sh and its --uninstall on such a host;
 # and the why against the real thing: a unit that prints a line and exits 1
-# (exit_code 1 and that line from the journal), a MemoryMax= unit that is
-# OOM-killed, Restart=always dying every second (crash_loop), a restart that
-# does not help (still_down), MemoryCurrent of a running unit.
+# (exit_code 1 and that line from the journal, read by `check` and by the
+# packaged daemon as its unit runs it), a MemoryMax= unit that is
+# OOM-killed and MemoryCurrent of a running unit (where the container has
+# the cgroup v2 memory controller; else a `skip` line says why),
+# Restart=always dying every second (crash_loop), a restart that does not
+# help (still_down).
 #
 # Needs root and: apt-get install systemd-container debootstrap. The first run
 # debootstraps a rootfs (about 270 MB, from the Debian mirror) into
@@ -360,6 +363,32 @@ case "$out" in
     *) not_ok "incidents --id $id prints the incident whole" "$out" ;;
 esac
 ns systemctl stop why-loop.service why-run.service >/dev/null 2>&1
+# The packaged daemon, as its unit runs it (User=, the sandbox), reads the
+# failed unit's journal too: the system journal is readable by root and
+# group systemd-journal only, which the unit's SupplementaryGroups= gives.
+is "the daemon's unit has SupplementaryGroups=systemd-journal" \
+    "$(ns systemctl show -p SupplementaryGroups --value $PKG.service)" systemd-journal
+is "without the group, $PKG reads none of why-exit.service's lines" \
+    "$(ns runuser -u $PKG -- journalctl --no-pager -q -o cat -u why-exit.service 2>&1 | grep -c why-marker)" 0
+ns sh -c "cat >/etc/$PKG/monitor.yml" <<'EOF2'
+interval: 2s
+timeout: 1s
+heal: {enabled: false}
+services:
+  - name: ChatStack
+    port: 5000
+    unit: chatstack.service
+  - name: WhyExit
+    unit: why-exit.service
+EOF2
+ns systemctl reload $PKG.service
+# shellcheck disable=SC2317 # called through wait_for
+daemon_has_marker() {
+    ns cat /var/lib/chatstack/status.json | python3 -c "import json,sys
+d=json.load(sys.stdin); s=[x for x in d['services'] if x['name']=='WhyExit'][0]
+sys.exit(not any('why-marker' in l for l in ((s.get('incident') or {}).get('diagnosis') or {}).get('journal') or []))"
+}
+wait_for "the daemon (User=$PKG, sandboxed) has why-exit.service's last line in its diagnosis" 30 daemon_has_marker
 echo "# (the why section took $(( $(date +%s) - why_started )) s)"
 
 echo "# the watchdog (shortened to 4s by a drop-in)"
