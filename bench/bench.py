@@ -31,6 +31,10 @@ import threading
 import time
 import urllib.request
 
+# bench/fleet.py and bench/cost.py `import bench`: let that be this running
+# module (with its ROWS and STARTED), not a second copy of it.
+sys.modules.setdefault("bench", sys.modules[__name__])
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BENCH = os.path.join(ROOT, "bench")
 BIN = os.path.join(ROOT, "target", "release", "chatstack-status")
@@ -1492,6 +1496,10 @@ def main():
                     report_idle(bench_idle(w, idle_s), " + 2,000 extra processes", 1, idle_s)
             finally:
                 sleepers.close()
+        if want("cost"):
+            import cost  # bench/cost.py: the daemon against Monit, side by side
+            METHOD += cost.METHOD
+            cost.bench_cost(w, 20 if not args.quick else 6, args.quick)
         if want("leak"):
             bench_leak(w, 10, 100, 1000 if not args.quick else 300)
         if want("why"):

@@ -174,7 +174,11 @@ pub fn apply(
         .collect();
     for (svc, outs) in selected.iter().zip(per_service.iter_mut()) {
         forecast(svc, outs, history, Timestamp::now());
-        if svc.checks.iter().any(|c| matches!(&c.probe, Probe::Owned(p) if p.for_cycles() > 1)) {
+        if svc.checks.iter().any(|c| matches!(c.probe, Probe::Process(_))) {
+            let st = state.services.entry(svc.name.clone()).or_default();
+            state::cpu::apply(st, &svc.checks, outs);
+        }
+        if svc.checks.iter().any(|c| c.probe.for_cycles() > 1) {
             let st = state.services.entry(svc.name.clone()).or_default();
             state::hold::apply(st, &svc.checks, outs);
         }
@@ -369,6 +373,9 @@ fn judge_resources(
     let seen = units.and_then(|q| q.answered(unit));
     let st = state.services.entry(svc.name.clone()).or_default();
     let res = state::resources::observe(st, seen, now);
+    if svc.limits.is_none() {
+        st.limits_over = Default::default();
+    }
     if let Some(limits) = svc.limits.as_ref()
         && let Some((reason, detail)) = state::resources::judge(st, limits, &res)
         && let Some(out) = svc.checks.iter().zip(outs.iter_mut()).find_map(|(c, o)| {

@@ -133,6 +133,9 @@ pub struct ServiceState {
     /// threshold (see `hold`), by check.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub over: BTreeMap<String, u32>,
+    /// Each process check's last CPU sample (see `cpu`), by check.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub proc_cpu: BTreeMap<String, crate::probe::process::CpuSample>,
     /// The open incident (None while not down).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub incident: Option<OpenIncident>,
@@ -362,6 +365,7 @@ pub fn settle_restart(s: &mut ServiceState, rec: RestartRecord) {
     }
 }
 
+pub mod cpu;
 pub mod hold;
 pub mod loops;
 pub mod resources;

@@ -43,6 +43,8 @@ mod cost;
 // Per service: one `systemctl show` per cycle, the units' resources, limits,
 // their history and /api/resources.
 mod resources;
+// Process checks' count, memory and CPU against real child processes; max_rss, max_cpu, for.
+mod process_figures;
 // The history store: faults, concurrency, the history/incidents/report commands.
 mod history;
 // The history store through the real binary only: incidents across `check`

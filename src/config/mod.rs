@@ -714,6 +714,7 @@ impl<'a> Validator<'a> {
                     matcher: Matcher::Substring(p.0),
                     min: 1,
                     max: None,
+                    limits: Default::default(),
                 }),
                 timeout,
                 degraded_after: None,
@@ -770,7 +771,7 @@ impl<'a> Validator<'a> {
         let mut r = c.value;
         let foreign = r.foreign_keys();
         let path = format!("services[{}].checks[{index}]", self.service_index);
-        let owned_keys = self.owned_keys(&path, service, &loc, std::mem::take(&mut r.owned))?;
+        let mut owned_keys = self.owned_keys(&path, service, &loc, std::mem::take(&mut r.owned))?;
         if !foreign.is_empty() {
             self.at(
                 &loc,
@@ -858,11 +859,13 @@ impl<'a> Validator<'a> {
                 {
                     self.at(&loc, format!("service {service:?}: max ({max}) is below min ({min})"));
                 }
+                let limits = crate::probe::process::Limits::from_keys(&mut owned_keys);
+                for (at, msg) in owned_keys.take_problems() {
+                    self.at_pos(at, msg);
+                }
                 let target = p.0.as_str().to_string();
-                (
-                    Probe::Process(ProcessProbe { matcher: Matcher::Regex(p.0), min, max: r.max }),
-                    target,
-                )
+                let matcher = Matcher::Regex(p.0);
+                (Probe::Process(ProcessProbe { matcher, min, max: r.max, limits }), target)
             }
             CheckKind::Command => {
                 let Some(a) = r.argv else { return missing(self, "argv") };

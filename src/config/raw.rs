@@ -431,6 +431,7 @@ impl RawCheck {
         // An owned kind's keys belong to it alone.
         let own: &[(&str, owned::KeyType)] = match self.kind {
             Owned(def) => def.keys,
+            Process => crate::probe::process::KEYS,
             _ => &[],
         };
         for (key, _) in &self.owned {

@@ -162,6 +162,8 @@ pub struct ProcessProbe {
     pub matcher: Matcher,
     pub min: u32,
     pub max: Option<u32>,
+    /// `max_rss`, `max_cpu` and their `for`.
+    pub limits: process::Limits,
 }
 
 #[derive(Debug, Clone)]
@@ -197,6 +199,26 @@ impl Probe {
             Probe::Command(_) => "command",
             Probe::Push(_) => "push",
             Probe::Owned(p) => p.def().name,
+        }
+    }
+
+    /// `for: N`: cycles a threshold must be crossed before the check
+    /// leaves up (counted in the state file by `state::hold`).
+    pub fn for_cycles(&self) -> u32 {
+        match self {
+            Probe::Owned(p) => p.for_cycles(),
+            Probe::Process(p) => p.limits.for_cycles,
+            _ => 1,
+        }
+    }
+
+    /// Whether `for` holds this reason back (a threshold crossed) rather
+    /// than reporting it at once.
+    pub fn holds(&self, reason: Reason) -> bool {
+        match self {
+            Probe::Owned(p) => p.is_threshold(reason),
+            Probe::Process(_) => process::Limits::holds(reason),
+            _ => false,
         }
     }
 
@@ -280,6 +302,10 @@ pub enum Reason {
     MemoryLimit,
     /// The unit's CPU over the service's `limits.cpu` for `for` cycles.
     CpuLimit,
+    /// A process check's matching processes over `max_rss`.
+    ProcessMemory,
+    /// A process check's matching processes over `max_cpu`.
+    ProcessCpu,
     CheckError,
 }
 
@@ -314,6 +340,8 @@ impl Reason {
         Reason::PressureHigh,
         Reason::MemoryLimit,
         Reason::CpuLimit,
+        Reason::ProcessMemory,
+        Reason::ProcessCpu,
         Reason::CheckError,
     ];
 
@@ -348,6 +376,8 @@ impl Reason {
             Reason::PressureHigh => "pressure_high",
             Reason::MemoryLimit => "memory_limit",
             Reason::CpuLimit => "cpu_limit",
+            Reason::ProcessMemory => "process_memory",
+            Reason::ProcessCpu => "process_cpu",
             Reason::CheckError => "check_error",
         }
     }
@@ -407,6 +437,9 @@ pub struct Outcome {
     /// Set by a failing http check: what the server answered (the diagnosis
     /// of an incident shows it).
     pub http: Option<HttpAnswer>,
+    /// Set by process checks: their processes' CPU time now, which the
+    /// cycle turns into `cpu_pct` against the state file's last sample.
+    pub cpu: Option<process::CpuSample>,
 }
 
 /// A failing HTTP check's answer: its status code (None when no answer
@@ -429,6 +462,7 @@ impl Outcome {
             cert: None,
             measured: None,
             http: None,
+            cpu: None,
         }
     }
 
@@ -442,6 +476,7 @@ impl Outcome {
             cert: None,
             measured: None,
             http: None,
+            cpu: None,
         }
     }
 

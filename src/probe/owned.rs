@@ -433,8 +433,10 @@ pub fn time_to_zero(points: &[(f64, f64)]) -> Option<f64> {
 /// by several kinds has one type in all of them (a test checks).
 pub fn all_keys() -> Vec<(&'static str, KeyType)> {
     let mut out: Vec<(&'static str, KeyType)> = Vec::new();
-    for def in super::KINDS {
-        for (k, t) in def.keys {
+    // `type: process` types its newer keys the same way (`process::KEYS`).
+    let keys = super::KINDS.iter().map(|d| d.keys).chain([super::process::KEYS]);
+    for keys in keys {
+        for (k, t) in keys {
             if !out.iter().any(|(o, _)| o == k) {
                 out.push((k, *t));
             }
@@ -454,11 +456,13 @@ mod tests {
 
     #[test]
     fn a_key_has_one_type_in_every_kind() {
-        for a in super::super::KINDS {
-            for b in super::super::KINDS {
-                for (k, t) in a.keys {
-                    if let Some((_, u)) = b.keys.iter().find(|(j, _)| j == k) {
-                        assert_eq!(t, u, "{k} in {} and {}", a.name, b.name);
+        let all = super::super::KINDS.iter().map(|d| (d.name, d.keys));
+        let all: Vec<_> = all.chain([("process", super::super::process::KEYS)]).collect();
+        for (a, a_keys) in &all {
+            for (b, b_keys) in &all {
+                for (k, t) in *a_keys {
+                    if let Some((_, u)) = b_keys.iter().find(|(j, _)| j == k) {
+                        assert_eq!(t, u, "{k} in {a} and {b}");
                     }
                 }
             }

@@ -1,31 +1,141 @@
-//! Process probe: counts processes whose full command line matches.
+//! Process probe: counts processes whose full command line matches, and
+//! sums their memory (`rss_bytes`) and CPU (`cpu_pct`).
 //!
 //! All process checks of a cycle share one scan of the process table
 //! (`CycleCtx::processes`), which reads only what matching needs: one
 //! `/proc/PID/cmdline` per process. Reading /proc is the expensive part on a
 //! busy host (a general process library also reads `stat`, `status` and every
 //! thread's directory: 8 times the system calls, see docs/BENCHMARKS.md).
+//! The figures come from one `/proc/PID/stat` per *matching* process, read
+//! at most once per cycle however many checks match it.
+//!
+//! `cpu_pct` is a rate: the CPU time the matching processes used since the
+//! previous sample, which the state file keeps (`state::cpu`), so it works
+//! from cron too. The probe reports the sample; the cycle turns it into
+//! `cpu_pct` and judges `max_cpu`.
 
+use super::owned::{KeyType, Keys, Measured, MetricDef, Thresholds, Values, show_bytes};
 use super::{CycleCtx, Outcome, ProcessProbe, Reason};
+use serde::{Deserialize, Serialize};
 use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// The keys a `type: process` check takes beside `match`, `min` and
+/// `max`, typed as the kinds that own their keys type theirs
+/// (`probe::owned`), so they are located and documented the same way.
+pub static KEYS: &[(&str, KeyType)] =
+    &[("max_rss", KeyType::Size), ("max_cpu", KeyType::Number), ("for", KeyType::Count)];
+
+/// The Prometheus families process checks' values feed (labelled by the
+/// check's `match`), as the kinds that own their keys declare theirs.
+pub static METRICS: &[MetricDef] = &[
+    MetricDef {
+        name: "chatstack_processes",
+        help: "Processes a process check matches.",
+        value: "count",
+        scale: 1.0,
+        target_label: "match",
+    },
+    MetricDef {
+        name: "chatstack_process_rss_bytes",
+        help: "Resident memory of a process check's matching processes, summed.",
+        value: "rss_bytes",
+        scale: 1.0,
+        target_label: "match",
+    },
+    MetricDef {
+        name: "chatstack_process_cpu_ratio",
+        help: "CPU a process check's matching processes used since the previous sample (1 = one CPU).",
+        value: "cpu_pct",
+        scale: 0.01,
+        target_label: "match",
+    },
+];
+
+/// `max_rss`, `max_cpu` (percent of one CPU) and `for` of a process check.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Limits {
+    pub max_rss: Option<u64>,
+    pub max_cpu: Option<f64>,
+    /// Consecutive cycles over a limit before the check is down (1: at once).
+    pub for_cycles: u32,
+}
+
+impl Limits {
+    /// From a check's typed keys (problems go into `keys`, located).
+    pub fn from_keys(keys: &mut Keys) -> Limits {
+        let max_rss = keys.bytes("max_rss");
+        if max_rss == Some(0) {
+            keys.problem("max_rss", "max_rss must be greater than 0");
+        }
+        let max_cpu = keys.number("max_cpu");
+        if max_cpu == Some(0.0) {
+            keys.problem("max_cpu", "max_cpu must be greater than 0 (percent of one CPU)");
+        }
+        let for_cycles = keys.count("for").unwrap_or(1);
+        if for_cycles > 1 && max_rss.is_none() && max_cpu.is_none() {
+            keys.problem("for", "`for` counts cycles over `max_rss` or `max_cpu`: set one of them");
+        }
+        Limits { max_rss, max_cpu, for_cycles }
+    }
+
+    /// Whether `for` holds this reason back (a limit crossed); a missing
+    /// process is reported at once.
+    pub fn holds(reason: Reason) -> bool {
+        matches!(reason, Reason::ProcessMemory | Reason::ProcessCpu)
+    }
+}
+
+/// Clock ticks per second of `/proc/PID/stat`'s times (`USER_HZ`).
+fn ticks_per_second() -> f64 {
+    rustix::param::clock_ticks_per_second() as f64
+}
+
+/// One process, as matching needs it.
+pub struct Proc {
+    pub pid: u32,
+    pub cmdline: String,
+    /// Its `/proc/PID/stat` figures, read the first time a check matches it.
+    stat: OnceLock<Option<Stat>>,
+}
+
+/// What one `/proc/PID/stat` says.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Stat {
+    /// Since boot, in clock ticks: with the pid, it names the process (pids are reused).
+    start: u64,
+    /// utime + stime, in clock ticks.
+    cpu: u64,
+    rss_bytes: u64,
+}
 
 /// Command lines of the host's processes (not threads, not kernel threads,
 /// not this monitor), arguments joined with spaces.
 pub struct ProcessTable {
-    pub cmdlines: Vec<String>,
+    proc: PathBuf,
+    pub procs: Vec<Proc>,
+    /// How many `stat` files this table read (tests hold it to the matches).
+    stat_reads: AtomicUsize,
 }
 
 impl ProcessTable {
     pub fn scan() -> Self {
-        Self::scan_dir(std::path::Path::new("/proc"))
+        Self::scan_dir(Path::new("/proc"))
     }
 
-    fn scan_dir(proc: &std::path::Path) -> Self {
+    fn scan_dir(proc: &Path) -> Self {
         let me = std::process::id();
-        let mut cmdlines = Vec::new();
+        let mut procs = Vec::new();
+        let table = |procs| ProcessTable {
+            proc: proc.to_path_buf(),
+            procs,
+            stat_reads: AtomicUsize::new(0),
+        };
         // Only thread-group leaders are listed in /proc: threads are not.
         let Ok(entries) = std::fs::read_dir(proc) else {
-            return ProcessTable { cmdlines };
+            return table(procs);
         };
         let mut buf = Vec::with_capacity(4096);
         for entry in entries.flatten() {
@@ -40,12 +150,37 @@ impl ProcessTable {
             if std::fs::File::open(&path).and_then(|mut f| f.read_to_end(&mut buf)).is_err() {
                 continue;
             }
-            if let Some(c) = join_cmdline(&buf) {
-                cmdlines.push(c);
+            if let Some(cmdline) = join_cmdline(&buf) {
+                procs.push(Proc { pid, cmdline, stat: OnceLock::new() });
             }
         }
-        ProcessTable { cmdlines }
+        table(procs)
     }
+
+    /// A process's `stat` figures (read once per table; None if it is gone).
+    fn stat(&self, p: &Proc) -> Option<Stat> {
+        *p.stat.get_or_init(|| {
+            self.stat_reads.fetch_add(1, Ordering::Relaxed);
+            let text = std::fs::read_to_string(self.proc.join(p.pid.to_string()).join("stat"));
+            parse_stat(&text.ok()?, rustix::param::page_size() as u64)
+        })
+    }
+}
+
+/// `/proc/PID/stat`: starttime (field 22), utime + stime (14, 15) and rss
+/// (24, in pages). The command name (field 2) may hold spaces and
+/// parentheses: fields are counted after its last `)`.
+fn parse_stat(text: &str, page: u64) -> Option<Stat> {
+    let rest = &text[text.rfind(')')? + 1..];
+    // `rest` starts at field 3 (state): field N is at index N - 3.
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let num = |n: usize| f.get(n - 3)?.parse::<u64>().ok();
+    let rss_pages = f.get(24 - 3)?.parse::<i64>().ok()?.max(0) as u64;
+    Some(Stat {
+        start: num(22)?,
+        cpu: num(14)?.saturating_add(num(15)?),
+        rss_bytes: rss_pages.saturating_mul(page),
+    })
 }
 
 /// `/proc/PID/cmdline` (arguments each ended by NUL) as one line, arguments
@@ -59,23 +194,100 @@ fn join_cmdline(raw: &[u8]) -> Option<String> {
     })
 }
 
+/// The CPU time of a check's matching processes at one moment, for
+/// `cpu_pct` against the next one (kept in the state file).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CpuSample {
+    /// Seconds since boot when taken (`/proc/uptime`, read once per cycle).
+    pub at_s: f64,
+    /// (pid, start tick, utime + stime ticks) of each matching process.
+    pub procs: Vec<(u32, u64, u64)>,
+}
+
+impl CpuSample {
+    /// Percent of one CPU the processes used between `prev` and `self`,
+    /// to 0.1: a process in both counts what it used since; one started
+    /// since `prev` counts all it used. None when `prev` is not earlier
+    /// (a reboot, or the first sample).
+    pub fn pct_since(&self, prev: &CpuSample) -> Option<f64> {
+        let secs = self.at_s - prev.at_s;
+        if !secs.is_finite() || secs <= 0.0 {
+            return None;
+        }
+        let hz = ticks_per_second();
+        let mut ticks = 0u64;
+        for &(pid, start, cpu) in &self.procs {
+            match prev.procs.iter().find(|(p, s, _)| *p == pid && *s == start) {
+                Some(&(_, _, before)) => ticks += cpu.saturating_sub(before),
+                // Started since the previous sample: all its time is new.
+                None if start as f64 / hz >= prev.at_s => ticks += cpu,
+                // Older, but not matched then (its command line changed):
+                // its time since is unknown; leave it out.
+                None => {}
+            }
+        }
+        let pct = ticks as f64 / hz / secs * 100.0;
+        Some((pct * 10.0).round() / 10.0)
+    }
+}
+
 pub fn check(p: &ProcessProbe, ctx: &CycleCtx) -> Outcome {
     let table = ctx.processes.get_or_init(ProcessTable::scan);
-    let n = table.cmdlines.iter().filter(|c| p.matcher.is_match(c)).count() as u32;
+    let matching: Vec<&Proc> =
+        table.procs.iter().filter(|c| p.matcher.is_match(&c.cmdline)).collect();
+    let n = matching.len() as u32;
+    let mut rss = 0u64;
+    let mut sample = CpuSample {
+        at_s: ctx.host.as_ref().and_then(|h| h.uptime).map_or(f64::NAN, |u| u.as_secs_f64()),
+        procs: Vec::with_capacity(matching.len()),
+    };
+    for proc in &matching {
+        // Gone since the scan: it no longer counts for memory or CPU.
+        if let Some(s) = table.stat(proc) {
+            rss = rss.saturating_add(s.rss_bytes);
+            sample.procs.push((proc.pid, s.start, s.cpu));
+        }
+    }
+    let values = Values::from_pairs(&[
+        ("count", Some(f64::from(n))),
+        ("rss_bytes", Some(rss as f64)),
+        // Set by the cycle from the previous sample (`state::cpu`).
+        ("cpu_pct", None),
+    ]);
+    let measured = Measured {
+        values,
+        thresholds: p.limits.max_rss.map(|m| Thresholds {
+            value: "rss_bytes".into(),
+            warn: None,
+            crit: Some(m as f64),
+        }),
+    };
     let range = match p.max {
         Some(max) => format!("{}..{}", p.min, max),
         None => format!(">= {}", p.min),
     };
-    if n == 0 && p.min > 0 {
-        return Outcome::down(Reason::ProcessMissing, "no matching process");
-    }
-    if n < p.min || p.max.is_some_and(|m| n > m) {
-        return Outcome::down(
-            Reason::ProcessCount,
-            format!("{n} matching processes, expected {range}"),
-        );
-    }
-    Outcome::up(format!("{n} matching process{}", if n == 1 { "" } else { "es" }))
+    let plural = if n == 1 { "" } else { "es" };
+    let out = if n == 0 && p.min > 0 {
+        Outcome::down(Reason::ProcessMissing, "no matching process")
+    } else if n < p.min || p.max.is_some_and(|m| n > m) {
+        Outcome::down(Reason::ProcessCount, format!("{n} matching processes, expected {range}"))
+    } else if let Some(max) = p.limits.max_rss.filter(|m| rss > *m) {
+        Outcome::down(
+            Reason::ProcessMemory,
+            format!(
+                "{n} matching process{plural}, {} resident (over max_rss {})",
+                show_bytes(rss as f64),
+                show_bytes(max as f64)
+            ),
+        )
+    } else if matching.is_empty() {
+        Outcome::up(format!("{n} matching process{plural}"))
+    } else {
+        Outcome::up(format!("{n} matching process{plural}, {} resident", show_bytes(rss as f64)))
+    };
+    let mut out = out.with_values(measured);
+    out.cpu = (sample.at_s.is_finite()).then_some(sample);
+    out
 }
 
 #[cfg(test)]
@@ -99,6 +311,12 @@ mod tests {
         assert_eq!(join_cmdline(b"caf\xe9\0").as_deref(), Some("caf\u{fffd}"));
     }
 
+    fn cmdlines(t: &ProcessTable) -> Vec<&str> {
+        let mut got: Vec<&str> = t.procs.iter().map(|p| p.cmdline.as_str()).collect();
+        got.sort();
+        got
+    }
+
     #[test]
     fn scan_skips_itself_kernel_threads_and_non_pids() {
         let dir = tempfile::tempdir().expect("tempdir");
@@ -114,9 +332,7 @@ mod tests {
             std::fs::write(dir.path().join(name).join("cmdline"), cmdline).expect("write");
         }
         std::fs::create_dir(dir.path().join("44")).expect("mkdir"); // exited meanwhile
-        let mut got = ProcessTable::scan_dir(dir.path()).cmdlines;
-        got.sort();
-        assert_eq!(got, ["init", "python3 app.py"]);
+        assert_eq!(cmdlines(&ProcessTable::scan_dir(dir.path())), ["init", "python3 app.py"]);
     }
 
     #[test]
@@ -127,7 +343,7 @@ mod tests {
         // kernel has set up its arguments its cmdline reads empty. Poll.
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
         let mut table = ProcessTable::scan();
-        while !table.cmdlines.iter().any(|c| c == "sleep 31.4159")
+        while !table.procs.iter().any(|c| c.cmdline == "sleep 31.4159")
             && std::time::Instant::now() < deadline
         {
             std::thread::sleep(std::time::Duration::from_millis(5));
@@ -135,6 +351,68 @@ mod tests {
         }
         let _ = child.kill();
         let _ = child.wait();
-        assert!(table.cmdlines.iter().any(|c| c == "sleep 31.4159"), "{:?}", table.cmdlines);
+        assert!(table.procs.iter().any(|c| c.cmdline == "sleep 31.4159"), "{:?}", cmdlines(&table));
+    }
+
+    #[test]
+    fn stat_fields_count_after_the_command_name() {
+        // A name with spaces and a parenthesis, as a process may set it.
+        let line = "812 (gun icorn) w) S 1 812 812 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 3 0 \
+                    12345 900000000 1000 18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 17 1 0 0 0 0 0";
+        let s = parse_stat(line, 4096).unwrap();
+        assert_eq!(s, Stat { start: 12345, cpu: 300, rss_bytes: 1000 * 4096 });
+        assert_eq!(parse_stat("812 (x) S 1 2", 4096), None);
+        assert_eq!(parse_stat("no parenthesis", 4096), None);
+    }
+
+    #[test]
+    fn only_matching_processes_are_read_and_each_once_per_cycle() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let stat = |start: u64, rss: u64| {
+            format!(
+                "1 (x) S 1 1 1 0 -1 0 0 0 0 0 10 5 0 0 20 0 1 0 {start} 0 {rss} 0 0 0 0 0 0 0 0 0 0 0 0 0 17 0 0 0 0 0 0"
+            )
+        };
+        for (pid, cmd) in [("101", "worker --a"), ("102", "worker --b"), ("103", "other")] {
+            let d = dir.path().join(pid);
+            std::fs::create_dir(&d).unwrap();
+            std::fs::write(d.join("cmdline"), format!("{cmd}\0")).unwrap();
+            std::fs::write(d.join("stat"), stat(100, 3)).unwrap();
+        }
+        let ctx = CycleCtx::default();
+        let _ = ctx.processes.set(ProcessTable::scan_dir(dir.path()));
+        let probe = |m: &str| ProcessProbe {
+            matcher: super::super::Matcher::Substring(m.into()),
+            min: 1,
+            max: None,
+            limits: Limits::default(),
+        };
+        let page = rustix::param::page_size() as f64;
+        let all = check(&probe("worker"), &ctx);
+        let b = check(&probe("--b"), &ctx);
+        let values = |o: &Outcome| o.measured.as_ref().unwrap().values.clone();
+        assert_eq!(values(&all).get("count"), Some(2.0));
+        assert_eq!(values(&all).get("rss_bytes"), Some(6.0 * page));
+        assert_eq!(values(&b).get("rss_bytes"), Some(3.0 * page));
+        let table = ctx.processes.get().unwrap();
+        // 101 and 102 once each, though "--b" matched 102 again; 103 never.
+        assert_eq!(table.stat_reads.load(Ordering::Relaxed), 2);
+    }
+
+    #[test]
+    fn cpu_counts_each_process_since_the_last_sample() {
+        let hz = ticks_per_second();
+        let prev = CpuSample { at_s: 100.0, procs: vec![(1, 10, 500), (2, 20, 100), (9, 30, 7)] };
+        let next = CpuSample {
+            at_s: 110.0,
+            procs: vec![
+                (1, 10, 500 + hz as u64 * 5),        // 5 s of CPU in 10 s
+                (2, 21, 50),                         // pid 2 reused, started before: unknown
+                (3, (105.0 * hz) as u64, hz as u64), // new since: 1 s
+            ],
+        };
+        assert_eq!(next.pct_since(&prev), Some(60.0));
+        assert_eq!(prev.pct_since(&next), None, "time went backwards (a reboot)");
+        assert_eq!(next.pct_since(&next), None);
     }
 }

@@ -63,6 +63,7 @@ pub fn evaluate(u: UnitInfo) -> Outcome {
         cert: None,
         measured: None,
         http: None,
+        cpu: None,
     }
 }
 

@@ -1,14 +1,15 @@
-//! `for: N` of the kinds that own their keys: a check over its threshold
+//! `for: N` of the kinds that own their keys and of process checks'
+//! `max_rss`/`max_cpu`: a check over its threshold
 //! stays `up` until N consecutive cycles (this one included) were over.
 //! The counts are part of the service's state, so `check` run from cron
 //! counts across runs exactly as the daemon does.
 
 use super::ServiceState;
-use crate::probe::{Check, CheckStatus, Outcome, Probe};
+use crate::probe::{Check, CheckStatus, Outcome};
 
 /// The key of a check's count: its place, kind and target (a changed
 /// config starts it afresh).
-fn key(i: usize, c: &Check) -> String {
+pub(super) fn key(i: usize, c: &Check) -> String {
     format!("{i}:{}:{}", c.kind(), c.target)
 }
 
@@ -17,14 +18,13 @@ fn key(i: usize, c: &Check) -> String {
 pub fn apply(st: &mut ServiceState, checks: &[Check], outs: &mut [Outcome]) {
     let mut seen = Vec::new();
     for (i, (c, out)) in checks.iter().zip(outs.iter_mut()).enumerate() {
-        let Probe::Owned(p) = &c.probe else { continue };
-        let need = p.for_cycles();
+        let need = c.probe.for_cycles();
         if need <= 1 {
             continue;
         }
         let k = key(i, c);
         let over = matches!(out.status, CheckStatus::Degraded | CheckStatus::Down)
-            && out.reason.is_some_and(|r| p.is_threshold(r));
+            && out.reason.is_some_and(|r| c.probe.holds(r));
         if !over {
             continue;
         }

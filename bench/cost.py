@@ -1,0 +1,196 @@
+"""What the daemon costs its host, paired against Monit in one run (issue 21).
+
+Goals, each printed as a ratio with its verdict:
+  - idle daemon CPU <= 0.5x Monit's, and <= 2 ms per cycle;
+  - idle PSS <= Monit's;
+  - `check` of the 4 services + 3 resource checks <= 1.1x `check` of the 4
+    services alone (by default with this binary; `BENCH_BASELINE_BIN` names
+    an older build to compare with instead);
+  - `check` with the history on disk <= 0.2x the plugins script.
+
+Both daemons watch the same 4 services (http + tcp + process + the unit
+through the bench's fake `systemctl`), `/` and memory, every 5 s, at the
+same time, so the machine's noise hits both. CPU per cycle is exact, not
+clock ticks: each daemon runs twice, once stopped after its first cycle and
+once after K cycles; `wait4` gives each run's user + sys time (children it
+reaped included) in microseconds, and (long - short) / (K - 1) is the cost
+of a cycle with start-up and shutdown cancelled out.
+"""
+
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import bench as b  # noqa: E402  (the harness: World, row, Stat, /proc readers)
+
+MONIT = shutil.which("monit")
+INTERVAL = 5
+
+METHOD = """\
+- **Cost against Monit** (`--only cost`, bench/cost.py): our `run` and Monit
+  (`monit -I`, `set daemon 5`) watch the same 4 services (http, tcp, the
+  process, the unit through the fake `systemctl`: Monit runs it as a `check
+  program`), `/` and memory, side by side. CPU per cycle = (CPU of a run of
+  K cycles − CPU of a run of 1 cycle) / (K − 1), each from `wait4` (user +
+  sys of the daemon and the children it reaped, in µs); PSS from
+  `/proc/PID/smaps_rollup` at the end of the long run. `check` ratios are
+  interleaved pairs (A, B, A, B …), median of the wall times.
+"""
+
+
+def host_checks():
+    return """  - name: host
+    checks:
+      - {type: disk, path: /}
+      - {type: memory}
+      - {type: load, warn: 50, crit: 100}"""
+
+
+def our_config(w, name, resources=True, **top):
+    services = b.four_services(w) + ("\n" + host_checks() if resources else "")
+    return w.config(name, services, **top)
+
+
+def monit_config(w):
+    """Monit's control file for the same checks (0600, as Monit demands)."""
+    d = w.path("monit")
+    os.makedirs(d, exist_ok=True)
+    lines = [f"set daemon {INTERVAL}", f"set logfile {d}/monit.log", f"set pidfile {d}/monit.pid",
+             f"set idfile {d}/monit.id", f"set statefile {d}/monit.state"]
+    for i in range(1, 5):
+        lines += [
+            f'check process svc{i} matching "bench/target.py"',
+            f'  if failed host 127.0.0.1 port {w.http} protocol http request "/ok" then alert',
+            f"  if failed host 127.0.0.1 port {w.http} type tcp then alert",
+            f'check program svc{i}-unit with path "{w.bin}/systemctl show -p {b.SHOW} svc{i}.service"',
+            "  if status != 0 then alert",
+        ]
+    lines += ["check filesystem root with path /", "  if space usage > 90% then alert",
+              "check system localhost", "  if memory usage > 95% then alert",
+              "  if loadavg (5min) > 3 then alert"]
+    path = os.path.join(d, "monitrc")
+    with open(path, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    os.chmod(path, 0o600)
+    return path
+
+
+def our_daemon(w, cfg):
+    return b.start([b.BIN, "run", "-c", cfg, "--listen", f"127.0.0.1:{b.free_port()}"],
+                   env=w.env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                   stderr=w.stderr)
+
+
+def monit_daemon(w, rc):
+    return b.start([MONIT, "-I", "-c", rc], env=w.env, stdin=subprocess.DEVNULL,
+                   stdout=subprocess.DEVNULL, stderr=w.stderr)
+
+
+def reap(p):
+    """SIGTERM, then the run's CPU (s, children included) from wait4."""
+    os.kill(p.pid, signal.SIGTERM)
+    _, _, ru = os.wait4(p.pid, 0)
+    p.returncode = 0
+    if p in b.STARTED:
+        b.STARTED.remove(p)
+    return ru.ru_utime + ru.ru_stime
+
+
+def paired_runs(w, cfg, rc, cycles):
+    """Both daemons side by side for `cycles` cycles (stopped mid-interval
+    after the last); their CPU, and the PSS of each before it stops."""
+    ours, monit = our_daemon(w, cfg), monit_daemon(w, rc)
+    time.sleep(INTERVAL * (cycles - 1) + INTERVAL / 2)
+    mem = {k: dict(b.smaps_rollup(p.pid), **b.proc_status(p.pid))
+           for k, p in (("ours", ours), ("monit", monit))}
+    return reap(ours), reap(monit), mem
+
+
+def bench_idle_vs_monit(w, cycles, reps):
+    if not MONIT:
+        b.row("idle daemon vs Monit", "CPU per cycle", "Monit not installed "
+              "(`apt-get install monit`)", None, None, "≤ 0.5× Monit, ≤ 2 ms", None)
+        return
+    cfg = our_config(w, "cost_idle")
+    b.seed_history(w, "cost_idle", 20)
+    rc = monit_config(w)
+    short_o, short_m, long_o, long_m, pss_o, pss_m, rss_o, rss_m = ([] for _ in range(8))
+    for _ in range(reps):
+        o, m, _ = paired_runs(w, cfg, rc, 1)
+        short_o.append(o)
+        short_m.append(m)
+        o, m, mem = paired_runs(w, cfg, rc, cycles)
+        long_o.append(o)
+        long_m.append(m)
+        pss_o.append(mem["ours"]["pss_kb"] / 1024)
+        pss_m.append(mem["monit"]["pss_kb"] / 1024)
+        rss_o.append(mem["ours"]["rss_kb"] / 1024)
+        rss_m.append(mem["monit"]["rss_kb"] / 1024)
+    per = lambda longs, shorts: [(lo - sh) / (cycles - 1) * 1000 for lo, sh in zip(longs, shorts)]
+    ours, monit = b.Stat(per(long_o, short_o), "ms", "{:.2f}"), b.Stat(per(long_m, short_m), "ms", "{:.2f}")
+    ratio = ours.median / monit.median if monit.median > 0 else float("inf")
+    label = f"idle daemon vs Monit, side by side: 4 services + `/` + memory, {INTERVAL} s interval"
+    runs = f"{reps}×({cycles}+1 cycles)"
+    b.row(label, "CPU per cycle (user+sys, children incl.)", ours, monit, ratio,
+          "≤ 0.5× Monit", ratio <= 0.5, runs)
+    b.row("", "CPU per cycle, absolute", ours, None, None, "≤ 2 ms", ours.median <= 2.0, runs)
+    pss, mpss = b.Stat(pss_o, "MB", "{:.2f}"), b.Stat(pss_m, "MB", "{:.2f}")
+    b.row("", "PSS (smaps_rollup)", pss, mpss, pss.median / mpss.median, "≤ Monit's",
+          pss.median <= mpss.median, f"{reps}")
+    b.row("", "RSS (VmRSS)", b.Stat(rss_o, "MB", "{:.2f}"), b.Stat(rss_m, "MB", "{:.2f}"),
+          statistics.median(rss_o) / statistics.median(rss_m), "", None, f"{reps}")
+
+
+def pairs(a, b_, runs, env):
+    """Interleaved A, B, A, B …: each command's wall and CPU times (ms)."""
+    out = {"a": [], "b": []}
+    for i in range(runs + 2):
+        order = (("a", a), ("b", b_)) if i % 2 == 0 else (("b", b_), ("a", a))
+        for k, argv in order:
+            r = b.measure(argv, env, rss=False)
+            if r.rc not in (0, 1, 2):  # the verdict is not the figure here
+                raise RuntimeError(f"{argv} exited {r.rc}")
+            if i >= 2:
+                out[k].append((r.wall * 1000, r.cpu * 1000))
+    return out
+
+
+def bench_check_costs(w, runs):
+    baseline = os.environ.get("BENCH_BASELINE_BIN") or b.BIN
+    alone = our_config(w, "cost_alone", resources=False, history_db="off")
+    more = our_config(w, "cost_more", history_db="off")
+    r = pairs([baseline, "check", "-c", alone], [b.BIN, "check", "-c", more], runs, w.env)
+    wall_a = b.Stat([x[0] for x in r["a"]], "ms")
+    wall_b = b.Stat([x[0] for x in r["b"]], "ms")
+    which = "this build" if baseline == b.BIN else f"`{baseline}`"
+    ratio = wall_b.median / wall_a.median
+    b.row("`check`: 4 services + disk `/`, memory, load vs the 4 services alone "
+          f"(reference: {which}; history off)", "wall time", wall_b, wall_a, ratio, "≤ 1.1×",
+          ratio <= 1.1, f"{runs}+{runs}")
+    cpu_a = b.Stat([x[1] for x in r["a"]], "ms")
+    cpu_b = b.Stat([x[1] for x in r["b"]], "ms")
+    b.row("", "CPU time", cpu_b, cpu_a, cpu_b.median / cpu_a.median, "", None)
+
+    script = b.plugin_script(w)
+    if not os.access(f"{b.PLUGINS}/check_http", os.X_OK):
+        b.row("`check` with history on disk vs the plugins script", "wall time", "n/a",
+              "monitoring-plugins-basic not installed", None, "≤ 0.2×", None)
+        return
+    hist = our_config(w, "cost_hist", resources=False)  # history_db in the bench dir, on disk
+    b.seed_history(w, "cost_hist", 10)
+    r = pairs(["sh", script], [b.BIN, "check", "-c", hist], runs, w.env)
+    ours = b.Stat([x[0] for x in r["b"]], "ms")
+    ref = b.Stat([x[0] for x in r["a"]], "ms")
+    ratio = ours.median / ref.median
+    b.row("`check` of the 4 services, history on disk, vs the same 16 checks as plugins",
+          "wall time", ours, ref, ratio, "≤ 0.2×", ratio <= 0.2, f"{runs}+{runs}")
+
+
+def bench_cost(w, runs, quick):
+    bench_check_costs(w, runs)
+    bench_idle_vs_monit(w, 4 if quick else 13, 1 if quick else 2)
