@@ -164,7 +164,7 @@ fn resources_come_from_the_unit_and_cpu_from_the_previous_sample_in_the_state_fi
     let m = std::fs::read_to_string(&prom).unwrap();
     assert!(m.contains("chatstack_service_memory_bytes{service=\"web\"} 734003200\n"), "{m}");
     assert!(
-        m.contains(&format!("chatstack_service_cpu_ratio{{service=\"web\"}} {}\n", cpu / 100.0)),
+        m.contains(&format!("chatstack_service_cpu_ratio{{service=\"web\"}} {:.4}\n", cpu / 100.0)),
         "{m}"
     );
     assert!(!m.contains("chatstack_service_memory_bytes{service=\"idle\"}"), "{m}");
