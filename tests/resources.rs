@@ -284,6 +284,10 @@ fn limits_are_checked_and_located() {
             "monitor.yml:7:13: services[0].limits: expected memory, cpu or both",
         ),
         (
+            "services:\n  - name: a\n    unit: a.service\n    checks:\n      - {type: push, period: 1h, grace: 1h}\n    limits: {memory: 1GB}\n",
+            "monitor.yml:9:13: services[0].limits: a push service's unit is its heal target only",
+        ),
+        (
             "services:\n  - name: a\n    unit: a.service\n    limits: {memry: 1GB}\n",
             "monitor.yml:7:14: services[0].limits: unknown key `memry` (did you mean `memory`?)",
         ),
