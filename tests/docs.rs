@@ -5,12 +5,6 @@
 
 use crate::util::Env;
 
-/// Keys a page documents before they are on this branch (another helper
-/// builds them in parallel). A block using one may fail validation, but only
-/// with "unknown key `KEY`": once the key exists the block is validated in
-/// full, and any other problem fails the test now.
-const KEYS_TO_COME: [&str; 0] = [];
-
 /// Top-level keys of the other programs' YAML the docs show (Prometheus
 /// scrape configs, rules and file_sd targets, Alertmanager routes): not ours
 /// to validate (tests/fleet.rs runs promtool and amtool on the shipped ones).
@@ -93,9 +87,8 @@ fn shape(block: &str) -> Shape {
 }
 
 /// `validate` accepts the block: as a config, or as a drop-in beside one.
-/// Two allowances: a block using one of `KEYS_TO_COME` may be refused for
-/// that key alone, and a file the example names under /etc/chatstack-status/
-/// (a CA, a token) need not exist here.
+/// One allowance: a file the example names under /etc/chatstack-status/ (a
+/// CA, a token) need not exist here.
 #[track_caller]
 fn assert_validates(env: &Env, what: &str, shape: &Shape) {
     let _ = std::fs::remove_dir_all(env.path("conf.d"));
@@ -112,10 +105,8 @@ fn assert_validates(env: &Env, what: &str, shape: &Shape) {
         return;
     }
     let errors: Vec<&str> = out.stderr.lines().filter(|l| l.contains("error:")).collect();
-    let pending = |l: &&str| KEYS_TO_COME.iter().any(|k| l.contains(&format!("unknown key `{k}`")));
     let absent_file = |l: &&str| l.contains("cannot read /etc/chatstack-status/");
-    let allowed = |l: &&str| pending(l) || absent_file(l);
-    if out.code == 3 && !errors.is_empty() && errors.iter().all(allowed) {
+    if out.code == 3 && !errors.is_empty() && errors.iter().all(absent_file) {
         eprintln!("{what}: validated but for: {}", errors.join(" | "));
         return;
     }

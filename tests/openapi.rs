@@ -211,6 +211,9 @@ fn every_example_in_the_document_answers_as_documented_field_by_field() {
     assert_eq!(down["incident"]["diagnosis"]["http"]["status"], 502, "{down:#}");
     assert_eq!(down["incident"]["diagnosis"]["unit"]["exit_code"], 3, "{down:#}");
     assert!(down["restarts"][0]["outcome"].is_string(), "{down:#}");
+    assert!(down["resources"].is_object(), "{down:#}");
+    let resources = &answers["/api/resources"];
+    assert!(resources["services"]["Down"][0].is_array(), "{resources:#}");
     let incidents = request(d.port, "GET", "/api/incidents?service=Down", &[GOOD]).json();
     let mut wrong = Vec::new();
     let schema = json!({"$ref": "#/components/schemas/IncidentsDoc"});

@@ -40,12 +40,13 @@ REQUEST_TIMEOUT = 5
 TOTAL_BUDGET = 180
 
 # Per-operation settings. The history endpoints' `since`/`step` bounds depend
-# on the agent's config (retention.rollups) and the duration parser's 10-year
-# cap, which a schema cannot say: a pattern-valid duration out of range is a
-# documented 400, not a refused valid request.
+# on the agent's config (retention.rollups), /api/resources's on the 48 h its
+# figures are kept, and all on the duration parser's 10-year cap, which a
+# schema cannot say: a pattern-valid duration out of range is a documented
+# 400, not a refused valid request.
 CONFIG = """\
 [[operations]]
-include-path-regex = "^/api/(history|incidents)$"
+include-path-regex = "^/api/(history|incidents|resources)$"
 checks.positive_data_acceptance.expected-statuses = ["2XX", "400", "401", "404"]
 """
 
