@@ -29,6 +29,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench as b  # noqa: E402  (the harness: World, row, Stat, /proc readers)
 
 MONIT = shutil.which("monit")
+BASELINE = os.environ.get("BENCH_BASELINE_BIN")
 INTERVAL = 5
 
 METHOD = """\
@@ -80,8 +81,8 @@ def monit_config(w):
     return path
 
 
-def our_daemon(w, cfg):
-    return b.start([b.BIN, "run", "-c", cfg, "--listen", f"127.0.0.1:{b.free_port()}"],
+def our_daemon(w, cfg, binary=None):
+    return b.start([binary or b.BIN, "run", "-c", cfg, "--listen", f"127.0.0.1:{b.free_port()}"],
                    env=w.env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                    stderr=w.stderr)
 
@@ -101,14 +102,17 @@ def reap(p):
     return ru.ru_utime + ru.ru_stime
 
 
-def paired_runs(w, cfg, rc, cycles):
-    """Both daemons side by side for `cycles` cycles (stopped mid-interval
-    after the last); their CPU, and the PSS of each before it stops."""
-    ours, monit = our_daemon(w, cfg), monit_daemon(w, rc)
+def paired_runs(w, cfgs, rc, cycles):
+    """The daemons side by side for `cycles` cycles (stopped mid-interval
+    after the last): ours, Monit, and with `BENCH_BASELINE_BIN` an older
+    build of ours (its own copy of the config and files); each one's CPU,
+    and its memory before it stops."""
+    procs = {"ours": our_daemon(w, cfgs["ours"]), "monit": monit_daemon(w, rc)}
+    if BASELINE:
+        procs["before"] = our_daemon(w, cfgs["before"], BASELINE)
     time.sleep(INTERVAL * (cycles - 1) + INTERVAL / 2)
-    mem = {k: dict(b.smaps_rollup(p.pid), **b.proc_status(p.pid))
-           for k, p in (("ours", ours), ("monit", monit))}
-    return reap(ours), reap(monit), mem
+    mem = {k: dict(b.smaps_rollup(p.pid), **b.proc_status(p.pid)) for k, p in procs.items()}
+    return {k: reap(p) for k, p in procs.items()}, mem
 
 
 def bench_idle_vs_monit(w, cycles, reps):
@@ -116,34 +120,52 @@ def bench_idle_vs_monit(w, cycles, reps):
         b.row("idle daemon vs Monit", "CPU per cycle", "Monit not installed "
               "(`apt-get install monit`)", None, None, "≤ 0.5× Monit, ≤ 2 ms", None)
         return
-    cfg = our_config(w, "cost_idle")
+    cfgs = {"ours": our_config(w, "cost_idle")}
     b.seed_history(w, "cost_idle", 20)
+    if BASELINE:
+        cfgs["before"] = our_config(w, "cost_before")
+        b.seed_history(w, "cost_before", 20)
     rc = monit_config(w)
-    short_o, short_m, long_o, long_m, pss_o, pss_m, rss_o, rss_m = ([] for _ in range(8))
+    short, long_, mem = ({k: [] for k in ("ours", "monit", "before")} for _ in range(3))
     for _ in range(reps):
-        o, m, _ = paired_runs(w, cfg, rc, 1)
-        short_o.append(o)
-        short_m.append(m)
-        o, m, mem = paired_runs(w, cfg, rc, cycles)
-        long_o.append(o)
-        long_m.append(m)
-        pss_o.append(mem["ours"]["pss_kb"] / 1024)
-        pss_m.append(mem["monit"]["pss_kb"] / 1024)
-        rss_o.append(mem["ours"]["rss_kb"] / 1024)
-        rss_m.append(mem["monit"]["rss_kb"] / 1024)
-    per = lambda longs, shorts: [(lo - sh) / (cycles - 1) * 1000 for lo, sh in zip(longs, shorts)]
-    ours, monit = b.Stat(per(long_o, short_o), "ms", "{:.2f}"), b.Stat(per(long_m, short_m), "ms", "{:.2f}")
+        cpu, _ = paired_runs(w, cfgs, rc, 1)
+        for k, v in cpu.items():
+            short[k].append(v)
+        cpu, m = paired_runs(w, cfgs, rc, cycles)
+        for k, v in cpu.items():
+            long_[k].append(v)
+            mem[k].append(m[k])
+
+    def per_cycle(k):
+        return b.Stat([(lo - sh) / (cycles - 1) * 1000 for lo, sh in zip(long_[k], short[k])],
+                      "ms", "{:.2f}")
+
+    def mb(k, field):
+        return b.Stat([x[field] / 1024 for x in mem[k]], "MB", "{:.2f}")
+
+    ours, monit = per_cycle("ours"), per_cycle("monit")
     ratio = ours.median / monit.median if monit.median > 0 else float("inf")
     label = f"idle daemon vs Monit, side by side: 4 services + `/` + memory, {INTERVAL} s interval"
     runs = f"{reps}×({cycles}+1 cycles)"
     b.row(label, "CPU per cycle (user+sys, children incl.)", ours, monit, ratio,
           "≤ 0.5× Monit", ratio <= 0.5, runs)
     b.row("", "CPU per cycle, absolute", ours, None, None, "≤ 2 ms", ours.median <= 2.0, runs)
-    pss, mpss = b.Stat(pss_o, "MB", "{:.2f}"), b.Stat(pss_m, "MB", "{:.2f}")
+    pss, mpss = mb("ours", "pss_kb"), mb("monit", "pss_kb")
     b.row("", "PSS (smaps_rollup)", pss, mpss, pss.median / mpss.median, "≤ Monit's",
           pss.median <= mpss.median, f"{reps}")
-    b.row("", "RSS (VmRSS)", b.Stat(rss_o, "MB", "{:.2f}"), b.Stat(rss_m, "MB", "{:.2f}"),
-          statistics.median(rss_o) / statistics.median(rss_m), "", None, f"{reps}")
+    last = mem["ours"][-1]
+    b.row("", "RSS (VmRSS)", mb("ours", "rss_kb"), mb("monit", "rss_kb"),
+          mb("ours", "rss_kb").median / mb("monit", "rss_kb").median, "", None, f"{reps}")
+    b.row("", "of which", f"anonymous {last['anon_kb'] / 1024:.2f} MB, file-backed "
+          f"{last['file_kb'] / 1024:.2f} MB; {last['threads']} threads", None, None, "", None)
+    if BASELINE:
+        before = per_cycle("before")
+        b.row(f"the same, the build before (`{BASELINE}`), in the same run",
+              "CPU per cycle", ours, before, ours.median / before.median, "", None, runs)
+        b.row("", "PSS", pss, mb("before", "pss_kb"),
+              pss.median / mb("before", "pss_kb").median, "", None, f"{reps}")
+        b.row("", "threads at rest", f"{last['threads']}",
+              f"{mem['before'][-1]['threads']}", None, "", None)
 
 
 def pairs(a, b_, runs, env):
@@ -161,7 +183,7 @@ def pairs(a, b_, runs, env):
 
 
 def bench_check_costs(w, runs):
-    baseline = os.environ.get("BENCH_BASELINE_BIN") or b.BIN
+    baseline = BASELINE or b.BIN
     alone = our_config(w, "cost_alone", resources=False, history_db="off")
     more = our_config(w, "cost_more", history_db="off")
     r = pairs([baseline, "check", "-c", alone], [b.BIN, "check", "-c", more], runs, w.env)
