@@ -8,7 +8,7 @@ with a fake `systemctl` first on PATH. Every process started here is ended here,
 by PID. Every load loop is bounded in count and in time.
 
 Usage: python3 bench/bench.py [--quick] [--out docs/BENCHMARKS.md] [--only NAME ...]
-(NAME: oneshot callgrind pool scale hostile serving push idle procscan idle2000 leak;
+(NAME: oneshot callgrind pool scale hostile serving push idle procscan idle2000 leak why;
 e.g. `--only push` runs the push row alone and prints it without touching docs/BENCHMARKS.md)
 """
 
@@ -1502,6 +1502,10 @@ def main():
             cost.bench_cost(w, 20 if not args.quick else 6, args.quick)
         if want("leak"):
             bench_leak(w, 10, 100, 1000 if not args.quick else 300)
+        if want("why"):
+            import why  # bench/why.py: what the diagnosis (issue 20) costs
+            METHOD += why.METHOD  # (declared global in the fleet branch above)
+            why.bench_why(w, runs + 4)
         # `--only history` runs every history row; `--only history_serve` one of them.
         bench_history(w, runs, lambda n: want("history") or want(n), args.quick)
         bench_binary()

@@ -171,7 +171,7 @@ fn check(path: &Path, no_restart: bool, format: Format, only: Vec<String>) -> Re
     // Probed before the lock is taken: a slow target never keeps the
     // daemon's cycle, `ping` or `mute` waiting on this run.
     let probed = cycle::probe(&config, &opts);
-    let _lock = statefile::lock(&config.state_file, LOCK_WAIT)?;
+    let mut lock = statefile::lock(&config.state_file, LOCK_WAIT)?;
     let mut state = statefile::load(&config.state_file)?;
     // Restarts are on disk before they run: a run that cannot record one
     // (full disk) must not run it, or the budget never advances.
@@ -193,9 +193,36 @@ fn check(path: &Path, no_restart: bool, format: Format, only: Vec<String>) -> Re
     // the exit code stays the services'.
     let _ = history.record(&cycle::history_record(&config, &state, &out));
     // The diagnoses of the incidents this run opened: after the status is
-    // written (never delaying it), before the alerts go (they carry them).
-    if cycle::diagnose(&config, &mut state, &mut out, &mut history) {
-        cycle::save_diagnosed(&config, &state, only.is_empty().then_some(&out.doc));
+    // written (never delaying it), before the alerts go (they carry them);
+    // captured with the lock released (another `check`, `ping` or `mute`
+    // never waits up to `diagnosis::MAX_WALL` for it), then attached under
+    // the lock again, to the state as it is then.
+    let doc_file = only.is_empty();
+    if cycle::number_incidents(&mut state, &mut out, &mut history) && out.captures.is_empty() {
+        cycle::save_diagnosed(&config, &state, doc_file.then_some(&out.doc));
+    }
+    if !out.captures.is_empty() {
+        drop(lock);
+        let diagnoses = cycle::capture(&config, &out);
+        // The cycle is on disk already: waiting as long as `mute` does is
+        // better than losing the capture to a busy moment.
+        let again = statefile::lock(&config.state_file, EDIT_LOCK_WAIT)
+            .and_then(|l| Ok((l, statefile::load(&config.state_file)?)));
+        match again {
+            Ok((l, now)) => {
+                (lock, state) = (l, now);
+                cycle::attach(&mut state, &mut out, &diagnoses, &mut history);
+                cycle::save_diagnosed(&config, &state, doc_file.then_some(&out.doc));
+            }
+            Err(e) => {
+                // In the history store and this run's output only; the
+                // alerts wait in the outbox for the next run.
+                crate::warn!("diagnosis: not kept in the state and status files: {e}");
+                cycle::attach(&mut state, &mut out, &diagnoses, &mut history);
+                print(&output::render(&out.doc, format, &out.notes, output::use_color()));
+                return Ok(output::exit_code(&out.doc));
+            }
+        }
     }
     let heartbeat = crate::notify::heartbeat_due(&config, &out.doc);
     // Saved again only when delivery changed the outbox: with nothing to
@@ -203,6 +230,7 @@ fn check(path: &Path, no_restart: bool, format: Format, only: Vec<String>) -> Re
     if crate::notify::deliver_oneshot(&config, &mut state, heartbeat) {
         statefile::save(&config.state_file, &state)?;
     }
+    drop(lock);
     print(&output::render(&out.doc, format, &out.notes, output::use_color()));
     Ok(output::exit_code(&out.doc))
 }

@@ -373,6 +373,9 @@ fn judge_resources(
     let seen = units.and_then(|q| q.answered(unit));
     let st = state.services.entry(svc.name.clone()).or_default();
     let res = state::resources::observe(st, seen, now);
+    if svc.limits.is_none() {
+        st.limits_over = Default::default();
+    }
     if let Some(limits) = svc.limits.as_ref()
         && let Some((reason, detail)) = state::resources::judge(st, limits, &res)
         && let Some(out) = svc.checks.iter().zip(outs.iter_mut()).find_map(|(c, o)| {
@@ -431,30 +434,16 @@ fn capture_job(svc: &Service, outs: &[Outcome]) -> crate::diagnosis::Job {
     }
 }
 
-/// After the status file is written: captures the diagnoses of the
-/// incidents this cycle opened (at most `diagnosis::MAX_WALL`), attaches
-/// them (and the store's incident ids) to the state, the history store, the
-/// status document and the alerts still in the outbox. Returns whether it
-/// changed anything (the caller then saves the state and rewrites the
-/// status file).
-pub fn diagnose(
-    config: &Config,
+/// Under the lock, once the cycle is recorded in the history store: the
+/// store's ids of the incidents this cycle opened, in the state and the
+/// document. Returns whether there are any (their files are then saved
+/// again: `save_diagnosed`, at once when nothing is to be captured, else
+/// after `attach`).
+pub fn number_incidents(
     state: &mut StateFile,
     out: &mut CycleOutput,
     recorder: &mut store::Recorder,
 ) -> bool {
-    if out.opened.is_empty() {
-        return false;
-    }
-    let started = Instant::now();
-    let diagnoses = crate::diagnosis::capture_all(&out.captures, &config.diagnosis);
-    if !diagnoses.is_empty() {
-        crate::info!(
-            "diagnosis: captured {} in {} ms",
-            diagnoses.len(),
-            started.elapsed().as_millis()
-        );
-    }
     let mut store = recorder.store();
     for name in &out.opened {
         let Some(inc) = state.services.get_mut(name).and_then(|s| s.incident.as_mut()) else {
@@ -463,17 +452,60 @@ pub fn diagnose(
         if let Some(st) = store.as_deref_mut() {
             inc.id = st.open_incident(name).ok().flatten();
         }
-        let diagnosis = out.captures.iter().zip(&diagnoses).find(|(j, _)| &j.service == name);
-        if let Some((_, d)) = diagnosis {
-            inc.diagnosis = Some(d.clone());
-            if let (Some(st), Some(id)) = (store.as_deref_mut(), inc.id)
-                && let Ok(json) = serde_json::to_string(d)
-            {
-                let _ = st.set_diagnosis(id, &json);
-            }
-        }
         if let Some(r) = out.doc.services.iter_mut().find(|r| &r.name == name) {
             r.incident = Some(inc.clone());
+        }
+    }
+    !out.opened.is_empty()
+}
+
+/// The diagnoses of the incidents this cycle opened (at most
+/// `diagnosis::MAX_WALL`), in the order of `out.captures`. Holds no lock
+/// and reads no state: the callers release the state lock first, so a
+/// `check` from cron, `ping` or `mute` never waits for a capture.
+pub fn capture(config: &Config, out: &CycleOutput) -> Vec<crate::diagnosis::Diagnosis> {
+    if out.captures.is_empty() {
+        return Vec::new();
+    }
+    let started = Instant::now();
+    let diagnoses = crate::diagnosis::capture_all(&out.captures, &config.diagnosis);
+    crate::info!("diagnosis: captured {} in {} ms", diagnoses.len(), started.elapsed().as_millis());
+    diagnoses
+}
+
+/// Under the lock again, on the state as it is now (another run may have
+/// stepped it meanwhile): each diagnosis goes to its incident in the
+/// history store, in the state when it is still the same incident (same
+/// `started_at`), in the document, and in the alerts still in the outbox.
+pub fn attach(
+    state: &mut StateFile,
+    out: &mut CycleOutput,
+    diagnoses: &[crate::diagnosis::Diagnosis],
+    recorder: &mut store::Recorder,
+) {
+    let mut store = recorder.store();
+    for (job, d) in out.captures.iter().zip(diagnoses) {
+        let Some(r) = out.doc.services.iter_mut().find(|r| r.name == job.service) else {
+            continue;
+        };
+        let Some(inc) = r.incident.as_mut() else { continue };
+        inc.diagnosis = Some(d.clone());
+        if let (Some(st), Some(id)) = (store.as_deref_mut(), inc.id)
+            && let Ok(json) = serde_json::to_string(d)
+        {
+            let _ = st.set_diagnosis(id, &json);
+        }
+    }
+    // Every incident the cycle opened (those without a capture too: their
+    // ids were numbered under the first lock, on the state re-read since).
+    for name in &out.opened {
+        let ours = out.doc.services.iter().find(|r| &r.name == name);
+        let Some(ours) = ours.and_then(|r| r.incident.as_ref()) else { continue };
+        if let Some(now) = state.services.get_mut(name).and_then(|s| s.incident.as_mut())
+            && now.started_at == ours.started_at
+        {
+            now.id = now.id.or(ours.id);
+            now.diagnosis = now.diagnosis.take().or_else(|| ours.diagnosis.clone());
         }
     }
     notify::attach_diagnoses(state, &out.doc);
@@ -490,7 +522,6 @@ pub fn diagnose(
                 .and_then(|i| i.diagnosis.clone());
         }
     }
-    true
 }
 
 /// The forecasts of the kinds that declare one (a disk's `full_in_s`): a
@@ -689,16 +720,34 @@ pub fn add_uptime(doc: &mut StatusDoc, recorder: &mut store::Recorder) {
 }
 
 /// Saves the state and rewrites the status file (when given) after
-/// `diagnose`. The cycle's own results are already on disk: a failure here
-/// costs only the diagnosis in those files (it is in the history store and
-/// the alerts), so it warns instead of failing the cycle.
+/// `number_incidents` or `attach` (under the lock). When another run wrote
+/// a newer status file meanwhile, that one keeps its results and only
+/// gains the incidents' ids and diagnoses. The cycle's own results are
+/// already on disk: a failure here costs only the diagnosis in those files
+/// (it is in the history store and the alerts), so it warns instead of
+/// failing the cycle.
 pub fn save_diagnosed(config: &Config, state: &StateFile, doc: Option<&StatusDoc>) {
     if let Err(e) = crate::statefile::save(&config.state_file, state) {
         crate::warn!("diagnosis: not kept in the state file: {e}");
     }
-    if let Some(doc) = doc
-        && let Err(e) = status::write(&config.status_file, doc)
-    {
+    let Some(doc) = doc else { return };
+    let newer = status::read(&config.status_file)
+        .ok()
+        .filter(|on_disk| on_disk.generated_at > doc.generated_at)
+        .map(|mut on_disk| {
+            for r in &mut on_disk.services {
+                let ours = doc.services.iter().find(|o| o.name == r.name);
+                let ours = ours.and_then(|o| o.incident.as_ref());
+                if let (Some(inc), Some(ours)) = (r.incident.as_mut(), ours)
+                    && inc.started_at == ours.started_at
+                {
+                    inc.id = inc.id.or(ours.id);
+                    inc.diagnosis = inc.diagnosis.take().or_else(|| ours.diagnosis.clone());
+                }
+            }
+            on_disk
+        });
+    if let Err(e) = status::write(&config.status_file, newer.as_ref().unwrap_or(doc)) {
         crate::warn!("diagnosis: not in the status file: {e}");
     }
 }

@@ -74,7 +74,7 @@ fn cycle_once(
     let probed = cycle::probe_on(config, opts, Some(pool));
     let mut history = history.lock().unwrap_or_else(PoisonError::into_inner);
     history.reconfigure(&config.history_store); // a reload may have moved it
-    let (out, state) = {
+    let (mut out, state) = {
         let _lock = statefile::lock(&config.state_file, LOCK_WAIT)?;
         // Re-read each cycle: `mute`/`unmute` edit the file while we run.
         // An unreadable file ends the cycle here: nothing healed or saved
@@ -104,12 +104,34 @@ fn cycle_once(
         // our unlock and our record would otherwise be recorded first, and
         // the incidents and time spans would follow the wrong order.
         let _ = history.record(&cycle::history_record(config, &state, &out));
-        // The incidents this cycle opened: diagnosed after the status is
-        // written, before the sender gets their alerts (which carry it).
-        if cycle::diagnose(config, &mut state, &mut out, &mut history) {
+        if cycle::number_incidents(&mut state, &mut out, &mut history) && out.captures.is_empty() {
             cycle::save_diagnosed(config, &state, Some(&out.doc));
         }
         (out, state)
+    };
+    // The incidents this cycle opened: diagnosed after the status is
+    // written, before the sender gets their alerts (which carry it), with
+    // the lock released: a `check`, `ping` or `mute` never waits for it.
+    let state = if out.captures.is_empty() {
+        state
+    } else {
+        let diagnoses = cycle::capture(config, &out);
+        let again = statefile::lock(&config.state_file, LOCK_WAIT)
+            .and_then(|lock| Ok((lock, statefile::load(&config.state_file)?)));
+        match again {
+            Ok((_lock, mut now)) => {
+                cycle::attach(&mut now, &mut out, &diagnoses, &mut history);
+                cycle::save_diagnosed(config, &now, Some(&out.doc));
+                now
+            }
+            Err(e) => {
+                // The alerts wait in the outbox for the next cycle; the
+                // diagnoses are in this cycle's document only.
+                crate::warn!("diagnosis: not kept: {e}");
+                cycle::attach(&mut state.clone(), &mut out, &diagnoses, &mut history);
+                state
+            }
+        }
     };
     let outbox = notify::outbox(config, &state, Timestamp::now());
     alerts.sync(config, outbox, notify::heartbeat_due(config, &out.doc), out.raised.dropped);

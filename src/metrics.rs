@@ -310,14 +310,17 @@ fn system_families(o: &mut String, doc: &StatusDoc) {
     }
 }
 
-/// The families the kinds that own their keys declare (`probe::KINDS`),
-/// from their checks' `values`; a family without a sample is left out.
+/// The families the kinds that own their keys declare (`probe::KINDS`) and
+/// process checks', from their checks' `values`; a family without a sample
+/// is left out.
 fn owned_families(o: &mut String, doc: &StatusDoc) {
-    for def in crate::probe::KINDS {
-        for m in def.metrics {
+    let kinds = crate::probe::KINDS.iter().map(|d| (d.name, d.metrics));
+    // Process checks report `values` too (`probe::process`).
+    for (kind, metrics) in kinds.chain([("process", crate::probe::process::METRICS)]) {
+        for m in metrics {
             let mut lines: Vec<String> = Vec::new();
             for s in &doc.services {
-                for c in s.checks.iter().filter(|c| c.kind == def.name) {
+                for c in s.checks.iter().filter(|c| c.kind == kind) {
                     let Some(v) = c.values.as_ref().and_then(|v| v.get(m.value)) else { continue };
                     let series = format!(
                         "{}{{service=\"{}\",{}=\"{}\"}}",

@@ -3,7 +3,9 @@
 //! history parts, history off or failing, credentials across origins) and
 //! against the real daemon with up, degraded and down services, one of whose
 //! details is an HTML injection attempt that must render as text, and with a
-//! seeded history database (uptime figures, 90-day bars, incidents).
+//! seeded history database (uptime figures, 90-day bars, incidents), and with
+//! a unit's memory and CPU (its card's figures and 24 h charts from
+//! /api/resources) under the host panel.
 
 use crate::util::Daemon;
 use crate::util::{Env, TcpFixture, closed_port, wait_until};
@@ -201,6 +203,49 @@ fn the_shipped_demo_shows_no_error_text_in_chromium() {
         "--base-url",
         &format!("http://127.0.0.1:{}", d.port),
         "--expect-clean",
+        "--timeout",
+        "60",
+    ]);
+}
+
+/// Per service memory and CPU from the real agent (issue 21, "seen"): a unit's `resources`
+/// from the fake `systemctl show`, a day of its minute figures in the history store, and
+/// `serve`: the card shows the unit's memory and CPU and the 24 h charts drawn from
+/// `/api/resources`; the Host service's disk and memory checks make the host panel above.
+#[test]
+fn per_service_memory_and_cpu_from_the_daemon_in_chromium() {
+    if !chromium_available() {
+        return;
+    }
+    let env = Env::new();
+    env.fake_systemctl();
+    env.config(
+        "timeout: 2s\nservices:\n  - name: Worker\n    unit: worker.service\n  - name: Host\n    checks:\n      - { type: disk, path: /, warn: 98, crit: 99 }\n      - { type: memory, warn: 98, crit: 99 }\n",
+    );
+    for (mem, cpu_ns) in [("300000000", "0"), ("310000000", "1000000000")] {
+        env.write(
+            "units/worker.service",
+            &format!(
+                "LoadState=loaded\nActiveState=active\nSubState=running\nResult=success\nNRestarts=0\nMemoryCurrent={mem}\nCPUUsageNSec={cpu_ns}\nTasksCurrent=7\n"
+            ),
+        );
+        env.check(&[]);
+    }
+    let day: Vec<_> = (0..1440)
+        .map(|ago| {
+            (ago, Some(3.0e8 + 1.0e5 * (1440 - ago) as f64), Some(5.0 + (ago % 60) as f64 / 10.0))
+        })
+        .collect();
+    crate::resources::seed_minutes(&env, "Worker", &day);
+    let cfg = env.config_path().display().to_string();
+    let d = Daemon::start(&env, &["serve", "-c", &cfg], &[]);
+    let doc = d.get("/api/status").json();
+    assert!(doc["services"][0]["resources"]["memory_bytes"].is_number(), "{doc:#}");
+    run_browser_test(&[
+        "--base-url",
+        &format!("http://127.0.0.1:{}", d.port),
+        "--expect-resources",
+        "Worker",
         "--timeout",
         "60",
     ]);

@@ -91,6 +91,32 @@ fn memory_is_summed_over_the_matching_processes_and_max_rss_is_down() {
 }
 
 #[test]
+fn the_figures_are_metrics() {
+    let env = Env::new();
+    let marker = unique("hog");
+    let _a = hog(20, &marker);
+    let prom = env.path("metrics.prom");
+    env.config(&format!(
+        "prom_file: {}\n{}",
+        prom.display(),
+        checks_yaml(&[format!("{{type: process, match: '{marker}'}}")])
+    ));
+    env.check(&[]).code(0);
+    env.check(&[]).code(0); // a second sample: cpu_pct is known
+    let text = std::fs::read_to_string(&prom).expect("prom_file");
+    let series = format!("{{service=\"s0\",match=\"{marker}\"}}");
+    assert!(text.contains(&format!("chatstack_processes{series} 1\n")), "{text}");
+    let rss = text
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("chatstack_process_rss_bytes{series} ")))
+        .and_then(|v| v.parse::<f64>().ok())
+        .unwrap_or_else(|| panic!("no rss sample:\n{text}"));
+    assert!(rss > 20e6, "{rss}");
+    assert!(text.contains(&format!("chatstack_process_cpu_ratio{series} ")), "{text}");
+    crate::util::promtool_lint(text.as_bytes());
+}
+
+#[test]
 fn max_rss_with_for_waits_its_cycles_across_check_runs() {
     let env = Env::new();
     let marker = unique("hog");

@@ -303,7 +303,7 @@ fn limits_are_checked_and_located() {
 
 /// Minute rows straight into the history store (a day of them takes
 /// 1,440 cycles otherwise): `(minutes ago, memory, cpu)` for `service`.
-fn seed_minutes(env: &Env, service: &str, rows: &[(i64, Option<f64>, Option<f64>)]) {
+pub(crate) fn seed_minutes(env: &Env, service: &str, rows: &[(i64, Option<f64>, Option<f64>)]) {
     let c = rusqlite::Connection::open(env.history_path()).unwrap();
     c.execute("INSERT INTO services (name) VALUES (?1) ON CONFLICT (name) DO NOTHING", [service])
         .unwrap();

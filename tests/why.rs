@@ -349,6 +349,75 @@ fn the_diagnosis_is_of_the_failed_invocation_not_of_the_one_our_restart_started(
     );
 }
 
+#[test]
+fn a_second_check_does_not_wait_for_the_first_ones_capture() {
+    let env = Env::new();
+    fake_systemctl(&env);
+    unit(&env, "web.service", "failed", "exit-code", "1", 3, 0);
+    // journalctl answers only once the test lets it (or is killed at the
+    // capture's 2 s deadline).
+    let release = env.path("release");
+    fake_journalctl(
+        &env,
+        &format!(
+            "while [ ! -e '{}' ]; do sleep 0.02; done\necho '2026-12-07T03:12:01+0000 web[812]: released'",
+            release.display()
+        ),
+    );
+    env.config(
+        "timeout: 2s\nheal: { enabled: false }\nservices:\n  - name: web\n    unit: web.service\n",
+    );
+    let cfg = env.config_path().display().to_string();
+    let mut first = env
+        .command(&["check", "-c", &cfg], &[])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // The first check is in its capture once it called journalctl.
+    wait_until(Duration::from_secs(15), || env.path("journalctl.log").exists());
+    let capture_started = Instant::now();
+    let second = env.check(&[]);
+    let waited = capture_started.elapsed();
+    std::fs::write(&release, "").unwrap();
+    wait_until(Duration::from_secs(10), || first.try_wait().unwrap().is_some());
+    assert_eq!(first.wait().unwrap().code(), Some(2));
+    second.code(2);
+    // The second check ended while the first one's journalctl still waited
+    // for the release: the first capture got its line, not a timeout.
+    let d = &env.service("web")["incident"]["diagnosis"];
+    assert_eq!(
+        d["journal"],
+        serde_json::json!(["2026-12-07T03:12:01+0000 web[812]: released"]),
+        "the second check took {waited:?}: {d}"
+    );
+    // Kept in the state and the store too, though the second check saved
+    // both (and wrote a newer status file) while the first one captured.
+    assert_eq!(&env.state()["services"]["web"]["incident"]["diagnosis"], d);
+    let inc = env.cmd(&["incidents", "-c", &cfg, "--format", "json"]).code(0).json();
+    assert_eq!(&inc["incidents"][0]["diagnosis"], d);
+    assert_eq!(env.read("journalctl.log").lines().count(), 1, "captured once");
+}
+
+#[test]
+fn incidents_without_a_capture_keep_their_ids_beside_one_with_a_capture() {
+    let env = Env::new();
+    fake_systemctl(&env);
+    unit(&env, "web.service", "failed", "exit-code", "1", 3, 0);
+    unit(&env, "quiet.service", "failed", "exit-code", "1", 3, 0);
+    fake_journalctl(&env, JOURNAL);
+    env.config("timeout: 2s\nheal: { enabled: false }\nservices:\n  - name: web\n    unit: web.service\n  - name: quiet\n    unit: quiet.service\n    diagnosis: false\n");
+    env.check(&[]).code(2);
+    let state = env.state();
+    for name in ["web", "quiet"] {
+        let inc = &state["services"][name]["incident"];
+        assert!(inc["id"].as_i64().is_some(), "{name}: {inc}");
+        assert_eq!(&env.service(name)["incident"]["id"], &inc["id"], "{name}");
+    }
+    assert!(state["services"]["web"]["incident"]["diagnosis"].is_object());
+    assert_eq!(state["services"]["quiet"]["incident"]["diagnosis"], Value::Null);
+}
+
 /// Runs one `check` with `journalctl` doing `body` (None: no journalctl on
 /// PATH at all) and returns the service's diagnosis and the run's wall time.
 fn capture_with(body: Option<&str>) -> (Value, Duration) {

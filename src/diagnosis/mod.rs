@@ -1,11 +1,13 @@
 //! "The why": what an operator would look at first when an incident opens,
 //! captured once, bounded, redacted, and kept with the incident.
 //!
-//! `capture_all` runs after the cycle's status file is written (the cycle
-//! thread, `cycle::diagnose`): the unit as the probe's `systemctl show` saw
-//! it, before any restart of ours (one `systemctl show` of its own for a
-//! unit no probe observes; `unit.rs`), the unit's latest invocation's journal through `journalctl` (`journal.rs`),
-//! the host from /proc (`host.rs`), the failing HTTP answer the probe kept.
+//! `capture_all` runs after the cycle's status file is written, with the
+//! state lock released (`cycle::capture`; `cycle::attach` keeps the result
+//! under the lock again): the unit as the probe's `systemctl show` saw it,
+//! before any restart of ours (one `systemctl show` of its own for a unit
+//! no probe observes; `unit.rs`), the unit's latest invocation's journal
+//! through `journalctl` (`journal.rs`), the host from /proc (`host.rs`),
+//! the failing HTTP answer the probe kept.
 //! Every child is bounded in time and bytes (`probe::child`), the whole
 //! capture by `MAX_WALL`, the result by `MAX_BYTES`; every text passes the
 //! redaction (`redact.rs`) before anything stores or sends it.

@@ -14,7 +14,7 @@
 //! from cron too. The probe reports the sample; the cycle turns it into
 //! `cpu_pct` and judges `max_cpu`.
 
-use super::owned::{KeyType, Keys, Measured, Thresholds, Values, show_bytes};
+use super::owned::{KeyType, Keys, Measured, MetricDef, Thresholds, Values, show_bytes};
 use super::{CycleCtx, Outcome, ProcessProbe, Reason};
 use serde::{Deserialize, Serialize};
 use std::io::Read;
@@ -27,6 +27,32 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 /// (`probe::owned`), so they are located and documented the same way.
 pub static KEYS: &[(&str, KeyType)] =
     &[("max_rss", KeyType::Size), ("max_cpu", KeyType::Number), ("for", KeyType::Count)];
+
+/// The Prometheus families process checks' values feed (labelled by the
+/// check's `match`), as the kinds that own their keys declare theirs.
+pub static METRICS: &[MetricDef] = &[
+    MetricDef {
+        name: "chatstack_processes",
+        help: "Processes a process check matches.",
+        value: "count",
+        scale: 1.0,
+        target_label: "match",
+    },
+    MetricDef {
+        name: "chatstack_process_rss_bytes",
+        help: "Resident memory of a process check's matching processes, summed.",
+        value: "rss_bytes",
+        scale: 1.0,
+        target_label: "match",
+    },
+    MetricDef {
+        name: "chatstack_process_cpu_ratio",
+        help: "CPU a process check's matching processes used since the previous sample (1 = one CPU).",
+        value: "cpu_pct",
+        scale: 0.01,
+        target_label: "match",
+    },
+];
 
 /// `max_rss`, `max_cpu` (percent of one CPU) and `for` of a process check.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]

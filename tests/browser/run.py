@@ -62,6 +62,8 @@ Usage:
                     frame) of the page with the fixtures, the down card with a diagnosis first.
   --expect-clean    Daemon mode: no error or warning text anywhere on the page, and every
                     history request answered 200 (the shipped demo on a fresh start).
+  --expect-resources SERVICE  Daemon mode: SERVICE's card shows its unit's memory and CPU and
+                    their 24 h charts, /api/resources answered 200.
   --dump-dir DIR    Save each scenario's rendered DOM and Chromium's stderr there.
   --chromium PATH   Browser binary (default $CHROMIUM or /usr/bin/chromium).
   --timeout S       How long to wait for the daemon to answer (default 120).
@@ -1083,6 +1085,18 @@ def scenario_page(args, state, base, fixture, path, label, history_prefix=None, 
             for q, code_, ans in state.answers("/api/history") + state.answers("/api/incidents") + \
                     state.answers("/api/uptime"):
                 c.ok(code_ == 200, "%s: a history request answered %s: %r" % (label, code_, ans))
+        want_res = getattr(args, "expect_resources", None)
+        if want_res and code == 200:
+            ans = state.last_answer("/api/resources")
+            c.ok(ans is not None and ans[0] == 200, "%s: /api/resources answered %s" % (label, ans[0] if ans else "nothing"))
+            cards = [card for svc, card in cards_by_service(c, root, services_of(body) or [], label)
+                     if svc.get("name") == want_res]
+            card = cards[0] if cards else None
+            stats = card.find(cls="css-ss-stats").text() if card and card.find(cls="css-ss-stats") else ""
+            c.ok("Memory" in stats and " MB" in stats and "CPU" in stats,
+                 "%s: %s's card does not show its memory and CPU: %r" % (label, want_res, stats))
+            n = len(card.find_all(cls="css-ss-rchart")) if card else 0
+            c.ok(n == 2, "%s: %s's card has %d memory/CPU charts, expected 2" % (label, want_res, n))
         up = state.last_answer("/api/uptime")
         if expect_history:
             c.ok(up is not None and up[0] == 200, "%s: expected history, but /api/uptime answered %s"
@@ -1968,6 +1982,8 @@ def main():
     ap.add_argument("--expect-history", action="store_true",
                     help="daemon mode: fail unless the daemon serves history (uptime, bars, incidents)")
     ap.add_argument("--ca-file", help="daemon mode over https: the CA that signed its certificate")
+    ap.add_argument("--expect-resources", metavar="SERVICE",
+                    help="daemon mode: fail unless SERVICE's card shows its memory and CPU and their 24 h charts")
     ap.add_argument("--expect-clean", action="store_true",
                     help="daemon mode: fail on any error or warning text on the page (a fresh demo)")
     ap.add_argument("--chromium", default=os.environ.get("CHROMIUM", "/usr/bin/chromium"))

@@ -107,6 +107,14 @@ if [ -f "$deb" ]; then ok "build-deb.sh"; else not_ok "build-deb.sh" "$out"; fin
 debname=$(basename "$deb")
 
 echo "# boot the container"
+# On a cgroup v1 host (this kind of VM) nspawn gives the container a v1
+# hierarchy without controllers, where systemd has no figure at all for a
+# unit (CPUUsageNSec too is [not set]); a unified (v2) hierarchy gives it at
+# least the CPU time, which the per-service section's cpu limit needs. A v2
+# host boots it so anyway.
+if [ "$(stat -fc %T /sys/fs/cgroup 2>/dev/null)" != cgroup2fs ]; then
+    export SYSTEMD_NSPAWN_UNIFIED_HIERARCHY=1
+fi
 systemd-nspawn -D "$NSROOT" --volatile=overlay --private-network --register=no --keep-unit \
     --bind-ro="$tmp/pkg:/mnt/pkg" --bind-ro="$repo:/mnt/repo" --console=pipe -q --boot >"$tmp/nspawn.log" 2>&1 </dev/null &
 nspid=$!
@@ -279,18 +287,30 @@ services:
     port: 1
 EOF
 ns systemctl daemon-reload
-ns systemctl start why-exit.service why-oom.service why-loop.service why-run.service >/dev/null 2>&1
+ns systemctl start why-exit.service why-loop.service why-run.service >/dev/null 2>&1
 # shellcheck disable=SC2317 # called through wait_for
 unit_is() { [ "$(ns systemctl show -p "$2" --value "$1")" = "$3" ]; }
 wait_for "why-exit.service failed with exit-code" 20 unit_is why-exit.service Result exit-code
-# MemoryMax= and MemoryCurrent need the memory controller in the container's
-# cgroup: a cgroup v1 host (this kind of VM) gives nspawn none, so the OOM
-# and memory checks are skipped there, saying so, instead of failing.
-if ns grep -qw memory /sys/fs/cgroup/cgroup.controllers 2>/dev/null; then memcg=yes; else memcg=no; fi
+wait_for "why-run.service is active" 20 unit_is why-run.service ActiveState active
+# MemoryMax= (an OOM kill systemd sees: Result=oom-kill comes from the
+# cgroup's memory.events) and MemoryCurrent need the cgroup v2 memory
+# controller in the container. On a cgroup v1 host (this kind of VM: the
+# host's /sys/fs/cgroup is a tmpfs of v1 hierarchies) nspawn gives the
+# container the v1 hierarchies read-only and an empty v2 one: systemd logs
+# "System is tainted: cgroupsv1", sets no MemoryMax= and has no
+# MemoryCurrent. Then the OOM and memory checks are skipped, saying so;
+# the skip is itself checked (MemoryCurrent really is not set), and the
+# allocating unit is not started (it would only eat the host's memory).
+cgfs=$(ns stat -fc %T /sys/fs/cgroup 2>&1)
+controllers=$(ns cat /sys/fs/cgroup/cgroup.controllers 2>/dev/null)
+if [ "$cgfs" = cgroup2fs ] && printf '%s\n' "$controllers" | grep -qw memory; then memcg=yes; else memcg=no; fi
 if [ $memcg = yes ]; then
+    ns systemctl start why-oom.service >/dev/null 2>&1
     wait_for "why-oom.service was OOM-killed (Result=oom-kill)" 30 unit_is why-oom.service Result oom-kill
 else
-    echo "skip  MemoryMax/OOM and MemoryCurrent: no memory controller in the container's cgroup (cgroup v1 host)"
+    is "no memory controller: systemd has no MemoryCurrent of a running unit either" \
+        "$(ns systemctl show -p MemoryCurrent --value why-run.service 2>&1)" "[not set]"
+    echo "skip  OOM kill (Result=oom-kill, oom_kill: true) and MemoryCurrent: the container has no cgroup v2 memory controller (its /sys/fs/cgroup is $cgfs, not cgroup2fs; v2 controllers: '${controllers:-none}'; the host is cgroup v1: $(grep -vc "^0::" /proc/self/cgroup) v1 hierarchies in /proc/self/cgroup), so systemd can neither enforce MemoryMax= nor report an OOM kill"
 fi
 why_check() { ns /mnt/pkg/$PKG check -c /tmp/why/monitor.yml >/dev/null 2>&1; }
 # field SERVICE PYTHON-EXPRESSION-ON-s: its value in the status file (JSON unless a string)
@@ -349,6 +369,105 @@ case "$out" in
 esac
 ns systemctl stop why-loop.service why-run.service >/dev/null 2>&1
 echo "# (the why section took $(( $(date +%s) - why_started )) s)"
+
+echo "# per service under a real systemd: resources from one systemctl show, limits that restart"
+res_started=$(date +%s)
+ns sh -c "cat >/etc/systemd/system/res-idle.service" <<'EOF'
+[Service]
+ExecStart=/bin/sleep infinity
+EOF
+# A unit that really uses a CPU (a busy loop), and one whose memory really
+# grows (a shell string doubled every half second, up to 64 MB).
+ns sh -c "cat >/etc/systemd/system/res-busy.service" <<'EOF'
+[Service]
+ExecStart=/bin/sh -c 'while :; do :; done'
+EOF
+ns sh -c "cat >/etc/systemd/system/res-leak.service" <<'EOF'
+[Service]
+ExecStart=/bin/sh -c 'x=$(head -c 1000000 /dev/zero | tr "\\000" a); while [ $${#x} -lt 64000000 ]; do x="$$x$$x"; sleep 0.5; done; sleep infinity'
+EOF
+ns mkdir -p /tmp/res
+ns sh -c "cat >/tmp/res/monitor.yml" <<'EOF'
+interval: 1s
+timeout: 2s
+status_file: /tmp/res/status.json
+state_file: /tmp/res/state.json
+history_db: /tmp/res/history.db
+heal: {after_failures: 1, grace: 0s, max_restarts: 3, window: 10m}
+services:
+  - name: ResIdle
+    unit: res-idle.service
+  - name: ResBusy
+    unit: res-busy.service
+    limits: {cpu: 5, for: 2}
+  - name: ResLeak
+    unit: res-leak.service
+    limits: {memory: 30MB, for: 2}
+EOF
+ns systemctl daemon-reload
+ns systemctl start res-idle.service res-busy.service res-leak.service >/dev/null 2>&1
+res_check() { ns /mnt/pkg/$PKG check -c /tmp/res/monitor.yml >/dev/null 2>&1; }
+# rfield SERVICE PYTHON-EXPRESSION-ON-s: as `field`, from this section's status file
+rfield() {
+    ns cat /tmp/res/status.json | python3 -c "import json,sys
+d=json.load(sys.stdin); s=[x for x in d['services'] if x['name']=='$1'][0]
+v=$2
+print(v if isinstance(v, str) else json.dumps(v))" 2>&1
+}
+# incident_reason SERVICE: the reason of its latest incident in the history
+incident_reason() {
+    ns /mnt/pkg/$PKG incidents -c /tmp/res/monitor.yml --format json 2>/dev/null | python3 -c "import json,sys
+print([i['cause']['reason'] for i in json.load(sys.stdin)['incidents'] if i['service']=='$1'][0])" 2>&1
+}
+res_check
+res_check
+# What systemd says of the idle unit is what the status reports: its figure,
+# or null where systemd prints [not set] (no controller for it here).
+for prop in MemoryCurrent:memory_bytes TasksCurrent:tasks; do
+    sd=$(ns systemctl show -p "${prop%%:*}" --value res-idle.service)
+    got=$(rfield ResIdle "s['resources']['${prop#*:}']")
+    case "$sd" in
+        '[not set]' | '') is "ResIdle: ${prop%%:*} [not set] by systemd here is null in resources.${prop#*:}" "$got" null ;;
+        *) case "$got" in
+            '' | null | *[!0-9]*) not_ok "ResIdle: ${prop%%:*} of the running unit in resources.${prop#*:}" "systemd: $sd" "status: $got" ;;
+            *) ok "ResIdle: ${prop%%:*} of the running unit in resources.${prop#*:} ($got; systemd said $sd a moment later)" ;;
+        esac ;;
+    esac
+done
+sdcpu=$(ns systemctl show -p CPUUsageNSec --value res-busy.service)
+busy_inv=$(ns systemctl show -p InvocationID --value res-busy.service)
+case "$sdcpu" in
+    '[not set]' | '')
+        echo "skip  cpu_pct and the cpu limit: systemd has no CPUUsageNSec for a unit in this container ($sdcpu)" ;;
+    *)
+        cpu=$(rfield ResBusy "s['resources']['cpu_pct']")
+        if awk -v c="$cpu" 'BEGIN { exit !(c + 0 > 5) }'; then ok "ResBusy: cpu_pct of a busy loop ($cpu % of one CPU)"
+        else not_ok "ResBusy: cpu_pct of a busy loop over 5" "cpu_pct: $cpu"; fi
+        # shellcheck disable=SC2317 # called through wait_for
+        cpu_restarted() { res_check; [ "$(rfield ResBusy "len(s['restarts'])")" -ge 1 ] 2>/dev/null; }
+        wait_for "ResBusy: over cpu: 5 for 2 cycles, the monitor restarts it" 30 cpu_restarted
+        is "ResBusy: the incident's reason is cpu_limit" "$(incident_reason ResBusy)" cpu_limit
+        is "ResBusy: the restart succeeded" "$(rfield ResBusy "s['restarts'][0]['ok']")" true
+        new_inv=$(ns systemctl show -p InvocationID --value res-busy.service)
+        if [ -n "$new_inv" ] && [ "$new_inv" != "$busy_inv" ]; then ok "ResBusy: systemd ran a new invocation"
+        else not_ok "ResBusy: systemd ran a new invocation" "$busy_inv -> $new_inv"; fi
+        ;;
+esac
+ns systemctl stop res-busy.service >/dev/null 2>&1
+if [ "$(ns systemctl show -p MemoryCurrent --value res-leak.service)" = '[not set]' ]; then
+    echo "skip  the memory limit: MemoryCurrent is [not set] here (no memory controller in the container's cgroup: a cgroup v1 host)"
+else
+    leak_inv=$(ns systemctl show -p InvocationID --value res-leak.service)
+    # shellcheck disable=SC2317 # called through wait_for
+    mem_restarted() { res_check; [ "$(rfield ResLeak "len(s['restarts'])")" -ge 1 ] 2>/dev/null; }
+    wait_for "ResLeak: over memory: 30MB for 2 cycles, the monitor restarts it" 40 mem_restarted
+    is "ResLeak: the incident's reason is memory_limit" "$(incident_reason ResLeak)" memory_limit
+    new_inv=$(ns systemctl show -p InvocationID --value res-leak.service)
+    if [ -n "$new_inv" ] && [ "$new_inv" != "$leak_inv" ]; then ok "ResLeak: systemd ran a new invocation"
+    else not_ok "ResLeak: systemd ran a new invocation" "$leak_inv -> $new_inv"; fi
+fi
+ns systemctl stop res-idle.service res-busy.service res-leak.service >/dev/null 2>&1
+echo "# (the per-service section took $(( $(date +%s) - res_started )) s)"
 
 echo "# the watchdog (shortened to 4s by a drop-in)"
 ns mkdir -p /etc/systemd/system/$PKG.service.d

@@ -1471,7 +1471,7 @@
 
   // One series of a service's 24 h resources as a small line chart over [t0, t1] (ms), scaled
   // from 0 like the latency chart; a gap where the agent had no figure. Null under 2 points.
-  function resourceChart(rows, col, t0, t1, fmt, what) {
+  function resourceChart(rows, col, t0, t1, fmt, what, spanText) {
     var pts = rows.map(function (r) { return [num(r[0]), num(r[col])]; })
       .filter(function (p) { return p[0] != null; });
     var have = pts.filter(function (p) { return p[1] != null; });
@@ -1481,7 +1481,7 @@
     var W = 600, H = 44, span = Math.max(1, t1 - t0);
     var x = function (t) { return (Math.max(0, Math.min(1, (t * 1000 - t0) / span)) * W).toFixed(1); };
     var y = function (v) { return (H - 1 - (Math.min(v, top) / top) * (H - 4)).toFixed(1); };
-    var label = what + ' over the last 24 hours: now ' + fmt(have[have.length - 1][1]) + ', peak ' + fmt(peak[1]) +
+    var label = what + ' over the ' + spanText + ': now ' + fmt(have[have.length - 1][1]) + ', peak ' + fmt(peak[1]) +
       ' (' + fmtWhen(peak[0] * 1000) + ')';
     var s = svg('svg', {
       viewBox: '0 0 ' + W + ' ' + H, preserveAspectRatio: 'none', role: 'img', focusable: 'false',
@@ -1509,7 +1509,7 @@
     var cap = h('div', 'css-ss-hhead');
     var b = h('span');
     b.appendChild(h('b', null, what));
-    b.appendChild(document.createTextNode(' \u00B7 24 h'));
+    b.appendChild(document.createTextNode(' \u00B7 ' + spanText.replace(/^last 24 hours$/, '24 h')));
     cap.appendChild(b);
     cap.appendChild(h('span', null, 'peak ' + fmt(peak[1])));
     wrap.appendChild(cap);
@@ -1534,8 +1534,16 @@
     var rows = all && Object.prototype.hasOwnProperty.call(all, name) && Array.isArray(all[name])
       ? all[name].filter(Array.isArray) : [];
     if (rows.length < 2) return null;
+    // The last 24 h, or since the first figure when the agent has less (a fresh one has
+    // minutes: drawn across the width, and said so, rather than as a dot at the right end).
     var t1 = this.now(), t0 = t1 - 86400000;
-    var charts = [resourceChart(rows, 1, t0, t1, fmtMem, 'Memory'), resourceChart(rows, 2, t0, t1, fmtCpu, 'CPU')]
+    var first = rows.reduce(function (a, r) {
+      var t = num(r[0]);
+      return t != null && (num(r[1]) != null || num(r[2]) != null) ? Math.min(a, t * 1000) : a;
+    }, Infinity);
+    if (first > t0 + 3600000 && first < t1) t0 = first;
+    var span = t1 - t0 >= 86400000 - 3600000 ? 'last 24 hours' : 'last ' + fmtDur(t1 - t0);
+    var charts = [resourceChart(rows, 1, t0, t1, fmtMem, 'Memory', span), resourceChart(rows, 2, t0, t1, fmtCpu, 'CPU', span)]
       .filter(function (c) { return c; });
     if (!charts.length) return null;
     var box = h('div', 'css-ss-resblock');
