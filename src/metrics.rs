@@ -387,7 +387,7 @@ fn service_resources(o: &mut String, doc: &StatusDoc) {
             if let Some(c) = r.cpu_pct {
                 let _ = writeln!(
                     o,
-                    "chatstack_service_cpu_ratio{{service=\"{}\"}} {}",
+                    "chatstack_service_cpu_ratio{{service=\"{}\"}} {:.4}",
                     label(&s.name),
                     c / 100.0
                 );

@@ -30,11 +30,11 @@ fn utc_clock(minutes: i64) -> String {
 
 /// `run` with history and basic auth (with `auth`), every kind of answer the
 /// document describes: a push check and a TCP service named as the
-/// document's examples (`Job`, `Web`), the four host kinds (`Host`, in a
-/// maintenance window open now), and a unit whose HTTP check answers 502
-/// (`Down`: healed once, its incident diagnosed through a fake `systemctl`
-/// and `journalctl`, its next maintenance window hours away). Returns once
-/// it has cycled.
+/// document's examples (`Job`, `Web`), the four host kinds and a process
+/// check (`Host`, in a maintenance window open now), and a unit whose HTTP
+/// check answers 502 (`Down`: healed once, its incident diagnosed through a
+/// fake `systemctl` and `journalctl`, its next maintenance window hours
+/// away). Returns once it has cycled.
 fn live(env: &Env, auth: bool) -> (Daemon, TcpFixture, HttpFixture) {
     let tcp = TcpFixture::new();
     let bad_gateway = http_handler(|_| Reply::new(502, "<html>Bad Gateway</html>"));
@@ -63,6 +63,7 @@ fn live(env: &Env, auth: bool) -> (Daemon, TcpFixture, HttpFixture) {
          \x20     - {{ type: memory, swap_warn: 50 }}\n\
          \x20     - {{ type: load }}\n\
          \x20     - {{ type: pressure, resource: memory }}\n\
+         \x20     - {{ type: process, match: chatstack-status }}\n\
          \x20 - name: Down\n    unit: down.service\n    url: {url}\n",
         open = utc_clock(-1),
         later = utc_clock(180),
@@ -203,7 +204,7 @@ fn every_example_in_the_document_answers_as_documented_field_by_field() {
     let host = service("Host");
     let kinds: Vec<&str> =
         host["checks"].as_array().unwrap().iter().map(|c| c["type"].as_str().unwrap()).collect();
-    assert_eq!(kinds, ["disk", "memory", "load", "pressure"]);
+    assert_eq!(kinds, ["disk", "memory", "load", "pressure", "process"]);
     assert!(host["checks"].as_array().unwrap().iter().all(|c| c["values"].is_object()));
     assert_eq!(host["maintenance"]["name"], "now", "{host:#}");
     let down = service("Down");

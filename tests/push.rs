@@ -246,12 +246,17 @@ fn a_push_service_with_a_unit_heals_like_any_other_and_a_mute_holds_it() {
         env.service("backup")["status"] == "down"
     });
     assert_eq!(env.service("backup")["consecutive_failures"], 1);
-    // Not observed by a probe; only the incident's diagnosis asked systemd
-    // about it (once: the job's exit status and journal are the why).
+    // Not judged by a probe: the service has its push check only, and systemd
+    // was only asked to `show` (the cycle's one call gives the unit's
+    // `resources`; the incident's diagnosis asks for the job's exit and journal).
+    let svc = env.service("backup");
+    assert_eq!(svc["checks"].as_array().map(Vec::len), Some(1), "{svc:#}");
     let calls = env.systemctl_calls();
     assert!(
-        calls.len() == 1
-            && calls[0].starts_with("show -p Id,ActiveState,SubState,Result,ExecMainCode"),
+        calls.iter().all(|c| c.starts_with("show -p "))
+            && calls.last().is_some_and(
+                |c| c.starts_with("show -p Id,ActiveState,SubState,Result,ExecMainCode")
+            ),
         "the unit is not observed: {calls:?}"
     );
     // The second failed cycle restarts the job's unit (a oneshot runs again).

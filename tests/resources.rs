@@ -164,7 +164,7 @@ fn resources_come_from_the_unit_and_cpu_from_the_previous_sample_in_the_state_fi
     let m = std::fs::read_to_string(&prom).unwrap();
     assert!(m.contains("chatstack_service_memory_bytes{service=\"web\"} 734003200\n"), "{m}");
     assert!(
-        m.contains(&format!("chatstack_service_cpu_ratio{{service=\"web\"}} {}\n", cpu / 100.0)),
+        m.contains(&format!("chatstack_service_cpu_ratio{{service=\"web\"}} {:.4}\n", cpu / 100.0)),
         "{m}"
     );
     assert!(!m.contains("chatstack_service_memory_bytes{service=\"idle\"}"), "{m}");
@@ -282,6 +282,10 @@ fn limits_are_checked_and_located() {
         (
             "services:\n  - name: a\n    unit: a.service\n    limits: {for: 2}\n",
             "monitor.yml:7:13: services[0].limits: expected memory, cpu or both",
+        ),
+        (
+            "services:\n  - name: a\n    unit: a.service\n    checks:\n      - {type: push, period: 1h, grace: 1h}\n    limits: {memory: 1GB}\n",
+            "monitor.yml:9:13: services[0].limits: a push service's unit is its heal target only",
         ),
         (
             "services:\n  - name: a\n    unit: a.service\n    limits: {memry: 1GB}\n",

@@ -14,9 +14,12 @@
 # as success, graceful stop, restart on upgrade, remove/purge with systemd
 # running, the watchdog, and install.sh and its --uninstall on such a host;
 # and the why against the real thing: a unit that prints a line and exits 1
-# (exit_code 1 and that line from the journal), a MemoryMax= unit that is
-# OOM-killed, Restart=always dying every second (crash_loop), a restart that
-# does not help (still_down), MemoryCurrent of a running unit.
+# (exit_code 1 and that line from the journal, read by `check` and by the
+# packaged daemon as its unit runs it), a MemoryMax= unit that is
+# OOM-killed and MemoryCurrent of a running unit (where the container has
+# the cgroup v2 memory controller; else a `skip` line says why),
+# Restart=always dying every second (crash_loop), a restart that does not
+# help (still_down).
 #
 # Needs root and: apt-get install systemd-container debootstrap. The first run
 # debootstraps a rootfs (about 270 MB, from the Debian mirror) into
@@ -295,12 +298,15 @@ wait_for "why-run.service is active" 20 unit_is why-run.service ActiveState acti
 # MemoryMax= (an OOM kill systemd sees: Result=oom-kill comes from the
 # cgroup's memory.events) and MemoryCurrent need the cgroup v2 memory
 # controller in the container. On a cgroup v1 host (this kind of VM: the
-# host's /sys/fs/cgroup is a tmpfs of v1 hierarchies) nspawn gives the
-# container the v1 hierarchies read-only and an empty v2 one: systemd logs
-# "System is tainted: cgroupsv1", sets no MemoryMax= and has no
-# MemoryCurrent. Then the OOM and memory checks are skipped, saying so;
-# the skip is itself checked (MemoryCurrent really is not set), and the
-# allocating unit is not started (it would only eat the host's memory).
+# host's /sys/fs/cgroup is a tmpfs of v1 hierarchies, and its memory
+# controller is bound to the v1 `memory` one, so no v2 tree can have it)
+# the container has none, whether nspawn gives it the v1 hierarchies
+# (read-only; systemd logs "System is tainted: cgroupsv1") or a unified one
+# (SYSTEMD_NSPAWN_UNIFIED_HIERARCHY=1, above): systemd then enforces no
+# MemoryMax= and has no MemoryCurrent. The OOM and memory checks are then
+# skipped, saying so; the skip is itself checked (MemoryCurrent really is
+# not set), and the allocating unit is not started (unbounded, it would only
+# eat the host's memory).
 cgfs=$(ns stat -fc %T /sys/fs/cgroup 2>&1)
 controllers=$(ns cat /sys/fs/cgroup/cgroup.controllers 2>/dev/null)
 if [ "$cgfs" = cgroup2fs ] && printf '%s\n' "$controllers" | grep -qw memory; then memcg=yes; else memcg=no; fi
@@ -310,7 +316,8 @@ if [ $memcg = yes ]; then
 else
     is "no memory controller: systemd has no MemoryCurrent of a running unit either" \
         "$(ns systemctl show -p MemoryCurrent --value why-run.service 2>&1)" "[not set]"
-    echo "skip  OOM kill (Result=oom-kill, oom_kill: true) and MemoryCurrent: the container has no cgroup v2 memory controller (its /sys/fs/cgroup is $cgfs, not cgroup2fs; v2 controllers: '${controllers:-none}'; the host is cgroup v1: $(grep -vc "^0::" /proc/self/cgroup) v1 hierarchies in /proc/self/cgroup), so systemd can neither enforce MemoryMax= nor report an OOM kill"
+    host_memory=$(grep -E '^[0-9]+:([^:]*,)?memory(,[^:]*)?:' /proc/self/cgroup | head -n 1)
+    echo "skip  OOM kill (Result=oom-kill, oom_kill: true) and MemoryCurrent: no cgroup v2 memory controller in the container (its /sys/fs/cgroup: $cgfs, v2 controllers: '${controllers:-none}'); the host's memory controller is on a v1 hierarchy (/proc/self/cgroup: ${host_memory:-none}), so systemd can neither enforce MemoryMax= nor report an OOM kill"
 fi
 why_check() { ns /mnt/pkg/$PKG check -c /tmp/why/monitor.yml >/dev/null 2>&1; }
 # field SERVICE PYTHON-EXPRESSION-ON-s: its value in the status file (JSON unless a string)
@@ -368,6 +375,32 @@ case "$out" in
     *) not_ok "incidents --id $id prints the incident whole" "$out" ;;
 esac
 ns systemctl stop why-loop.service why-run.service >/dev/null 2>&1
+# The packaged daemon, as its unit runs it (User=, the sandbox), reads the
+# failed unit's journal too: the system journal is readable by root and
+# group systemd-journal only, which the unit's SupplementaryGroups= gives.
+is "the daemon's unit has SupplementaryGroups=systemd-journal" \
+    "$(ns systemctl show -p SupplementaryGroups --value $PKG.service)" systemd-journal
+is "without the group, $PKG reads none of why-exit.service's lines" \
+    "$(ns runuser -u $PKG -- journalctl --no-pager -q -o cat -u why-exit.service 2>&1 | grep -c why-marker)" 0
+ns sh -c "cat >/etc/$PKG/monitor.yml" <<'EOF2'
+interval: 2s
+timeout: 1s
+heal: {enabled: false}
+services:
+  - name: ChatStack
+    port: 5000
+    unit: chatstack.service
+  - name: WhyExit
+    unit: why-exit.service
+EOF2
+ns systemctl reload $PKG.service
+# shellcheck disable=SC2317 # called through wait_for
+daemon_has_marker() {
+    ns cat /var/lib/chatstack/status.json | python3 -c "import json,sys
+d=json.load(sys.stdin); s=[x for x in d['services'] if x['name']=='WhyExit'][0]
+sys.exit(not any('why-marker' in l for l in ((s.get('incident') or {}).get('diagnosis') or {}).get('journal') or []))"
+}
+wait_for "the daemon (User=$PKG, sandboxed) has why-exit.service's last line in its diagnosis" 30 daemon_has_marker
 echo "# (the why section took $(( $(date +%s) - why_started )) s)"
 
 echo "# per service under a real systemd: resources from one systemctl show, limits that restart"
