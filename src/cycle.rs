@@ -174,7 +174,8 @@ pub fn apply(
         .collect();
     for (svc, outs) in selected.iter().zip(per_service.iter_mut()) {
         forecast(svc, outs, history, Timestamp::now());
-        if svc.checks.iter().any(|c| matches!(c.probe, Probe::Process(_))) {
+        let samples = state.services.get(&svc.name).is_some_and(|s| !s.proc_cpu.is_empty());
+        if samples || svc.checks.iter().any(|c| matches!(c.probe, Probe::Process(_))) {
             let st = state.services.entry(svc.name.clone()).or_default();
             state::cpu::apply(st, &svc.checks, outs);
         }

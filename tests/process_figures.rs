@@ -194,3 +194,14 @@ fn the_daemon_reports_cpu_and_a_hog_goes_down_after_for_cycles() {
     assert!(value(&c, "cpu_pct").unwrap() > 5.0, "{c:#}");
     assert_eq!(value(&c, "count"), Some(1.0));
 }
+
+#[test]
+fn a_removed_process_check_leaves_no_sample_behind() {
+    let env = Env::new();
+    env.config(&checks_yaml(&["{type: process, match: 'no such process 4711', min: 0}".into()]));
+    env.check(&[]).code(0);
+    assert!(env.state()["services"]["s0"]["proc_cpu"].is_object(), "{:#}", env.state());
+    env.config(&checks_yaml(&["{type: disk, path: /, warn: 100, crit: 100}".into()]));
+    env.check(&[]);
+    assert!(env.state()["services"]["s0"]["proc_cpu"].is_null(), "{:#}", env.state());
+}
