@@ -29,10 +29,17 @@ fn json(v: &impl serde::Serialize) -> Response {
     }
 }
 
+/// Every store failure is a 503; the passing ones (no file before the first
+/// cycle, a lock held past the busy timeout) say when to come back, as the
+/// server's own "busy" answer does, so a client retries instead of giving up.
 fn store_error(e: &StoreError) -> Response {
     match e {
         StoreError::Missing { .. } => {
             Response::json_error(503, "no history yet: the first check cycle has not been recorded")
+                .with("Retry-After", "1")
+        }
+        StoreError::Locked { .. } => {
+            Response::json_error(503, &e.to_string()).with("Retry-After", "1")
         }
         e => Response::json_error(503, &e.to_string()),
     }
@@ -260,6 +267,20 @@ fn svg(label: &str, value: &str, colour: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_passing_store_failure_says_when_to_come_back() {
+        let path = std::path::PathBuf::from("/x/history.db");
+        let retry = |e: StoreError| {
+            let r = store_error(&e);
+            assert_eq!(r.status, 503);
+            r.headers.iter().find(|(n, _)| *n == "Retry-After").map(|(_, v)| v.to_string())
+        };
+        let locked = StoreError::Locked { path: path.clone(), waited: Duration::from_secs(2) };
+        assert_eq!(retry(locked).as_deref(), Some("1"));
+        assert_eq!(retry(StoreError::Missing { path: path.clone() }).as_deref(), Some("1"));
+        assert_eq!(retry(StoreError::DiskFull { path }), None, "not passing: no promise");
+    }
 
     #[test]
     fn percents_never_round_up_to_100() {
