@@ -1089,7 +1089,13 @@ fn a_dead_or_hanging_alertmanager_member_never_holds_back_the_other_in_run() {
         let live = Receiver::new(Mode::Status(200));
         let (env, hanging) = ha_env(dead, &live, "10s");
         let d = Daemon::start(&env, &["run", "-c", &cfg(&env), "--no-http"], &[]);
-        wait_until(Duration::from_secs(8), || !posted(&live, "am2").is_empty());
+        // Each member is delivered on its own thread: member 2 may be posted
+        // before member 1's request has even arrived, so wait for both (within
+        // 8 s, before member 1's 10 s timeout: member 2 is not held behind it).
+        wait_until(Duration::from_secs(8), || {
+            !posted(&live, "am2").is_empty()
+                && hanging.as_ref().is_none_or(|h| !h.requests().is_empty())
+        });
         if let Some(h) = &hanging {
             assert_eq!(h.requests().len(), 1, "posted while member 1 still hangs");
         }
