@@ -8,8 +8,11 @@ with a fake `systemctl` first on PATH. Every process started here is ended here,
 by PID. Every load loop is bounded in count and in time.
 
 Usage: python3 bench/bench.py [--quick] [--out docs/BENCHMARKS.md] [--only NAME ...]
-(NAME: oneshot callgrind pool scale hostile serving push idle procscan idle2000 leak why;
+(NAME: oneshot callgrind pool scale hostile serving tls fleet push idle procscan idle2000 cost leak
+why history history_check history_serve history_report history_idle history_size;
 e.g. `--only push` runs the push row alone and prints it without touching docs/BENCHMARKS.md)
+`BENCH_BIN=/path/to/chatstack-status` benches that build instead of target/release's;
+`BENCH_BASELINE_BIN` names an older build for the `cost` rows to pair with.
 """
 
 import argparse
@@ -37,7 +40,7 @@ sys.modules.setdefault("bench", sys.modules[__name__])
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BENCH = os.path.join(ROOT, "bench")
-BIN = os.path.join(ROOT, "target", "release", "chatstack-status")
+BIN = os.environ.get("BENCH_BIN") or os.path.join(ROOT, "target", "release", "chatstack-status")
 PLUGINS = "/usr/lib/nagios/plugins"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 SHOW = "LoadState,ActiveState,SubState,Result,NRestarts,Id,ExecMainCode,ExecMainStatus,ExecMainPID,InvocationID,MemoryCurrent"
@@ -646,7 +649,8 @@ def seed_history(w, name, n=60):
     for _ in range(n):
         r = subprocess.run([BIN, "check", "-c", cfg], env=w.env, stdout=subprocess.DEVNULL,
                            stderr=w.stderr, timeout=60)
-        if r.returncode != 0:
+        # 1 or 2 is the host's verdict (a `/` over 80 % warns), not a failure
+        if r.returncode not in (0, 1, 2):
             raise RuntimeError(f"seeding {name}: check exited {r.returncode}")
 
 
