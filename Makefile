@@ -13,7 +13,7 @@ help: ## this list
 build: ## debug build
 	$(CARGO) build --locked
 
-release: ## optimised, stripped binary in target/release
+release: ## optimised binary in target/release (laid out by link-order.txt; keeps its symbol table, the .deb strips)
 	$(CARGO) build --locked --release
 
 run: release ## the daemon on config/demo.yml: open http://127.0.0.1:8095/

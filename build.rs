@@ -40,4 +40,23 @@ fn main() {
     code.push_str("];\n");
     let out = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR")).join("www.rs");
     std::fs::write(out, code).expect("writing www.rs");
+    link_order(&manifest);
+}
+
+/// Lays out the functions a resting daemon runs first, together
+/// (`link-order.txt`, made by bench/link_order.py): the kernel maps code in
+/// 64 KiB blocks around each page touched, so code spread over the binary
+/// costs the idle daemon most of its text in memory (bench/NOTES.md, "cost").
+/// Release builds on x86_64 Linux only, where rustc links with its own lld
+/// (the default since Rust 1.90); a name the file lists that the binary lacks
+/// is skipped quietly, and what the file misses is laid out after it.
+fn link_order(manifest: &Path) {
+    let file = manifest.join("link-order.txt");
+    println!("cargo:rerun-if-changed={}", file.display());
+    let target = std::env::var("TARGET").unwrap_or_default();
+    let profile = std::env::var("PROFILE").unwrap_or_default();
+    if target == "x86_64-unknown-linux-gnu" && profile == "release" && file.is_file() {
+        println!("cargo:rustc-link-arg-bins=-Wl,--symbol-ordering-file={}", file.display());
+        println!("cargo:rustc-link-arg-bins=-Wl,--no-warn-symbol-ordering");
+    }
 }
