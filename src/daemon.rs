@@ -390,7 +390,13 @@ pub fn run(
         let started = Instant::now();
         match d.cycle(started)? {
             Waited::Stop => return Ok(d.stop()),
-            Waited::Done(Ok(doc)) => d.publish(doc, first),
+            Waited::Done(Ok(doc)) => {
+                d.publish(doc, first);
+                if first {
+                    // Start-up is over: its code need not stay mapped.
+                    crate::resident::release_start_up();
+                }
+            }
             Waited::Done(Err(e)) if first => return Err(e),
             Waited::Done(Err(e)) => crate::error!("{e}"),
         }

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 /// Bottom to top. Same layer: no imports either way.
 const LAYERS: &[&[&str]] = &[
     &["table", "suggest"],
-    &["time", "log", "error", "fsutil", "sdnotify", "arena", "text"],
+    &["time", "log", "error", "fsutil", "sdnotify", "arena", "text", "resident"],
     &["probe"],
     &["config"],
     &["diagnosis"],
@@ -120,4 +120,21 @@ fn the_reference_scanner_sees_groups_and_skips_macros() {
         "use crate::{fsutil, output::render, self};\nlet x = crate::time::now();\ncrate::warn!(\"x\");\n// crate::daemon in a comment\n",
     );
     assert_eq!(refs.into_iter().collect::<Vec<_>>(), ["fsutil", "output", "time"]);
+}
+
+/// `unsafe` is denied crate-wide (Cargo.toml) and allowed in one place,
+/// with its proof beside it: src/resident.rs. Another `allow` fails here, so
+/// a second unsafe block is a decision made in review, not in passing.
+#[test]
+fn unsafe_code_is_allowed_in_resident_rs_only() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    sources(&src, &mut files);
+    let allowing: Vec<String> = files
+        .iter()
+        .filter(|f| !f.ends_with("layers.rs"))
+        .filter(|f| std::fs::read_to_string(f).is_ok_and(|t| t.contains("allow(unsafe_code)")))
+        .map(|f| f.strip_prefix(&src).unwrap_or(f).display().to_string())
+        .collect();
+    assert_eq!(allowing, ["resident.rs"], "files allowing unsafe code");
 }

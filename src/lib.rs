@@ -23,6 +23,7 @@ pub mod metrics;
 pub mod notify;
 pub mod output;
 pub mod probe;
+pub mod resident;
 pub mod runner;
 pub mod sdnotify;
 pub mod server;
