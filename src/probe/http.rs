@@ -8,8 +8,8 @@ use super::{CheckStatus, HttpProbe, Outcome, Reason, body, clean_detail};
 use crate::time::Timestamp;
 use std::io::Read;
 use std::time::{Duration, Instant};
-use ureq::unversioned::resolver::DefaultResolver;
-use ureq::unversioned::transport::{ConnectProxyConnector, Connector, TcpConnector};
+use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver};
+use ureq::unversioned::transport::{ConnectProxyConnector, Connector, NextTimeout, TcpConnector};
 
 /// The most body read for `body_contains`, `body_regex` or `json`: a 50 MB
 /// or endless body costs at most this much memory and its timeout.
@@ -42,8 +42,50 @@ fn agent(trust: &Trust) -> &ureq::Agent {
             ().chain(ConnectProxyConnector::default())
                 .chain(TcpConnector::default())
                 .chain(trust.connector());
-        ureq::Agent::with_parts(config, connector, DefaultResolver::default())
+        ureq::Agent::with_parts(config, connector, AddressFirst::default())
     })
+}
+
+/// ureq's resolver starts a thread for every lookup under a timeout, even of
+/// an IP address: 4 threads a cycle for 4 services at `http://127.0.0.1:…`
+/// (their creation was a fifth of an idle cycle's CPU). An address is taken
+/// as it is; a name still goes to ureq's resolver, bounded by its timeout.
+#[derive(Debug, Default)]
+struct AddressFirst(DefaultResolver);
+
+impl AddressFirst {
+    fn literal(uri: &ureq::http::Uri) -> Option<std::net::SocketAddr> {
+        let host = uri.host()?;
+        let ip: std::net::IpAddr = host
+            .strip_prefix('[')
+            .and_then(|h| h.strip_suffix(']'))
+            .unwrap_or(host)
+            .parse()
+            .ok()?;
+        let port = uri.port_u16().or(match uri.scheme_str()? {
+            "http" => Some(80),
+            "https" => Some(443),
+            _ => None,
+        })?;
+        Some(std::net::SocketAddr::new(ip, port))
+    }
+}
+
+impl Resolver for AddressFirst {
+    fn resolve(
+        &self,
+        uri: &ureq::http::Uri,
+        config: &ureq::config::Config,
+        timeout: NextTimeout,
+    ) -> Result<ResolvedSocketAddrs, ureq::Error> {
+        let Some(addr) = Self::literal(uri) else { return self.0.resolve(uri, config, timeout) };
+        if config.ip_family().keep_wanted(std::iter::once(addr)).next().is_none() {
+            return Err(ureq::Error::HostNotFound);
+        }
+        let mut out = self.empty();
+        out.push(addr);
+        Ok(out)
+    }
 }
 
 /// Builds a request with our per-check settings.
@@ -231,5 +273,44 @@ pub fn io_outcome(io: &std::io::Error, text: &str) -> Outcome {
             Outcome::down(Reason::Dns, text.to_string())
         }
         _ => Outcome::down(Reason::CheckError, text.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn uri(s: &str) -> ureq::http::Uri {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn an_address_is_taken_as_it_is_and_a_name_is_left_to_ureq() {
+        let at = |s: &str| AddressFirst::literal(&uri(s)).map(|a| a.to_string());
+        assert_eq!(at("http://127.0.0.1:8080/health").as_deref(), Some("127.0.0.1:8080"));
+        assert_eq!(at("http://127.0.0.1/").as_deref(), Some("127.0.0.1:80"));
+        assert_eq!(at("https://10.0.0.2/").as_deref(), Some("10.0.0.2:443"));
+        assert_eq!(at("http://[::1]:9/x").as_deref(), Some("[::1]:9"));
+        assert_eq!(at("http://localhost:8080/"), None);
+        assert_eq!(at("http://example.com/"), None);
+    }
+
+    #[test]
+    fn an_address_resolves_to_itself_and_a_name_through_ureq() {
+        let config = ureq::config::Config::default();
+        let timeout = NextTimeout {
+            after: ureq::unversioned::transport::time::Duration::from_secs(5),
+            reason: ureq::Timeout::Resolve,
+            per_read: None,
+            per_write: None,
+        };
+        let r = AddressFirst::default();
+        let got = r.resolve(&uri("http://127.0.0.1:1/"), &config, timeout).unwrap();
+        assert_eq!(got.iter().map(|a| a.to_string()).collect::<Vec<_>>(), ["127.0.0.1:1"]);
+        let named = r.resolve(&uri("http://localhost:1/"), &config, timeout).unwrap();
+        assert!(named.iter().all(|a| a.ip().is_loopback() && a.port() == 1), "{named:?}");
+        let v4_only =
+            ureq::config::Config::builder().ip_family(ureq::config::IpFamily::Ipv4Only).build();
+        assert!(r.resolve(&uri("http://[::1]:1/"), &v4_only, timeout).is_err());
     }
 }
