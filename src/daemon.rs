@@ -172,6 +172,9 @@ struct Daemon<'a> {
     pool: Arc<runner::Pool>,
     /// A SIGHUP came in: reload before the next cycle.
     reload: bool,
+    /// Start-up or a reload ran since the last cycle: once the next cycle
+    /// is done, the binary's pages they alone ran are given back.
+    settle: bool,
     /// The claim on the state file, held for the daemon's life.
     _claim: crate::fsutil::Lock,
 }
@@ -229,6 +232,7 @@ impl<'a> Daemon<'a> {
             history: Arc::new(Mutex::new(store::Recorder::new(&config.history_store))),
             pool: Arc::new(runner::Pool::new()),
             reload: false,
+            settle: true,
             _claim: claim,
         })
     }
@@ -312,6 +316,7 @@ impl<'a> Daemon<'a> {
                 ) {
                     self.config = Arc::new(c);
                 }
+                self.settle = true;
                 self.sd.notify("READY=1");
             }
             let left = next.saturating_duration_since(Instant::now());
@@ -392,8 +397,8 @@ pub fn run(
             Waited::Stop => return Ok(d.stop()),
             Waited::Done(Ok(doc)) => {
                 d.publish(doc, first);
-                if first {
-                    // Start-up is over: its code need not stay mapped.
+                if std::mem::take(&mut d.settle) {
+                    // Start-up (or a reload) is over: its code need not stay mapped.
                     crate::resident::release_start_up();
                 }
             }

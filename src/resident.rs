@@ -5,9 +5,10 @@
 //! compiling its patterns, preparing the history's SQL and the first cycle
 //! leave ~2.4 MB of text mapped, which PSS counts whole, although a resting
 //! daemon runs ~1.5 MB of it (`link-order.txt` lays that out first and
-//! together). Once its first cycle is done, `run` drops its mappings of the
-//! binary's pages that are the file's own; the cycles after map back, from
-//! the page cache, only what they run (bench/NOTES.md, "cost").
+//! together). Once its first cycle is done, and again after the cycle that
+//! follows a reload (SIGHUP reads the config again), `run` drops its
+//! mappings of the binary's pages that are the file's own; the cycles after
+//! map back, from the page cache, only what they run (bench/NOTES.md, "cost").
 
 /// One mapping of /proc/self/smaps and the figures this needs.
 struct Mapping {

@@ -71,7 +71,7 @@ fn binary_pages_kb(pid: u32) -> Option<u64> {
 }
 
 #[test]
-fn the_daemon_gives_back_the_pages_of_its_start_up_after_its_first_cycle() {
+fn the_daemon_gives_back_the_pages_of_start_up_and_of_a_reload_once_a_cycle_is_done() {
     let env = Env::new();
     // The first cycle lasts 300 ms, so the pages start-up mapped can be
     // seen, and each cycle is followed by 700 ms of rest.
@@ -103,4 +103,25 @@ fn the_daemon_gives_back_the_pages_of_its_start_up_after_its_first_cycle() {
     );
     assert!(start_up > 1024, "only {start_up} KiB seen during start-up");
     assert!(least * 2 < start_up, "{least} KiB still mapped of {start_up}");
+    // A reload reads the config again (YAML, serde, validation): given back
+    // after the cycle that follows it too.
+    let hup = std::process::Command::new("kill").args(["-HUP", &d.pid().to_string()]).status();
+    assert!(hup.is_ok_and(|s| s.success()), "kill -HUP");
+    let (mut reloaded, mut settled) = (0, u64::MAX);
+    for phase in 0..2 {
+        wait_until(Duration::from_secs(20), || {
+            let now = binary_pages_kb(d.pid()).unwrap_or(0);
+            if phase == 0 {
+                reloaded = reloaded.max(now)
+            } else {
+                settled = settled.min(now)
+            }
+            status() != last
+        });
+        last = status();
+    }
+    eprintln!(
+        "FIGURE after a reload: {reloaded} KiB mapped at most, {settled} KiB at least after its cycle"
+    );
+    assert!(settled + 1024 < reloaded, "{settled} KiB still mapped of {reloaded} after the reload");
 }
