@@ -48,7 +48,7 @@ fn agent(trust: &Trust) -> &ureq::Agent {
 
 /// ureq's resolver starts a thread for every lookup under a timeout, even of
 /// an IP address: 4 threads a cycle for 4 services at `http://127.0.0.1:…`
-/// (their creation was a fifth of an idle cycle's CPU). An address is taken
+/// (an idle cycle: 8.66 -> 7.41 ms of CPU without them). An address is taken
 /// as it is; a name still goes to ureq's resolver, bounded by its timeout.
 #[derive(Debug, Default)]
 struct AddressFirst(DefaultResolver);
