@@ -6,20 +6,20 @@ touches, and an idle cycle touches code spread over the whole 8 MB of text
 (config, YAML, regex, SQLite, ureq, serde_json, the server), so the idle
 daemon had 6.5 MB of its text mapped, which PSS counts whole. lld lays out the
 functions named in `link-order.txt` first and in that order (build.rs passes
-it on release builds), so the code of a resting daemon is a few contiguous
-megabytes at most and the rest is never mapped (bench/NOTES.md, "cost").
+it on release builds), so the code of a resting daemon is one contiguous
+stretch of 1-2 MB and the rest is never mapped (bench/NOTES.md, "cost").
 
 How: each workload runs under callgrind (`--demangle=no`) on the release
 binary, which keeps its symbol table for this (`strip = "debuginfo"`; the
-.deb strips its copy); every function of the binary that ran is listed, in
-workload order (the idle cycles of `run`; its HTTP answers; its start-up;
-its shutdown; a `check`), each function once: the code a running daemon runs again and
-again comes first and together. `run` drops its start-up's pages after its
-first cycle (src/resident.rs), so what is mapped at rest is the start of
-the text. Symbol names carry a hash that changes only
-with the toolchain, the profile or a dependency's version; functions missing
-from the file are laid out after it, so a stale file costs memory, not
-correctness. Run it after such a change:
+.deb strips its copy). Every function of the binary that ran is listed once,
+in workload order: the idle cycles of `run` (those called every cycle
+first), its HTTP answers, its start-up, its shutdown, a `check`. So the code
+a running daemon runs again and again comes first and together, and since
+`run` drops start-up's pages after its first cycle (src/resident.rs), what
+stays mapped at rest is the start of the text. Symbol names carry a hash
+that changes with the toolchain, the profile or a dependency's version;
+functions missing from the file are laid out after it, so a stale file
+costs memory, not correctness. Run it after such a change:
 
     make release && python3 bench/link_order.py && make release
 
