@@ -44,10 +44,11 @@ fn mappings(smaps: &str) -> Vec<Mapping> {
             continue;
         }
         let Some(m) = out.last_mut() else { continue };
-        let kb = || f.clone().next().and_then(|v| v.parse().ok()).unwrap_or(u64::MAX);
+        let kb = || f.clone().next().and_then(|v| v.parse::<u64>().ok());
         match first {
-            "Rss:" => m.rss_kb = kb(),
-            "Anonymous:" => m.anonymous_kb = kb(),
+            "Rss:" => m.rss_kb = kb().unwrap_or(0),
+            // Unreadable: never taken for the file's own.
+            "Anonymous:" => m.anonymous_kb = kb().unwrap_or(u64::MAX),
             _ => {}
         }
     }
@@ -71,7 +72,7 @@ pub fn release_start_up() -> u64 {
     use std::os::unix::fs::MetadataExt;
     let Ok(exe) = std::fs::metadata("/proc/self/exe") else { return 0 };
     let Ok(smaps) = std::fs::read_to_string("/proc/self/smaps") else { return 0 };
-    let mut released = 0;
+    let mut released: u64 = 0;
     for m in mappings(&smaps).iter().filter(|m| m.inode == exe.ino() && files_own(m)) {
         // SAFETY: MADV_DONTNEED on a private file mapping drops its page
         // table entries; the next access maps the page again from the file.
@@ -93,7 +94,7 @@ pub fn release_start_up() -> u64 {
             )
         };
         if done.is_ok() {
-            released += m.rss_kb;
+            released = released.saturating_add(m.rss_kb);
         }
     }
     released
