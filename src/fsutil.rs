@@ -21,15 +21,39 @@ use std::time::{Duration, Instant, SystemTime};
 const STALE_TEMP: Duration = Duration::from_secs(60);
 const TEMP_SUFFIX: &str = ".tmp";
 
+/// What a power cut may do to a file written by [`write_atomic`]. Either
+/// way readers see the old file or the new one, never a mix: the rename is
+/// atomic whether or not anything reached the disk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Durability {
+    /// fsync before the rename: after a power cut the file is the old one
+    /// or the new one, both whole (the state file: budgets, the outbox).
+    Synced,
+    /// No fsync: a snapshot the daemon rewrites every cycle (the status and
+    /// prom files). A power cut may leave the one before or, on some file
+    /// systems, an empty file, until the first cycle after boot; syncing it
+    /// would cost two disk flushes a cycle to keep a figure that is stale
+    /// by then anyway (measured in bench/NOTES.md, "cost").
+    Snapshot,
+}
+
 /// Writes `bytes` to `path` so that readers see the old file or the new one,
-/// never a mix: temp file in the same directory, fsync, owner and mode,
-/// rename, fsync of the directory. Creates the directory if missing.
+/// never a mix: temp file in the same directory, fsync (when `durability`
+/// asks), owner and mode, rename. Creates the directory if missing.
+///
+/// The directory is not synced: a rename lost to a power cut leaves the old
+/// file, whole, which is what the rename promised readers anyway.
 ///
 /// An existing file keeps its owner and mode (the daemon's user must still
 /// read what root rewrote); a new file gets `mode`, and when root creates
 /// it, the owner of its directory. Temp files that a killed write left
 /// behind for the same target are removed afterwards.
-pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
+pub fn write_atomic(
+    path: &Path,
+    bytes: &[u8],
+    mode: u32,
+    durability: Durability,
+) -> io::Result<()> {
     let dir = parent_dir(path);
     if !dir.exists() {
         std::fs::create_dir_all(dir)?;
@@ -48,13 +72,27 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
     // tempfile creates 0600 and rename keeps the mode: set ours first (after
     // the chown, which clears set-id bits).
     tmp.as_file().set_permissions(Permissions::from_mode(mode))?;
-    tmp.as_file().sync_all()?;
-    tmp.persist(path).map_err(|e| e.error)?;
-    if let Ok(d) = File::open(dir) {
-        let _ = d.sync_all();
+    if durability == Durability::Synced {
+        sync(tmp.as_file())?;
     }
+    tmp.persist(path).map_err(|e| e.error)?;
     remove_stale_temps(dir, &prefix);
     Ok(())
+}
+
+/// fsync, counted per thread so a test can see which writes pay for one.
+fn sync(file: &File) -> io::Result<()> {
+    SYNCS.with(|n| n.set(n.get() + 1));
+    file.sync_all()
+}
+
+thread_local! {
+    static SYNCS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// How many fsyncs this thread's writes made (tests).
+pub fn syncs_on_this_thread() -> u64 {
+    SYNCS.with(std::cell::Cell::get)
 }
 
 fn parent_dir(path: &Path) -> &Path {
@@ -119,6 +157,25 @@ fn remove_stale_temps(dir: &Path, prefix: &str) {
             .is_some_and(|age| age > STALE_TEMP);
         if meta.is_file() && old && std::fs::remove_file(entry.path()).is_ok() {
             crate::info!("removed {}, left behind by an interrupted write", entry.path().display());
+        }
+    }
+}
+
+/// Reads a small /proc or /sys file whole into `buf`: open, read, close.
+///
+/// Not `std::fs::read` or `read_to_end`: they ask a file's size first
+/// (`statx`, `lseek`) and then probe with a 32-byte read, and a /proc file
+/// says its size is 0, so reading one cost 6 system calls instead of 4;
+/// a process scan reads one per process every cycle.
+pub fn read_proc(path: &Path, buf: &mut Vec<u8>) -> io::Result<()> {
+    let mut file = File::open(path)?;
+    let mut chunk = [0u8; 4096];
+    loop {
+        match file.read(&mut chunk) {
+            Ok(0) => return Ok(()),
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
         }
     }
 }
@@ -417,11 +474,42 @@ mod tests {
     fn write_atomic_keeps_the_mode_of_an_existing_file_and_sets_it_on_a_new_one() {
         let d = dir();
         let f = d.path().join("status.json");
-        write_atomic(&f, b"1", 0o640).unwrap();
+        write_atomic(&f, b"1", 0o640, Durability::Synced).unwrap();
         assert_eq!(std::fs::metadata(&f).unwrap().mode() & 0o7777, 0o640);
         std::fs::set_permissions(&f, Permissions::from_mode(0o604)).unwrap();
-        write_atomic(&f, b"2", 0o640).unwrap();
+        write_atomic(&f, b"2", 0o640, Durability::Snapshot).unwrap();
         assert_eq!(std::fs::metadata(&f).unwrap().mode() & 0o7777, 0o604);
+        assert_eq!(std::fs::read(&f).unwrap(), b"2");
+    }
+
+    #[test]
+    fn read_proc_reads_a_file_of_several_chunks_and_a_proc_file_of_size_0_whole() {
+        let d = dir();
+        let f = d.path().join("big");
+        let bytes: Vec<u8> = (0..10_000u32).map(|i| (i % 251) as u8).collect();
+        std::fs::write(&f, &bytes).unwrap();
+        let mut buf = b"kept ".to_vec();
+        read_proc(&f, &mut buf).unwrap();
+        assert_eq!(&buf[..5], b"kept ");
+        assert_eq!(&buf[5..], &bytes[..]);
+        assert_eq!(std::fs::metadata("/proc/self/status").unwrap().len(), 0);
+        let mut status = Vec::new();
+        read_proc(Path::new("/proc/self/status"), &mut status).unwrap();
+        let text = String::from_utf8(status).unwrap();
+        assert!(text.starts_with("Name:") && text.contains("\nVmRSS:"), "{text}");
+        let gone = read_proc(&d.path().join("none"), &mut buf).unwrap_err();
+        assert_eq!(gone.kind(), io::ErrorKind::NotFound);
+    }
+
+    #[test]
+    fn a_synced_write_makes_one_fsync_and_a_snapshot_none() {
+        let d = dir();
+        let f = d.path().join("s.json");
+        let before = syncs_on_this_thread();
+        write_atomic(&f, b"1", 0o640, Durability::Synced).unwrap();
+        assert_eq!(syncs_on_this_thread() - before, 1);
+        write_atomic(&f, b"2", 0o640, Durability::Snapshot).unwrap();
+        assert_eq!(syncs_on_this_thread() - before, 1);
         assert_eq!(std::fs::read(&f).unwrap(), b"2");
     }
 
@@ -442,7 +530,7 @@ mod tests {
                 f.set_modified(old).unwrap();
             }
         }
-        write_atomic(&d.path().join("s.json"), b"{}", 0o640).unwrap();
+        write_atomic(&d.path().join("s.json"), b"{}", 0o640, Durability::Snapshot).unwrap();
         for (name, removed) in names {
             assert_eq!(!d.path().join(name).exists(), removed, "{name}");
         }

@@ -350,7 +350,12 @@ fn owned_families(o: &mut String, doc: &StatusDoc) {
 pub fn write_prom_file(config: &Config, doc: &StatusDoc) {
     let Some(path) = &config.prom_file else { return };
     let text = render_with(Some(doc), Timestamp::now(), false);
-    if let Err(e) = crate::fsutil::write_atomic(path, text.as_bytes(), 0o644) {
+    if let Err(e) = crate::fsutil::write_atomic(
+        path,
+        text.as_bytes(),
+        0o644,
+        crate::fsutil::Durability::Snapshot,
+    ) {
         crate::warn!("{}: cannot write prom_file: {e}", path.display());
     }
 }

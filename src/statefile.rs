@@ -74,7 +74,7 @@ fn aside_name(path: &Path) -> PathBuf {
 pub fn save(path: &Path, state: &StateFile) -> Result<(), Error> {
     let bytes =
         serde_json::to_vec(state).map_err(|e| Error::Other(format!("serialising state: {e}")))?;
-    fsutil::write_atomic(path, &bytes, 0o640)
+    fsutil::write_atomic(path, &bytes, 0o640, fsutil::Durability::Synced)
         .map_err(|source| Error::StateWrite { path: path.into(), source })
 }
 
@@ -105,3 +105,21 @@ pub fn claim_daemon(path: &Path) -> Result<fsutil::Lock, Error> {
 
 #[cfg(test)]
 mod fuzz;
+
+#[cfg(test)]
+mod tests {
+    /// Budgets and the outbox: whole after a power cut, so synced once
+    /// (the file, not the directory: a lost rename leaves the old state).
+    #[test]
+    fn the_state_file_is_synced_once_per_save() {
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("state.json");
+        let mut state = crate::state::StateFile::default();
+        let before = crate::fsutil::syncs_on_this_thread();
+        super::save(&path, &state).unwrap();
+        state.schema = super::SCHEMA;
+        super::save(&path, &state).unwrap();
+        assert_eq!(crate::fsutil::syncs_on_this_thread(), before + 2);
+        assert_eq!(super::load(&path).unwrap(), state);
+    }
+}
