@@ -17,7 +17,6 @@
 use super::owned::{KeyType, Keys, Measured, MetricDef, Thresholds, Values, show_bytes};
 use super::{CycleCtx, Outcome, ProcessProbe, Reason};
 use serde::{Deserialize, Serialize};
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -147,7 +146,7 @@ impl ProcessTable {
             buf.clear();
             let path = entry.path().join("cmdline");
             // A process that exited since the listing is simply not there.
-            if std::fs::File::open(&path).and_then(|mut f| f.read_to_end(&mut buf)).is_err() {
+            if crate::fsutil::read_proc(&path, &mut buf).is_err() {
                 continue;
             }
             if let Some(cmdline) = join_cmdline(&buf) {
@@ -161,8 +160,11 @@ impl ProcessTable {
     fn stat(&self, p: &Proc) -> Option<Stat> {
         *p.stat.get_or_init(|| {
             self.stat_reads.fetch_add(1, Ordering::Relaxed);
-            let text = std::fs::read_to_string(self.proc.join(p.pid.to_string()).join("stat"));
-            parse_stat(&text.ok()?, rustix::param::page_size() as u64)
+            let mut buf = Vec::with_capacity(512);
+            crate::fsutil::read_proc(&self.proc.join(p.pid.to_string()).join("stat"), &mut buf)
+                .ok()?;
+            // A command name (field 2) may be any bytes: not a reason to lose the figures.
+            parse_stat(&String::from_utf8_lossy(&buf), rustix::param::page_size() as u64)
         })
     }
 }
