@@ -709,15 +709,17 @@ fn next_window(config: &Config, service: &str, now: Timestamp) -> Option<status:
 pub fn add_uptime(doc: &mut StatusDoc, recorder: &mut store::Recorder) {
     let now = doc.generated_at;
     let Some(store) = recorder.open() else { return };
-    for s in &mut doc.services {
-        if let Ok(u) = store.status_uptime(&s.name, now) {
-            s.uptime = Some(Uptime {
-                day: u.get("24h").copied().flatten(),
-                week: u.get("7d").copied().flatten(),
-                month: u.get("30d").copied().flatten(),
-            });
+    store.in_one_read(|store| {
+        for s in &mut doc.services {
+            if let Ok(u) = store.status_uptime(&s.name, now) {
+                s.uptime = Some(Uptime {
+                    day: u.get("24h").copied().flatten(),
+                    week: u.get("7d").copied().flatten(),
+                    month: u.get("30d").copied().flatten(),
+                });
+            }
         }
-    }
+    });
 }
 
 /// Saves the state and rewrites the status file (when given) after

@@ -247,6 +247,9 @@ pub struct Store {
     identity: (u64, u64),
     /// A reader on a file no writer has initialised yet: every answer is "no data".
     empty: bool,
+    /// When this connection last deleted what retention no longer keeps
+    /// (ms): the daemon does it once a minute, not every cycle.
+    pruned_at: Option<i64>,
 }
 
 impl fmt::Debug for Store {
@@ -313,6 +316,7 @@ impl Store {
             busy,
             identity: identity(path)?,
             empty: false,
+            pruned_at: None,
         })
     }
 
@@ -343,6 +347,7 @@ impl Store {
             busy,
             identity: id,
             empty: header.version == 0,
+            pruned_at: None,
         })
     }
 

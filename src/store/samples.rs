@@ -29,12 +29,16 @@ pub(super) fn insert(
     Ok(())
 }
 
-pub(super) fn enforce_retention(tx: &Transaction<'_>, cut: i64) -> rusqlite::Result<()> {
+pub(super) fn enforce_retention(
+    tx: &Transaction<'_>,
+    cut: i64,
+    cycles: i64,
+) -> rusqlite::Result<()> {
     tx.prepare_cached(
         "DELETE FROM samples WHERE rowid IN
             (SELECT rowid FROM samples WHERE at < ?1 ORDER BY at LIMIT ?2)",
     )?
-    .execute(params![cut, DELETE_SAMPLES])?;
+    .execute(params![cut, DELETE_SAMPLES * cycles])?;
     Ok(())
 }
 

@@ -467,7 +467,7 @@ fn an_incident_that_began_muted_says_so_and_is_left_out_of_the_sla() {
 }
 
 #[test]
-fn retention_deletes_old_rows_a_bounded_amount_per_cycle() {
+fn retention_deletes_old_rows_a_bounded_amount_once_a_minute() {
     let mut d = db();
     // 2,100 results of 2 services two days ago, then the retention shrinks.
     for k in 0..1050 {
@@ -486,13 +486,15 @@ fn retention_deletes_old_rows_a_bounded_amount_per_cycle() {
     store.record(&cycle(0, 30, vec![svc("a", Up, false)])).unwrap();
     assert_eq!(store.result_count(None).unwrap(), 2101 - 2000, "at most 2,000 per cycle");
     store.record(&cycle(30, 30, vec![svc("a", Up, false)])).unwrap();
-    assert_eq!(store.result_count(None).unwrap(), 2, "the rest next cycle");
+    assert_eq!(store.result_count(None).unwrap(), 102, "a minute between prunes");
+    store.record(&cycle(60, 30, vec![svc("a", Up, false)])).unwrap();
+    assert_eq!(store.result_count(None).unwrap(), 3, "the rest a minute later");
     // Rollups older than 6 h and the ended incident of b are gone too.
     let old = store
         .history("a", Duration::from_secs(3 * 86_400), Duration::from_secs(3600), ts(60))
         .unwrap();
     assert!(old.buckets.iter().all(|b| b.up_s == 0.0 || b.at.0 >= T0 - 7 * HOUR), "{old:?}");
-    store.record(&cycle(60, 30, vec![svc("b", Up, false)])).unwrap();
+    store.record(&cycle(90, 30, vec![svc("b", Up, false)])).unwrap();
     store.record(&cycle(2 * 3600, 30, vec![svc("b", Up, false)])).unwrap();
     assert!(store.incidents(Some("b"), Timestamp(0), 10, ts(7200)).unwrap().incidents.is_empty());
 }
@@ -701,6 +703,21 @@ fn status_uptime_is_percent_per_window() {
         serde_json::to_value(&u).unwrap(),
         serde_json::json!({"24h": 66.6666, "7d": 66.6666, "30d": 66.6666})
     );
+}
+
+#[test]
+fn queries_in_one_read_see_one_snapshot_and_the_next_ones_see_the_new_rows() {
+    let mut d = db();
+    d.store.record(&cycle(0, 30, vec![svc("s", Up, false)])).unwrap();
+    let mut reader = Store::open_read(d.cfg.path.as_deref().unwrap()).unwrap();
+    let (first, second) = reader.in_one_read(|r| {
+        let first = r.result_count(None).unwrap();
+        d.store.record(&cycle(30, 30, vec![svc("s", Up, false)])).unwrap();
+        (first, r.result_count(None).unwrap())
+    });
+    assert_eq!((first, second), (1, 1), "one snapshot");
+    assert!(reader.conn.is_autocommit(), "the read transaction is over");
+    assert_eq!(reader.result_count(None).unwrap(), 2);
 }
 
 #[test]

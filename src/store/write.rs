@@ -69,10 +69,18 @@ pub struct RestartRun {
 
 /// Rows past retention deleted per cycle and table, at most: enough to keep
 /// up with what a cycle adds many times over, small enough that a cycle
-/// after a long retention change stays a few milliseconds.
+/// after a long retention change stays a few milliseconds. A prune covers
+/// the cycles since the one before (at most [`PRUNE_CYCLES`] of them).
 const DELETE_RESULTS: i64 = 2_000;
 const DELETE_ROLLUPS: i64 = 500;
 const DELETE_INCIDENTS: i64 = 100;
+/// How often a connection prunes (ms). Every cycle, the 17 bounded deletes
+/// of 5 services (each with its own temporary b-tree and page cache) were a
+/// fifth of the daemon's history cost (bench/NOTES.md, "cost"); a `check`,
+/// one cycle per process, still prunes each run.
+const PRUNE_EVERY: i64 = 60_000;
+/// The most cycles' worth of rows one prune deletes.
+const PRUNE_CYCLES: i64 = 12;
 /// Stored text is bounded whatever a target answered.
 const MAX_DETAIL: usize = 1_000;
 const MAX_PROBLEMS: usize = 32;
@@ -235,11 +243,29 @@ impl Store {
         };
         let (path, busy) = (self.path.clone(), self.busy);
         let err = |e| super::explain_read_only(&path, StoreError::from_sqlite(&path, busy, e));
+        let prune = prune_due(self.pruned_at, rec.at.0, ms(rec.interval));
         let tx = self
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(err)?;
-        write_cycle(&tx, rec, &retention).and_then(|()| tx.commit()).map_err(err)
+        write_cycle(&tx, rec, &retention, prune).and_then(|()| tx.commit()).map_err(err)?;
+        if prune.is_some() {
+            self.pruned_at = Some(rec.at.0);
+        }
+        Ok(())
+    }
+}
+
+/// Whether this cycle prunes, and how many cycles' worth: the first cycle
+/// of a connection does, then one a minute (or after the clock stepped back).
+fn prune_due(last: Option<i64>, now: i64, interval: i64) -> Option<i64> {
+    match last {
+        None => Some(1),
+        Some(at) if now < at => Some(1),
+        Some(at) if now - at >= PRUNE_EVERY => {
+            Some(((now - at) / interval.max(1)).clamp(1, PRUNE_CYCLES))
+        }
+        Some(_) => None,
     }
 }
 
@@ -251,6 +277,7 @@ fn write_cycle(
     tx: &Transaction<'_>,
     rec: &CycleRecord,
     retention: &Retention,
+    prune: Option<i64>,
 ) -> rusqlite::Result<()> {
     let now = rec.at.0;
     let interval = ms(rec.interval).max(1);
@@ -305,8 +332,9 @@ fn write_cycle(
     flush_deltas(tx, &deltas)?;
     super::samples::insert(tx, now, &rec.samples)?;
     super::resources::record(tx, now, &rec.resources)?;
-    super::samples::enforce_retention(tx, now.saturating_sub(ms(retention.results)))?;
-    enforce_retention(tx, now, retention)
+    let Some(cycles) = prune else { return Ok(()) };
+    super::samples::enforce_retention(tx, now.saturating_sub(ms(retention.results)), cycles)?;
+    enforce_retention(tx, now, retention, cycles)
 }
 
 fn insert_result(
@@ -414,13 +442,14 @@ fn enforce_retention(
     tx: &Transaction<'_>,
     now: i64,
     retention: &Retention,
+    cycles: i64,
 ) -> rusqlite::Result<()> {
     let cut = |keep: Duration| now.saturating_sub(ms(keep));
     tx.prepare_cached(
         "DELETE FROM results WHERE (at, service_id) IN
             (SELECT at, service_id FROM results WHERE at < ?1 ORDER BY at LIMIT ?2)",
     )?
-    .execute(params![cut(retention.results), DELETE_RESULTS])?;
+    .execute(params![cut(retention.results), DELETE_RESULTS * cycles])?;
 
     let rollups_keep = ms(retention.rollups);
     let sids: Vec<i64> = {
@@ -441,7 +470,7 @@ fn enforce_retention(
                 sid,
                 res,
                 now.saturating_sub(keep).saturating_sub(res),
-                DELETE_ROLLUPS
+                DELETE_ROLLUPS * cycles
             ])?;
         }
     }
@@ -451,7 +480,7 @@ fn enforce_retention(
             "SELECT id FROM incidents WHERE ended_at IS NOT NULL AND ended_at < ?1
              ORDER BY ended_at LIMIT ?2",
         )?;
-        st.query_map(params![cut(retention.incidents), DELETE_INCIDENTS], |r| r.get(0))?
+        st.query_map(params![cut(retention.incidents), DELETE_INCIDENTS * cycles], |r| r.get(0))?
             .collect::<rusqlite::Result<_>>()?
     };
     for id in old {
@@ -459,4 +488,19 @@ fn enforce_retention(
         tx.prepare_cached("DELETE FROM incidents WHERE id = ?1")?.execute([id])?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_prune_is_due_once_a_minute_and_covers_the_cycles_since() {
+        use super::prune_due;
+        assert_eq!(prune_due(None, 1_000, 5_000), Some(1), "a connection's first cycle");
+        assert_eq!(prune_due(Some(0), 59_999, 5_000), None);
+        assert_eq!(prune_due(Some(0), 60_000, 5_000), Some(12));
+        assert_eq!(prune_due(Some(0), 60_000, 30_000), Some(2));
+        assert_eq!(prune_due(Some(0), 3_600_000, 5_000), Some(12), "at most 12 cycles' worth");
+        assert_eq!(prune_due(Some(0), 90_000, 0), Some(12), "no division by a zero interval");
+        assert_eq!(prune_due(Some(60_000), 1_000, 5_000), Some(1), "the clock stepped back");
+    }
 }
