@@ -44,11 +44,7 @@ pub struct Figures {
 
 impl Figures {
     pub fn read() -> Self {
-        let text = |p: &str| {
-            crate::fsutil::read_regular(std::path::Path::new(p), 64 << 10)
-                .ok()
-                .and_then(|b| String::from_utf8(b).ok())
-        };
+        let text = |p: &'static str| kept::read(p);
         Figures {
             memory: text("/proc/meminfo").and_then(|t| parse_meminfo(&t)),
             load: text("/proc/loadavg").and_then(|t| parse_loadavg(&t)),
@@ -59,10 +55,71 @@ impl Figures {
                 let s: f64 = t.split_whitespace().next()?.parse().ok()?;
                 (s.is_finite() && s >= 0.0).then(|| Duration::from_secs_f64(s))
             }),
-            boot_id: text("/proc/sys/kernel/random/boot_id")
-                .map(|t| t.trim().to_string())
-                .filter(|t| !t.is_empty()),
+            // The same for the life of the process: read once.
+            boot_id: BOOT_ID
+                .get_or_init(|| {
+                    text("/proc/sys/kernel/random/boot_id")
+                        .map(|t| t.trim().to_string())
+                        .filter(|t| !t.is_empty())
+                })
+                .clone(),
         }
+    }
+}
+
+static BOOT_ID: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+
+/// The host's /proc and /sys files, opened once per process and read again
+/// from offset 0 each cycle (as procps does with /proc/meminfo): the kernel
+/// makes their text anew at every read from the start. Open, fstat, read and
+/// close of 5 files a cycle were a tenth of an idle daemon's own CPU.
+mod kept {
+    use std::collections::HashMap;
+    use std::fs::File;
+    use std::os::unix::fs::FileExt;
+    use std::sync::{Mutex, OnceLock, PoisonError};
+
+    /// The most a host file may hold: /proc/meminfo is ~1.5 KiB.
+    const MAX: usize = 64 << 10;
+
+    static FILES: OnceLock<Mutex<HashMap<&'static str, File>>> = OnceLock::new();
+
+    pub fn read(path: &'static str) -> Option<String> {
+        let files = FILES.get_or_init(Mutex::default);
+        let mut files = files.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(file) = files.get(path) {
+            if let Some(text) = read_from_start(file) {
+                return Some(text);
+            }
+            files.remove(path);
+        }
+        let bytes = crate::fsutil::read_regular(std::path::Path::new(path), MAX as u64).ok()?;
+        // Kept only once it has proved a regular file that reads.
+        if let Ok(file) = File::open(path) {
+            files.insert(path, file);
+        }
+        String::from_utf8(bytes).ok()
+    }
+
+    fn read_from_start(file: &File) -> Option<String> {
+        let mut buf = vec![0u8; 4096];
+        let mut len = 0;
+        loop {
+            if len == buf.len() {
+                if len >= MAX {
+                    return None;
+                }
+                buf.resize(len * 2, 0);
+            }
+            match file.read_at(&mut buf[len..], len as u64) {
+                Ok(0) => break,
+                Ok(n) => len += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => return None,
+            }
+        }
+        buf.truncate(len);
+        String::from_utf8(buf).ok()
     }
 }
 
@@ -107,6 +164,23 @@ pub fn parse_cpu_list(text: &str) -> Option<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_kept_host_file_reads_anew_each_time_and_whole() {
+        let first = kept::read("/proc/uptime").expect("/proc/uptime");
+        let parse = |t: &str| t.split_whitespace().next().unwrap().parse::<f64>().unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        let mut now = kept::read("/proc/uptime").expect("again");
+        while parse(&now) <= parse(&first) && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+            now = kept::read("/proc/uptime").expect("again");
+        }
+        assert!(parse(&now) > parse(&first), "{first} then {now}: not read anew");
+        let meminfo = kept::read("/proc/meminfo").expect("/proc/meminfo");
+        assert!(parse_meminfo(&kept::read("/proc/meminfo").unwrap()).is_some());
+        assert!(meminfo.ends_with('\n') && meminfo.contains("MemTotal:"), "{meminfo}");
+        assert_eq!(kept::read("/proc/no-such-file"), None);
+    }
 
     #[test]
     fn proc_files_parse() {
