@@ -76,7 +76,9 @@ pub fn write_atomic(
         sync(tmp.as_file())?;
     }
     tmp.persist(path).map_err(|e| e.error)?;
-    remove_stale_temps(dir, &prefix);
+    if sweep_due(path) {
+        remove_stale_temps(dir, &prefix);
+    }
     Ok(())
 }
 
@@ -139,6 +141,31 @@ fn give(file: &File, uid: u32, gid: u32) -> io::Result<()> {
 /// Removes `dir/<prefix><random>.tmp` files older than `STALE_TEMP`: what a
 /// write killed between create and rename leaves behind. A younger one may
 /// be another writer's, still at work.
+/// Whether this process should look for `path`'s leftover temp files now:
+/// at its first write of it, then once per [`STALE_TEMP`] (a leftover is
+/// that old before it counts). Reading the directory at each of the
+/// daemon's writes, twice a cycle, only ever found nothing.
+fn sweep_due(path: &Path) -> bool {
+    static SWEPT: std::sync::Mutex<Vec<(PathBuf, Instant)>> = std::sync::Mutex::new(Vec::new());
+    let mut swept = SWEPT.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let now = Instant::now();
+    match swept.iter_mut().find(|(p, _)| p == path) {
+        Some((_, at)) if now.duration_since(*at) < STALE_TEMP => false,
+        Some((_, at)) => {
+            *at = now;
+            true
+        }
+        None => {
+            // Bounded: a process writes a handful of files.
+            if swept.len() >= 64 {
+                swept.remove(0);
+            }
+            swept.push((path.to_path_buf(), now));
+            true
+        }
+    }
+}
+
 fn remove_stale_temps(dir: &Path, prefix: &str) {
     let Ok(entries) = std::fs::read_dir(dir) else { return };
     let now = SystemTime::now();
@@ -534,6 +561,11 @@ mod tests {
         for (name, removed) in names {
             assert_eq!(!d.path().join(name).exists(), removed, "{name}");
         }
+        // Looked for once a minute per target, not at every write.
+        let later = d.path().join(".s.json.later1.tmp");
+        File::create(&later).unwrap().set_modified(old).unwrap();
+        write_atomic(&d.path().join("s.json"), b"{}", 0o640, Durability::Snapshot).unwrap();
+        assert!(later.exists(), "swept again within a minute");
     }
 
     #[test]
