@@ -93,12 +93,19 @@ mod kept {
             }
             files.remove(path);
         }
-        let bytes = crate::fsutil::read_regular(std::path::Path::new(path), MAX as u64).ok()?;
-        // Kept only once it has proved a regular file that reads.
-        if let Ok(file) = File::open(path) {
-            files.insert(path, file);
-        }
-        String::from_utf8(bytes).ok()
+        let file = open(path)?;
+        let text = read_from_start(&file)?;
+        files.insert(path, file);
+        Some(text)
+    }
+
+    /// As `fsutil::read_regular` opens: never blocking on a FIFO, and only
+    /// a regular file.
+    fn open(path: &str) -> Option<File> {
+        use rustix::fs::{Mode, OFlags};
+        let flags = OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC | OFlags::NOCTTY;
+        let file = File::from(rustix::fs::open(path, flags, Mode::empty()).ok()?);
+        file.metadata().ok()?.is_file().then_some(file)
     }
 
     fn read_from_start(file: &File) -> Option<String> {
@@ -180,6 +187,11 @@ mod tests {
         assert!(parse_meminfo(&kept::read("/proc/meminfo").unwrap()).is_some());
         assert!(meminfo.ends_with('\n') && meminfo.contains("MemTotal:"), "{meminfo}");
         assert_eq!(kept::read("/proc/no-such-file"), None);
+        let d = tempfile::tempdir().unwrap();
+        let fifo = d.path().join("fifo");
+        assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+        let fifo: &'static str = Box::leak(fifo.to_str().unwrap().to_string().into_boxed_str());
+        assert_eq!(kept::read(fifo), None, "a FIFO is refused at once, not waited on");
     }
 
     #[test]
