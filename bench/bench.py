@@ -1404,7 +1404,7 @@ METHOD = """\
   `unit` + `process` (16 checks), against the bench's loopback target, with a
   fake `systemctl` (a `/bin/sh` script) first on `PATH`. Reference: the same 16
   checks as `check_http`, `check_tcp`, `check_procs -a` and `systemctl show` run
-  one after another by `sh`. Includes writing the status and state files (fsync).
+  one after another by `sh`. Includes writing the status and state files (the state fsynced).
 - **Instructions**: `valgrind --tool=callgrind --trace-children=yes`, summed
   over every process of the run (the fake `systemctl` shells included on both
   sides); noise-free, unlike the wall times.
@@ -1510,6 +1510,9 @@ def main():
             import cost  # bench/cost.py: the daemon against Monit, side by side
             METHOD += cost.METHOD
             cost.bench_cost(w, 20 if not args.quick else 6, args.quick)
+        if want("cost_parts"):
+            import cost
+            cost.bench_cost_parts(w, 13 if not args.quick else 4)
         if want("leak"):
             bench_leak(w, 10, 100, 1000 if not args.quick else 300)
         if want("why"):

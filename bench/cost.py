@@ -171,6 +171,65 @@ def bench_idle_vs_monit(w, cycles, reps):
               f"{mem['before'][-1]['threads']}", None, "", None)
 
 
+PARTS = [
+    ("nothing probed (4 push checks): the cycle itself", "floor"),
+    ("the 4 units: one `systemctl show` (the fake, a `sh` script)", "unit"),
+    ("4 HTTP checks", "http"),
+    ("4 TCP checks", "tcp"),
+    ("4 process checks (one scan of /proc)", "process"),
+    ("disk `/`, memory, load (1 service)", "host"),
+    ("all of the above (the idle row's config)", "all"),
+    ("all, history on (the idle row itself)", "all+history"),
+]
+
+
+def part_config(w, name, part):
+    services = []
+    for i in range(1, 5):
+        head = f"  - name: svc{i}\n"
+        body = {
+            "floor": "    checks:\n      - {type: push, period: 1d, grace: 1h}",
+            "unit": f"    unit: svc{i}.service",
+            "http": f"    url: http://127.0.0.1:{w.http}/ok",
+            "tcp": f"    port: {w.http}",
+            "process": '    process: "bench/target.py"',
+        }.get(part)
+        if body:
+            services.append(head + body)
+    if part == "host":
+        services.append(host_checks())
+    if part.startswith("all"):
+        return our_config(w, name, history_db=w.path(name + ".history.db")
+                          if part.endswith("history") else "off")
+    return w.config(name, "\n".join(services), interval=f"{INTERVAL}s", history_db="off")
+
+
+def bench_cost_parts(w, cycles):
+    """What each kind of check adds to an idle cycle: every part's daemon
+    runs twice (1 cycle and `cycles` cycles), all of them side by side."""
+    procs = {}
+    for _, part in PARTS:
+        for n in (1, cycles):
+            name = f"part_{part.replace('+', '_')}_{n}"
+            cfg = part_config(w, name, part)
+            if part.endswith("history"):
+                b.seed_history(w, name, 20)
+            procs[(part, n)] = our_daemon(w, cfg)
+    started = time.monotonic()
+    cpu = {}
+    for n in (1, cycles):
+        time.sleep(max(0.0, started + INTERVAL * (n - 1) + INTERVAL / 2 - time.monotonic()))
+        for part, _ in ((p, n) for _, p in PARTS):
+            cpu[(part, n)] = reap(procs[(part, n)])
+    per = {p: (cpu[(p, cycles)] - cpu[(p, 1)]) / (cycles - 1) * 1000 for _, p in PARTS}
+    for i, (label, part) in enumerate(PARTS):
+        extra = "" if part in ("floor", "all", "all+history") else \
+            f"; {per[part] - per['floor']:+.2f} ms against nothing probed"
+        b.row("idle cycle, by what it probes (one run, all side by side; history off but the last)"
+              if i == 0 else "", label, f"**{per[part]:.2f}** ms per cycle{extra}", None, None,
+              "", None, f"1×({cycles}+1 cycles)")
+
+
 def pairs(a, b_, runs, env):
     """Interleaved A, B, A, B …: each command's wall and CPU times (ms)."""
     out = {"a": [], "b": []}
@@ -218,4 +277,4 @@ def bench_check_costs(w, runs):
 
 def bench_cost(w, runs, quick):
     bench_check_costs(w, runs)
-    bench_idle_vs_monit(w, 4 if quick else 13, 1 if quick else 2)
+    bench_idle_vs_monit(w, 4 if quick else 13, 1 if quick else 3)
