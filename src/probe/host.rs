@@ -55,24 +55,32 @@ impl Figures {
                 let s: f64 = t.split_whitespace().next()?.parse().ok()?;
                 (s.is_finite() && s >= 0.0).then(|| Duration::from_secs_f64(s))
             }),
-            // The same for the life of the process: read once.
-            boot_id: BOOT_ID
-                .get_or_init(|| {
-                    text("/proc/sys/kernel/random/boot_id")
-                        .map(|t| t.trim().to_string())
-                        .filter(|t| !t.is_empty())
-                })
-                .clone(),
+            boot_id: boot_id(),
         }
     }
 }
 
-static BOOT_ID: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+/// The same for the life of the process: read until it has been read once
+/// (a failed read is tried again next cycle: the `rebooted` event needs it).
+fn boot_id() -> Option<String> {
+    static BOOT_ID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    if let Some(id) = BOOT_ID.get() {
+        return Some(id.clone());
+    }
+    let path = std::path::Path::new("/proc/sys/kernel/random/boot_id");
+    let bytes = crate::fsutil::read_regular(path, 4096).ok()?;
+    let id = String::from_utf8(bytes).ok()?.trim().to_string();
+    (!id.is_empty()).then(|| BOOT_ID.get_or_init(|| id).clone())
+}
 
 /// The host's /proc and /sys files, opened once per process and read again
 /// from offset 0 each cycle (as procps does with /proc/meminfo): the kernel
 /// makes their text anew at every read from the start. Open, fstat, read and
 /// close of 5 files a cycle were a tenth of an idle daemon's own CPU.
+///
+/// Only files of procfs and sysfs are kept: in a container, lxcfs puts FUSE
+/// files over /proc/meminfo and friends, whose text a kept descriptor may
+/// serve from a cache; those are opened anew each time, as before.
 mod kept {
     use std::collections::HashMap;
     use std::fs::File;
@@ -95,8 +103,24 @@ mod kept {
         }
         let file = open(path)?;
         let text = read_from_start(&file)?;
-        files.insert(path, file);
+        if is_kernels(&file) {
+            files.insert(path, file);
+        }
         Some(text)
+    }
+
+    /// procfs or sysfs: text the kernel makes at each read.
+    fn is_kernels(file: &File) -> bool {
+        const SYSFS_MAGIC: rustix::fs::FsWord = 0x6265_6572;
+        rustix::fs::fstatfs(file)
+            .is_ok_and(|s| s.f_type == rustix::fs::PROC_SUPER_MAGIC || s.f_type == SYSFS_MAGIC)
+    }
+
+    #[cfg(test)]
+    pub fn is_kept(path: &str) -> bool {
+        FILES
+            .get()
+            .is_some_and(|f| f.lock().unwrap_or_else(PoisonError::into_inner).contains_key(path))
     }
 
     /// As `fsutil::read_regular` opens: never blocking on a FIFO, and only
@@ -187,7 +211,16 @@ mod tests {
         assert!(parse_meminfo(&kept::read("/proc/meminfo").unwrap()).is_some());
         assert!(meminfo.ends_with('\n') && meminfo.contains("MemTotal:"), "{meminfo}");
         assert_eq!(kept::read("/proc/no-such-file"), None);
+        assert!(kept::is_kept("/proc/uptime") && kept::is_kept("/proc/meminfo"));
+        // A file of any other file system is read anew each time, not kept.
         let d = tempfile::tempdir().unwrap();
+        let plain = d.path().join("meminfo");
+        std::fs::write(&plain, "MemTotal: 1 kB\n").unwrap();
+        let plain: &'static str = Box::leak(plain.to_str().unwrap().to_string().into_boxed_str());
+        assert_eq!(kept::read(plain).as_deref(), Some("MemTotal: 1 kB\n"));
+        assert!(!kept::is_kept(plain));
+        std::fs::write(plain, "MemTotal: 2 kB\n").unwrap();
+        assert_eq!(kept::read(plain).as_deref(), Some("MemTotal: 2 kB\n"));
         let fifo = d.path().join("fifo");
         assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
         let fifo: &'static str = Box::leak(fifo.to_str().unwrap().to_string().into_boxed_str());
