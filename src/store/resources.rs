@@ -17,7 +17,8 @@ const MINUTE_MS: i64 = 60_000;
 pub const KEEP: Duration = Duration::from_secs(48 * 3600);
 /// Points per service at most in an answer.
 pub const MAX_POINTS: i64 = 288;
-/// Rows deleted per cycle at most (retention catches up over cycles).
+/// Rows deleted per cycle's worth of a prune at most (retention catches up
+/// over prunes).
 const DELETE_ROWS: i64 = 2_000;
 
 /// One service's figures in one cycle (None: systemd gave none).
@@ -68,12 +69,22 @@ pub(super) fn record(
             cpu.unwrap_or(0.0)
         ])?;
     }
+    Ok(())
+}
+
+/// Deletes the minutes older than [`KEEP`], `cycles` times a cycle's bound
+/// (a prune: `write::prune_due`).
+pub(super) fn enforce_retention(
+    tx: &Transaction<'_>,
+    now: i64,
+    cycles: i64,
+) -> rusqlite::Result<()> {
     let cut = now.saturating_sub(KEEP.as_millis() as i64);
     tx.prepare_cached(
         "DELETE FROM resource_minutes WHERE rowid IN
             (SELECT rowid FROM resource_minutes WHERE start < ?1 ORDER BY start LIMIT ?2)",
     )?
-    .execute(params![cut, DELETE_ROWS])?;
+    .execute(params![cut, DELETE_ROWS * cycles])?;
     Ok(())
 }
 

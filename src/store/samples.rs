@@ -8,7 +8,8 @@ use crate::time::Timestamp;
 use rusqlite::{Transaction, params};
 use std::time::Duration;
 
-/// Rows deleted per cycle at most (retention catches up over cycles).
+/// Rows deleted per cycle's worth of a prune at most (retention catches up
+/// over prunes).
 const DELETE_SAMPLES: i64 = 2_000;
 
 /// The series of one value of one check: service, kind, target, value.

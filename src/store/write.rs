@@ -68,9 +68,9 @@ pub struct RestartRun {
 }
 
 /// Rows past retention deleted per cycle and table, at most: enough to keep
-/// up with what a cycle adds many times over, small enough that a cycle
-/// after a long retention change stays a few milliseconds. A prune covers
-/// the cycles since the one before (at most [`PRUNE_CYCLES`] of them).
+/// up with what a cycle adds many times over, small enough that catching up
+/// after a long retention change stays a few milliseconds per cycle. A
+/// prune deletes for the cycles since the one before, at most a minute's.
 const DELETE_RESULTS: i64 = 2_000;
 const DELETE_ROLLUPS: i64 = 500;
 const DELETE_INCIDENTS: i64 = 100;
@@ -79,8 +79,9 @@ const DELETE_INCIDENTS: i64 = 100;
 /// fifth of the daemon's history cost (bench/NOTES.md, "cost"); a `check`,
 /// one cycle per process, still prunes each run.
 const PRUNE_EVERY: i64 = 60_000;
-/// The most cycles' worth of rows one prune deletes.
-const PRUNE_CYCLES: i64 = 12;
+/// The most cycles' worth of rows one prune deletes, however short the
+/// interval (a minute of 100 ms cycles).
+const PRUNE_CYCLES: i64 = 600;
 /// Stored text is bounded whatever a target answered.
 const MAX_DETAIL: usize = 1_000;
 const MAX_PROBLEMS: usize = 32;
@@ -257,14 +258,16 @@ impl Store {
 }
 
 /// Whether this cycle prunes, and how many cycles' worth: the first cycle
-/// of a connection does, then one a minute (or after the clock stepped back).
+/// of a connection does, then one a minute (or after the clock stepped
+/// back), deleting for the cycles since, at most a minute of them: per
+/// minute, what pruning every cycle deleted.
 fn prune_due(last: Option<i64>, now: i64, interval: i64) -> Option<i64> {
+    let interval = interval.max(1);
+    let minute = (PRUNE_EVERY / interval).clamp(1, PRUNE_CYCLES);
     match last {
         None => Some(1),
         Some(at) if now < at => Some(1),
-        Some(at) if now - at >= PRUNE_EVERY => {
-            Some(((now - at) / interval.max(1)).clamp(1, PRUNE_CYCLES))
-        }
+        Some(at) if now - at >= PRUNE_EVERY => Some(((now - at) / interval).clamp(1, minute)),
         Some(_) => None,
     }
 }
@@ -334,6 +337,7 @@ fn write_cycle(
     super::resources::record(tx, now, &rec.resources)?;
     let Some(cycles) = prune else { return Ok(()) };
     super::samples::enforce_retention(tx, now.saturating_sub(ms(retention.results)), cycles)?;
+    super::resources::enforce_retention(tx, now, cycles)?;
     enforce_retention(tx, now, retention, cycles)
 }
 
@@ -437,7 +441,7 @@ fn track_incident(
     Ok(Some(id))
 }
 
-/// Deletes what retention no longer keeps, a bounded amount per cycle.
+/// Deletes what retention no longer keeps, `cycles` times a cycle's bound.
 fn enforce_retention(
     tx: &Transaction<'_>,
     now: i64,
@@ -499,8 +503,10 @@ mod tests {
         assert_eq!(prune_due(Some(0), 59_999, 5_000), None);
         assert_eq!(prune_due(Some(0), 60_000, 5_000), Some(12));
         assert_eq!(prune_due(Some(0), 60_000, 30_000), Some(2));
-        assert_eq!(prune_due(Some(0), 3_600_000, 5_000), Some(12), "at most 12 cycles' worth");
-        assert_eq!(prune_due(Some(0), 90_000, 0), Some(12), "no division by a zero interval");
+        assert_eq!(prune_due(Some(0), 3_600_000, 5_000), Some(12), "at most a minute's worth");
+        assert_eq!(prune_due(Some(0), 3_600_000, 1_000), Some(60), "a minute of 1 s cycles");
+        assert_eq!(prune_due(Some(0), 3_600_000, 600_000), Some(1));
+        assert_eq!(prune_due(Some(0), 90_000, 0), Some(600), "no division by a zero interval");
         assert_eq!(prune_due(Some(60_000), 1_000, 5_000), Some(1), "the clock stepped back");
     }
 }
