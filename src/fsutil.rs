@@ -47,7 +47,8 @@ pub enum Durability {
 /// An existing file keeps its owner and mode (the daemon's user must still
 /// read what root rewrote); a new file gets `mode`, and when root creates
 /// it, the owner of its directory. Temp files that a killed write left
-/// behind for the same target are removed afterwards.
+/// behind for the same target are removed afterwards (at the process's
+/// first write of the target, then once a minute).
 pub fn write_atomic(
     path: &Path,
     bytes: &[u8],
@@ -138,9 +139,6 @@ fn give(file: &File, uid: u32, gid: u32) -> io::Result<()> {
     }
 }
 
-/// Removes `dir/<prefix><random>.tmp` files older than `STALE_TEMP`: what a
-/// write killed between create and rename leaves behind. A younger one may
-/// be another writer's, still at work.
 /// Whether this process should look for `path`'s leftover temp files now:
 /// at its first write of it, then once per [`STALE_TEMP`] (a leftover is
 /// that old before it counts). Reading the directory at each of the
@@ -166,6 +164,9 @@ fn sweep_due(path: &Path) -> bool {
     }
 }
 
+/// Removes `dir/<prefix><random>.tmp` files older than `STALE_TEMP`: what a
+/// write killed between create and rename leaves behind. A younger one may
+/// be another writer's, still at work.
 fn remove_stale_temps(dir: &Path, prefix: &str) {
     let Ok(entries) = std::fs::read_dir(dir) else { return };
     let now = SystemTime::now();
