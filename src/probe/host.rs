@@ -102,7 +102,12 @@ mod kept {
             files.remove(path);
         }
         let file = open(path)?;
-        let text = read_from_start(&file)?;
+        let Some(text) = read_from_start(&file) else {
+            // A file that will not read at an offset (a FUSE file may refuse
+            // `pread`): read from where it opened, as before.
+            let bytes = crate::fsutil::read_regular(std::path::Path::new(path), MAX as u64).ok()?;
+            return String::from_utf8(bytes).ok();
+        };
         if is_kernels(&file) {
             files.insert(path, file);
         }
