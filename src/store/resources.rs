@@ -80,12 +80,7 @@ pub(super) fn enforce_retention(
     cycles: i64,
 ) -> rusqlite::Result<()> {
     let cut = now.saturating_sub(KEEP.as_millis() as i64);
-    tx.prepare_cached(
-        "DELETE FROM resource_minutes WHERE rowid IN
-            (SELECT rowid FROM resource_minutes WHERE start < ?1 ORDER BY start LIMIT ?2)",
-    )?
-    .execute(params![cut, DELETE_ROWS * cycles])?;
-    Ok(())
+    super::write::delete_oldest(tx, "resource_minutes", "start", cut, DELETE_ROWS * cycles)
 }
 
 /// The buckets' width for a window: `since / MAX_POINTS`, whole minutes.

@@ -35,12 +35,7 @@ pub(super) fn enforce_retention(
     cut: i64,
     cycles: i64,
 ) -> rusqlite::Result<()> {
-    tx.prepare_cached(
-        "DELETE FROM samples WHERE rowid IN
-            (SELECT rowid FROM samples WHERE at < ?1 ORDER BY at LIMIT ?2)",
-    )?
-    .execute(params![cut, DELETE_SAMPLES * cycles])?;
-    Ok(())
+    super::write::delete_oldest(tx, "samples", "at", cut, DELETE_SAMPLES * cycles)
 }
 
 impl Store {

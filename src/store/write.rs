@@ -272,6 +272,23 @@ fn prune_due(last: Option<i64>, now: i64, interval: i64) -> Option<i64> {
     }
 }
 
+/// Deletes `table`'s `limit` oldest rows whose `column` is before `cut`
+/// (a rowid table; the names are ours, never input).
+pub(super) fn delete_oldest(
+    tx: &Transaction<'_>,
+    table: &str,
+    column: &str,
+    cut: i64,
+    limit: i64,
+) -> rusqlite::Result<()> {
+    tx.prepare_cached(&format!(
+        "DELETE FROM {table} WHERE rowid IN
+            (SELECT rowid FROM {table} WHERE {column} < ?1 ORDER BY {column} LIMIT ?2)"
+    ))?
+    .execute(params![cut, limit])?;
+    Ok(())
+}
+
 fn ms(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
