@@ -226,6 +226,15 @@ class World:
         self.env.pop("NOTIFY_SOCKET", None)
         self.env.pop("JOURNAL_STREAM", None)
         self.stderr = open(os.path.join(self.dir, "stderr.log"), "ab")
+        # systemd's D-Bus as the daemon asks it on a real host (fake_systemd_bus.py);
+        # the fake systemctl above still answers Monit, the plugins script and
+        # a daemon told there is no bus (the `units, no bus` part).
+        self.bus = os.path.join(self.dir, "systemd-bus")
+        self.fake_bus = start([sys.executable, os.path.join(BENCH, "fake_systemd_bus.py"), self.bus],
+                              stdin=subprocess.DEVNULL, stdout=subprocess.PIPE)
+        if self.fake_bus.stdout.readline().strip() != b"ready":
+            raise RuntimeError("fake_systemd_bus.py did not start")
+        self.env["DBUS_SYSTEM_BUS_ADDRESS"] = "unix:path=" + self.bus
         self.target = start([sys.executable, os.path.join(BENCH, "target.py")],
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         info = json.loads(self.target.stdout.readline())

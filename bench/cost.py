@@ -84,10 +84,10 @@ def monit_config(w):
     return path
 
 
-def our_daemon(w, cfg, binary=None):
+def our_daemon(w, cfg, binary=None, env=None):
     return b.start([binary or b.BIN, "run", "-c", cfg, "--listen", f"127.0.0.1:{b.free_port()}"],
-                   env=w.env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                   stderr=w.stderr)
+                   env=dict(w.env, **(env or {})), stdin=subprocess.DEVNULL,
+                   stdout=subprocess.DEVNULL, stderr=w.stderr)
 
 
 def monit_daemon(w, rc):
@@ -173,7 +173,8 @@ def bench_idle_vs_monit(w, cycles, reps):
 
 PARTS = [
     ("nothing probed (4 push checks): the cycle itself", "floor"),
-    ("the 4 units: one `systemctl show` (the fake, a `sh` script)", "unit"),
+    ("the 4 units: over D-Bus (the fake systemd, `fake_systemd_bus.py`)", "unit"),
+    ("the 4 units, no bus: one `systemctl show` (the fake, a `sh` script)", "unit-nobus"),
     ("4 HTTP checks", "http"),
     ("4 TCP checks", "tcp"),
     ("4 process checks (one scan of /proc)", "process"),
@@ -190,6 +191,7 @@ def part_config(w, name, part):
         body = {
             "floor": "    checks:\n      - {type: push, period: 1d, grace: 1h}",
             "unit": f"    unit: svc{i}.service",
+            "unit-nobus": f"    unit: svc{i}.service",
             "http": f"    url: http://127.0.0.1:{w.http}/ok",
             "tcp": f"    port: {w.http}",
             "process": '    process: "bench/target.py"',
@@ -214,7 +216,8 @@ def bench_cost_parts(w, cycles):
             cfg = part_config(w, name, part)
             if part.endswith("history"):
                 b.seed_history(w, name, 20)
-            procs[(part, n)] = our_daemon(w, cfg)
+            nobus = {"DBUS_SYSTEM_BUS_ADDRESS": "unix:path=" + w.path("no-bus")}
+            procs[(part, n)] = our_daemon(w, cfg, env=nobus if part == "unit-nobus" else None)
     started = time.monotonic()
     cpu = {}
     for n in (1, cycles):

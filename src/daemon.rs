@@ -295,6 +295,9 @@ impl<'a> Daemon<'a> {
         }
         if first {
             self.sd.notify("READY=1");
+            if let Some(how) = crate::probe::systemd_bus::how_asked() {
+                crate::info!("systemd is asked {how}");
+            }
         }
         if self.sd.watchdog.is_some() {
             self.sd.notify("WATCHDOG=1");

@@ -524,6 +524,126 @@ fn systemd_states_map_as_the_spec_says() {
     );
 }
 
+/// A systemd that listens on a D-Bus socket: the bench's fake
+/// (`bench/fake_systemd_bus.py`: every unit loaded, active, running), or a
+/// thread that authenticates and then fails it. Ended with the test.
+enum FakeBus {
+    Python(std::process::Child),
+    Thread,
+}
+
+impl FakeBus {
+    /// `args`: none, or `["break"]` (hangs up at the first question).
+    fn python(env: &Env, args: &[&str]) -> (FakeBus, String) {
+        use std::io::BufRead;
+        let sock = env.path("bus");
+        let mut child = std::process::Command::new("python3")
+            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/bench/fake_systemd_bus.py"))
+            .arg(&sock)
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("python3");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        assert_eq!(line.trim(), "ready");
+        (FakeBus::Python(child), format!("unix:path={}", sock.display()))
+    }
+
+    /// Authenticates, reads the first message (`Hello`), then closes
+    /// (`hang: false`) or keeps the connection open and silent.
+    fn thread(env: &Env, hang: bool) -> (FakeBus, String) {
+        use std::io::{Read, Write};
+        let sock = env.path("bus");
+        let listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(mut c) = conn else { return };
+                let mut b = [0u8; 4096];
+                let mut seen = Vec::new();
+                while !seen.windows(2).any(|w| w == b"\r\n") {
+                    let Ok(n @ 1..) = c.read(&mut b) else { break };
+                    seen.extend_from_slice(&b[..n]);
+                }
+                let _ = c.write_all(b"OK 0123456789abcdef0123456789abcdef\r\n");
+                let _ = c.read(&mut b);
+                // Silent until the client hangs up (its process ends).
+                while hang && c.read(&mut b).is_ok_and(|n| n > 0) {}
+            }
+        });
+        (FakeBus::Thread, format!("unix:path={}", sock.display()))
+    }
+}
+
+impl Drop for FakeBus {
+    fn drop(&mut self) {
+        if let FakeBus::Python(c) = self {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn unit_check_with_bus(env: &Env, bus: &str, timeout: &str) -> (crate::util::Out, Value) {
+    env.config(&format!(
+        "timeout: {timeout}\nservices:\n  - name: svc\n    checks:\n      - {{type: systemd, unit: web.service}}\n"
+    ));
+    let cfg = env.config_path();
+    let out = env.cmd_env(
+        &["check", "-c", cfg.to_str().unwrap(), "--format", "json"],
+        &[("DBUS_SYSTEM_BUS_ADDRESS", bus)],
+    );
+    let c = check_of(&out.json(), "svc");
+    (out, c)
+}
+
+#[test]
+fn units_are_asked_over_dbus_where_systemd_listens_and_no_systemctl_runs() {
+    let env = Env::new();
+    env.fake_systemctl().unit("web.service", "failed", "failed", "exit-code");
+    let (_bus, addr) = FakeBus::python(&env, &[]);
+    let (_, c) = unit_check_with_bus(&env, &addr, "2s");
+    // The bus's answer (active), not the fake systemctl's (failed).
+    assert_state(&c, "up", None);
+    assert_eq!(c["detail"], "active (running)", "{c:#}");
+    assert_eq!(env.systemctl_calls(), Vec::<String>::new());
+}
+
+#[test]
+fn a_bus_that_breaks_gives_the_cycle_to_systemctl_and_a_silent_one_costs_the_timeout() {
+    let env = Env::new();
+    env.fake_systemctl().unit("web.service", "failed", "failed", "exit-code");
+    // Hangs up at Hello: no connection, systemctl answers; `check` says
+    // nothing of it (cron would mail it at every run).
+    let (_bus, addr) = FakeBus::thread(&env, false);
+    let (out, c) = unit_check_with_bus(&env, &addr, "2s");
+    assert_state(&c, "down", Some("unit_failed"));
+    assert_eq!(env.systemctl_calls().len(), 1, "{:?}", env.systemctl_calls());
+    assert!(!out.stderr.contains("D-Bus"), "{}", out.stderr);
+
+    // Hangs up at the first question: the same cycle asks systemctl, and says so.
+    let env = Env::new();
+    env.fake_systemctl().unit("web.service", "failed", "failed", "exit-code");
+    let (_bus, addr) = FakeBus::python(&env, &["break"]);
+    let (out, c) = unit_check_with_bus(&env, &addr, "2s");
+    assert_state(&c, "down", Some("unit_failed"));
+    assert_eq!(env.systemctl_calls().len(), 1, "{:?}", env.systemctl_calls());
+    assert!(
+        out.stderr.contains("D-Bus at") && out.stderr.contains("asking systemctl"),
+        "{}",
+        out.stderr
+    );
+
+    let env = Env::new();
+    env.fake_systemctl().unit("web.service", "active", "running", "success");
+    let (_bus, addr) = FakeBus::thread(&env, true);
+    let (out, c) = unit_check_with_bus(&env, &addr, "1s");
+    assert_state(&c, "unknown", Some("timeout"));
+    assert!(out.elapsed < Duration::from_secs(6), "{:?}", out.elapsed);
+    assert_eq!(env.systemctl_calls(), Vec::<String>::new());
+}
+
 #[test]
 fn systemctl_missing_or_not_booted_is_unknown() {
     let env = Env::new();

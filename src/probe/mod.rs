@@ -19,6 +19,7 @@ pub mod pressure;
 pub mod process;
 pub mod push;
 pub mod systemd;
+pub mod systemd_bus;
 pub mod tcp;
 pub mod tls;
 pub mod units;

@@ -1,7 +1,7 @@
 //! systemd probe: the unit's `LoadState`, `ActiveState`, `SubState`,
-//! `Result` and `NRestarts` from the cycle's one `systemctl show` (see
-//! `units.rs`: run from PATH without a shell, which is also what lets tests
-//! fake it), mapped to a check state. The same call asks for what an
+//! `Result` and `NRestarts` from the cycle's one question to systemd (see
+//! `units.rs`: over D-Bus, or `systemctl show` run from PATH without a
+//! shell, which is also what lets tests fake it), mapped to a check state. The same call asks for what an
 //! incident's diagnosis needs (exit status, invocation, memory), so the
 //! diagnosis sees the unit as it was when it failed.
 //!

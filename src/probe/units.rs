@@ -1,8 +1,10 @@
-//! systemd, asked once per cycle: one `systemctl show -p P1,P2,… U1 U2 …`
-//! for every unit the cycle's checks observe and every property they and
-//! the per-service resources need. systemd answers one block of `KEY=VALUE`
-//! lines per unit, in argument order, separated by an empty line (a unit
-//! that does not exist gets a block too, with `LoadState=not-found`).
+//! systemd, asked once per cycle about every unit the cycle's checks observe,
+//! for every property they and the per-service resources need: over D-Bus
+//! on a connection kept across cycles (`systemd_bus.rs`: no process per
+//! cycle), or where no bus can be reached, one `systemctl show -p P1,P2,…
+//! U1 U2 …`. Either way the answer is one block of `KEY=VALUE` lines per
+//! unit, as `systemctl show` prints them (a unit that does not exist gets a
+//! block too, with `LoadState=not-found`).
 //!
 //! The first systemd check of a cycle that needs the answer runs the query
 //! (bounded in time by its deadline and in bytes); the others wait for it
@@ -13,6 +15,7 @@
 //! unit by unit, so one bad name does not blind the others.
 
 use super::child::{RunError, run_bounded};
+use super::systemd_bus;
 use super::{CheckStatus, Outcome, Reason, UnitInfo, clean_detail};
 use crate::time::Timestamp;
 use std::collections::HashMap;
@@ -92,8 +95,29 @@ impl UnitQuery {
     }
 }
 
-/// One `systemctl show` for `units`; on a refusal of the whole call, one per unit.
+/// systemd's answer for `units`: over the kept D-Bus connection
+/// (`systemd_bus.rs`) when there is one, else one `systemctl show`; on a
+/// refusal of the whole call, one per unit.
 fn ask(units: &[String], deadline: Instant) -> HashMap<String, Result<UnitInfo, Failure>> {
+    let at = Timestamp::now();
+    let properties: Vec<&str> = PROPERTIES.split(',').collect();
+    match systemd_bus::show_kept(units, &properties, deadline) {
+        Some(Ok(blocks)) => {
+            let answer = blocks.into_iter().map(|b| match b {
+                Ok(text) => unit_info(&text, at),
+                Err(e) => Err(Failure::new(
+                    Reason::CheckError,
+                    format!("systemd: {}", clean_detail(&e, 160)),
+                )),
+            });
+            return units.iter().cloned().zip(answer).collect();
+        }
+        Some(Err(_)) => {
+            let f = Failure::new(Reason::Timeout, "systemd did not answer over D-Bus in time");
+            return units.iter().map(|u| (u.clone(), Err(f.clone()))).collect();
+        }
+        None => {}
+    }
     match show(units, deadline) {
         Ok(blocks) => units.iter().cloned().zip(blocks).collect(),
         Err((refused, f)) if refused && units.len() > 1 => units
@@ -159,23 +183,22 @@ fn show(units: &[String], deadline: Instant) -> Result<Blocks, (bool, Failure)> 
         };
         return fail(Reason::CheckError, detail);
     }
-    Ok(blocks
-        .into_iter()
-        .map(|b| {
-            if answers_show(b) {
-                let mut u = parse_show(b);
-                u.sampled_at = Some(at);
-                u.answer = b.to_string();
-                Ok(u)
-            } else {
-                let said = clean_detail(b, 120);
-                Err(Failure::new(
-                    Reason::CheckError,
-                    format!("not an answer of systemctl show: {said}"),
-                ))
-            }
-        })
-        .collect())
+    Ok(blocks.into_iter().map(|b| unit_info(b, at)).collect())
+}
+
+/// One unit's block read, or why it is not an answer.
+fn unit_info(block: &str, at: Timestamp) -> Result<UnitInfo, Failure> {
+    if !answers_show(block) {
+        let said = clean_detail(block, 120);
+        return Err(Failure::new(
+            Reason::CheckError,
+            format!("not an answer of systemctl show: {said}"),
+        ));
+    }
+    let mut u = parse_show(block);
+    u.sampled_at = Some(at);
+    u.answer = block.to_string();
+    Ok(u)
 }
 
 /// The blocks of a multi-unit answer: runs of non-empty lines.

@@ -151,6 +151,8 @@ def agent_env():
     env = {k: v for k, v in os.environ.items()
            if not k.startswith("CHATSTACK_") and k != "NOTIFY_SOCKET"}
     env["NO_COLOR"] = "1"
+    # systemd is the fake systemctl's, never the host's: no bus at this address.
+    env["DBUS_SYSTEM_BUS_ADDRESS"] = "unix:path=/nonexistent/chatstack-status-test-bus"
     return env
 
 

@@ -8,7 +8,9 @@
 # Boots a minimal Debian 12 in systemd-nspawn (private network, volatile
 # overlay: nothing it does is kept), installs the .deb there and checks that
 # the hardened units really work: Type=notify start, the status_monitor alias,
-# process checks of other users' processes, systemd checks over D-Bus, Nagios
+# process checks of other users' processes, systemd checks over D-Bus (the
+# daemon's own client, on the system bus and on systemd's private socket,
+# giving the verdicts `systemctl show` gives), Nagios
 # plugins, HTTP, SIGHUP reload, healing through the polkit rule (a dummy
 # chatstack.service gets restarted), the one-shot timer unit treating exit 2
 # as success, graceful stop, restart on upgrade, remove/purge with systemd
@@ -225,6 +227,9 @@ ns systemctl restart $PKG.service
 wait_for "it heals: chatstack.service restarted through polkit" 60 \
     check_journal $PKG.service "restarted chatstack.service"
 wait_for "systemd restarted the heal target" 10 check_journal chatstack.service "Stopped chatstack.service"
+# The packaged daemon (User=, not root) asks systemd over the system bus.
+wait_for "the daemon asks systemd over D-Bus (the system bus), no systemctl" 10 \
+    check_journal $PKG.service "systemd is asked over D-Bus at /run/dbus/system_bus_socket"
 status=$(http_get /api/status 2>&1)
 case "$status" in
     *"HTTP/1."*" 200"*) ok "GET /api/status answers 200" ;;
@@ -351,6 +356,48 @@ if [ $memcg = yes ]; then
 fi
 is "WhyRun: the unit is active in its diagnosis (down by its port)" \
     "$(field WhyRun "s['incident']['diagnosis']['unit']['active_state']")" active
+# The same units asked over systemd's own socket (`check` as root) and, with
+# no bus at DBUS_SYSTEM_BUS_ADDRESS, through `systemctl show`: the same
+# verdicts and details. A `systemctl` first on PATH logs its calls: the bus
+# run makes none.
+ns mkdir -p /tmp/bus/bin
+ns sh -c "cat >/tmp/bus/bin/systemctl" <<'EOF2'
+#!/bin/sh
+echo "$*" >> /tmp/bus/systemctl.log
+exec /bin/systemctl "$@"
+EOF2
+ns chmod +x /tmp/bus/bin/systemctl
+ns sh -c "cat >/tmp/bus/monitor.yml" <<'EOF2'
+timeout: 5s
+status_file: /tmp/bus/status.json
+state_file: /tmp/bus/state.json
+heal: {enabled: false}
+services:
+  - {name: Exit, unit: why-exit}
+  - {name: Run, unit: why-run.service}
+  - {name: Logind, unit: systemd-logind.service}
+  - {name: Nothing, unit: no-such-unit.service}
+  - {name: Timer, unit: apt-daily.timer}
+EOF2
+# verdicts: each service's checks' status, reason and detail
+verdicts() {
+    ns cat /tmp/bus/status.json | python3 -c "import json,sys
+d=json.load(sys.stdin)
+print(json.dumps([(s['name'], [(c['status'], c.get('reason'), c.get('detail')) for c in s['checks']]) for s in d['services']]))" 2>&1
+}
+ns env PATH=/tmp/bus/bin:/usr/sbin:/usr/bin:/sbin:/bin /mnt/pkg/$PKG check -c /tmp/bus/monitor.yml >/dev/null 2>&1
+over_bus=$(verdicts)
+is "check as root asks systemd over its own socket: no systemctl show" \
+    "$(ns sh -c 'cat /tmp/bus/systemctl.log 2>/dev/null | grep -c "^show"')" 0
+ns env PATH=/tmp/bus/bin:/usr/sbin:/usr/bin:/sbin:/bin DBUS_SYSTEM_BUS_ADDRESS=unix:path=/nonexistent \
+    /mnt/pkg/$PKG check -c /tmp/bus/monitor.yml >/dev/null 2>&1
+is "without a bus, check asks systemctl show (once)" \
+    "$(ns sh -c 'cat /tmp/bus/systemctl.log 2>/dev/null | grep -c "^show"')" 1
+is "D-Bus and systemctl show give the same verdicts" "$over_bus" "$(verdicts)"
+case "$over_bus" in
+    *'"Exit", [["down", "unit_failed", "failed (failed), result exit-code"'*'"Run", [["up"'*'"Nothing", [["unknown", "unit_not_found"'*'"Timer", [['*) ok "...and they are systemd's: $over_bus" ;;
+    *) not_ok "...and they are systemd's" "$over_bus" ;;
+esac
 # The second run restarts them (after_failures 2, the default: so the first
 # run's diagnosis saw the failed invocation, not one our restart started),
 # judged at a later cycle (grace 0s).
@@ -423,7 +470,7 @@ print(json.dumps(s and {k: s[0].get(k) for k in ('status', 'incident', 'checks')
 }
 echo "# (the why section took $(( $(date +%s) - why_started )) s)"
 
-echo "# per service under a real systemd: resources from one systemctl show, limits that restart"
+echo "# per service under a real systemd: resources from the cycle's one question to systemd, limits that restart"
 res_started=$(date +%s)
 ns sh -c "cat >/etc/systemd/system/res-idle.service" <<'EOF'
 [Service]

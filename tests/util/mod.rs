@@ -275,6 +275,9 @@ exit 0
         let path = std::env::var("PATH").unwrap_or_default();
         c.env("PATH", format!("{}:{path}", self.path("bin").display()));
         c.env("NO_COLOR", "1");
+        // systemd is the fake `systemctl`'s, never the host's (a dead bus
+        // address: the binary falls back to `systemctl`).
+        c.env("DBUS_SYSTEM_BUS_ADDRESS", format!("unix:path={}", self.path("no-bus").display()));
         for (k, v) in env {
             c.env(k, v);
         }
