@@ -26,6 +26,10 @@ const UNIT_IFACE: &str = "org.freedesktop.systemd1.Unit";
 const UNIT_PROPERTIES: &[&str] = &["Id", "LoadState", "ActiveState", "SubState", "InvocationID"];
 /// No answer of ours is near this; a peer that sends more is not systemd.
 const MAX_MESSAGE: usize = 64 * 1024;
+/// Calls written before their answers are read: the system bus refuses a
+/// connection more than `max_replies_per_connection` (dbus-daemon: 128)
+/// pending calls, and 10 units are 130 properties.
+const MAX_IN_FLIGHT: usize = 64;
 
 /// Where systemd listens, and whether a bus daemon sits in between (then
 /// the connection says `Hello` first).
@@ -133,7 +137,7 @@ impl Bus {
                 member: "Hello",
                 args: &[],
             });
-            bus.exchange(vec![hello], deadline)?
+            bus.exchange(&[hello], deadline)?
                 .pop()
                 .and_then(|r| r.err())
                 .map_or(Ok(()), |e| Err(BusError::Broken(format!("Hello refused: {e}"))))?;
@@ -183,7 +187,7 @@ impl Bus {
     /// (a value, or the error systemd gave), in the calls' order.
     fn exchange(
         &mut self,
-        calls: Vec<Vec<u8>>,
+        calls: &[Vec<u8>],
         deadline: Instant,
     ) -> Result<Vec<Result<Value, String>>, BusError> {
         let serials: Vec<u32> =
@@ -250,7 +254,10 @@ impl Bus {
                 }));
             }
         }
-        let answers = self.exchange(calls, deadline)?;
+        let mut answers = Vec::with_capacity(calls.len());
+        for batch in calls.chunks(MAX_IN_FLIGHT) {
+            answers.extend(self.exchange(batch, deadline)?);
+        }
         Ok(answers
             .chunks(properties.len().max(1))
             .map(|unit| {
@@ -784,6 +791,15 @@ mod tests {
         (dir, path, asked)
     }
 
+    /// How many calls the fake has read, once it has read `n` (or after 5 s).
+    fn read_by_fake(asked: &Mutex<Vec<Asked>>, n: usize) -> usize {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while asked.lock().unwrap().len() < n && Instant::now() < deadline {
+            std::thread::yield_now();
+        }
+        asked.lock().unwrap().len()
+    }
+
     fn props() -> Vec<&'static str> {
         crate::probe::units::PROPERTIES.split(',').collect()
     }
@@ -858,7 +874,15 @@ mod tests {
             bus.show(&["web".to_string()], &props(), Instant::now() + Duration::from_millis(300));
         assert_eq!(r.unwrap_err(), BusError::Timeout);
         assert!(t0.elapsed() < Duration::from_secs(5), "{:?}", t0.elapsed());
-        assert_eq!(asked.lock().unwrap().len(), props().len());
+        assert_eq!(read_by_fake(&asked, props().len()), props().len());
+
+        // 10 units (130 properties): no more calls in flight than a bus allows.
+        let (_dir, path, asked) = fake_systemd(Table::new(), true);
+        let mut bus = Bus::connect(&Address { path, bus: false }, soon()).unwrap();
+        let units: Vec<String> = (0..10).map(|i| format!("u{i}.service")).collect();
+        let deadline = Instant::now() + Duration::from_millis(300);
+        assert_eq!(bus.show(&units, &props(), deadline).unwrap_err(), BusError::Timeout);
+        assert_eq!(read_by_fake(&asked, MAX_IN_FLIGHT), MAX_IN_FLIGHT);
 
         // Something that is not D-Bus: refused at authentication, or at its first message.
         for said in [&b"REJECTED EXTERNAL\r\n"[..], b"OK 1\r\nHTTP/1.1 400 Bad Request\r\n\r\n"] {
@@ -946,7 +970,7 @@ mod tests {
                 args: &["org.freedesktop.DBus", "NoSuchProperty"],
             }),
         ];
-        let answers = bus.exchange(calls, soon()).unwrap();
+        let answers = bus.exchange(&calls, soon()).unwrap();
         assert_eq!(answers[0], Ok(Value::Str("org.freedesktop.DBus".into())));
         assert_eq!(answers[1], Ok(Value::Other("as".into())));
         assert!(
