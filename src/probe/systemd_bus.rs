@@ -101,10 +101,10 @@ pub enum Value {
 }
 
 impl Value {
-    /// As `systemctl show` prints it.
+    /// As `systemctl show` prints it (on one line: the block is lines).
     fn shown(&self) -> String {
         match self {
-            Value::Str(s) => s.clone(),
+            Value::Str(s) => s.replace(['\n', '\r'], " "),
             Value::U32(n) => n.to_string(),
             Value::I32(n) => n.to_string(),
             Value::U64(u64::MAX) => "[not set]".into(),
