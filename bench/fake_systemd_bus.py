@@ -4,9 +4,10 @@ systemd): every unit is loaded, active and running, as the fake `systemctl`
 says. Speaks what chatstack-status asks (src/probe/systemd_bus.rs): the
 EXTERNAL authentication, `Hello`, and `org.freedesktop.DBus.Properties.Get`.
 
-    fake_systemd_bus.py SOCKET [break]   # serves until killed
+    fake_systemd_bus.py SOCKET [break|mute]   # serves until killed
 
-`break` (for the tests): answers `Hello`, then hangs up at the first Get.
+For the tests: `break` answers `Hello`, then hangs up at the first Get;
+`mute` answers `Hello`, then nothing.
 
 Its CPU is not charged to the daemon measured, as the real systemd's is not.
 """
@@ -106,6 +107,7 @@ def unit_name(path):
 
 
 BREAK = sys.argv[2:] == ["break"]
+MUTE = sys.argv[2:] == ["mute"]
 
 
 def serve(conn):
@@ -134,6 +136,8 @@ def serve(conn):
             elif BREAK:
                 conn.close()
                 return
+            elif MUTE:
+                continue
             elif member == "Get" and len(args) == 2 and args[1] in VALUES:
                 t, v = VALUES[args[1]]
                 v = unit_name(path) if v is None else v

@@ -533,7 +533,8 @@ enum FakeBus {
 }
 
 impl FakeBus {
-    /// `args`: none, or `["break"]` (hangs up at the first question).
+    /// `args`: none, `["break"]` (hangs up at the first question) or
+    /// `["mute"]` (answers none).
     fn python(env: &Env, args: &[&str]) -> (FakeBus, String) {
         use std::io::BufRead;
         let sock = env.path("bus");
@@ -635,13 +636,21 @@ fn a_bus_that_breaks_gives_the_cycle_to_systemctl_and_a_silent_one_costs_the_tim
         out.stderr
     );
 
-    let env = Env::new();
-    env.fake_systemctl().unit("web.service", "active", "running", "success");
-    let (_bus, addr) = FakeBus::thread(&env, true);
-    let (out, c) = unit_check_with_bus(&env, &addr, "1s");
-    assert_state(&c, "unknown", Some("timeout"));
-    assert!(out.elapsed < Duration::from_secs(6), "{:?}", out.elapsed);
-    assert_eq!(env.systemctl_calls(), Vec::<String>::new());
+    // Silent at Hello, or at the properties: the unit's check costs its
+    // timeout and is unknown (systemctl, which would go through the same
+    // systemd, is not run after the deadline).
+    for mute in ["at Hello", "at Get"] {
+        let env = Env::new();
+        env.fake_systemctl().unit("web.service", "active", "running", "success");
+        let (_bus, addr) = match mute {
+            "at Hello" => FakeBus::thread(&env, true),
+            _ => FakeBus::python(&env, &["mute"]),
+        };
+        let (out, c) = unit_check_with_bus(&env, &addr, "1s");
+        assert_state(&c, "unknown", Some("timeout"));
+        assert!(out.elapsed < Duration::from_secs(6), "{mute}: {:?}", out.elapsed);
+        assert_eq!(env.systemctl_calls(), Vec::<String>::new(), "{mute}");
+    }
 }
 
 #[test]

@@ -9,10 +9,9 @@
 //! `systemctl show` prints, so the verdict, the diagnosis and the incident's
 //! recorded answer read one format whichever way systemd was asked.
 //!
-//! Where: `DBUS_SYSTEM_BUS_ADDRESS` (`unix:path=…`) when set, as sd-bus
-//! does; otherwise systemd's own socket `/run/systemd/private` for root (as
-//! `systemctl` does: no bus daemon in between) and the system bus for anyone
-//! else. Without a connection the caller runs `systemctl show` as before.
+//! Where: `addresses`. Where no bus can be reached (not booted with
+//! systemd, no dbus daemon) or the connection breaks, the caller runs
+//! `systemctl show` as before.
 
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
@@ -24,6 +23,8 @@ const UNIT_IFACE: &str = "org.freedesktop.systemd1.Unit";
 /// Properties of the Unit interface; the others are the unit type's
 /// (`org.freedesktop.systemd1.Service` for a `.service`).
 const UNIT_PROPERTIES: &[&str] = &["Id", "LoadState", "ActiveState", "SubState", "InvocationID"];
+const NO_SERVICE: &str = "org.freedesktop.DBus.Error.ServiceUnknown";
+const NO_OWNER: &str = "org.freedesktop.DBus.Error.NameHasNoOwner";
 /// No answer of ours is near this; a peer that sends more is not systemd.
 const MAX_MESSAGE: usize = 64 * 1024;
 /// Calls written before their answers are read: the system bus refuses a
@@ -32,32 +33,39 @@ const MAX_MESSAGE: usize = 64 * 1024;
 const MAX_IN_FLIGHT: usize = 64;
 
 /// Where systemd listens, and whether a bus daemon sits in between (then
-/// the connection says `Hello` first).
+/// the connection says `Hello` first, and is kept across cycles).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Address {
     pub path: PathBuf,
     pub bus: bool,
 }
 
-/// The addresses to try, in order (see the module's doc).
+/// The path of a `unix:path=…` entry of a D-Bus address list.
+fn unix_path(address: &str) -> Option<PathBuf> {
+    address.split(';').find_map(|entry| {
+        let rest = entry.strip_prefix("unix:")?;
+        rest.split(',').find_map(|kv| kv.strip_prefix("path=")).map(PathBuf::from)
+    })
+}
+
+/// The addresses to try, in order: `DBUS_SYSTEM_BUS_ADDRESS` alone when
+/// set; else, on a host booted with systemd (`/run/systemd/system`, as
+/// `sd_booted` and `systemctl` check), the system bus, then for root
+/// systemd's own socket. The system bus comes first even for root: systemd
+/// sends its private socket's clients every signal it broadcasts, read or
+/// not, so a connection there is made per cycle and never kept idle.
 pub fn addresses() -> Vec<Address> {
     if let Some(a) = std::env::var_os("DBUS_SYSTEM_BUS_ADDRESS") {
-        return a
-            .to_str()
-            .and_then(|a| {
-                a.split(';').find_map(|entry| {
-                    let rest = entry.strip_prefix("unix:")?;
-                    rest.split(',').find_map(|kv| kv.strip_prefix("path=")).map(PathBuf::from)
-                })
-            })
-            .map(|path| vec![Address { path, bus: true }])
-            .unwrap_or_default();
+        let path = a.to_str().and_then(unix_path);
+        return path.map(|path| vec![Address { path, bus: true }]).unwrap_or_default();
     }
-    let mut out = Vec::new();
+    if !std::path::Path::new("/run/systemd/system").is_dir() {
+        return Vec::new();
+    }
+    let mut out = vec![Address { path: "/run/dbus/system_bus_socket".into(), bus: true }];
     if rustix::process::geteuid().is_root() {
         out.push(Address { path: "/run/systemd/private".into(), bus: false });
     }
-    out.push(Address { path: "/run/dbus/system_bus_socket".into(), bus: true });
     out
 }
 
@@ -101,10 +109,12 @@ pub enum Value {
 }
 
 impl Value {
-    /// As `systemctl show` prints it (on one line: the block is lines).
+    /// As `systemctl show` prints it (one with a control character, a line
+    /// break say, as `[unprintable]`: the block is lines).
     fn shown(&self) -> String {
         match self {
-            Value::Str(s) => s.replace(['\n', '\r'], " "),
+            Value::Str(s) if s.chars().any(char::is_control) => "[unprintable]".into(),
+            Value::Str(s) => s.clone(),
             Value::U32(n) => n.to_string(),
             Value::I32(n) => n.to_string(),
             Value::U64(u64::MAX) => "[not set]".into(),
@@ -126,7 +136,7 @@ pub struct Bus {
 impl Bus {
     /// Connects and authenticates (and says `Hello` on a bus), by `deadline`.
     pub fn connect(addr: &Address, deadline: Instant) -> Result<Bus, BusError> {
-        let sock = UnixStream::connect(&addr.path)?;
+        let sock = connect_now(&addr.path)?;
         let mut bus = Bus { sock, serial: 0, buf: Vec::new() };
         bus.auth(deadline)?;
         if addr.bus {
@@ -199,6 +209,10 @@ impl Bus {
             let msg = self.next_message(deadline)?;
             let Some(reply_to) = msg.reply_serial else { continue };
             let Some(i) = serials.iter().position(|s| *s == reply_to) else { continue };
+            // The bus itself saying systemd is not on it: not an answer of systemd's.
+            if let Some(e @ (NO_SERVICE | NO_OWNER)) = msg.error.as_deref() {
+                return Err(BusError::Broken(format!("systemd is not on this bus ({e})")));
+            }
             if answers[i].is_none() {
                 left -= 1;
             }
@@ -227,10 +241,11 @@ impl Bus {
         }
     }
 
-    /// Every property of `properties` for each unit, as `systemctl show`
-    /// would print them (a property the unit's type does not have is left
-    /// out, as `systemctl show -p` does). A unit systemd refuses to name
-    /// (an invalid name) gets systemd's error.
+    /// Every property of `properties` for each unit, one `KEY=VALUE` line
+    /// each as `systemctl show` prints them, in `properties`' order (a
+    /// property the unit's type does not have is left out, as `systemctl
+    /// show -p` does). A unit systemd refuses to name (an invalid name)
+    /// gets systemd's error.
     pub fn show(
         &mut self,
         units: &[String],
@@ -300,11 +315,16 @@ pub fn how_asked() -> Option<String> {
 
 /// `Bus::show` on the kept connection (connecting first if needed). None:
 /// no connection could be had, or it broke; the caller asks `systemctl`.
+/// `Some(Err(Timeout))`: systemd did not answer by `deadline`, over a bus
+/// that is there (asking `systemctl` then would only be killed at once).
 pub fn show_kept(
     units: &[String],
     properties: &[&str],
     deadline: Instant,
 ) -> Option<Result<Vec<Result<String, String>>, BusError>> {
+    if remaining(deadline).is_err() {
+        return Some(Err(BusError::Timeout));
+    }
     let mut kept = KEPT.lock().unwrap_or_else(|p| p.into_inner());
     if kept.bus.is_none() {
         if kept.retry_at.is_some_and(|t| Instant::now() < t) {
@@ -318,30 +338,67 @@ pub fn show_kept(
                     kept.bus = Some((bus, addr));
                     break;
                 }
+                Err(BusError::Timeout) => {
+                    kept.how = Some(format!("over D-Bus at {}", addr.path.display()));
+                    return Some(Err(BusError::Timeout));
+                }
                 Err(e) => tried.push(format!("{}: {}", addr.path.display(), e.text())),
             }
         }
         if kept.bus.is_none() {
-            let why =
-                if tried.is_empty() { "no unix:path= address".into() } else { tried.join("; ") };
+            let why = if tried.is_empty() {
+                "not booted with systemd, or no unix:path= address".into()
+            } else {
+                tried.join("; ")
+            };
             kept.how = Some(format!("with systemctl (no D-Bus: {why})"));
             kept.retry_at = Some(Instant::now() + RETRY);
             return None;
         }
     }
     let (bus, addr) = kept.bus.as_mut()?;
-    match bus.show(units, properties, deadline) {
+    let answer = bus.show(units, properties, deadline);
+    let keep = addr.bus && answer.is_ok();
+    let said = format!("systemd's D-Bus at {}", addr.path.display());
+    if !keep {
+        // systemd's own socket is not kept idle (see `addresses`); a broken
+        // or late connection is not kept at all.
+        kept.bus = None;
+        kept.retry_at = None;
+    }
+    match answer {
         Ok(blocks) => Some(Ok(blocks)),
-        Err(e) => {
-            let said = format!("systemd's D-Bus at {}: {}", addr.path.display(), e.text());
-            crate::warn!("{said}; asking systemctl");
-            kept.how = Some(format!("with systemctl ({said})"));
-            kept.bus = None;
-            kept.retry_at = None;
-            // A broken connection's cycle still gets its answer, from systemctl.
-            if e == BusError::Timeout { Some(Err(e)) } else { None }
+        Err(BusError::Timeout) => Some(Err(BusError::Timeout)),
+        Err(BusError::Broken(e)) => {
+            crate::warn!("{said}: {e}; asking systemctl");
+            kept.how = Some(format!("with systemctl ({said}: {e})"));
+            None
         }
     }
+}
+
+/// A connected socket, or an error at once: a blocking `connect` waits
+/// without bound on a listener whose queue is full (a frozen systemd).
+fn connect_now(path: &std::path::Path) -> Result<UnixStream, BusError> {
+    use rustix::net::{AddressFamily, SocketAddrUnix, SocketFlags, SocketType};
+    let fd = rustix::net::socket_with(
+        AddressFamily::UNIX,
+        SocketType::STREAM,
+        SocketFlags::CLOEXEC | SocketFlags::NONBLOCK,
+        None,
+    )
+    .map_err(|e| BusError::Broken(e.to_string()))?;
+    let addr = SocketAddrUnix::new(path).map_err(|e| BusError::Broken(e.to_string()))?;
+    match rustix::net::connect(&fd, &addr) {
+        Ok(()) => {}
+        Err(rustix::io::Errno::AGAIN) => {
+            return Err(BusError::Broken("its listen queue is full".into()));
+        }
+        Err(e) => return Err(BusError::Broken(std::io::Error::from(e).to_string())),
+    }
+    let sock = UnixStream::from(fd);
+    sock.set_nonblocking(false)?;
+    Ok(sock)
 }
 
 fn remaining(deadline: Instant) -> Result<Duration, BusError> {
@@ -447,7 +504,9 @@ fn encode_call(serial: u32, call: &Call) -> Vec<u8> {
         body.string(a);
     }
     let mut w = Writer(Vec::with_capacity(256));
-    w.0.extend_from_slice(&[b'l', 1, 0, 1]);
+    // Flags: NO_AUTO_START (0x2): a bus without systemd answers at once
+    // that no one has the name, rather than trying to start it.
+    w.0.extend_from_slice(&[b'l', 1, 0x2, 1]);
     w.0.extend_from_slice(&(body.0.len() as u32).to_le_bytes());
     w.0.extend_from_slice(&serial.to_le_bytes());
     w.0.extend_from_slice(&[0; 4]); // the fields' length, below
@@ -486,6 +545,8 @@ fn message_len(buf: &[u8]) -> Result<Option<usize>, BusError> {
 /// What a received message says to us.
 struct Decoded {
     reply_serial: Option<u32>,
+    /// An error's name (`org.freedesktop.DBus.Error.ServiceUnknown`).
+    error: Option<String>,
     /// A method return's first value, or an error's name and message.
     answer: Result<Value, String>,
 }
@@ -578,7 +639,7 @@ fn decode(msg: &[u8]) -> Result<Decoded, String> {
     r.align(8)?;
     let answer = match kind {
         3 => {
-            let name = error.unwrap_or_else(|| "an error".into());
+            let name = error.clone().unwrap_or_else(|| "an error".into());
             let text = if signature.starts_with('s') {
                 r.string().unwrap_or_default()
             } else {
@@ -593,7 +654,7 @@ fn decode(msg: &[u8]) -> Result<Decoded, String> {
         }
         _ => Ok(r.value(&signature)?.unwrap_or(Value::Other(signature))),
     };
-    Ok(Decoded { reply_serial, answer })
+    Ok(Decoded { reply_serial, error, answer })
 }
 
 #[cfg(test)]
@@ -614,20 +675,16 @@ mod tests {
         assert_eq!(mangle("gunicorn@api.v2"), "gunicorn@api.v2.service");
         assert_eq!(type_interface("web.service"), "org.freedesktop.systemd1.Service");
         assert_eq!(type_interface("x.automount"), "org.freedesktop.systemd1.Automount");
+        assert_eq!(Value::Str("a\nb".into()).shown(), "[unprintable]");
+        assert_eq!(Value::Str("exit-code".into()).shown(), "exit-code");
     }
 
     #[test]
-    fn the_bus_address_is_the_environments_when_set() {
-        // Read through the same parser as the environment's value.
-        let parse = |a: &str| {
-            a.split(';').find_map(|entry| {
-                let rest = entry.strip_prefix("unix:")?;
-                rest.split(',').find_map(|kv| kv.strip_prefix("path=")).map(PathBuf::from)
-            })
-        };
-        assert_eq!(parse("unix:path=/run/x"), Some(PathBuf::from("/run/x")));
-        assert_eq!(parse("unix:abstract=a;unix:guid=1,path=/b"), Some(PathBuf::from("/b")));
-        assert_eq!(parse("tcp:host=127.0.0.1,port=1"), None);
+    fn a_bus_address_is_read_as_sd_bus_reads_its_unix_path() {
+        assert_eq!(unix_path("unix:path=/run/x"), Some(PathBuf::from("/run/x")));
+        assert_eq!(unix_path("unix:abstract=a;unix:guid=1,path=/b"), Some(PathBuf::from("/b")));
+        assert_eq!(unix_path("tcp:host=127.0.0.1,port=1"), None);
+        assert_eq!(unix_path(""), None);
     }
 
     /// A call as the fake systemd reads it.
@@ -719,13 +776,13 @@ mod tests {
     fn fake_systemd(
         table: Table,
         mute: bool,
-    ) -> (tempfile::TempDir, PathBuf, Arc<Mutex<Vec<Asked>>>) {
+    ) -> (tempfile::TempDir, PathBuf, Arc<Mutex<Vec<Asked>>>, std::thread::JoinHandle<()>) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("private");
         let listener = UnixListener::bind(&path).unwrap();
         let asked = Arc::new(Mutex::new(Vec::new()));
         let log = asked.clone();
-        std::thread::spawn(move || {
+        let server = std::thread::spawn(move || {
             let Ok((mut s, _)) = listener.accept() else { return };
             let mut buf = Vec::new();
             let mut chunk = [0u8; 4096];
@@ -758,7 +815,10 @@ mod tests {
                         continue;
                     }
                     let key = (call.path.clone(), call.args[0].clone(), call.args[1].clone());
-                    let out = if call.path.contains("_40_2e") {
+                    let out = if call.path.contains("gone") {
+                        // The bus driver's answer where systemd is not on the bus.
+                        encode_reply(call.serial, Some(NO_SERVICE), "", &[])
+                    } else if call.path.contains("_40_2e") {
                         let mut b = Writer(Vec::new());
                         b.string("Unit name bad@.service is not valid.");
                         encode_reply(
@@ -788,15 +848,17 @@ mod tests {
                 buf.extend_from_slice(&chunk[..n]);
             }
         });
-        (dir, path, asked)
+        (dir, path, asked, server)
     }
 
-    /// How many calls the fake has read, once it has read `n` (or after 5 s).
-    fn read_by_fake(asked: &Mutex<Vec<Asked>>, n: usize) -> usize {
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while asked.lock().unwrap().len() < n && Instant::now() < deadline {
-            std::thread::yield_now();
-        }
+    /// Every call the fake read, once the client is gone and it has ended.
+    fn all_asked(
+        bus: Bus,
+        server: std::thread::JoinHandle<()>,
+        asked: &Mutex<Vec<Asked>>,
+    ) -> usize {
+        drop(bus);
+        server.join().unwrap();
         asked.lock().unwrap().len()
     }
 
@@ -833,7 +895,7 @@ mod tests {
         put(&timer, "Unit", "ActiveState", Value::Str("active".into()));
         put(&timer, "Unit", "SubState", Value::Str("waiting".into()));
         put(&timer, "Timer", "Result", Value::Str("success".into()));
-        let (_dir, path, asked) = fake_systemd(t, false);
+        let (_dir, path, asked, _server) = fake_systemd(t, false);
         let mut bus = Bus::connect(&Address { path, bus: false }, soon()).unwrap();
         let units = ["web", "bad@.service", "t.timer"].map(String::from);
         let answer = bus.show(&units, &props(), soon()).unwrap();
@@ -867,22 +929,30 @@ mod tests {
 
     #[test]
     fn a_systemd_that_never_answers_costs_the_deadline_and_a_stranger_breaks_the_connection() {
-        let (_dir, path, asked) = fake_systemd(Table::new(), true);
+        let (_dir, path, asked, server) = fake_systemd(Table::new(), true);
         let mut bus = Bus::connect(&Address { path, bus: false }, soon()).unwrap();
         let t0 = Instant::now();
         let r =
             bus.show(&["web".to_string()], &props(), Instant::now() + Duration::from_millis(300));
         assert_eq!(r.unwrap_err(), BusError::Timeout);
         assert!(t0.elapsed() < Duration::from_secs(5), "{:?}", t0.elapsed());
-        assert_eq!(read_by_fake(&asked, props().len()), props().len());
+        assert_eq!(all_asked(bus, server, &asked), props().len());
 
         // 10 units (130 properties): no more calls in flight than a bus allows.
-        let (_dir, path, asked) = fake_systemd(Table::new(), true);
+        let (_dir, path, asked, server) = fake_systemd(Table::new(), true);
         let mut bus = Bus::connect(&Address { path, bus: false }, soon()).unwrap();
         let units: Vec<String> = (0..10).map(|i| format!("u{i}.service")).collect();
         let deadline = Instant::now() + Duration::from_millis(300);
         assert_eq!(bus.show(&units, &props(), deadline).unwrap_err(), BusError::Timeout);
-        assert_eq!(read_by_fake(&asked, MAX_IN_FLIGHT), MAX_IN_FLIGHT);
+        assert_eq!(all_asked(bus, server, &asked), MAX_IN_FLIGHT);
+
+        // A bus without systemd on it (the bus driver answers for it): broken.
+        let (_dir, path, _, _server) = fake_systemd(Table::new(), false);
+        let mut bus = Bus::connect(&Address { path, bus: false }, soon()).unwrap();
+        match bus.show(&["gone".to_string()], &props(), soon()) {
+            Err(BusError::Broken(e)) => assert!(e.contains("not on this bus"), "{e}"),
+            other => panic!("{other:?}"),
+        }
 
         // Something that is not D-Bus: refused at authentication, or at its first message.
         for said in [&b"REJECTED EXTERNAL\r\n"[..], b"OK 1\r\nHTTP/1.1 400 Bad Request\r\n\r\n"] {
@@ -932,19 +1002,21 @@ mod tests {
                 let _ = self.0.wait();
             }
         }
-        let _daemon = Kill(
+        let mut daemon = Kill(
             std::process::Command::new("dbus-daemon")
                 .arg(format!("--config-file={}", conf.display()))
                 .arg("--nofork")
+                .arg("--print-address=1")
                 .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::piped())
                 .spawn()
                 .expect("dbus-daemon (the dbus-daemon package) is needed by this test"),
         );
-        let deadline = soon();
-        while !sock.exists() {
-            assert!(Instant::now() < deadline, "dbus-daemon did not listen");
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        // It prints its address once it listens.
+        let mut said = String::new();
+        let out = daemon.0.stdout.take().unwrap();
+        std::io::BufRead::read_line(&mut std::io::BufReader::new(out), &mut said).unwrap();
+        assert!(said.starts_with("unix:path="), "{said:?}");
         let addr = Address { path: sock, bus: true };
         let mut bus = Bus::connect(&addr, soon()).expect("Hello");
         let calls = vec![

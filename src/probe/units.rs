@@ -1,7 +1,7 @@
 //! systemd, asked once per cycle about every unit the cycle's checks observe,
 //! for every property they and the per-service resources need: over D-Bus
-//! on a connection kept across cycles (`systemd_bus.rs`: no process per
-//! cycle), or where no bus can be reached, one `systemctl show -p P1,P2,…
+//! (`systemd_bus.rs`: the system bus kept open, no process per cycle), or
+//! where no bus can be reached, one `systemctl show -p P1,P2,…
 //! U1 U2 …`. Either way the answer is one block of `KEY=VALUE` lines per
 //! unit, as `systemctl show` prints them (a unit that does not exist gets a
 //! block too, with `LoadState=not-found`).
