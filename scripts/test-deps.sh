@@ -20,8 +20,9 @@
 #   systemd-container debootstrap   make test-systemd: a real systemd in systemd-nspawn
 #                   (the .deb's units; the diagnosis against the real journal)
 #   tzdata          /usr/share/zoneinfo: maintenance windows' time zones (the DST tests)
+#   dbus-daemon     a real bus for the D-Bus client's test (probe/systemd_bus.rs)
 set -eu
-pkgs="chromium prometheus prometheus-alertmanager monitoring-plugins-basic lintian dpkg-dev fakeroot binutils man-db systemd shellcheck nodejs procps curl openssl python3 python3-venv nginx-light zsh systemd-container debootstrap tzdata"
+pkgs="chromium prometheus prometheus-alertmanager monitoring-plugins-basic lintian dpkg-dev fakeroot binutils man-db systemd shellcheck nodejs procps curl openssl python3 python3-venv nginx-light zsh systemd-container debootstrap tzdata dbus-daemon"
 missing=""
 for p in $pkgs; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
