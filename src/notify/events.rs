@@ -216,12 +216,16 @@ pub fn evaluate(
             continue;
         }
         let (event, restart_ok, text) = match note.kind {
-            HealNoteKind::Restarted { ok } => {
-                (EventName::Restart, Some(ok), format!("{} on {host}: {}.", svc.name, note.text))
-            }
-            HealNoteKind::Suspended => {
-                (EventName::HealSuspended, None, format!("{} on {host}: {}.", svc.name, note.text))
-            }
+            HealNoteKind::Restarted { ok } => (
+                EventName::Restart,
+                Some(ok),
+                sentence(format!("{} on {host}: {}", svc.name, note.text)),
+            ),
+            HealNoteKind::Suspended => (
+                EventName::HealSuspended,
+                None,
+                sentence(format!("{} on {host}: {}", svc.name, note.text)),
+            ),
             HealNoteKind::Skipped => continue,
         };
         events.push(Event {
@@ -383,7 +387,7 @@ fn build(svc: &Service, r: &ServiceReport, kind: Kind, host: &str, now: Timestam
                 previous,
                 None,
                 problems.clone(),
-                format!("{name} is DOWN on {host}: {problems}."),
+                sentence(format!("{name} is DOWN on {host}: {problems}")),
             ),
             (Some(Health::Down), now_status) => {
                 let after = down_for
@@ -414,7 +418,7 @@ fn build(svc: &Service, r: &ServiceReport, kind: Kind, host: &str, now: Timestam
                 previous,
                 None,
                 problems.clone(),
-                format!("{name} is DEGRADED on {host}: {problems}."),
+                sentence(format!("{name} is DEGRADED on {host}: {problems}")),
             ),
         },
         Kind::Reminder { down_for } => (
@@ -422,10 +426,10 @@ fn build(svc: &Service, r: &ServiceReport, kind: Kind, host: &str, now: Timestam
             Some(Health::Down),
             Some(down_for),
             problems.clone(),
-            format!(
-                "{name} is still DOWN on {host} ({} so far): {problems}.",
+            sentence(format!(
+                "{name} is still DOWN on {host} ({} so far): {problems}",
                 human_duration(down_for)
-            ),
+            )),
         ),
     };
     Event {
@@ -439,6 +443,16 @@ fn build(svc: &Service, r: &ServiceReport, kind: Kind, host: &str, now: Timestam
         },
         ..Event::about(svc, r, event, host, now, detail, text)
     }
+}
+
+/// `text` ended by a full stop, unless it already ends as a sentence does
+/// (a check's detail is often a tool's own sentence: systemctl's "Can't
+/// operate.").
+fn sentence(mut text: String) -> String {
+    if !text.ends_with(['.', '!', '?', '…']) {
+        text.push('.');
+    }
+    text
 }
 
 fn event_id(host: &str, service: &str, event: EventName, at: Timestamp) -> String {

@@ -325,3 +325,34 @@ fn flapping_is_one_event_then_flapping_ended_then_transitions_again() {
         .collect();
     assert_eq!(got, ["", "down", "up", "flapping", "", "", "", "", "flapping_ended", "up"]);
 }
+
+#[test]
+fn a_detail_that_ends_its_own_sentence_gets_no_second_full_stop() {
+    let mut plain = Sim::new(ONE);
+    plain.run(&[U]);
+    let e = plain.cycle(&[("s", D)], Vec::new());
+    assert!(e[0].text.ends_with(": connection refused."), "{}", e[0].text);
+
+    let mut sim = Sim::new(ONE);
+    sim.run(&[U]);
+    sim.now = sim.now.plus(std::time::Duration::from_secs(10));
+    let mut r = report("s", D, sim.now);
+    r.checks[0].detail = "System has not been booted with systemd. Can't operate.".into();
+    let doc = StatusDoc {
+        schema: 1,
+        generated_at: sim.now,
+        host: "h".into(),
+        overall: D,
+        duration_ms: 1.0,
+        flapping: false,
+        services: vec![r],
+        history: None,
+        system: None,
+    };
+    let e = evaluate(&sim.config, &mut sim.state, &doc, &[], sim.now);
+    assert!(
+        e[0].text.ends_with(": System has not been booted with systemd. Can't operate."),
+        "{}",
+        e[0].text
+    );
+}
