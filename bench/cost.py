@@ -118,6 +118,26 @@ def paired_runs(w, cfgs, rc, cycles):
     return {k: reap(p) for k, p in procs.items()}, mem
 
 
+def link_order_found(binary):
+    """How many of the functions `link-order.txt` lays out first the binary
+    has. Their names carry hashes that change with a dependency's version or
+    features (a rustix feature moved in Cargo.toml renamed 40 % of them: the
+    idle daemon's PSS went 3.9 -> 5.6 MB, side by side): a stale file costs
+    memory silently, so the bench says it."""
+    path = os.path.join(b.ROOT, "link-order.txt")
+    if not os.path.isfile(path):
+        return 0, 0
+    with open(path) as f:
+        listed = {line.strip() for line in f if line.strip()}
+    try:
+        out = subprocess.run(["nm", "--defined-only", binary], capture_output=True, text=True,
+                             timeout=60).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return 0, len(listed)
+    names = {parts[2] for parts in (line.split() for line in out.splitlines()) if len(parts) == 3}
+    return len(listed & names), len(listed)
+
+
 def bench_idle_vs_monit(w, cycles, reps):
     if not MONIT:
         b.row("idle daemon vs Monit", "CPU per cycle", "Monit not installed "
@@ -156,6 +176,10 @@ def bench_idle_vs_monit(w, cycles, reps):
     pss, mpss = mb("ours", "pss_kb"), mb("monit", "pss_kb")
     b.row("", "PSS (smaps_rollup)", pss, mpss, pss.median / mpss.median, "≤ Monit's",
           pss.median <= mpss.median, f"{reps}")
+    found, listed = link_order_found(b.BIN)
+    if listed:
+        b.row("", "`link-order.txt`: its functions found in the binary", f"**{found}** of {listed}",
+              None, None, "≥ 95 % (else `bench/link_order.py`)", found >= 0.95 * listed)
     last = mem["ours"][-1]
     b.row("", "RSS (VmRSS)", mb("ours", "rss_kb"), mb("monit", "rss_kb"),
           mb("ours", "rss_kb").median / mb("monit", "rss_kb").median, "", None, f"{reps}")

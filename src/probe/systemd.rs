@@ -1,12 +1,14 @@
 //! systemd probe: the unit's `LoadState`, `ActiveState`, `SubState`,
 //! `Result` and `NRestarts` from the cycle's one question to systemd (see
 //! `units.rs`: over D-Bus, or `systemctl show` run from PATH without a
-//! shell, which is also what lets tests fake it), mapped to a check state. The same call asks for what an
-//! incident's diagnosis needs (exit status, invocation, memory), so the
-//! diagnosis sees the unit as it was when it failed.
+//! shell, which is also what lets tests fake it), mapped to a check state.
+//! The same question asks for what an incident's diagnosis needs (exit
+//! status, invocation, memory), so the diagnosis sees the unit as it was
+//! when it failed.
 //!
-//! When `systemctl` itself fails (missing, past the timeout, killed, an
-//! answer that is not `systemctl show`'s) the unit could not be evaluated:
+//! When systemd cannot be asked (`systemctl` missing, past the timeout,
+//! killed, an answer that is not `systemctl show`'s; no D-Bus answer by the
+//! timeout) the unit could not be evaluated:
 //! `unknown`, never `down`, so the monitor's own tool never triggers a heal.
 
 use super::units::UnitQuery;
