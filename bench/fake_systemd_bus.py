@@ -7,10 +7,12 @@ EXTERNAL authentication, `Hello`, and `org.freedesktop.DBus.Properties.Get`.
     fake_systemd_bus.py SOCKET [break|mute]   # serves until killed
 
 For the tests: `break` answers `Hello`, then hangs up at the first Get;
-`mute` answers `Hello`, then nothing.
+`mute` answers `Hello`, then nothing. With `FAKE_BUS_LOG=FILE` set, each
+connection accepted appends a line to FILE (the tests count them).
 
 Its CPU is not charged to the daemon measured, as the real systemd's is not.
 """
+import os
 import socket
 import struct
 import sys
@@ -159,6 +161,9 @@ def main():
     print("ready", flush=True)
     while True:
         conn, _ = s.accept()
+        if os.environ.get("FAKE_BUS_LOG"):
+            with open(os.environ["FAKE_BUS_LOG"], "a") as log:
+                log.write("connected\n")
         threading.Thread(target=serve, args=(conn,), daemon=True).start()
 
 

@@ -542,6 +542,7 @@ impl FakeBus {
             .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/bench/fake_systemd_bus.py"))
             .arg(&sock)
             .args(args)
+            .env("FAKE_BUS_LOG", env.path("bus.log"))
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::piped())
             .spawn()
@@ -651,6 +652,33 @@ fn a_bus_that_breaks_gives_the_cycle_to_systemctl_and_a_silent_one_costs_the_tim
         assert!(out.elapsed < Duration::from_secs(6), "{mute}: {:?}", out.elapsed);
         assert_eq!(env.systemctl_calls(), Vec::<String>::new(), "{mute}");
     }
+}
+
+/// Connections the Python fake bus accepted so far.
+fn bus_connections(env: &Env) -> usize {
+    std::fs::read_to_string(env.path("bus.log")).map_or(0, |l| l.lines().count())
+}
+
+#[test]
+fn a_bus_that_breaks_is_left_for_a_minute_not_reconnected_every_cycle() {
+    let env = Env::new();
+    env.fake_systemctl().unit("web.service", "active", "running", "success");
+    let (_bus, addr) = FakeBus::python(&env, &["break"]);
+    env.config(
+        "interval: 100ms\ntimeout: 2s\nservices:\n  - name: svc\n    checks:\n      - {type: systemd, unit: web.service}\n",
+    );
+    let cfg = env.config_path().display().to_string();
+    let d = crate::util::Daemon::start(
+        &env,
+        &["run", "-c", &cfg, "--no-http"],
+        &[("DBUS_SYSTEM_BUS_ADDRESS", addr.as_str())],
+    );
+    // Six cycles, each answered by systemctl (the first one after the break).
+    wait_until(Duration::from_secs(20), || env.systemctl_calls().len() >= 6);
+    drop(d);
+    assert_eq!(bus_connections(&env), 1, "one try, then a minute without");
+    let calls = env.systemctl_calls();
+    assert!(calls.iter().all(|c| c.starts_with("show ")), "{calls:?}");
 }
 
 #[test]

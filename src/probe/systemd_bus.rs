@@ -363,9 +363,15 @@ pub fn show_kept(
     let said = format!("systemd's D-Bus at {}", addr.path.display());
     if !keep {
         // systemd's own socket is not kept idle (see `addresses`); a broken
-        // or late connection is not kept at all.
+        // or late connection is not kept at all. One that broke is not
+        // tried again for a minute: a bus without systemd on it (or one
+        // that breaks at every question) would otherwise cost a connect
+        // and a warning every cycle.
         kept.bus = None;
-        kept.retry_at = None;
+        kept.retry_at = match answer {
+            Err(BusError::Broken(_)) => Some(Instant::now() + RETRY),
+            _ => None,
+        };
     }
     match answer {
         Ok(blocks) => Some(Ok(blocks)),
