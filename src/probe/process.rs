@@ -6,6 +6,8 @@
 //! `/proc/PID/cmdline` per process. Reading /proc is the expensive part on a
 //! busy host (a general process library also reads `stat`, `status` and every
 //! thread's directory: 8 times the system calls, see docs/BENCHMARKS.md).
+//! The kernel's own threads, two thirds of /proc on a droplet, are not read
+//! at all: one read of kthreadd's `children` names them (`kernel_threads`).
 //! The figures come from one `/proc/PID/stat` per *matching* process, read
 //! at most once per cycle however many checks match it.
 //!
@@ -137,10 +139,11 @@ impl ProcessTable {
             return table(procs);
         };
         let mut buf = Vec::with_capacity(4096);
+        let kernel = kernel_threads(proc, &mut buf);
         for entry in entries.flatten() {
             let name = entry.file_name();
             let Some(pid) = name.to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
-            if pid == me {
+            if pid == me || kernel.binary_search(&pid).is_ok() {
                 continue;
             }
             buf.clear();
@@ -167,6 +170,42 @@ impl ProcessTable {
             parse_stat(&String::from_utf8_lossy(&buf), rustix::param::page_size() as u64)
         })
     }
+}
+
+/// `PF_KTHREAD` in `/proc/PID/stat`'s flags (field 9): set by the kernel on
+/// its own threads only, so no process can pretend to be one.
+const PF_KTHREAD: u64 = 0x0020_0000;
+
+/// The pids of the kernel's threads, sorted: the children of kthreadd,
+/// from its `task/2/children` (one read instead of one `cmdline` each;
+/// they all read empty). Only when pid 2 is kthreadd, told by the flag
+/// the kernel sets on its threads: in a container's pid namespace pid 2 is
+/// any process, whose children are to be matched. Empty where the kernel
+/// has no `children` files (`CONFIG_PROC_CHILDREN`): every cmdline is read.
+/// The kernel's user-mode helpers (modprobe, a core-dump handler) are
+/// kthreadd's children too, and so are not matched either.
+fn kernel_threads(proc: &Path, buf: &mut Vec<u8>) -> Vec<u32> {
+    let kthreadd = proc.join("2");
+    buf.clear();
+    if crate::fsutil::read_proc(&kthreadd.join("stat"), buf).is_err() {
+        return Vec::new();
+    }
+    let text = String::from_utf8_lossy(buf);
+    let flags = text.rfind(')').and_then(|at| {
+        // Field 9 is the 7th after the command name (fields 3 to 9).
+        text[at + 1..].split_whitespace().nth(6)?.parse::<u64>().ok()
+    });
+    if flags.is_none_or(|f| f & PF_KTHREAD == 0) {
+        return Vec::new();
+    }
+    buf.clear();
+    if crate::fsutil::read_proc(&kthreadd.join("task/2/children"), buf).is_err() {
+        return Vec::new();
+    }
+    let mut pids: Vec<u32> =
+        String::from_utf8_lossy(buf).split_whitespace().filter_map(|p| p.parse().ok()).collect();
+    pids.sort_unstable();
+    pids
 }
 
 /// `/proc/PID/stat`: starttime (field 22), utime + stime (14, 15) and rss
@@ -335,6 +374,59 @@ mod tests {
         }
         std::fs::create_dir(dir.path().join("44")).expect("mkdir"); // exited meanwhile
         assert_eq!(cmdlines(&ProcessTable::scan_dir(dir.path())), ["init", "python3 app.py"]);
+    }
+
+    /// A `/proc` with pid 2 as `stat` says (`flags`), listing `children`.
+    fn proc_with_pid_2(flags: u64, children: &str) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path();
+        for (name, cmdline) in
+            [("1", &b"init\0"[..]), ("2", b""), ("3", b""), ("40", b"python3\0app.py\0")]
+        {
+            std::fs::create_dir(root.join(name)).expect("mkdir");
+            std::fs::write(root.join(name).join("cmdline"), cmdline).expect("write");
+        }
+        std::fs::write(
+            root.join("2/stat"),
+            format!("2 (kthreadd) S 0 0 0 0 -1 {flags} 0 0 0 0 0 0 0 0 20 0 1 0 1"),
+        )
+        .unwrap();
+        std::fs::create_dir_all(root.join("2/task/2")).unwrap();
+        std::fs::write(root.join("2/task/2/children"), children).unwrap();
+        dir
+    }
+
+    #[test]
+    fn kthreadds_children_are_not_read_and_a_process_named_kthreadd_changes_nothing() {
+        // 40 a child of the real kthreadd (a user-mode helper): skipped,
+        // as its listing says, without its cmdline being read.
+        let dir = proc_with_pid_2(0x0020_8040, "3 40 ");
+        assert_eq!(kernel_threads(dir.path(), &mut Vec::new()), [3, 40]);
+        assert_eq!(cmdlines(&ProcessTable::scan_dir(dir.path())), ["init"]);
+        // Pid 2 without PF_KTHREAD (a container's): its children are matched.
+        let dir = proc_with_pid_2(0x0040_0100, "3 40 ");
+        assert_eq!(kernel_threads(dir.path(), &mut Vec::new()), Vec::<u32>::new());
+        assert_eq!(cmdlines(&ProcessTable::scan_dir(dir.path())), ["init", "python3 app.py"]);
+        // No children file (a kernel without CONFIG_PROC_CHILDREN): all are read.
+        let dir = proc_with_pid_2(0x0020_8040, "");
+        std::fs::remove_file(dir.path().join("2/task/2/children")).unwrap();
+        assert_eq!(cmdlines(&ProcessTable::scan_dir(dir.path())), ["init", "python3 app.py"]);
+    }
+
+    #[test]
+    fn on_this_host_kthreadds_children_are_kernel_threads() {
+        let kernel = kernel_threads(Path::new("/proc"), &mut Vec::new());
+        if std::fs::read_to_string("/proc/2/stat").is_ok_and(|s| s.contains("(kthreadd)")) {
+            assert!(kernel.len() > 1, "kthreadd lists {kernel:?}");
+        }
+        // Each is a kernel thread (or, for a moment, a user-mode helper the
+        // kernel started: kthreadd's child without the flag).
+        for pid in &kernel {
+            let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
+            let f: Vec<&str> = stat[stat.rfind(')').unwrap() + 1..].split_whitespace().collect();
+            let flags: u64 = f[6].parse().unwrap();
+            assert!(flags & PF_KTHREAD != 0 || f[1] == "2", "{pid}: {stat}");
+        }
     }
 
     #[test]
