@@ -1,7 +1,8 @@
 //! `run` (the cycle loop plus the HTTP server) and `serve` (HTTP only).
 //!
-//! Threads: the main thread owns the loop and the config; each cycle runs on
-//! its own thread so that SIGTERM can abandon a cycle stuck on slow targets;
+//! Threads: the main thread owns the loop and the config; cycles run on a
+//! thread of their own, kept across cycles (`CycleWorker`), so that SIGTERM
+//! can abandon a cycle stuck on slow targets;
 //! a signal thread turns SIGTERM/SIGINT/SIGHUP into messages; the server runs
 //! on its own threads and reads only published snapshots.
 
@@ -25,6 +26,37 @@ enum Msg {
     Shutdown(&'static str),
     Reload,
     CycleDone(Result<StatusDoc, Error>),
+}
+
+/// A cycle, as the worker runs it.
+type Job = Box<dyn FnOnce() + Send>;
+
+/// The thread cycles run on, kept across cycles: a thread per cycle cost
+/// a `clone3`, a 2 MiB stack mapped and unmapped and its set-up every few
+/// seconds. One that died (a cycle panicked) is replaced at the next cycle.
+#[derive(Default)]
+struct CycleWorker {
+    jobs: Option<Sender<Job>>,
+}
+
+impl CycleWorker {
+    fn run(&mut self, job: Job) -> Result<(), Error> {
+        let job = match &self.jobs {
+            Some(tx) => match tx.send(job) {
+                Ok(()) => return Ok(()),
+                Err(mpsc::SendError(job)) => job,
+            },
+            None => job,
+        };
+        let (tx, rx) = mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("cycle".into())
+            .spawn(move || rx.into_iter().for_each(|job| job()))
+            .map_err(|e| Error::Other(format!("cannot start a cycle: {e}")))?;
+        tx.send(job).map_err(|_| Error::Other("cannot start a cycle: its thread ended".into()))?;
+        self.jobs = Some(tx);
+        Ok(())
+    }
 }
 
 /// How long `run` waits for the state lock held by a stray `check`.
@@ -68,6 +100,7 @@ fn cycle_once(
     opts: &CycleOptions,
     alerts: &notify::Dispatcher,
     history: &Mutex<store::Recorder>,
+    kept: &Mutex<statefile::Kept>,
     server: Option<&server::Server>,
     pool: &runner::Pool,
 ) -> Result<StatusDoc, Error> {
@@ -76,19 +109,22 @@ fn cycle_once(
     history.reconfigure(&config.history_store); // a reload may have moved it
     let (mut out, state) = {
         let _lock = statefile::lock(&config.state_file, LOCK_WAIT)?;
-        // Re-read each cycle: `mute`/`unmute` edit the file while we run.
-        // An unreadable file ends the cycle here: nothing healed or saved
-        // over a state we could not see.
-        let mut state = statefile::load(&config.state_file)?;
+        // Re-read each cycle (from memory while the file is as we left
+        // it): `mute`/`unmute` edit the file while we run. An unreadable
+        // file ends the cycle here: nothing healed or saved over a state we
+        // could not see.
+        let mut kept = kept.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut state = kept.load(&config.state_file)?;
         notify::apply_done(&mut state, &alerts.take_done());
         // Taken only once the state is loaded: a cycle that fails before
         // this leaves the pushes queued for the next one.
         let live = server.and_then(server::Server::live);
         let pushes = live.map(server::Live::take_pushes).unwrap_or_default();
         record_pushes(config, &mut state, &pushes);
-        let mut persist = |s: &crate::state::StateFile| statefile::save(&config.state_file, s);
+        // Before a restart: at once (the budget must survive a crash).
+        let mut persist = |s: &crate::state::StateFile| kept.save(&config.state_file, s, true);
         let mut out = cycle::apply(config, &mut state, opts, probed, &mut persist, &mut history);
-        if let Err(e) = statefile::save(&config.state_file, &state) {
+        if let Err(e) = kept.save(&config.state_file, &state, false) {
             // Not on disk: back in the queue for the next cycle, not lost.
             if let Some(live) = live {
                 live.requeue_pushes(pushes);
@@ -168,8 +204,12 @@ struct Daemon<'a> {
     alerts: Arc<notify::Dispatcher>,
     /// The history writer, kept open across cycles (one cycle at a time uses it).
     history: Arc<Mutex<store::Recorder>>,
+    /// The state between cycles (`statefile::Kept`).
+    kept: Arc<Mutex<statefile::Kept>>,
     /// The probe threads, kept across cycles.
     pool: Arc<runner::Pool>,
+    /// The cycle's thread, kept across cycles.
+    worker: CycleWorker,
     /// A SIGHUP came in: reload before the next cycle.
     reload: bool,
     /// Start-up or a reload ran since the last cycle: once the next cycle
@@ -230,33 +270,34 @@ impl<'a> Daemon<'a> {
             sd: sdnotify::Notifier::from_env(),
             alerts: Arc::new(notify::Dispatcher::start()),
             history: Arc::new(Mutex::new(store::Recorder::new(&config.history_store))),
+            kept: Arc::default(),
             pool: Arc::new(runner::Pool::new()),
+            worker: CycleWorker::default(),
             reload: false,
             settle: true,
             _claim: claim,
         })
     }
 
-    /// Runs one cycle on its own thread and waits for it, feeding the
+    /// Runs one cycle on the cycle's thread and waits for it, feeding the
     /// watchdog while it is within its worst-case bound (a cycle stuck
     /// beyond it stops the pings and systemd steps in).
     fn cycle(&mut self, started: Instant) -> Result<Waited, Error> {
-        let (config, tx, alerts, opts, history, server, pool) = (
+        let (config, tx, alerts, opts, history, kept, server, pool) = (
             Arc::clone(&self.config),
             self.tx.clone(),
             Arc::clone(&self.alerts),
             self.opts.clone(),
             Arc::clone(&self.history),
+            Arc::clone(&self.kept),
             self.server.clone(),
             Arc::clone(&self.pool),
         );
-        std::thread::Builder::new()
-            .name("cycle".into())
-            .spawn(move || {
-                let done = cycle_once(&config, &opts, &alerts, &history, server.as_deref(), &pool);
-                let _ = tx.send(Msg::CycleDone(done));
-            })
-            .map_err(|e| Error::Other(format!("cannot start a cycle: {e}")))?;
+        self.worker.run(Box::new(move || {
+            let done =
+                cycle_once(&config, &opts, &alerts, &history, &kept, server.as_deref(), &pool);
+            let _ = tx.send(Msg::CycleDone(done));
+        }))?;
         let bound = cycle_bound(&self.config);
         loop {
             let wait = self.sd.watchdog.unwrap_or(Duration::from_secs(3600));
@@ -348,7 +389,8 @@ impl<'a> Daemon<'a> {
 
     /// The one way out: the sender gets a grace period, what it finished is
     /// saved to the state file (still its one writer: this thread, under
-    /// the lock), and the rest waits there for the next start.
+    /// the lock), with what the last cycles kept unwritten (`Kept`), and
+    /// the rest waits there for the next start.
     fn stop(self) -> u8 {
         self.alerts.shutdown(Duration::from_secs(2));
         let done = self.alerts.take_done();
@@ -356,13 +398,18 @@ impl<'a> Daemon<'a> {
         // now, or they would be lost with the process.
         let live = self.server.as_deref().and_then(server::Server::live);
         let pushes = live.map(server::Live::take_pushes).unwrap_or_default();
-        if !done.is_empty() || !pushes.is_empty() {
+        // A cycle abandoned while it held the kept state: the file as it is.
+        let mut kept = match self.kept.try_lock() {
+            Ok(mut k) => std::mem::take(&mut *k),
+            Err(_) => statefile::Kept::default(),
+        };
+        if kept.pending() || !done.is_empty() || !pushes.is_empty() {
             let saved = statefile::lock(&self.config.state_file, Duration::from_secs(2)).and_then(
                 |_lock| {
-                    let mut state = statefile::load(&self.config.state_file)?;
+                    let mut state = kept.load(&self.config.state_file)?;
                     notify::apply_done(&mut state, &done);
                     record_pushes(&self.config, &mut state, &pushes);
-                    statefile::save(&self.config.state_file, &state)
+                    kept.save(&self.config.state_file, &state, true)
                 },
             );
             if let Err(e) = saved {

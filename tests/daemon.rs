@@ -334,3 +334,49 @@ fn a_second_run_on_the_same_state_file_exits_3_naming_the_first() {
     let pid_file = std::fs::read_to_string(format!("{}.pid", env.state_path().display())).unwrap();
     assert_eq!(pid_file.trim(), second.pid().to_string());
 }
+
+/// Issue 21 (cost): a healthy cycle changes only what may wait a minute
+/// (the rings of recent results, samples), so the daemon keeps the state
+/// in memory and leaves the file alone; a `mute` written meanwhile is seen
+/// by the next cycle and kept; SIGTERM writes what was kept.
+#[test]
+fn a_healthy_daemon_leaves_the_state_file_alone_sees_a_mute_and_writes_at_exit() {
+    use std::os::unix::fs::MetadataExt;
+    let env = Env::new();
+    let tcp = crate::util::TcpFixture::new();
+    simple_config(&env, tcp.port(), "100ms");
+    let mut d = Daemon::start(&env, &["run", "-c", &cfg(&env), "--no-http"], &[]);
+    let generated = || crate::util::read_json(&env.status_path())["generated_at"].clone();
+    let cycles = |n: usize| {
+        let mut seen = vec![];
+        wait_until(Duration::from_secs(20), || {
+            if let Some(g) = env.status_path().exists().then(generated)
+                && seen.last() != Some(&g)
+            {
+                seen.push(g);
+            }
+            seen.len() > n
+        });
+    };
+    cycles(2);
+    let file = || std::fs::metadata(env.state_path()).map(|m| (m.ino(), m.mtime_nsec())).ok();
+    let before = file();
+    cycles(5);
+    assert_eq!(file(), before, "rewritten by healthy cycles");
+
+    env.cmd(&["mute", "-c", &cfg(&env), "Web", "--for", "1h"]).code(0);
+    wait_until(Duration::from_secs(10), || {
+        !crate::util::service_of(&env.status(), "Web")["muted_until"].is_null()
+    });
+    cycles(3);
+    assert!(!env.state()["services"]["Web"]["muted_until"].is_null(), "the mute was lost");
+
+    let last = || env.state()["services"]["Web"]["history"].as_array().unwrap().last().cloned();
+    let on_disk = last();
+    cycles(3);
+    d.signal(rustix::process::Signal::TERM);
+    assert_eq!(d.wait_exit(Duration::from_secs(5)).0, Some(0), "{:?}", d.log());
+    let at_exit = last().unwrap();
+    assert_ne!(Some(&at_exit), on_disk.as_ref(), "the kept cycles were not written at exit");
+    assert_eq!(at_exit["at"], generated(), "the last cycle's result");
+}
