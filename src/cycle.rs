@@ -704,22 +704,27 @@ fn next_window(config: &Config, service: &str, now: Timestamp) -> Option<status:
 }
 
 /// Adds each service's uptime (24 h, 7 d, 30 d) from the history store,
-/// as of the store's last record plus the open tail to now; nothing when
-/// the store is off or cannot be opened (`record` then says why).
+/// as of the store's last record plus the open tail to now (in the daemon,
+/// as of up to a minute ago while no status or mute changed:
+/// `Recorder::status_uptimes`); nothing when the store is off or cannot be
+/// opened (`record` then says why).
 pub fn add_uptime(doc: &mut StatusDoc, recorder: &mut store::Recorder) {
     let now = doc.generated_at;
-    let Some(store) = recorder.open() else { return };
-    store.in_one_read(|store| {
-        for s in &mut doc.services {
-            if let Ok(u) = store.status_uptime(&s.name, now) {
-                s.uptime = Some(Uptime {
-                    day: u.get("24h").copied().flatten(),
-                    week: u.get("7d").copied().flatten(),
-                    month: u.get("30d").copied().flatten(),
-                });
-            }
+    let services = doc
+        .services
+        .iter()
+        .map(|s| (s.name.clone(), s.status, s.muted_until.is_some_and(|t| t > now)))
+        .collect();
+    let Some(figures) = recorder.status_uptimes(services, now) else { return };
+    for (s, u) in doc.services.iter_mut().zip(figures) {
+        if let Some(u) = u {
+            s.uptime = Some(Uptime {
+                day: u.get("24h").copied().flatten(),
+                week: u.get("7d").copied().flatten(),
+                month: u.get("30d").copied().flatten(),
+            });
         }
-    });
+    }
 }
 
 /// Saves the state and rewrites the status file (when given) after

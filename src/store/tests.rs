@@ -916,3 +916,31 @@ fn samples_are_kept_per_series_read_by_window_and_retained_like_results() {
     let all = d.store.samples(&series, Duration::from_secs(100_000), ts(5_000)).unwrap();
     assert_eq!(all, vec![(secs(5_000), 897.0)]);
 }
+
+#[test]
+fn the_status_uptimes_are_kept_a_minute_while_no_status_or_mute_changes() {
+    let mut d = db();
+    for t in [0, 30] {
+        d.store.record(&cycle(t, 30, vec![svc("s", Up, false)])).unwrap();
+    }
+    let mut rec = Recorder::new(&d.cfg);
+    let key = |h: Health, muted: bool| vec![("s".to_string(), h, muted)];
+    let day = |u: &[StatusUptime]| u[0].as_ref().unwrap().0[0].1;
+    assert_eq!(day(rec.status_uptimes(key(Up, false), ts(60)).unwrap()), Some(100.0));
+    // Down since 60 s (written by the cycle, as the daemon does after it
+    // asked): the figure stands while the status does, for a minute.
+    d.store.record(&cycle(60, 30, vec![svc("s", Down, false)])).unwrap();
+    d.store.record(&cycle(90, 30, vec![svc("s", Down, false)])).unwrap();
+    assert_eq!(day(rec.status_uptimes(key(Up, false), ts(119)).unwrap()), Some(100.0));
+    // Asked anew at once when the status changes, or the mute ...
+    assert_eq!(day(rec.status_uptimes(key(Down, false), ts(120)).unwrap()), Some(50.0));
+    assert_eq!(day(rec.status_uptimes(key(Down, false), ts(150)).unwrap()), Some(50.0));
+    assert_eq!(day(rec.status_uptimes(key(Down, true), ts(150)).unwrap()), Some(40.0));
+    // ... or a minute on, or when the clock went back.
+    for t in [120, 150, 180] {
+        d.store.record(&cycle(t, 30, vec![svc("s", Down, false)])).unwrap();
+    }
+    assert_eq!(day(rec.status_uptimes(key(Down, true), ts(209)).unwrap()), Some(40.0));
+    assert_eq!(day(rec.status_uptimes(key(Down, true), ts(210)).unwrap()), Some(28.5714));
+    assert_eq!(day(rec.status_uptimes(key(Down, true), ts(200)).unwrap()), Some(30.0));
+}
