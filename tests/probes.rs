@@ -1240,17 +1240,20 @@ fn disk_forecast_fills_in_from_the_history_and_warns() {
         "prom_file: {prom:?}\nservices:\n  - name: Host\n    checks:\n      - {{type: disk, path: {mnt:?}, warn: 99, crit: 99.5, full_warn: 1d, forecast_window: 1h}}\n"
     ));
     let cfg = env.config_path();
-    // Four cycles, 512 KiB more each time: the third has a trend.
+    // Four cycles, 256 KiB more each time: the third has a trend. Whether
+    // a run takes 10 ms or a second, 63 MiB left is more than a second and
+    // less than an hour away (with 8 MiB and 512 KiB a run, a fast machine
+    // read "full in 0 s").
     let mut script = String::new();
     for i in 0..4 {
         script.push_str(&format!(
-            "dd if=/dev/zero of={mnt:?}/f{i} bs=1k count=512 2>/dev/null && \
+            "dd if=/dev/zero of={mnt:?}/f{i} bs=1k count=256 2>/dev/null && \
              \"$BIN\" check -c {cfg:?} --format json > {:?}; ",
             env.path(&format!("run{i}.json"))
         ));
     }
     script.push_str("exit 0");
-    let out = in_tmpfs(&env, 8192, 1000, &script);
+    let out = in_tmpfs(&env, 65536, 1000, &script);
     assert_eq!(out.code, 0, "{out:#?}");
     let runs: Vec<Value> = (0..4)
         .map(|i| {
@@ -1264,7 +1267,7 @@ fn disk_forecast_fills_in_from_the_history_and_warns() {
     }
     for c in &runs[2..] {
         let left = c["values"]["full_in_s"].as_f64().unwrap_or_else(|| panic!("{c:#}"));
-        // Filling 512 KiB per run (well under a minute apart), with at most 7 MiB left.
+        // Filling 256 KiB per run (well under a minute apart), with at most 64 MiB left.
         assert!(left > 0.0 && left < 3600.0, "{c:#}");
         assert_state(c, "degraded", Some("disk_filling"));
         assert!(c["detail"].as_str().unwrap().contains("full in"), "{c:#}");

@@ -688,15 +688,20 @@ impl Recorder {
 
     /// The status document's uptime figures of `services` at `now`, in
     /// their order: asked of the store when a service's status or mute
-    /// changed, or the last ones are a minute old (`UPTIME_KEPT_FOR`);
-    /// else the last ones. None when the store is off or cannot be opened.
+    /// changed, the last ones are a minute old (`UPTIME_KEPT_FOR`) or had
+    /// no figure yet; else the last ones. None when the store is off or cannot be opened.
     pub fn status_uptimes(
         &mut self,
         services: Vec<UptimeKey>,
         now: Timestamp,
     ) -> Option<&[StatusUptime]> {
+        // A figure not there yet (no data: the first cycles) is asked again.
+        let complete =
+            |f: &StatusUptime| f.as_ref().is_some_and(|m| m.0.iter().all(|w| w.1.is_some()));
         let fresh = self.uptime.as_ref().is_some_and(|k| {
-            k.services == services && (0..UPTIME_KEPT_FOR).contains(&(now.0 - k.at.0))
+            k.services == services
+                && (0..UPTIME_KEPT_FOR).contains(&(now.0 - k.at.0))
+                && k.figures.iter().all(complete)
         });
         if !fresh {
             let store = self.open()?;

@@ -926,6 +926,11 @@ fn the_status_uptimes_are_kept_a_minute_while_no_status_or_mute_changes() {
     let mut rec = Recorder::new(&d.cfg);
     let key = |h: Health, muted: bool| vec![("s".to_string(), h, muted)];
     let day = |u: &[StatusUptime]| u[0].as_ref().unwrap().0[0].1;
+    // No figure yet (nothing recorded for "t"): asked again at the next cycle.
+    let new = vec![("t".to_string(), Up, false)];
+    assert_eq!(day(rec.status_uptimes(new.clone(), ts(30)).unwrap()), None);
+    d.store.record(&cycle(30, 30, vec![svc("t", Up, false)])).unwrap();
+    assert_eq!(day(rec.status_uptimes(new, ts(31)).unwrap()), Some(100.0));
     assert_eq!(day(rec.status_uptimes(key(Up, false), ts(60)).unwrap()), Some(100.0));
     // Down since 60 s (written by the cycle, as the daemon does after it
     // asked): the figure stands while the status does, for a minute.
