@@ -109,8 +109,8 @@ pub fn spare_path(path: &Path) -> PathBuf {
 /// start writing the new data back at once (`auto_da_alloc`): a tenth of an
 /// idle cycle's CPU for the status file alone (bench/NOTES.md). The spare
 /// is opened without following a symlink or blocking on a FIFO, and used
-/// only as a plain file with no other name; anything else in its place is
-/// removed. False: not here (the target is not a plain file, or the file
+/// only as a plain file with no other name, owned by us or the target's
+/// owner; anything else in its place is removed. False: not here (the target is not a plain file, or the file
 /// system cannot exchange), and the caller writes through a temp file.
 fn write_swapped(path: &Path, bytes: &[u8], mode: u32) -> io::Result<bool> {
     use rustix::fs::{CWD, RenameFlags};
@@ -137,7 +137,13 @@ fn write_swapped(path: &Path, bytes: &[u8], mode: u32) -> io::Result<bool> {
         .map(File::from)
         .ok()
         .and_then(|f| f.metadata().ok().map(|m| (f, m)))
-        .filter(|(_, m)| m.is_file() && m.nlink() == 1);
+        .filter(|(_, m)| {
+            // Another user's file (planted in a world-writable directory,
+            // its owner may hold it open) would let them edit the target.
+            let ours = m.uid() == rustix::process::geteuid().as_raw()
+                || owner.is_some_and(|(uid, _)| uid == m.uid());
+            m.is_file() && m.nlink() == 1 && ours
+        });
     let Some((file, meta)) = usable else {
         let _ = std::fs::remove_file(&spare);
         return Ok(false);
@@ -681,6 +687,18 @@ mod tests {
         write_atomic(&f, b"3", 0o640, Durability::Snapshot).unwrap();
         assert_eq!(std::fs::read(&f).unwrap(), b"3");
         assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
+        // Another user's file (they could keep it open and edit the target).
+        if is_root() {
+            let _ = std::fs::remove_file(&spare);
+            std::fs::write(&spare, b"theirs").unwrap();
+            std::os::unix::fs::chown(&spare, Some(54321), Some(54321)).unwrap();
+            let planted = File::open(&spare).unwrap();
+            write_atomic(&f, b"4", 0o640, Durability::Snapshot).unwrap();
+            assert_eq!(std::fs::read(&f).unwrap(), b"4");
+            let mut left = String::new();
+            (&planted).read_to_string(&mut left).unwrap();
+            assert_eq!(left, "theirs", "written through another user's file");
+        }
     }
 
     #[test]
