@@ -62,13 +62,24 @@ pub fn write_atomic(
         std::fs::create_dir_all(dir)?;
         let _ = std::fs::set_permissions(dir, Permissions::from_mode(0o750));
     }
-    let prefix = temp_prefix(path);
-    if durability == Durability::Snapshot && write_swapped(path, bytes, mode)? {
-        if sweep_due(path) {
-            remove_stale_temps(dir, &prefix);
-        }
-        return Ok(());
+    if !(durability == Durability::Snapshot && write_swapped(path, bytes, mode)?) {
+        write_through_temp(path, bytes, mode, durability)?;
     }
+    if sweep_due(path) {
+        remove_stale_temps(dir, &temp_prefix(path));
+    }
+    Ok(())
+}
+
+/// The temp file, then the rename over the target.
+fn write_through_temp(
+    path: &Path,
+    bytes: &[u8],
+    mode: u32,
+    durability: Durability,
+) -> io::Result<()> {
+    let dir = parent_dir(path);
+    let prefix = temp_prefix(path);
     let mut tmp = tempfile::Builder::new().prefix(&prefix).suffix(TEMP_SUFFIX).tempfile_in(dir)?;
     tmp.write_all(bytes)?;
     let (owner, mode) = match std::fs::metadata(path) {
@@ -85,9 +96,6 @@ pub fn write_atomic(
         sync(tmp.as_file())?;
     }
     tmp.persist(path).map_err(|e| e.error)?;
-    if sweep_due(path) {
-        remove_stale_temps(dir, &prefix);
-    }
     Ok(())
 }
 

@@ -149,12 +149,17 @@ fn volatile(state: &mut StateFile) {
 }
 
 impl Kept {
-    /// The state at `path`: the last cycle's when the file is as that cycle
-    /// left it, else read anew (see `load`). The caller holds the lock.
-    pub fn load(&mut self, path: &Path) -> Result<StateFile, Error> {
+    /// A reload that moved the state file: nothing kept holds for the new one.
+    fn follow(&mut self, path: &Path) {
         if self.path != path {
             *self = Kept { path: path.to_path_buf(), ..Kept::default() };
         }
+    }
+
+    /// The state at `path`: the last cycle's when the file is as that cycle
+    /// left it, else read anew (see `load`). The caller holds the lock.
+    pub fn load(&mut self, path: &Path) -> Result<StateFile, Error> {
+        self.follow(path);
         if let Some((state, seen)) = &self.last
             && seen.is_some()
             && file_id(path) == *seen
@@ -172,9 +177,7 @@ impl Kept {
     /// file's, or the file is a minute old (`now`: a write at once). The
     /// caller holds the lock.
     pub fn save(&mut self, path: &Path, state: &StateFile, now: bool) -> Result<(), Error> {
-        if self.path != path {
-            *self = Kept { path: path.to_path_buf(), ..Kept::default() };
-        }
+        self.follow(path);
         let d = durable(state);
         let due = now
             || match &self.written {
