@@ -23,6 +23,12 @@ pub const MAX_REDIRECTS: u32 = 5;
 pub const MAX_RESPONSE_HEAD: usize = 32 * 1024;
 /// How much of a failing answer's body an incident keeps.
 pub const EXCERPT: usize = 512;
+/// ureq's output buffer: a request's head, never a body.
+const OUTPUT_BUFFER: usize = 16 * 1024;
+/// The longest body (by its `Content-Length`) read to its end after a
+/// passing status alone, so that ureq keeps the connection for the next
+/// cycle; a longer one, or one of unknown length, closes it as before.
+const KEEP_BODY: u64 = 16 * 1024;
 
 /// The agent of a trust: ureq's defaults (proxy from the environment, as
 /// before) with our connector in place of ureq's rustls one.
@@ -34,7 +40,7 @@ fn agent(trust: &Trust) -> &ureq::Agent {
             .user_agent(concat!("chatstack-status/", env!("CARGO_PKG_VERSION")))
             .max_response_header_size(MAX_RESPONSE_HEAD)
             .input_buffer_size(MAX_RESPONSE_HEAD)
-            .output_buffer_size(16 * 1024)
+            .output_buffer_size(OUTPUT_BUFFER)
             .max_idle_connections(64)
             .max_idle_connections_per_host(2)
             .build();
@@ -88,22 +94,30 @@ impl Resolver for AddressFirst {
     }
 }
 
-/// Builds a request with our per-check settings.
+/// Builds a request with our per-check settings; `fresh` keeps it off the
+/// agent's pool of kept connections (see `send`).
 fn request(
     agent: &ureq::Agent,
     p: &HttpProbe,
     timeout: Duration,
+    fresh: bool,
 ) -> Result<ureq::http::Request<()>, String> {
     let mut b = ureq::http::Request::builder().method(p.method.as_str()).uri(&p.url);
     for (k, v) in &p.headers {
         b = b.header(k, v);
     }
     let req = b.body(()).map_err(|e| format!("invalid request: {e}"))?;
-    Ok(agent
+    let mut config = agent
         .configure_request(req)
         .timeout_global(Some(timeout))
-        .max_redirects(if p.follow_redirects { MAX_REDIRECTS } else { 0 })
-        .build())
+        .max_redirects(if p.follow_redirects { MAX_REDIRECTS } else { 0 });
+    if fresh {
+        // ureq lets a request use the pool only when its transport settings
+        // are the agent's: one byte more of output buffer (never filled by
+        // a probe's request) is ureq's way to ask for a new connection.
+        config = config.output_buffer_size(OUTPUT_BUFFER + 1);
+    }
+    Ok(config.build())
 }
 
 pub fn check(p: &HttpProbe, timeout: Duration) -> Outcome {
@@ -115,14 +129,12 @@ pub fn check(p: &HttpProbe, timeout: Duration) -> Outcome {
 
 fn exchange(p: &HttpProbe, timeout: Duration) -> Outcome {
     let started = Instant::now();
-    let agent = agent(&p.trust);
-    let req = match request(agent, p, timeout) {
+    let mut resp = match send(agent(&p.trust), p, timeout, started) {
         Ok(r) => r,
-        Err(e) => return Outcome::not_up(CheckStatus::Unknown, Reason::CheckError, e),
-    };
-    let mut resp = match agent.run(req) {
-        Ok(r) => r,
-        Err(e) => {
+        Err(Sent::Invalid(e)) => {
+            return Outcome::not_up(CheckStatus::Unknown, Reason::CheckError, e);
+        }
+        Err(Sent::Failed(e)) => {
             let out = classify(&e, timeout, p.is_https()).with_latency(started.elapsed());
             return answered(out, None, b"");
         }
@@ -144,7 +156,9 @@ fn exchange(p: &HttpProbe, timeout: Duration) -> Outcome {
         return answered(out, Some(code), &head);
     }
     if p.body_contains.is_none() && p.body_regex.is_none() && p.json.is_empty() {
-        return Outcome::up(status_line).with_latency(started.elapsed());
+        let latency = started.elapsed();
+        keep_connection(&mut resp);
+        return Outcome::up(status_line).with_latency(latency);
     }
     // One byte past the cap tells a body of exactly 1 MiB from a longer one.
     let mut body = Vec::new();
@@ -170,6 +184,69 @@ fn exchange(p: &HttpProbe, timeout: Duration) -> Outcome {
             Some(code),
             &body,
         ),
+    }
+}
+
+/// Why a request got no answer: it could not be built, or it failed.
+enum Sent {
+    Invalid(String),
+    Failed(ureq::Error),
+}
+
+/// Sends the check's request. In `run` ureq hands it a connection kept
+/// from the last cycle when there is one (see `keep_connection`), and the
+/// server may close that connection just as the request leaves: its
+/// keep-alive timeout (uvicorn's 5 s, gunicorn's 2 s) can end with our
+/// interval. The request then meets a closed connection and no answer,
+/// which says nothing about the service, so an idempotent request that
+/// fails so is sent once more on a new connection, within what is left of
+/// the timeout. A server that closes every connection fails the second
+/// time too, and that failure is the check's.
+fn send(
+    agent: &ureq::Agent,
+    p: &HttpProbe,
+    timeout: Duration,
+    started: Instant,
+) -> Result<ureq::http::Response<ureq::Body>, Sent> {
+    let first = agent.run(request(agent, p, timeout, false).map_err(Sent::Invalid)?);
+    match first {
+        Err(ureq::Error::Io(e)) if closed_unanswered(&e) && idempotent(&p.method) => {
+            let left = timeout.saturating_sub(started.elapsed());
+            if left.is_zero() {
+                return Err(Sent::Failed(ureq::Error::Io(e)));
+            }
+            certs::begin();
+            agent.run(request(agent, p, left, true).map_err(Sent::Invalid)?).map_err(Sent::Failed)
+        }
+        other => other.map_err(Sent::Failed),
+    }
+}
+
+/// The ways a kept connection the server has closed fails a request.
+fn closed_unanswered(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind as K;
+    matches!(e.kind(), K::UnexpectedEof | K::ConnectionReset | K::ConnectionAborted | K::BrokenPipe)
+}
+
+/// RFC 9110's idempotent methods: sending one twice changes nothing more.
+fn idempotent(method: &str) -> bool {
+    matches!(method, "GET" | "HEAD" | "OPTIONS" | "PUT" | "DELETE")
+}
+
+/// Reads a short body to its end, so that ureq keeps the connection for
+/// the next cycle: on loopback a new connection each cycle (the handshake
+/// and teardown of both ends, charged to the prober) was a quarter of an
+/// idle cycle's CPU. The answer is already judged and its latency taken;
+/// a body that does not come costs at most what is left of the timeout.
+fn keep_connection(resp: &mut ureq::http::Response<ureq::Body>) {
+    let short = resp
+        .headers()
+        .get("content-length")
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
+        .is_some_and(|len| len <= KEEP_BODY);
+    if short {
+        let _ =
+            std::io::copy(&mut resp.body_mut().as_reader().take(KEEP_BODY), &mut std::io::sink());
     }
 }
 
@@ -312,5 +389,90 @@ mod tests {
         let v4_only =
             ureq::config::Config::builder().ip_family(ureq::config::IpFamily::Ipv4Only).build();
         assert!(r.resolve(&uri("http://[::1]:1/"), &v4_only, timeout).is_err());
+    }
+
+    /// A keep-alive server on 127.0.0.1: every request on a connection is
+    /// answered 200 with `body`, except that on connection 1 the request
+    /// number `drop_at` (from 1) is read and the connection closed
+    /// unanswered, as when a keep-alive timeout ends just as a request
+    /// leaves. Returns the URL and the count of accepted connections.
+    fn keep_alive_server(
+        body: usize,
+        drop_at: Option<usize>,
+    ) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+        use std::io::Write;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/health", listener.local_addr().unwrap());
+        let accepted = std::sync::Arc::new(AtomicUsize::new(0));
+        let count = accepted.clone();
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(mut conn) = conn else { return };
+                let nth = count.fetch_add(1, Ordering::SeqCst) + 1;
+                std::thread::spawn(move || {
+                    let mut seen = Vec::new();
+                    let mut buf = [0u8; 4096];
+                    for request in 1.. {
+                        while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
+                            match conn.read(&mut buf) {
+                                Ok(0) | Err(_) => return,
+                                Ok(n) => seen.extend_from_slice(&buf[..n]),
+                            }
+                        }
+                        seen.clear();
+                        if nth == 1 && drop_at == Some(request) {
+                            return;
+                        }
+                        let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {body}\r\n\r\n");
+                        let out = [head.as_bytes(), &vec![b'x'; body]].concat();
+                        if conn.write_all(&out).is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        (url, accepted)
+    }
+
+    fn connections(n: &std::sync::atomic::AtomicUsize) -> usize {
+        n.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    #[test]
+    fn a_short_answer_leaves_its_connection_for_the_next_check_and_a_long_one_does_not() {
+        let t = Duration::from_secs(5);
+        let (url, accepted) = keep_alive_server(3, None);
+        let p = HttpProbe::get(url);
+        for _ in 0..3 {
+            let out = check(&p, t);
+            assert_eq!(out.status, CheckStatus::Up, "{}", out.detail);
+        }
+        assert_eq!(connections(&accepted), 1, "3 checks, one kept connection");
+        let (url, accepted) = keep_alive_server(KEEP_BODY as usize + 1, None);
+        let p = HttpProbe::get(url);
+        for _ in 0..2 {
+            assert_eq!(check(&p, t).status, CheckStatus::Up);
+        }
+        assert_eq!(connections(&accepted), 2, "a body over KEEP_BODY is not read for a connection");
+    }
+
+    #[test]
+    fn a_kept_connection_closed_by_the_server_is_not_a_failure_but_a_post_is_not_sent_twice() {
+        let t = Duration::from_secs(5);
+        let (url, accepted) = keep_alive_server(3, Some(2));
+        let p = HttpProbe::get(url);
+        assert_eq!(check(&p, t).status, CheckStatus::Up);
+        let out = check(&p, t);
+        assert_eq!(out.status, CheckStatus::Up, "{}", out.detail);
+        assert_eq!(connections(&accepted), 2, "sent again on a new connection");
+        assert_eq!(check(&p, t).status, CheckStatus::Up);
+
+        let (url, _) = keep_alive_server(3, Some(2));
+        let p = HttpProbe { method: "POST".into(), ..HttpProbe::get(url) };
+        assert_eq!(check(&p, t).status, CheckStatus::Up);
+        let out = check(&p, t);
+        assert_eq!(out.status, CheckStatus::Down, "a POST may have been acted on: not sent again");
     }
 }
