@@ -303,6 +303,27 @@ pub fn read_proc(path: &Path, buf: &mut Vec<u8>) -> io::Result<()> {
     }
 }
 
+/// Reads a `/proc/PID/cmdline` whole into `buf`: open, read, close. The
+/// kernel copies a command line until the reader's buffer is full or the
+/// line ends, so a short read is its end and needs no second read to see
+/// it (`read_proc` cannot assume that of every /proc file: a `seq_file`
+/// returns short reads mid-file); a scan reads one per process per cycle.
+pub fn read_cmdline(path: &Path, buf: &mut Vec<u8>) -> io::Result<()> {
+    let mut file = File::open(path)?;
+    let mut chunk = [0u8; 4096];
+    loop {
+        match file.read(&mut chunk) {
+            Ok(n) if n < chunk.len() => {
+                buf.extend_from_slice(&chunk[..n]);
+                return Ok(());
+            }
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 /// Reads the whole of a regular file of at most `max_bytes`.
 ///
 /// Opened non-blocking, so a FIFO in its place fails at once instead of
@@ -622,6 +643,35 @@ mod tests {
         assert!(text.starts_with("Name:") && text.contains("\nVmRSS:"), "{text}");
         let gone = read_proc(&d.path().join("none"), &mut buf).unwrap_err();
         assert_eq!(gone.kind(), io::ErrorKind::NotFound);
+    }
+
+    #[test]
+    fn read_cmdline_reads_a_command_line_of_any_length_whole() {
+        // 4096 bytes (one chunk exactly, so a second read sees the end),
+        // one byte less and more, and several chunks.
+        for len in [16, 4095, 4096, 4097, 10_000] {
+            // `sleep 60 00…0` (sleep adds its arguments up: still 60 s):
+            // "sleep\0" + "60\0" + the filler and its NUL.
+            let filler = "0".repeat(len - "sleep\060\0".len() - 1);
+            let mut child =
+                std::process::Command::new("sleep").args(["60", &filler]).spawn().expect("sleep");
+            let mut buf = Vec::new();
+            let path = PathBuf::from(format!("/proc/{}/cmdline", child.id()));
+            // Until the child has exec'd (its command line is then sleep's).
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            loop {
+                buf.clear();
+                read_cmdline(&path, &mut buf).unwrap();
+                if buf.starts_with(b"sleep\0") || std::time::Instant::now() > deadline {
+                    break;
+                }
+                std::thread::yield_now();
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+            assert_eq!(buf.len(), len, "a command line of {len} bytes");
+            assert_eq!(buf, format!("sleep\060\0{filler}\0").into_bytes());
+        }
     }
 
     #[test]

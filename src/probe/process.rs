@@ -149,7 +149,7 @@ impl ProcessTable {
             buf.clear();
             let path = entry.path().join("cmdline");
             // A process that exited since the listing is simply not there.
-            if crate::fsutil::read_proc(&path, &mut buf).is_err() {
+            if crate::fsutil::read_cmdline(&path, &mut buf).is_err() {
                 continue;
             }
             if let Some(cmdline) = join_cmdline(&buf) {
