@@ -17,14 +17,19 @@ pub const MAX_BODY: u64 = 1 << 20;
 /// Redirects followed when `follow_redirects` is on.
 pub const MAX_REDIRECTS: u32 = 5;
 /// Response head limit; it must fit the input buffer, which ureq allocates
-/// (zeroed) per connection and keeps while the connection is pooled. ureq's
-/// defaults (128 KiB in + 128 KiB out) cost 1 MiB of memset for 4 targets in
-/// a one-shot `check` and 256 KiB of RSS per pooled connection in `run`.
-pub const MAX_RESPONSE_HEAD: usize = 32 * 1024;
+/// (zeroed) per connection and keeps while the connection is kept for the
+/// next cycle. ureq's defaults (128 KiB in + 128 KiB out) cost 1 MiB of
+/// memset for 4 targets in a one-shot `check` and 256 KiB of memory per kept
+/// connection in `run`. 16 KiB is twice what nginx accepts from a proxied
+/// server by default (`proxy_buffer_size`, 4 or 8 KiB); a longer head is
+/// `check_error`, "response headers too large".
+pub const MAX_RESPONSE_HEAD: usize = 16 * 1024;
 /// How much of a failing answer's body an incident keeps.
 pub const EXCERPT: usize = 512;
-/// ureq's output buffer: a request's head, never a body.
-const OUTPUT_BUFFER: usize = 16 * 1024;
+/// ureq's output buffer: a request's head, never a body, written a line at
+/// a time, so it bounds the longest line (the request line with its URL, or
+/// one header): 8 KiB, what nginx and Apache accept by default.
+const OUTPUT_BUFFER: usize = 8 * 1024;
 /// The longest body (by its `Content-Length`) read to its end after a
 /// passing status alone, so that ureq keeps the connection for the next
 /// cycle; a longer one, or one of unknown length, closes it as before.
@@ -38,7 +43,10 @@ fn agent(trust: &Trust) -> &ureq::Agent {
             .http_status_as_error(false)
             .max_redirects(MAX_REDIRECTS)
             .user_agent(concat!("chatstack-status/", env!("CARGO_PKG_VERSION")))
-            .max_response_header_size(MAX_RESPONSE_HEAD)
+            // One byte under the buffer: ureq tells a head over the limit
+            // only while it still has room to read, else it reports the
+            // full buffer as "peer disconnected".
+            .max_response_header_size(MAX_RESPONSE_HEAD - 1)
             .input_buffer_size(MAX_RESPONSE_HEAD)
             .output_buffer_size(OUTPUT_BUFFER)
             .max_idle_connections(64)
@@ -474,5 +482,43 @@ mod tests {
         assert_eq!(check(&p, t).status, CheckStatus::Up);
         let out = check(&p, t);
         assert_eq!(out.status, CheckStatus::Down, "a POST may have been acted on: not sent again");
+    }
+
+    /// A server answering 200 with `extra` bytes of one header in its head.
+    fn head_server(extra: usize) -> String {
+        use std::io::Write;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/", listener.local_addr().unwrap());
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(mut conn) = conn else { return };
+                let mut buf = [0u8; 16384];
+                let _ = conn.read(&mut buf);
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\nX-Big: {}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                    "a".repeat(extra)
+                );
+                let _ = conn.write_all(head.as_bytes());
+            }
+        });
+        url
+    }
+
+    #[test]
+    fn a_response_head_up_to_the_limit_passes_and_a_longer_one_is_a_clear_error() {
+        let t = Duration::from_secs(5);
+        let ok = check(&HttpProbe::get(head_server(MAX_RESPONSE_HEAD - 200)), t);
+        assert_eq!(ok.status, CheckStatus::Up, "{}", ok.detail);
+        let big = check(&HttpProbe::get(head_server(MAX_RESPONSE_HEAD + 100)), t);
+        assert_eq!(
+            (big.status, big.detail.as_str()),
+            (CheckStatus::Down, "response headers too large")
+        );
+        // A long URL (the request line) and a long header still fit.
+        let url = format!("{}?q={}", head_server(10), "b".repeat(7 * 1024));
+        let mut p = HttpProbe::get(url);
+        p.headers.push(("Authorization".into(), format!("Bearer {}", "c".repeat(6 * 1024))));
+        let long = check(&p, t);
+        assert_eq!(long.status, CheckStatus::Up, "{}", long.detail);
     }
 }
