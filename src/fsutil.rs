@@ -652,7 +652,7 @@ mod tests {
         for len in [16, 4095, 4096, 4097, 10_000] {
             // `sleep 60 00…0` (sleep adds its arguments up: still 60 s):
             // "sleep\0" + "60\0" + the filler and its NUL.
-            let filler = "0".repeat(len - "sleep\060\0".len() - 1);
+            let filler = "0".repeat(len - "sleep 60 ".len() - 1);
             let mut child =
                 std::process::Command::new("sleep").args(["60", &filler]).spawn().expect("sleep");
             let mut buf = Vec::new();
@@ -670,7 +670,7 @@ mod tests {
             let _ = child.kill();
             let _ = child.wait();
             assert_eq!(buf.len(), len, "a command line of {len} bytes");
-            assert_eq!(buf, format!("sleep\060\0{filler}\0").into_bytes());
+            assert_eq!(buf, format!("sleep\0{}\0{filler}\0", 60).into_bytes());
         }
     }
 
