@@ -30,10 +30,6 @@ pub const EXCERPT: usize = 512;
 /// a time, so it bounds the longest line (the request line with its URL, or
 /// one header): 8 KiB, what nginx and Apache accept by default.
 const OUTPUT_BUFFER: usize = 8 * 1024;
-/// The longest body (by its `Content-Length`) read to its end after a
-/// passing status alone, so that ureq keeps the connection for the next
-/// cycle; a longer one, or one of unknown length, closes it as before.
-const KEEP_BODY: u64 = 16 * 1024;
 
 /// The agent of a trust: ureq's defaults (proxy from the environment, as
 /// before) with our connector in place of ureq's rustls one.
@@ -49,10 +45,8 @@ fn agent(trust: &Trust) -> &ureq::Agent {
             .max_response_header_size(MAX_RESPONSE_HEAD - 1)
             .input_buffer_size(MAX_RESPONSE_HEAD)
             .output_buffer_size(OUTPUT_BUFFER)
-            // A connection kept per check, up to 8 checks of one host:port
-            // in a cycle (24 KiB each, see MAX_RESPONSE_HEAD).
             .max_idle_connections(64)
-            .max_idle_connections_per_host(8)
+            .max_idle_connections_per_host(2)
             .build();
         let connector =
             ().chain(ConnectProxyConnector::default())
@@ -166,9 +160,9 @@ fn exchange(p: &HttpProbe, timeout: Duration) -> Outcome {
         return answered(out, Some(code), &head);
     }
     if p.body_contains.is_none() && p.body_regex.is_none() && p.json.is_empty() {
-        let latency = started.elapsed();
-        keep_connection(&mut resp);
-        return Outcome::up(status_line).with_latency(latency);
+        // The body is left unread, so the connection is closed, not kept:
+        // see `send`.
+        return Outcome::up(status_line).with_latency(started.elapsed());
     }
     // One byte past the cap tells a body of exactly 1 MiB from a longer one.
     let mut body = Vec::new();
@@ -203,9 +197,17 @@ enum Sent {
     Failed(ureq::Error),
 }
 
-/// Sends the check's request. In `run` ureq hands it a connection kept
-/// from the last cycle when there is one (see `keep_connection`), and the
-/// server may close that connection just as the request leaves: its
+/// Sends the check's request. ureq keeps a connection whose answer was
+/// read to its end (a body rule reads it), at most 2 per host:port, and
+/// hands it to the next request to the same place; a passing answer whose
+/// body no rule reads is not read, so its connection is closed. Kept idle
+/// connections are few on purpose: a server that gives each connection a
+/// thread from a bounded pool (tiny_http, Apache's prefork) serves no one
+/// else on the threads our idle connections hold, and reading every short
+/// body to keep every connection starved 12 of 40 checks of one such
+/// server in a test (`forty_slow_targets_…`).
+///
+/// The server may close a kept connection just as the request leaves: its
 /// keep-alive timeout (uvicorn's 5 s, gunicorn's 2 s) can end with our
 /// interval. The request then meets a closed connection and no answer,
 /// which says nothing about the service, so an idempotent request that
@@ -241,23 +243,6 @@ fn closed_unanswered(e: &std::io::Error) -> bool {
 /// RFC 9110's idempotent methods: sending one twice changes nothing more.
 fn idempotent(method: &str) -> bool {
     matches!(method, "GET" | "HEAD" | "OPTIONS" | "PUT" | "DELETE")
-}
-
-/// Reads a short body to its end, so that ureq keeps the connection for
-/// the next cycle: on loopback a new connection each cycle (the handshake
-/// and teardown of both ends, charged to the prober) was a quarter of an
-/// idle cycle's CPU. The answer is already judged and its latency taken;
-/// a body that does not come costs at most what is left of the timeout.
-fn keep_connection(resp: &mut ureq::http::Response<ureq::Body>) {
-    let short = resp
-        .headers()
-        .get("content-length")
-        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
-        .is_some_and(|len| len <= KEEP_BODY);
-    if short {
-        let _ =
-            std::io::copy(&mut resp.body_mut().as_reader().take(KEEP_BODY), &mut std::io::sink());
-    }
 }
 
 /// A failing outcome with what the server answered kept for the diagnosis.
@@ -451,28 +436,32 @@ mod tests {
     }
 
     #[test]
-    fn a_short_answer_leaves_its_connection_for_the_next_check_and_a_long_one_does_not() {
+    fn a_passing_answer_no_rule_reads_does_not_hold_the_servers_connection() {
+        // A server with a thread per connection serves no one else on the
+        // thread an idle kept connection holds: a plain check closes its
+        // connection, a body check keeps one (ureq's pool, 2 per host).
         let t = Duration::from_secs(5);
         let (url, accepted) = keep_alive_server(3, None);
-        let p = HttpProbe::get(url);
+        let p = HttpProbe::get(url.clone());
         for _ in 0..3 {
             let out = check(&p, t);
             assert_eq!(out.status, CheckStatus::Up, "{}", out.detail);
         }
-        assert_eq!(connections(&accepted), 1, "3 checks, one kept connection");
-        let (url, accepted) = keep_alive_server(KEEP_BODY as usize + 1, None);
-        let p = HttpProbe::get(url);
-        for _ in 0..2 {
+        assert_eq!(connections(&accepted), 3, "a new connection per plain check");
+        let p = HttpProbe { body_contains: Some("xxx".into()), ..HttpProbe::get(url) };
+        for _ in 0..3 {
             assert_eq!(check(&p, t).status, CheckStatus::Up);
         }
-        assert_eq!(connections(&accepted), 2, "a body over KEEP_BODY is not read for a connection");
+        assert_eq!(connections(&accepted), 4, "a body check's connection is kept");
     }
 
     #[test]
     fn a_kept_connection_closed_by_the_server_is_not_a_failure_but_a_post_is_not_sent_twice() {
         let t = Duration::from_secs(5);
+        let body_check =
+            |url: String| HttpProbe { body_contains: Some("x".into()), ..HttpProbe::get(url) };
         let (url, accepted) = keep_alive_server(3, Some(2));
-        let p = HttpProbe::get(url);
+        let p = body_check(url);
         assert_eq!(check(&p, t).status, CheckStatus::Up);
         let out = check(&p, t);
         assert_eq!(out.status, CheckStatus::Up, "{}", out.detail);
@@ -480,7 +469,7 @@ mod tests {
         assert_eq!(check(&p, t).status, CheckStatus::Up);
 
         let (url, _) = keep_alive_server(3, Some(2));
-        let p = HttpProbe { method: "POST".into(), ..HttpProbe::get(url) };
+        let p = HttpProbe { method: "POST".into(), ..body_check(url) };
         assert_eq!(check(&p, t).status, CheckStatus::Up);
         let out = check(&p, t);
         assert_eq!(out.status, CheckStatus::Down, "a POST may have been acted on: not sent again");
