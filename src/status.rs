@@ -242,6 +242,22 @@ pub fn ms(d: std::time::Duration) -> f64 {
 }
 
 impl StatusDoc {
+    /// A document of no services from `host` at the epoch (tests).
+    #[cfg(test)]
+    pub fn empty(host: &str) -> Self {
+        StatusDoc {
+            schema: 1,
+            generated_at: Timestamp(0),
+            host: host.into(),
+            overall: Health::Up,
+            duration_ms: 0.0,
+            flapping: false,
+            services: vec![],
+            history: None,
+            system: None,
+        }
+    }
+
     pub fn to_json(&self) -> Vec<u8> {
         let mut v = serde_json::to_vec_pretty(self).unwrap_or_default();
         v.push(b'\n');
@@ -294,17 +310,7 @@ mod tests {
     #[test]
     fn the_status_file_is_written_without_an_fsync() {
         let d = tempfile::tempdir().unwrap();
-        let doc = StatusDoc {
-            schema: 1,
-            generated_at: Timestamp(0),
-            host: "h".into(),
-            overall: Health::Up,
-            duration_ms: 0.0,
-            flapping: false,
-            services: vec![],
-            history: None,
-            system: None,
-        };
+        let doc = StatusDoc::empty("h");
         let before = fsutil::syncs_on_this_thread();
         write(&d.path().join("status.json"), &doc).unwrap();
         assert_eq!(fsutil::syncs_on_this_thread(), before);

@@ -329,21 +329,10 @@ pub(crate) fn tests_wait(within: Duration, mut cond: impl FnMut() -> bool) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::state::Health;
 
     #[test]
     fn a_snapshot_is_serialised_for_the_api_only_when_first_asked() {
-        let doc = StatusDoc {
-            schema: 1,
-            generated_at: Timestamp(0),
-            host: "h".into(),
-            overall: Health::Up,
-            duration_ms: 0.0,
-            flapping: false,
-            services: vec![],
-            history: None,
-            system: None,
-        };
+        let doc = StatusDoc::empty("h");
         let snap = Snapshot::new(doc.clone());
         assert!(snap.json_open.get().is_none(), "serialised before anyone asked");
         let body = snap.api_json(Duration::from_secs(60));
