@@ -666,6 +666,12 @@ fn hand_written_documents() {
             format!("notify:\n  - http://user:XSECRETX@hook.example\n{svc}"),
             "m.yml:2:5: notify[0]: expected a mapping of `key: value` lines, found \"http://hook.example\"",
         ),
+        // A key that holds a line break (a flow mapping cut by a stray
+        // line, found by the fuzzer): escaped, the error stays one line.
+        (
+            "services:\n  - name: a\n    checks:\n      - { type: command, argv: [true] }\n      - { t\n\nhistory: 5s, argv: [x] }\n".into(),
+            "m.yml:5:11: unknown key `t\\nhistory`: expected one of type, timeout, degraded_after, url, method, expect_status, body_contains, headers, follow_redirects, body_regex, json, address, cert_warn, cert_crit, ca_file, server_name, unit, match, min, max, argv, period, grace, token_file, path, warn, crit, inodes_warn, inodes_crit, read_only_ok, full_warn, forecast_window, for, swap_warn, swap_crit, window, resource, full, max_rss, max_cpu",
+        ),
         // A header name that needs quoting is quoted in the key.
         (
             "services:\n  - name: a\n    checks:\n      - type: http\n        url: http://x/\n        headers: {'X A': [1]}\n".into(),
