@@ -245,6 +245,14 @@ impl Trust {
         Arc::clone(&SYSTEM_TRUST)
     }
 
+    /// The system's roots with an HTTP agent, and so a pool of kept
+    /// connections, of its own: a test's kept connection is not evicted by
+    /// other tests' (the shared agent keeps 64).
+    #[cfg(test)]
+    pub fn private() -> Arc<Trust> {
+        Trust::new(None, Vec::new())
+    }
+
     /// The base roots plus every certificate of a PEM file. Errors say what
     /// is wrong with the file (the caller adds where it was configured).
     pub fn with_ca_file(path: &Path) -> Result<Arc<Trust>, String> {
