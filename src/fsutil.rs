@@ -291,16 +291,7 @@ fn remove_stale_temps(dir: &Path, prefix: &str) {
 /// says its size is 0, so reading one cost 6 system calls instead of 4;
 /// a process scan reads one per process every cycle.
 pub fn read_proc(path: &Path, buf: &mut Vec<u8>) -> io::Result<()> {
-    let mut file = File::open(path)?;
-    let mut chunk = [0u8; 4096];
-    loop {
-        match file.read(&mut chunk) {
-            Ok(0) => return Ok(()),
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
+    read_chunks(path, buf, false)
 }
 
 /// Reads a `/proc/PID/cmdline` whole into `buf`: open, read, close. The
@@ -309,15 +300,23 @@ pub fn read_proc(path: &Path, buf: &mut Vec<u8>) -> io::Result<()> {
 /// it (`read_proc` cannot assume that of every /proc file: a `seq_file`
 /// returns short reads mid-file); a scan reads one per process per cycle.
 pub fn read_cmdline(path: &Path, buf: &mut Vec<u8>) -> io::Result<()> {
+    read_chunks(path, buf, true)
+}
+
+/// Open, read 4 KiB at a time into `buf` until EOF (or, when `short_is_end`,
+/// until a read returns less than asked), close.
+fn read_chunks(path: &Path, buf: &mut Vec<u8>, short_is_end: bool) -> io::Result<()> {
     let mut file = File::open(path)?;
     let mut chunk = [0u8; 4096];
     loop {
         match file.read(&mut chunk) {
-            Ok(n) if n < chunk.len() => {
+            Ok(0) => return Ok(()),
+            Ok(n) => {
                 buf.extend_from_slice(&chunk[..n]);
-                return Ok(());
+                if short_is_end && n < chunk.len() {
+                    return Ok(());
+                }
             }
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
         }

@@ -91,16 +91,7 @@ fn unknown_key(
 /// another control character (a flow mapping cut by a stray line), which
 /// is shown escaped so that the error stays one line.
 fn located(path: &Path, at: Option<Location>, msg: &str) -> String {
-    let escaped;
-    let msg = if msg.chars().any(char::is_control) {
-        escaped = msg
-            .chars()
-            .map(|c| if c.is_control() { c.escape_debug().to_string() } else { c.to_string() })
-            .collect::<String>();
-        escaped.as_str()
-    } else {
-        msg
-    };
+    let msg = crate::probe::http::escape_controls(msg);
     match at {
         Some(l) if l.line() > 0 => format!("{}:{}:{}: {msg}", path.display(), l.line(), l.column()),
         _ => format!("{}: {msg}", path.display()),
